@@ -1,0 +1,57 @@
+"""`dativo check`: everything a run would need, verified without writing anything."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dativo_workers.config import load_job, load_runner
+from dativo_workers.config.runner import local_path_of
+from dativo_workers.errors import DativoError
+from dativo_workers.iceberg import open_catalog, plan_table
+from dativo_workers.pipeline import load_job_asset
+from dativo_workers.plugins.manager import create_reader
+from dativo_workers.schema import arrow_to_iceberg, asset_schema
+
+
+def check_job(job_path: Path, runner_path: Path | None) -> dict[str, Any]:
+    """Config errors raise (exit 2 with file/key/line); runtime problems are reported per check."""
+    job = load_job(job_path)
+    runner = load_runner(runner_path)
+    asset = load_job_asset(job)
+    checks: list[dict[str, Any]] = [{"name": "config", "ok": True, "detail": f"job {job.config.name} is valid"}]
+    if asset is not None:
+        checks.append({"name": "asset", "ok": True, "detail": f"{asset.path.name}: {len(asset.columns)} columns"})
+    catalog_cfg = runner.catalog(job.config.target.catalog)
+
+    source_schema = asset_schema(asset) if asset is not None else None
+    reader = create_reader(job)
+    try:
+        partitions = reader.plan()
+        if source_schema is None:
+            inferred = reader.schema()
+            source_schema = arrow_to_iceberg(inferred) if inferred is not None else None
+        checks.append({"name": "source", "ok": True,
+                       "detail": f"{reader.name}: readable, {len(partitions)} partition(s)"})
+    except DativoError as exc:
+        checks.append({"name": "source", "ok": False, "detail": str(exc)})
+    except OSError as exc:
+        checks.append({"name": "source", "ok": False, "detail": f"{type(exc).__name__}: {exc}"})
+    finally:
+        reader.close()
+
+    db = local_path_of(catalog_cfg.uri or "")
+    if db is not None and not db.exists():
+        checks.append({"name": "catalog", "ok": True,
+                       "detail": f"{job.config.target.catalog}: {db} does not exist yet; the first run creates it"})
+    else:
+        try:
+            catalog = open_catalog(job.config.target.catalog, catalog_cfg)
+            detail = f"{job.config.target.catalog}: reachable"
+            if source_schema is not None:
+                plan = plan_table(catalog, job.config.target, source_schema, catalog_cfg.warehouse)
+                detail += f"; table {'exists' if plan.exists else 'will be created'} at {plan.location}"
+            checks.append({"name": "catalog", "ok": True, "detail": detail})
+        except Exception as exc:
+            checks.append({"name": "catalog", "ok": False, "detail": f"{type(exc).__name__}: {exc}"})
+    return {"job": str(job.path), "ok": all(c["ok"] for c in checks), "checks": checks}

@@ -1,0 +1,238 @@
+"""`dativo`: run, check and inspect ingestion jobs."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from dativo_workers import logging as dativo_logging
+from dativo_workers.errors import DativoError
+
+app = typer.Typer(
+    name="dativo",
+    help="Move data from files, databases and APIs into governed Apache Iceberg tables.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+plugins_app = typer.Typer(help="Inspect installed reader and writer plugins.", no_args_is_help=True)
+app.add_typer(plugins_app, name="plugins")
+
+err = Console(stderr=True)
+out = Console()
+
+RunnerOpt = Annotated[
+    Path | None,
+    typer.Option("--runner", help="runner.yaml (default: $DATIVO_RUNNER_CONFIG, else ./config/runner.yaml, "
+                 "else built-in SQLite defaults under ./.dativo/)"),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of tables.")]
+JobArg = Annotated[Path, typer.Argument(help="Job YAML file.", show_default=False)]
+
+EXIT_OK, EXIT_WITH_BAD_ROWS, EXIT_FAILED = 0, 1, 2
+
+
+@app.callback()
+def main_options(
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error (logs go to stderr).")] = "warning",
+    log_format: Annotated[str, typer.Option(help="console or json.")] = "console",
+) -> None:
+    # exported so worker processes log the same way
+    os.environ["DATIVO_LOG_LEVEL"], os.environ["DATIVO_LOG_FORMAT"] = log_level, log_format
+    dativo_logging.configure(log_level, log_format)
+
+
+@app.command()
+def run(
+    job: JobArg,
+    workers: Annotated[int | None, typer.Option("--workers", "-w", min=1,
+                                                help="Parallel worker processes (default: CPU cores).")] = None,
+    runner: RunnerOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run a job on this machine (no broker): plan, ingest every partition, commit ONE snapshot.
+
+    Exit codes: 0 committed, 1 committed but some rows were quarantined or skipped,
+    2 failed (nothing committed) or invalid configuration.
+    """
+    from dativo_workers.config import load_job, load_runner
+    from dativo_workers.executor import execute
+
+    loaded_job = load_job(job)
+    runner_cfg = load_runner(runner)
+    show_progress = not as_json and err.is_terminal
+    progress = _RunProgress(enabled=show_progress)
+    with progress:
+        summary = execute(loaded_job, runner_cfg, workers, on_plan=progress.start, on_progress=progress.update)
+    _print_summary(summary, as_json)
+    raise typer.Exit(_exit_code(summary))
+
+
+def _exit_code(summary: dict[str, Any]) -> int:
+    if summary["state"] != "committed":
+        return EXIT_FAILED
+    return EXIT_WITH_BAD_ROWS if summary["bad_rows"] else EXIT_OK
+
+
+class _RunProgress:
+    """Partitions done/total, rows, MB and rate, from ledger snapshots."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("partitions"),
+            TextColumn("{task.fields[rows]:,} rows  {task.fields[mb]:.1f} MB  {task.fields[rate]:,.0f} rows/s"),
+            TimeElapsedColumn(),
+            console=err,
+            disable=not enabled,
+        )
+        self.task: Any = None
+
+    def __enter__(self) -> _RunProgress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)  # type: ignore[arg-type]
+
+    def start(self, run_id: str, partitions: int) -> None:
+        self.task = self.progress.add_task(f"run {run_id}", total=partitions, rows=0, mb=0.0, rate=0.0)
+
+    def update(self, partitions: list[dict[str, Any]]) -> None:
+        if self.task is None:
+            return
+        rows = sum(p["rows"] for p in partitions)
+        mb = sum(p["bytes"] for p in partitions) / 1e6
+        elapsed = self.progress.tasks[self.task].elapsed or 0.0
+        done = sum(1 for p in partitions if p["state"] in ("done", "failed"))
+        self.progress.update(self.task, completed=done, rows=rows, mb=mb, rate=rows / elapsed if elapsed else 0.0)
+
+
+def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(summary, default=str) + "\n")
+        return
+    state = summary["state"]
+    color = "green" if state == "committed" else "red"
+    table = Table(show_header=False, box=None, padding=(0, 2))
+    for key in ("run_id", "state", "table", "table_location", "rows", "files", "bytes", "bad_rows",
+                "snapshot_id", "partitions_done", "partitions_failed", "duration_s"):
+        value = summary[key]
+        if key == "state":
+            value = f"[{color}]{value}[/{color}]"
+        elif isinstance(value, int) and key in ("rows", "bytes"):
+            value = f"{value:,}"
+        table.add_row(key, str(value))
+    out.print(table)
+    for path in summary.get("quarantine_files") or []:
+        out.print(f"[yellow]quarantined rows:[/yellow] {path}")
+    if summary.get("error"):
+        err.print(f"[red]error:[/red] {summary['error']}")
+
+
+@app.command()
+def check(job: JobArg, runner: RunnerOpt = None, as_json: JsonOpt = False) -> None:
+    """Validate the job, its asset and the runner config; check the source is readable and the
+    catalog reachable. Writes nothing."""
+    from dativo_workers.checks import check_job
+
+    report = check_job(job, runner)
+    if as_json:
+        sys.stdout.write(json.dumps(report) + "\n")
+    else:
+        for item in report["checks"]:
+            mark = "[green]ok[/green]" if item["ok"] else "[red]FAIL[/red]"
+            out.print(f"{mark}  {item['name']}: {item['detail']}")
+    raise typer.Exit(EXIT_OK if report["ok"] else EXIT_FAILED)
+
+
+@app.command()
+def status(
+    run_id: Annotated[str, typer.Argument(help="Run id printed by `dativo run`.")],
+    runner: RunnerOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a run and its partitions (state, attempts, rows, errors)."""
+    from dativo_workers.config import load_runner
+    from dativo_workers.ledger import Ledger
+    from dativo_workers.pipeline import run_summary
+
+    ledger = Ledger(load_runner(runner).ledger_url)
+    summary = run_summary(ledger, run_id)
+    parts = ledger.partitions(run_id)
+    if as_json:
+        summary["partitions"] = [
+            {k: p[k] for k in ("idx", "label", "state", "attempts", "rows", "bytes", "bad_rows", "error")}
+            for p in parts
+        ]
+        sys.stdout.write(json.dumps(summary, default=str) + "\n")
+        return
+    _print_summary(summary, as_json=False)
+    table = Table("partition", "source", "state", "attempts", "rows", "bad rows", "error")
+    for p in parts:
+        table.add_row(str(p["idx"]), p["label"], p["state"], str(p["attempts"]), f"{p['rows']:,}",
+                      str(p["bad_rows"]), (p["error"] or "")[:120])
+    out.print(table)
+
+
+@app.command()
+def runs(
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant's runs.")] = None,
+    limit: Annotated[int, typer.Option(help="How many of the newest runs.")] = 20,
+    runner: RunnerOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List recent runs, newest first."""
+    from dativo_workers.config import load_runner
+    from dativo_workers.ledger import Ledger
+
+    rows = Ledger(load_runner(runner).ledger_url).list_runs(tenant, limit)
+    fields = ("run_id", "state", "tenant", "job_name", "table_ident", "rows", "snapshot_id", "error")
+    if as_json:
+        sys.stdout.write(json.dumps([{k: r[k] for k in fields} for r in rows], default=str) + "\n")
+        return
+    table = Table("run", "state", "tenant", "job", "table", "rows", "snapshot")
+    for r in rows:
+        table.add_row(r["run_id"], r["state"], r["tenant"], r["job_name"], r["table_ident"], f"{r['rows']:,}",
+                      str(r["snapshot_id"] or ""))
+    out.print(table)
+
+
+@plugins_app.command("list")
+def plugins_list(as_json: JsonOpt = False) -> None:
+    """Readers and writers installed through the `dativo` entry point group."""
+    from dativo_workers.plugins.manager import installed_plugins
+
+    found = installed_plugins()
+    if as_json:
+        sys.stdout.write(json.dumps([{"name": p.name, "kind": p.kind, "package": p.package,
+                                      "version": p.version} for p in found]) + "\n")
+        return
+    table = Table("name", "kind", "package", "version", "description")
+    for p in found:
+        table.add_row(p.name, p.kind, p.package, p.version, p.description)
+    out.print(table)
+
+
+def main() -> None:
+    try:
+        app()
+    except DativoError as exc:
+        err.print(Text("error: ", style="bold red") + Text(str(exc)), highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()

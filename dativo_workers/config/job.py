@@ -1,0 +1,172 @@
+"""Job configuration: one source, an optional asset (data contract) and one target."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from dativo_workers.config.yamlio import load_yaml
+from dativo_workers.errors import ConfigError
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
+_TRANSFORM = re.compile(r"^(identity|year|month|day|hour|void|bucket\[\d+\]|truncate\[\d+\])$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FileEntry(Strict):
+    path: str
+
+
+class TableEntry(Strict):
+    name: str
+    object: str | None = None
+
+
+class PluginRef(Strict):
+    type: Literal["plugin"] = "plugin"
+    plugin_path: str = Field(description="package.module.Class, importable from the job's directory")
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class Partitioning(Strict):
+    column: str | None = None
+    partitions: int | None = Field(default=None, ge=1)
+    target_rows: int | None = Field(default=None, ge=1)
+    target_mb: int = Field(default=128, ge=1, description="target partition size for file sources")
+
+
+class Incremental(Strict):
+    cursor_field: str
+    lookback: str | None = None
+
+
+class SourceConfig(Strict):
+    connector: str | None = None
+    reader: PluginRef | None = None
+    connection: dict[str, Any] = Field(default_factory=dict)
+    files: list[FileEntry] = Field(default_factory=list)
+    tables: list[TableEntry] = Field(default_factory=list)
+    query: str | None = None
+    objects: list[Any] = Field(default_factory=list)
+    options: dict[str, Any] = Field(default_factory=dict)
+    incremental: Incremental | None = None
+    partitioning: Partitioning = Field(default_factory=Partitioning)
+
+    @model_validator(mode="after")
+    def _one_reader(self) -> SourceConfig:
+        if (self.connector is None) == (self.reader is None):
+            raise ValueError("set exactly one of `connector` (a reader name) or `reader` (a plugin)")
+        return self
+
+
+class PartitionField(Strict):
+    field: str
+    transform: str = "identity"
+    name: str | None = None
+
+    @field_validator("transform")
+    @classmethod
+    def _known_transform(cls, value: str) -> str:
+        value = value.strip().lower()
+        if not _TRANSFORM.match(value):
+            raise ValueError("transform must be identity, year, month, day, hour, bucket[N] or truncate[N]")
+        return value
+
+
+class TargetConfig(Strict):
+    connector: str = "iceberg"
+    catalog: str = "default"
+    namespace: str
+    table: str
+    mode: Literal["append", "overwrite"] = "append"
+    partition_by: list[PartitionField] = Field(default_factory=list)
+    file_size_mb: int = Field(default=256, ge=1, le=4096)
+    writer: PluginRef | None = None
+
+    @field_validator("namespace", "table")
+    @classmethod
+    def _identifier(cls, value: str) -> str:
+        if not all(_NAME.match(part) for part in value.split(".")):
+            raise ValueError("use letters, digits, '_' and '-' (dots separate nested namespaces)")
+        return value
+
+
+class FinOps(Strict):
+    cost_center: str | None = None
+    budget_code: str | None = None
+    project: str | None = None
+
+
+class RetryPolicy(Strict):
+    max_attempts: int = Field(default=3, ge=1, le=100)
+    backoff_seconds: float = Field(default=2.0, ge=0)
+    max_backoff_seconds: float = Field(default=300.0, ge=0)
+
+
+class BadRows(Strict):
+    action: Literal["quarantine", "skip", "fail"] = "fail"
+    max: int | None = Field(default=None, ge=0, description="more bad rows than this fails the run")
+
+
+class JobConfig(Strict):
+    tenant_id: str
+    name: str
+    asset_path: str | None = None
+    source: SourceConfig
+    target: TargetConfig
+    classification_overrides: dict[str, str] = Field(default_factory=dict)
+    governance_overrides: dict[str, Any] = Field(default_factory=dict)
+    finops: FinOps = Field(default_factory=FinOps)
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    bad_rows: BadRows = Field(default_factory=BadRows)
+
+    @field_validator("tenant_id", "name")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError("use letters, digits, '_' and '-' only")
+        return value
+
+
+class LoadedJob(BaseModel):
+    """A validated job plus where it came from (relative paths resolve against ``base_dir``)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    path: Path
+    config: JobConfig
+    raw: dict[str, Any]
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    def resolve(self, relative: str) -> Path:
+        candidate = Path(relative).expanduser()
+        return candidate if candidate.is_absolute() else (self.base_dir / candidate).resolve()
+
+
+def load_job(path: str | Path) -> LoadedJob:
+    """Load and validate a job file. Raises ConfigError naming file, key and line."""
+    path = Path(path).resolve()
+    loaded = load_yaml(path)
+    if not isinstance(loaded.data, dict):
+        raise ConfigError(f"{path}: a job file must be a mapping of keys (tenant_id, source, target, ...)")
+    data = dict(loaded.data)
+    data.setdefault("name", path.stem)
+    try:
+        config = JobConfig.model_validate(data)
+    except ValidationError as exc:
+        raise loaded.validation_error(exc) from None
+    return LoadedJob(path=path, config=config, raw=data)
+
+
+def job_from_dict(path: str, data: dict[str, Any]) -> LoadedJob:
+    """Rebuild a job on a worker from what the ledger stored (already validated once)."""
+    return LoadedJob(path=Path(path), config=JobConfig.model_validate(data), raw=data)

@@ -1,0 +1,165 @@
+"""Runner configuration: where the ledger, catalogs, broker and secrets live.
+
+Looked up from `--runner FILE`, else `$DATIVO_RUNNER_CONFIG`, else `./config/runner.yaml`,
+else built-in defaults (SQLite ledger and catalog under `./.dativo/`). Any top-level key
+can be overridden with `DATIVO_<KEY>`, nested keys with `DATIVO_<KEY>__<SUBKEY>`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from dativo_workers.config.yamlio import LoadedYaml, load_yaml
+from dativo_workers.errors import ConfigError
+
+DEFAULT_STATE_DIR = ".dativo"
+
+
+class CatalogConfig(BaseModel):
+    """A pyiceberg catalog. Keys besides these are passed to pyiceberg as catalog properties."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = "sql"
+    uri: str | None = None
+    warehouse: str | None = None
+
+    def pyiceberg_properties(self) -> dict[str, str]:
+        props = {k: str(v) for k, v in (self.model_extra or {}).items()}
+        props["type"] = self.type
+        if self.uri:
+            props["uri"] = self.uri
+        if self.warehouse:
+            props["warehouse"] = self.warehouse
+        return props
+
+
+class SecretsConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    provider: str = "env"
+    cache_ttl_seconds: float = 300.0
+    env: dict[str, Any] = Field(default_factory=dict)
+    filesystem: dict[str, Any] = Field(default_factory=dict)
+    vault: dict[str, Any] = Field(default_factory=dict)
+    aws: dict[str, Any] = Field(default_factory=dict)
+    gcp: dict[str, Any] = Field(default_factory=dict)
+    azure: dict[str, Any] = Field(default_factory=dict)
+
+
+class RunnerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    broker_url: str = "redis://localhost:6379/0"
+    result_backend: str = "redis://localhost:6379/1"
+    ledger_url: str = f"sqlite:///{DEFAULT_STATE_DIR}/dativo.db"
+    lease_seconds: int = Field(default=60, ge=5)
+    workers: int = Field(default=0, ge=0, description="embedded pool size; 0 = one per CPU core")
+    catalogs: dict[str, CatalogConfig] = Field(
+        default_factory=lambda: {
+            "default": CatalogConfig(
+                type="sql",
+                uri=f"sqlite:///{DEFAULT_STATE_DIR}/catalog.db",
+                warehouse=f"{DEFAULT_STATE_DIR}/warehouse",
+            )
+        }
+    )
+    secrets: SecretsConfig = Field(default_factory=SecretsConfig)
+    source_file: str | None = Field(default=None, exclude=True)
+
+    def catalog(self, name: str) -> CatalogConfig:
+        if name not in self.catalogs:
+            known = ", ".join(sorted(self.catalogs)) or "none"
+            where = self.source_file or "the built-in runner defaults"
+            raise ConfigError(f"target.catalog: catalog {name!r} is not defined in {where} (known: {known})")
+        return self.catalogs[name]
+
+
+def locate_runner_file(explicit: str | Path | None) -> Path | None:
+    if explicit:
+        return Path(explicit)
+    if os.environ.get("DATIVO_RUNNER_CONFIG"):
+        return Path(os.environ["DATIVO_RUNNER_CONFIG"])
+    default = Path("config/runner.yaml")
+    return default if default.exists() else None
+
+
+def load_runner(explicit: str | Path | None = None) -> RunnerConfig:
+    """Load the runner config; relative SQLite paths and warehouses become absolute (cwd-based)."""
+    path = locate_runner_file(explicit)
+    data: dict[str, Any] = {}
+    loaded: LoadedYaml | None = None
+    if path is not None:
+        loaded = load_yaml(path.resolve())
+        raw = loaded.data or {}
+        if not isinstance(raw, dict) or not isinstance(raw.get("runner", {}), dict):
+            raise ConfigError(f"{path}: expected a mapping under the top-level key `runner:`")
+        extra = set(raw) - {"runner"}
+        if extra:
+            line = loaded.line_of((sorted(extra)[0],))
+            raise ConfigError(f"{path}:{line}: {sorted(extra)[0]}: unknown key (everything goes under `runner:`)")
+        data = dict(raw.get("runner") or {})
+    _apply_env_overrides(data)
+    try:
+        config = RunnerConfig.model_validate(data)
+    except ValidationError as exc:
+        if loaded is None:
+            raise ConfigError(f"invalid runner settings from DATIVO_* environment variables: {exc}") from None
+        raise loaded.validation_error(exc, prefix=("runner",)) from None
+    config.source_file = str(path) if path else None
+    return _absolutise(config)
+
+
+_OVERRIDABLE = set(RunnerConfig.model_fields) - {"source_file"}
+
+
+def _apply_env_overrides(data: dict[str, Any]) -> None:
+    for key, value in os.environ.items():
+        if not key.startswith("DATIVO_"):
+            continue
+        parts = [p.lower() for p in key[len("DATIVO_") :].split("__")]
+        if parts[0] not in _OVERRIDABLE:
+            continue
+        node = data
+        for part in parts[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = {} if child is None else child
+                node[part] = child
+            node = child
+        node[parts[-1]] = value
+
+
+def _absolutise(config: RunnerConfig) -> RunnerConfig:
+    """Workers may start in another directory: pin relative local paths to the cwd now."""
+    config.ledger_url = absolute_sqlite_url(config.ledger_url)
+    for catalog in config.catalogs.values():
+        if catalog.uri:
+            catalog.uri = absolute_sqlite_url(catalog.uri)
+        if catalog.warehouse and "://" not in catalog.warehouse:
+            catalog.warehouse = Path(catalog.warehouse).expanduser().resolve().as_uri()
+        elif catalog.warehouse and catalog.warehouse.startswith("file://") and not catalog.warehouse.startswith(
+            "file:///"
+        ):
+            catalog.warehouse = Path(catalog.warehouse[len("file://") :]).resolve().as_uri()
+    return config
+
+
+def absolute_sqlite_url(url: str) -> str:
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+        return prefix + str(Path(url[len(prefix) :]).resolve())
+    return url
+
+
+def local_path_of(url: str) -> Path | None:
+    """The filesystem path behind a sqlite URL or file:// URI, if any."""
+    if url.startswith("sqlite:////"):
+        return Path(url[len("sqlite:///") :])
+    if url.startswith("file:///"):
+        return Path(url[len("file://") :])
+    return None

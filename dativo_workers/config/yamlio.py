@@ -1,0 +1,147 @@
+"""YAML loading that remembers where each key was written, and `${ENV}` expansion.
+
+Every config error must name the file, the key path and the line; PyYAML's node marks
+give the line, so we compose the node tree once and build plain data plus a line index.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from dativo_workers.errors import ConfigError
+
+KeyPath = tuple[str | int, ...]
+_ENV_PATTERN = re.compile(r"\$\{(?!secret:)([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class LoadedYaml:
+    """Plain data from a YAML file plus the line of every key and list item."""
+
+    def __init__(self, path: Path, data: Any, lines: dict[KeyPath, int]) -> None:
+        self.path = path
+        self.data = data
+        self.lines = lines
+
+    def line_of(self, loc: Sequence[str | int]) -> int | None:
+        """Line of the deepest key in ``loc`` that the file actually contains."""
+        loc = tuple(loc)
+        while loc:
+            if loc in self.lines:
+                return self.lines[loc]
+            loc = loc[:-1]
+        return None
+
+    def validation_error(self, exc: ValidationError, *, prefix: KeyPath = ()) -> ConfigError:
+        """Turn a pydantic error into one that names file, key path and line."""
+        problems = []
+        for err in exc.errors():
+            loc = prefix + tuple(p for p in err["loc"] if not _is_union_tag(p))
+            key = format_key_path(loc) or "(top level)"
+            line = self.line_of(loc)
+            where = f"{self.path}:{line}" if line else str(self.path)
+            problems.append(f"{where}: {key}: {_message(err)}")
+        return ConfigError(f"invalid configuration in {self.path}", file=str(self.path), problems=problems)
+
+
+def _is_union_tag(part: str | int) -> bool:
+    # pydantic adds the member type's name to the location of union errors ("str", "function-after[...]")
+    return isinstance(part, str) and ("[" in part or part in {"str", "int", "float", "bool", "list", "dict"})
+
+
+def _message(err: Any) -> str:
+    if err["type"] == "extra_forbidden":
+        return "unknown key (check the spelling; see docs/configuration.md)"
+    if err["type"] == "missing":
+        return "required key is missing"
+    return str(err["msg"])
+
+
+def format_key_path(loc: Sequence[str | int]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def load_yaml(path: Path, *, expand_env: bool = True) -> LoadedYaml:
+    """Read a YAML file; errors name the file and line. `${VAR}` is expanded when asked."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read file: {exc}") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{where}: invalid YAML: {problem}", file=str(path)) from None
+    lines: dict[KeyPath, int] = {}
+    data = _construct(node, (), lines, path) if node is not None else {}
+    if expand_env:
+        data = _expand(data, (), path, lines)
+    return LoadedYaml(path, data, lines)
+
+
+def _construct(node: yaml.Node, loc: KeyPath, lines: dict[KeyPath, int], path: Path) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise ConfigError(f"{path}:{key_node.start_mark.line + 1}: YAML merge keys are not supported")
+            key = str(key_node.value)
+            if key in out:
+                raise ConfigError(f"{path}:{key_node.start_mark.line + 1}: duplicate key {format_key_path((*loc, key))}")
+            lines[(*loc, key)] = key_node.start_mark.line + 1
+            out[key] = _construct(value_node, (*loc, key), lines, path)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        items = []
+        for i, item in enumerate(node.value):
+            lines[(*loc, i)] = item.start_mark.line + 1
+            items.append(_construct(item, (*loc, i), lines, path))
+        return items
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_object(node, deep=True)
+    finally:
+        loader.dispose()
+
+
+def _expand(value: Any, loc: KeyPath, path: Path, lines: dict[KeyPath, int]) -> Any:
+    if isinstance(value, dict):
+        return {k: _expand(v, (*loc, k), path, lines) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, (*loc, i), path, lines) for i, v in enumerate(value)]
+    if isinstance(value, str) and "${" in value:
+        return expand_env_vars(value, where=lambda: _where(path, loc, lines))
+    return value
+
+
+def _where(path: Path, loc: KeyPath, lines: dict[KeyPath, int]) -> str:
+    line = lines.get(loc)
+    return f"{path}:{line}: {format_key_path(loc)}" if line else f"{path}: {format_key_path(loc)}"
+
+
+def expand_env_vars(text: str, where: Any = None) -> str:
+    """Expand `${VAR}` and `${VAR:-default}`; `${secret:...}` references are left alone."""
+
+    def replace(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in os.environ:
+            return os.environ[name]
+        if default is not None:
+            return default
+        place = where() if callable(where) else (where or "configuration")
+        raise ConfigError(f"{place}: environment variable {name} is not set (referenced as ${{{name}}})")
+
+    return _ENV_PATTERN.sub(replace, text)

@@ -1,0 +1,31 @@
+"""Error types the CLI maps to exit codes and clear messages."""
+
+from __future__ import annotations
+
+
+class DativoError(Exception):
+    """Base for errors reported to the user without a traceback."""
+
+    exit_code = 2
+
+
+class ConfigError(DativoError):
+    """A job, asset or runner file is wrong. Names the file, the key path and the line."""
+
+    def __init__(self, message: str, *, file: str | None = None, problems: list[str] | None = None) -> None:
+        self.file = file
+        self.problems = problems or []
+        text = message if not problems else message + "\n" + "\n".join(f"  - {p}" for p in problems)
+        super().__init__(text)
+
+
+class SourceError(DativoError):
+    """The source cannot be read as configured (missing file, unreadable, bad option)."""
+
+
+class BadDataError(DativoError):
+    """Rows that do not fit the schema under `bad_rows: fail`, or more than `bad_rows.max`."""
+
+
+class CommitError(DativoError):
+    """The run could not be committed to the catalog."""

@@ -1,0 +1,83 @@
+"""Embedded executor: the run's partitions on a local process pool, no broker.
+
+The same plan / ingest / commit functions as the Celery path; progress is read from the
+ledger, exactly as `dativo submit --wait` will read it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any
+
+from dativo_workers.config.job import LoadedJob
+from dativo_workers.config.runner import RunnerConfig
+from dativo_workers.ledger import Ledger
+from dativo_workers.logging import configure_from_env
+from dativo_workers.pipeline import commit_run, ingest_partition, plan_run
+
+ProgressCallback = Callable[[list[dict[str, Any]]], None]
+POLL_SECONDS = 0.25
+
+_process_ledgers: dict[str, Ledger] = {}
+
+
+def _ingest_in_worker(run_id: str, index: int, runner_data: dict[str, Any]) -> dict[str, Any]:
+    runner = RunnerConfig.model_validate(runner_data)
+    ledger = _process_ledgers.get(runner.ledger_url)
+    if ledger is None:
+        ledger = _process_ledgers[runner.ledger_url] = Ledger(runner.ledger_url)
+    return ingest_partition(run_id, index, runner, ledger)
+
+
+def default_workers(runner: RunnerConfig) -> int:
+    return runner.workers or os.cpu_count() or 1
+
+
+def execute(job: LoadedJob, runner: RunnerConfig, workers: int | None = None,
+            on_plan: Callable[[str, int], None] | None = None,
+            on_progress: ProgressCallback | None = None) -> dict[str, Any]:
+    """Plan, ingest every partition, commit. Returns the run summary."""
+    ledger = Ledger(runner.ledger_url)
+    planned = plan_run(job, runner, ledger)
+    run_id = planned.run_id
+    if on_plan:
+        on_plan(run_id, len(planned.partitions))
+    pool_size = max(1, min(workers or default_workers(runner), len(planned.partitions) or 1))
+    indexes = [p.index for p in planned.partitions]
+
+    if pool_size == 1:
+        # In-process (a thread, so the caller keeps drawing progress): no pool start-up cost.
+        finished = threading.Event()
+        thread = threading.Thread(target=lambda: ([ingest_partition(run_id, i, runner, ledger) for i in indexes],
+                                                  finished.set()), daemon=True)
+        thread.start()
+        _watch(ledger, run_id, on_progress, finished.is_set)
+        thread.join()
+    else:
+        context = multiprocessing.get_context("spawn")  # fork is unsafe with Arrow's and SQLite's threads
+        runner_data = runner.model_dump()
+        with ProcessPoolExecutor(max_workers=pool_size, mp_context=context,
+                                 initializer=configure_from_env) as pool:
+            futures: list[Future[dict[str, Any]]] = [
+                pool.submit(_ingest_in_worker, run_id, i, runner_data) for i in indexes
+            ]
+            _watch(ledger, run_id, on_progress, lambda: all(f.done() for f in futures))
+            for future, index in zip(futures, indexes, strict=True):
+                if future.exception() is not None:  # the worker process died: record it, the commit decides
+                    ledger.fail_partition(run_id, index, None, f"worker process died: {future.exception()}")
+    summary = commit_run(run_id, runner, ledger)
+    if on_progress:
+        on_progress(ledger.partitions(run_id))
+    return summary
+
+
+def _watch(ledger: Ledger, run_id: str, on_progress: ProgressCallback | None, done: Callable[[], bool]) -> None:
+    while not done():
+        if on_progress:
+            on_progress(ledger.partitions(run_id))
+        time.sleep(POLL_SECONDS)

@@ -1,0 +1,170 @@
+"""Arrow batches -> zstd Parquet fragment files under the table location.
+
+File names are deterministic in (run, partition, attempt, sequence): a re-executed attempt
+overwrites its own files, and the losing attempt of a duplicate delivery deletes its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+from pyiceberg.partitioning import PartitionSpec
+from pyiceberg.schema import Schema
+from pyiceberg.typedef import Record
+
+from dativo_workers.ledger import Fragment
+
+PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 1, "write_statistics": True}
+
+
+def filesystem_for(uri: str) -> tuple[pafs.FileSystem, str]:
+    return pafs.FileSystem.from_uri(uri)
+
+
+@dataclass
+class _OpenFile:
+    path: str
+    writer: pq.ParquetWriter
+    sink: pa.NativeFile
+    rows: int = 0
+
+
+class RollingParquetWriter:
+    """One output stream of fragments, rolled when a file reaches ``target_bytes``."""
+
+    def __init__(self, fs: pafs.FileSystem, make_path: Callable[[int], str], schema: pa.Schema,
+                 target_bytes: int) -> None:
+        self.fs = fs
+        self.make_path = make_path
+        self.schema = schema
+        self.target_bytes = target_bytes
+        self.sequence = 0
+        self.current: _OpenFile | None = None
+        self.finished: list[Fragment] = []
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        if self.current is None:
+            path = self.make_path(self.sequence)
+            self.sequence += 1
+            parent = path.rsplit("/", 1)[0]
+            self.fs.create_dir(parent, recursive=True)
+            sink = self.fs.open_output_stream(path)
+            self.current = _OpenFile(path, pq.ParquetWriter(sink, self.schema, **PARQUET_OPTIONS), sink)
+        self.current.writer.write_batch(batch)
+        self.current.rows += batch.num_rows
+        if self.current.sink.tell() >= self.target_bytes:
+            self._close_current()
+
+    def _close_current(self) -> None:
+        if self.current is None:
+            return
+        self.current.writer.close()
+        size = self.current.sink.tell()
+        self.current.sink.close()
+        self.finished.append(Fragment("data", self.current.path, self.current.rows, size))
+        self.current = None
+
+    def close(self) -> list[Fragment]:
+        self._close_current()
+        return self.finished
+
+    def abort(self) -> None:
+        if self.current is not None:
+            try:
+                self.current.writer.close()
+                self.current.sink.close()
+            except Exception:  # already broken; we delete it anyway
+                pass
+            self.finished.append(Fragment("data", self.current.path, 0, 0))
+            self.current = None
+        delete_files(self.fs, [f.path for f in self.finished])
+        self.finished = []
+
+
+class FragmentWriter:
+    """Routes batches to one rolling writer per Iceberg partition value."""
+
+    def __init__(self, *, location: str, run_id: str, partition_index: int, attempt: int,
+                 schema: pa.Schema, table_schema: Schema, spec: PartitionSpec, target_bytes: int) -> None:
+        self.fs, self.root = filesystem_for(location)
+        self.scheme_prefix = location[: len(location) - len(location.split("://", 1)[-1])] if "://" in location else ""
+        self.prefix = f"{run_id}-p{partition_index:05d}-a{attempt:02d}"
+        self.schema = schema
+        self.table_schema = table_schema
+        self.spec = spec
+        self.target_bytes = target_bytes
+        self.writers: dict[tuple[object, ...], RollingParquetWriter] = {}
+        self.transforms = [
+            (table_schema.find_column_name(f.source_id), f.transform.pyarrow_transform(
+                table_schema.find_field(f.source_id).field_type))
+            for f in spec.fields
+        ]
+
+    def _writer(self, key: tuple[object, ...]) -> RollingParquetWriter:
+        if key not in self.writers:
+            subdir = "data"
+            if self.spec.fields:
+                subdir += "/" + self.spec.partition_to_path(Record(*key), self.table_schema)
+            tag = f"-k{len(self.writers):03d}" if self.spec.fields else ""
+            self.writers[key] = RollingParquetWriter(
+                self.fs,
+                lambda seq, subdir=subdir, tag=tag: f"{self.root}/{subdir}/{self.prefix}{tag}-{seq:05d}.parquet",
+                self.schema,
+                self.target_bytes,
+            )
+        return self.writers[key]
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        if batch.num_rows == 0:
+            return
+        if not self.spec.fields:
+            self._writer(()).write(batch)
+            return
+        for key, part in self._split(batch):
+            self._writer(key).write(part)
+
+    def _split(self, batch: pa.RecordBatch) -> list[tuple[tuple[object, ...], pa.RecordBatch]]:
+        """Split a batch by partition value (one file never spans two partitions)."""
+        keys = [fn(batch.column(name)) for name, fn in self.transforms]
+        if all(pc.min_max(k)["min"] == pc.min_max(k)["max"] and k.null_count in (0, len(k)) for k in keys):
+            return [(tuple(k[0].as_py() for k in keys), batch)]
+        key_table = pa.table({f"k{i}": k for i, k in enumerate(keys)}).append_column(
+            "row", pa.array(range(batch.num_rows), pa.int64())
+        )
+        groups = key_table.group_by([f"k{i}" for i in range(len(keys))], use_threads=False).aggregate(
+            [("row", "list")]
+        )
+        out = []
+        for group in groups.to_pylist():
+            key = tuple(group[f"k{i}"] for i in range(len(keys)))
+            out.append((key, batch.take(pa.array(group["row_list"], pa.int64()))))
+        return out
+
+    def close(self) -> list[Fragment]:
+        produced = [frag for w in self.writers.values() for frag in w.close()]
+        return [Fragment(f.kind, self.scheme_prefix + f.path, f.rows, f.bytes) for f in produced]
+
+    def abort(self) -> None:
+        for writer in self.writers.values():
+            writer.abort()
+        self.writers = {}
+
+
+def delete_files(fs: pafs.FileSystem, paths: list[str]) -> None:
+    for path in paths:
+        try:
+            fs.delete_file(path)
+        except FileNotFoundError:
+            pass
+
+
+def delete_uris(uris: list[str]) -> None:
+    """Delete fragment files given as URIs (the losing attempt's, or an aborted run's)."""
+    for uri in uris:
+        fs, path = filesystem_for(uri)
+        delete_files(fs, [path])

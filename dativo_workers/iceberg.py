@@ -1,0 +1,269 @@
+"""Catalog access, table planning and the single-snapshot commit of a run."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from pyiceberg.catalog import Catalog, load_catalog
+from pyiceberg.exceptions import (
+    CommitFailedException,
+    CommitStateUnknownException,
+    NamespaceAlreadyExistsError,
+    NoSuchTableError,
+    TableAlreadyExistsError,
+)
+from pyiceberg.io import load_file_io
+from pyiceberg.io.pyarrow import parquet_file_to_data_file
+from pyiceberg.partitioning import UNPARTITIONED_PARTITION_SPEC, PartitionField, PartitionSpec
+from pyiceberg.schema import Schema, assign_fresh_schema_ids
+from pyiceberg.table import Table, Transaction
+from pyiceberg.table.snapshots import Snapshot
+from pyiceberg.table.update.snapshot import ManageSnapshots
+from pyiceberg.transforms import parse_transform
+
+from dativo_workers.config.job import TargetConfig
+from dativo_workers.config.runner import CatalogConfig, local_path_of
+from dativo_workers.errors import CommitError, ConfigError
+
+log = logging.getLogger(__name__)
+
+RUN_ID_PROPERTY = "dativo.run-id"
+GOVERNED_PREFIX = "dativo."
+COMMIT_ATTEMPTS = 6
+
+
+def open_catalog(name: str, config: CatalogConfig) -> Catalog:
+    """Open a pyiceberg catalog; a local SQLite catalog's directory is created on first use."""
+    if config.uri and (path := local_path_of(config.uri)) is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    if config.warehouse and (path := local_path_of(config.warehouse)) is not None:
+        path.mkdir(parents=True, exist_ok=True)
+    return load_catalog(name, **config.pyiceberg_properties())
+
+
+@dataclass
+class TablePlan:
+    """What every worker of a run needs to write fragments the commit can add."""
+
+    identifier: tuple[str, str]
+    location: str
+    schema: Schema
+    spec: PartitionSpec
+    exists: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "identifier": list(self.identifier),
+            "location": self.location,
+            "schema": self.schema.model_dump_json(),
+            "spec": self.spec.model_dump_json(),
+            "exists": self.exists,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TablePlan:
+        return cls(
+            identifier=(data["identifier"][0], data["identifier"][1]),
+            location=data["location"],
+            schema=Schema.model_validate_json(data["schema"]),
+            spec=PartitionSpec.model_validate_json(data["spec"]),
+            exists=data["exists"],
+        )
+
+
+def load_table(catalog: Catalog, identifier: tuple[str, str]) -> Table | None:
+    try:
+        return catalog.load_table(identifier)
+    except NoSuchTableError:
+        return None
+
+
+def plan_table(catalog: Catalog, target: TargetConfig, source_schema: Schema, warehouse: str | None) -> TablePlan:
+    """Fix the table schema (with field IDs) and location before any worker writes a file."""
+    identifier = (target.namespace, target.table)
+    table = load_table(catalog, identifier)
+    if table is None:
+        schema = assign_fresh_schema_ids(source_schema)
+        spec = partition_spec(target, schema)
+        location = _default_location(catalog, target, warehouse)
+        return TablePlan(identifier, location, schema, spec, exists=False)
+    schema = evolved_schema(table, source_schema)
+    if target.partition_by and not _same_spec(table.spec(), partition_spec(target, schema)):
+        log.warning("table %s keeps its existing partition spec; partition_by differs", ".".join(identifier))
+    return TablePlan(identifier, table.location(), schema, table.spec(), exists=True)
+
+
+def evolved_schema(table: Table, source_schema: Schema) -> Schema:
+    """The table schema plus the source's new columns (and allowed type promotions)."""
+    try:
+        return table.update_schema().union_by_name(source_schema)._apply()
+    except (ValueError, TypeError):
+        # incompatible type for an existing column: keep the table's type, add only new columns
+        existing = {f.name for f in table.schema().fields}
+        new_fields = [f for f in source_schema.fields if f.name not in existing]
+        return table.update_schema().union_by_name(Schema(*new_fields))._apply()
+
+
+def partition_spec(target: TargetConfig, schema: Schema) -> PartitionSpec:
+    if not target.partition_by:
+        return UNPARTITIONED_PARTITION_SPEC
+    fields = []
+    for i, pf in enumerate(target.partition_by):
+        try:
+            source = schema.find_field(pf.field)
+        except ValueError:
+            raise ConfigError(
+                f"target.partition_by[{i}].field: column {pf.field!r} is not in the table schema"
+            ) from None
+        transform = parse_transform(pf.transform)
+        if not transform.can_transform(source.field_type):
+            raise ConfigError(
+                f"target.partition_by[{i}]: transform {pf.transform} does not apply to "
+                f"column {pf.field!r} of type {source.field_type}"
+            )
+        name = pf.name or (pf.field if pf.transform == "identity" else f"{pf.field}_{pf.transform.split('[')[0]}")
+        fields.append(PartitionField(source_id=source.field_id, field_id=1000 + i, transform=transform, name=name))
+    return PartitionSpec(*fields)
+
+
+def _same_spec(a: PartitionSpec, b: PartitionSpec) -> bool:
+    return [(f.source_id, str(f.transform)) for f in a.fields] == [(f.source_id, str(f.transform)) for f in b.fields]
+
+
+def _default_location(catalog: Catalog, target: TargetConfig, warehouse: str | None) -> str:
+    resolver = getattr(catalog, "_resolve_table_location", None)
+    if resolver is not None:
+        try:
+            return str(resolver(None, target.namespace, target.table)).rstrip("/")
+        except Exception:  # some catalogs need a warehouse property we can provide ourselves
+            log.debug("catalog cannot resolve a default location", exc_info=True)
+    if not warehouse:
+        raise ConfigError("the catalog has no `warehouse`: set one in runner.yaml under catalogs.<name>.warehouse")
+    return f"{warehouse.rstrip('/')}/{target.namespace}.db/{target.table}"
+
+
+def committed_snapshot(table: Table, run_id: str) -> Snapshot | None:
+    """The snapshot a run already added, if any: makes the commit idempotent."""
+    for snapshot in table.snapshots():
+        if snapshot.summary is not None and snapshot.summary.get(RUN_ID_PROPERTY) == run_id:
+            return snapshot
+    return None
+
+
+@dataclass
+class CommitRequest:
+    run_id: str
+    plan: TablePlan
+    data_files: list[str]
+    mode: str
+    snapshot_properties: dict[str, str]
+    table_properties: dict[str, str]
+    column_docs: dict[str, str]
+
+
+def commit(catalog: Catalog, request: CommitRequest) -> int:
+    """Add a run's files in ONE snapshot (create/evolve, properties, tag). Returns the snapshot id.
+
+    Conflicts are retried on a reloaded table with backoff; an ambiguous outcome is settled
+    by looking for the run id in the table's snapshots before trying again.
+    """
+    namespace = request.plan.identifier[0]
+    try:
+        catalog.create_namespace(namespace)
+    except NamespaceAlreadyExistsError:
+        pass
+    delay = 0.2
+    for attempt in range(1, COMMIT_ATTEMPTS + 1):
+        table = load_table(catalog, request.plan.identifier)
+        if table is not None and (done := committed_snapshot(table, request.run_id)) is not None:
+            return done.snapshot_id
+        try:
+            return _commit_once(catalog, table, request)
+        except (CommitFailedException, CommitStateUnknownException, TableAlreadyExistsError) as exc:
+            if attempt == COMMIT_ATTEMPTS:
+                raise CommitError(f"commit of run {request.run_id} failed after {attempt} attempts: {exc}") from exc
+            log.warning("commit conflict on %s (attempt %d): %s", request.plan.identifier, attempt, exc)
+            time.sleep(delay * (1 + random.random()))
+            delay = min(delay * 2, 10.0)
+    raise AssertionError("unreachable")
+
+
+def _commit_once(catalog: Catalog, table: Table | None, request: CommitRequest) -> int:
+    plan = request.plan
+    if table is None:
+        tx: Transaction = catalog.create_table_transaction(
+            plan.identifier, schema=plan.schema, location=plan.location, partition_spec=plan.spec
+        )
+    else:
+        tx = table.transaction()
+        with tx.update_schema() as update:
+            update.union_by_name(plan.schema)
+    _check_field_ids(tx.table_metadata.schema(), plan.schema, request.run_id)
+    _set_column_docs(tx, request.column_docs)
+
+    io = load_file_io({**catalog.properties, **tx.table_metadata.properties}, tx.table_metadata.location)
+    metadata = tx.table_metadata
+    with ThreadPoolExecutor(max_workers=8) as pool:  # footers only; parallel helps on object stores
+        data_files = list(pool.map(lambda p: parquet_file_to_data_file(io, metadata, p), request.data_files))
+
+    update_snapshot = tx.update_snapshot(snapshot_properties=request.snapshot_properties)
+    if request.mode == "overwrite" and table is not None and table.current_snapshot() is not None:
+        with update_snapshot.overwrite() as producer:
+            for task in table.scan().plan_files():
+                producer.delete_data_file(task.file)
+            for data_file in data_files:
+                producer.append_data_file(data_file)
+    else:
+        with update_snapshot.fast_append() as producer:
+            for data_file in data_files:
+                producer.append_data_file(data_file)
+
+    snapshot = tx.table_metadata.current_snapshot()
+    assert snapshot is not None
+    with ManageSnapshots(tx) as refs:
+        refs.create_tag(snapshot.snapshot_id, f"run-{request.run_id}")
+
+    current = dict(tx.table_metadata.properties)
+    stale = [k for k in current if k.startswith(GOVERNED_PREFIX) and k not in request.table_properties]
+    if stale:
+        tx.remove_properties(*stale)
+    changed = {k: v for k, v in request.table_properties.items() if current.get(k) != v}
+    if changed:
+        tx.set_properties(changed)
+    tx.commit_transaction()
+    return snapshot.snapshot_id
+
+
+def _check_field_ids(actual: Schema, planned: Schema, run_id: str) -> None:
+    """Fragments carry the planned field IDs; a concurrent schema change would misread them."""
+    for field in planned.fields:
+        try:
+            current = actual.find_field(field.name)
+        except ValueError:
+            current = None
+        if current is None or current.field_id != field.field_id:
+            raise CommitError(
+                f"run {run_id}: the table schema changed while the run was in flight (column {field.name!r}); "
+                "its files no longer match. Re-run the job."
+            )
+
+
+def _set_column_docs(tx: Transaction, docs: dict[str, str]) -> None:
+    schema = tx.table_metadata.schema()
+    pending = {}
+    for name, doc in docs.items():
+        try:
+            field = schema.find_field(name)
+        except ValueError:
+            continue
+        if field.doc != doc:
+            pending[name] = doc
+    if pending:
+        with tx.update_schema() as update:
+            for name, doc in pending.items():
+                update.update_column(name, doc=doc)

@@ -1,0 +1,263 @@
+"""Run, partition and fragment bookkeeping: the source of truth the commit reads.
+
+A partition becomes `done` exactly once, by a conditional UPDATE in the same transaction
+that records its fragments, so however many attempts ran only one fragment set wins.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from dativo_workers.config.runner import local_path_of
+
+metadata = sa.MetaData()
+
+runs = sa.Table(
+    "dativo_runs",
+    metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("tenant", sa.String(128), nullable=False, index=True),
+    sa.Column("job_name", sa.String(256), nullable=False),
+    sa.Column("job_path", sa.Text, nullable=False),
+    sa.Column("job_json", sa.Text, nullable=False),  # secret references only, never values
+    sa.Column("catalog", sa.String(128), nullable=False),
+    sa.Column("table_ident", sa.String(512), nullable=False),
+    sa.Column("plan_json", sa.Text, nullable=False),  # table schema, spec, location, mode
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("partitions_total", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("finished_at", sa.Float),
+    sa.Column("snapshot_id", sa.BigInteger),
+    sa.Column("rows", sa.BigInteger, default=0),
+    sa.Column("files", sa.Integer, default=0),
+    sa.Column("bytes", sa.BigInteger, default=0),
+    sa.Column("bad_rows", sa.BigInteger, default=0),
+    sa.Column("error", sa.Text),
+)
+
+partitions = sa.Table(
+    "dativo_partitions",
+    metadata,
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("dativo_runs.run_id"), primary_key=True),
+    sa.Column("idx", sa.Integer, primary_key=True),
+    sa.Column("spec_json", sa.Text, nullable=False),
+    sa.Column("label", sa.Text, nullable=False, default=""),
+    sa.Column("state", sa.String(16), nullable=False, default="pending"),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("winning_attempt", sa.Integer),
+    sa.Column("worker", sa.String(256)),
+    sa.Column("rows", sa.BigInteger, nullable=False, default=0),  # progress while running, final when done
+    sa.Column("bytes", sa.BigInteger, nullable=False, default=0),
+    sa.Column("files", sa.Integer, nullable=False, default=0),
+    sa.Column("bad_rows", sa.BigInteger, nullable=False, default=0),
+    sa.Column("error", sa.Text),
+    sa.Column("heartbeat_at", sa.Float),
+    sa.Column("started_at", sa.Float),
+    sa.Column("finished_at", sa.Float),
+)
+
+fragments = sa.Table(
+    "dativo_fragments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(64), nullable=False, index=True),
+    sa.Column("idx", sa.Integer, nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # data | quarantine
+    sa.Column("path", sa.Text, nullable=False),
+    sa.Column("rows", sa.BigInteger, nullable=False),
+    sa.Column("bytes", sa.BigInteger, nullable=False),
+)
+
+RUN_STATES = ("pending", "running", "committing", "committed", "failed", "cancelled")
+FINAL_STATES = ("committed", "failed", "cancelled")
+
+
+@dataclass
+class Fragment:
+    kind: str
+    path: str
+    rows: int
+    bytes: int
+
+
+class Ledger:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        path = local_path_of(url)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        if url.startswith("sqlite"):
+            self.engine = sa.create_engine(url, connect_args={"timeout": 60})
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        else:
+            self.engine = sa.create_engine(url, pool_pre_ping=True)
+        metadata.create_all(self.engine)
+
+    @contextmanager
+    def _tx(self) -> Iterator[sa.Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    # -- runs ---------------------------------------------------------------------------
+    def create_run(
+        self,
+        *,
+        run_id: str,
+        tenant: str,
+        job_name: str,
+        job_path: str,
+        job: dict[str, Any],
+        catalog: str,
+        table_ident: str,
+        plan: dict[str, Any],
+        partition_specs: list[dict[str, Any]],
+    ) -> None:
+        now = time.time()
+        with self._tx() as conn:
+            conn.execute(
+                runs.insert().values(
+                    run_id=run_id, tenant=tenant, job_name=job_name, job_path=job_path,
+                    job_json=json.dumps(job), catalog=catalog, table_ident=table_ident,
+                    plan_json=json.dumps(plan), state="pending", partitions_total=len(partition_specs),
+                    created_at=now, rows=0, files=0, bytes=0, bad_rows=0,
+                )
+            )
+            if partition_specs:
+                conn.execute(
+                    partitions.insert(),
+                    [
+                        {"run_id": run_id, "idx": p["index"], "spec_json": json.dumps(p), "label": p.get("label", ""),
+                         "state": "pending", "attempts": 0, "rows": 0, "bytes": 0, "files": 0, "bad_rows": 0}
+                        for p in partition_specs
+                    ],
+                )
+
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(runs.select().where(runs.c.run_id == run_id)).mappings().first()
+        return dict(row) if row else None
+
+    def list_runs(self, tenant: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        query = runs.select().order_by(runs.c.created_at.desc()).limit(limit)
+        if tenant:
+            query = query.where(runs.c.tenant == tenant)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def set_run_state(self, run_id: str, state: str, **values: Any) -> None:
+        assert state in RUN_STATES, state
+        if state in FINAL_STATES:
+            values.setdefault("finished_at", time.time())
+        with self._tx() as conn:
+            conn.execute(runs.update().where(runs.c.run_id == run_id).values(state=state, **values))
+
+    # -- partitions ---------------------------------------------------------------------
+    def partitions(self, run_id: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                partitions.select().where(partitions.c.run_id == run_id).order_by(partitions.c.idx)
+            ).mappings()
+            return [dict(r) for r in rows]
+
+    def start_attempt(self, run_id: str, idx: int, worker: str | None = None) -> int | None:
+        """Claim a new attempt number, or None when the partition is already done."""
+        now = time.time()
+        with self._tx() as conn:
+            result = conn.execute(
+                partitions.update()
+                .where(partitions.c.run_id == run_id, partitions.c.idx == idx, partitions.c.state != "done")
+                .values(attempts=partitions.c.attempts + 1, state="running", worker=worker or _worker_id(),
+                        heartbeat_at=now, started_at=now, error=None, rows=0, bytes=0)
+            )
+            if result.rowcount != 1:
+                return None
+            return int(conn.execute(
+                sa.select(partitions.c.attempts).where(partitions.c.run_id == run_id, partitions.c.idx == idx)
+            ).scalar_one())
+
+    def heartbeat(self, run_id: str, idx: int, attempt: int, rows: int, nbytes: int) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                partitions.update()
+                .where(partitions.c.run_id == run_id, partitions.c.idx == idx,
+                       partitions.c.attempts == attempt, partitions.c.state == "running")
+                .values(heartbeat_at=time.time(), rows=rows, bytes=nbytes)
+            )
+
+    def finish_partition(
+        self, run_id: str, idx: int, attempt: int, produced: list[Fragment], bad_rows: int
+    ) -> bool:
+        """Record this attempt's fragments if no other attempt won first. Returns whether it won."""
+        data = [f for f in produced if f.kind == "data"]
+        with self._tx() as conn:
+            result = conn.execute(
+                partitions.update()
+                .where(partitions.c.run_id == run_id, partitions.c.idx == idx, partitions.c.state != "done")
+                .values(state="done", winning_attempt=attempt, finished_at=time.time(), error=None,
+                        rows=sum(f.rows for f in data), bytes=sum(f.bytes for f in data),
+                        files=len(data), bad_rows=bad_rows)
+            )
+            if result.rowcount != 1:
+                return False
+            if produced:
+                conn.execute(
+                    fragments.insert(),
+                    [{"run_id": run_id, "idx": idx, "attempt": attempt, "kind": f.kind, "path": f.path,
+                      "rows": f.rows, "bytes": f.bytes} for f in produced],
+                )
+            return True
+
+    def fail_partition(self, run_id: str, idx: int, attempt: int | None, error: str) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                partitions.update()
+                .where(partitions.c.run_id == run_id, partitions.c.idx == idx, partitions.c.state != "done")
+                .values(state="failed", error=error[:4000], finished_at=time.time())
+            )
+
+    def winning_fragments(self, run_id: str, kind: str = "data") -> list[Fragment]:
+        query = (
+            sa.select(fragments.c.kind, fragments.c.path, fragments.c.rows, fragments.c.bytes)
+            .select_from(fragments.join(
+                partitions,
+                sa.and_(fragments.c.run_id == partitions.c.run_id, fragments.c.idx == partitions.c.idx,
+                        fragments.c.attempt == partitions.c.winning_attempt),
+            ))
+            .where(fragments.c.run_id == run_id, fragments.c.kind == kind, partitions.c.state == "done")
+            .order_by(fragments.c.idx, fragments.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [Fragment(**dict(r)) for r in conn.execute(query).mappings()]
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=60000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _worker_id() -> str:
+    import os
+
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def ledger_exists(url: str) -> bool:
+    path = local_path_of(url)
+    return path is None or Path(path).exists()

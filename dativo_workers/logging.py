@@ -1,0 +1,35 @@
+"""structlog setup: human-readable by default, JSON with `--log-format json`."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import structlog
+
+
+def configure(level: str = "warning", fmt: str = "console") -> None:
+    numeric = getattr(logging, level.upper(), logging.WARNING)
+    logging.basicConfig(level=numeric, stream=sys.stderr, format="%(message)s")
+    renderer: structlog.typing.Processor = (
+        structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+def configure_from_env() -> None:
+    """For child processes: same settings as the parent CLI (it exports them)."""
+    import os
+
+    configure(os.environ.get("DATIVO_LOG_LEVEL", "warning"), os.environ.get("DATIVO_LOG_FORMAT", "console"))

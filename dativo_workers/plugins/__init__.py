@@ -1,0 +1,23 @@
+"""Plugin API: what a connector package imports."""
+
+from dativo_workers.plugins.base import (
+    PLUGIN_API_VERSION,
+    DataReader,
+    DataWriter,
+    Partition,
+    PluginSettings,
+    ReaderConversionError,
+    SourceContext,
+)
+from dativo_workers.plugins.hookspecs import hookimpl
+
+__all__ = [
+    "PLUGIN_API_VERSION",
+    "DataReader",
+    "DataWriter",
+    "Partition",
+    "PluginSettings",
+    "ReaderConversionError",
+    "SourceContext",
+    "hookimpl",
+]

@@ -1,0 +1,143 @@
+"""The contract between the engine and every connector, built-in or third-party.
+
+A reader plans partitions, may report its schema, and yields Arrow record batches for one
+partition. A writer receives batches and reports what it wrote. Both receive their
+validated settings as ``self.config`` (an instance of the plugin's ``config_model``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict
+
+PLUGIN_API_VERSION = 1
+
+
+class PluginSettings(BaseModel):
+    """Base for a plugin's settings model: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One independently readable slice of a source, JSON-serialisable through ``spec``.
+
+    ``spec`` is the reader's own description (a file and byte range, row groups, a key
+    range...). It travels through the ledger and broker, so it must never hold secrets.
+    """
+
+    index: int
+    spec: dict[str, Any]
+    estimated_bytes: int = 0
+    estimated_rows: int | None = None
+    label: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "spec": self.spec,
+            "estimated_bytes": self.estimated_bytes,
+            "estimated_rows": self.estimated_rows,
+            "label": self.label,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Partition:
+        return cls(**data)
+
+
+@dataclass
+class SourceContext:
+    """What a reader knows about the job it serves."""
+
+    base_dir: Path  # the job file's directory: relative paths resolve against it
+    files: list[dict[str, Any]] = field(default_factory=list)  # source.files entries
+    tables: list[dict[str, Any]] = field(default_factory=list)  # source.tables entries
+    connection: dict[str, Any] = field(default_factory=dict)  # secret references still unresolved
+    target_partition_bytes: int = 128 * 1024 * 1024
+    tenant_id: str = ""
+
+
+class ReaderConversionError(ValueError):
+    """A value could not be converted to the requested type while reading.
+
+    Raised (or let through as ``pyarrow.ArrowInvalid``) by a typed read; the engine then
+    re-reads the partition with ``read_untyped`` and sorts the bad rows out itself.
+    """
+
+
+class DataReader(ABC):
+    """Base class for sources. Subclasses set ``name`` and usually ``config_model``."""
+
+    name: ClassVar[str]
+    config_model: ClassVar[type[PluginSettings]] = PluginSettings
+    description: ClassVar[str] = ""
+
+    def __init__(self, config: PluginSettings, context: SourceContext) -> None:
+        self.config = config
+        self.context = context
+
+    def plan(self) -> list[Partition]:
+        """Split the source into partitions. Default: one partition for everything."""
+        return [Partition(index=0, spec={})]
+
+    def schema(self) -> pa.Schema | None:
+        """The source's schema when it can tell without reading everything (None if unknown)."""
+        return None
+
+    def read(self, partition: Partition, schema: pa.Schema | None) -> Iterable[Any]:
+        """Yield batches for one partition.
+
+        ``schema`` is the table's Arrow schema when known: a reader that converts while
+        parsing (CSV, JSON) should produce these types directly; the engine casts whatever
+        comes out anyway. Batches may be ``pa.RecordBatch``, ``pa.Table``, any object with
+        ``__arrow_c_stream__``/``__arrow_c_array__``, or a list of dicts.
+        """
+        yield from self.read_batch(65536)
+
+    def read_untyped(self, partition: Partition, schema: pa.Schema) -> Iterable[Any]:
+        """Re-read a partition without converting values (text formats: all strings).
+
+        Called after a typed read hit a value it could not convert, so the engine can
+        find the offending rows and apply the job's ``bad_rows`` policy. Readers of typed
+        formats need not override it.
+        """
+        raise NotImplementedError
+
+    def read_batch(self, batch_size: int) -> Iterator[Any]:
+        """Simplest contract for a single-partition reader: yield batches of ``batch_size``."""
+        raise NotImplementedError(f"reader {self.name!r} implements neither read() nor read_batch()")
+
+    def describe_position(self, partition: Partition, row_in_partition: int) -> str:
+        """Human-readable location of a row for error messages (file and line when known)."""
+        return f"partition {partition.index}, row {row_in_partition + 1}"
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections or files; called once the partition is done."""
+
+
+class DataWriter(ABC):
+    """Base class for targets other than the engine's own Iceberg commit."""
+
+    name: ClassVar[str]
+    config_model: ClassVar[type[PluginSettings]] = PluginSettings
+    description: ClassVar[str] = ""
+
+    def __init__(self, config: PluginSettings, output_dir: Path) -> None:
+        self.config = config
+        self.output_dir = output_dir
+
+    @abstractmethod
+    def write(self, batch: pa.RecordBatch) -> None:
+        """Receive one batch."""
+
+    @abstractmethod
+    def close(self) -> list[dict[str, Any]]:
+        """Finish and return what was written: [{"path", "rows", "bytes"}, ...]."""

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Install, then run the example job on the embedded default (SQLite ledger + catalog in ./.dativo).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh
+.venv/bin/dativo run config/jobs/acme/customers.yaml "$@"
