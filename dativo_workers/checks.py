@@ -31,8 +31,9 @@ def check_job(job_path: Path, runner_path: Path | None) -> dict[str, Any]:
         if source_schema is None:
             inferred = reader.schema()
             source_schema = arrow_to_iceberg(inferred) if inferred is not None else None
-        checks.append({"name": "source", "ok": True,
-                       "detail": f"{reader.name}: readable, {len(partitions)} partition(s)"})
+        checks.append(
+            {"name": "source", "ok": True, "detail": f"{reader.name}: readable, {len(partitions)} partition(s)"}
+        )
     except DativoError as exc:
         checks.append({"name": "source", "ok": False, "detail": str(exc)})
     except OSError as exc:
@@ -42,8 +43,13 @@ def check_job(job_path: Path, runner_path: Path | None) -> dict[str, Any]:
 
     db = local_path_of(catalog_cfg.uri or "")
     if db is not None and not db.exists():
-        checks.append({"name": "catalog", "ok": True,
-                       "detail": f"{job.config.target.catalog}: {db} does not exist yet; the first run creates it"})
+        checks.append(
+            {
+                "name": "catalog",
+                "ok": True,
+                "detail": f"{job.config.target.catalog}: {db} does not exist yet; the first run creates it",
+            }
+        )
     else:
         try:
             catalog = open_catalog(job.config.target.catalog, catalog_cfg)

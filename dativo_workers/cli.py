@@ -32,8 +32,11 @@ out = Console()
 
 RunnerOpt = Annotated[
     Path | None,
-    typer.Option("--runner", help="runner.yaml (default: $DATIVO_RUNNER_CONFIG, else ./config/runner.yaml, "
-                 "else built-in SQLite defaults under ./.dativo/)"),
+    typer.Option(
+        "--runner",
+        help="runner.yaml (default: $DATIVO_RUNNER_CONFIG, else ./config/runner.yaml, "
+        "else built-in SQLite defaults under ./.dativo/)",
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of tables.")]
 JobArg = Annotated[Path, typer.Argument(help="Job YAML file.", show_default=False)]
@@ -54,8 +57,9 @@ def main_options(
 @app.command()
 def run(
     job: JobArg,
-    workers: Annotated[int | None, typer.Option("--workers", "-w", min=1,
-                                                help="Parallel worker processes (default: CPU cores).")] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", "-w", min=1, help="Parallel worker processes (default: CPU cores).")
+    ] = None,
     runner: RunnerOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -127,8 +131,20 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
     state = summary["state"]
     color = "green" if state == "committed" else "red"
     table = Table(show_header=False, box=None, padding=(0, 2))
-    for key in ("run_id", "state", "table", "table_location", "rows", "files", "bytes", "bad_rows",
-                "snapshot_id", "partitions_done", "partitions_failed", "duration_s"):
+    for key in (
+        "run_id",
+        "state",
+        "table",
+        "table_location",
+        "rows",
+        "files",
+        "bytes",
+        "bad_rows",
+        "snapshot_id",
+        "partitions_done",
+        "partitions_failed",
+        "duration_s",
+    ):
         value = summary[key]
         if key == "state":
             value = f"[{color}]{value}[/{color}]"
@@ -182,8 +198,15 @@ def status(
     _print_summary(summary, as_json=False)
     table = Table("partition", "source", "state", "attempts", "rows", "bad rows", "error")
     for p in parts:
-        table.add_row(str(p["idx"]), p["label"], p["state"], str(p["attempts"]), f"{p['rows']:,}",
-                      str(p["bad_rows"]), (p["error"] or "")[:120])
+        table.add_row(
+            str(p["idx"]),
+            p["label"],
+            p["state"],
+            str(p["attempts"]),
+            f"{p['rows']:,}",
+            str(p["bad_rows"]),
+            (p["error"] or "")[:120],
+        )
     out.print(table)
 
 
@@ -205,8 +228,15 @@ def runs(
         return
     table = Table("run", "state", "tenant", "job", "table", "rows", "snapshot")
     for r in rows:
-        table.add_row(r["run_id"], r["state"], r["tenant"], r["job_name"], r["table_ident"], f"{r['rows']:,}",
-                      str(r["snapshot_id"] or ""))
+        table.add_row(
+            r["run_id"],
+            r["state"],
+            r["tenant"],
+            r["job_name"],
+            r["table_ident"],
+            f"{r['rows']:,}",
+            str(r["snapshot_id"] or ""),
+        )
     out.print(table)
 
 
@@ -217,8 +247,10 @@ def plugins_list(as_json: JsonOpt = False) -> None:
 
     found = installed_plugins()
     if as_json:
-        sys.stdout.write(json.dumps([{"name": p.name, "kind": p.kind, "package": p.package,
-                                      "version": p.version} for p in found]) + "\n")
+        sys.stdout.write(
+            json.dumps([{"name": p.name, "kind": p.kind, "package": p.package, "version": p.version} for p in found])
+            + "\n"
+        )
         return
     table = Table("name", "kind", "package", "version", "description")
     for p in found:

@@ -38,9 +38,13 @@ def default_workers(runner: RunnerConfig) -> int:
     return runner.workers or os.cpu_count() or 1
 
 
-def execute(job: LoadedJob, runner: RunnerConfig, workers: int | None = None,
-            on_plan: Callable[[str, int], None] | None = None,
-            on_progress: ProgressCallback | None = None) -> dict[str, Any]:
+def execute(
+    job: LoadedJob,
+    runner: RunnerConfig,
+    workers: int | None = None,
+    on_plan: Callable[[str, int], None] | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> dict[str, Any]:
     """Plan, ingest every partition, commit. Returns the run summary."""
     ledger = Ledger(runner.ledger_url)
     planned = plan_run(job, runner, ledger)
@@ -53,16 +57,16 @@ def execute(job: LoadedJob, runner: RunnerConfig, workers: int | None = None,
     if pool_size == 1:
         # In-process (a thread, so the caller keeps drawing progress): no pool start-up cost.
         finished = threading.Event()
-        thread = threading.Thread(target=lambda: ([ingest_partition(run_id, i, runner, ledger) for i in indexes],
-                                                  finished.set()), daemon=True)
+        thread = threading.Thread(
+            target=lambda: ([ingest_partition(run_id, i, runner, ledger) for i in indexes], finished.set()), daemon=True
+        )
         thread.start()
         _watch(ledger, run_id, on_progress, finished.is_set)
         thread.join()
     else:
         context = multiprocessing.get_context("spawn")  # fork is unsafe with Arrow's and SQLite's threads
         runner_data = runner.model_dump()
-        with ProcessPoolExecutor(max_workers=pool_size, mp_context=context,
-                                 initializer=configure_from_env) as pool:
+        with ProcessPoolExecutor(max_workers=pool_size, mp_context=context, initializer=configure_from_env) as pool:
             futures: list[Future[dict[str, Any]]] = [
                 pool.submit(_ingest_in_worker, run_id, i, runner_data) for i in indexes
             ]

@@ -6,6 +6,7 @@ overwrites its own files, and the losing attempt of a duplicate delivery deletes
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -37,8 +38,9 @@ class _OpenFile:
 class RollingParquetWriter:
     """One output stream of fragments, rolled when a file reaches ``target_bytes``."""
 
-    def __init__(self, fs: pafs.FileSystem, make_path: Callable[[int], str], schema: pa.Schema,
-                 target_bytes: int) -> None:
+    def __init__(
+        self, fs: pafs.FileSystem, make_path: Callable[[int], str], schema: pa.Schema, target_bytes: int
+    ) -> None:
         self.fs = fs
         self.make_path = make_path
         self.schema = schema
@@ -89,8 +91,18 @@ class RollingParquetWriter:
 class FragmentWriter:
     """Routes batches to one rolling writer per Iceberg partition value."""
 
-    def __init__(self, *, location: str, run_id: str, partition_index: int, attempt: int,
-                 schema: pa.Schema, table_schema: Schema, spec: PartitionSpec, target_bytes: int) -> None:
+    def __init__(
+        self,
+        *,
+        location: str,
+        run_id: str,
+        partition_index: int,
+        attempt: int,
+        schema: pa.Schema,
+        table_schema: Schema,
+        spec: PartitionSpec,
+        target_bytes: int,
+    ) -> None:
         self.fs, self.root = filesystem_for(location)
         self.scheme_prefix = location[: len(location) - len(location.split("://", 1)[-1])] if "://" in location else ""
         self.prefix = f"{run_id}-p{partition_index:05d}-a{attempt:02d}"
@@ -100,8 +112,10 @@ class FragmentWriter:
         self.target_bytes = target_bytes
         self.writers: dict[tuple[object, ...], RollingParquetWriter] = {}
         self.transforms = [
-            (table_schema.find_column_name(f.source_id), f.transform.pyarrow_transform(
-                table_schema.find_field(f.source_id).field_type))
+            (
+                table_schema.find_column_name(f.source_id),
+                f.transform.pyarrow_transform(table_schema.find_field(f.source_id).field_type),
+            )
             for f in spec.fields
         ]
 
@@ -136,9 +150,7 @@ class FragmentWriter:
         key_table = pa.table({f"k{i}": k for i, k in enumerate(keys)}).append_column(
             "row", pa.array(range(batch.num_rows), pa.int64())
         )
-        groups = key_table.group_by([f"k{i}" for i in range(len(keys))], use_threads=False).aggregate(
-            [("row", "list")]
-        )
+        groups = key_table.group_by([f"k{i}" for i in range(len(keys))], use_threads=False).aggregate([("row", "list")])
         out = []
         for group in groups.to_pylist():
             key = tuple(group[f"k{i}"] for i in range(len(keys)))
@@ -157,10 +169,8 @@ class FragmentWriter:
 
 def delete_files(fs: pafs.FileSystem, paths: list[str]) -> None:
     for path in paths:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             fs.delete_file(path)
-        except FileNotFoundError:
-            pass
 
 
 def delete_uris(uris: list[str]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import time
@@ -173,10 +174,8 @@ def commit(catalog: Catalog, request: CommitRequest) -> int:
     by looking for the run id in the table's snapshots before trying again.
     """
     namespace = request.plan.identifier[0]
-    try:
+    with contextlib.suppress(NamespaceAlreadyExistsError):
         catalog.create_namespace(namespace)
-    except NamespaceAlreadyExistsError:
-        pass
     delay = 0.2
     for attempt in range(1, COMMIT_ATTEMPTS + 1):
         table = load_table(catalog, request.plan.identifier)

@@ -7,12 +7,12 @@ that records its fragments, so however many attempts ran only one fragment set w
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -94,15 +94,23 @@ class Fragment:
 class Ledger:
     def __init__(self, url: str) -> None:
         self.url = url
-        path = local_path_of(url)
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        if url.startswith("sqlite"):
-            self.engine = sa.create_engine(url, connect_args={"timeout": 60})
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-        else:
-            self.engine = sa.create_engine(url, pool_pre_ping=True)
-        metadata.create_all(self.engine)
+        self._engine: sa.Engine | None = None
+
+    @property
+    def engine(self) -> sa.Engine:
+        """Connected on first use, so validating a job never creates a ledger file."""
+        if self._engine is None:
+            path = local_path_of(self.url)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            if self.url.startswith("sqlite"):
+                engine = sa.create_engine(self.url, connect_args={"timeout": 60})
+                event.listen(engine, "connect", _sqlite_pragmas)
+            else:
+                engine = sa.create_engine(self.url, pool_pre_ping=True)
+            metadata.create_all(engine)
+            self._engine = engine
+        return self._engine
 
     @contextmanager
     def _tx(self) -> Iterator[sa.Connection]:
@@ -127,18 +135,39 @@ class Ledger:
         with self._tx() as conn:
             conn.execute(
                 runs.insert().values(
-                    run_id=run_id, tenant=tenant, job_name=job_name, job_path=job_path,
-                    job_json=json.dumps(job), catalog=catalog, table_ident=table_ident,
-                    plan_json=json.dumps(plan), state="pending", partitions_total=len(partition_specs),
-                    created_at=now, rows=0, files=0, bytes=0, bad_rows=0,
+                    run_id=run_id,
+                    tenant=tenant,
+                    job_name=job_name,
+                    job_path=job_path,
+                    job_json=json.dumps(job),
+                    catalog=catalog,
+                    table_ident=table_ident,
+                    plan_json=json.dumps(plan),
+                    state="pending",
+                    partitions_total=len(partition_specs),
+                    created_at=now,
+                    rows=0,
+                    files=0,
+                    bytes=0,
+                    bad_rows=0,
                 )
             )
             if partition_specs:
                 conn.execute(
                     partitions.insert(),
                     [
-                        {"run_id": run_id, "idx": p["index"], "spec_json": json.dumps(p), "label": p.get("label", ""),
-                         "state": "pending", "attempts": 0, "rows": 0, "bytes": 0, "files": 0, "bad_rows": 0}
+                        {
+                            "run_id": run_id,
+                            "idx": p["index"],
+                            "spec_json": json.dumps(p),
+                            "label": p.get("label", ""),
+                            "state": "pending",
+                            "attempts": 0,
+                            "rows": 0,
+                            "bytes": 0,
+                            "files": 0,
+                            "bad_rows": 0,
+                        }
                         for p in partition_specs
                     ],
                 )
@@ -177,44 +206,73 @@ class Ledger:
             result = conn.execute(
                 partitions.update()
                 .where(partitions.c.run_id == run_id, partitions.c.idx == idx, partitions.c.state != "done")
-                .values(attempts=partitions.c.attempts + 1, state="running", worker=worker or _worker_id(),
-                        heartbeat_at=now, started_at=now, error=None, rows=0, bytes=0)
+                .values(
+                    attempts=partitions.c.attempts + 1,
+                    state="running",
+                    worker=worker or _worker_id(),
+                    heartbeat_at=now,
+                    started_at=now,
+                    error=None,
+                    rows=0,
+                    bytes=0,
+                )
             )
             if result.rowcount != 1:
                 return None
-            return int(conn.execute(
-                sa.select(partitions.c.attempts).where(partitions.c.run_id == run_id, partitions.c.idx == idx)
-            ).scalar_one())
+            return int(
+                conn.execute(
+                    sa.select(partitions.c.attempts).where(partitions.c.run_id == run_id, partitions.c.idx == idx)
+                ).scalar_one()
+            )
 
     def heartbeat(self, run_id: str, idx: int, attempt: int, rows: int, nbytes: int) -> None:
         with self._tx() as conn:
             conn.execute(
                 partitions.update()
-                .where(partitions.c.run_id == run_id, partitions.c.idx == idx,
-                       partitions.c.attempts == attempt, partitions.c.state == "running")
+                .where(
+                    partitions.c.run_id == run_id,
+                    partitions.c.idx == idx,
+                    partitions.c.attempts == attempt,
+                    partitions.c.state == "running",
+                )
                 .values(heartbeat_at=time.time(), rows=rows, bytes=nbytes)
             )
 
-    def finish_partition(
-        self, run_id: str, idx: int, attempt: int, produced: list[Fragment], bad_rows: int
-    ) -> bool:
+    def finish_partition(self, run_id: str, idx: int, attempt: int, produced: list[Fragment], bad_rows: int) -> bool:
         """Record this attempt's fragments if no other attempt won first. Returns whether it won."""
         data = [f for f in produced if f.kind == "data"]
         with self._tx() as conn:
             result = conn.execute(
                 partitions.update()
                 .where(partitions.c.run_id == run_id, partitions.c.idx == idx, partitions.c.state != "done")
-                .values(state="done", winning_attempt=attempt, finished_at=time.time(), error=None,
-                        rows=sum(f.rows for f in data), bytes=sum(f.bytes for f in data),
-                        files=len(data), bad_rows=bad_rows)
+                .values(
+                    state="done",
+                    winning_attempt=attempt,
+                    finished_at=time.time(),
+                    error=None,
+                    rows=sum(f.rows for f in data),
+                    bytes=sum(f.bytes for f in data),
+                    files=len(data),
+                    bad_rows=bad_rows,
+                )
             )
             if result.rowcount != 1:
                 return False
             if produced:
                 conn.execute(
                     fragments.insert(),
-                    [{"run_id": run_id, "idx": idx, "attempt": attempt, "kind": f.kind, "path": f.path,
-                      "rows": f.rows, "bytes": f.bytes} for f in produced],
+                    [
+                        {
+                            "run_id": run_id,
+                            "idx": idx,
+                            "attempt": attempt,
+                            "kind": f.kind,
+                            "path": f.path,
+                            "rows": f.rows,
+                            "bytes": f.bytes,
+                        }
+                        for f in produced
+                    ],
                 )
             return True
 
@@ -229,11 +287,16 @@ class Ledger:
     def winning_fragments(self, run_id: str, kind: str = "data") -> list[Fragment]:
         query = (
             sa.select(fragments.c.kind, fragments.c.path, fragments.c.rows, fragments.c.bytes)
-            .select_from(fragments.join(
-                partitions,
-                sa.and_(fragments.c.run_id == partitions.c.run_id, fragments.c.idx == partitions.c.idx,
-                        fragments.c.attempt == partitions.c.winning_attempt),
-            ))
+            .select_from(
+                fragments.join(
+                    partitions,
+                    sa.and_(
+                        fragments.c.run_id == partitions.c.run_id,
+                        fragments.c.idx == partitions.c.idx,
+                        fragments.c.attempt == partitions.c.winning_attempt,
+                    ),
+                )
+            )
             .where(fragments.c.run_id == run_id, fragments.c.kind == kind, partitions.c.state == "done")
             .order_by(fragments.c.idx, fragments.c.id)
         )
@@ -241,7 +304,8 @@ class Ledger:
             return [Fragment(**dict(r)) for r in conn.execute(query).mappings()]
 
     def dispose(self) -> None:
-        self.engine.dispose()
+        if self._engine is not None:
+            self._engine.dispose()
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -253,11 +317,4 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _worker_id() -> str:
-    import os
-
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def ledger_exists(url: str) -> bool:
-    path = local_path_of(url)
-    return path is None or Path(path).exists()

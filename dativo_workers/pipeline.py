@@ -68,13 +68,14 @@ def plan_run(job: LoadedJob, runner: RunnerConfig, ledger: Ledger, run_id: str |
             inferred = reader.schema()
             if inferred is None:
                 raise ConfigError(
-                    f"{job.path}: the {reader.name!r} source cannot tell its schema; set `asset_path` to a data contract"
+                    f"{job.path}: the {reader.name!r} source cannot tell its schema; "
+                    "set `asset_path` to a data contract"
                 )
             source_schema = arrow_to_iceberg(inferred)
+        partitions = reader.plan()
         catalog_cfg = runner.catalog(cfg.target.catalog)
         catalog = open_catalog(cfg.target.catalog, catalog_cfg)
         table = plan_table(catalog, cfg.target, source_schema, catalog_cfg.warehouse)
-        partitions = reader.plan()
     finally:
         reader.close()
     run_id = run_id or new_run_id()
@@ -96,7 +97,9 @@ def plan_run(job: LoadedJob, runner: RunnerConfig, ledger: Ledger, run_id: str |
         plan=plan,
         partition_specs=[p.to_dict() for p in partitions],
     )
-    log.info("run planned", run_id=run_id, partitions=len(partitions), table=f"{cfg.target.namespace}.{cfg.target.table}")
+    log.info(
+        "run planned", run_id=run_id, partitions=len(partitions), table=f"{cfg.target.namespace}.{cfg.target.table}"
+    )
     return PlannedRun(run_id, partitions, table)
 
 
@@ -119,8 +122,12 @@ class _QuarantineWriter:
             self.fs.create_dir(self.path.rsplit("/", 1)[0], recursive=True)
             self.writer = pq.ParquetWriter(self.fs.open_output_stream(self.path), bad.schema, compression="zstd")
         else:  # align later batches (a later file may have other columns) with the first one's layout
-            bad = pa.table({f.name: bad.column(f.name) if f.name in bad.schema.names else pa.nulls(len(bad), f.type)
-                            for f in self.writer.schema})
+            bad = pa.table(
+                {
+                    f.name: bad.column(f.name) if f.name in bad.schema.names else pa.nulls(len(bad), f.type)
+                    for f in self.writer.schema
+                }
+            )
         self.writer.write_table(bad)
         self.rows += bad.num_rows
 
@@ -165,8 +172,15 @@ def ingest_partition(run_id: str, index: int, runner: RunnerConfig, ledger: Ledg
         return {"run_id": run_id, "partition": index, "attempt": attempt, "status": "duplicate"}
     rows = sum(f.rows for f in produced if f.kind == "data")
     bound.info("partition done", rows=rows, files=len(produced), bad_rows=bad_rows)
-    return {"run_id": run_id, "partition": index, "attempt": attempt, "status": "done", "rows": rows,
-            "files": sum(1 for f in produced if f.kind == "data"), "bad_rows": bad_rows}
+    return {
+        "run_id": run_id,
+        "partition": index,
+        "attempt": attempt,
+        "status": "done",
+        "rows": rows,
+        "files": sum(1 for f in produced if f.kind == "data"),
+        "bad_rows": bad_rows,
+    }
 
 
 def _describe_error(exc: Exception) -> str:
@@ -192,19 +206,38 @@ def _ingest(run: dict[str, Any], index: int, attempt: int, ledger: Ledger) -> tu
         reader.close()
 
 
-def _write_partition(job: LoadedJob, reader: DataReader, partition: Partition, table: TablePlan, run_id: str,
-                     attempt: int, ledger: Ledger, *, typed: bool) -> tuple[list[Fragment], int]:
+def _write_partition(
+    job: LoadedJob,
+    reader: DataReader,
+    partition: Partition,
+    table: TablePlan,
+    run_id: str,
+    attempt: int,
+    ledger: Ledger,
+    *,
+    typed: bool,
+) -> tuple[list[Fragment], int]:
     cfg = job.config
     schema = arrow_schema(table.schema)
     policy = cfg.bad_rows
-    writer = FragmentWriter(location=table.location, run_id=run_id, partition_index=partition.index,
-                            attempt=attempt, schema=schema, table_schema=table.schema, spec=table.spec,
-                            target_bytes=cfg.target.file_size_mb * 1024 * 1024)
+    writer = FragmentWriter(
+        location=table.location,
+        run_id=run_id,
+        partition_index=partition.index,
+        attempt=attempt,
+        schema=schema,
+        table_schema=table.schema,
+        spec=table.spec,
+        target_bytes=cfg.target.file_size_mb * 1024 * 1024,
+    )
     quarantine = _QuarantineWriter(
         f"{table.location}/_dativo_quarantine/{run_id}/p{partition.index:05d}-a{attempt:02d}.parquet"
     )
-    conformer = Conformer(schema, lambda row: reader.describe_position(partition, row),
-                          max_bad=0 if policy.action == "fail" else policy.max)
+    conformer = Conformer(
+        schema,
+        lambda row: reader.describe_position(partition, row),
+        max_bad=0 if policy.action == "fail" else policy.max,
+    )
     bad_rows = rows = nbytes = 0
     last_beat = time.monotonic()
     try:
@@ -220,8 +253,8 @@ def _write_partition(job: LoadedJob, reader: DataReader, partition: Partition, t
                     )
                 if policy.max is not None and bad_rows > policy.max:
                     raise BadDataError(
-                        f"more than bad_rows.max={policy.max} rows do not fit the schema in {partition.label or partition.index}; "
-                        f"last: {result.bad.column('_dativo_position')[-1]}: {result.bad.column('_dativo_reason')[-1]}"
+                        f"more than bad_rows.max={policy.max} rows do not fit the schema; last: "
+                        f"{result.bad.column('_dativo_position')[-1]}: {result.bad.column('_dativo_reason')[-1]}"
                     )
                 if policy.action == "quarantine":
                     quarantine.write(result.bad)
@@ -316,8 +349,16 @@ def commit_run(run_id: str, runner: RunnerConfig, ledger: Ledger | None = None) 
     except Exception as exc:
         _fail_run(ledger, run_id, f"commit failed: {_describe_error(exc)}")
         return run_summary(ledger, run_id)
-    ledger.set_run_state(run_id, "committed", snapshot_id=snapshot_id, rows=rows, files=len(data),
-                         bytes=sum(f.bytes for f in data), bad_rows=bad_total, error=None)
+    ledger.set_run_state(
+        run_id,
+        "committed",
+        snapshot_id=snapshot_id,
+        rows=rows,
+        files=len(data),
+        bytes=sum(f.bytes for f in data),
+        bad_rows=bad_total,
+        error=None,
+    )
     log.info("run committed", run_id=run_id, snapshot_id=snapshot_id, rows=rows, files=len(data))
     return run_summary(ledger, run_id)
 

@@ -36,18 +36,32 @@ _DECIMAL = re.compile(r"^(?:decimal|numeric|number)\s*\(\s*(\d+)\s*(?:,\s*(\d+)\
 _PARAMS = re.compile(r"\s*\(.*\)\s*$")
 
 _PHYSICAL: dict[str, IcebergType] = {
-    **dict.fromkeys(["tinyint", "smallint", "int", "integer", "int2", "int4", "int32", "mediumint"],
-                    IntegerType()),
+    **dict.fromkeys(["tinyint", "smallint", "int", "integer", "int2", "int4", "int32", "mediumint"], IntegerType()),
     **dict.fromkeys(["bigint", "long", "int64", "int8", "serial", "bigserial"], LongType()),
     **dict.fromkeys(["float", "real", "float4", "float32"], FloatType()),
     **dict.fromkeys(["double", "double precision", "float8", "float64"], DoubleType()),
-    **dict.fromkeys(["string", "varchar", "char", "character", "character varying", "text", "nvarchar",
-                     "nchar", "uuid", "json", "jsonb", "enum", "clob"], StringType()),
+    **dict.fromkeys(
+        [
+            "string",
+            "varchar",
+            "char",
+            "character",
+            "character varying",
+            "text",
+            "nvarchar",
+            "nchar",
+            "uuid",
+            "json",
+            "jsonb",
+            "enum",
+            "clob",
+        ],
+        StringType(),
+    ),
     **dict.fromkeys(["boolean", "bool", "bit"], BooleanType()),
     "date": DateType(),
     **dict.fromkeys(["timestamp", "datetime", "timestamp without time zone", "timestamp_ntz"], TimestampType()),
-    **dict.fromkeys(["timestamptz", "timestamp with time zone", "timestamp_tz", "timestamp_ltz"],
-                    TimestamptzType()),
+    **dict.fromkeys(["timestamptz", "timestamp with time zone", "timestamp_tz", "timestamp_ltz"], TimestamptzType()),
     **dict.fromkeys(["time", "time without time zone"], TimeType()),
     **dict.fromkeys(["binary", "bytes", "bytea", "blob", "varbinary", "longblob"], BinaryType()),
 }
@@ -171,8 +185,13 @@ def _arrow_type(t: pa.DataType, name: str, next_id: Callable[[], int]) -> Iceber
         )
     if pa.types.is_map(t):
         key_id, value_id = next_id(), next_id()
-        return MapType(key_id, _arrow_type(t.key_type, name, next_id), value_id,
-                       _arrow_type(t.item_type, name, next_id), value_required=False)
+        return MapType(
+            key_id,
+            _arrow_type(t.key_type, name, next_id),
+            value_id,
+            _arrow_type(t.item_type, name, next_id),
+            value_required=False,
+        )
     if pa.types.is_dictionary(t):
         return _arrow_type(t.value_type, name, next_id)
     raise ConfigError(f"column {name!r}: source type {t} has no Iceberg equivalent; declare it in an asset")

@@ -123,6 +123,17 @@ def count_newlines(path: str, end: int) -> int:
     return count
 
 
+def check_columns(path: str, found: list[str], expected: list[str]) -> None:
+    """Every file of a job must have the sampled file's columns (in any order)."""
+    if set(found) != set(expected):
+        missing = [name for name in expected if name not in found]
+        unexpected = [name for name in found if name not in expected]
+        raise SourceError(
+            f"{path}: columns differ from the source schema sampled from the first file "
+            f"(missing {missing}, unexpected {unexpected})"
+        )
+
+
 def encode_schema(schema: pa.Schema) -> str:
     """An Arrow schema as text, so partition specs stay JSON while carrying exact types."""
     return base64.b64encode(schema.serialize().to_pybytes()).decode("ascii")

@@ -6,10 +6,15 @@ converted to ODCS on load, so the rest of the engine sees one shape: ``Asset``.
 
 from __future__ import annotations
 
+import functools
+import json
+import re
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 from open_data_contract_standard.model import OpenDataContractStandard, SchemaProperty
 from pydantic import ValidationError
 
@@ -59,6 +64,9 @@ def load_asset(path: Path) -> Asset:
     prefix: tuple[str, ...] = ()
     if "asset" in data and "apiVersion" not in data:
         data, prefix = _flat_to_odcs(data["asset"], loaded), ("asset",)
+    problems = _schema_problems(data, loaded, prefix)
+    if problems:
+        raise ConfigError(f"invalid ODCS v3 asset {path}", file=str(path), problems=problems)
     try:
         contract = OpenDataContractStandard.model_validate(data)
     except ValidationError as exc:
@@ -121,6 +129,44 @@ def _fmt(loc: tuple[Any, ...]) -> str:
     return format_key_path(loc)
 
 
+@functools.cache
+def _odcs_validator() -> jsonschema.protocols.Validator:
+    """The JSON schema shipped with the official ODCS package: strict about unknown keys."""
+    schema = json.loads(resources.files("open_data_contract_standard").joinpath("schema.json").read_text())
+    return jsonschema.validators.validator_for(schema)(schema)
+
+
+def _schema_problems(data: dict[str, Any], loaded: LoadedYaml, prefix: tuple[str, ...]) -> list[str]:
+    problems = []
+    for error in sorted(_odcs_validator().iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path]):
+        loc = tuple(error.absolute_path)
+        if _absent_type_conditional(error):
+            continue
+        if error.validator in ("additionalProperties", "unevaluatedProperties") and isinstance(error.instance, dict):
+            # name each offending key (the message lists them quoted) so its own line is shown
+            unknown = sorted(k for k in re.findall(r"'([^']+)'", error.message) if k in error.instance)
+            messages = [((*loc, key), "unknown key") for key in unknown] or [(loc, error.message)]
+        else:
+            messages = [(loc, error.message)]
+        for key_loc, message in messages:
+            shown = prefix or key_loc  # flat assets: point at the key the user wrote
+            line = loaded.line_of(shown)
+            where = f"{loaded.path}:{line}" if line else str(loaded.path)
+            problems.append(f"{where}: {format_key_path(shown) or '(top level)'}: {message}")
+    return problems
+
+
+def _absent_type_conditional(error: jsonschema.ValidationError) -> bool:
+    """The shipped schema's `if logicalType == map/array then required: [...]` also fires when
+    logicalType is absent (JSON Schema `if` passes on a missing key); such properties are valid."""
+    return (
+        error.validator == "required"
+        and "then" in error.schema_path
+        and isinstance(error.instance, dict)
+        and "logicalType" not in error.instance
+    )
+
+
 def _odcs_error(loaded: LoadedYaml, exc: ValidationError, prefix: tuple[str, ...]) -> ConfigError:
     problems = []
     for err in exc.errors():
@@ -159,8 +205,12 @@ def _flat_to_odcs(flat: Any, loaded: LoadedYaml) -> dict[str, Any]:
             if key not in _FLAT_COLUMN_KEYS:
                 raise ConfigError(f"{path}:{loaded.line_of((*loc, key))}: {_fmt((*loc, key))}: unknown key")
         prop: dict[str, Any] = {"name": str(col["name"]), "physicalType": str(col.get("type", "string"))}
-        for src, dst in (("required", "required"), ("classification", "classification"),
-                         ("description", "description"), ("primary_key", "primaryKey")):
+        for src, dst in (
+            ("required", "required"),
+            ("classification", "classification"),
+            ("description", "description"),
+            ("primary_key", "primaryKey"),
+        ):
             if src in col:
                 prop[dst] = col[src]
         props.append(prop)

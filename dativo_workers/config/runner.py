@@ -142,8 +142,10 @@ def _absolutise(config: RunnerConfig) -> RunnerConfig:
             catalog.uri = absolute_sqlite_url(catalog.uri)
         if catalog.warehouse and "://" not in catalog.warehouse:
             catalog.warehouse = Path(catalog.warehouse).expanduser().resolve().as_uri()
-        elif catalog.warehouse and catalog.warehouse.startswith("file://") and not catalog.warehouse.startswith(
-            "file:///"
+        elif (
+            catalog.warehouse
+            and catalog.warehouse.startswith("file://")
+            and not catalog.warehouse.startswith("file:///")
         ):
             catalog.warehouse = Path(catalog.warehouse[len("file://") :]).resolve().as_uri()
     return config

@@ -100,7 +100,9 @@ def _construct(node: yaml.Node, loc: KeyPath, lines: dict[KeyPath, int], path: P
                 raise ConfigError(f"{path}:{key_node.start_mark.line + 1}: YAML merge keys are not supported")
             key = str(key_node.value)
             if key in out:
-                raise ConfigError(f"{path}:{key_node.start_mark.line + 1}: duplicate key {format_key_path((*loc, key))}")
+                raise ConfigError(
+                    f"{path}:{key_node.start_mark.line + 1}: duplicate key {format_key_path((*loc, key))}"
+                )
             lines[(*loc, key)] = key_node.start_mark.line + 1
             out[key] = _construct(value_node, (*loc, key), lines, path)
         return out

@@ -34,7 +34,9 @@ def table_properties(job: JobConfig, asset: Asset | None, columns: list[str]) ->
     props: dict[str, str] = {"dativo.tenant": job.tenant_id}
     for name, label in column_classifications(job, asset, columns).items():
         props[f"dativo.classification.{name}"] = label
-    default = job.classification_overrides.get("default") or (asset.custom.get("default_classification") if asset else None)
+    default = job.classification_overrides.get("default") or (
+        asset.custom.get("default_classification") if asset else None
+    )
     if default and _label(default) not in NONE_LABELS:
         props["dativo.classification.default"] = _label(default)
 

@@ -1,0 +1,153 @@
+"""What the line-oriented readers (CSV, JSON Lines) share: planning line-aligned byte ranges,
+sampling the schema once, and turning a row of a partition back into a file line."""
+
+from __future__ import annotations
+
+import io
+import os
+from abc import abstractmethod
+from collections.abc import Iterator
+from functools import cached_property
+from itertools import pairwise
+from typing import Any
+
+import pyarrow as pa
+from pydantic import Field
+
+from dativo_plugins.files._common import (
+    compression_of,
+    count_newlines,
+    encode_schema,
+    next_line_start,
+    open_slice,
+    resolve_files,
+)
+from dativo_workers.errors import SourceError
+from dativo_workers.plugins import DataReader, Partition, PluginSettings, SourceContext
+
+
+class TextOptions(PluginSettings):
+    """Options every line-oriented format has."""
+
+    newlines_in_values: bool = False  # true: records may span lines, so files are never byte-split
+    block_size_mb: float = Field(16, gt=0)  # pyarrow parse block; the schema sample is the first one
+
+    @property
+    def block_size(self) -> int:
+        return int(self.block_size_mb * 1024 * 1024)
+
+
+class TextFileReader(DataReader):
+    """Base of the CSV and JSON Lines readers.
+
+    A partition spec is ``{"path", "start", "end", "first", "compression", "source_schema"}``:
+    bytes ``[start, end)`` of one file (a whole file when compressed), ``first`` when the
+    range holds the file's beginning, and the sampled source schema (encoded), so every
+    partition parses with the same types without sampling again.
+    """
+
+    config: TextOptions
+
+    def __init__(self, config: PluginSettings, context: SourceContext) -> None:
+        super().__init__(config, context)
+        self._schema: pa.Schema | None = None
+
+    # --- format hooks ---------------------------------------------------------------
+
+    @abstractmethod
+    def _infer_schema(self, path: str) -> pa.Schema:
+        """The schema of the first parse block of ``path``."""
+
+    def _splittable(self) -> bool:
+        """Whether a byte 0x0A always ends a line, so a range may start right after one."""
+        return True
+
+    def _is_blank(self, line: bytes) -> bool:
+        """A line the parser skips, so it holds no row."""
+        return not line.strip()
+
+    def _preamble(self, lines: Iterator[bytes]) -> list[bytes]:
+        """Consume and return the lines before the first data row (headers, skipped rows)."""
+        return []
+
+    # --- DataReader -----------------------------------------------------------------
+
+    @cached_property
+    def _paths(self) -> list[str]:
+        return resolve_files(self.context)
+
+    def schema(self) -> pa.Schema:
+        if self._schema is None:
+            # Sample the first non-empty file: an empty one has nothing to infer from.
+            sample = next((p for p in self._paths if os.path.getsize(p) > 0), None)
+            if sample is None:
+                raise SourceError(f"every file matched by source.files is empty: {self._paths}")
+            try:
+                self._schema = self._infer_schema(sample)
+            except pa.ArrowInvalid as exc:
+                raise SourceError(f"{sample}: cannot infer the schema from its first block: {exc}") from exc
+        return self._schema
+
+    def plan(self) -> list[Partition]:
+        source_schema = encode_schema(self.schema())
+        partitions: list[Partition] = []
+        for path in self._paths:
+            compression = compression_of(path)
+            size = os.path.getsize(path)
+            name = os.path.basename(path)
+            for start, end in self._ranges(path, size, compression):
+                spec = {
+                    "path": path,
+                    "start": start,
+                    "end": end,
+                    "first": start == 0,
+                    "compression": compression,
+                    "source_schema": source_schema,
+                }
+                label = name if (start, end) == (0, size) else f"{name}[{start}:{end}]"
+                partitions.append(Partition(index=len(partitions), spec=spec, estimated_bytes=end - start, label=label))
+        return partitions
+
+    def _ranges(self, path: str, size: int, compression: str | None) -> list[tuple[int, int]]:
+        """Byte ranges of about ``target_partition_bytes``, each starting on a line start."""
+        target = self.context.target_partition_bytes
+        if compression or self.config.newlines_in_values or size <= target or not self._splittable():
+            return [(0, size)]
+        with open(path, "rb") as file:
+            # The header stays in the first range: other ranges get the column names passed in.
+            data_start = sum(len(line) for line in self._preamble(iter(file)))
+            points = [0]
+            while (nominal := max(points[-1] + target, data_start + 1)) < size:
+                boundary = next_line_start(file, nominal)
+                if boundary >= size:
+                    break
+                points.append(boundary)
+        points.append(size)
+        return list(pairwise(points))
+
+    def describe_position(self, partition: Partition, row_in_partition: int) -> str:
+        spec = partition.spec
+        path = spec["path"]
+        if self.config.newlines_in_values:
+            # Records may span lines; only whole files are read, so the row is the record number.
+            return f"{path}: record {row_in_partition + 1}"
+        line_number = 0 if spec["first"] else count_newlines(path, spec["start"])
+        row = -1
+        with io.BufferedReader(open_slice(spec)) as stream:
+            lines = iter(stream)
+            if spec["first"]:
+                line_number += len(self._preamble(lines))
+            for line in lines:
+                line_number += 1
+                if not self._is_blank(line):
+                    row += 1
+                    if row == row_in_partition:
+                        return f"{path}: line {line_number}"
+        return f"{path}: {super().describe_position(partition, row_in_partition)}"
+
+    @staticmethod
+    def _where(spec: dict[str, Any]) -> str:
+        """The file and range of a partition, for error messages."""
+        if spec["first"] and spec["end"] == os.path.getsize(spec["path"]):
+            return spec["path"]
+        return f"{spec['path']} [bytes {spec['start']}:{spec['end']}]"

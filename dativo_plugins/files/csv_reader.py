@@ -1,0 +1,219 @@
+"""CSV (and any delimited text) reader on pyarrow's streaming CSV parser."""
+
+from __future__ import annotations
+
+import codecs
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+from pydantic import Field, field_validator
+
+from dativo_plugins.files._common import check_columns, decode_schema, open_slice, whole_file_spec
+from dativo_plugins.files._text import TextFileReader, TextOptions
+from dativo_workers.errors import SourceError
+from dativo_workers.plugins import Partition
+
+# Integers beyond int64 are inferred as float64 by pyarrow, which drops digits.
+_INTEGER_LITERAL = r"^[+-]?[0-9]+$"
+_DECIMAL_LITERAL = r"^[+-]?[0-9]{1,38}$"
+_WIDE_INTEGER = pa.decimal128(38, 0)
+
+
+class CsvOptions(TextOptions):
+    """``source.options`` of a CSV job."""
+
+    delimiter: str = ","
+    quote_char: str | None = '"'  # None: quotes are ordinary characters
+    escape_char: str | None = None
+    header: bool = True
+    column_names: list[str] | None = Field(None, min_length=1)  # replaces the header when there is one
+    encoding: str = "utf-8"
+    null_values: list[str] = Field(default_factory=lambda: [""])
+    skip_rows: int = Field(0, ge=0)  # lines skipped before the header
+
+    @field_validator("delimiter", "quote_char", "escape_char")
+    @classmethod
+    def _single_character(cls, value: str | None) -> str | None:
+        if value is not None and len(value) != 1:
+            raise ValueError("must be exactly one character")
+        return value
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown encoding {value!r}") from None
+        return value
+
+
+def _csv_type(target: pa.DataType) -> pa.DataType:
+    """The type to ask the CSV converter for: text for the types it cannot build, which
+    the engine casts afterwards (nested, half floats, decimals other than 128-bit, views...)."""
+    t = pa.types
+    native = (
+        t.is_boolean(target)
+        or t.is_integer(target)
+        or t.is_float32(target)
+        or t.is_float64(target)
+        or t.is_decimal128(target)
+        or t.is_string(target)
+        or t.is_large_string(target)
+        or t.is_binary(target)
+        or t.is_large_binary(target)
+        or t.is_fixed_size_binary(target)
+        or t.is_date(target)
+        or t.is_time(target)
+        or t.is_timestamp(target)
+        or t.is_duration(target)
+    )
+    return target if native else pa.string()
+
+
+class CsvReader(TextFileReader):
+    """Delimited text files, optionally gzip/bz2/zstd compressed; large files are split on line starts."""
+
+    name = "csv"
+    config_model = CsvOptions
+    description = "CSV / delimited text files (local paths and globs, gzip/bz2/zstd)"
+    config: CsvOptions
+
+    # --- parser options -------------------------------------------------------------
+
+    def _read_options(self, first: bool, names: list[str] | None) -> pacsv.ReadOptions:
+        options = self.config
+        if not first:
+            # A later range starts on a data line: no rows to skip, names from the header.
+            return pacsv.ReadOptions(column_names=names, encoding=options.encoding, block_size=options.block_size)
+        return pacsv.ReadOptions(
+            skip_rows=self._raw_skip(),
+            column_names=options.column_names,
+            autogenerate_column_names=not options.header and not options.column_names,
+            encoding=options.encoding,
+            block_size=options.block_size,
+        )
+
+    def _parse_options(self) -> pacsv.ParseOptions:
+        options = self.config
+        return pacsv.ParseOptions(
+            delimiter=options.delimiter,
+            quote_char=options.quote_char or False,
+            escape_char=options.escape_char or False,
+            newlines_in_values=options.newlines_in_values,
+        )
+
+    def _convert_options(self, types: dict[str, pa.DataType]) -> pacsv.ConvertOptions:
+        # Unquoted empty field -> NULL, quoted "" -> empty string.
+        return pacsv.ConvertOptions(
+            column_types=types,
+            null_values=self.config.null_values,
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+        )
+
+    def _raw_skip(self) -> int:
+        """Lines pyarrow skips before the names: skip_rows, plus a header being replaced."""
+        return self.config.skip_rows + (1 if self.config.header and self.config.column_names else 0)
+
+    # --- TextFileReader hooks -------------------------------------------------------
+
+    def _splittable(self) -> bool:
+        # UTF-16/32 spell a newline with more than the byte 0x0A: such files stay whole.
+        return "\n".encode(self.config.encoding) == b"\n"
+
+    def _is_blank(self, line: bytes) -> bool:
+        return not line.rstrip(b"\r\n")
+
+    def _preamble(self, lines: Iterator[bytes]) -> list[bytes]:
+        # Mirrors pyarrow: skipped rows count blank lines, blank lines before a header don't.
+        consumed = list(itertools.islice(lines, self._raw_skip()))
+        if self.config.header and not self.config.column_names:
+            for line in lines:
+                consumed.append(line)
+                if not self._is_blank(line):
+                    break
+        return consumed
+
+    def _infer_schema(self, path: str) -> pa.Schema:
+        spec = whole_file_spec(path)
+        with open_slice(spec) as source, self._open(source, True, None, {}) as reader:
+            inferred = reader.schema
+        floats = [field.name for field in inferred if pa.types.is_float64(field.type)]
+        replaced = self._integer_columns(spec, floats) if floats else {}
+        return pa.schema(
+            # An all-empty sample column gives no type: text holds whatever comes later.
+            pa.field(f.name, replaced.get(f.name, pa.string() if pa.types.is_null(f.type) else f.type))
+            for f in inferred
+        )
+
+    def _integer_columns(self, spec: dict[str, Any], names: list[str]) -> dict[str, pa.DataType]:
+        """Types for float-inferred columns whose sample values are all integer literals."""
+        as_text = dict.fromkeys(names, pa.string())
+        with open_slice(spec) as source, self._open(source, True, None, as_text) as reader:
+            try:
+                sample = reader.read_next_batch()  # the same first block inference saw
+            except StopIteration:
+                return {}
+        types: dict[str, pa.DataType] = {}
+        for name in names:
+            column = sample.column(name)
+            if pc.all(pc.match_substring_regex(column, _INTEGER_LITERAL)).as_py():
+                fits = pc.all(pc.match_substring_regex(column, _DECIMAL_LITERAL)).as_py()
+                types[name] = _WIDE_INTEGER if fits else pa.string()
+        return types
+
+    # --- reading --------------------------------------------------------------------
+
+    def read(self, partition: Partition, schema: pa.Schema | None) -> Iterator[pa.RecordBatch]:
+        source = decode_schema(partition.spec["source_schema"])
+        types = {field.name: field.type for field in source}
+        if schema is not None:
+            # Target types for the file's columns; extra file columns keep the sampled type.
+            types.update((f.name, _csv_type(f.type)) for f in schema if f.name in types)
+        yield from self._read(partition.spec, types)
+
+    def read_untyped(self, partition: Partition, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+        source = decode_schema(partition.spec["source_schema"])
+        try:
+            yield from self._read(partition.spec, dict.fromkeys(source.names, pa.string()))
+        except pa.ArrowInvalid as exc:
+            # Nothing is converted here, so this is a malformed file, not a bad value.
+            raise SourceError(f"{self._where(partition.spec)}: {exc}") from exc
+
+    def _read(self, spec: dict[str, Any], types: dict[str, pa.DataType]) -> Iterator[pa.RecordBatch]:
+        """Batches of one partition; ``types`` names every source column (the columns expected)."""
+        if spec["end"] == 0:
+            return  # an empty file: not even a header to parse
+        expected = list(types)
+        names = None if spec["first"] else self._later_range_names(spec["path"], expected)
+        with open_slice(spec) as source, self._open(source, spec["first"], names, types) as reader:
+            check_columns(spec["path"], reader.schema.names, expected)
+            yield from reader
+
+    def _open(
+        self, source: object, first: bool, names: list[str] | None, types: dict[str, pa.DataType]
+    ) -> pacsv.CSVStreamingReader:
+        return pacsv.open_csv(
+            source,
+            read_options=self._read_options(first, names),
+            parse_options=self._parse_options(),
+            convert_options=self._convert_options(types),
+        )
+
+    def _later_range_names(self, path: str, expected: list[str]) -> list[str]:
+        """Column names for a range past the header: this file's own header when it has one."""
+        options = self.config
+        if options.column_names:
+            return options.column_names
+        if not options.header:
+            return expected  # autogenerated f0, f1...: same for every file
+        with open(path, "rb") as file:
+            header_end = sum(len(line) for line in self._preamble(iter(file)))
+        spec = {"path": path, "start": 0, "end": header_end, "compression": None}
+        with open_slice(spec) as source, self._open(source, True, None, {}) as reader:
+            return reader.schema.names

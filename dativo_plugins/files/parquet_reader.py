@@ -1,0 +1,105 @@
+"""Parquet reader: partitions are groups of row groups, read batch by batch."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from functools import cached_property
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import Field
+
+from dativo_plugins.files._common import check_columns, resolve_files
+from dativo_workers.errors import SourceError
+from dativo_workers.plugins import DataReader, Partition, PluginSettings
+
+
+class ParquetOptions(PluginSettings):
+    """``source.options`` of a Parquet job."""
+
+    batch_size: int = Field(65_536, gt=0)  # rows per record batch
+
+
+def _open(path: str) -> pq.ParquetFile:
+    try:
+        return pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        # Reported as a source problem, not as a value that failed to convert.
+        raise SourceError(f"{path}: not a readable Parquet file: {exc}") from exc
+
+
+def _row_group_sets(metadata: pq.FileMetaData, target: int) -> list[list[int]]:
+    """Consecutive row groups, grouped up to ``target`` uncompressed bytes (at least one each)."""
+    groups: list[list[int]] = [[]]
+    size = 0
+    for index in range(metadata.num_row_groups):
+        group_bytes = metadata.row_group(index).total_byte_size
+        if groups[-1] and size + group_bytes > target:
+            groups.append([])
+            size = 0
+        groups[-1].append(index)
+        size += group_bytes
+    return groups
+
+
+def _label(name: str, row_groups: list[int], total: int) -> str:
+    if len(row_groups) == total:
+        return name
+    first, last = row_groups[0], row_groups[-1]
+    return f"{name}[rg {first}]" if first == last else f"{name}[rg {first}-{last}]"
+
+
+class ParquetReader(DataReader):
+    """Parquet files; a file larger than the target partition size is split by row groups.
+
+    A partition spec is ``{"path", "row_groups": [...], "columns": [...]}``, ``columns``
+    being the sampled (first) file's, which every file must match.
+    """
+
+    name = "parquet"
+    config_model = ParquetOptions
+    description = "Parquet files (local paths and globs)"
+    config: ParquetOptions
+
+    @cached_property
+    def _paths(self) -> list[str]:
+        return resolve_files(self.context)
+
+    def schema(self) -> pa.Schema:
+        with _open(self._paths[0]) as file:
+            return file.schema_arrow.remove_metadata()
+
+    def plan(self) -> list[Partition]:
+        columns = self.schema().names
+        partitions: list[Partition] = []
+        for path in self._paths:
+            with _open(path) as file:
+                metadata = file.metadata
+            name = os.path.basename(path)
+            for row_groups in _row_group_sets(metadata, self.context.target_partition_bytes):
+                partitions.append(
+                    Partition(
+                        index=len(partitions),
+                        spec={"path": path, "row_groups": row_groups, "columns": columns},
+                        estimated_bytes=sum(metadata.row_group(i).total_byte_size for i in row_groups),
+                        estimated_rows=sum(metadata.row_group(i).num_rows for i in row_groups),
+                        label=_label(name, row_groups, metadata.num_row_groups),
+                    )
+                )
+        return partitions
+
+    def read(self, partition: Partition, schema: pa.Schema | None) -> Iterator[pa.RecordBatch]:
+        # Parquet values are already typed: the engine casts to ``schema`` if they differ.
+        spec = partition.spec
+        with _open(spec["path"]) as file:
+            check_columns(spec["path"], file.schema_arrow.names, spec["columns"])
+            if spec["row_groups"]:  # an empty list would mean "all row groups" to pyarrow
+                yield from file.iter_batches(batch_size=self.config.batch_size, row_groups=spec["row_groups"])
+
+    def describe_position(self, partition: Partition, row_in_partition: int) -> str:
+        spec = partition.spec
+        first_group = spec["row_groups"][0] if spec["row_groups"] else 0
+        with _open(spec["path"]) as file:
+            before = sum(file.metadata.row_group(i).num_rows for i in range(first_group))
+        return f"{spec['path']}: row {before + row_in_partition + 1}"

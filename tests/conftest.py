@@ -1,0 +1,105 @@
+"""Shared fixtures: an isolated Dativo workspace (runner.yaml, SQLite ledger + catalog) per test."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from pyiceberg.catalog import Catalog
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.table import Table
+
+from dativo_workers.config import load_job, load_runner
+from dativo_workers.executor import execute
+from dativo_workers.ledger import Ledger
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+@dataclass
+class Workspace:
+    root: Path
+
+    @property
+    def runner_file(self) -> Path:
+        return self.root / "runner.yaml"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state"
+
+    def write(self, relative: str, text: str) -> Path:
+        path = self.root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+        return path
+
+    def job(self, relative: str, text: str) -> Path:
+        return self.write(relative, text)
+
+    def run(self, job: Path, workers: int = 1) -> dict[str, Any]:
+        """Run in-process (fast); the CLI path is covered by `cli()`."""
+        return execute(load_job(job), load_runner(self.runner_file), workers)
+
+    def cli(self, *args: str, env: dict[str, str] | None = None) -> CliResult:
+        proc = subprocess.run(
+            [sys.executable, "-m", "dativo_workers.cli", *args],
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "DATIVO_RUNNER_CONFIG": str(self.runner_file), **(env or {})},
+        )
+        return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+    def catalog(self) -> Catalog:
+        return SqlCatalog(
+            "default", uri=f"sqlite:///{self.state}/catalog.db", warehouse=(self.state / "warehouse").as_uri()
+        )
+
+    def table(self, identifier: str) -> Table:
+        return self.catalog().load_table(identifier)
+
+    def read(self, identifier: str, sort_by: str | None = None) -> pa.Table:
+        data = self.table(identifier).scan().to_arrow()
+        return data.sort_by(sort_by) if sort_by else data
+
+    def ledger(self) -> Ledger:
+        return Ledger(load_runner(self.runner_file).ledger_url)
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Workspace:
+    ws = Workspace(tmp_path)
+    ws.write(
+        "runner.yaml",
+        f"""
+        runner:
+          ledger_url: sqlite:///{tmp_path}/state/dativo.db
+          catalogs:
+            default:
+              type: sql
+              uri: sqlite:///{tmp_path}/state/catalog.db
+              warehouse: {tmp_path}/state/warehouse
+        """,
+    )
+    return ws
