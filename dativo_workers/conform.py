@@ -87,19 +87,15 @@ class Conformer:
         if not bad_reasons:
             return Conformed(pa.RecordBatch.from_arrays(columns, schema=self.schema), None)
 
+        # bad rows hold null placeholders in `columns`; dropping them leaves only converted values
         keep = pa.array([i not in bad_reasons for i in range(n)])
-        good_source = batch.filter(keep)
-        good_cols = []
-        for field in self.schema:
-            if field.name in names:
-                col = good_source.column(field.name)
-                good_cols.append(col if col.type == field.type else pc.cast(col, field.type))
-            else:
-                good_cols.append(pa.nulls(good_source.num_rows, field.type))
-        good = pa.RecordBatch.from_arrays(good_cols, schema=self.schema)
+        good = pa.RecordBatch.from_arrays([pc.filter(c, keep) for c in columns], schema=self.schema)
         return Conformed(good, self._bad_table(batch, bad_reasons, base_row))
 
     def _cast(self, column: pa.Array, field: pa.Field, bad_reasons: dict[int, str]) -> pa.Array:
+        if pa.types.is_string(column.type) and not pa.types.is_string(field.type):
+            # text sources: an empty field (quoted or not) in a typed column means "no value"
+            column = pc.if_else(pc.equal(column, ""), pa.scalar(None, column.type), column)
         try:
             return pc.cast(column, field.type)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
