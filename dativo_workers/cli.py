@@ -97,7 +97,7 @@ class _RunProgress:
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("partitions"),
-            TextColumn("{task.fields[rows]:,} rows  {task.fields[mb]:.1f} MB  {task.fields[rate]:,.0f} rows/s"),
+            TextColumn("{task.fields[rows]:,} rows  {task.fields[mb]:.1f} MB written  {task.fields[rate]:,.0f} rows/s"),
             TimeElapsedColumn(),
             console=err,
             disable=not enabled,

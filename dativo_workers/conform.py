@@ -42,6 +42,10 @@ class SchemaMismatch(ValueError):
     """A whole column cannot be converted (e.g. int64 -> date): a configuration problem, not bad rows."""
 
 
+class _MaxBadReached(Exception):
+    """More than ``max_bad`` bad values in a column: the rest of it was not checked."""
+
+
 @dataclass
 class Conformed:
     good: pa.RecordBatch
@@ -78,7 +82,11 @@ class Conformer:
                 continue
             column = batch.column(field.name)
             if column.type != field.type:
-                column = self._cast(column, field, bad_reasons)
+                try:
+                    column = self._cast(column, field, bad_reasons)
+                except _MaxBadReached:  # the caller fails this batch: report what was found, load nothing
+                    empty = pa.RecordBatch.from_pylist([], schema=self.schema)
+                    return Conformed(empty, self._bad_table(batch, bad_reasons, base_row))
             if not field.nullable and column.null_count:
                 for row in pc.indices_nonzero(column.is_null()).to_pylist():
                     bad_reasons.setdefault(row, f"column {field.name!r} is required but empty")
@@ -108,13 +116,19 @@ class Conformer:
                 "fix the asset's type for this column"
             ) from None
         limit = None if self.max_bad is None else self.max_bad + 1
-        for row in _bad_positions(column, field.type, 0, limit):
+        found = _bad_positions(column, field.type, 0, limit)
+        for row in found:
             value = column[row].as_py()
             shown = repr(value) if len(repr(value)) <= MAX_REASON_VALUE else repr(value)[:MAX_REASON_VALUE] + "..."
             bad_reasons.setdefault(row, f"column {field.name!r}: cannot convert {shown} to {field.type}")
         # a null placeholder for bad rows; they are filtered out before anything is written
         mask = pa.array([i in bad_reasons for i in range(len(column))])
-        return pc.cast(pc.if_else(mask, pa.nulls(len(column), column.type), column), field.type)
+        try:
+            return pc.cast(pc.if_else(mask, pa.nulls(len(column), column.type), column), field.type)
+        except pa.ArrowInvalid:
+            if limit is None or len(found) < limit:
+                raise
+            raise _MaxBadReached from None  # the search stopped at max_bad: later values are unchecked
 
     def _bad_table(self, batch: pa.RecordBatch, reasons: dict[int, str], base_row: int) -> pa.Table:
         rows = sorted(reasons)

@@ -71,6 +71,10 @@ class RollingParquetWriter:
         self.finished.append(Fragment("data", self.current.path, self.current.rows, size))
         self.current = None
 
+    @property
+    def bytes_written(self) -> int:
+        return sum(f.bytes for f in self.finished) + (self.current.sink.tell() if self.current else 0)
+
     def close(self) -> list[Fragment]:
         self._close_current()
         return self.finished
@@ -156,6 +160,10 @@ class FragmentWriter:
             key = tuple(group[f"k{i}"] for i in range(len(keys)))
             out.append((key, batch.take(pa.array(group["row_list"], pa.int64()))))
         return out
+
+    @property
+    def bytes_written(self) -> int:
+        return sum(w.bytes_written for w in self.writers.values())
 
     def close(self) -> list[Fragment]:
         produced = [frag for w in self.writers.values() for frag in w.close()]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import random
 import time
@@ -14,7 +13,6 @@ from pyiceberg.catalog import Catalog, load_catalog
 from pyiceberg.exceptions import (
     CommitFailedException,
     CommitStateUnknownException,
-    NamespaceAlreadyExistsError,
     NoSuchTableError,
     TableAlreadyExistsError,
 )
@@ -22,7 +20,7 @@ from pyiceberg.io import load_file_io
 from pyiceberg.io.pyarrow import parquet_file_to_data_file
 from pyiceberg.partitioning import UNPARTITIONED_PARTITION_SPEC, PartitionField, PartitionSpec
 from pyiceberg.schema import Schema, assign_fresh_schema_ids
-from pyiceberg.table import Table, Transaction
+from pyiceberg.table import Table, TableProperties, Transaction
 from pyiceberg.table.snapshots import Snapshot
 from pyiceberg.table.update.snapshot import ManageSnapshots
 from pyiceberg.transforms import parse_transform
@@ -173,9 +171,7 @@ def commit(catalog: Catalog, request: CommitRequest) -> int:
     Conflicts are retried on a reloaded table with backoff; an ambiguous outcome is settled
     by looking for the run id in the table's snapshots before trying again.
     """
-    namespace = request.plan.identifier[0]
-    with contextlib.suppress(NamespaceAlreadyExistsError):
-        catalog.create_namespace(namespace)
+    _ensure_namespace(catalog, request.plan.identifier[0])
     delay = 0.2
     for attempt in range(1, COMMIT_ATTEMPTS + 1):
         table = load_table(catalog, request.plan.identifier)
@@ -190,6 +186,14 @@ def commit(catalog: Catalog, request: CommitRequest) -> int:
             time.sleep(delay * (1 + random.random()))
             delay = min(delay * 2, 10.0)
     raise AssertionError("unreachable")
+
+
+def _ensure_namespace(catalog: Catalog, namespace: str) -> None:
+    try:
+        catalog.create_namespace_if_not_exists(namespace)
+    except Exception:  # a concurrent creator won the race (SQLite reports it as an IntegrityError)
+        if not catalog.namespace_exists(namespace):
+            raise
 
 
 def _commit_once(catalog: Catalog, table: Table | None, request: CommitRequest) -> int:
@@ -234,8 +238,22 @@ def _commit_once(catalog: Catalog, table: Table | None, request: CommitRequest) 
     changed = {k: v for k, v in request.table_properties.items() if current.get(k) != v}
     if changed:
         tx.set_properties(changed)
+    _disable_library_retries(tx)
     tx.commit_transaction()
     return snapshot.snapshot_id
+
+
+def _disable_library_retries(tx: Transaction) -> None:
+    """Make a conflict surface as CommitFailedException instead of pyiceberg's own retry.
+
+    pyiceberg (0.12) retries a conflict by rebuilding only the snapshot updates, which drops
+    our `run-<id>` tag and its "tag must not exist yet" guard: a retried commit could then
+    add the same run twice. Our loop reloads and re-checks the run id instead. The override
+    lives on the in-memory base metadata only; catalogs apply updates to their own copy.
+    """
+    base = tx._table  # the transaction's base table; pyiceberg reads the retry count from it
+    props = {**base.metadata.properties, TableProperties.COMMIT_NUM_RETRIES: "0"}
+    base.metadata = base.metadata.model_copy(update={"properties": props})
 
 
 def _check_field_ids(actual: Schema, planned: Schema, run_id: str) -> None:

@@ -191,6 +191,17 @@ class Ledger:
         with self._tx() as conn:
             conn.execute(runs.update().where(runs.c.run_id == run_id).values(state=state, **values))
 
+    def fail_run(self, run_id: str, error: str) -> bool:
+        """Mark a run failed unless it is already committed or cancelled (a concurrent
+        committer may have won). Returns whether the state changed."""
+        with self._tx() as conn:
+            result = conn.execute(
+                runs.update()
+                .where(runs.c.run_id == run_id, runs.c.state.not_in(("committed", "cancelled")))
+                .values(state="failed", error=error[:4000], finished_at=time.time())
+            )
+            return result.rowcount == 1
+
     # -- partitions ---------------------------------------------------------------------
     def partitions(self, run_id: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:

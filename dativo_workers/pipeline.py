@@ -238,7 +238,7 @@ def _write_partition(
         lambda row: reader.describe_position(partition, row),
         max_bad=0 if policy.action == "fail" else policy.max,
     )
-    bad_rows = rows = nbytes = 0
+    bad_rows = rows = 0
     last_beat = time.monotonic()
     try:
         for batch in _batches(reader, partition, schema, typed):
@@ -260,9 +260,8 @@ def _write_partition(
                     quarantine.write(result.bad)
             writer.write(result.good)
             rows += result.good.num_rows
-            nbytes += result.good.nbytes
             if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
-                ledger.heartbeat(run_id, partition.index, attempt, rows, nbytes)
+                ledger.heartbeat(run_id, partition.index, attempt, rows, writer.bytes_written)
                 last_beat = time.monotonic()
         produced = writer.close()
         if (q := quarantine.close()) is not None:
@@ -364,11 +363,10 @@ def commit_run(run_id: str, runner: RunnerConfig, ledger: Ledger | None = None) 
 
 
 def _fail_run(ledger: Ledger, run_id: str, error: str) -> None:
-    """Mark the run failed and remove every file it wrote: nothing half-written stays behind."""
-    leftovers = ledger.winning_fragments(run_id, "data")
-    delete_uris([f.path for f in leftovers])
-    ledger.set_run_state(run_id, "failed", error=error[:4000])
-    log.error("run failed", run_id=run_id, error=error)
+    """Mark the run failed; the table is untouched. Fragments of finished partitions stay
+    (unreferenced, invisible to readers) so a retry can reuse them."""
+    if ledger.fail_run(run_id, error):
+        log.error("run failed", run_id=run_id, error=error)
 
 
 def run_summary(ledger: Ledger, run_id: str) -> dict[str, Any]:

@@ -133,7 +133,23 @@ def _fmt(loc: tuple[Any, ...]) -> str:
 def _odcs_validator() -> jsonschema.protocols.Validator:
     """The JSON schema shipped with the official ODCS package: strict about unknown keys."""
     schema = json.loads(resources.files("open_data_contract_standard").joinpath("schema.json").read_text())
+    _require_logical_type_in_conditionals(schema)
     return jsonschema.validators.validator_for(schema)(schema)
+
+
+def _require_logical_type_in_conditionals(node: Any) -> None:
+    """`if: {properties: {logicalType: {const: map}}}` also holds when logicalType is absent, and
+    the failing `then` made a parent's `items`/`properties` "unevaluated" (reported as unknown
+    keys). Such an `if` now needs logicalType to be present."""
+    if isinstance(node, dict):
+        condition = node.get("if")
+        if isinstance(condition, dict) and "logicalType" in json.dumps(condition):
+            condition.setdefault("required", ["logicalType"])
+        for value in node.values():
+            _require_logical_type_in_conditionals(value)
+    elif isinstance(node, list):
+        for value in node:
+            _require_logical_type_in_conditionals(value)
 
 
 def _schema_problems(data: dict[str, Any], loaded: LoadedYaml, prefix: tuple[str, ...]) -> list[str]:
@@ -220,7 +236,7 @@ def _flat_to_odcs(flat: Any, loaded: LoadedYaml) -> dict[str, Any]:
         "apiVersion": "v3.0.2",
         "kind": "DataContract",
         "id": str(flat.get("id") or flat.get("name") or path.stem),
-        "name": flat.get("name"),
+        "name": flat.get("name") or path.stem,
         "version": str(flat.get("version", "1.0.0")),
         "status": "active",
         "schema": [{"name": flat.get("name") or path.stem, "properties": props}],

@@ -103,6 +103,8 @@ def load_runner(explicit: str | Path | None = None) -> RunnerConfig:
             line = loaded.line_of((sorted(extra)[0],))
             raise ConfigError(f"{path}:{line}: {sorted(extra)[0]}: unknown key (everything goes under `runner:`)")
         data = dict(raw.get("runner") or {})
+    if "catalogs" not in data:  # so DATIVO_CATALOGS__DEFAULT__URI keeps the built-in catalog's other keys
+        data["catalogs"] = {k: v.model_dump(exclude_none=True) for k, v in RunnerConfig().catalogs.items()}
     _apply_env_overrides(data)
     try:
         config = RunnerConfig.model_validate(data)
