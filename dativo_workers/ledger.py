@@ -288,10 +288,14 @@ class Ledger:
             return True
 
     def fail_partition(self, run_id: str, idx: int, attempt: int | None, error: str) -> None:
+        """Record a failure, unless the partition is done or a newer attempt is under way."""
+        condition = [partitions.c.run_id == run_id, partitions.c.idx == idx, partitions.c.state != "done"]
+        if attempt is not None:
+            condition.append(partitions.c.attempts == attempt)
         with self._tx() as conn:
             conn.execute(
                 partitions.update()
-                .where(partitions.c.run_id == run_id, partitions.c.idx == idx, partitions.c.state != "done")
+                .where(*condition)
                 .values(state="failed", error=error[:4000], finished_at=time.time())
             )
 

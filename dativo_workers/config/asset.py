@@ -156,8 +156,6 @@ def _schema_problems(data: dict[str, Any], loaded: LoadedYaml, prefix: tuple[str
     problems = []
     for error in sorted(_odcs_validator().iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path]):
         loc = tuple(error.absolute_path)
-        if _absent_type_conditional(error):
-            continue
         if error.validator in ("additionalProperties", "unevaluatedProperties") and isinstance(error.instance, dict):
             # name each offending key (the message lists them quoted) so its own line is shown
             unknown = sorted(k for k in re.findall(r"'([^']+)'", error.message) if k in error.instance)
@@ -170,17 +168,6 @@ def _schema_problems(data: dict[str, Any], loaded: LoadedYaml, prefix: tuple[str
             where = f"{loaded.path}:{line}" if line else str(loaded.path)
             problems.append(f"{where}: {format_key_path(shown) or '(top level)'}: {message}")
     return problems
-
-
-def _absent_type_conditional(error: jsonschema.ValidationError) -> bool:
-    """The shipped schema's `if logicalType == map/array then required: [...]` also fires when
-    logicalType is absent (JSON Schema `if` passes on a missing key); such properties are valid."""
-    return (
-        error.validator == "required"
-        and "then" in error.schema_path
-        and isinstance(error.instance, dict)
-        and "logicalType" not in error.instance
-    )
 
 
 def _odcs_error(loaded: LoadedYaml, exc: ValidationError, prefix: tuple[str, ...]) -> ConfigError:
