@@ -12,6 +12,7 @@ from dativo_workers.iceberg import open_catalog, plan_table
 from dativo_workers.pipeline import load_job_asset
 from dativo_workers.plugins.manager import create_reader
 from dativo_workers.schema import arrow_to_iceberg, asset_schema
+from dativo_workers.storage import catalog_properties
 
 
 def check_job(job_path: Path, runner_path: Path | None) -> dict[str, Any]:
@@ -52,7 +53,7 @@ def check_job(job_path: Path, runner_path: Path | None) -> dict[str, Any]:
         )
     else:
         try:
-            catalog = open_catalog(job.config.target.catalog, catalog_cfg)
+            catalog = open_catalog(job.config.target.catalog, catalog_properties(catalog_cfg, job.config.tenant_id))
             detail = f"{job.config.target.catalog}: reachable"
             if source_schema is not None:
                 plan = plan_table(catalog, job.config.target, source_schema, catalog_cfg.warehouse)

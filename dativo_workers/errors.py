@@ -29,3 +29,7 @@ class BadDataError(DativoError):
 
 class CommitError(DativoError):
     """The run could not be committed to the catalog."""
+
+
+class TransientError(DativoError):
+    """Worth retrying: the same input may succeed later (a plugin may raise it explicitly)."""

@@ -16,9 +16,10 @@ from typing import Any
 
 from dativo_workers.config.job import LoadedJob
 from dativo_workers.config.runner import RunnerConfig
+from dativo_workers.ingest import ingest_partition
 from dativo_workers.ledger import Ledger
 from dativo_workers.logging import configure_from_env
-from dativo_workers.pipeline import commit_run, ingest_partition, plan_run
+from dativo_workers.pipeline import commit_run, plan_run
 
 ProgressCallback = Callable[[list[dict[str, Any]]], None]
 POLL_SECONDS = 0.25
@@ -31,7 +32,16 @@ def _ingest_in_worker(run_id: str, index: int, runner_data: dict[str, Any]) -> d
     ledger = _process_ledgers.get(runner.ledger_url)
     if ledger is None:
         ledger = _process_ledgers[runner.ledger_url] = Ledger(runner.ledger_url)
-    return ingest_partition(run_id, index, runner, ledger)
+    return ingest_with_retries(run_id, index, runner, ledger)
+
+
+def ingest_with_retries(run_id: str, index: int, runner: RunnerConfig, ledger: Ledger) -> dict[str, Any]:
+    """Embedded mode's retry loop: transient failures wait their backoff and go again."""
+    while True:
+        status = ingest_partition(run_id, index, runner, ledger)
+        if status["status"] != "retry":
+            return status
+        time.sleep(status["delay_s"])
 
 
 def default_workers(runner: RunnerConfig) -> int:
@@ -58,7 +68,8 @@ def execute(
         # In-process (a thread, so the caller keeps drawing progress): no pool start-up cost.
         finished = threading.Event()
         thread = threading.Thread(
-            target=lambda: ([ingest_partition(run_id, i, runner, ledger) for i in indexes], finished.set()), daemon=True
+            target=lambda: ([ingest_with_retries(run_id, i, runner, ledger) for i in indexes], finished.set()),
+            daemon=True,
         )
         thread.start()
         _watch(ledger, run_id, on_progress, finished.is_set)

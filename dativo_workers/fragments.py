@@ -19,12 +19,9 @@ from pyiceberg.schema import Schema
 from pyiceberg.typedef import Record
 
 from dativo_workers.ledger import Fragment
+from dativo_workers.storage import StorageProperties, filesystem, scheme_prefix
 
 PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 1, "write_statistics": True}
-
-
-def filesystem_for(uri: str) -> tuple[pafs.FileSystem, str]:
-    return pafs.FileSystem.from_uri(uri)
 
 
 @dataclass
@@ -99,6 +96,7 @@ class FragmentWriter:
         self,
         *,
         location: str,
+        storage: StorageProperties,
         run_id: str,
         partition_index: int,
         attempt: int,
@@ -107,8 +105,8 @@ class FragmentWriter:
         spec: PartitionSpec,
         target_bytes: int,
     ) -> None:
-        self.fs, self.root = filesystem_for(location)
-        self.scheme_prefix = location[: len(location) - len(location.split("://", 1)[-1])] if "://" in location else ""
+        self.fs, self.root = filesystem(location, storage)
+        self.scheme_prefix = scheme_prefix(location)
         self.prefix = f"{run_id}-p{partition_index:05d}-a{attempt:02d}"
         self.schema = schema
         self.table_schema = table_schema
@@ -181,8 +179,8 @@ def delete_files(fs: pafs.FileSystem, paths: list[str]) -> None:
             fs.delete_file(path)
 
 
-def delete_uris(uris: list[str]) -> None:
+def delete_uris(uris: list[str], storage: StorageProperties) -> None:
     """Delete fragment files given as URIs (the losing attempt's, or an aborted run's)."""
     for uri in uris:
-        fs, path = filesystem_for(uri)
+        fs, path = filesystem(uri, storage)
         delete_files(fs, [path])

@@ -26,7 +26,7 @@ from pyiceberg.table.update.snapshot import ManageSnapshots
 from pyiceberg.transforms import parse_transform
 
 from dativo_workers.config.job import TargetConfig
-from dativo_workers.config.runner import CatalogConfig, local_path_of
+from dativo_workers.config.runner import local_path_of
 from dativo_workers.errors import CommitError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -36,13 +36,13 @@ GOVERNED_PREFIX = "dativo."
 COMMIT_ATTEMPTS = 6
 
 
-def open_catalog(name: str, config: CatalogConfig) -> Catalog:
+def open_catalog(name: str, properties: dict[str, str]) -> Catalog:
     """Open a pyiceberg catalog; a local SQLite catalog's directory is created on first use."""
-    if config.uri and (path := local_path_of(config.uri)) is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    if config.warehouse and (path := local_path_of(config.warehouse)) is not None:
-        path.mkdir(parents=True, exist_ok=True)
-    return load_catalog(name, **config.pyiceberg_properties())
+    for key in ("uri", "warehouse"):
+        path = local_path_of(properties.get(key, ""))
+        if path is not None:
+            (path.parent if key == "uri" else path).mkdir(parents=True, exist_ok=True)
+    return load_catalog(name, **properties)
 
 
 @dataclass

@@ -210,6 +210,15 @@ class Ledger:
             ).mappings()
             return [dict(r) for r in rows]
 
+    def partition(self, run_id: str, idx: int) -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(partitions.select().where(partitions.c.run_id == run_id, partitions.c.idx == idx))
+                .mappings()
+                .one()
+            )
+            return dict(row)
+
     def start_attempt(self, run_id: str, idx: int, worker: str | None = None) -> int | None:
         """Claim a new attempt number, or None when the partition is already done."""
         now = time.time()
@@ -286,6 +295,20 @@ class Ledger:
                     ],
                 )
             return True
+
+    def release_partition(self, run_id: str, idx: int, attempt: int, error: str) -> None:
+        """A transient failure: back to pending (a retry follows), keeping the error for `status`."""
+        with self._tx() as conn:
+            conn.execute(
+                partitions.update()
+                .where(
+                    partitions.c.run_id == run_id,
+                    partitions.c.idx == idx,
+                    partitions.c.attempts == attempt,
+                    partitions.c.state == "running",
+                )
+                .values(state="pending", error=error[:4000])
+            )
 
     def fail_partition(self, run_id: str, idx: int, attempt: int | None, error: str) -> None:
         """Record a failure, unless the partition is done or a newer attempt is under way."""

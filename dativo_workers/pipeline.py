@@ -10,27 +10,24 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import structlog
 
 from dativo_workers.config.asset import Asset, load_asset
-from dativo_workers.config.job import LoadedJob, job_from_dict
+from dativo_workers.config.job import LoadedJob
 from dativo_workers.config.runner import RunnerConfig
-from dativo_workers.conform import Conformer, SchemaMismatch, to_record_batches
-from dativo_workers.errors import BadDataError, ConfigError, DativoError, SourceError
-from dativo_workers.fragments import FragmentWriter, delete_uris, filesystem_for
+from dativo_workers.errors import ConfigError, DativoError
 from dativo_workers.governance import column_docs, table_properties
 from dativo_workers.iceberg import CommitRequest, TablePlan, commit, open_catalog, plan_table
-from dativo_workers.ledger import Fragment, Ledger
-from dativo_workers.plugins.base import DataReader, Partition
+from dativo_workers.ingest import describe_error
+from dativo_workers.ledger import Ledger
+from dativo_workers.plugins.base import Partition
 from dativo_workers.plugins.manager import create_reader
-from dativo_workers.schema import arrow_schema, arrow_to_iceberg, asset_schema
+from dativo_workers.schema import arrow_to_iceberg, asset_schema
+from dativo_workers.storage import catalog_properties
 
 log = structlog.get_logger("dativo.pipeline")
 HEARTBEAT_SECONDS = 1.0
@@ -74,7 +71,7 @@ def plan_run(job: LoadedJob, runner: RunnerConfig, ledger: Ledger, run_id: str |
             source_schema = arrow_to_iceberg(inferred)
         partitions = reader.plan()
         catalog_cfg = runner.catalog(cfg.target.catalog)
-        catalog = open_catalog(cfg.target.catalog, catalog_cfg)
+        catalog = open_catalog(cfg.target.catalog, catalog_properties(catalog_cfg, cfg.tenant_id))
         table = plan_table(catalog, cfg.target, source_schema, catalog_cfg.warehouse)
     finally:
         reader.close()
@@ -101,198 +98,6 @@ def plan_run(job: LoadedJob, runner: RunnerConfig, ledger: Ledger, run_id: str |
         "run planned", run_id=run_id, partitions=len(partitions), table=f"{cfg.target.namespace}.{cfg.target.table}"
     )
     return PlannedRun(run_id, partitions, table)
-
-
-# -- ingest ---------------------------------------------------------------------------------
-
-
-class _TypedReadFailed(Exception):
-    pass
-
-
-class _QuarantineWriter:
-    def __init__(self, uri: str) -> None:
-        self.uri = uri
-        self.fs, self.path = filesystem_for(uri)
-        self.writer: pq.ParquetWriter | None = None
-        self.rows = 0
-
-    def write(self, bad: pa.Table) -> None:
-        if self.writer is None:
-            self.fs.create_dir(self.path.rsplit("/", 1)[0], recursive=True)
-            self.writer = pq.ParquetWriter(self.fs.open_output_stream(self.path), bad.schema, compression="zstd")
-        else:  # align later batches (a later file may have other columns) with the first one's layout
-            bad = pa.table(
-                {
-                    f.name: bad.column(f.name) if f.name in bad.schema.names else pa.nulls(len(bad), f.type)
-                    for f in self.writer.schema
-                }
-            )
-        self.writer.write_table(bad)
-        self.rows += bad.num_rows
-
-    def close(self) -> Fragment | None:
-        if self.writer is None:
-            return None
-        self.writer.close()
-        size = self.fs.get_file_info(self.path).size
-        return Fragment("quarantine", self.uri, self.rows, size)
-
-    def abort(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            delete_uris([self.uri])
-            self.writer = None
-
-
-def ingest_partition(run_id: str, index: int, runner: RunnerConfig, ledger: Ledger | None = None) -> dict[str, Any]:
-    """Read one partition and write its fragments. Never raises: returns a small status record."""
-    ledger = ledger or Ledger(runner.ledger_url)
-    run = ledger.run(run_id)
-    if run is None:
-        return {"run_id": run_id, "partition": index, "status": "failed", "error": f"unknown run {run_id}"}
-    if run["state"] in ("committed", "cancelled", "failed"):
-        return {"run_id": run_id, "partition": index, "status": "skipped", "reason": f"run is {run['state']}"}
-    attempt = ledger.start_attempt(run_id, index)
-    if attempt is None:
-        return {"run_id": run_id, "partition": index, "status": "done", "reason": "already done"}
-    bound = log.bind(run_id=run_id, partition=index, attempt=attempt)
-    if run["state"] == "pending":
-        ledger.set_run_state(run_id, "running")
-    try:
-        produced, bad_rows = _ingest(run, index, attempt, ledger)
-    except Exception as exc:
-        message = _describe_error(exc)
-        bound.error("partition failed", error=message)
-        ledger.fail_partition(run_id, index, attempt, message)
-        return {"run_id": run_id, "partition": index, "attempt": attempt, "status": "failed", "error": message}
-    won = ledger.finish_partition(run_id, index, attempt, produced, bad_rows)
-    if not won:  # another attempt got there first: ours must not linger in the table location
-        delete_uris([f.path for f in produced])
-        return {"run_id": run_id, "partition": index, "attempt": attempt, "status": "duplicate"}
-    rows = sum(f.rows for f in produced if f.kind == "data")
-    bound.info("partition done", rows=rows, files=len(produced), bad_rows=bad_rows)
-    return {
-        "run_id": run_id,
-        "partition": index,
-        "attempt": attempt,
-        "status": "done",
-        "rows": rows,
-        "files": sum(1 for f in produced if f.kind == "data"),
-        "bad_rows": bad_rows,
-    }
-
-
-def _describe_error(exc: Exception) -> str:
-    if isinstance(exc, DativoError | SchemaMismatch):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
-
-
-def _ingest(run: dict[str, Any], index: int, attempt: int, ledger: Ledger) -> tuple[list[Fragment], int]:
-    job = job_from_dict(run["job_path"], json.loads(run["job_json"]))
-    plan = json.loads(run["plan_json"])
-    table = TablePlan.from_dict(plan["table"])
-    spec = next(p for p in ledger.partitions(run["run_id"]) if p["idx"] == index)
-    partition = Partition.from_dict(json.loads(spec["spec_json"]))
-    reader = create_reader(job)
-    try:
-        try:
-            return _write_partition(job, reader, partition, table, run["run_id"], attempt, ledger, typed=True)
-        except _TypedReadFailed:
-            # A value did not convert while parsing: re-read as text and sort out the bad rows.
-            return _write_partition(job, reader, partition, table, run["run_id"], attempt, ledger, typed=False)
-    finally:
-        reader.close()
-
-
-def _write_partition(
-    job: LoadedJob,
-    reader: DataReader,
-    partition: Partition,
-    table: TablePlan,
-    run_id: str,
-    attempt: int,
-    ledger: Ledger,
-    *,
-    typed: bool,
-) -> tuple[list[Fragment], int]:
-    cfg = job.config
-    schema = arrow_schema(table.schema)
-    policy = cfg.bad_rows
-    writer = FragmentWriter(
-        location=table.location,
-        run_id=run_id,
-        partition_index=partition.index,
-        attempt=attempt,
-        schema=schema,
-        table_schema=table.schema,
-        spec=table.spec,
-        target_bytes=cfg.target.file_size_mb * 1024 * 1024,
-    )
-    quarantine = _QuarantineWriter(
-        f"{table.location}/_dativo_quarantine/{run_id}/p{partition.index:05d}-a{attempt:02d}.parquet"
-    )
-    conformer = Conformer(
-        schema,
-        lambda row: reader.describe_position(partition, row),
-        max_bad=0 if policy.action == "fail" else policy.max,
-    )
-    bad_rows = rows = 0
-    last_beat = time.monotonic()
-    try:
-        for batch in _batches(reader, partition, schema, typed):
-            result = conformer.conform(batch)
-            if result.bad is not None and result.bad.num_rows:
-                bad_rows += result.bad.num_rows
-                if policy.action == "fail":
-                    first = result.bad.slice(0, 1).to_pylist()[0]
-                    raise BadDataError(
-                        f"{first['_dativo_position']}: {first['_dativo_reason']} "
-                        "(bad_rows.action is 'fail'; use 'quarantine' or 'skip' to load the other rows)"
-                    )
-                if policy.max is not None and bad_rows > policy.max:
-                    raise BadDataError(
-                        f"more than bad_rows.max={policy.max} rows do not fit the schema; last: "
-                        f"{result.bad.column('_dativo_position')[-1]}: {result.bad.column('_dativo_reason')[-1]}"
-                    )
-                if policy.action == "quarantine":
-                    quarantine.write(result.bad)
-            writer.write(result.good)
-            rows += result.good.num_rows
-            if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
-                ledger.heartbeat(run_id, partition.index, attempt, rows, writer.bytes_written)
-                last_beat = time.monotonic()
-        produced = writer.close()
-        if (q := quarantine.close()) is not None:
-            produced.append(q)
-        return produced, bad_rows
-    except BaseException:
-        writer.abort()
-        quarantine.abort()
-        raise
-
-
-def _batches(reader: DataReader, partition: Partition, schema: pa.Schema, typed: bool) -> Iterator[pa.RecordBatch]:
-    if not typed:
-        try:
-            source = reader.read_untyped(partition, schema)
-        except NotImplementedError:
-            raise SourceError(f"reader {reader.name!r} produced values that do not convert") from None
-        for obj in source:
-            yield from to_record_batches(obj)
-        return
-    iterator = iter(reader.read(partition, schema))
-    while True:
-        try:
-            obj = next(iterator)
-        except StopIteration:
-            return
-        except pa.ArrowInvalid as exc:
-            if type(reader).read_untyped is DataReader.read_untyped:
-                raise SourceError(f"{partition.label or reader.name}: {exc}") from None
-            raise _TypedReadFailed(str(exc)) from None
-        yield from to_record_batches(obj)
 
 
 # -- commit ---------------------------------------------------------------------------------
@@ -343,10 +148,10 @@ def commit_run(run_id: str, runner: RunnerConfig, ledger: Ledger | None = None) 
         column_docs=plan["column_docs"],
     )
     try:
-        catalog = open_catalog(run["catalog"], runner.catalog(run["catalog"]))
+        catalog = open_catalog(run["catalog"], catalog_properties(runner.catalog(run["catalog"]), run["tenant"]))
         snapshot_id = commit(catalog, request)
     except Exception as exc:
-        _fail_run(ledger, run_id, f"commit failed: {_describe_error(exc)}")
+        _fail_run(ledger, run_id, f"commit failed: {describe_error(exc)}")
         return run_summary(ledger, run_id)
     ledger.set_run_state(
         run_id,

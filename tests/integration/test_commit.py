@@ -14,7 +14,8 @@ from pyiceberg.table import Table
 from dativo_workers import iceberg
 from dativo_workers.config import load_job, load_runner
 from dativo_workers.iceberg import CommitRequest, TablePlan, commit
-from dativo_workers.pipeline import commit_run, ingest_partition, plan_run
+from dativo_workers.ingest import ingest_partition
+from dativo_workers.pipeline import commit_run, plan_run
 
 from ..conftest import Workspace
 

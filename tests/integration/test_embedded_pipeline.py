@@ -13,7 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from dativo_workers.config import load_runner
-from dativo_workers.pipeline import commit_run, ingest_partition
+from dativo_workers.ingest import ingest_partition
+from dativo_workers.pipeline import commit_run
 
 from ..conftest import Workspace
 

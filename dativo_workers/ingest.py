@@ -1,0 +1,236 @@
+"""Ingest one partition: read, conform, write fragments, record the winning attempt.
+
+Everything comes from the ledger (job with secret references, table plan), so a task message
+needs only a run id and a partition index. The function never raises: it returns a small
+status record, so the commit step always runs and decides (DESIGN.md §6).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import structlog
+
+from dativo_workers.config.job import LoadedJob, job_from_dict
+from dativo_workers.config.runner import RunnerConfig
+from dativo_workers.conform import Conformer, SchemaMismatch, to_record_batches
+from dativo_workers.errors import BadDataError, DativoError, SourceError
+from dativo_workers.fragments import FragmentWriter, delete_uris
+from dativo_workers.iceberg import TablePlan
+from dativo_workers.ledger import Fragment, Ledger
+from dativo_workers.plugins.base import DataReader, Partition
+from dativo_workers.plugins.manager import create_reader
+from dativo_workers.retry import backoff_seconds, is_transient
+from dativo_workers.schema import arrow_schema
+from dativo_workers.storage import StorageProperties, catalog_properties, filesystem
+
+log = structlog.get_logger("dativo.ingest")
+HEARTBEAT_SECONDS = 1.0
+
+
+@dataclass
+class _Attempt:
+    run_id: str
+    attempt: int
+    job: LoadedJob
+    table: TablePlan
+    partition: Partition
+    storage: StorageProperties
+    ledger: Ledger
+
+
+def ingest_partition(run_id: str, index: int, runner: RunnerConfig, ledger: Ledger | None = None) -> dict[str, Any]:
+    """Run one attempt of a partition. Status: done, duplicate, skipped, retry (with delay_s) or failed."""
+    ledger = ledger or Ledger(runner.ledger_url)
+    base = {"run_id": run_id, "partition": index}
+    run = ledger.run(run_id)
+    if run is None:
+        return {**base, "status": "failed", "error": f"unknown run {run_id}"}
+    if run["state"] in ("committed", "cancelled", "failed"):
+        return {**base, "status": "skipped", "reason": f"run is {run['state']}"}
+    attempt = ledger.start_attempt(run_id, index)
+    if attempt is None:
+        return {**base, "status": "done", "reason": "already done"}
+    base["attempt"] = attempt
+    bound = log.bind(run_id=run_id, partition=index, attempt=attempt)
+    if run["state"] == "pending":
+        ledger.set_run_state(run_id, "running")
+    job = job_from_dict(run["job_path"], json.loads(run["job_json"]))
+    try:
+        work = _Attempt(
+            run_id=run_id,
+            attempt=attempt,
+            job=job,
+            table=TablePlan.from_dict(json.loads(run["plan_json"])["table"]),
+            partition=Partition.from_dict(json.loads(ledger.partition(run_id, index)["spec_json"])),
+            storage=catalog_properties(runner.catalog(run["catalog"]), run["tenant"]),
+            ledger=ledger,
+        )
+        produced, bad_rows = _read_and_write(work)
+    except Exception as exc:
+        message = describe_error(exc)
+        policy = job.config.retry
+        if is_transient(exc) and attempt < policy.max_attempts:
+            delay = backoff_seconds(policy, attempt)
+            bound.warning("partition attempt failed, will retry", error=message, delay_s=round(delay, 2))
+            ledger.release_partition(run_id, index, attempt, message)
+            return {**base, "status": "retry", "error": message, "delay_s": delay}
+        bound.error("partition failed", error=message)
+        ledger.fail_partition(run_id, index, attempt, message)
+        return {**base, "status": "failed", "error": message}
+    if not ledger.finish_partition(run_id, index, attempt, produced, bad_rows):
+        # another attempt got there first: ours must not linger in the table location
+        delete_uris([f.path for f in produced], work.storage)
+        bound.info("partition duplicate discarded")
+        return {**base, "status": "duplicate"}
+    data = [f for f in produced if f.kind == "data"]
+    rows = sum(f.rows for f in data)
+    bound.info("partition done", rows=rows, files=len(data), bad_rows=bad_rows)
+    return {**base, "status": "done", "rows": rows, "files": len(data), "bad_rows": bad_rows}
+
+
+def describe_error(exc: BaseException) -> str:
+    if isinstance(exc, DativoError | SchemaMismatch):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+class _TypedReadFailed(Exception):
+    pass
+
+
+def _read_and_write(work: _Attempt) -> tuple[list[Fragment], int]:
+    reader = create_reader(work.job)
+    try:
+        try:
+            return _write_partition(work, reader, typed=True)
+        except _TypedReadFailed:
+            # A value did not convert while parsing: re-read as text and sort out the bad rows.
+            return _write_partition(work, reader, typed=False)
+    finally:
+        reader.close()
+
+
+def _write_partition(work: _Attempt, reader: DataReader, *, typed: bool) -> tuple[list[Fragment], int]:
+    cfg, table, partition = work.job.config, work.table, work.partition
+    schema = arrow_schema(table.schema)
+    policy = cfg.bad_rows
+    writer = FragmentWriter(
+        location=table.location,
+        storage=work.storage,
+        run_id=work.run_id,
+        partition_index=partition.index,
+        attempt=work.attempt,
+        schema=schema,
+        table_schema=table.schema,
+        spec=table.spec,
+        target_bytes=cfg.target.file_size_mb * 1024 * 1024,
+    )
+    quarantine = _QuarantineWriter(
+        f"{table.location}/_dativo_quarantine/{work.run_id}/p{partition.index:05d}-a{work.attempt:02d}.parquet",
+        work.storage,
+    )
+    conformer = Conformer(
+        schema,
+        lambda row: reader.describe_position(partition, row),
+        max_bad=0 if policy.action == "fail" else policy.max,
+    )
+    bad_rows = rows = 0
+    last_beat = time.monotonic()
+    try:
+        for batch in _batches(reader, partition, schema, typed):
+            result = conformer.conform(batch)
+            if result.bad is not None and result.bad.num_rows:
+                bad_rows += result.bad.num_rows
+                if policy.action == "fail":
+                    first = result.bad.slice(0, 1).to_pylist()[0]
+                    raise BadDataError(
+                        f"{first['_dativo_position']}: {first['_dativo_reason']} "
+                        "(bad_rows.action is 'fail'; use 'quarantine' or 'skip' to load the other rows)"
+                    )
+                if policy.max is not None and bad_rows > policy.max:
+                    raise BadDataError(
+                        f"more than bad_rows.max={policy.max} rows do not fit the schema; last: "
+                        f"{result.bad.column('_dativo_position')[-1]}: {result.bad.column('_dativo_reason')[-1]}"
+                    )
+                if policy.action == "quarantine":
+                    quarantine.write(result.bad)
+            writer.write(result.good)
+            rows += result.good.num_rows
+            if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
+                work.ledger.heartbeat(work.run_id, partition.index, work.attempt, rows, writer.bytes_written)
+                last_beat = time.monotonic()
+        produced = writer.close()
+        if (q := quarantine.close()) is not None:
+            produced.append(q)
+        return produced, bad_rows
+    except BaseException:
+        writer.abort()
+        quarantine.abort()
+        raise
+
+
+def _batches(reader: DataReader, partition: Partition, schema: pa.Schema, typed: bool) -> Iterator[pa.RecordBatch]:
+    if not typed:
+        try:
+            source = reader.read_untyped(partition, schema)
+        except NotImplementedError:
+            raise SourceError(f"reader {reader.name!r} produced values that do not convert") from None
+        for obj in source:
+            yield from to_record_batches(obj)
+        return
+    iterator = iter(reader.read(partition, schema))
+    while True:
+        try:
+            obj = next(iterator)
+        except StopIteration:
+            return
+        except pa.ArrowInvalid as exc:
+            if type(reader).read_untyped is DataReader.read_untyped:
+                raise SourceError(f"{partition.label or reader.name}: {exc}") from None
+            raise _TypedReadFailed(str(exc)) from None
+        yield from to_record_batches(obj)
+
+
+class _QuarantineWriter:
+    """Bad rows, as text with their reason and position, in one Parquet file per attempt."""
+
+    def __init__(self, uri: str, storage: StorageProperties) -> None:
+        self.uri = uri
+        self.storage = storage
+        self.fs, self.path = filesystem(uri, storage)
+        self.writer: pq.ParquetWriter | None = None
+        self.rows = 0
+
+    def write(self, bad: pa.Table) -> None:
+        if self.writer is None:
+            self.fs.create_dir(self.path.rsplit("/", 1)[0], recursive=True)
+            self.writer = pq.ParquetWriter(self.fs.open_output_stream(self.path), bad.schema, compression="zstd")
+        else:  # align later batches (a later file may have other columns) with the first one's layout
+            bad = pa.table(
+                {
+                    f.name: bad.column(f.name) if f.name in bad.schema.names else pa.nulls(len(bad), f.type)
+                    for f in self.writer.schema
+                }
+            )
+        self.writer.write_table(bad)
+        self.rows += bad.num_rows
+
+    def close(self) -> Fragment | None:
+        if self.writer is None:
+            return None
+        self.writer.close()
+        size = self.fs.get_file_info(self.path).size
+        return Fragment("quarantine", self.uri, self.rows, size)
+
+    def abort(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            delete_uris([self.uri], self.storage)
+            self.writer = None
