@@ -158,6 +158,144 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
         err.print(f"[red]error:[/red] {summary['error']}")
 
 
+def _load_runner(path: Path | None) -> Any:
+    """Load the runner config; an explicit file is exported so Celery (and its children) use it too."""
+    from dativo_workers.config import load_runner
+
+    if path is not None:
+        os.environ["DATIVO_RUNNER_CONFIG"] = str(path.resolve())
+    return load_runner(path)
+
+
+QueueOpt = Annotated[str | None, typer.Option("--queue", "-q", help="Celery queue (route by tenant or job).")]
+
+
+@app.command()
+def submit(
+    job: JobArg,
+    wait: Annotated[bool, typer.Option("--wait", help="Follow the run until it is committed or failed.")] = False,
+    queue: QueueOpt = None,
+    runner: RunnerOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Plan a job and send its partitions to the worker fleet (Celery over Redis).
+
+    Prints the run id at once. With --wait, shows progress and exits like `dativo run`
+    (0 committed, 1 committed with bad rows, 2 failed).
+    """
+    from dativo_workers.config import load_job
+    from dativo_workers.ledger import Ledger
+    from dativo_workers.producer import submit as submit_run
+
+    loaded_job = load_job(job)
+    runner_cfg = _load_runner(runner)
+    ledger = Ledger(runner_cfg.ledger_url)
+    run_id = submit_run(loaded_job, runner_cfg, ledger, queue)
+    if not wait:
+        if as_json:
+            from dativo_workers.pipeline import run_summary
+
+            sys.stdout.write(json.dumps(run_summary(ledger, run_id), default=str) + "\n")
+        else:
+            out.print(f"submitted run [bold]{run_id}[/bold]; follow it with `dativo status {run_id} --watch`")
+        return
+    err.print(f"submitted run {run_id}")
+    _follow(ledger, run_id, as_json)
+
+
+def _follow(ledger: Any, run_id: str, as_json: bool) -> None:
+    from dativo_workers.producer import wait as wait_for_run
+
+    progress = _RunProgress(enabled=not as_json and err.is_terminal)
+    with progress:
+        progress.start(run_id, len(ledger.partitions(run_id)))
+        summary = wait_for_run(run_id, ledger, on_progress=progress.update)
+    _print_summary(summary, as_json)
+    raise typer.Exit(_exit_code(summary))
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int | None, typer.Option("--concurrency", "-c", min=1, help="Worker processes.")] = None,
+    queues: Annotated[str | None, typer.Option(help="Comma-separated queues to consume (default: dativo).")] = None,
+    autoscale: Annotated[str | None, typer.Option(help="MAX,MIN processes, scaled with the load.")] = None,
+    beat: Annotated[bool, typer.Option("--beat", help="Also run the periodic reconciler (one per fleet).")] = False,
+    hostname: Annotated[str | None, typer.Option(help="Worker node name (default: dativo@<host>).")] = None,
+    runner: RunnerOpt = None,
+) -> None:
+    """Start a Celery worker on the Dativo app (same as `celery -A dativo_workers.celery_app worker`)."""
+    _load_runner(runner)
+    os.environ.setdefault("DATIVO_LOG_LEVEL", "info")
+    from dativo_workers.celery_app import DEFAULT_QUEUE
+    from dativo_workers.celery_app import app as celery_app
+
+    argv = ["worker", "--queues", queues or DEFAULT_QUEUE, "--hostname", hostname or "dativo@%h", "-E"]
+    if concurrency:
+        argv += ["--concurrency", str(concurrency)]
+    if autoscale:
+        argv += ["--autoscale", autoscale]
+    if beat:
+        argv += ["--beat"]
+    celery_app.worker_main(argv)
+
+
+@app.command()
+def retry(
+    run_id: Annotated[str, typer.Argument(help="Run to complete.")],
+    wait: Annotated[bool, typer.Option("--wait", help="Follow the run until it ends.")] = False,
+    queue: QueueOpt = None,
+    runner: RunnerOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Re-run only the partitions that failed or never finished, then commit the whole run once."""
+    from dativo_workers.ledger import Ledger
+    from dativo_workers.producer import retry as retry_run
+
+    runner_cfg = _load_runner(runner)
+    ledger = Ledger(runner_cfg.ledger_url)
+    indexes = retry_run(run_id, runner_cfg, ledger, queue)
+    if not as_json:
+        err.print(f"re-running {len(indexes)} partition(s) of {run_id}: {indexes}" if indexes else "committing")
+    if wait or not indexes:
+        _follow(ledger, run_id, as_json)
+    elif as_json:
+        sys.stdout.write(json.dumps({"run_id": run_id, "partitions": indexes}) + "\n")
+
+
+@app.command()
+def cancel(
+    run_id: Annotated[str, typer.Argument(help="Run to cancel.")],
+    runner: RunnerOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Revoke what has not run, stop running partitions, mark the run cancelled; nothing is committed."""
+    from dativo_workers.ledger import Ledger
+    from dativo_workers.producer import cancel as cancel_run
+
+    runner_cfg = _load_runner(runner)
+    summary = cancel_run(run_id, runner_cfg, Ledger(runner_cfg.ledger_url))
+    _print_summary(summary, as_json)
+
+
+@app.command()
+def reconcile(runner: RunnerOpt = None, as_json: JsonOpt = False) -> None:
+    """Re-enqueue partitions whose worker went silent and commit runs whose chord never fired.
+
+    Workers started with `dativo worker --beat` run this every 30 s.
+    """
+    from dativo_workers.ledger import Ledger
+    from dativo_workers.reconcile import reconcile as reconcile_runs
+
+    runner_cfg = _load_runner(runner)
+    from dativo_workers.tasks import enqueue_partitions
+
+    report = reconcile_runs(runner_cfg, Ledger(runner_cfg.ledger_url), enqueue_partitions)
+    if as_json:
+        sys.stdout.write(json.dumps(report) + "\n")
+    else:
+        out.print(report)
+
+
 @app.command()
 def check(job: JobArg, runner: RunnerOpt = None, as_json: JsonOpt = False) -> None:
     """Validate the job, its asset and the runner config; check the source is readable and the
@@ -176,16 +314,23 @@ def check(job: JobArg, runner: RunnerOpt = None, as_json: JsonOpt = False) -> No
 
 @app.command()
 def status(
-    run_id: Annotated[str, typer.Argument(help="Run id printed by `dativo run`.")],
+    run_id: Annotated[str, typer.Argument(help="Run id printed by `dativo run` or `dativo submit`.")],
+    watch: Annotated[bool, typer.Option("--watch", help="Follow the run until it ends.")] = False,
     runner: RunnerOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Show a run and its partitions (state, attempts, rows, errors)."""
-    from dativo_workers.config import load_runner
     from dativo_workers.ledger import Ledger
     from dativo_workers.pipeline import run_summary
 
-    ledger = Ledger(load_runner(runner).ledger_url)
+    ledger = Ledger(_load_runner(runner).ledger_url)
+    if watch:
+        from dativo_workers.producer import wait as wait_for_run
+
+        progress = _RunProgress(enabled=not as_json and err.is_terminal)
+        with progress:
+            progress.start(run_id, len(ledger.partitions(run_id)))
+            wait_for_run(run_id, ledger, on_progress=progress.update)
     summary = run_summary(ledger, run_id)
     parts = ledger.partitions(run_id)
     if as_json:

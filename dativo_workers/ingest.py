@@ -32,6 +32,7 @@ from dativo_workers.storage import StorageProperties, catalog_properties, filesy
 
 log = structlog.get_logger("dativo.ingest")
 HEARTBEAT_SECONDS = 1.0
+REDELIVERY_ALLOWANCE = 2  # deliveries beyond retry.max_attempts tolerated for lost workers
 
 
 @dataclass
@@ -62,19 +63,30 @@ def ingest_partition(run_id: str, index: int, runner: RunnerConfig, ledger: Ledg
     if run["state"] == "pending":
         ledger.set_run_state(run_id, "running")
     job = job_from_dict(run["job_path"], json.loads(run["job_json"]))
+    spec = ledger.partition(run_id, index)
+    deliveries = attempt - spec["attempt_base"]
+    if deliveries > job.config.retry.max_attempts + REDELIVERY_ALLOWANCE:
+        # a message that kills its worker is redelivered forever unless someone counts
+        message = f"partition was started {deliveries} times without finishing (worker lost each time); giving up"
+        ledger.fail_partition(run_id, index, attempt, message)
+        bound.error("partition failed", error=message)
+        return {**base, "status": "failed", "error": message}
     try:
         work = _Attempt(
             run_id=run_id,
             attempt=attempt,
             job=job,
             table=TablePlan.from_dict(json.loads(run["plan_json"])["table"]),
-            partition=Partition.from_dict(json.loads(ledger.partition(run_id, index)["spec_json"])),
+            partition=Partition.from_dict(json.loads(spec["spec_json"])),
             storage=catalog_properties(runner.catalog(run["catalog"]), run["tenant"]),
             ledger=ledger,
         )
         produced, bad_rows = _read_and_write(work)
     except Exception as exc:
         message = describe_error(exc)
+        if isinstance(exc, RunCancelled):
+            bound.info("partition stopped: run cancelled")
+            return {**base, "status": "cancelled"}
         policy = job.config.retry
         if is_transient(exc) and attempt < policy.max_attempts:
             delay = backoff_seconds(policy, attempt)
@@ -103,6 +115,10 @@ def describe_error(exc: BaseException) -> str:
 
 class _TypedReadFailed(Exception):
     pass
+
+
+class RunCancelled(DativoError):
+    """The operator cancelled the run while this partition was being written."""
 
 
 def _read_and_write(work: _Attempt) -> tuple[list[Fragment], int]:
@@ -164,7 +180,9 @@ def _write_partition(work: _Attempt, reader: DataReader, *, typed: bool) -> tupl
             writer.write(result.good)
             rows += result.good.num_rows
             if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
-                work.ledger.heartbeat(work.run_id, partition.index, work.attempt, rows, writer.bytes_written)
+                state = work.ledger.heartbeat(work.run_id, partition.index, work.attempt, rows, writer.bytes_written)
+                if state == "cancelled":
+                    raise RunCancelled(f"run {work.run_id} was cancelled")
                 last_beat = time.monotonic()
         produced = writer.close()
         if (q := quarantine.close()) is not None:

@@ -43,6 +43,7 @@ runs = sa.Table(
     sa.Column("bytes", sa.BigInteger, default=0),
     sa.Column("bad_rows", sa.BigInteger, default=0),
     sa.Column("error", sa.Text),
+    sa.Column("queue", sa.String(256)),  # distributed runs: where retries and reconciles re-enqueue
 )
 
 partitions = sa.Table(
@@ -54,6 +55,8 @@ partitions = sa.Table(
     sa.Column("label", sa.Text, nullable=False, default=""),
     sa.Column("state", sa.String(16), nullable=False, default="pending"),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("attempt_base", sa.Integer, nullable=False, default=0),  # attempts before the last `retry`
+    sa.Column("task_id", sa.String(255)),
     sa.Column("winning_attempt", sa.Integer),
     sa.Column("worker", sa.String(256)),
     sa.Column("rows", sa.BigInteger, nullable=False, default=0),  # progress while running, final when done
@@ -191,6 +194,97 @@ class Ledger:
         with self._tx() as conn:
             conn.execute(runs.update().where(runs.c.run_id == run_id).values(state=state, **values))
 
+    def active_runs(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            query = runs.select().where(runs.c.state.in_(("pending", "running", "committing")))
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def all_partitions_finished(self, run_id: str) -> bool:
+        with self.engine.connect() as conn:
+            unfinished = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(partitions)
+                .where(partitions.c.run_id == run_id, partitions.c.state.in_(("pending", "running")))
+            ).scalar_one()
+        return unfinished == 0
+
+    def set_task_ids(self, run_id: str, task_ids: dict[int, str], queue: str) -> None:
+        with self._tx() as conn:
+            conn.execute(runs.update().where(runs.c.run_id == run_id).values(queue=queue))
+            for idx, task_id in task_ids.items():
+                conn.execute(
+                    partitions.update()
+                    .where(partitions.c.run_id == run_id, partitions.c.idx == idx)
+                    .values(task_id=task_id)
+                )
+
+    def reopen(self, run_id: str, lease_seconds: float) -> list[int]:
+        """For `dativo retry`: failed, pending and stale running partitions go back to pending,
+        their delivery budget restarts, and a failed run becomes running again. Returns them."""
+        stale_before = time.time() - lease_seconds
+        with self._tx() as conn:
+            rows = conn.execute(
+                sa.select(partitions.c.idx).where(
+                    partitions.c.run_id == run_id,
+                    sa.or_(
+                        partitions.c.state.in_(("failed", "pending")),
+                        sa.and_(partitions.c.state == "running", partitions.c.heartbeat_at < stale_before),
+                    ),
+                )
+            ).all()
+            indexes = [r[0] for r in rows]
+            if indexes:
+                conn.execute(
+                    partitions.update()
+                    .where(partitions.c.run_id == run_id, partitions.c.idx.in_(indexes))
+                    .values(state="pending", attempt_base=partitions.c.attempts)
+                )
+            conn.execute(
+                runs.update()
+                .where(runs.c.run_id == run_id, runs.c.state.in_(("failed", "pending", "running", "committing")))
+                .values(state="running", error=None, finished_at=None)
+            )
+        return indexes
+
+    def requeue_if_stale(self, run_id: str, idx: int, attempt: int) -> bool:
+        """A running partition whose worker went silent: back to pending if still that attempt."""
+        with self._tx() as conn:
+            result = conn.execute(
+                partitions.update()
+                .where(
+                    partitions.c.run_id == run_id,
+                    partitions.c.idx == idx,
+                    partitions.c.attempts == attempt,
+                    partitions.c.state == "running",
+                )
+                .values(state="pending")
+            )
+            return result.rowcount == 1
+
+    def cancel(self, run_id: str) -> bool:
+        """Cancel a run that has not committed. Returns whether it was cancelled now."""
+        with self._tx() as conn:
+            result = conn.execute(
+                runs.update()
+                .where(runs.c.run_id == run_id, runs.c.state.in_(("pending", "running", "failed")))
+                .values(state="cancelled", finished_at=time.time(), error="cancelled by the operator")
+            )
+            if result.rowcount != 1:
+                return False
+            conn.execute(
+                partitions.update()
+                .where(partitions.c.run_id == run_id, partitions.c.state.in_(("pending", "running")))
+                .values(state="cancelled")
+            )
+            return True
+
+    def all_fragments(self, run_id: str) -> list[Fragment]:
+        query = sa.select(fragments.c.kind, fragments.c.path, fragments.c.rows, fragments.c.bytes).where(
+            fragments.c.run_id == run_id
+        )
+        with self.engine.connect() as conn:
+            return [Fragment(**dict(r)) for r in conn.execute(query).mappings()]
+
     def fail_run(self, run_id: str, error: str) -> bool:
         """Mark a run failed unless it is already committed or cancelled (a concurrent
         committer may have won). Returns whether the state changed."""
@@ -245,7 +339,8 @@ class Ledger:
                 ).scalar_one()
             )
 
-    def heartbeat(self, run_id: str, idx: int, attempt: int, rows: int, nbytes: int) -> None:
+    def heartbeat(self, run_id: str, idx: int, attempt: int, rows: int, nbytes: int) -> str:
+        """Record progress; returns the run's state so a cancelled run stops its workers."""
         with self._tx() as conn:
             conn.execute(
                 partitions.update()
@@ -257,6 +352,7 @@ class Ledger:
                 )
                 .values(heartbeat_at=time.time(), rows=rows, bytes=nbytes)
             )
+            return str(conn.execute(sa.select(runs.c.state).where(runs.c.run_id == run_id)).scalar_one())
 
     def finish_partition(self, run_id: str, idx: int, attempt: int, produced: list[Fragment], bad_rows: int) -> bool:
         """Record this attempt's fragments if no other attempt won first. Returns whether it won."""

@@ -60,7 +60,7 @@ class SourceContext:
     base_dir: Path  # the job file's directory: relative paths resolve against it
     files: list[dict[str, Any]] = field(default_factory=list)  # source.files entries
     tables: list[dict[str, Any]] = field(default_factory=list)  # source.tables entries
-    connection: dict[str, Any] = field(default_factory=dict)  # secret references still unresolved
+    connection: dict[str, Any] = field(default_factory=dict)  # secret references resolved (SecretValue)
     target_partition_bytes: int = 128 * 1024 * 1024
     tenant_id: str = ""
 

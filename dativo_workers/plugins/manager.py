@@ -16,6 +16,7 @@ from dativo_workers.config.yamlio import format_key_path
 from dativo_workers.errors import ConfigError
 from dativo_workers.plugins import hookspecs
 from dativo_workers.plugins.base import DataReader, DataWriter, SourceContext
+from dativo_workers.secrets import resolve
 
 ENTRY_POINT_GROUP = "dativo"
 
@@ -98,13 +99,17 @@ def create_reader(job: LoadedJob) -> DataReader:
     else:
         cls = reader_class(source.connector or "")
         settings, key = source.options, "source.options"
+    # Secret references are resolved here, in the process that uses them; the job stored in the
+    # ledger and sent around keeps the references.
+    tenant = job.config.tenant_id
+    settings = resolve(settings, tenant)
     context = SourceContext(
         base_dir=job.base_dir,
         files=[f.model_dump() for f in source.files],
         tables=[t.model_dump() for t in source.tables],
-        connection=dict(source.connection),
+        connection=resolve(dict(source.connection), tenant),
         target_partition_bytes=source.partitioning.target_mb * 1024 * 1024,
-        tenant_id=job.config.tenant_id,
+        tenant_id=tenant,
     )
     return cls(validate_settings(cls, settings, key, job), context)
 

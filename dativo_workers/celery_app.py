@@ -1,0 +1,76 @@
+"""The Celery app: one app for producers and workers, configured from the runner config.
+
+`celery -A dativo_workers.celery_app worker` and `dativo worker` start the same worker. The
+settings encode DESIGN.md §6: acks late, one message prefetched, redelivery of a task whose
+worker died (capped by the ledger's attempt count), JSON only, visibility timeout above the
+longest partition everywhere Redis needs it, events on for Flower.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any
+
+from celery import Celery, signals
+
+from dativo_workers.config.runner import RunnerConfig, load_runner
+
+DEFAULT_QUEUE = "dativo"
+VISIBILITY_TIMEOUT_S = 6 * 3600  # above the longest partition: a redelivery before that duplicates work
+RESULT_EXPIRES_S = 7 * 24 * 3600  # well above the longest run
+RECONCILE_EVERY_S = 30.0
+
+
+@functools.cache
+def worker_runner() -> RunnerConfig:
+    """The runner config of this process (workers resolve their own, never from messages)."""
+    return load_runner(None)
+
+
+def celery_settings(runner: RunnerConfig) -> dict[str, Any]:
+    transport = {"visibility_timeout": VISIBILITY_TIMEOUT_S}
+    return {
+        "broker_url": runner.broker_url,
+        "result_backend": runner.result_backend,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "result_accept_content": ["json"],
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "broker_connection_retry_on_startup": True,
+        "broker_transport_options": transport,
+        "result_backend_transport_options": transport,
+        "visibility_timeout": VISIBILITY_TIMEOUT_S,
+        "result_expires": RESULT_EXPIRES_S,
+        "result_extended": True,
+        "task_track_started": True,
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "task_default_queue": DEFAULT_QUEUE,
+        "worker_hijack_root_logger": False,
+        "beat_schedule": {
+            "dativo-reconcile": {"task": "dativo.reconcile", "schedule": RECONCILE_EVERY_S},
+        },
+    }
+
+
+def make_app(runner: RunnerConfig) -> Celery:
+    celery = Celery("dativo", include=["dativo_workers.tasks"])
+    celery.conf.update(celery_settings(runner))
+    return celery
+
+
+app = make_app(worker_runner())
+
+
+@signals.setup_logging.connect
+def _setup_logging(**_: Any) -> None:
+    """Workers log through structlog too (JSON with DATIVO_LOG_FORMAT=json)."""
+    from dativo_workers.logging import configure_from_env
+
+    configure_from_env()
+    logging.getLogger("celery").setLevel(logging.INFO)
