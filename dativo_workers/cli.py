@@ -289,7 +289,10 @@ def reconcile(runner: RunnerOpt = None, as_json: JsonOpt = False) -> None:
     runner_cfg = _load_runner(runner)
     from dativo_workers.tasks import enqueue_partitions
 
-    report = reconcile_runs(runner_cfg, Ledger(runner_cfg.ledger_url), enqueue_partitions)
+    ledger = Ledger(runner_cfg.ledger_url)
+    report = reconcile_runs(
+        runner_cfg, ledger, lambda run_id, indexes, queue: enqueue_partitions(run_id, indexes, queue, ledger)
+    )
     if as_json:
         sys.stdout.write(json.dumps(report) + "\n")
     else:

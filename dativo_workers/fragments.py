@@ -19,7 +19,7 @@ from pyiceberg.schema import Schema
 from pyiceberg.typedef import Record
 
 from dativo_workers.ledger import Fragment
-from dativo_workers.storage import StorageProperties, filesystem, scheme_prefix
+from dativo_workers.storage import StorageProperties, filesystem, make_parent_dir, scheme_prefix
 
 PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 1, "write_statistics": True}
 
@@ -50,8 +50,7 @@ class RollingParquetWriter:
         if self.current is None:
             path = self.make_path(self.sequence)
             self.sequence += 1
-            parent = path.rsplit("/", 1)[0]
-            self.fs.create_dir(parent, recursive=True)
+            make_parent_dir(self.fs, path)
             sink = self.fs.open_output_stream(path)
             self.current = _OpenFile(path, pq.ParquetWriter(sink, self.schema, **PARQUET_OPTIONS), sink)
         self.current.writer.write_batch(batch)
@@ -107,7 +106,8 @@ class FragmentWriter:
     ) -> None:
         self.fs, self.root = filesystem(location, storage)
         self.scheme_prefix = scheme_prefix(location)
-        self.prefix = f"{run_id}-p{partition_index:05d}-a{attempt:02d}"
+        self.run_id = run_id
+        self.prefix = f"p{partition_index:05d}-a{attempt:02d}"
         self.schema = schema
         self.table_schema = table_schema
         self.spec = spec
@@ -123,7 +123,7 @@ class FragmentWriter:
 
     def _writer(self, key: tuple[object, ...]) -> RollingParquetWriter:
         if key not in self.writers:
-            subdir = "data"
+            subdir = run_data_dir(self.run_id)
             if self.spec.fields:
                 subdir += "/" + self.spec.partition_to_path(Record(*key), self.table_schema)
             tag = f"-k{len(self.writers):03d}" if self.spec.fields else ""
@@ -184,3 +184,28 @@ def delete_uris(uris: list[str], storage: StorageProperties) -> None:
     for uri in uris:
         fs, path = filesystem(uri, storage)
         delete_files(fs, [path])
+
+
+def run_data_dir(run_id: str) -> str:
+    """All of a run's fragments live under one prefix, so sweeping a run lists only its own files."""
+    return f"data/{run_id}"
+
+
+def quarantine_dir(run_id: str) -> str:
+    return f"_dativo_quarantine/{run_id}"
+
+
+def sweep_run(location: str, run_id: str, keep: set[str], storage: StorageProperties) -> int:
+    """Delete a run's files that did not win: attempts killed mid-write never cleaned up after
+    themselves. Returns how many files were removed."""
+    fs, root = filesystem(location, storage)
+    prefix = scheme_prefix(location)
+    removed = []
+    for directory in (run_data_dir(run_id), quarantine_dir(run_id)):
+        selector = pafs.FileSelector(f"{root}/{directory}", recursive=True, allow_not_found=True)
+        removed += [
+            info.path for info in fs.get_file_info(selector)
+            if info.type == pafs.FileType.File and prefix + info.path not in keep
+        ]  # fmt: skip
+    delete_files(fs, removed)
+    return len(removed)

@@ -21,14 +21,14 @@ from dativo_workers.config.job import LoadedJob, job_from_dict
 from dativo_workers.config.runner import RunnerConfig
 from dativo_workers.conform import Conformer, SchemaMismatch, to_record_batches
 from dativo_workers.errors import BadDataError, DativoError, SourceError
-from dativo_workers.fragments import FragmentWriter, delete_uris
+from dativo_workers.fragments import FragmentWriter, delete_uris, quarantine_dir
 from dativo_workers.iceberg import TablePlan
 from dativo_workers.ledger import Fragment, Ledger
 from dativo_workers.plugins.base import DataReader, Partition
 from dativo_workers.plugins.manager import create_reader
 from dativo_workers.retry import backoff_seconds, is_transient
 from dativo_workers.schema import arrow_schema
-from dativo_workers.storage import StorageProperties, catalog_properties, filesystem
+from dativo_workers.storage import StorageProperties, catalog_properties, filesystem, make_parent_dir
 
 log = structlog.get_logger("dativo.ingest")
 HEARTBEAT_SECONDS = 1.0
@@ -149,7 +149,7 @@ def _write_partition(work: _Attempt, reader: DataReader, *, typed: bool) -> tupl
         target_bytes=cfg.target.file_size_mb * 1024 * 1024,
     )
     quarantine = _QuarantineWriter(
-        f"{table.location}/_dativo_quarantine/{work.run_id}/p{partition.index:05d}-a{work.attempt:02d}.parquet",
+        f"{table.location}/{quarantine_dir(work.run_id)}/p{partition.index:05d}-a{work.attempt:02d}.parquet",
         work.storage,
     )
     conformer = Conformer(
@@ -228,7 +228,7 @@ class _QuarantineWriter:
 
     def write(self, bad: pa.Table) -> None:
         if self.writer is None:
-            self.fs.create_dir(self.path.rsplit("/", 1)[0], recursive=True)
+            make_parent_dir(self.fs, self.path)
             self.writer = pq.ParquetWriter(self.fs.open_output_stream(self.path), bad.schema, compression="zstd")
         else:  # align later batches (a later file may have other columns) with the first one's layout
             bad = pa.table(

@@ -278,13 +278,6 @@ class Ledger:
             )
             return True
 
-    def all_fragments(self, run_id: str) -> list[Fragment]:
-        query = sa.select(fragments.c.kind, fragments.c.path, fragments.c.rows, fragments.c.bytes).where(
-            fragments.c.run_id == run_id
-        )
-        with self.engine.connect() as conn:
-            return [Fragment(**dict(r)) for r in conn.execute(query).mappings()]
-
     def fail_run(self, run_id: str, error: str) -> bool:
         """Mark a run failed unless it is already committed or cancelled (a concurrent
         committer may have won). Returns whether the state changed."""

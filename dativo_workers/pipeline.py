@@ -20,6 +20,7 @@ from dativo_workers.config.asset import Asset, load_asset
 from dativo_workers.config.job import LoadedJob
 from dativo_workers.config.runner import RunnerConfig
 from dativo_workers.errors import ConfigError, DativoError
+from dativo_workers.fragments import sweep_run
 from dativo_workers.governance import column_docs, table_properties
 from dativo_workers.iceberg import CommitRequest, TablePlan, commit, open_catalog, plan_table
 from dativo_workers.ingest import describe_error
@@ -153,6 +154,9 @@ def commit_run(run_id: str, runner: RunnerConfig, ledger: Ledger | None = None) 
     except Exception as exc:
         _fail_run(ledger, run_id, f"commit failed: {describe_error(exc)}")
         return run_summary(ledger, run_id)
+    storage = catalog_properties(runner.catalog(run["catalog"]), run["tenant"])
+    keep = {f.path for f in data} | {f.path for f in ledger.winning_fragments(run_id, "quarantine")}
+    swept = sweep_run(request.plan.location, run_id, keep, storage)
     ledger.set_run_state(
         run_id,
         "committed",
@@ -163,7 +167,7 @@ def commit_run(run_id: str, runner: RunnerConfig, ledger: Ledger | None = None) 
         bad_rows=bad_total,
         error=None,
     )
-    log.info("run committed", run_id=run_id, snapshot_id=snapshot_id, rows=rows, files=len(data))
+    log.info("run committed", run_id=run_id, snapshot_id=snapshot_id, rows=rows, files=len(data), swept=swept)
     return run_summary(ledger, run_id)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 from dativo_workers.config.job import LoadedJob
 from dativo_workers.config.runner import RunnerConfig
 from dativo_workers.errors import DativoError
-from dativo_workers.fragments import delete_uris
+from dativo_workers.fragments import sweep_run
 from dativo_workers.ledger import FINAL_STATES, Ledger
 from dativo_workers.pipeline import commit_run, plan_run, run_summary
 from dativo_workers.storage import catalog_properties
@@ -20,7 +21,7 @@ def submit(job: LoadedJob, runner: RunnerConfig, ledger: Ledger, queue: str | No
     from dativo_workers.tasks import enqueue_partitions
 
     planned = plan_run(job, runner, ledger)
-    enqueue_partitions(planned.run_id, [p.index for p in planned.partitions], queue)
+    enqueue_partitions(planned.run_id, [p.index for p in planned.partitions], queue, ledger)
     return planned.run_id
 
 
@@ -33,7 +34,7 @@ def retry(run_id: str, runner: RunnerConfig, ledger: Ledger, queue: str | None) 
         raise DativoError(f"run {run_id} is {run['state']}: nothing to retry")
     indexes = ledger.reopen(run_id, runner.lease_seconds)
     if indexes:
-        enqueue_partitions(run_id, indexes, queue or run["queue"])
+        enqueue_partitions(run_id, indexes, queue or run["queue"], ledger)
     else:  # every partition is done: only the commit is missing
         commit_run(run_id, runner, ledger)
     return indexes
@@ -50,7 +51,8 @@ def cancel(run_id: str, runner: RunnerConfig, ledger: Ledger) -> dict[str, Any]:
     if task_ids:
         app.control.revoke(task_ids)
     storage = catalog_properties(runner.catalog(run["catalog"]), run["tenant"])
-    delete_uris([f.path for f in ledger.all_fragments(run_id)], storage)
+    location = json.loads(run["plan_json"])["table"]["location"]
+    sweep_run(location, run_id, keep=set(), storage=storage)
     return run_summary(ledger, run_id)
 
 

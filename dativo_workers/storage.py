@@ -45,6 +45,20 @@ def filesystem(uri: str, props: StorageProperties | None = None) -> tuple[pafs.F
     return pafs.FileSystem.from_uri(uri)
 
 
+OBJECT_STORES = ("s3", "gcs")
+
+
+def make_parent_dir(fs: pafs.FileSystem, path: str) -> None:
+    """Create the directory a file is about to be written into, where directories exist.
+
+    Object stores have none: pyarrow would look the bucket up (HeadBucket, which needs
+    s3:ListBucket and turns a bad credential into a bodiless ACCESS_DENIED) and leave empty
+    `dir/` marker objects behind, for every file written.
+    """
+    if fs.type_name not in OBJECT_STORES:
+        fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+
+
 def scheme_prefix(uri: str) -> str:
     """`file://` or `s3://`: what turns a filesystem path back into a URI."""
     return uri[: uri.index("://") + 3] if "://" in uri else ""

@@ -49,17 +49,20 @@ def commit_run_task(_results: list[dict[str, Any]] | None, run_id: str) -> dict[
 
 @app.task(name="dativo.reconcile")
 def reconcile_task() -> dict[str, Any]:
-    return reconcile(worker_runner(), _ledger(), enqueue=enqueue_partitions)
+    ledger = _ledger()
+    return reconcile(
+        worker_runner(), ledger, enqueue=lambda run_id, idx, queue: enqueue_partitions(run_id, idx, queue, ledger)
+    )
 
 
-def enqueue_partitions(run_id: str, indexes: list[int], queue: str | None = None) -> str:
+def enqueue_partitions(run_id: str, indexes: list[int], queue: str | None = None, ledger: Ledger | None = None) -> str:
     """One ingest task per partition, the commit as the chord body. Returns the chord id.
 
     Task ids are recorded in the ledger so `dativo cancel` can revoke what has not run.
     """
     queue = queue or DEFAULT_QUEUE
     task_ids = {i: f"{run_id}-p{i:05d}-{uuid.uuid4().hex[:8]}" for i in indexes}
-    _ledger().set_task_ids(run_id, task_ids, queue)
+    (ledger or _ledger()).set_task_ids(run_id, task_ids, queue)
     header = group(ingest_partition_task.si(run_id, i).set(queue=queue, task_id=task_ids[i]) for i in indexes)
     result = chord(header)(commit_run_task.s(run_id).set(queue=queue))
     return str(result.id)

@@ -21,7 +21,18 @@ from dativo_workers.config import load_job, load_runner
 from dativo_workers.executor import execute
 from dativo_workers.ledger import Ledger
 
+from .integration.fleet import REDIS_BASE, private_dbs
+
 REPO = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The producer side of distributed tests (this process) and the workers it starts share a
+    private Redis db pair per xdist worker; set before dativo_workers.celery_app is imported."""
+    worker_id = getattr(config, "workerinput", {}).get("workerid", "master")
+    broker_db, result_db = private_dbs(worker_id)
+    os.environ["DATIVO_BROKER_URL"] = f"{REDIS_BASE}/{broker_db}"
+    os.environ["DATIVO_RESULT_BACKEND"] = f"{REDIS_BASE}/{result_db}"
 
 
 @dataclass

@@ -92,12 +92,18 @@ def open_slice(spec: dict[str, Any]) -> RawSlice:
         return RawSlice(pa.input_stream(spec["path"], compression=spec["compression"]), None)
     raw = open(spec["path"], "rb", buffering=0)  # noqa: SIM115 - owned and closed by RawSlice
     raw.seek(spec["start"])
-    return RawSlice(raw, spec["end"] - spec["start"])
+    return RawSlice(raw, None if spec["end"] is None else spec["end"] - spec["start"])
 
 
 def whole_file_spec(path: str) -> dict[str, Any]:
     """The spec fields that make ``open_slice`` read a complete file."""
-    return {"path": path, "start": 0, "end": os.path.getsize(path), "compression": compression_of(path)}
+    return {"path": path, "start": 0, "end": None, "compression": compression_of(path)}
+
+
+def is_empty(spec: dict[str, Any]) -> bool:
+    """No bytes to read: an empty file (``end`` None means "to the end of the file")."""
+    end = os.path.getsize(spec["path"]) if spec["end"] is None else spec["end"]
+    return end - spec["start"] == 0
 
 
 def next_line_start(file: BinaryIO, offset: int) -> int:

@@ -99,7 +99,8 @@ class TextFileReader(DataReader):
                 spec = {
                     "path": path,
                     "start": start,
-                    "end": end,
+                    # a whole file is read to its end, so a retry after the input was fixed sees all of it
+                    "end": None if (start, end) == (0, size) else end,
                     "first": start == 0,
                     "compression": compression,
                     "source_schema": source_schema,
@@ -148,6 +149,6 @@ class TextFileReader(DataReader):
     @staticmethod
     def _where(spec: dict[str, Any]) -> str:
         """The file and range of a partition, for error messages."""
-        if spec["first"] and spec["end"] == os.path.getsize(spec["path"]):
+        if spec["first"] and spec["end"] is None:
             return spec["path"]
         return f"{spec['path']} [bytes {spec['start']}:{spec['end']}]"

@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from pydantic import Field, field_validator
 
-from dativo_plugins.files._common import check_columns, decode_schema, open_slice, whole_file_spec
+from dativo_plugins.files._common import check_columns, decode_schema, is_empty, open_slice, whole_file_spec
 from dativo_plugins.files._text import TextFileReader, TextOptions
 from dativo_workers.errors import SourceError
 from dativo_workers.plugins import Partition
@@ -187,7 +187,7 @@ class CsvReader(TextFileReader):
 
     def _read(self, spec: dict[str, Any], types: dict[str, pa.DataType]) -> Iterator[pa.RecordBatch]:
         """Batches of one partition; ``types`` names every source column (the columns expected)."""
-        if spec["end"] == 0:
+        if is_empty(spec):
             return  # an empty file: not even a header to parse
         expected = list(types)
         names = None if spec["first"] else self._later_range_names(spec["path"], expected)

@@ -12,7 +12,7 @@ from typing import Any, BinaryIO
 import pyarrow as pa
 import pyarrow.json as pajson
 
-from dativo_plugins.files._common import count_newlines, decode_schema, open_slice, whole_file_spec
+from dativo_plugins.files._common import count_newlines, decode_schema, is_empty, open_slice, whole_file_spec
 from dativo_plugins.files._text import TextFileReader, TextOptions
 from dativo_workers.errors import SourceError
 from dativo_workers.plugins import Partition
@@ -141,7 +141,7 @@ class JsonlReader(TextFileReader):
 
     def read(self, partition: Partition, schema: pa.Schema | None) -> Iterator[pa.RecordBatch]:
         spec = partition.spec
-        if spec["end"] == 0:
+        if is_empty(spec):
             return
         parse_options = pajson.ParseOptions(
             explicit_schema=self._explicit_schema(spec, schema),
@@ -156,7 +156,7 @@ class JsonlReader(TextFileReader):
 
     def read_untyped(self, partition: Partition, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
         spec = partition.spec
-        if spec["end"] == 0:
+        if is_empty(spec):
             return
         names = self._explicit_schema(spec, schema).names
 

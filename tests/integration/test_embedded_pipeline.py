@@ -375,7 +375,7 @@ def test_partition_by_day_and_schema_evolution(workspace: Workspace) -> None:
     assert [f.name for f in table.spec().fields] == ["ts_day"]
     rows = table.scan().to_arrow().sort_by("id").to_pylist()
     assert [r["extra"] for r in rows] == [None, None, None, "new"]
-    day_dirs = {p.name for p in (workspace.state / "warehouse/acme.db/events/data").iterdir()}
+    day_dirs = {p.name for p in (workspace.state / "warehouse/acme.db/events/data").rglob("ts_day=*")}
     assert day_dirs == {"ts_day=2024-01-01", "ts_day=2024-01-02", "ts_day=2024-01-03"}
     jan2 = table.scan(row_filter="ts >= '2024-01-02T00:00:00+00:00' and ts < '2024-01-03T00:00:00+00:00'")
     assert sorted(r["id"] for r in jan2.to_arrow().to_pylist()) == [2, 3]

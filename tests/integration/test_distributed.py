@@ -1,0 +1,344 @@
+"""The worker pool for real: Celery worker processes on Redis, the ledger decides, pyiceberg reads back."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import sqlalchemy as sa
+
+from dativo_workers.config import load_job, load_runner
+from dativo_workers.ingest import ingest_partition
+from dativo_workers.ledger import partitions as partitions_table
+from dativo_workers.pipeline import plan_run
+from dativo_workers.producer import retry, submit, wait
+from dativo_workers.reconcile import reconcile
+
+from ..conftest import Workspace
+from .fleet import Fleet, free_port
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+
+SECRET = "tok-9f3a77e1c2-very-secret"
+
+SLOW_READER = '''
+import time
+import pyarrow as pa
+from dativo_workers.plugins import DataReader, Partition, PluginSettings
+
+
+class Settings(PluginSettings):
+    partitions: int = 4
+    batches: int = 6
+    rows: int = 500
+    sleep_s: float = 0.25
+
+
+class SlowReader(DataReader):
+    """Deterministic rows, slowly: gives a test time to kill a worker mid-partition."""
+
+    name = "slow"
+    config_model = Settings
+
+    def plan(self):
+        return [Partition(index=i, spec={"i": i}, label=f"slow-{i}") for i in range(self.config.partitions)]
+
+    def schema(self):
+        return pa.schema([("id", pa.int64()), ("part", pa.int64())])
+
+    def read(self, partition, schema):
+        token = self.context.connection.get("token")
+        if token is not None and len(token) < 10:
+            raise ValueError("the token did not resolve")
+        i = partition.spec["i"]
+        for b in range(self.config.batches):
+            time.sleep(self.config.sleep_s)
+            start = (i * self.config.batches + b) * self.config.rows
+            yield pa.table({"id": pa.array(range(start, start + self.config.rows), pa.int64()),
+                            "part": pa.array([i] * self.config.rows, pa.int64())})
+'''
+
+
+@pytest.fixture
+def fleet(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fleet]:
+    monkeypatch.setenv("DATIVO_SECRET__ACME__API_TOKEN", SECRET)  # the producer plans with the reader too
+    fleet = Fleet(
+        root=workspace.root,
+        runner_file=workspace.runner_file,
+        broker_url=os.environ["DATIVO_BROKER_URL"],  # set per test process by conftest.pytest_configure
+        result_backend=os.environ["DATIVO_RESULT_BACKEND"],
+        extra_env={"DATIVO_SECRET__ACME__API_TOKEN": SECRET},
+    )
+    fleet.flush()
+    try:
+        yield fleet
+    finally:
+        fleet.stop()
+        fleet.flush()
+
+
+def _slow_job(ws: Workspace, name: str, table: str, **settings: Any) -> Path:
+    ws.write("slowreader.py", SLOW_READER)
+    config = ", ".join(f"{k}: {v}" for k, v in settings.items())
+    return ws.job(
+        f"{name}.yaml",
+        f"""
+        tenant_id: acme
+        name: {name}
+        source:
+          reader: {{type: plugin, plugin_path: slowreader.SlowReader, config: {{{config}}}}}
+          connection: {{token: "${{secret:api_token}}"}}
+        target: {{namespace: acme, table: {table}}}
+        """,
+    )
+
+
+def _ids(ws: Workspace, table: str) -> list[int]:
+    return sorted(r["id"] for r in ws.read(f"acme.{table}").to_pylist())
+
+
+def _submit_and_wait(ws: Workspace, job: Path, timeout: float = 120) -> dict[str, Any]:
+    runner = load_runner(ws.runner_file)
+    ledger = ws.ledger()
+    run_id = submit(load_job(job), runner, ledger, None)
+    return wait(run_id, ledger, timeout_s=timeout)
+
+
+def test_two_workers_give_the_same_table_as_embedded(workspace: Workspace, fleet: Fleet) -> None:
+    embedded = workspace.run(_slow_job(workspace, "emb", "embedded", sleep_s=0), workers=2)
+    assert embedded["state"] == "committed"
+    fleet.start_worker()
+    fleet.start_worker()
+    summary = _submit_and_wait(workspace, _slow_job(workspace, "dist", "distributed", sleep_s=0.05))
+    assert summary["state"] == "committed", summary
+    assert summary["partitions_done"] == 4
+    table = workspace.table("acme.distributed")
+    assert len(table.snapshots()) == 1
+    assert table.snapshots()[0].summary["dativo.run-id"] == summary["run_id"]
+    assert workspace.read("acme.distributed", "id").equals(workspace.read("acme.embedded", "id"))
+    workers = {p["worker"].split(":")[1] for p in workspace.ledger().partitions(summary["run_id"])}
+    assert len(workers) >= 2, "both worker processes should have taken partitions"
+
+
+def test_worker_killed_mid_partition_loses_and_duplicates_nothing(workspace: Workspace, fleet: Fleet) -> None:
+    fleet.start_worker()
+    fleet.start_worker()
+    job = _slow_job(workspace, "kill", "killed", partitions=3, batches=8, sleep_s=0.3)
+    runner = load_runner(workspace.runner_file)
+    ledger = workspace.ledger()
+    run_id = submit(load_job(job), runner, ledger, None)
+
+    victim = None
+    deadline = time.monotonic() + 60
+    while victim is None and time.monotonic() < deadline:
+        running = [p for p in ledger.partitions(run_id) if p["state"] == "running" and p["rows"] > 0]
+        if running:
+            victim = running[0]
+        time.sleep(0.1)
+    assert victim is not None, "no partition started"
+    os.kill(int(victim["worker"].rsplit(":", 1)[1]), signal.SIGKILL)  # the pool process running it
+
+    summary = wait(run_id, ledger, timeout_s=120)
+    assert summary["state"] == "committed", summary
+    assert _ids(workspace, "killed") == list(range(3 * 8 * 500))
+    killed = next(p for p in ledger.partitions(run_id) if p["idx"] == victim["idx"])
+    assert killed["attempts"] >= 2 and killed["winning_attempt"] >= 2
+    data_files = list((workspace.state / "warehouse/acme.db/killed/data").rglob("*.parquet"))
+    assert len(data_files) == summary["files"], "the killed attempt's files must not linger"
+
+
+def test_permanent_failure_then_retry_reruns_only_that_partition(workspace: Workspace, fleet: Fleet) -> None:
+    fleet.start_worker(concurrency=2)
+    workspace.write(
+        "assets/n.yaml",
+        """
+        apiVersion: v3.0.2
+        kind: DataContract
+        id: n
+        version: 1.0.0
+        status: active
+        schema:
+          - name: n
+            properties:
+              - {name: id, physicalType: bigint, required: true}
+        """,
+    )
+    for i in range(3):
+        workspace.write(f"data/p{i}.csv", "id\n" + "".join(f"{i * 100 + j}\n" for j in range(100)))
+    workspace.write("data/p1.csv", "id\n100\nnot-a-number\n102\n")
+    job = workspace.job(
+        "fix.yaml",
+        """
+        tenant_id: acme
+        asset_path: assets/n.yaml
+        source: {connector: csv, files: [{path: "data/p*.csv"}]}
+        target: {namespace: acme, table: fixed}
+        """,
+    )
+    first = _submit_and_wait(workspace, job)
+    assert first["state"] == "failed" and first["snapshot_id"] is None
+    assert "p1.csv: line 3" in first["error"]
+    assert not workspace.catalog().table_exists("acme.fixed")
+
+    workspace.write("data/p1.csv", "id\n" + "".join(f"{100 + j}\n" for j in range(100)))
+    ledger = workspace.ledger()
+    rerun = retry(first["run_id"], load_runner(workspace.runner_file), ledger, None)
+    assert rerun == [1]
+    summary = wait(first["run_id"], ledger, timeout_s=120)
+    assert summary["state"] == "committed", summary
+    assert _ids(workspace, "fixed") == list(range(300))
+    assert len(workspace.table("acme.fixed").snapshots()) == 1
+    attempts = {p["idx"]: p["attempts"] for p in ledger.partitions(first["run_id"])}
+    assert attempts == {0: 1, 1: 2, 2: 1}
+
+
+def test_reconciler_commits_a_run_whose_callback_never_fired(workspace: Workspace) -> None:
+    workspace.write("data/a.csv", "id\n1\n2\n")
+    job = workspace.job(
+        "rec.yaml",
+        """
+        tenant_id: acme
+        source: {connector: csv, files: [{path: data/a.csv}]}
+        target: {namespace: acme, table: reconciled}
+        """,
+    )
+    runner = load_runner(workspace.runner_file)
+    ledger = workspace.ledger()
+    planned = plan_run(load_job(job), runner, ledger)
+    for p in planned.partitions:  # the header ran, its chord body was lost
+        assert ingest_partition(planned.run_id, p.index, runner, ledger)["status"] == "done"
+    with ledger.engine.begin() as conn:  # age the run past the "just submitted" grace
+        conn.execute(sa.text("UPDATE dativo_runs SET created_at = created_at - 3600"))
+    report = reconcile(runner, ledger, enqueue=None)
+    assert report["committed"] == [planned.run_id]
+    assert ledger.run(planned.run_id)["state"] == "committed"
+    assert reconcile(runner, ledger, enqueue=None)["committed"] == []  # nothing left to do
+    assert len(workspace.table("acme.reconciled").snapshots()) == 1
+
+
+def test_reconciler_requeues_a_partition_whose_worker_went_silent(workspace: Workspace, fleet: Fleet) -> None:
+    from dativo_workers.tasks import enqueue_partitions
+
+    fleet.start_worker()
+    job = _slow_job(workspace, "silent", "silent", partitions=2, batches=2, sleep_s=0.01)
+    runner = load_runner(workspace.runner_file)
+    ledger = workspace.ledger()
+    planned = plan_run(load_job(job), runner, ledger)
+    for p in planned.partitions:  # two workers started these, then their hosts died
+        assert ledger.start_attempt(planned.run_id, p.index, worker="dead-host:1") == 1
+    with ledger.engine.begin() as conn:
+        conn.execute(partitions_table.update().values(heartbeat_at=time.time() - 3600))
+        conn.execute(sa.text("UPDATE dativo_runs SET created_at = created_at - 3600"))
+
+    def enqueue(run_id: str, indexes: list[int], queue: str | None) -> None:
+        enqueue_partitions(run_id, indexes, queue, ledger)
+
+    report = reconcile(runner, ledger, enqueue=enqueue)
+    assert report["requeued"] == {planned.run_id: [0, 1]}
+    summary = wait(planned.run_id, ledger, timeout_s=60)
+    assert summary["state"] == "committed", summary
+    assert _ids(workspace, "silent") == list(range(2 * 2 * 500))
+    assert all(p["winning_attempt"] == 2 for p in ledger.partitions(planned.run_id))
+
+
+def _redis_dump(url: str) -> bytes:
+    client = redis.Redis.from_url(url)
+    chunks: list[bytes] = []
+    for key in client.scan_iter():
+        kind = client.type(key)
+        chunks.append(key)
+        if kind == b"string":
+            chunks.append(client.get(key) or b"")
+        elif kind == b"list":
+            chunks.extend(client.lrange(key, 0, -1))
+        elif kind == b"hash":
+            chunks.extend(v for kv in client.hgetall(key).items() for v in kv)
+        elif kind == b"set":
+            chunks.extend(client.smembers(key))
+        elif kind == b"zset":
+            chunks.extend(client.zrange(key, 0, -1))
+    return b"\n".join(chunks)
+
+
+def test_secret_values_reach_no_message_result_log_or_ledger(workspace: Workspace, fleet: Fleet) -> None:
+    fleet.start_worker()
+    job = _slow_job(workspace, "sec", "secretive", partitions=2, batches=2, sleep_s=0.01)
+    summary = _submit_and_wait(workspace, job)
+    assert summary["state"] == "committed", summary
+    dump = _redis_dump(fleet.broker_url) + _redis_dump(fleet.result_backend)
+    assert b"dativo.ingest_partition" in dump or b"dativo.commit_run" in dump  # we did scan real traffic
+    assert SECRET.encode() not in dump
+    logs = fleet.log_text()
+    assert summary["run_id"] in logs and SECRET not in logs
+    ledger_bytes = b"".join(p.read_bytes() for p in workspace.state.glob("dativo.db*"))  # with the WAL
+    assert b"${secret:api_token}" in ledger_bytes and SECRET.encode() not in ledger_bytes
+    table = workspace.table("acme.secretive")
+    assert SECRET not in json.dumps(table.properties) + json.dumps(
+        [s.summary.additional_properties for s in table.snapshots()]
+    )
+
+
+def test_flower_lists_the_workers_and_the_runs_tasks(workspace: Workspace, fleet: Fleet) -> None:
+    name = fleet.start_worker()
+    port = free_port()
+    flower_log = (workspace.root / "flower.log").open("wb")
+    flower = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "dativo_workers.celery_app", "flower",
+         f"--port={port}", "--address=127.0.0.1"],
+        cwd=workspace.root, env={**fleet.env(), "FLOWER_UNAUTHENTICATED_API": "true"},
+        stdout=flower_log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_http(f"{base}/healthcheck")
+        time.sleep(1.0)  # flower subscribes to the event stream; tasks sent before that are not seen
+        summary = _submit_and_wait(workspace, _slow_job(workspace, "fl", "flowered", partitions=2, sleep_s=0.01))
+        assert summary["state"] == "committed"
+        deadline = time.monotonic() + 30
+        tasks: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            tasks = json.loads(_get(f"{base}/api/tasks"))
+            ours = [t for t in tasks.values() if summary["run_id"] in (t.get("args") or "")]
+            if len([t for t in ours if t.get("name") == "dativo.ingest_partition"]) == 2:
+                break
+            time.sleep(0.5)
+        ingest = [t for t in tasks.values() if t.get("name") == "dativo.ingest_partition"]
+        assert sorted(list(ast.literal_eval(t["args"])) for t in ingest) == [
+            [summary["run_id"], 0],
+            [summary["run_id"], 1],
+        ]
+        assert SECRET not in json.dumps(tasks)
+        workers = json.loads(_get(f"{base}/api/workers?refresh=1"))
+        assert any(w.startswith(f"{name}@") for w in workers), workers
+        stats = next(v for k, v in workers.items() if k.startswith(f"{name}@"))
+        assert stats["stats"]["pool"]["max-concurrency"] == 1
+    finally:
+        flower.terminate()
+        flower.wait(timeout=15)
+
+
+def _get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.read()
+
+
+def _wait_http(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            _get(url)
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError(f"{url} did not come up")
