@@ -13,10 +13,12 @@ import logging
 from typing import Any
 
 from celery import Celery, signals
+from kombu import Queue
 
 from dativo_workers.config.runner import RunnerConfig, load_runner
 
 DEFAULT_QUEUE = "dativo"
+CONTROL_QUEUE = "dativo.control"  # the reconciler must not wait behind a backlog of partitions
 VISIBILITY_TIMEOUT_S = 6 * 3600  # above the longest partition: a redelivery before that duplicates work
 RESULT_EXPIRES_S = 7 * 24 * 3600  # well above the longest run
 RECONCILE_EVERY_S = 30.0
@@ -51,6 +53,8 @@ def celery_settings(runner: RunnerConfig) -> dict[str, Any]:
         "worker_send_task_events": True,
         "task_send_sent_event": True,
         "task_default_queue": DEFAULT_QUEUE,
+        "task_queues": [Queue(DEFAULT_QUEUE), Queue(CONTROL_QUEUE)],
+        "task_routes": {"dativo.reconcile": {"queue": CONTROL_QUEUE}},
         "worker_hijack_root_logger": False,
         "beat_schedule": {
             "dativo-reconcile": {"task": "dativo.reconcile", "schedule": RECONCILE_EVERY_S},

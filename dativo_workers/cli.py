@@ -46,12 +46,17 @@ EXIT_OK, EXIT_WITH_BAD_ROWS, EXIT_FAILED = 0, 1, 2
 
 @app.callback()
 def main_options(
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error (logs go to stderr).")] = "warning",
+    ctx: typer.Context,
+    log_level: Annotated[
+        str | None,
+        typer.Option(help="debug, info, warning or error; logs go to stderr (default: warning; worker: info)."),
+    ] = None,
     log_format: Annotated[str, typer.Option(help="console or json.")] = "console",
 ) -> None:
+    level = log_level or ("info" if ctx.invoked_subcommand == "worker" else "warning")
     # exported so worker processes log the same way
-    os.environ["DATIVO_LOG_LEVEL"], os.environ["DATIVO_LOG_FORMAT"] = log_level, log_format
-    dativo_logging.configure(log_level, log_format)
+    os.environ["DATIVO_LOG_LEVEL"], os.environ["DATIVO_LOG_FORMAT"] = level, log_format
+    dativo_logging.configure(level, log_format)
 
 
 @app.command()
@@ -217,7 +222,9 @@ def _follow(ledger: Any, run_id: str, as_json: bool) -> None:
 @app.command()
 def worker(
     concurrency: Annotated[int | None, typer.Option("--concurrency", "-c", min=1, help="Worker processes.")] = None,
-    queues: Annotated[str | None, typer.Option(help="Comma-separated queues to consume (default: dativo).")] = None,
+    queues: Annotated[
+        str | None, typer.Option(help="Comma-separated queues to consume (default: dativo,dativo.control).")
+    ] = None,
     autoscale: Annotated[str | None, typer.Option(help="MAX,MIN processes, scaled with the load.")] = None,
     beat: Annotated[bool, typer.Option("--beat", help="Also run the periodic reconciler (one per fleet).")] = False,
     hostname: Annotated[str | None, typer.Option(help="Worker node name (default: dativo@<host>).")] = None,
@@ -225,7 +232,6 @@ def worker(
 ) -> None:
     """Start a Celery worker on the Dativo app (same as `celery -A dativo_workers.celery_app worker`)."""
     _load_runner(runner)
-    os.environ.setdefault("DATIVO_LOG_LEVEL", "info")
     from dativo_workers.celery_app import DEFAULT_QUEUE
     from dativo_workers.celery_app import app as celery_app
 

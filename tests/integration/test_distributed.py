@@ -342,3 +342,70 @@ def _wait_http(url: str, timeout: float = 30) -> None:
         except OSError:
             time.sleep(0.2)
     raise AssertionError(f"{url} did not come up")
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[Any]:
+    """A Redis server of this test's own (no persistence), so it can be restarted mid-run."""
+    port = free_port()
+    cmd = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+           "--dir", str(tmp_path)]  # fmt: skip
+
+    class Server:
+        url = f"redis://127.0.0.1:{port}"
+        proc: subprocess.Popen[bytes]
+
+        def start(self) -> None:
+            self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                try:
+                    redis.Redis.from_url(self.url).ping()
+                    return
+                except redis.ConnectionError:
+                    time.sleep(0.05)
+            raise AssertionError("private redis did not start")
+
+        def restart(self) -> None:
+            self.proc.kill()  # a crash: everything in memory (queued messages, chord counters) is gone
+            self.proc.wait()
+            self.start()
+
+    server = Server()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.proc.kill()
+        server.proc.wait()
+
+
+def test_redis_restart_mid_run_is_completed_by_retry_without_duplicates(
+    private_redis: Any, workspace: Workspace, fleet: Fleet
+) -> None:  # private_redis first: it must outlive the fleet's teardown
+    runner_text = workspace.runner_file.read_text()
+    workspace.runner_file.write_text(runner_text.replace("runner:\n", "runner:\n  lease_seconds: 5\n", 1))
+    fleet.broker_url, fleet.result_backend = f"{private_redis.url}/0", f"{private_redis.url}/1"
+    fleet.start_worker(concurrency=2)
+    job = _slow_job(workspace, "restart", "restarted", partitions=6, batches=6, sleep_s=0.25)
+    env = {"DATIVO_BROKER_URL": fleet.broker_url, "DATIVO_RESULT_BACKEND": fleet.result_backend,
+           "DATIVO_SECRET__ACME__API_TOKEN": SECRET}  # fmt: skip
+    submitted = workspace.cli("submit", str(job), "--json", env=env)
+    assert submitted.code == 0, submitted.stderr
+    run_id = submitted.json["run_id"]
+    ledger = workspace.ledger()
+    deadline = time.monotonic() + 60
+    while not any(p["state"] == "running" for p in ledger.partitions(run_id)):
+        assert time.monotonic() < deadline, "nothing started"
+        time.sleep(0.1)
+
+    private_redis.restart()  # queued partitions and the chord's bookkeeping are lost
+    time.sleep(7)  # longer than lease_seconds: interrupted partitions now count as silent
+    assert ledger.run(run_id)["state"] != "committed"
+
+    retried = workspace.cli("retry", run_id, "--wait", "--json", env=env)
+    assert retried.code == 0, retried.stdout + retried.stderr
+    summary = retried.json
+    assert summary["state"] == "committed", summary
+    assert _ids(workspace, "restarted") == list(range(6 * 6 * 500))
+    assert len(workspace.table("acme.restarted").snapshots()) == 1
