@@ -1,6 +1,6 @@
-"""The three stages of a run as plain functions: plan, ingest one partition, commit.
+"""The first and last stages of a run as plain functions: plan it, commit it (ingest.py has
+the middle one). Embedded mode and the Celery tasks call the same functions.
 
-Embedded mode calls them from a process pool; the Celery tasks wrap the same functions.
 Everything a worker needs travels through the ledger (job with secret references, table
 plan); messages carry only a run id and a partition index.
 """
@@ -31,7 +31,6 @@ from dativo_workers.schema import arrow_to_iceberg, asset_schema
 from dativo_workers.storage import catalog_properties
 
 log = structlog.get_logger("dativo.pipeline")
-HEARTBEAT_SECONDS = 1.0
 
 
 def new_run_id() -> str:
@@ -148,13 +147,12 @@ def commit_run(run_id: str, runner: RunnerConfig, ledger: Ledger | None = None) 
         table_properties=plan["table_properties"],
         column_docs=plan["column_docs"],
     )
+    storage = catalog_properties(runner.catalog(run["catalog"]), run["tenant"])
     try:
-        catalog = open_catalog(run["catalog"], catalog_properties(runner.catalog(run["catalog"]), run["tenant"]))
-        snapshot_id = commit(catalog, request)
+        snapshot_id = commit(open_catalog(run["catalog"], storage), request)
     except Exception as exc:
         _fail_run(ledger, run_id, f"commit failed: {describe_error(exc)}")
         return run_summary(ledger, run_id)
-    storage = catalog_properties(runner.catalog(run["catalog"]), run["tenant"])
     keep = {f.path for f in data} | {f.path for f in ledger.winning_fragments(run_id, "quarantine")}
     swept = sweep_run(request.plan.location, run_id, keep, storage)
     ledger.set_run_state(
