@@ -11,7 +11,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 from typing import Any
 
 from dativo_workers.config.job import LoadedJob
@@ -72,7 +72,7 @@ def execute(
             daemon=True,
         )
         thread.start()
-        _watch(ledger, run_id, on_progress, finished.is_set)
+        _watch(ledger, run_id, on_progress, finished.wait)
         thread.join()
     else:
         context = multiprocessing.get_context("spawn")  # fork is unsafe with Arrow's and SQLite's threads
@@ -81,7 +81,7 @@ def execute(
             futures: list[Future[dict[str, Any]]] = [
                 pool.submit(_ingest_in_worker, run_id, i, runner_data) for i in indexes
             ]
-            _watch(ledger, run_id, on_progress, lambda: all(f.done() for f in futures))
+            _watch(ledger, run_id, on_progress, lambda timeout: not wait(futures, timeout=timeout).not_done)
             for future, index in zip(futures, indexes, strict=True):
                 if future.exception() is not None:  # the worker process died: record it, the commit decides
                     ledger.fail_partition(run_id, index, None, f"worker process died: {future.exception()}")
@@ -91,8 +91,12 @@ def execute(
     return summary
 
 
-def _watch(ledger: Ledger, run_id: str, on_progress: ProgressCallback | None, done: Callable[[], bool]) -> None:
-    while not done():
+def _watch(
+    ledger: Ledger, run_id: str, on_progress: ProgressCallback | None, wait_done: Callable[[float], bool]
+) -> None:
+    """Report progress until the partitions are done; returns as soon as they are."""
+    while True:
         if on_progress:
             on_progress(ledger.partitions(run_id))
-        time.sleep(POLL_SECONDS)
+        if wait_done(POLL_SECONDS):
+            return

@@ -13,6 +13,7 @@ from pyiceberg.catalog import Catalog, load_catalog
 from pyiceberg.exceptions import (
     CommitFailedException,
     CommitStateUnknownException,
+    NoSuchNamespaceError,
     NoSuchTableError,
     TableAlreadyExistsError,
 )
@@ -135,15 +136,17 @@ def _same_spec(a: PartitionSpec, b: PartitionSpec) -> bool:
 
 
 def _default_location(catalog: Catalog, target: TargetConfig, warehouse: str | None) -> str:
-    resolver = getattr(catalog, "_resolve_table_location", None)
-    if resolver is not None:
-        try:
-            return str(resolver(None, target.namespace, target.table)).rstrip("/")
-        except Exception:  # some catalogs need a warehouse property we can provide ourselves
-            log.debug("catalog cannot resolve a default location", exc_info=True)
+    """pyiceberg's convention: the namespace's `location` property, else `<warehouse>/<ns>/<table>`
+    (decided here, before the namespace may exist, so every table of a catalog is laid out alike)."""
+    try:
+        namespace_location = catalog.load_namespace_properties(target.namespace).get("location")
+    except NoSuchNamespaceError:
+        namespace_location = None
+    if namespace_location:
+        return f"{namespace_location.rstrip('/')}/{target.table}"
     if not warehouse:
         raise ConfigError("the catalog has no `warehouse`: set one in runner.yaml under catalogs.<name>.warehouse")
-    return f"{warehouse.rstrip('/')}/{target.namespace}.db/{target.table}"
+    return f"{warehouse.rstrip('/')}/{target.namespace}/{target.table}"
 
 
 def committed_snapshot(table: Table, run_id: str) -> Snapshot | None:

@@ -7,7 +7,10 @@ status record, so the commit step always runs and decides (DESIGN.md §6).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import queue
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -160,7 +163,7 @@ def _write_partition(work: _Attempt, reader: DataReader, *, typed: bool) -> tupl
     bad_rows = rows = 0
     last_beat = time.monotonic()
     try:
-        for batch in _batches(reader, partition, schema, typed):
+        for batch in prefetched(_batches(reader, partition, schema, typed)):
             result = conformer.conform(batch)
             if result.bad is not None and result.bad.num_rows:
                 bad_rows += result.bad.num_rows
@@ -214,6 +217,52 @@ def _batches(reader: DataReader, partition: Partition, schema: pa.Schema, typed:
                 raise SourceError(f"{partition.label or reader.name}: {exc}") from None
             raise _TypedReadFailed(str(exc)) from None
         yield from to_record_batches(obj)
+
+
+_DONE = object()
+
+
+def prefetched(batches: Iterator[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
+    """Read the next batches on a helper thread while this one converts and writes.
+
+    Parsing and Parquet encoding both release the GIL, so one worker keeps two cores busy;
+    ``depth`` bounds how many batches wait in memory. Reader errors surface here, in order.
+    """
+    slots: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        slots.put(batch, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            slots.put(_DONE)
+        except BaseException as exc:  # handed to the consumer, raised there
+            slots.put(exc)
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()  # the reader's files are released on this thread, where they were used
+
+    thread = threading.Thread(target=produce, name="dativo-prefetch", daemon=True)
+    thread.start()
+    try:
+        while (item := slots.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on a full queue
+            with contextlib.suppress(queue.Empty):
+                slots.get(timeout=0.1)
+        thread.join()
 
 
 class _QuarantineWriter:

@@ -37,6 +37,7 @@ runs = sa.Table(
     sa.Column("partitions_total", sa.Integer, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("finished_at", sa.Float),
+    sa.Column("commit_started_at", sa.Float),
     sa.Column("snapshot_id", sa.BigInteger),
     sa.Column("rows", sa.BigInteger, default=0),
     sa.Column("files", sa.Integer, default=0),
@@ -277,6 +278,24 @@ class Ledger:
                 .values(state="cancelled")
             )
             return True
+
+    def claim_commit(self, run_id: str, lease_seconds: float) -> bool:
+        """Become the run's only committer (the chord body, the safety net and the reconciler
+        may all try at once). A claim older than the lease is taken over: its holder died."""
+        now = time.time()
+        with self._tx() as conn:
+            result = conn.execute(
+                runs.update()
+                .where(
+                    runs.c.run_id == run_id,
+                    sa.or_(
+                        runs.c.state.in_(("pending", "running")),
+                        sa.and_(runs.c.state == "committing", runs.c.commit_started_at < now - lease_seconds),
+                    ),
+                )
+                .values(state="committing", commit_started_at=now)
+            )
+            return result.rowcount == 1
 
     def fail_run(self, run_id: str, error: str) -> bool:
         """Mark a run failed unless it is already committed or cancelled (a concurrent

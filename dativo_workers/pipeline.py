@@ -127,10 +127,11 @@ def commit_run(run_id: str, runner: RunnerConfig, ledger: Ledger | None = None) 
         _fail_run(ledger, run_id, f"{bad_total} bad rows exceed bad_rows.max={max_bad}; nothing committed")
         return run_summary(ledger, run_id)
 
+    if not ledger.claim_commit(run_id, runner.lease_seconds):
+        return run_summary(ledger, run_id)  # another process is committing this run right now
     plan = json.loads(run["plan_json"])
     data = ledger.winning_fragments(run_id, "data")
     rows = sum(f.rows for f in data)
-    ledger.set_run_state(run_id, "committing")
     request = CommitRequest(
         run_id=run_id,
         plan=TablePlan.from_dict(plan["table"]),

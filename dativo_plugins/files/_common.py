@@ -100,6 +100,21 @@ def whole_file_spec(path: str) -> dict[str, Any]:
     return {"path": path, "start": 0, "end": None, "compression": compression_of(path)}
 
 
+def read_sample(path: str, size: int) -> tuple[pa.Buffer, bool]:
+    """About the first ``size`` bytes of a file (decompressed) for schema inference, cut after
+    the last whole line; and whether that is the complete file.
+
+    Inference must not open a streaming reader on the whole file: Arrow reads many blocks
+    ahead in the background, so "the first block" would cost most of the file in memory.
+    """
+    with io.BufferedReader(open_slice(whole_file_spec(path))) as stream:
+        data = stream.read(size + 1)
+    if len(data) <= size:
+        return pa.py_buffer(data), True
+    cut = data.rfind(b"\n", 0, size) + 1
+    return pa.py_buffer(data[: cut or size]), False
+
+
 def is_empty(spec: dict[str, Any]) -> bool:
     """No bytes to read: an empty file (``end`` None means "to the end of the file")."""
     end = os.path.getsize(spec["path"]) if spec["end"] is None else spec["end"]

@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from pydantic import Field, field_validator
 
-from dativo_plugins.files._common import check_columns, decode_schema, is_empty, open_slice, whole_file_spec
+from dativo_plugins.files._common import check_columns, decode_schema, is_empty, open_slice, read_sample
 from dativo_plugins.files._text import TextFileReader, TextOptions
 from dativo_workers.errors import SourceError
 from dativo_workers.plugins import Partition
@@ -140,28 +140,36 @@ class CsvReader(TextFileReader):
         return consumed
 
     def _infer_schema(self, path: str) -> pa.Schema:
-        spec = whole_file_spec(path)
-        with open_slice(spec) as source, self._open(source, True, None, {}) as reader:
-            inferred = reader.schema
+        size = self.config.block_size
+        while True:
+            sample, complete = read_sample(path, size)
+            try:
+                with self._open(pa.BufferReader(sample), True, None, {}) as reader:
+                    inferred = reader.schema
+                break
+            except pa.ArrowInvalid:
+                if complete:
+                    raise
+                size *= 4  # a quoted value with newlines ran past the sample: take more
         floats = [field.name for field in inferred if pa.types.is_float64(field.type)]
-        replaced = self._integer_columns(spec, floats) if floats else {}
+        replaced = self._integer_columns(sample, floats) if floats else {}
         return pa.schema(
             # An all-empty sample column gives no type: text holds whatever comes later.
             pa.field(f.name, replaced.get(f.name, pa.string() if pa.types.is_null(f.type) else f.type))
             for f in inferred
         )
 
-    def _integer_columns(self, spec: dict[str, Any], names: list[str]) -> dict[str, pa.DataType]:
+    def _integer_columns(self, sample: pa.Buffer, names: list[str]) -> dict[str, pa.DataType]:
         """Types for float-inferred columns whose sample values are all integer literals."""
         as_text = dict.fromkeys(names, pa.string())
-        with open_slice(spec) as source, self._open(source, True, None, as_text) as reader:
+        with self._open(pa.BufferReader(sample), True, None, as_text) as reader:
             try:
-                sample = reader.read_next_batch()  # the same first block inference saw
+                batch = reader.read_next_batch()  # the same first block inference saw
             except StopIteration:
                 return {}
         types: dict[str, pa.DataType] = {}
         for name in names:
-            column = sample.column(name)
+            column = batch.column(name)
             if pc.all(pc.match_substring_regex(column, _INTEGER_LITERAL)).as_py():
                 fits = pc.all(pc.match_substring_regex(column, _DECIMAL_LITERAL)).as_py()
                 types[name] = _WIDE_INTEGER if fits else pa.string()

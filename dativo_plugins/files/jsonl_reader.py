@@ -12,7 +12,13 @@ from typing import Any, BinaryIO
 import pyarrow as pa
 import pyarrow.json as pajson
 
-from dativo_plugins.files._common import count_newlines, decode_schema, is_empty, open_slice, whole_file_spec
+from dativo_plugins.files._common import (
+    count_newlines,
+    decode_schema,
+    is_empty,
+    open_slice,
+    read_sample,
+)
 from dativo_plugins.files._text import TextFileReader, TextOptions
 from dativo_workers.errors import SourceError
 from dativo_workers.plugins import Partition
@@ -80,11 +86,11 @@ class JsonlReader(TextFileReader):
         return pajson.ReadOptions(block_size=self.config.block_size)
 
     def _infer_schema(self, path: str) -> pa.Schema:
-        spec = whole_file_spec(path)
-        with open_slice(spec) as source, pajson.open_json(source, read_options=self._read_options()) as reader:
+        sample, _ = read_sample(path, self.config.block_size)
+        with pajson.open_json(pa.BufferReader(sample), read_options=self._read_options()) as reader:
             inferred = reader.schema
         floats = [field.name for field in inferred if pa.types.is_float64(field.type)]
-        wide = self._wide_integer_fields(spec, floats) if floats else set()
+        wide = self._wide_integer_fields(sample, floats) if floats else set()
 
         def fixed(field: pa.Field) -> pa.DataType:
             if field.name in wide:
@@ -94,16 +100,13 @@ class JsonlReader(TextFileReader):
 
         return pa.schema(pa.field(field.name, fixed(field)) for field in inferred)
 
-    def _wide_integer_fields(self, spec: dict[str, Any], names: list[str]) -> set[str]:
+    def _wide_integer_fields(self, sample: pa.Buffer, names: list[str]) -> set[str]:
         """Float-inferred fields whose sample values are all integers of at most 38 digits.
 
         pyarrow infers float64 for integers beyond int64 and loses digits; Python's json
-        keeps them exact, so the first block is parsed again here.
+        keeps them exact, so the sample is parsed again here.
         """
-        with io.BufferedReader(open_slice(spec)) as stream:
-            block = stream.read(self.config.block_size)
-            if len(block) == self.config.block_size:
-                block = block[: block.rfind(b"\n") + 1]  # whole lines only, like pyarrow's chunker
+        block = sample.to_pybytes()
         seen: dict[str, list[Any]] = {name: [] for name in names}
         try:
             for _, record in self._records(io.BytesIO(block), lambda line: f"sample line {line}"):

@@ -39,7 +39,10 @@ def plugin_manager() -> pluggy.PluginManager:
     return pm
 
 
+@functools.cache
 def installed_plugins() -> list[PluginInfo]:
+    """Every reader and writer the entry points provide (read once per process: a worker
+    would otherwise re-parse package metadata for every partition)."""
     pm = plugin_manager()
     dists = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
     found: list[PluginInfo] = []

@@ -154,7 +154,7 @@ def test_worker_killed_mid_partition_loses_and_duplicates_nothing(workspace: Wor
     assert _ids(workspace, "killed") == list(range(3 * 8 * 500))
     killed = next(p for p in ledger.partitions(run_id) if p["idx"] == victim["idx"])
     assert killed["attempts"] >= 2 and killed["winning_attempt"] >= 2
-    data_files = list((workspace.state / "warehouse/acme.db/killed/data").rglob("*.parquet"))
+    data_files = list((workspace.state / "warehouse/acme/killed/data").rglob("*.parquet"))
     assert len(data_files) == summary["files"], "the killed attempt's files must not linger"
 
 

@@ -320,7 +320,7 @@ def test_bad_row_under_fail_fails_the_run_and_commits_nothing(workspace: Workspa
     assert summary["state"] == "failed" and summary["snapshot_id"] is None
     assert "orders.csv: line 3" in summary["error"] and "'abc'" in summary["error"]
     assert not workspace.catalog().table_exists("acme.orders")
-    data_dir = workspace.state / "warehouse/acme.db/orders/data"
+    data_dir = workspace.state / "warehouse/acme/orders/data"
     assert not data_dir.exists() or not any(data_dir.rglob("*.parquet"))
 
 
@@ -375,7 +375,7 @@ def test_partition_by_day_and_schema_evolution(workspace: Workspace) -> None:
     assert [f.name for f in table.spec().fields] == ["ts_day"]
     rows = table.scan().to_arrow().sort_by("id").to_pylist()
     assert [r["extra"] for r in rows] == [None, None, None, "new"]
-    day_dirs = {p.name for p in (workspace.state / "warehouse/acme.db/events/data").rglob("ts_day=*")}
+    day_dirs = {p.name for p in (workspace.state / "warehouse/acme/events/data").rglob("ts_day=*")}
     assert day_dirs == {"ts_day=2024-01-01", "ts_day=2024-01-02", "ts_day=2024-01-03"}
     jan2 = table.scan(row_filter="ts >= '2024-01-02T00:00:00+00:00' and ts < '2024-01-03T00:00:00+00:00'")
     assert sorted(r["id"] for r in jan2.to_arrow().to_pylist()) == [2, 3]

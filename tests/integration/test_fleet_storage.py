@@ -248,7 +248,7 @@ def _assert_table_in_fleet_storage(
 ) -> None:
     assert summary["state"] == "committed", summary
     assert summary["partitions_total"] == PARTS and summary["rows"] == len(expected)
-    location = f"s3://{fleet.bucket}/wh/acme.db/{table}"
+    location = f"s3://{fleet.bucket}/wh/acme/{table}"
     assert summary["table_location"] == location
 
     # read back with pyiceberg alone: a reader on another host needs only the catalog properties
@@ -264,7 +264,7 @@ def _assert_table_in_fleet_storage(
 
     # data files and metadata are objects in the bucket ...
     keys = set(fleet.s3.keys(fleet.bucket))
-    prefix = f"wh/acme.db/{table}/"
+    prefix = f"wh/acme/{table}/"
     assert {p.removeprefix(f"s3://{fleet.bucket}/") for p in data_files} <= keys
     assert loaded.metadata_location.removeprefix(f"s3://{fleet.bucket}/") in keys
     assert any(k.startswith(prefix + "metadata/") and k.endswith(".avro") for k in keys)  # manifests
@@ -411,7 +411,7 @@ def test_wrong_s3_secret_fails_clearly_without_creating_the_table(
     error = summary["error"]
     # the store's own verdict, and where the worker was writing
     assert "SIGNATURE_DOES_NOT_MATCH" in error and "Check your key" in error, error
-    assert f"bucket '{fleet.bucket}'" in error and "wh/acme.db/denied/data/" in error, error
+    assert f"bucket '{fleet.bucket}'" in error and "wh/acme/denied/data/" in error, error
     assert summary["partitions_failed"] == PARTS and summary["snapshot_id"] is None
 
     monkeypatch.setenv(SECRET_ENV, json.dumps({"access_key": fleet.s3.access_key, "secret_key": fleet.s3.secret_key}))
