@@ -135,7 +135,7 @@ def commit_run(run_id: str, runner: RunnerConfig, ledger: Ledger | None = None) 
     request = CommitRequest(
         run_id=run_id,
         plan=TablePlan.from_dict(plan["table"]),
-        data_files=[f.path for f in data],
+        data_files=[(f.path, f.bytes) for f in data],
         mode=plan["mode"],
         snapshot_properties={
             "dativo.run-id": run_id,

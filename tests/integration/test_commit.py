@@ -48,7 +48,7 @@ def _request(ws: Workspace, run_id: str) -> CommitRequest:
     return CommitRequest(
         run_id=run_id,
         plan=TablePlan.from_dict(plan["table"]),
-        data_files=[f.path for f in ledger.winning_fragments(run_id)],
+        data_files=[(f.path, f.bytes) for f in ledger.winning_fragments(run_id)],
         mode="append",
         snapshot_properties={"dativo.run-id": run_id},
         table_properties=plan["table_properties"],
