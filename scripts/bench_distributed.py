@@ -761,10 +761,9 @@ class Bench:
             count = max(sizes)
             run_id, _ = self.prepare_fragments(count, f"commit_{count}_profiled")
             profile = cProfile.Profile()
-            with footer_timer() as footers:
-                summary, seconds = self.commit(run_id, profile)
+            summary, seconds = self.commit(run_id, profile)
             _check(summary, count * 3, f"profiled commit of {count} fragments")
-            out["profile"] = {"fragments": count, "seconds": seconds, **profile_summary(profile, footers)}
+            out["profile"] = {"fragments": count, "seconds": seconds, **profile_summary(profile)}
             print(f"  {count:,} fragments under cProfile: {seconds:.2f} s", file=sys.stderr)
         return out
 
@@ -784,37 +783,18 @@ PHASES: list[tuple[str, Callable[[str, str], bool]]] = [
     ),
     ("ledger: run summary", lambda f, n: f.endswith("pipeline.py") and n == "run_summary"),
     ("iceberg: `commit` (everything below)", lambda f, n: f.endswith("dativo_workers/iceberg.py") and n == "commit"),
+    (
+        "  footers -> DataFile (`iceberg._data_files`)",
+        lambda f, n: f.endswith("dativo_workers/iceberg.py") and n == "_data_files",
+    ),
     ("  snapshot: write manifest + manifest list", lambda f, n: n == "_commit" and f.endswith("update/snapshot.py")),
     ("  catalog: commit_table (metadata json, SQL)", lambda f, n: n == "commit_table"),
     ("sweep_run (list the run's files, delete losers)", lambda f, n: n == "sweep_run"),
 ]
 
 
-@contextlib.contextmanager
-def footer_timer() -> Iterator[list[tuple[float, float]]]:
-    """Time each `parquet_file_to_data_file` call (they run in a thread pool cProfile cannot see)."""
-    import dativo_workers.iceberg as iceberg
-
-    spans: list[tuple[float, float]] = []
-    original = iceberg.parquet_file_to_data_file
-
-    def timed(*args: Any, **kwargs: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return original(*args, **kwargs)
-        finally:
-            spans.append((started, time.perf_counter()))
-
-    iceberg.parquet_file_to_data_file = timed
-    try:
-        yield spans
-    finally:
-        iceberg.parquet_file_to_data_file = original
-
-
-def profile_summary(profile: cProfile.Profile, footers: list[tuple[float, float]]) -> dict[str, Any]:
-    """Cumulative time of the commit's main phases (cProfile sees the main thread only; the footer
-    reads run in a thread pool and are timed by `footer_timer`)."""
+def profile_summary(profile: cProfile.Profile) -> dict[str, Any]:
+    """Cumulative time of the commit's main phases (local footers are read on the main thread)."""
     stats = pstats.Stats(profile)
     raw: dict[tuple[str, int, str], tuple[Any, ...]] = stats.stats  # type: ignore[attr-defined]
     phases = []
@@ -822,12 +802,6 @@ def profile_summary(profile: cProfile.Profile, footers: list[tuple[float, float]
         hits = [v[3] for (f, _line, n), v in raw.items() if match(f, n)]
         if hits:
             phases.append((label, max(hits)))
-    if footers:
-        wall = max(end for _, end in footers) - min(start for start, _ in footers)
-        busy = sum(end - start for start, end in footers)
-        label = f"  footers -> DataFile: {len(footers):,} x parquet_file_to_data_file, 8 threads (wall)"
-        phases.insert(3, (label, wall))
-        phases.insert(4, ("  (same, summed over the threads)", busy))
     text = io.StringIO()
     pstats.Stats(profile, stream=text).sort_stats("cumulative").print_stats(30)
     return {"phases": phases, "text": text.getvalue()}
@@ -1027,8 +1001,8 @@ def commit_note(runtimes: list[float]) -> str:
     return (
         f"{len(runtimes)} `commit_run` tasks ran for the run (chord body + the last partition's safety net), "
         f"in Celery's log order: the first finished in {runtimes[0]:.2f} s (the commit counted above), "
-        f"the other(s) in {others} (a concurrent duplicate: it redoes the commit until it hits the "
-        "conflict, then finds the run's snapshot)."
+        f"the other(s) in {others} (the duplicate finds the run claimed by a committer in the ledger "
+        "and returns at once)."
     )
 
 

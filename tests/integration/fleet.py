@@ -59,7 +59,7 @@ class Fleet:
         log = self.root / f"{name}.log"
         cmd = [
             sys.executable, "-m", "celery", "-A", "dativo_workers.celery_app", "worker",
-            "-c", str(concurrency), "-P", "prefork", "-Q", "dativo", "--hostname", f"{name}@%h",
+            "-c", str(concurrency), "-P", "prefork", "-Q", "dativo,dativo.control", "--hostname", f"{name}@%h",
             "-E", "--without-gossip", "--without-mingle", "-l", "INFO",
         ]  # fmt: skip
         handle = log.open("wb")

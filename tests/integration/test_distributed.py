@@ -409,3 +409,66 @@ def test_redis_restart_mid_run_is_completed_by_retry_without_duplicates(
     assert summary["state"] == "committed", summary
     assert _ids(workspace, "restarted") == list(range(6 * 6 * 500))
     assert len(workspace.table("acme.restarted").snapshots()) == 1
+
+
+def test_cancel_stops_the_run_and_commits_nothing(workspace: Workspace, fleet: Fleet) -> None:
+    from dativo_workers.producer import cancel
+
+    fleet.start_worker()
+    job = _slow_job(workspace, "cancelme", "cancelled", partitions=4, batches=20, sleep_s=0.2)
+    runner = load_runner(workspace.runner_file)
+    ledger = workspace.ledger()
+    run_id = submit(load_job(job), runner, ledger, None)
+    deadline = time.monotonic() + 60
+    while not any(p["state"] == "running" and p["rows"] > 0 for p in ledger.partitions(run_id)):
+        assert time.monotonic() < deadline, "nothing started"
+        time.sleep(0.1)
+    summary = cancel(run_id, runner, ledger)
+    assert summary["state"] == "cancelled"
+    time.sleep(3)  # the running partition notices at its next heartbeat; queued ones were revoked
+    states = {p["idx"]: p["state"] for p in ledger.partitions(run_id)}
+    assert "done" not in states.values() and "running" not in states.values(), states
+    assert ledger.run(run_id)["state"] == "cancelled"
+    assert not workspace.catalog().table_exists("acme.cancelled")
+    leftovers = list((workspace.state / "warehouse").rglob("*.parquet"))
+    assert leftovers == [], leftovers
+
+
+def test_transient_failure_is_retried_by_celery_and_logs_are_json(workspace: Workspace, fleet: Fleet) -> None:
+    from .test_embedded_pipeline import _flaky_job
+
+    fleet.start_worker()
+    summary = _submit_and_wait(workspace, _flaky_job(workspace, "connection", fail_times=2))
+    assert summary["state"] == "committed", summary
+    [partition] = workspace.ledger().partitions(summary["run_id"])
+    assert partition["attempts"] == 3
+    events = [json.loads(line) for line in fleet.log_text().splitlines() if line.startswith("{")]
+    ours = [e for e in events if e.get("run_id") == summary["run_id"]]
+    retried = [e for e in ours if e["event"] == "partition attempt failed, will retry"]
+    assert len(retried) == 2 and {e["attempt"] for e in retried} == {1, 2}
+    assert all(e["partition"] == 0 and "ConnectionResetError" in e["error"] for e in retried)
+    assert any(e["event"] == "partition done" and e["attempt"] == 3 for e in ours)
+
+
+def test_reconcile_task_runs_on_the_workers(workspace: Workspace, fleet: Fleet) -> None:
+    from dativo_workers.tasks import reconcile_task
+
+    fleet.start_worker()
+    workspace.write("data/a.csv", "id\n1\n2\n")
+    job = workspace.job(
+        "rt.yaml",
+        """
+        tenant_id: acme
+        source: {connector: csv, files: [{path: data/a.csv}]}
+        target: {namespace: acme, table: reconciled_by_task}
+        """,
+    )
+    runner = load_runner(workspace.runner_file)
+    ledger = workspace.ledger()
+    planned = plan_run(load_job(job), runner, ledger)
+    assert ingest_partition(planned.run_id, 0, runner, ledger)["status"] == "done"
+    with ledger.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE dativo_runs SET created_at = created_at - 3600"))
+    report = reconcile_task.delay().get(timeout=60)  # routed to the control queue
+    assert planned.run_id in report["committed"]
+    assert ledger.run(planned.run_id)["state"] == "committed"

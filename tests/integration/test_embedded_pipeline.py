@@ -379,3 +379,80 @@ def test_partition_by_day_and_schema_evolution(workspace: Workspace) -> None:
     assert day_dirs == {"ts_day=2024-01-01", "ts_day=2024-01-02", "ts_day=2024-01-03"}
     jan2 = table.scan(row_filter="ts >= '2024-01-02T00:00:00+00:00' and ts < '2024-01-03T00:00:00+00:00'")
     assert sorted(r["id"] for r in jan2.to_arrow().to_pylist()) == [2, 3]
+
+
+def test_fragments_roll_over_at_file_size_mb(workspace: Workspace) -> None:
+    _big_csv(workspace.root / "data/big.csv", 300_000)
+    job = _csv_job(workspace, "rolled", "[{path: data/big.csv}]", asset=None)
+    job.write_text(job.read_text().replace("mode: append}", "mode: append, file_size_mb: 1}"))
+    summary = workspace.run(job)
+    assert summary["state"] == "committed" and summary["partitions_total"] == 1
+    files = sorted((workspace.state / "warehouse/acme/rolled/data").rglob("*.parquet"))
+    assert len(files) == summary["files"] >= 3
+    assert all(f.stat().st_size < 2 * 1024 * 1024 for f in files)
+    assert workspace.read("acme.rolled").num_rows == 300_000
+
+
+FLAKY_READER = """
+import pyarrow as pa
+from pathlib import Path
+from dativo_workers.plugins import DataReader, PluginSettings
+
+
+class Settings(PluginSettings):
+    fail_times: int = 1
+    error: str = "connection"
+
+
+class FlakyReader(DataReader):
+    name = "flaky"
+    config_model = Settings
+
+    def schema(self):
+        return pa.schema([("id", pa.int64())])
+
+    def read(self, partition, schema):
+        marker = self.context.base_dir / "attempts.txt"
+        seen = int(marker.read_text()) if marker.exists() else 0
+        marker.write_text(str(seen + 1))
+        if seen < self.config.fail_times:
+            if self.config.error == "connection":
+                raise ConnectionResetError(104, "Connection reset by peer")
+            raise PermissionError("password authentication failed")
+        yield pa.table({"id": [1, 2, 3]})
+"""
+
+
+def _flaky_job(ws: Workspace, error: str, fail_times: int) -> Path:
+    ws.write("flaky.py", FLAKY_READER)
+    return ws.job(
+        "flaky.yaml",
+        f"""
+        tenant_id: acme
+        source:
+          reader: {{type: plugin, plugin_path: flaky.FlakyReader, config: {{fail_times: {fail_times}, error: {error}}}}}
+        target: {{namespace: acme, table: flaky}}
+        retry: {{max_attempts: 3, backoff_seconds: 0.05, max_backoff_seconds: 0.1}}
+        """,
+    )
+
+
+def test_transient_errors_are_retried_with_backoff(workspace: Workspace) -> None:
+    summary = workspace.run(_flaky_job(workspace, "connection", fail_times=2))
+    assert summary["state"] == "committed", summary
+    assert workspace.read("acme.flaky").num_rows == 3
+    [partition] = workspace.ledger().partitions(summary["run_id"])
+    assert partition["attempts"] == 3 and partition["winning_attempt"] == 3
+
+
+def test_transient_errors_give_up_after_max_attempts(workspace: Workspace) -> None:
+    summary = workspace.run(_flaky_job(workspace, "connection", fail_times=5))
+    assert summary["state"] == "failed" and "ConnectionResetError" in summary["error"]
+    assert workspace.ledger().partitions(summary["run_id"])[0]["attempts"] == 3
+
+
+def test_permanent_errors_fail_at_once(workspace: Workspace) -> None:
+    summary = workspace.run(_flaky_job(workspace, "auth", fail_times=1))
+    assert summary["state"] == "failed" and "password authentication failed" in summary["error"]
+    assert workspace.ledger().partitions(summary["run_id"])[0]["attempts"] == 1
+    assert not workspace.catalog().table_exists("acme.flaky")
