@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from typing import Any
 
 from celery import Celery, signals
@@ -69,6 +70,21 @@ def make_app(runner: RunnerConfig) -> Celery:
 
 
 app = make_app(worker_runner())
+
+
+@signals.celeryd_init.connect
+def _plan_core_shares(options: dict[str, Any] | None = None, **_: Any) -> None:
+    """Each pool process gets cores / concurrency CPUs (inherited by the forked processes)."""
+    concurrency = (options or {}).get("concurrency") or os.cpu_count() or 1
+    os.environ["DATIVO_PROCESS_CORES"] = str(max(1, (os.cpu_count() or 1) // int(concurrency)))
+
+
+@signals.worker_process_init.connect
+def _apply_core_share(**_: Any) -> None:
+    if cores := os.environ.get("DATIVO_PROCESS_CORES"):
+        from dativo_workers.ingest import share_cores
+
+        share_cores(int(cores))
 
 
 @signals.setup_logging.connect

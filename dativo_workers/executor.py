@@ -16,7 +16,7 @@ from typing import Any
 
 from dativo_workers.config.job import LoadedJob
 from dativo_workers.config.runner import RunnerConfig
-from dativo_workers.ingest import ingest_partition
+from dativo_workers.ingest import ingest_partition, share_cores
 from dativo_workers.ledger import Ledger
 from dativo_workers.logging import configure_from_env
 from dativo_workers.pipeline import commit_run, plan_run
@@ -25,6 +25,11 @@ ProgressCallback = Callable[[list[dict[str, Any]]], None]
 POLL_SECONDS = 0.25
 
 _process_ledgers: dict[str, Ledger] = {}
+
+
+def _init_worker(cores: int) -> None:
+    configure_from_env()
+    share_cores(cores)
 
 
 def _ingest_in_worker(run_id: str, index: int, runner_data: dict[str, Any]) -> dict[str, Any]:
@@ -77,7 +82,10 @@ def execute(
     else:
         context = multiprocessing.get_context("spawn")  # fork is unsafe with Arrow's and SQLite's threads
         runner_data = runner.model_dump()
-        with ProcessPoolExecutor(max_workers=pool_size, mp_context=context, initializer=configure_from_env) as pool:
+        cores = max(1, (os.cpu_count() or 1) // pool_size)  # no oversubscription: each worker its share
+        with ProcessPoolExecutor(
+            max_workers=pool_size, mp_context=context, initializer=_init_worker, initargs=(cores,)
+        ) as pool:
             futures: list[Future[dict[str, Any]]] = [
                 pool.submit(_ingest_in_worker, run_id, i, runner_data) for i in indexes
             ]

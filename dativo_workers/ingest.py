@@ -34,6 +34,20 @@ from dativo_workers.schema import arrow_schema
 from dativo_workers.storage import StorageProperties, catalog_properties, filesystem, make_parent_dir
 
 log = structlog.get_logger("dativo.ingest")
+_read_ahead = True  # off when this process must stay on its own share of the cores
+
+
+def share_cores(cores: int) -> None:
+    """Limit this process to ``cores`` CPUs: Arrow's thread pool and the read-ahead thread.
+
+    A pool of N worker processes on N cores runs fastest with one core each; a lone worker
+    gets all of them (parsing on one thread while encoding on another)."""
+    global _read_ahead
+    cores = max(1, cores)
+    pa.set_cpu_count(cores)
+    _read_ahead = cores > 1
+
+
 HEARTBEAT_SECONDS = 1.0
 REDELIVERY_ALLOWANCE = 2  # deliveries beyond retry.max_attempts tolerated for lost workers
 
@@ -163,7 +177,8 @@ def _write_partition(work: _Attempt, reader: DataReader, *, typed: bool) -> tupl
     bad_rows = rows = 0
     last_beat = time.monotonic()
     try:
-        for batch in prefetched(_batches(reader, partition, schema, typed)):
+        batches = _batches(reader, partition, schema, typed)
+        for batch in prefetched(batches) if _read_ahead else batches:
             result = conformer.conform(batch)
             if result.bad is not None and result.bad.num_rows:
                 bad_rows += result.bad.num_rows
