@@ -6,7 +6,7 @@ values, so k bad values in n rows cost O(k log n) casts, and good rows never lea
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -168,9 +168,3 @@ def _as_text(column: pa.Array) -> pa.Array:
         return pc.cast(column, pa.string())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return pa.array([None if v is None else str(v) for v in column.to_pylist()], pa.string())
-
-
-def iter_conformed(batches: Iterable[Any], conformer: Conformer) -> Iterator[Conformed]:
-    for obj in batches:
-        for batch in to_record_batches(obj):
-            yield conformer.conform(batch)

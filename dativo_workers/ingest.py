@@ -27,7 +27,7 @@ from dativo_workers.errors import BadDataError, DativoError, SourceError
 from dativo_workers.fragments import FragmentWriter, delete_uris, quarantine_dir
 from dativo_workers.iceberg import TablePlan
 from dativo_workers.ledger import Fragment, Ledger
-from dativo_workers.plugins.base import DataReader, Partition
+from dativo_workers.plugins.base import DataReader, Partition, ReaderConversionError
 from dativo_workers.plugins.manager import create_reader
 from dativo_workers.retry import backoff_seconds, is_transient
 from dativo_workers.schema import arrow_schema
@@ -202,6 +202,13 @@ def _write_partition(work: _Attempt, reader: DataReader, *, typed: bool) -> tupl
                 if state == "cancelled":
                     raise RunCancelled(f"run {work.run_id} was cancelled")
                 last_beat = time.monotonic()
+        if conformer.ignored_columns:
+            log.warning(
+                "source columns not in the table schema were not loaded",
+                run_id=work.run_id,
+                partition=partition.index,
+                columns=sorted(conformer.ignored_columns),
+            )
         produced = writer.close()
         if (q := quarantine.close()) is not None:
             produced.append(q)
@@ -227,7 +234,7 @@ def _batches(reader: DataReader, partition: Partition, schema: pa.Schema, typed:
             obj = next(iterator)
         except StopIteration:
             return
-        except pa.ArrowInvalid as exc:
+        except (pa.ArrowInvalid, ReaderConversionError) as exc:
             if type(reader).read_untyped is DataReader.read_untyped:
                 raise SourceError(f"{partition.label or reader.name}: {exc}") from None
             raise _TypedReadFailed(str(exc)) from None

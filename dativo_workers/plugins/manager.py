@@ -15,7 +15,7 @@ from dativo_workers.config.job import LoadedJob
 from dativo_workers.config.yamlio import format_key_path
 from dativo_workers.errors import ConfigError
 from dativo_workers.plugins import hookspecs
-from dativo_workers.plugins.base import DataReader, DataWriter, SourceContext
+from dativo_workers.plugins.base import DataReader, SourceContext
 from dativo_workers.secrets import resolve
 
 ENTRY_POINT_GROUP = "dativo"
@@ -66,14 +66,6 @@ def reader_class(name: str) -> type[DataReader]:
             "install the package that provides it, or use `source.reader: {type: plugin, plugin_path: ...}`"
         )
     return readers[name]
-
-
-def writer_class(name: str) -> type[DataWriter]:
-    writers = {p.name: p.cls for p in installed_plugins() if p.kind == "writer"}
-    if name not in writers:
-        known = ", ".join(sorted(writers)) or "none installed"
-        raise ConfigError(f"target.connector: no writer named {name!r} (installed: {known})")
-    return writers[name]
 
 
 def import_plugin_class(plugin_path: str, base_dir: str, key: str, base: type) -> type:

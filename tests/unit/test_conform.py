@@ -14,7 +14,6 @@ from dativo_workers.conform import (
     REASON_COLUMN,
     Conformer,
     SchemaMismatch,
-    iter_conformed,
     to_record_batches,
 )
 
@@ -248,10 +247,3 @@ def test_to_record_batches_rejects_other_objects() -> None:
         list(to_record_batches(42))
     with pytest.raises(TypeError, match="yielded dict"):
         list(to_record_batches({"a": [1]}))
-
-
-def test_iter_conformed_flattens_reader_output() -> None:
-    schema = target(pa.field("a", pa.int64()))
-    results = list(iter_conformed([[{"a": 1}], pa.table({"a": ["2", "x"]})], Conformer(schema, describe)))
-    assert [r.good.to_pylist() for r in results] == [[{"a": 1}], [{"a": 2}]]
-    assert results[1].bad is not None and results[1].bad.column(POSITION_COLUMN).to_pylist() == [describe(2)]
