@@ -54,12 +54,12 @@ class Fleet:
             **self.extra_env,
         }
 
-    def start_worker(self, concurrency: int = 1) -> str:
+    def start_worker(self, concurrency: int = 1, queues: str = "dativo,dativo.control") -> str:
         name = f"w{len(self.names)}-{uuid.uuid4().hex[:6]}"
         log = self.root / f"{name}.log"
         cmd = [
             sys.executable, "-m", "celery", "-A", "dativo_workers.celery_app", "worker",
-            "-c", str(concurrency), "-P", "prefork", "-Q", "dativo,dativo.control", "--hostname", f"{name}@%h",
+            "-c", str(concurrency), "-P", "prefork", "-Q", queues, "--hostname", f"{name}@%h",
             "-E", "--without-gossip", "--without-mingle", "-l", "INFO",
         ]  # fmt: skip
         handle = log.open("wb")

@@ -472,3 +472,15 @@ def test_reconcile_task_runs_on_the_workers(workspace: Workspace, fleet: Fleet) 
     report = reconcile_task.delay().get(timeout=60)  # routed to the control queue
     assert planned.run_id in report["committed"]
     assert ledger.run(planned.run_id)["state"] == "committed"
+
+
+def test_runs_are_routed_to_their_queue(workspace: Workspace, fleet: Fleet) -> None:
+    fleet.start_worker(queues="tenant-acme")  # consumes only this tenant's queue
+    job = _slow_job(workspace, "routed", "routed", partitions=2, batches=1, sleep_s=0.01)
+    runner = load_runner(workspace.runner_file)
+    ledger = workspace.ledger()
+    run_id = submit(load_job(job), runner, ledger, "tenant-acme")
+    summary = wait(run_id, ledger, timeout_s=60)
+    assert summary["state"] == "committed", summary
+    assert ledger.run(run_id)["queue"] == "tenant-acme"
+    assert "tenant-acme" in fleet.log_text()
