@@ -27,7 +27,7 @@ def _ledger() -> Ledger:
     return _ledgers[url]
 
 
-@app.task(name="dativo.ingest_partition", bind=True, max_retries=None)
+@app.task(name="dativo.ingest_partition", bind=True, max_retries=None)  # the ledger caps attempts
 def ingest_partition_task(self: Task, run_id: str, index: int) -> dict[str, Any]:
     ledger = _ledger()
     status = ingest_partition(run_id, index, worker_runner(), ledger)
@@ -35,7 +35,7 @@ def ingest_partition_task(self: Task, run_id: str, index: int) -> dict[str, Any]
         raise self.retry(countdown=status["delay_s"])
     if status["status"] in ("done", "failed") and ledger.all_partitions_finished(run_id):
         # Safety net beside the chord: a redelivered header task can make Redis chord counting
-        # fire early or never; the commit is idempotent, so firing it twice costs a lookup.
+        # fire early or never. The ledger lets one committer claim the run; the other returns.
         run = ledger.run(run_id) or {}
         commit_run_task.apply_async(args=(None, run_id), queue=run.get("queue") or DEFAULT_QUEUE)
     return status
