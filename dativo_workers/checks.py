@@ -62,3 +62,38 @@ def check_job(job_path: Path, runner_path: Path | None) -> dict[str, Any]:
         except Exception as exc:
             checks.append({"name": "catalog", "ok": False, "detail": f"{type(exc).__name__}: {exc}"})
     return {"job": str(job.path), "ok": all(c["ok"] for c in checks), "checks": checks}
+
+
+def explain_tags(job_path: Path) -> dict[str, Any]:
+    """`dativo tags explain`: every effective tag with the level it came from. Writes nothing.
+
+    Columns are those of the source schema (the asset's, else the reader's); PII detection runs
+    on the same small sample a run would take, unless the job switches it off.
+    """
+    from dativo_workers.governance.tags import column_tags, effective_tags, pii_detection_enabled
+    from dativo_workers.pipeline import governance_inputs
+
+    job = load_job(job_path)
+    cfg = job.config
+    asset = load_job_asset(job)
+    reader = create_reader(job)
+    try:
+        if asset is not None:
+            columns = [f.name for f in asset_schema(asset).fields]
+        else:
+            inferred = reader.schema()
+            columns = list(inferred.names) if inferred is not None else []
+        detected, source_tags = governance_inputs(cfg, reader, columns)
+    finally:
+        reader.close()
+    props = effective_tags(cfg, asset, columns, detected, source_tags)
+    labels = column_tags(cfg, asset, columns, detected, source_tags)
+    return {
+        "job": str(job.path),
+        "pii_detection": pii_detection_enabled(cfg),
+        "precedence": ["detected", "source", "asset", "job"],
+        "properties": {k: t.to_dict() for k, t in sorted(props.items())},
+        "columns": {c: labels[c].to_dict() for c in columns if c in labels},
+        "detected": {c: f.to_dict() for c, f in detected.items()},
+        "source_tags": source_tags,
+    }

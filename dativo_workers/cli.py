@@ -26,6 +26,8 @@ app = typer.Typer(
 )
 plugins_app = typer.Typer(help="Inspect installed reader and writer plugins.", no_args_is_help=True)
 app.add_typer(plugins_app, name="plugins")
+tags_app = typer.Typer(help="Inspect governance tags (classification, ownership, FinOps).", no_args_is_help=True)
+app.add_typer(tags_app, name="tags")
 
 err = Console(stderr=True)
 out = Console()
@@ -392,6 +394,37 @@ def runs(
             str(r["snapshot_id"] or ""),
         )
     out.print(table)
+
+
+@tags_app.command("explain")
+def tags_explain(job: JobArg, as_json: JsonOpt = False) -> None:
+    """Every table property and column label a run of JOB would write, with the level it comes
+    from (detected < source < asset < job) and, for detected PII, reason and confidence.
+    Writes nothing."""
+    from dativo_workers.checks import explain_tags
+
+    report = explain_tags(job)
+    if as_json:
+        sys.stdout.write(json.dumps(report) + "\n")
+        return
+    table = Table("property", "value", "level", "detail")
+    for key, tag in report["properties"].items():
+        detail = ""
+        if tag["level"] == "detected":
+            detail = f"{tag['detector']} ({tag['reason']}, confidence {tag['confidence']:.2f})"
+        table.add_row(key, tag["value"], tag["level"], detail)
+    out.print(table)
+    for column, f in report["detected"].items():
+        if report["columns"].get(column, {}).get("level") == "detected":
+            continue
+        now = report["columns"].get(column)
+        state = f"{now['value']} from {now['level']}" if now else "removed"
+        out.print(
+            f"detected {f['label']} on {column} ({f['detector']}, {f['reason']}, {f['confidence']:.2f}) "
+            f"overridden: {state}"
+        )
+    if not report["pii_detection"]:
+        out.print("PII detection is switched off (governance_overrides.pii_detection: false)")
 
 
 @plugins_app.command("list")

@@ -17,15 +17,17 @@ from typing import Any
 import structlog
 
 from dativo_workers.config.asset import Asset, load_asset
-from dativo_workers.config.job import LoadedJob
+from dativo_workers.config.job import JobConfig, LoadedJob
 from dativo_workers.config.runner import RunnerConfig
 from dativo_workers.errors import ConfigError, DativoError
 from dativo_workers.fragments import sweep_run
 from dativo_workers.governance import column_docs, table_properties
+from dativo_workers.governance.pii import Finding, detect
+from dativo_workers.governance.tags import pii_detection_enabled
 from dativo_workers.iceberg import CommitRequest, TablePlan, commit, open_catalog, plan_table
 from dativo_workers.ingest import describe_error
 from dativo_workers.ledger import Ledger
-from dativo_workers.plugins.base import Partition
+from dativo_workers.plugins.base import DataReader, Partition
 from dativo_workers.plugins.manager import create_reader
 from dativo_workers.schema import arrow_to_iceberg, asset_schema
 from dativo_workers.storage import catalog_properties
@@ -70,6 +72,7 @@ def plan_run(job: LoadedJob, runner: RunnerConfig, ledger: Ledger, run_id: str |
                 )
             source_schema = arrow_to_iceberg(inferred)
         partitions = reader.plan()
+        detected, source_tags = governance_inputs(cfg, reader, [f.name for f in source_schema.fields])
         catalog_cfg = runner.catalog(cfg.target.catalog)
         catalog = open_catalog(cfg.target.catalog, catalog_properties(catalog_cfg, cfg.tenant_id))
         table = plan_table(catalog, cfg.target, source_schema, catalog_cfg.warehouse)
@@ -80,8 +83,8 @@ def plan_run(job: LoadedJob, runner: RunnerConfig, ledger: Ledger, run_id: str |
     plan = {
         "table": table.to_dict(),
         "mode": cfg.target.mode,
-        "table_properties": table_properties(cfg, asset, columns),
-        "column_docs": column_docs(cfg, asset, columns),
+        "table_properties": table_properties(cfg, asset, columns, detected, source_tags),
+        "column_docs": column_docs(cfg, asset, columns, detected, source_tags),
     }
     ledger.create_run(
         run_id=run_id,
@@ -98,6 +101,21 @@ def plan_run(job: LoadedJob, runner: RunnerConfig, ledger: Ledger, run_id: str |
         "run planned", run_id=run_id, partitions=len(partitions), table=f"{cfg.target.namespace}.{cfg.target.table}"
     )
     return PlannedRun(run_id, partitions, table)
+
+
+def governance_inputs(
+    cfg: JobConfig, reader: DataReader, columns: list[str]
+) -> tuple[dict[str, Finding], dict[str, str]]:
+    """The two lowest tag levels: PII detected on a small sample, and labels the source reports."""
+    detected: dict[str, Finding] = {}
+    if pii_detection_enabled(cfg):
+        detected = detect(reader.sample(), columns)
+    try:
+        source_tags = {str(k): str(v) for k, v in (reader.source_tags() or {}).items()}
+    except Exception as exc:
+        log.warning("source tags unavailable", reader=reader.name, error=str(exc))
+        source_tags = {}
+    return detected, source_tags
 
 
 # -- commit ---------------------------------------------------------------------------------

@@ -14,7 +14,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pyarrow as pa
+import structlog
 from pydantic import BaseModel, ConfigDict
+
+log = structlog.get_logger("dativo.plugins")
 
 PLUGIN_API_VERSION = 1
 
@@ -114,6 +117,45 @@ class DataReader(ABC):
     def read_batch(self, batch_size: int) -> Iterator[Any]:
         """Simplest contract for a single-partition reader: yield batches of ``batch_size``."""
         raise NotImplementedError(f"reader {self.name!r} implements neither read() nor read_batch()")
+
+    def sample(self, rows: int = 1000) -> pa.Table | None:
+        """Up to ``rows`` rows for PII detection at planning time (None if unavailable).
+
+        Default: the first batches of the first partition, read untyped-by-schema through
+        ``read``; stops as soon as ``rows`` rows are in hand. Any reader error gives None.
+        """
+        from dativo_workers.conform import to_record_batches
+
+        try:
+            partitions = self.plan()
+            if not partitions:
+                return None
+            batches: list[pa.RecordBatch] = []
+            have = 0
+            iterator = iter(self.read(partitions[0], None))
+            try:
+                for obj in iterator:
+                    for batch in to_record_batches(obj):
+                        batches.append(batch.slice(0, rows - have))
+                        have += batches[-1].num_rows
+                        if have >= rows:
+                            break
+                    if have >= rows:
+                        break
+            finally:
+                close = getattr(iterator, "close", None)
+                if close is not None:
+                    close()
+            if not batches:
+                return None
+            return pa.Table.from_batches(batches).combine_chunks()
+        except Exception as exc:
+            log.warning("sample read failed; PII detection uses column names only", reader=self.name, error=str(exc))
+            return None
+
+    def source_tags(self) -> dict[str, str]:
+        """Classification labels the source system itself reports, {column: label}. Default: none."""
+        return {}
 
     def describe_position(self, partition: Partition, row_in_partition: int) -> str:
         """Human-readable location of a row for error messages (file and line when known)."""

@@ -433,6 +433,7 @@ def _flaky_job(ws: Workspace, error: str, fail_times: int) -> Path:
           reader: {{type: plugin, plugin_path: flaky.FlakyReader, config: {{fail_times: {fail_times}, error: {error}}}}}
         target: {{namespace: acme, table: flaky}}
         retry: {{max_attempts: 3, backoff_seconds: 0.05, max_backoff_seconds: 0.1}}
+        governance_overrides: {{pii_detection: false}}  # no planning-time sample read: attempts stay countable
         """,
     )
 

@@ -1,4 +1,4 @@
-"""Table properties and column docs: asset < job override, keys absent when nothing sets them."""
+"""Table properties and column docs: detected < source < asset < job, keys absent when nothing sets them."""
 
 from __future__ import annotations
 
@@ -8,7 +8,15 @@ from typing import Any
 import pytest
 
 from dativo_workers.config import Asset, JobConfig, load_asset
-from dativo_workers.governance.tags import column_classifications, column_docs, table_properties
+from dativo_workers.governance.pii import Finding
+from dativo_workers.governance.tags import (
+    column_classifications,
+    column_docs,
+    column_tags,
+    effective_tags,
+    pii_detection_enabled,
+    table_properties,
+)
 
 ASSET = """
 apiVersion: v3.0.2
@@ -137,3 +145,81 @@ def test_column_docs_carry_description_and_label(asset: Asset) -> None:
         "phone": "[classification: CONFIDENTIAL]",
         "country": "[classification: PUBLIC]",
     }
+
+
+# -- precedence: detected < source < asset < job ----------------------------------------------
+
+DETECTED = {
+    "email": Finding("email", "PII", "both", 0.99, "email"),
+    "phone": Finding("phone", "PII", "name", 0.8, "phone"),
+    "country": Finding("country", "SENSITIVE", "values", 0.9, "national_id"),
+}
+
+
+def test_detected_labels_are_the_lowest_level() -> None:
+    props = table_properties(job(), None, COLUMNS, DETECTED)
+    assert props["dativo.classification.email"] == "PII"
+    assert props["dativo.classification.country"] == "SENSITIVE"
+    tags = column_tags(job(), None, COLUMNS, DETECTED)
+    assert tags["email"].level == "detected"
+    assert tags["email"].to_dict() == {
+        "value": "PII",
+        "level": "detected",
+        "reason": "both",
+        "confidence": 0.99,
+        "detector": "email",
+    }
+    assert column_docs(job(), None, COLUMNS, DETECTED)["phone"] == "[classification: PII]"
+
+
+def test_source_tags_beat_detection() -> None:
+    tags = column_tags(job(), None, COLUMNS, DETECTED, {"email": "restricted", "country": "none", "id": "internal"})
+    assert (tags["email"].value, tags["email"].level) == ("RESTRICTED", "source")
+    assert "country" not in tags  # the source says the detector was wrong
+    assert (tags["id"].value, tags["id"].level) == ("INTERNAL", "source")
+    assert (tags["phone"].value, tags["phone"].level) == ("PII", "detected")
+
+
+def test_asset_beats_source_and_detection(asset: Asset) -> None:
+    tags = column_tags(job(), asset, COLUMNS, DETECTED, {"email": "restricted", "phone": "public"})
+    assert (tags["email"].value, tags["email"].level) == ("PII", "asset")
+    assert (tags["phone"].value, tags["phone"].level) == ("CONFIDENTIAL", "asset")
+    assert (tags["country"].value, tags["country"].level) == ("SENSITIVE", "detected")
+
+
+def test_job_beats_every_level(asset: Asset) -> None:
+    cfg = job(classification_overrides={"email": "public", "phone": "none", "country": "internal"})
+    tags = column_tags(cfg, asset, COLUMNS, DETECTED, {"email": "restricted"})
+    assert (tags["email"].value, tags["email"].level) == ("PUBLIC", "job")
+    assert (tags["country"].value, tags["country"].level) == ("INTERNAL", "job")
+    assert "phone" not in tags
+    props = table_properties(cfg, asset, COLUMNS, DETECTED)
+    assert "dativo.classification.phone" not in props and props["dativo.classification.email"] == "PUBLIC"
+
+
+def test_job_none_switches_a_detected_label_off() -> None:
+    cfg = job(classification_overrides={"email": "none"})
+    props = table_properties(cfg, None, COLUMNS, DETECTED)
+    assert "dativo.classification.email" not in props
+    assert "email" not in column_docs(cfg, None, COLUMNS, DETECTED)
+
+
+def test_levels_of_table_properties(asset: Asset) -> None:
+    cfg = job(governance_overrides={"owner": "team@acme.com"}, finops={"cost_center": "cc"})
+    tags = effective_tags(cfg, asset, COLUMNS, DETECTED)
+    assert tags["dativo.governance.owner"].level == "job"
+    assert tags["dativo.governance.retention_days"].level == "asset"
+    assert tags["dativo.finops.cost_center"].level == "job"
+    assert tags["dativo.asset.id"].level == "asset"
+    assert tags["dativo.classification.default"].level == "asset"
+    assert tags["dativo.tenant"].level == "job"
+    assert tags["dativo.classification.country"].level == "detected"
+
+
+def test_pii_detection_switch_is_not_a_table_property() -> None:
+    assert pii_detection_enabled(job())
+    for off in (False, "false", "off", "no"):
+        cfg = job(governance_overrides={"pii_detection": off})
+        assert not pii_detection_enabled(cfg)
+        assert table_properties(cfg, None, COLUMNS) == {"dativo.tenant": "acme"}
+    assert pii_detection_enabled(job(governance_overrides={"pii_detection": True}))
