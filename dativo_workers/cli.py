@@ -234,10 +234,11 @@ def worker(
 ) -> None:
     """Start a Celery worker on the Dativo app (same as `celery -A dativo_workers.celery_app worker`)."""
     _load_runner(runner)
-    from dativo_workers.celery_app import DEFAULT_QUEUE
+    from dativo_workers.celery_app import CONTROL_QUEUE, DEFAULT_QUEUE
     from dativo_workers.celery_app import app as celery_app
 
-    argv = ["worker", "--queues", queues or DEFAULT_QUEUE, "--hostname", hostname or "dativo@%h", "-E"]
+    queues = queues or f"{DEFAULT_QUEUE},{CONTROL_QUEUE}"  # the reconciler has its own queue
+    argv = ["worker", "-E", "--queues", queues, "--hostname", hostname or "dativo@%h"]
     if concurrency:
         argv += ["--concurrency", str(concurrency)]
     if autoscale:
