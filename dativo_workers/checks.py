@@ -9,9 +9,8 @@ from dativo_workers.config import load_job, load_runner
 from dativo_workers.config.runner import local_path_of
 from dativo_workers.errors import DativoError
 from dativo_workers.iceberg import open_catalog, plan_table
-from dativo_workers.pipeline import load_job_asset
+from dativo_workers.pipeline import load_job_asset, source_schema
 from dativo_workers.plugins.manager import create_reader
-from dativo_workers.schema import arrow_to_iceberg, asset_schema
 from dativo_workers.storage import catalog_properties
 
 
@@ -25,13 +24,11 @@ def check_job(job_path: Path, runner_path: Path | None) -> dict[str, Any]:
         checks.append({"name": "asset", "ok": True, "detail": f"{asset.path.name}: {len(asset.columns)} columns"})
     catalog_cfg = runner.catalog(job.config.target.catalog)
 
-    source_schema = asset_schema(asset) if asset is not None else None
+    schema = None
     reader = create_reader(job)
     try:
         partitions = reader.plan()
-        if source_schema is None:
-            inferred = reader.schema()
-            source_schema = arrow_to_iceberg(inferred) if inferred is not None else None
+        schema = source_schema(asset, reader)
         checks.append(
             {"name": "source", "ok": True, "detail": f"{reader.name}: readable, {len(partitions)} partition(s)"}
         )
@@ -55,8 +52,8 @@ def check_job(job_path: Path, runner_path: Path | None) -> dict[str, Any]:
         try:
             catalog = open_catalog(job.config.target.catalog, catalog_properties(catalog_cfg, job.config.tenant_id))
             detail = f"{job.config.target.catalog}: reachable"
-            if source_schema is not None:
-                plan = plan_table(catalog, job.config.target, source_schema, catalog_cfg.warehouse)
+            if schema is not None:
+                plan = plan_table(catalog, job.config.target, schema, catalog_cfg.warehouse)
                 detail += f"; table {'exists' if plan.exists else 'will be created'} at {plan.location}"
             checks.append({"name": "catalog", "ok": True, "detail": detail})
         except Exception as exc:
@@ -78,12 +75,9 @@ def explain_tags(job_path: Path) -> dict[str, Any]:
     asset = load_job_asset(job)
     reader = create_reader(job)
     try:
-        if asset is not None:
-            columns = [f.name for f in asset_schema(asset).fields]
-        else:
-            inferred = reader.schema()
-            columns = list(inferred.names) if inferred is not None else []
-        detected, source_tags = governance_inputs(cfg, reader, columns)
+        schema = source_schema(asset, reader)
+        columns = [f.name for f in schema.fields] if schema is not None else []
+        detected, source_tags = governance_inputs(cfg, reader, reader.plan(), columns)
     finally:
         reader.close()
     props = effective_tags(cfg, asset, columns, detected, source_tags)

@@ -210,13 +210,18 @@ def submit(
     _follow(ledger, run_id, as_json)
 
 
-def _follow(ledger: Any, run_id: str, as_json: bool) -> None:
+def _watch(ledger: Any, run_id: str, as_json: bool) -> dict[str, Any]:
+    """Follow a run in the ledger with a progress bar (on a terminal) until it ends."""
     from dativo_workers.producer import wait as wait_for_run
 
     progress = _RunProgress(enabled=not as_json and err.is_terminal)
     with progress:
         progress.start(run_id, len(ledger.partitions(run_id)))
-        summary = wait_for_run(run_id, ledger, on_progress=progress.update)
+        return wait_for_run(run_id, ledger, on_progress=progress.update)
+
+
+def _follow(ledger: Any, run_id: str, as_json: bool) -> None:
+    summary = _watch(ledger, run_id, as_json)
     _print_summary(summary, as_json)
     raise typer.Exit(_exit_code(summary))
 
@@ -337,12 +342,7 @@ def status(
 
     ledger = Ledger(_load_runner(runner).ledger_url)
     if watch:
-        from dativo_workers.producer import wait as wait_for_run
-
-        progress = _RunProgress(enabled=not as_json and err.is_terminal)
-        with progress:
-            progress.start(run_id, len(ledger.partitions(run_id)))
-            wait_for_run(run_id, ledger, on_progress=progress.update)
+        _watch(ledger, run_id, as_json)
     summary = run_summary(ledger, run_id)
     parts = ledger.partitions(run_id)
     if as_json:

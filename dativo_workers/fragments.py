@@ -147,17 +147,17 @@ class FragmentWriter:
     def _split(self, batch: pa.RecordBatch) -> list[tuple[tuple[object, ...], pa.RecordBatch]]:
         """Split a batch by partition value (one file never spans two partitions)."""
         keys = [fn(batch.column(name)) for name, fn in self.transforms]
-        if all(pc.min_max(k)["min"] == pc.min_max(k)["max"] and k.null_count in (0, len(k)) for k in keys):
+        if all(pc.count_distinct(k, mode="all").as_py() == 1 for k in keys):  # the usual case: one value
             return [(tuple(k[0].as_py() for k in keys), batch)]
-        key_table = pa.table({f"k{i}": k for i, k in enumerate(keys)}).append_column(
-            "row", pa.array(range(batch.num_rows), pa.int64())
-        )
-        groups = key_table.group_by([f"k{i}" for i in range(len(keys))], use_threads=False).aggregate([("row", "list")])
-        out = []
-        for group in groups.to_pylist():
-            key = tuple(group[f"k{i}"] for i in range(len(keys)))
-            out.append((key, batch.take(pa.array(group["row_list"], pa.int64()))))
-        return out
+        names = [f"k{i}" for i in range(len(keys))]
+        rows = pa.array(range(batch.num_rows), pa.int64())
+        groups = pa.table([*keys, rows], names=[*names, "row"]).group_by(names, use_threads=False)
+        groups = groups.aggregate([("row", "list")])
+        row_lists = groups.column("row_list")
+        return [
+            (tuple(groups.column(n)[g].as_py() for n in names), batch.take(row_lists[g].values))
+            for g in range(groups.num_rows)
+        ]
 
     @property
     def bytes_written(self) -> int:

@@ -247,21 +247,6 @@ class Ledger:
             )
         return indexes
 
-    def requeue_if_stale(self, run_id: str, idx: int, attempt: int) -> bool:
-        """A running partition whose worker went silent: back to pending if still that attempt."""
-        with self._tx() as conn:
-            result = conn.execute(
-                partitions.update()
-                .where(
-                    partitions.c.run_id == run_id,
-                    partitions.c.idx == idx,
-                    partitions.c.attempts == attempt,
-                    partitions.c.state == "running",
-                )
-                .values(state="pending")
-            )
-            return result.rowcount == 1
-
     def cancel(self, run_id: str) -> bool:
         """Cancel a run that has not committed. Returns whether it was cancelled now."""
         with self._tx() as conn:
@@ -356,12 +341,7 @@ class Ledger:
         with self._tx() as conn:
             conn.execute(
                 partitions.update()
-                .where(
-                    partitions.c.run_id == run_id,
-                    partitions.c.idx == idx,
-                    partitions.c.attempts == attempt,
-                    partitions.c.state == "running",
-                )
+                .where(*_running_attempt(run_id, idx, attempt))
                 .values(heartbeat_at=time.time(), rows=rows, bytes=nbytes)
             )
             return str(conn.execute(sa.select(runs.c.state).where(runs.c.run_id == run_id)).scalar_one())
@@ -404,19 +384,15 @@ class Ledger:
                 )
             return True
 
-    def release_partition(self, run_id: str, idx: int, attempt: int, error: str) -> None:
-        """A transient failure: back to pending (a retry follows), keeping the error for `status`."""
+    def release_partition(self, run_id: str, idx: int, attempt: int, error: str | None = None) -> bool:
+        """Back to pending if that attempt is still the running one: after a transient failure
+        (a retry follows; the error stays for `status`), or when its worker went silent."""
+        values: dict[str, Any] = {"state": "pending"}
+        if error is not None:
+            values["error"] = error[:4000]
         with self._tx() as conn:
-            conn.execute(
-                partitions.update()
-                .where(
-                    partitions.c.run_id == run_id,
-                    partitions.c.idx == idx,
-                    partitions.c.attempts == attempt,
-                    partitions.c.state == "running",
-                )
-                .values(state="pending", error=error[:4000])
-            )
+            result = conn.execute(partitions.update().where(*_running_attempt(run_id, idx, attempt)).values(**values))
+            return result.rowcount == 1
 
     def fail_partition(self, run_id: str, idx: int, attempt: int | None, error: str) -> None:
         """Record a failure, unless the partition is done or a newer attempt is under way."""
@@ -452,6 +428,16 @@ class Ledger:
     def dispose(self) -> None:
         if self._engine is not None:
             self._engine.dispose()
+
+
+def _running_attempt(run_id: str, idx: int, attempt: int) -> tuple[sa.ColumnElement[bool], ...]:
+    """Only the attempt that currently holds a running partition may touch it."""
+    return (
+        partitions.c.run_id == run_id,
+        partitions.c.idx == idx,
+        partitions.c.attempts == attempt,
+        partitions.c.state == "running",
+    )
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
+from pyiceberg.schema import Schema
 
 from dativo_workers.config.asset import Asset, load_asset
 from dativo_workers.config.job import JobConfig, LoadedJob
@@ -48,6 +49,14 @@ def load_job_asset(job: LoadedJob) -> Asset | None:
     return load_asset(path)
 
 
+def source_schema(asset: Asset | None, reader: DataReader) -> Schema | None:
+    """The table schema the source brings: the asset's, else inferred by the reader (None if it cannot)."""
+    if asset is not None:
+        return asset_schema(asset)
+    inferred = reader.schema()
+    return arrow_to_iceberg(inferred) if inferred is not None else None
+
+
 @dataclass
 class PlannedRun:
     run_id: str
@@ -61,21 +70,16 @@ def plan_run(job: LoadedJob, runner: RunnerConfig, ledger: Ledger, run_id: str |
     asset = load_job_asset(job)
     reader = create_reader(job)
     try:
-        if asset is not None:
-            source_schema = asset_schema(asset)
-        else:
-            inferred = reader.schema()
-            if inferred is None:
-                raise ConfigError(
-                    f"{job.path}: the {reader.name!r} source cannot tell its schema; "
-                    "set `asset_path` to a data contract"
-                )
-            source_schema = arrow_to_iceberg(inferred)
+        schema = source_schema(asset, reader)
+        if schema is None:
+            raise ConfigError(
+                f"{job.path}: the {reader.name!r} source cannot tell its schema; set `asset_path` to a data contract"
+            )
         partitions = reader.plan()
-        detected, source_tags = governance_inputs(cfg, reader, [f.name for f in source_schema.fields])
+        detected, source_tags = governance_inputs(cfg, reader, partitions, [f.name for f in schema.fields])
         catalog_cfg = runner.catalog(cfg.target.catalog)
         catalog = open_catalog(cfg.target.catalog, catalog_properties(catalog_cfg, cfg.tenant_id))
-        table = plan_table(catalog, cfg.target, source_schema, catalog_cfg.warehouse)
+        table = plan_table(catalog, cfg.target, schema, catalog_cfg.warehouse)
     finally:
         reader.close()
     run_id = run_id or new_run_id()
@@ -104,12 +108,13 @@ def plan_run(job: LoadedJob, runner: RunnerConfig, ledger: Ledger, run_id: str |
 
 
 def governance_inputs(
-    cfg: JobConfig, reader: DataReader, columns: list[str]
+    cfg: JobConfig, reader: DataReader, partitions: list[Partition], columns: list[str]
 ) -> tuple[dict[str, Finding], dict[str, str]]:
-    """The two lowest tag levels: PII detected on a small sample, and labels the source reports."""
+    """The two lowest tag levels: PII detected on a small sample (from the first partition),
+    and labels the source reports."""
     detected: dict[str, Finding] = {}
-    if pii_detection_enabled(cfg):
-        detected = detect(reader.sample(), columns)
+    if pii_detection_enabled(cfg) and partitions:
+        detected = detect(reader.sample(partitions[0]), columns)
     try:
         source_tags = {str(k): str(v) for k, v in (reader.source_tags() or {}).items()}
     except Exception as exc:

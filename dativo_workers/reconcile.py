@@ -32,7 +32,7 @@ def reconcile(runner: RunnerConfig, ledger: Ledger, enqueue: Enqueue | None) -> 
         parts = ledger.partitions(run_id)
         stale = [p for p in parts if p["state"] == "running" and (p["heartbeat_at"] or 0) < stale_before]
         if stale and enqueue is not None:
-            requeued = [p["idx"] for p in stale if ledger.requeue_if_stale(run_id, p["idx"], p["attempts"])]
+            requeued = [p["idx"] for p in stale if ledger.release_partition(run_id, p["idx"], p["attempts"])]
             if requeued:
                 enqueue(run_id, requeued, run["queue"])
                 report["requeued"][run_id] = requeued

@@ -118,21 +118,18 @@ class DataReader(ABC):
         """Simplest contract for a single-partition reader: yield batches of ``batch_size``."""
         raise NotImplementedError(f"reader {self.name!r} implements neither read() nor read_batch()")
 
-    def sample(self, rows: int = 1000) -> pa.Table | None:
-        """Up to ``rows`` rows for PII detection at planning time (None if unavailable).
+    def sample(self, partition: Partition, rows: int = 1000) -> pa.Table | None:
+        """Up to ``rows`` rows of ``partition`` for PII detection at planning time (None if unavailable).
 
-        Default: the first batches of the first partition, read untyped-by-schema through
-        ``read``; stops as soon as ``rows`` rows are in hand. Any reader error gives None.
+        Default: the partition's first batches, read through ``read`` without a target schema;
+        stops as soon as ``rows`` rows are in hand. Any reader error gives None.
         """
         from dativo_workers.conform import to_record_batches
 
         try:
-            partitions = self.plan()
-            if not partitions:
-                return None
             batches: list[pa.RecordBatch] = []
             have = 0
-            iterator = iter(self.read(partitions[0], None))
+            iterator = iter(self.read(partition, None))
             try:
                 for obj in iterator:
                     for batch in to_record_batches(obj):

@@ -270,7 +270,7 @@ def test_empty_and_missing_samples() -> None:
 
 
 def test_reader_sample_is_bounded_and_errors_give_none(tmp_path) -> None:
-    from dativo_workers.plugins.base import DataReader, SourceContext
+    from dativo_workers.plugins.base import DataReader, Partition, SourceContext
 
     class Many(DataReader):
         name = "many"
@@ -287,7 +287,8 @@ def test_reader_sample_is_bounded_and_errors_give_none(tmp_path) -> None:
         def read(self, partition, schema):
             raise ConnectionResetError(104, "reset")
 
-    sample = Many(None, SourceContext(base_dir=tmp_path)).sample(1000)
+    first = Partition(index=0, spec={})
+    sample = Many(None, SourceContext(base_dir=tmp_path)).sample(first, 1000)
     assert sample is not None and sample.num_rows == 1000 and Many.batches_read == 4
-    assert Broken(None, SourceContext(base_dir=tmp_path)).sample() is None
+    assert Broken(None, SourceContext(base_dir=tmp_path)).sample(first) is None
     assert Many(None, SourceContext(base_dir=tmp_path)).source_tags() == {}
