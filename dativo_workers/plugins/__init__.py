@@ -4,10 +4,12 @@ from dativo_workers.plugins.base import (
     PLUGIN_API_VERSION,
     DataReader,
     DataWriter,
+    DiscoveredObject,
     Partition,
     PluginSettings,
     ReaderConversionError,
     SourceContext,
+    WriterContext,
 )
 from dativo_workers.plugins.hookspecs import hookimpl
 
@@ -15,9 +17,11 @@ __all__ = [
     "PLUGIN_API_VERSION",
     "DataReader",
     "DataWriter",
+    "DiscoveredObject",
     "Partition",
     "PluginSettings",
     "ReaderConversionError",
     "SourceContext",
+    "WriterContext",
     "hookimpl",
 ]

@@ -68,6 +68,35 @@ class SourceContext:
     tenant_id: str = ""
 
 
+@dataclass(frozen=True)
+class DiscoveredObject:
+    """One thing a source can load (a table, a file set, an API object), for `dativo discover`
+    and the generator."""
+
+    name: str
+    kind: str = "table"  # table | view | file | object
+    schema: pa.Schema | None = None  # columns and types when known
+    row_estimate: int | None = None
+    primary_key: list[str] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)  # source-specific extras (native column types...)
+
+
+@dataclass(frozen=True)
+class WriterContext:
+    """Where and under which name a writer puts one partition's output.
+
+    ``file_prefix`` is unique per (run, partition, attempt): a writer names every file it
+    creates ``<file_prefix>...`` so a retried or duplicated partition never overwrites the
+    output of another attempt, and the engine can keep exactly the winning attempt's files.
+    """
+
+    output_dir: Path
+    file_prefix: str
+    schema: pa.Schema | None = None
+    base_dir: Path = Path(".")
+    tenant_id: str = ""
+
+
 class ReaderConversionError(ValueError):
     """A value could not be converted to the requested type while reading.
 
@@ -154,6 +183,17 @@ class DataReader(ABC):
         """Classification labels the source system itself reports, {column: label}. Default: none."""
         return {}
 
+    def discover(self) -> list[DiscoveredObject]:
+        """What this source holds (tables, files, API objects) with columns when known. Default:
+        one object described by ``schema()``."""
+        return [DiscoveredObject(name=self.name, kind="object", schema=self.schema())]
+
+    def check(self) -> list[str]:
+        """Connect and verify access (privileges, objects exist) without reading data.
+
+        Returns problems as messages that say what to fix; an empty list means ready."""
+        return []
+
     def describe_position(self, partition: Partition, row_in_partition: int) -> str:
         """Human-readable location of a row for error messages (file and line when known)."""
         return f"partition {partition.index}, row {row_in_partition + 1}"
@@ -163,15 +203,28 @@ class DataReader(ABC):
 
 
 class DataWriter(ABC):
-    """Base class for targets other than the engine's own Iceberg commit."""
+    """Base class for targets other than the engine's own Iceberg commit.
+
+    One instance serves one partition attempt: ``write`` receives its batches, ``close``
+    returns the files it wrote. A writer that can also shape rows for an Iceberg table
+    (a "table format") overrides ``table_schema`` and ``to_table``.
+    """
 
     name: ClassVar[str]
     config_model: ClassVar[type[PluginSettings]] = PluginSettings
     description: ClassVar[str] = ""
 
-    def __init__(self, config: PluginSettings, output_dir: Path) -> None:
+    def __init__(self, config: PluginSettings, context: WriterContext) -> None:
         self.config = config
-        self.output_dir = output_dir
+        self.context = context
+
+    def table_schema(self, schema: pa.Schema) -> pa.Schema | None:
+        """The Iceberg row shape this writer turns ``schema`` into; None: not a table format."""
+        return None
+
+    def to_table(self, batch: pa.RecordBatch) -> pa.Table | pa.RecordBatch:
+        """Shape one batch into rows of ``table_schema`` (only called when that is not None)."""
+        raise NotImplementedError(f"writer {self.name!r} is not a table format")
 
     @abstractmethod
     def write(self, batch: pa.RecordBatch) -> None:

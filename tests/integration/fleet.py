@@ -20,7 +20,10 @@ REDIS_BASE = os.environ.get("DATIVO_TEST_REDIS_URL", "redis://127.0.0.1:6379").r
 def private_dbs(worker_id: str) -> tuple[int, int]:
     """A broker/result db pair per xdist worker (gw0, gw1, ... or master), so parallel test
     processes never share queues. Dbs 2-11; 0 and 1 are left to people's own workers."""
-    n = int(worker_id.removeprefix("gw")) % 5 if worker_id.startswith("gw") else 4
+    if os.environ.get("DATIVO_TEST_DB_PAIR"):  # concurrent pytest sessions on one machine pick distinct pairs
+        n = int(os.environ["DATIVO_TEST_DB_PAIR"]) % 5
+    else:
+        n = int(worker_id.removeprefix("gw")) % 5 if worker_id.startswith("gw") else 4
     return 2 + 2 * n, 3 + 2 * n
 
 
