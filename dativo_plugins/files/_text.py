@@ -49,6 +49,7 @@ class TextFileReader(DataReader):
     """
 
     config: TextOptions
+    source_list = "files"
 
     def __init__(self, config: PluginSettings, context: SourceContext) -> None:
         super().__init__(config, context)

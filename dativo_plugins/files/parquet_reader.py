@@ -60,6 +60,7 @@ class ParquetReader(DataReader):
     name = "parquet"
     config_model = ParquetOptions
     description = "Parquet files (local paths and globs)"
+    source_list = "files"
     config: ParquetOptions
 
     @cached_property

@@ -111,6 +111,15 @@ class DataReader(ABC):
     name: ClassVar[str]
     config_model: ClassVar[type[PluginSettings]] = PluginSettings
     description: ClassVar[str] = ""
+    # Optional declarations read by tools that write jobs (`dativo generate`); the engine ignores them.
+    source_list: ClassVar[str | None] = None
+    """The job key that lists what to load: "files" (``source.files`` paths or globs), "tables"
+    (``source.tables`` names), "objects" (``source.objects``), or None when the reader needs no list."""
+    connection_model: ClassVar[type[BaseModel] | None] = None
+    """The settings under ``source.connection`` (host, port, user, ...) as a pydantic model: field
+    defaults, descriptions and constraints become the generator's questions and checks. Fields typed
+    ``pydantic.SecretStr`` or declared with ``json_schema_extra={"secret": True}`` are asked for as
+    secret references (``${secret:NAME}``) and never written as values."""
 
     def __init__(self, config: PluginSettings, context: SourceContext) -> None:
         self.config = config
