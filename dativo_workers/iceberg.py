@@ -40,6 +40,7 @@ from dativo_workers.errors import CommitError, ConfigError
 log = logging.getLogger(__name__)
 
 RUN_ID_PROPERTY = "dativo.run-id"
+STATE_PREFIX = "dativo.state."
 GOVERNED_PREFIX = "dativo."
 COMMIT_ATTEMPTS = 6
 
@@ -162,6 +163,19 @@ def committed_snapshot(table: Table, run_id: str) -> Snapshot | None:
         if snapshot.summary is not None and snapshot.summary.get(RUN_ID_PROPERTY) == run_id:
             return snapshot
     return None
+
+
+def committed_state(table: Table) -> dict[str, str]:
+    """Incremental cursors of the newest snapshot on the main branch that carries any
+    (`dativo.state.<object>.<cursor_field>` -> "<object>.<cursor_field>": value)."""
+    snapshot = table.current_snapshot()
+    while snapshot is not None:
+        summary = snapshot.summary.additional_properties if snapshot.summary is not None else {}
+        state = {k.removeprefix(STATE_PREFIX): v for k, v in summary.items() if k.startswith(STATE_PREFIX)}
+        if state:
+            return state
+        snapshot = table.snapshot_by_id(snapshot.parent_snapshot_id) if snapshot.parent_snapshot_id else None
+    return {}
 
 
 @dataclass

@@ -25,7 +25,16 @@ from dativo_workers.fragments import sweep_run
 from dativo_workers.governance import column_docs, table_properties
 from dativo_workers.governance.pii import Finding, detect
 from dativo_workers.governance.tags import pii_detection_enabled
-from dativo_workers.iceberg import CommitRequest, TablePlan, commit, open_catalog, plan_table
+from dativo_workers.iceberg import (
+    STATE_PREFIX,
+    CommitRequest,
+    TablePlan,
+    commit,
+    committed_state,
+    load_table,
+    open_catalog,
+    plan_table,
+)
 from dativo_workers.ingest import describe_error
 from dativo_workers.ledger import Ledger
 from dativo_workers.plugins.base import DataReader, Partition
@@ -68,7 +77,10 @@ def plan_run(job: LoadedJob, runner: RunnerConfig, ledger: Ledger, run_id: str |
     """Validate, fix the table schema, split the source and record the run in the ledger."""
     cfg = job.config
     asset = load_job_asset(job)
-    reader = create_reader(job)
+    catalog_cfg = runner.catalog(cfg.target.catalog)
+    catalog = open_catalog(cfg.target.catalog, catalog_properties(catalog_cfg, cfg.tenant_id))
+    existing = load_table(catalog, (cfg.target.namespace, cfg.target.table)) if cfg.source.incremental else None
+    reader = create_reader(job, state=committed_state(existing) if existing is not None else None)
     try:
         schema = source_schema(asset, reader)
         if schema is None:
@@ -76,9 +88,8 @@ def plan_run(job: LoadedJob, runner: RunnerConfig, ledger: Ledger, run_id: str |
                 f"{job.path}: the {reader.name!r} source cannot tell its schema; set `asset_path` to a data contract"
             )
         partitions = reader.plan()
+        state = reader.planned_state()
         detected, source_tags = governance_inputs(cfg, reader, partitions, [f.name for f in schema.fields])
-        catalog_cfg = runner.catalog(cfg.target.catalog)
-        catalog = open_catalog(cfg.target.catalog, catalog_properties(catalog_cfg, cfg.tenant_id))
         table = plan_table(catalog, cfg.target, schema, catalog_cfg.warehouse)
     finally:
         reader.close()
@@ -89,6 +100,7 @@ def plan_run(job: LoadedJob, runner: RunnerConfig, ledger: Ledger, run_id: str |
         "mode": cfg.target.mode,
         "table_properties": table_properties(cfg, asset, columns, detected, source_tags),
         "column_docs": column_docs(cfg, asset, columns, detected, source_tags),
+        "state": state,
     }
     ledger.create_run(
         run_id=run_id,
@@ -167,6 +179,8 @@ def commit_run(run_id: str, runner: RunnerConfig, ledger: Ledger | None = None) 
             "dativo.rows": str(rows),
             "dativo.partitions": str(len(parts)),
             "dativo.bad-rows": str(bad_total),
+            # committed with the data, so data and cursor can never disagree (invariant 5)
+            **{STATE_PREFIX + key: value for key, value in plan.get("state", {}).items()},
         },
         table_properties=plan["table_properties"],
         column_docs=plan["column_docs"],

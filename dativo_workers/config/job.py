@@ -12,6 +12,7 @@ from dativo_workers.config.yamlio import load_yaml
 from dativo_workers.errors import ConfigError
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
+OBJECT_PLACEHOLDER = "{object}"
 _TRANSFORM = re.compile(r"^(identity|year|month|day|hour|void|bucket\[\d+\]|truncate\[\d+\])$")
 
 
@@ -92,7 +93,8 @@ class TargetConfig(Strict):
     @field_validator("namespace", "table")
     @classmethod
     def _identifier(cls, value: str) -> str:
-        if not all(_NAME.match(part) for part in value.split(".")):
+        # `{object}` stands for each source object's name in a multi-table job.
+        if not all(_NAME.match(part.replace(OBJECT_PLACEHOLDER, "x")) for part in value.split(".")):
             raise ValueError("use letters, digits, '_' and '-' (dots separate nested namespaces)")
         return value
 
@@ -170,3 +172,38 @@ def load_job(path: str | Path) -> LoadedJob:
 def job_from_dict(path: str, data: dict[str, Any]) -> LoadedJob:
     """Rebuild a job on a worker from what the ledger stored (already validated once)."""
     return LoadedJob(path=Path(path), config=JobConfig.model_validate(data), raw=data)
+
+
+def object_name(entry: TableEntry) -> str:
+    """A source table's object name: `object` if set, else the table name without its schema."""
+    return entry.object or entry.name.rsplit(".", 1)[-1]
+
+
+def expand_objects(job: LoadedJob) -> list[LoadedJob]:
+    """One job per source table: each object loads into its own Iceberg table and run.
+
+    `target.table` may name the object as `{object}`; a job with several tables must, so
+    no two objects land in the same table.
+    """
+    tables = job.config.source.tables
+    template = job.config.target.table
+    if len(tables) > 1 and OBJECT_PLACEHOLDER not in template:
+        raise ConfigError(
+            f"{job.path}: target.table: the job reads {len(tables)} tables; put `{OBJECT_PLACEHOLDER}` in "
+            f'target.table (e.g. `table: "{OBJECT_PLACEHOLDER}"`) so each lands in its own Iceberg table'
+        )
+    if len(tables) > 1 and job.config.asset_path:
+        raise ConfigError(f"{job.path}: asset_path: an asset describes one table; split the job per table")
+    if len(tables) <= 1 and OBJECT_PLACEHOLDER not in template:
+        return [job]
+    names = [object_name(t) for t in tables] or [job.config.name]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{job.path}: source.tables: two tables share an object name; set `object:` on one")
+    jobs = []
+    for entry, name in zip(tables or [None], names, strict=True):
+        raw = {**job.raw, "source": dict(job.raw["source"]), "target": dict(job.raw["target"])}
+        if entry is not None:
+            raw["source"]["tables"] = [entry.model_dump(exclude_none=True)]
+        raw["target"]["table"] = template.replace(OBJECT_PLACEHOLDER, name)
+        jobs.append(LoadedJob(path=job.path, config=JobConfig.model_validate(raw), raw=raw))
+    return jobs

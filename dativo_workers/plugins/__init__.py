@@ -10,6 +10,7 @@ from dativo_workers.plugins.base import (
     ReaderConversionError,
     SourceContext,
     WriterContext,
+    parse_lookback,
 )
 from dativo_workers.plugins.hookspecs import hookimpl
 
@@ -24,4 +25,5 @@ __all__ = [
     "SourceContext",
     "WriterContext",
     "hookimpl",
+    "parse_lookback",
 ]

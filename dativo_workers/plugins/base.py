@@ -7,9 +7,11 @@ validated settings as ``self.config`` (an instance of the plugin's ``config_mode
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -20,6 +22,22 @@ from pydantic import BaseModel, ConfigDict
 log = structlog.get_logger("dativo.plugins")
 
 PLUGIN_API_VERSION = 1
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_lookback(text: str | None) -> timedelta | float:
+    """`incremental.lookback`: "90s", "15m", "1h", "2d", "1w" -> timedelta; a bare number
+    (for integer cursors) -> that number. None -> 0."""
+    if text is None:
+        return 0
+    match = _DURATION.match(str(text))
+    if not match:
+        raise ValueError(f"incremental.lookback: {text!r} is not a duration like 90s, 15m, 1h, 2d or a number")
+    amount, unit = float(match.group(1)), match.group(2)
+    return timedelta(seconds=amount * _UNIT_SECONDS[unit]) if unit else amount
 
 
 class PluginSettings(BaseModel):
@@ -66,6 +84,10 @@ class SourceContext:
     connection: dict[str, Any] = field(default_factory=dict)  # secret references resolved (SecretValue)
     target_partition_bytes: int = 128 * 1024 * 1024
     tenant_id: str = ""
+    incremental: dict[str, Any] | None = None  # source.incremental: {cursor_field, lookback}
+    # Cursor values the table's last snapshot committed, {"<object>.<cursor_field>": value}:
+    # an incremental reader plans only what lies past them.
+    state: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -132,6 +154,14 @@ class DataReader(ABC):
     def schema(self) -> pa.Schema | None:
         """The source's schema when it can tell without reading everything (None if unknown)."""
         return None
+
+    def planned_state(self) -> dict[str, str]:
+        """Incremental state this run reaches if it commits, {"<object>.<cursor_field>": value}.
+
+        Called after ``plan()``; the engine stores it in the same snapshot as the data
+        (summary keys ``dativo.state.<object>.<cursor_field>``). Default: no state.
+        """
+        return {}
 
     def read(self, partition: Partition, schema: pa.Schema | None) -> Iterable[Any]:
         """Yield batches for one partition.

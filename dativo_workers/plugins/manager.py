@@ -85,8 +85,11 @@ def import_plugin_class(plugin_path: str, base_dir: str, key: str, base: type) -
     return cls
 
 
-def create_reader(job: LoadedJob) -> DataReader:
-    """Build the job's reader with validated settings; errors name the plugin and key."""
+def create_reader(job: LoadedJob, state: dict[str, str] | None = None) -> DataReader:
+    """Build the job's reader with validated settings; errors name the plugin and key.
+
+    ``state``: the incremental cursor values committed so far (planning only; partitions
+    carry their own bounds)."""
     source = job.config.source
     if source.reader is not None:
         cls = import_plugin_class(source.reader.plugin_path, str(job.base_dir), "source.reader", DataReader)
@@ -105,6 +108,8 @@ def create_reader(job: LoadedJob) -> DataReader:
         connection=resolve(dict(source.connection), tenant),
         target_partition_bytes=source.partitioning.target_mb * 1024 * 1024,
         tenant_id=tenant,
+        incremental=source.incremental.model_dump() if source.incremental else None,
+        state=dict(state or {}),
     )
     return cls(validate_settings(cls, settings, key, job), context)
 
