@@ -15,6 +15,8 @@ from rich.table import Table
 from rich.text import Text
 
 from dativo_workers import logging as dativo_logging
+from dativo_workers.cli_generate import generate_app
+from dativo_workers.cli_secrets import SecretManagerOpt, secrets_app, use_secret_manager
 from dativo_workers.errors import DativoError
 
 app = typer.Typer(
@@ -28,6 +30,8 @@ plugins_app = typer.Typer(help="Inspect installed reader and writer plugins.", n
 app.add_typer(plugins_app, name="plugins")
 tags_app = typer.Typer(help="Inspect governance tags (classification, ownership, FinOps).", no_args_is_help=True)
 app.add_typer(tags_app, name="tags")
+app.add_typer(secrets_app, name="secrets")
+app.add_typer(generate_app, name="generate")
 
 err = Console(stderr=True)
 out = Console()
@@ -69,6 +73,7 @@ def run(
     ] = None,
     runner: RunnerOpt = None,
     as_json: JsonOpt = False,
+    secret_manager: SecretManagerOpt = None,
 ) -> None:
     """Run a job on this machine (no broker): plan, ingest every partition, commit ONE snapshot.
 
@@ -78,6 +83,7 @@ def run(
     from dativo_workers.config import load_job, load_runner
     from dativo_workers.executor import execute
 
+    use_secret_manager(secret_manager)
     loaded_job = load_job(job)
     runner_cfg = load_runner(runner)
     show_progress = not as_json and err.is_terminal
@@ -184,6 +190,7 @@ def submit(
     queue: QueueOpt = None,
     runner: RunnerOpt = None,
     as_json: JsonOpt = False,
+    secret_manager: SecretManagerOpt = None,
 ) -> None:
     """Plan a job and send its partitions to the worker fleet (Celery over Redis).
 
@@ -194,6 +201,7 @@ def submit(
     from dativo_workers.ledger import Ledger
     from dativo_workers.producer import submit as submit_run
 
+    use_secret_manager(secret_manager)
     loaded_job = load_job(job)
     runner_cfg = _load_runner(runner)
     ledger = Ledger(runner_cfg.ledger_url)
@@ -236,8 +244,10 @@ def worker(
     beat: Annotated[bool, typer.Option("--beat", help="Also run the periodic reconciler (one per fleet).")] = False,
     hostname: Annotated[str | None, typer.Option(help="Worker node name (default: dativo@<host>).")] = None,
     runner: RunnerOpt = None,
+    secret_manager: SecretManagerOpt = None,
 ) -> None:
     """Start a Celery worker on the Dativo app (same as `celery -A dativo_workers.celery_app worker`)."""
+    use_secret_manager(secret_manager)  # before the Celery app loads the runner config
     _load_runner(runner)
     from dativo_workers.celery_app import CONTROL_QUEUE, DEFAULT_QUEUE
     from dativo_workers.celery_app import app as celery_app
@@ -314,11 +324,14 @@ def reconcile(runner: RunnerOpt = None, as_json: JsonOpt = False) -> None:
 
 
 @app.command()
-def check(job: JobArg, runner: RunnerOpt = None, as_json: JsonOpt = False) -> None:
+def check(
+    job: JobArg, runner: RunnerOpt = None, as_json: JsonOpt = False, secret_manager: SecretManagerOpt = None
+) -> None:
     """Validate the job, its asset and the runner config; check the source is readable and the
     catalog reachable. Writes nothing."""
     from dativo_workers.checks import check_job
 
+    use_secret_manager(secret_manager)
     report = check_job(job, runner)
     if as_json:
         sys.stdout.write(json.dumps(report) + "\n")
