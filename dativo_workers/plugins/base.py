@@ -84,6 +84,8 @@ class SourceContext:
     connection: dict[str, Any] = field(default_factory=dict)  # secret references resolved (SecretValue)
     target_partition_bytes: int = 128 * 1024 * 1024
     tenant_id: str = ""
+    query: str | None = None  # source.query: a custom SELECT (database readers)
+    partitioning: dict[str, Any] = field(default_factory=dict)  # source.partitioning: {column, partitions, target_rows}
     incremental: dict[str, Any] | None = None  # source.incremental: {cursor_field, lookback}
     # Cursor values the table's last snapshot committed, {"<object>.<cursor_field>": value}:
     # an incremental reader plans only what lies past them.
@@ -272,3 +274,7 @@ class DataWriter(ABC):
     @abstractmethod
     def close(self) -> list[dict[str, Any]]:
         """Finish and return what was written: [{"path", "rows", "bytes"}, ...]."""
+
+    def abort(self) -> None:  # noqa: B027 - optional hook
+        """The attempt failed: release open files instead of finishing them (the engine deletes
+        every file named with this attempt's prefix)."""

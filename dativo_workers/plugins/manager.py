@@ -1,24 +1,27 @@
-"""Plugin discovery (entry point group `dativo`) and reader construction for a job."""
+"""Plugin discovery (entry point group `dativo`), reader and writer construction for a job, and the
+guard that reports what a plugin raises under its name."""
 
 from __future__ import annotations
 
 import functools
 import importlib
 import sys
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pluggy
 from pydantic import ValidationError
 
 from dativo_workers.config.job import LoadedJob
 from dativo_workers.config.yamlio import format_key_path
-from dativo_workers.errors import ConfigError
+from dativo_workers.errors import ConfigError, PluginError
 from dativo_workers.plugins import hookspecs
-from dativo_workers.plugins.base import DataReader, SourceContext
+from dativo_workers.plugins.base import DataReader, DataWriter, PluginSettings, SourceContext
 from dativo_workers.secrets import resolve
 
 ENTRY_POINT_GROUP = "dativo"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,64 @@ def reader_class(name: str) -> type[DataReader]:
     return readers[name]
 
 
+def writer_class(name: str, key: str) -> type[DataWriter]:
+    writers = {p.name: p.cls for p in installed_plugins() if p.kind == "writer"}
+    if name not in writers:
+        known = ", ".join(sorted(writers)) or "none installed"
+        raise ConfigError(
+            f"{key}: no writer named {name!r} (installed: {known}); "
+            "install the package that provides it, or use `target.writer: {type: plugin, plugin_path: ...}`"
+        )
+    return writers[name]
+
+
+def target_writer(job: LoadedJob) -> tuple[type[DataWriter], PluginSettings] | None:
+    """The job's writer class and validated settings: a writer target (`target.connector: <writer>`
+    or `target.writer`), or an Iceberg table's format (`target.format`). None for plain Iceberg."""
+    target = job.config.target
+    if target.writer is not None:
+        cls = import_plugin_class(target.writer.plugin_path, str(job.base_dir), "target.writer", DataWriter)
+        settings, key = target.writer.config, "target.writer.config"
+    elif not target.is_iceberg:
+        cls = writer_class(target.connector, "target.connector")
+        settings, key = target.options, "target.options"
+    elif target.format is not None:
+        cls = writer_class(target.format, "target.format")
+        settings, key = target.format_options, "target.format_options"
+    else:
+        return None
+    return cls, validate_settings(cls, resolve(settings, job.config.tenant_id), key, job)
+
+
+def plugin_name(cls: type) -> str:
+    return str(getattr(cls, "name", cls.__name__))
+
+
+def plugin_call(name: str, fn: Callable[..., T], *args: Any) -> T:
+    """Call into plugin code: whatever it raises comes back as a PluginError naming it."""
+    try:
+        return fn(*args)
+    except PluginError:
+        raise
+    except Exception as exc:
+        raise PluginError(name, exc) from exc
+
+
+def plugin_iter(name: str, items: Iterable[T]) -> Iterator[T]:
+    """Iterate plugin output; an exception raised while producing an item names the plugin."""
+    iterator = plugin_call(name, iter, items)
+    while True:
+        try:
+            item = next(iterator)
+        except StopIteration:
+            return
+        except PluginError:
+            raise
+        except Exception as exc:
+            raise PluginError(name, exc) from exc
+        yield item
+
+
 def import_plugin_class(plugin_path: str, base_dir: str, key: str, base: type) -> type:
     """Import `package.module.Class`, with the job's directory importable."""
     module_name, _, class_name = plugin_path.rpartition(".")
@@ -108,10 +169,12 @@ def create_reader(job: LoadedJob, state: dict[str, str] | None = None) -> DataRe
         connection=resolve(dict(source.connection), tenant),
         target_partition_bytes=source.partitioning.target_mb * 1024 * 1024,
         tenant_id=tenant,
+        query=source.query,
+        partitioning=source.partitioning.model_dump(exclude_none=True),
         incremental=source.incremental.model_dump() if source.incremental else None,
         state=dict(state or {}),
     )
-    return cls(validate_settings(cls, settings, key, job), context)
+    return plugin_call(plugin_name(cls), cls, validate_settings(cls, settings, key, job), context)
 
 
 def validate_settings(cls: Any, settings: dict[str, Any], key: str, job: LoadedJob) -> Any:
