@@ -1,4 +1,8 @@
-"""structlog setup: human-readable by default, JSON with `--log-format json`."""
+"""structlog setup: human-readable by default, JSON with `--log-format json`.
+
+Every secret value resolved in this process is masked in every log event (structlog's and
+the stdlib's, tracebacks included) before it is rendered: see dativo_workers/secrets/redact.py.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,15 @@ import sys
 
 import structlog
 
+from dativo_workers.secrets.redact import RedactingFilter, redact_event
+
 
 def configure(level: str = "warning", fmt: str = "console") -> None:
     numeric = getattr(logging, level.upper(), logging.WARNING)
     logging.basicConfig(level=numeric, stream=sys.stderr, format="%(message)s")
+    for handler in logging.getLogger().handlers:  # on handlers: records propagated from any logger pass here
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
     )
@@ -20,6 +29,7 @@ def configure(level: str = "warning", fmt: str = "console") -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
+            redact_event,  # after the traceback became text, before anything is rendered
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),

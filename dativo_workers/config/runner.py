@@ -11,10 +11,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from dativo_workers import secrets
 from dativo_workers.config.yamlio import LoadedYaml, load_yaml
 from dativo_workers.errors import ConfigError
+from dativo_workers.secrets.config import SecretsConfig
 
 DEFAULT_STATE_DIR = ".dativo"
 
@@ -38,19 +40,6 @@ class CatalogConfig(BaseModel):
         return props
 
 
-class SecretsConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    provider: str = "env"
-    cache_ttl_seconds: float = 300.0
-    env: dict[str, Any] = Field(default_factory=dict)
-    filesystem: dict[str, Any] = Field(default_factory=dict)
-    vault: dict[str, Any] = Field(default_factory=dict)
-    aws: dict[str, Any] = Field(default_factory=dict)
-    gcp: dict[str, Any] = Field(default_factory=dict)
-    azure: dict[str, Any] = Field(default_factory=dict)
-
-
 class RunnerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -70,6 +59,13 @@ class RunnerConfig(BaseModel):
     )
     secrets: SecretsConfig = Field(default_factory=SecretsConfig)
     source_file: str | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _use_secret_settings(self) -> RunnerConfig:
+        # The runner config a process loads (CLI, Celery worker, embedded pool process) chooses
+        # the provider its secret references resolve with; nothing comes from a message.
+        secrets.use(self.secrets)
+        return self
 
     def catalog(self, name: str) -> CatalogConfig:
         if name not in self.catalogs:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pluggy
 
 from dativo_workers.plugins.base import DataReader, DataWriter
+from dativo_workers.secrets.base import SecretProvider
 
 PROJECT_NAME = "dativo"
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
@@ -19,3 +20,8 @@ def dativo_readers() -> list[type[DataReader]]:  # type: ignore[empty-body]
 @hookspec
 def dativo_writers() -> list[type[DataWriter]]:  # type: ignore[empty-body]
     """Return the writer classes this plugin provides."""
+
+
+@hookspec
+def dativo_secret_providers() -> list[type[SecretProvider]]:  # type: ignore[empty-body]
+    """Return the secret provider classes this plugin provides (selected by `runner.secrets.provider`)."""

@@ -1,0 +1,204 @@
+"""Keep resolved values out of logs and error texts.
+
+Every value the resolver hands out in this process is remembered (with its URL- and
+JSON-escaped forms); `mask()` replaces each occurrence with `***`. The structlog processor and
+the logging filter apply it to every log event, and `scrub_exception()` to an error raised
+while a secret was in use. Values shorter than MIN_LENGTH are not masked in free text: they
+cannot be told apart from ordinary words and numbers (they still never show through `repr`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from typing import Any, TypeVar
+from urllib.parse import quote, quote_plus
+
+from dativo_workers.secrets.base import MASK
+
+MIN_LENGTH = 4
+_lock = threading.Lock()
+_values: set[str] = set()
+_pattern: re.Pattern[str] | None = None
+
+
+def remember(value: str) -> None:
+    """Mask ``value`` (and its escaped forms) from now on, in this process."""
+    global _pattern
+    plain = str.__str__(value)
+    if len(plain) < MIN_LENGTH:
+        return
+    forms = {plain, quote(plain, safe=""), quote_plus(plain), json.dumps(plain)[1:-1]}
+    with _lock:
+        if forms <= _values:
+            return
+        _values.update(forms)
+        # longest first, so a value containing another is masked whole
+        _pattern = re.compile("|".join(re.escape(v) for v in sorted(_values, key=len, reverse=True)))
+
+
+def forget_all() -> None:
+    """Tests only: start from an empty registry."""
+    global _pattern
+    with _lock:
+        _values.clear()
+        _pattern = None
+
+
+def mask(text: str) -> str:
+    pattern = _pattern
+    if pattern is None or not text:
+        return text
+    return pattern.sub(MASK, str.__str__(text))
+
+
+def contains_secret(text: str) -> bool:
+    pattern = _pattern
+    return pattern is not None and pattern.search(str.__str__(text)) is not None
+
+
+def _mask_any(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, dict):
+        return {k: _mask_any(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_mask_any(v) for v in value] if isinstance(value, list) else tuple(_mask_any(v) for v in value)
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    # anything else is rendered with str/repr later: render it now, masked, if it holds a value
+    for render in (str, repr):
+        try:
+            text = render(value)
+        except Exception:
+            continue
+        if contains_secret(text):
+            return mask(text)
+    return value
+
+
+def redact_event(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """structlog processor: mask resolved values anywhere in the event (after format_exc_info)."""
+    if _pattern is None:
+        return event_dict
+    return {key: _mask_any(value) for key, value in event_dict.items()}
+
+
+class RedactingFilter(logging.Filter):
+    """For stdlib log records (Celery's own, libraries'): message and traceback masked."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _pattern is None:
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:
+            return True
+        if contains_secret(message):
+            record.msg, record.args = mask(message), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text and contains_secret(record.exc_text):
+            record.exc_text = mask(record.exc_text)
+        return True
+
+
+class SecretRedactedError(Exception):
+    """Stands in for an error whose text held a secret value and could not be cleaned in place."""
+
+
+def scrub_exception(exc: BaseException) -> BaseException:
+    """The same error without any resolved value in its text (or in its causes').
+
+    The message arguments are masked in place, so the type (and so retry decisions) stay;
+    when the text still shows a value (a type that keeps its message elsewhere), a
+    SecretRedactedError naming the original type replaces it.
+    """
+    if _pattern is None:
+        return exc
+    seen: set[int] = set()
+    node: BaseException | None = exc
+    while node is not None and id(node) not in seen:
+        seen.add(id(node))
+        with suppress(Exception):  # some types forbid setting args
+            node.args = tuple(_mask_any(a) for a in node.args)
+        if isinstance(node, OSError):  # its text comes from these, not from args
+            for attr in ("errno", "strerror", "filename", "filename2"):
+                value = getattr(node, attr, None)
+                if isinstance(value, str):
+                    with suppress(Exception):
+                        setattr(node, attr, mask(value))
+        node = node.__cause__ or node.__context__
+    leaked = _text_leaks(exc)
+    if not leaked:
+        return exc
+    replacement = SecretRedactedError(f"{type(exc).__name__}: {mask(_safe_str(exc))}")
+    replacement.__suppress_context__ = True
+    return replacement
+
+
+def _safe_str(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception:
+        return type(exc).__name__
+
+
+def _text_leaks(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    node: BaseException | None = exc
+    while node is not None and id(node) not in seen:
+        seen.add(id(node))
+        if contains_secret(_safe_str(node)) or contains_secret(repr(node)):
+            return True
+        node = node.__cause__ or node.__context__
+    return False
+
+
+@contextmanager
+def scrubbed_errors() -> Iterator[None]:
+    """Re-raise any error from the block without a resolved value in its text."""
+    try:
+        yield
+    except Exception as exc:
+        clean = scrub_exception(exc)
+        if clean is exc:
+            raise
+        raise clean from None
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def scrubbing(func: F) -> F:
+    """Wrap a callable (or generator function) so its errors go through scrub_exception."""
+    import functools
+    import inspect
+
+    if inspect.isgeneratorfunction(func) or inspect.isgeneratorfunction(getattr(func, "__func__", None)):
+
+        @functools.wraps(func)
+        def gen_wrapper(*args: Any, **kwargs: Any) -> Any:
+            with scrubbed_errors():
+                yield from func(*args, **kwargs)
+
+        return gen_wrapper  # type: ignore[return-value]
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with scrubbed_errors():
+            result = func(*args, **kwargs)
+        if inspect.isgenerator(result):  # a method returning a generator: errors come while iterating
+            return _scrub_iter(result)
+        return result
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _scrub_iter(gen: Iterator[Any]) -> Iterator[Any]:
+    with scrubbed_errors():
+        yield from gen
