@@ -18,7 +18,7 @@ from dativo_workers.config.yamlio import format_key_path
 from dativo_workers.errors import ConfigError, PluginError
 from dativo_workers.plugins import hookspecs
 from dativo_workers.plugins.base import DataReader, DataWriter, PluginSettings, SourceContext
-from dativo_workers.secrets import resolve
+from dativo_workers.secrets import resolve, scrub_exception
 
 ENTRY_POINT_GROUP = "dativo"
 T = TypeVar("T")
@@ -111,7 +111,8 @@ def plugin_call(name: str, fn: Callable[..., T], *args: Any) -> T:
     except PluginError:
         raise
     except Exception as exc:
-        raise PluginError(name, exc) from exc
+        clean = scrub_exception(exc)  # a driver's message may quote a resolved secret
+        raise PluginError(name, clean) from clean
 
 
 def plugin_iter(name: str, items: Iterable[T]) -> Iterator[T]:
@@ -125,7 +126,8 @@ def plugin_iter(name: str, items: Iterable[T]) -> Iterator[T]:
         except PluginError:
             raise
         except Exception as exc:
-            raise PluginError(name, exc) from exc
+            clean = scrub_exception(exc)  # a driver's message may quote a resolved secret
+            raise PluginError(name, clean) from clean
         yield item
 
 
