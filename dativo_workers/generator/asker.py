@@ -78,7 +78,7 @@ class Asker:
                     default=default if default is not None else ("" if not required else ...),
                     choices=choices,
                     password=password,
-                    show_default=not password,
+                    show_default=not password and bool(default),
                 )
                 raw, from_flag = (raw or "").strip(), False
             try:

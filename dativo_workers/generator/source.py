@@ -92,7 +92,8 @@ class Setting:
         if _is_secret_type(annotation):
             return raw
         try:
-            adapter = TypeAdapter(Annotated[(annotation, *self.info.metadata)])  # type: ignore[valid-type]
+            metadata = tuple(self.info.metadata)
+            adapter = TypeAdapter(Annotated[(annotation, *metadata)] if metadata else annotation)  # type: ignore[valid-type]
             if raw == "" and not self.required:
                 return self.default
             value = adapter.validate_strings(raw) if _plain_scalar(annotation) else adapter.validate_json(raw)
@@ -113,8 +114,7 @@ def _is_secret_type(annotation: Any) -> bool:
 
 
 def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    return str(err["msg"])
+    return str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
 
 
 def is_credential_name(name: str) -> bool:
@@ -145,7 +145,7 @@ def validate_model(model: type[BaseModel], values: dict[str, Any], what: str) ->
         problems = []
         for err in exc.errors():
             where = ".".join(str(p) for p in err["loc"]) or what
-            msg = "unknown setting" if err["type"] == "extra_forbidden" else err["msg"]
+            msg = "unknown setting" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
             problems.append(f"{what}.{where}: {msg}")
         raise Invalid("; ".join(problems)) from None
 
@@ -209,7 +209,8 @@ def object_name_from_path(pattern: str, matched: list[str] | None = None) -> str
     path = Path(pattern)
     stem = re.split(r"[*?\[]", stem_of(path.name), maxsplit=1)[0].rstrip("_-. 0123456789")
     if not stem and matched:
-        stem = os.path.commonprefix([stem_of(Path(m).name) for m in matched]).rstrip("_-. 0123456789")
+        names = [stem_of(Path(m).name) for m in matched]
+        stem = os.path.commonprefix(names).rstrip("_-. 0123456789")  # noqa: RUF071 - a name prefix, not a path
     if not stem:
         parents = [p for p in path.parent.parts if not re.search(r"[*?\[]", p) and p not in (".", "..", "/")]
         stem = parents[-1] if parents else "data"
@@ -232,6 +233,7 @@ class Draft:
     files: list[str] = field(default_factory=list)  # paths/globs as typed
     tables: list[str] = field(default_factory=list)
     objects: list[str] = field(default_factory=list)
+    discovered: list[DiscoveredObject] | None = None  # what the source listed, once connected
 
     def resolved_connection(self) -> dict[str, Any]:
         """Connection with the secrets entered in this session (or found by the provider) filled in."""

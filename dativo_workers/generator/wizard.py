@@ -48,6 +48,7 @@ from dativo_workers.generator.source import (
     writers,
 )
 from dativo_workers.governance.pii import Finding
+from dativo_workers.plugins.base import DiscoveredObject
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
 _LABEL = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
@@ -243,9 +244,10 @@ def ask_connection(asker: Asker, draft: Draft, runner: RunnerConfig, notes: list
         for s in settings:
             key = f"connection.{s.name}"
             if s.secret:
-                current[s.name] = _ask_secret(
-                    asker, draft, s.name, runner, given.get(s.name) if first else None, notes, current.get(s.name)
-                )
+                flagged = given.get(s.name) if first else None
+                if flagged is None and not asker.interactive and not s.required:
+                    continue  # an optional secret nobody gave (trust or certificate auth): leave it out
+                current[s.name] = _ask_secret(asker, draft, s.name, runner, flagged, notes, current.get(s.name))
                 continue
             if first and s.name in given:
                 asker.answers[key] = given[s.name]
@@ -261,6 +263,7 @@ def ask_connection(asker: Asker, draft: Draft, runner: RunnerConfig, notes: list
             )
         first = False
         values = {k: v for k, v in current.items() if v is not None and v != ""}
+        defaults = {x.name: x.default for x in settings}
         try:
             validate_model(model, values, "connection")  # type: ignore[arg-type]
         except Invalid as exc:
@@ -268,17 +271,33 @@ def ask_connection(asker: Asker, draft: Draft, runner: RunnerConfig, notes: list
                 raise GenerateError(f"--connection: {exc}") from None
             asker.error(str(exc))
             continue
-        draft.connection = values
+        # settings left at their default stay out of the job, unless a flag named them
+        draft.connection = {k: v for k, v in values.items() if k in given or v != defaults.get(k)}
         if _check_connection(asker, draft):
             return
         if not asker.interactive:
-            raise GenerateError("the connection check failed (above); fix the --connection values")
+            raise GenerateError("the source check failed (above): fix the --connection values (or the --table)")
         asker.info("Fix the settings (Enter keeps an answer):")
 
 
 def _check_connection(asker: Asker, draft: Draft) -> bool:
+    """Does the source answer with these settings? A source that lists tables or objects proves it
+    by listing them (kept for the next step); else, or when a flag already names the object, the
+    reader's ``check()`` (connect, object exists, privileges) decides."""
+    kind = draft.connector.source_list
+    key = "table" if kind == "tables" else "object"
+    if kind in ("tables", "objects") and not asker.has(key) and _overrides(draft.connector, "discover"):
+        try:
+            draft.discovered = discover(draft)
+        except Invalid as exc:
+            asker.error(str(exc))
+            return False
+        asker.info(f"[green]✓[/green] connected to {draft.connector.name}: {len(draft.discovered)} {kind} found")
+        return True
     if not _overrides(draft.connector, "check"):
         return True
+    if kind == "tables" and asker.has("table"):
+        draft.tables = [str(asker.answers["table"])]
     problems = run_check(draft)
     if not problems:
         asker.info(f"[green]✓[/green] connected to {draft.connector.name}")
@@ -300,15 +319,18 @@ def ask_options(asker: Asker, draft: Draft) -> None:
     if not settings:
         return
     if asker.interactive and not asker.has("option"):
-        table = Table("option", "default", "meaning", title=f"{draft.connector.name} options")
+        described = any(s.description for s in settings.values())
+        table = Table("option", "default", *(["meaning"] if described else []), title=f"{draft.connector.name} options")
         for s in settings.values():
-            table.add_row(s.name, default_text(s.default) or "", s.description)
+            table.add_row(s.name, default_text(s.default) or "", *([s.description] if described else []))
         asker.info(table)
 
     def check(name: str, value: str) -> Any:
         if name not in settings:
             raise Invalid(f"{draft.connector.name} has no option {name!r}; it has: {', '.join(settings)}")
-        return settings[name].parse(value)
+        parsed = settings[name].parse(value)
+        validate_model(draft.connector.cls.config_model, {name: parsed}, "option")  # the model's own rules, now
+        return parsed
 
     while True:
         draft.options = asker.pairs(
@@ -349,49 +371,56 @@ def _file_step(asker: Asker, draft: Draft) -> tuple[str, Probe]:
 def _object_step(asker: Asker, draft: Draft) -> tuple[str, Probe]:
     kind = draft.connector.source_list
     key, flag, noun = ("table", "--table", "table") if kind == "tables" else ("object", "--object", "object")
+    found: list[DiscoveredObject] = list(draft.discovered or [])  # listed by the connection check
+    listed_already = False
     while True:
-        try:
-            found = discover(draft)
-        except Invalid as exc:
-            raise GenerateError(f"{draft.connector.name}: {exc}") from None
-        listed = [o for o in found if not (kind is None and o.name == draft.connector.name)]
+        if not found and not (asker.has(key) and kind is not None):
+            # list what the source holds (a flag names the object: then the reader's check() suffices)
+            try:
+                found = discover(draft)
+            except Invalid as exc:
+                if not asker.interactive:
+                    raise GenerateError(f"{draft.connector.name}: {exc}") from None
+                asker.warn(f"{exc}; type the {noun} name")
         by_name = {o.name: o for o in found}
-        if kind is None and not listed:
-            chosen = found[0] if found else None  # a reader with one implicit object
+        chosen: DiscoveredObject | None = None
+        if kind is None:
+            chosen = found[0] if found else None  # a reader without a list: its one (implicit) object
         else:
-            if not found:
-                raise GenerateError(f"{draft.connector.name} reports no {noun}s: check the connection user's access")
-            if asker.interactive and not asker.has(key):
-                table = Table(noun, "kind", "columns", "rows (estimate)", title="Found in the source")
-                for o in found[:50]:
-                    cols = str(len(o.schema)) if o.schema is not None else "?"
-                    rows = f"{o.row_estimate:,}" if o.row_estimate is not None else "?"
-                    table.add_row(o.name, o.kind, cols, rows)
-                asker.info(table)
-                if len(found) > 50:
-                    asker.info(f"... and {len(found) - 50} more")
+            if asker.interactive and found and not asker.has(key) and not listed_already:
+                _show_objects(asker, found, noun)
+                listed_already = True
 
-            def check(value: str, by_name: dict[str, Any] = by_name) -> str:
-                if value in by_name:
+            def check(value: str, by_name: dict[str, DiscoveredObject] = by_name) -> str:
+                if not by_name or value in by_name:
                     return value
                 tail = [n for n in by_name if n.rsplit(".", 1)[-1] == value]
                 if len(tail) == 1:
                     return tail[0]
-                sample = ", ".join(list(by_name)[:10])
-                raise Invalid(f"the source has no {noun} {value!r}; it has: {sample}")
+                shown = ", ".join(list(by_name)[:10]) + (" ..." if len(by_name) > 10 else "")
+                raise Invalid(f"the source has no {noun} {value!r}; it has: {shown}")
 
             name = asker.ask(
                 key,
                 f"{noun.capitalize()} to load",
                 flag=flag,
-                default=next(iter(by_name)) if len(found) == 1 else None,
+                default=next(iter(by_name)) if len(by_name) == 1 else None,
                 validate=check,
             )
-            chosen = by_name[name]
             if kind == "tables":
                 draft.tables = [name]
             elif kind == "objects":
                 draft.objects = [name]
+            problems = run_check(draft) if _overrides(draft.connector, "check") else []
+            if problems:
+                if not asker.interactive:
+                    raise GenerateError(f"{flag} {name}: " + "; ".join(problems))
+                for problem in problems:
+                    asker.error(problem)
+                continue
+            chosen = by_name.get(name) or _discovered(draft, name)
+            if chosen is None:
+                chosen = DiscoveredObject(name=name, kind=noun)
         ask_options(asker, draft)
         try:
             object_name = slug(chosen.name.rsplit(".", 1)[-1]) if chosen else slug(draft.connector.name)
@@ -400,6 +429,25 @@ def _object_step(asker: Asker, draft: Draft) -> tuple[str, Probe]:
             if not asker.interactive:
                 raise GenerateError(f"cannot read from {draft.connector.name}: {exc}") from None
             asker.error(f"cannot read it: {exc}")
+
+
+def _discovered(draft: Draft, name: str) -> DiscoveredObject | None:
+    """The discovered entry for one named object (its primary key), when discovery works."""
+    try:
+        return next((o for o in discover(draft) if o.name == name), None)
+    except Invalid:
+        return None
+
+
+def _show_objects(asker: Asker, found: list[DiscoveredObject], noun: str) -> None:
+    table = Table(noun, "kind", "columns", "rows (estimate)", title="Found in the source")
+    for o in found[:50]:
+        cols = str(len(o.schema)) if o.schema is not None else "?"
+        rows = f"{o.row_estimate:,}" if o.row_estimate is not None else "?"
+        table.add_row(o.name, o.kind, cols, rows)
+    asker.info(table)
+    if len(found) > 50:
+        asker.info(f"... and {len(found) - 50} more")
 
 
 def show_schema(asker: Asker, result: Probe) -> None:
@@ -493,9 +541,9 @@ def _partition_fields(text: str, schema: Schema) -> list[dict[str, str]]:
             raise Invalid(f"no column {column!r}; columns: {', '.join(f.name for f in schema.fields)}") from None
         temporal = isinstance(field_type, (DateType, TimestampType, TimestamptzType))
         if spec.transform in ("year", "month", "day") and not temporal:
-            raise Invalid(f"{item}: {spec.transform} needs a date or timestamp column ({column} is {field_type})")
+            raise Invalid(f"{spec.transform} needs a date or timestamp column ({column} is {field_type})")
         if spec.transform == "hour" and not isinstance(field_type, (TimestampType, TimestamptzType)):
-            raise Invalid(f"{item}: hour needs a timestamp column ({column} is {field_type})")
+            raise Invalid(f"hour needs a timestamp column ({column} is {field_type})")
         entry = {"field": column}
         if spec.transform != "identity":
             entry["transform"] = spec.transform
@@ -526,7 +574,7 @@ def ask_target(asker: Asker, runner: RunnerConfig, tenant: str, object_name: str
 
     catalog = asker.ask(
         "catalog",
-        f"Iceberg catalog ({', '.join(catalogs)})",
+        "Iceberg catalog" + (f" ({', '.join(catalogs)})" if len(catalogs) > 1 else ""),
         flag="--catalog",
         default="default" if "default" in catalogs else (catalogs[0] if catalogs else None),
         validate=catalog_check,
