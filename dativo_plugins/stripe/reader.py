@@ -1,0 +1,246 @@
+"""The `stripe` reader: one Stripe list endpoint, split into `created` time windows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import re
+import time
+from collections.abc import Iterator
+from functools import cached_property
+from typing import Any
+
+import pyarrow as pa
+from pydantic import Field, SecretStr, ValidationError
+
+from dativo_plugins.stripe.client import RetrySettings, StripeClient
+from dativo_plugins.stripe.objects import LIST_PARAMS, OBJECT_FIELDS, object_schema, to_batch
+from dativo_workers.errors import ConfigError, DativoError, SourceError
+from dativo_workers.plugins import (
+    DataReader,
+    DiscoveredObject,
+    Partition,
+    PluginSettings,
+    SourceContext,
+    parse_lookback,
+)
+
+CURSOR_FIELD = "created"
+DEFAULT_START = "2011-01-01T00:00:00Z"  # before any Stripe object existed
+_OBJECT_NAME = re.compile(r"^[a-z][a-z_]*$")
+
+
+class StripeConnection(PluginSettings):
+    """`source.connection` of a Stripe job."""
+
+    api_key: SecretStr = Field(
+        description="secret API key (sk_...) or restricted key (rk_...) as a ${secret:NAME} reference",
+        json_schema_extra={"secret": True},
+    )
+    base_url: str = Field("https://api.stripe.com", description="API root; override for a mock or proxy")
+    api_version: str | None = Field(None, description="Stripe-Version header; default: the account's version")
+    account: str | None = Field(None, description="Stripe-Account header (Connect): read a connected account")
+
+
+class StripeOptions(PluginSettings):
+    """`source.options` of a Stripe job."""
+
+    start: int | dt.datetime | dt.date | str | None = None  # unix seconds or ISO date/datetime; default 2011-01-01
+    end: int | dt.datetime | dt.date | str | None = None  # exclusive; default: the moment the run is planned
+    window: str = "30d"  # one partition per object per `created` window (s, m, h, d, w)
+    page_size: int = Field(100, ge=1, le=100)  # Stripe's `limit`
+    batch_size: int = Field(1000, ge=1)  # objects per Arrow batch
+    max_retries: int = Field(8, ge=0, le=100)
+    backoff_seconds: float = Field(0.5, ge=0)
+    max_backoff_seconds: float = Field(30.0, ge=0)
+    max_retry_after_seconds: float = Field(120.0, ge=0)
+    timeout_seconds: float = Field(60.0, gt=0)
+
+
+def parse_time(value: int | dt.datetime | dt.date | str, key: str) -> int:
+    """Unix seconds from unix seconds, an ISO date or an ISO datetime (naive means UTC)."""
+    if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
+        return int(value)
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        value = dt.datetime(value.year, value.month, value.day)
+    if not isinstance(value, dt.datetime):
+        try:
+            value = dt.datetime.fromisoformat(str(value).strip())
+        except ValueError:
+            raise ConfigError(f"{key}: {value!r} is not unix seconds, an ISO date or an ISO datetime") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return int(value.timestamp())
+
+
+def iso(seconds: int) -> str:
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class StripeReader(DataReader):
+    """Customers, charges, invoices, subscriptions (or any list endpoint with `created`)."""
+
+    name = "stripe"
+    config_model = StripeOptions
+    description = "Stripe API objects (customers, charges, invoices, subscriptions, ...) by created-time windows"
+    source_list = "tables"
+    connection_model = StripeConnection
+    config: StripeOptions
+
+    def __init__(self, config: PluginSettings, context: SourceContext) -> None:
+        super().__init__(config, context)
+        try:
+            self.connection = StripeConnection.model_validate(context.connection)
+        except ValidationError as exc:
+            problems = [
+                "source.connection."
+                + ".".join(str(p) for p in err["loc"])
+                + ": "
+                + ("unknown setting" if err["type"] == "extra_forbidden" else err["msg"])
+                for err in exc.errors()
+            ]
+            raise ConfigError("invalid connection for the 'stripe' source", problems=problems) from None
+        incremental = context.incremental or {}
+        if incremental and incremental.get("cursor_field") != CURSOR_FIELD:
+            raise ConfigError(
+                f"source.incremental.cursor_field: the stripe source is incremental on {CURSOR_FIELD!r}, "
+                f"not {incremental.get('cursor_field')!r}"
+            )
+        self._client: StripeClient | None = None
+        self._end: int | None = None
+
+    # -- what to read ------------------------------------------------------------------
+
+    @cached_property
+    def object(self) -> str:
+        names = [t.get("name") for t in self.context.tables]
+        if len(names) != 1:
+            raise ConfigError(
+                "source.tables: the stripe source reads one object per table, e.g. "
+                "`tables: [{name: customers}]`; for several objects list them all and set "
+                '`target.table: "{object}"` so each lands in its own table'
+                if names
+                else "source.tables: name the Stripe object to load, e.g. `tables: [{name: charges}]` "
+                f"(known: {', '.join(OBJECT_FIELDS)}; other list endpoints load id, created and the raw object)"
+            )
+        name = str(names[0])
+        if not _OBJECT_NAME.match(name):
+            raise ConfigError(f"source.tables: {name!r} is not a Stripe object name such as customers or charges")
+        return name
+
+    def _window_seconds(self) -> int:
+        try:
+            window = parse_lookback(self.config.window)
+        except ValueError:
+            raise ConfigError(
+                f"source.options.window: {self.config.window!r} is not a duration like 1h, 7d, 30d"
+            ) from None
+        seconds = int(window.total_seconds()) if isinstance(window, dt.timedelta) else int(window)
+        if seconds < 1:
+            raise ConfigError("source.options.window: must be at least 1s")
+        return seconds
+
+    def _start(self) -> int:
+        start = parse_time(DEFAULT_START if self.config.start is None else self.config.start, "source.options.start")
+        committed = self.context.state.get(f"{self.object}.{CURSOR_FIELD}") if self.context.incremental else None
+        if committed:
+            lookback = parse_lookback((self.context.incremental or {}).get("lookback"))
+            back = int(lookback.total_seconds()) if isinstance(lookback, dt.timedelta) else int(lookback)
+            # everything created before the committed cursor is in the table already
+            start = max(start, parse_time(committed, f"incremental state {self.object}.{CURSOR_FIELD}") - back)
+        return start
+
+    def plan(self) -> list[Partition]:
+        """One partition per `created` window [gte, lt) from start to end: adjacent, no overlap."""
+        start = self._start()
+        end = int(time.time()) if self.config.end is None else parse_time(self.config.end, "source.options.end")
+        self._end = end
+        step = self._window_seconds()
+        bounds = [*range(start, end, step), end] if start < end else [end, end]
+        return [
+            Partition(
+                index=i,
+                spec={"object": self.object, "gte": gte, "lt": lt},
+                label=f"stripe {self.object} created [{iso(gte)}, {iso(lt)})",
+            )
+            for i, (gte, lt) in enumerate(itertools.pairwise(bounds))
+        ]
+
+    def planned_state(self) -> dict[str, str]:
+        """The planned end: every object created before it is read by this run."""
+        if not self.context.incremental or self._end is None:
+            return {}
+        return {f"{self.object}.{CURSOR_FIELD}": iso(self._end)}
+
+    def schema(self) -> pa.Schema:
+        return object_schema(self.object)
+
+    def discover(self) -> list[DiscoveredObject]:
+        return [
+            DiscoveredObject(name=name, kind="object", schema=object_schema(name), primary_key=["id"])
+            for name in OBJECT_FIELDS
+        ]
+
+    def check(self) -> list[str]:
+        try:
+            self.client.get(f"/v1/{self.object}", {"limit": 1, **LIST_PARAMS.get(self.object, {})})
+        except DativoError as exc:
+            return [str(exc)]
+        return []
+
+    # -- reading -----------------------------------------------------------------------
+
+    @property
+    def client(self) -> StripeClient:
+        if self._client is None:
+            cfg = self.config
+            self._client = StripeClient(
+                self.connection.api_key.get_secret_value(),
+                self.connection.base_url,
+                api_version=self.connection.api_version,
+                account=self.connection.account,
+                timeout=cfg.timeout_seconds,
+                retry=RetrySettings(
+                    cfg.max_retries, cfg.backoff_seconds, cfg.max_backoff_seconds, cfg.max_retry_after_seconds
+                ),
+            )
+        return self._client
+
+    def read(self, partition: Partition, schema: pa.Schema | None) -> Iterator[pa.RecordBatch]:
+        spec = partition.spec
+        obj, gte, lt = spec["object"], int(spec["gte"]), int(spec["lt"])
+        if gte >= lt:
+            return
+        path = f"/v1/{obj}"
+        params: dict[str, Any] = {
+            "limit": self.config.page_size,
+            "created[gte]": gte,
+            "created[lt]": lt,
+            **LIST_PARAMS.get(obj, {}),
+        }
+        pending: list[dict[str, Any]] = []
+        while True:
+            page = self.client.get(path, params)
+            items = page.get("data")
+            if page.get("object") != "list" or not isinstance(items, list):
+                raise SourceError(f"stripe: GET {path}: expected a list object with `data`, got {str(page)[:120]}")
+            pending.extend(items)
+            if len(pending) >= self.config.batch_size:
+                yield to_batch(obj, pending)
+                pending = []
+            if not page.get("has_more") or not items:
+                break
+            last = items[-1].get("id") if isinstance(items[-1], dict) else None
+            if not last:
+                raise SourceError(f"stripe: GET {path}: a list item has no `id` to continue after")
+            params["starting_after"] = last  # cursor pagination: the next page starts after this object
+        if pending:
+            yield to_batch(obj, pending)
+
+    def describe_position(self, partition: Partition, row_in_partition: int) -> str:
+        return f"{partition.label or 'stripe'}, object {row_in_partition + 1}"
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None

@@ -1,0 +1,360 @@
+"""The `stripe` source against a local HTTP server that serves Stripe-shaped list pages and
+injects 429s (with Retry-After) and 500s; tables read back with pyiceberg."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from dativo_plugins.stripe.client import RetrySettings, StripeApiError, StripeClient, StripeUnavailable
+from dativo_workers.errors import TransientError
+from dativo_workers.retry import is_transient
+
+from ..conftest import Workspace
+
+pytestmark = pytest.mark.integration
+
+API_KEY = "sk_test_51AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
+T0 = 1_700_000_000  # 2023-11-14T22:13:20Z
+DAY = 86_400
+
+
+class StripeServer:
+    """Stripe's list API for a few objects, on loopback.
+
+    Honours limit, created[gte]/created[lt], starting_after (newest first, like Stripe) and
+    hides canceled subscriptions unless status=all. ``faults`` is a list of (status,
+    headers) served, in turn, before every ``fault_every``-th request is answered normally."""
+
+    def __init__(self, objects: dict[str, list[dict[str, Any]]], fault_every: int = 0) -> None:
+        self.objects = {name: list(items) for name, items in objects.items()}
+        self.fault_every = fault_every
+        self.faults: list[tuple[int, dict[str, str]]] = [(429, {"Retry-After": "0"}), (500, {})]
+        self.lock = threading.Lock()
+        self.requests = 0
+        self.served: Counter[int] = Counter()  # status -> count
+        self.queries: list[dict[str, str]] = []  # query of every 200 list page
+        self.scripted: list[tuple[int, dict[str, str], dict[str, Any]]] = []  # served first, in order
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                status, headers, body = server.respond(self.path, self.headers.get("Authorization", ""))
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def add(self, obj: str, items: list[dict[str, Any]]) -> None:
+        with self.lock:
+            self.objects.setdefault(obj, []).extend(items)
+
+    def respond(self, raw_path: str, auth: str) -> tuple[int, dict[str, str], dict[str, Any]]:
+        with self.lock:
+            self.requests += 1
+            number = self.requests
+            if self.scripted:
+                status, headers, body = self.scripted.pop(0)
+                self.served[status] += 1
+                return status, headers, body
+            if auth != f"Bearer {API_KEY}":
+                self.served[401] += 1
+                given = auth.removeprefix("Bearer ")
+                # worse than Stripe, which masks all but 4 characters: the client must redact
+                message = f"Invalid API Key provided: {given}"
+                return 401, {}, {"error": {"message": message, "type": "invalid_request_error"}}
+            if self.fault_every:
+                cycle = len(self.faults) + 1
+                slot = (number - 1) % (cycle * self.fault_every)
+                if slot < len(self.faults):
+                    status, headers = self.faults[slot]
+                    self.served[status] += 1
+                    return status, headers, {"error": {"message": "injected", "type": "api_error"}}
+            url = urlparse(raw_path)
+            obj = url.path.removeprefix("/v1/")
+            if obj not in self.objects:
+                self.served[404] += 1
+                message = f"Unrecognized request URL (GET: {url.path})"
+                return 404, {}, {"error": {"message": message, "type": "invalid_request_error"}}
+            query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+            self.queries.append({"object": obj, **query})
+            items = sorted(self.objects[obj], key=lambda o: (o["created"], o["id"]), reverse=True)
+            if "created[gte]" in query:
+                items = [o for o in items if o["created"] >= int(query["created[gte]"])]
+            if "created[lt]" in query:
+                items = [o for o in items if o["created"] < int(query["created[lt]"])]
+            if obj == "subscriptions" and query.get("status") != "all":
+                items = [o for o in items if o["status"] != "canceled"]
+            if "starting_after" in query:
+                ids = [o["id"] for o in items]
+                items = items[ids.index(query["starting_after"]) + 1 :]
+            limit = int(query.get("limit", 10))
+            self.served[200] += 1
+            return 200, {}, {"object": "list", "data": items[:limit], "has_more": len(items) > limit, "url": url.path}
+
+    def __enter__(self) -> StripeServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def make_charges(count: int, start: int, span: int, seed: int = 7) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    charges = []
+    for i in range(count):
+        created = start + rng.randrange(span)
+        charges.append(
+            {
+                "id": f"ch_{seed}_{i:05d}",
+                "object": "charge",
+                "created": created,
+                "livemode": False,
+                "amount": rng.randrange(50, 10**7),
+                "amount_captured": 0,
+                "amount_refunded": 0,
+                "currency": rng.choice(["usd", "eur"]),
+                "customer": {"id": f"cus_{i % 13}", "object": "customer"} if i % 4 == 0 else f"cus_{i % 13}",
+                "status": "succeeded",
+                "paid": True,
+                "captured": i % 3 != 0,
+                "refunded": False,
+                "payment_intent": None,
+                "invoice": None,
+                "description": None if i % 5 else f"Order #{i}: ünïcödé",
+                "failure_code": None,
+                "metadata": {"order": str(i)},
+                "outcome": {"network_status": "approved_by_network", "risk_score": rng.randrange(100)},
+            }
+        )
+    return charges
+
+
+@pytest.fixture
+def stripe_key(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("DATIVO_SECRET__GLOBAL__STRIPE_KEY", API_KEY)
+    return API_KEY
+
+
+def _job(
+    ws: Workspace,
+    server: StripeServer,
+    obj: str,
+    options: str,
+    *,
+    name: str | None = None,
+    extra: str = "",
+) -> Path:
+    name = name or obj
+    text = f"""
+        tenant_id: acme
+        name: {name}
+        source:
+          connector: stripe
+          connection: {{api_key: "${{secret:stripe_key}}", base_url: "{server.url}"}}
+          tables: [{{name: {obj}}}]
+          options: {{page_size: 10, backoff_seconds: 0.01, max_backoff_seconds: 0.05, {options}}}
+        {extra}
+        target: {{namespace: stripe, table: {name}}}
+        retry: {{max_attempts: 1}}
+        """
+    return ws.job(f"{name}.yaml", text)
+
+
+def test_charges_load_exactly_through_429s_and_500s(workspace: Workspace, stripe_key: str) -> None:
+    charges = make_charges(500, T0, 60 * DAY)
+    # objects exactly on window boundaries belong to the window they open, once
+    charges += [{**charges[0], "id": f"ch_edge_{d}", "created": T0 + d * 7 * DAY} for d in range(9)]
+    with StripeServer({"charges": charges}, fault_every=3) as server:
+        job = _job(workspace, server, "charges", f"start: {T0}, end: {T0 + 63 * DAY}, window: 7d")
+        summary = workspace.run(job, workers=3)
+        assert summary["state"] == "committed", summary
+        assert summary["partitions_total"] == 9 and summary["rows"] == len(charges)
+        assert server.served[429] > 5 and server.served[500] > 5  # the faults were really hit
+    table = workspace.read("stripe.charges", sort_by="id")
+    expected = sorted(charges, key=lambda c: c["id"])
+    assert table.column("id").to_pylist() == [c["id"] for c in expected]
+    assert table.column("amount").to_pylist() == [c["amount"] for c in expected]
+    assert [int(t.timestamp()) for t in table.column("created").to_pylist()] == [c["created"] for c in expected]
+    customers = [c["customer"]["id"] if isinstance(c["customer"], dict) else c["customer"] for c in expected]
+    assert table.column("customer").to_pylist() == customers
+    assert [json.loads(raw) for raw in table.column("raw_json").to_pylist()] == expected
+    assert str(workspace.table("stripe.charges").schema().find_field("created").field_type) == "timestamptz"
+
+
+def test_pagination_sends_cursor_and_created_window(workspace: Workspace, stripe_key: str) -> None:
+    charges = make_charges(35, T0, DAY)
+    with StripeServer({"charges": charges}) as server:
+        job = _job(workspace, server, "charges", f"start: {T0}, end: {T0 + DAY}, window: 1d")
+        assert workspace.run(job)["rows"] == 35
+    # planning samples the first partition for PII detection, so pages may be read twice
+    pages = [q for q in server.queries if q["created[gte]"] == str(T0)]
+    assert all(q["created[lt]"] == str(T0 + DAY) and q["limit"] == "10" for q in pages)
+    newest_first = sorted(charges, key=lambda c: (c["created"], c["id"]), reverse=True)
+    cursors = [q.get("starting_after") for q in pages[-4:]]
+    assert cursors == [None, newest_first[9]["id"], newest_first[19]["id"], newest_first[29]["id"]]
+
+
+def test_wrong_api_key_fails_with_stripes_message_and_no_key(workspace: Workspace, stripe_key: str) -> None:
+    with StripeServer({"charges": make_charges(5, T0, DAY)}) as server:
+        job = _job(workspace, server, "charges", f"start: {T0}, end: {T0 + DAY}")
+        wrong = "sk_test_WRONGwrongWRONG0000"
+        result = workspace.cli("run", str(job), "--json", env={"DATIVO_SECRET__GLOBAL__STRIPE_KEY": wrong})
+        assert server.served[401] >= 1 and server.served[200] == 0
+        assert server.requests == server.served[401]  # a 401 is not retried
+    assert result.code == 2
+    output = result.stdout + result.stderr
+    assert "HTTP 401: Invalid API Key provided: ***" in output
+    assert wrong not in output and "WRONGwrong" not in output and API_KEY not in output
+    assert (
+        not workspace.catalog().table_exists("stripe.charges")
+        or workspace.table("stripe.charges").current_snapshot() is None
+    )
+
+
+def test_missing_object_is_a_permanent_error_naming_the_url(workspace: Workspace, stripe_key: str) -> None:
+    with StripeServer({"charges": []}) as server:
+        job = _job(workspace, server, "payouts", f"start: {T0}, end: {T0 + DAY}")
+        summary = workspace.run(job)
+    assert summary["state"] == "failed"
+    assert "stripe: GET /v1/payouts: HTTP 404: Unrecognized request URL (GET: /v1/payouts)" in summary["error"]
+
+
+def test_subscriptions_include_canceled_ones(workspace: Workspace, stripe_key: str) -> None:
+    subs = [
+        {
+            "id": f"sub_{i}",
+            "object": "subscription",
+            "created": T0 + i * 3600,
+            "livemode": False,
+            "customer": f"cus_{i}",
+            "status": "canceled" if i % 2 else "active",
+            "currency": "usd",
+            "start_date": T0 + i * 3600,
+            "current_period_start": T0,
+            "current_period_end": T0 + 30 * DAY,
+            "cancel_at_period_end": False,
+            "canceled_at": T0 + DAY if i % 2 else None,
+            "ended_at": None,
+            "trial_end": None,
+        }
+        for i in range(6)
+    ]
+    with StripeServer({"subscriptions": subs}) as server:
+        job = _job(workspace, server, "subscriptions", f"start: {T0}, end: {T0 + DAY}")
+        assert workspace.run(job)["state"] == "committed"
+    table = workspace.read("stripe.subscriptions", sort_by="id")
+    assert table.column("status").to_pylist() == ["active", "canceled"] * 3
+    assert [t and int(t.timestamp()) for t in table.column("canceled_at").to_pylist()] == [None, T0 + DAY] * 3
+
+
+def test_incremental_runs_continue_from_the_committed_cursor(workspace: Workspace, stripe_key: str) -> None:
+    now = int(time.time())
+    old = make_charges(40, now - 20 * DAY, 19 * DAY, seed=1)
+    with StripeServer({"charges": old}) as server:
+        job = _job(
+            workspace,
+            server,
+            "charges",
+            f"start: {now - 30 * DAY}, window: 10d",
+            extra="  incremental: {cursor_field: created}",
+        )
+        first = workspace.run(job)
+        assert first["state"] == "committed" and first["rows"] == 40
+        snapshot = workspace.table("stripe.charges").current_snapshot()
+        cursor = snapshot.summary.additional_properties["dativo.state.charges.created"]
+        end = int(time.mktime(time.strptime(cursor, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone)
+        assert now <= end <= int(time.time())
+        new = make_charges(3, end, 1, seed=2)  # created exactly at the committed cursor
+        server.add("charges", new)
+        while int(time.time()) <= end:  # the next run's window must reach past them
+            time.sleep(0.2)
+        server.queries.clear()
+        second = workspace.run(job)
+    assert second["state"] == "committed" and second["rows"] == 3
+    assert {q["created[gte]"] for q in server.queries} == {str(end)}  # only the new range was asked for
+    table = workspace.read("stripe.charges", sort_by="id")
+    assert sorted(table.column("id").to_pylist()) == sorted(c["id"] for c in old + new)
+
+
+# -- the client on its own: what it waits, when it gives up ---------------------------------
+
+
+@pytest.fixture
+def server() -> Iterator[StripeServer]:
+    with StripeServer({"charges": make_charges(3, T0, DAY)}) as running:
+        yield running
+
+
+def _client(server: StripeServer, delays: list[float], **retry: Any) -> StripeClient:
+    settings = RetrySettings(**{"max_retries": 4, "backoff_seconds": 1.0, "max_backoff_seconds": 4.0, **retry})
+    return StripeClient(API_KEY, server.url, retry=settings, sleep=delays.append)
+
+
+def test_client_waits_retry_after_on_429(server: StripeServer) -> None:
+    server.scripted = [(429, {"Retry-After": "3"}, {}), (429, {"Retry-After": "500"}, {})]
+    delays: list[float] = []
+    page = _client(server, delays, max_retry_after_seconds=60).get("/v1/charges", {"limit": 2})
+    assert len(page["data"]) == 2
+    assert delays == [3.0, 60.0]  # honoured, and capped
+
+
+def test_client_backs_off_exponentially_on_5xx_then_gives_up_as_transient(server: StripeServer) -> None:
+    server.scripted = [(500, {}, {"error": {"message": "boom", "type": "api_error"}})] * 5
+    delays: list[float] = []
+    with pytest.raises(StripeUnavailable, match=r"HTTP 500 after 5 attempts: boom \(type=api_error\)") as exc:
+        _client(server, delays).get("/v1/charges", {})
+    assert isinstance(exc.value, TransientError) and is_transient(exc.value)
+    assert len(delays) == 4
+    for attempt, delay in enumerate(delays):  # 1, 2, 4, 4 (capped), each with jitter in its top half
+        base = min(2**attempt, 4.0)
+        assert base / 2 <= delay <= base
+
+
+def test_client_does_not_retry_4xx_or_a_no_retry_hint(server: StripeServer) -> None:
+    server.scripted = [(400, {}, {"error": {"message": "Invalid limit", "type": "invalid_request_error"}})]
+    delays: list[float] = []
+    with pytest.raises(StripeApiError, match="HTTP 400: Invalid limit") as exc:
+        _client(server, delays).get("/v1/charges", {})
+    assert not is_transient(exc.value) and delays == []
+    server.scripted = [(503, {"Stripe-Should-Retry": "false"}, {"error": {"message": "no"}})]
+    with pytest.raises(StripeApiError, match="HTTP 503"):
+        _client(server, delays).get("/v1/charges", {})
+    assert delays == []
+
+
+def test_client_retries_connection_errors() -> None:
+    probe = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    port = probe.server_address[1]
+    probe.server_close()  # nothing listens there any more
+    delays: list[float] = []
+    client = StripeClient(API_KEY, f"http://127.0.0.1:{port}", retry=RetrySettings(max_retries=2), sleep=delays.append)
+    with pytest.raises(StripeUnavailable, match="ConnectError") as exc:
+        client.get("/v1/charges", {})
+    assert len(delays) == 2 and API_KEY not in str(exc.value)
