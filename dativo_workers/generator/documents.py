@@ -222,28 +222,21 @@ def write_text(path: Path, text: str) -> None:
 # -- secrets ----------------------------------------------------------------------------------
 
 
-def env_variable(tenant: str, name: str) -> str:
+def env_variable(runner: RunnerConfig, tenant: str, name: str) -> str:
     """The env provider's variable for a tenant's secret (DESIGN.md §4)."""
+    from dativo_workers.secrets import env_key
 
-    def norm(text: str) -> str:
-        return re.sub(r"[^A-Z0-9]", "_", text.upper())
-
-    return f"DATIVO_SECRET__{norm(tenant)}__{norm(name)}"
+    prefix = getattr(getattr(runner.secrets, "env", None), "prefix", None) or "DATIVO_SECRET"
+    return env_key(tenant, name, prefix)
 
 
 def store_secret(runner: RunnerConfig, tenant: str, name: str, value: str) -> tuple[bool, str]:
     """Hand a secret value to the configured provider. Returns (stored, message); the message
     never contains the value. A provider that cannot be written to gets instructions instead."""
     provider_name = runner.secrets.provider
-    writer = _provider_writer(runner)
-    if writer is not None:
-        writer(tenant, name, value)
-        return True, f"stored secret {name!r} for tenant {tenant!r} in the {provider_name} secret provider"
     if provider_name == "filesystem":
-        directory = runner.secrets.filesystem.get("dir")
-        if not directory:
-            return False, "runner.secrets.filesystem.dir is not set: set it, or store the secret yourself"
-        folder = Path(str(directory)).expanduser() / tenant
+        root = Path(str(runner.secrets.filesystem.dir)).expanduser()
+        folder = root / tenant
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         target = folder / name
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -252,14 +245,19 @@ def store_secret(runner: RunnerConfig, tenant: str, name: str, value: str) -> tu
         os.chmod(target, 0o600)  # also when the file existed with wider permissions
         return True, f"stored secret {name!r} in {target} (mode 0600)"
     if provider_name == "env":
-        var = env_variable(tenant, name)
+        var = env_variable(runner, tenant, name)
         return False, (
             f"the env provider reads secrets from the environment: on every machine that runs this job, "
             f"`export {var}=...` (the value you typed; it is not written anywhere)"
         )
-    return False, f"store secret {name!r} for tenant {tenant!r} in your {provider_name} secret store"
+    where = ""
+    try:  # where the provider will look first, e.g. a Vault path or a cloud secret id
+        from dativo_workers.secrets import active
 
-
-def _provider_writer(runner: RunnerConfig) -> Any:
-    """A provider's own write method, when the secrets package offers one (none does yet)."""
-    return None
+        where = f" at {active().provider.locations(tenant, name)[0]}"
+    except Exception:
+        where = ""
+    return False, (
+        f"store secret {name!r} for tenant {tenant!r} in the {provider_name} secret provider{where} "
+        "(the generator writes only to the filesystem provider); `dativo secrets check JOB` then confirms it"
+    )
