@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import os
 from collections.abc import Iterator
 from functools import cached_property
 from typing import Literal
@@ -42,6 +43,7 @@ class MarkdownKvReader(DataReader):
     config_model = MarkdownKvReaderOptions
     description = "Markdown-KV documents in .md files (records, or the string/row_per_kv/document_level rows)"
     config: MarkdownKvReaderOptions
+    source_list = "files"
 
     def __init__(self, config: PluginSettings, context: SourceContext) -> None:
         super().__init__(config, context)
@@ -52,8 +54,6 @@ class MarkdownKvReader(DataReader):
         return resolve_files(self.context)
 
     def plan(self) -> list[Partition]:
-        import os
-
         return [
             Partition(index=i, spec={"path": path}, estimated_bytes=os.path.getsize(path), label=path)
             for i, path in enumerate(self._paths)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -72,6 +73,16 @@ class MarkdownKvWriter(DataWriter):
     def close(self) -> list[dict[str, Any]]:
         self._finish_file()
         return list(self._files)
+
+    def abort(self) -> None:
+        """The attempt failed: close and remove what this writer created."""
+        if self._stream is not None:
+            self._stream.close()
+            self._files.append({"path": self._path, "rows": self._rows, "bytes": self._bytes})
+            self._stream = None
+        for written in self._files:
+            Path(written["path"]).unlink(missing_ok=True)
+        self._files = []
 
     def _open_file(self) -> None:
         prefix = self.context.file_prefix

@@ -356,3 +356,12 @@ def test_quoting_rules() -> None:
     assert mdkv.encode_value('"') == ' "\\""'
     assert mdkv.encode_heading("x #") == '"x #"' and mdkv.encode_heading("x#") == "x#"
     assert mdkv.quote("\u2029") == '"\\u2029"'
+
+
+def test_abort_removes_the_attempts_files(tmp_path: Path) -> None:
+    writer = _writer(tmp_path, file_size_mb=0.001)
+    writer.write(_batch())
+    writer.write(_batch())
+    assert list((tmp_path / "out").glob("*.md"))
+    writer.abort()
+    assert not list((tmp_path / "out").glob("*.md"))
