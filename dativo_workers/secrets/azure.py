@@ -41,7 +41,9 @@ class AzureSecretProvider(SecretProvider):
             raise SecretError("runner.secrets.azure.vault_url is required for the azure secret provider")
         self.cfg = cfg
         self.credential = credential or DefaultAzureCredential(
-            managed_identity_client_id=cfg.managed_identity_client_id, connection_verify=cfg.connection_verify
+            managed_identity_client_id=cfg.managed_identity_client_id,
+            connection_verify=cfg.connection_verify,
+            disable_instance_discovery=cfg.disable_instance_discovery,
         )
         self.client = SecretClient(
             vault_url=cfg.vault_url,

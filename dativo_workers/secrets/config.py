@@ -72,6 +72,7 @@ class AzureSettings(_Block):
     managed_identity_client_id: str | None = None
     connection_verify: bool | str = Field(True, description="TLS verification: true, false or a CA bundle path")
     verify_challenge_resource: bool = True
+    disable_instance_discovery: bool = Field(False, description="for private clouds / Azure Stack authority hosts")
 
     _verify = field_validator("connection_verify", mode="before")(_bool_or_path)
 
