@@ -121,7 +121,7 @@ class MarkdownKvReader(DataReader):
     def _documents(self, path: str) -> Iterator[mdkv.Document]:
         try:
             with open(path, "rb") as raw:
-                text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+                text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")  # a BOM is not text
                 yield from mdkv.parse_lines(text, path)
         except mdkv.FormatError as exc:
             raise SourceError(str(exc)) from None
