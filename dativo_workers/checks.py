@@ -6,12 +6,14 @@ from pathlib import Path
 from typing import Any
 
 from dativo_workers.config import load_job, load_runner
+from dativo_workers.config.job import expand_objects
 from dativo_workers.config.runner import local_path_of
-from dativo_workers.errors import DativoError
+from dativo_workers.errors import DativoError, SourceError
 from dativo_workers.iceberg import open_catalog, plan_table
 from dativo_workers.pipeline import load_job_asset, source_schema
-from dativo_workers.plugins.manager import create_reader
+from dativo_workers.plugins.manager import create_reader, plugin_name, target_writer
 from dativo_workers.storage import catalog_properties
+from dativo_workers.writers import output_location
 
 
 def check_job(job_path: Path, runner_path: Path | None) -> dict[str, Any]:
@@ -25,20 +27,35 @@ def check_job(job_path: Path, runner_path: Path | None) -> dict[str, Any]:
     catalog_cfg = runner.catalog(job.config.target.catalog)
 
     schema = None
-    reader = create_reader(job)
+    objects = expand_objects(job)
     try:
-        partitions = reader.plan()
-        schema = source_schema(asset, reader)
-        checks.append(
-            {"name": "source", "ok": True, "detail": f"{reader.name}: readable, {len(partitions)} partition(s)"}
-        )
+        reader = create_reader(job)
+        try:
+            problems = reader.check()  # connects; the objects exist and may be read
+        finally:
+            reader.close()
+        if problems:
+            raise SourceError(f"{reader.name}: " + "; ".join(problems))
+        partitions = 0
+        for one in objects:  # one run per source table
+            reader = create_reader(one)
+            try:
+                partitions += len(reader.plan())
+                schema = schema or source_schema(asset, reader)
+            finally:
+                reader.close()
+        checks.append({"name": "source", "ok": True, "detail": f"{reader.name}: readable, {partitions} partition(s)"})
     except DativoError as exc:
         checks.append({"name": "source", "ok": False, "detail": str(exc)})
     except OSError as exc:
         checks.append({"name": "source", "ok": False, "detail": f"{type(exc).__name__}: {exc}"})
-    finally:
-        reader.close()
+    job = objects[0]  # the catalog check looks at the first object's table
 
+    found = target_writer(job)  # config errors in the writer's settings raise like the others
+    if found is not None and not job.config.target.is_iceberg:
+        output = output_location(job)
+        checks.append({"name": "target", "ok": True, "detail": f"writer {plugin_name(found[0])}: files go to {output}"})
+        return {"job": str(job.path), "ok": all(c["ok"] for c in checks), "checks": checks}
     db = local_path_of(catalog_cfg.uri or "")
     if db is not None and not db.exists():
         checks.append(

@@ -81,17 +81,30 @@ def run(
     2 failed (nothing committed) or invalid configuration.
     """
     from dativo_workers.config import load_job, load_runner
+    from dativo_workers.config.job import expand_objects
     from dativo_workers.executor import execute
 
     use_secret_manager(secret_manager)
-    loaded_job = load_job(job)
+    jobs = expand_objects(load_job(job))  # one run per source table
     runner_cfg = load_runner(runner)
-    show_progress = not as_json and err.is_terminal
-    progress = _RunProgress(enabled=show_progress)
-    with progress:
-        summary = execute(loaded_job, runner_cfg, workers, on_plan=progress.start, on_progress=progress.update)
-    _print_summary(summary, as_json)
-    raise typer.Exit(_exit_code(summary))
+    summaries = []
+    for one in jobs:
+        progress = _RunProgress(enabled=not as_json and err.is_terminal)
+        with progress:
+            summaries.append(execute(one, runner_cfg, workers, on_plan=progress.start, on_progress=progress.update))
+    _print_summaries(summaries, as_json)
+    raise typer.Exit(max(_exit_code(s) for s in summaries))
+
+
+def _print_summaries(summaries: list[dict[str, Any]], as_json: bool) -> None:
+    """One run: its summary (DESIGN.md §8). A multi-table job: {"runs": [summary, ...]}."""
+    if len(summaries) == 1:
+        _print_summary(summaries[0], as_json)
+    elif as_json:
+        sys.stdout.write(json.dumps({"runs": summaries}, default=str) + "\n")
+    else:
+        for summary in summaries:
+            _print_summary(summary, as_json)
 
 
 def _exit_code(summary: dict[str, Any]) -> int:
@@ -198,24 +211,30 @@ def submit(
     (0 committed, 1 committed with bad rows, 2 failed).
     """
     from dativo_workers.config import load_job
+    from dativo_workers.config.job import expand_objects
     from dativo_workers.ledger import Ledger
     from dativo_workers.producer import submit as submit_run
 
     use_secret_manager(secret_manager)
-    loaded_job = load_job(job)
+    jobs = expand_objects(load_job(job))  # one run per source table
     runner_cfg = _load_runner(runner)
     ledger = Ledger(runner_cfg.ledger_url)
-    run_id = submit_run(loaded_job, runner_cfg, ledger, queue)
+    run_ids = [submit_run(one, runner_cfg, ledger, queue) for one in jobs]
     if not wait:
         if as_json:
             from dativo_workers.pipeline import run_summary
 
-            sys.stdout.write(json.dumps(run_summary(ledger, run_id), default=str) + "\n")
+            _print_summaries([run_summary(ledger, run_id) for run_id in run_ids], as_json=True)
         else:
-            out.print(f"submitted run [bold]{run_id}[/bold]; follow it with `dativo status {run_id} --watch`")
+            for run_id in run_ids:
+                out.print(f"submitted run [bold]{run_id}[/bold]; follow it with `dativo status {run_id} --watch`")
         return
-    err.print(f"submitted run {run_id}")
-    _follow(ledger, run_id, as_json)
+    summaries = []
+    for run_id in run_ids:
+        err.print(f"submitted run {run_id}")
+        summaries.append(_watch(ledger, run_id, as_json))
+    _print_summaries(summaries, as_json)
+    raise typer.Exit(max(_exit_code(s) for s in summaries))
 
 
 def _watch(ledger: Any, run_id: str, as_json: bool) -> dict[str, Any]:
@@ -343,6 +362,50 @@ def check(
 
 
 @app.command()
+def discover(job: JobArg, as_json: JsonOpt = False, secret_manager: SecretManagerOpt = None) -> None:
+    """List what the job's source holds: tables (or files, API objects) with their columns,
+    types, row estimates and primary keys. Reads no data."""
+    from dativo_workers.config import load_job
+    from dativo_workers.plugins.manager import create_reader
+
+    use_secret_manager(secret_manager)
+    reader = create_reader(load_job(job))
+    try:
+        found = reader.discover()
+    finally:
+        reader.close()
+    if as_json:
+        records = []
+        for obj in found:
+            native = obj.details.get("columns", {})
+            columns = [{"name": f.name, "type": str(f.type), "native": native.get(f.name)} for f in obj.schema or []]
+            records.append(
+                {
+                    "name": obj.name,
+                    "kind": obj.kind,
+                    "row_estimate": obj.row_estimate,
+                    "primary_key": obj.primary_key,
+                    "columns": columns if obj.schema else None,
+                    **{k: v for k, v in obj.details.items() if k != "columns"},
+                }
+            )
+        sys.stdout.write(json.dumps({"source": reader.name, "objects": records}, default=str) + "\n")
+        return
+    listing = Table("object", "kind", "rows (est.)", "primary key", "columns")
+    for obj in found:
+        native = obj.details.get("columns", {})
+        columns = ", ".join(f"{f.name} {native.get(f.name, f.type)}" for f in obj.schema) if obj.schema else ""
+        listing.add_row(
+            obj.name,
+            obj.kind,
+            f"{obj.row_estimate:,}" if obj.row_estimate is not None else "?",
+            ", ".join(obj.primary_key),
+            columns or f"[red]{obj.details.get('error', 'unknown')}[/red]",
+        )
+    out.print(listing)
+
+
+@app.command()
 def status(
     run_id: Annotated[str, typer.Argument(help="Run id printed by `dativo run` or `dativo submit`.")],
     watch: Annotated[bool, typer.Option("--watch", help="Follow the run until it ends.")] = False,
@@ -443,19 +506,24 @@ def tags_explain(job: JobArg, as_json: JsonOpt = False) -> None:
 
 @plugins_app.command("list")
 def plugins_list(as_json: JsonOpt = False) -> None:
-    """Readers and writers installed through the `dativo` entry point group."""
-    from dativo_workers.plugins.manager import installed_plugins
+    """Readers and writers installed through the `dativo` entry point group (and any that failed to load)."""
+    from dativo_workers.plugins.manager import broken_plugins, installed_plugins
 
     found = installed_plugins()
+    broken = broken_plugins()
     if as_json:
-        sys.stdout.write(
-            json.dumps([{"name": p.name, "kind": p.kind, "package": p.package, "version": p.version} for p in found])
-            + "\n"
-        )
+        listed = [{"name": p.name, "kind": p.kind, "package": p.package, "version": p.version} for p in found]
+        listed += [
+            {"name": b.entry_point, "kind": "broken", "package": b.package, "version": b.version, "error": b.error}
+            for b in broken
+        ]
+        sys.stdout.write(json.dumps(listed) + "\n")
         return
     table = Table("name", "kind", "package", "version", "description")
     for p in found:
         table.add_row(p.name, p.kind, p.package, p.version, p.description)
+    for b in broken:
+        table.add_row(b.entry_point, "[red]failed to load[/red]", b.package, b.version, b.error)
     out.print(table)
 
 

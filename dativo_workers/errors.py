@@ -33,3 +33,15 @@ class CommitError(DativoError):
 
 class TransientError(DativoError):
     """Worth retrying: the same input may succeed later (a plugin may raise it explicitly)."""
+
+
+class PluginError(DativoError):
+    """An exception raised inside a reader or writer plugin, reported with the plugin's name.
+
+    Retried like the original would be: ``cause`` is the plugin's own exception."""
+
+    def __init__(self, plugin: str, cause: BaseException) -> None:
+        self.plugin = plugin
+        self.cause = cause
+        detail = str(cause) if isinstance(cause, DativoError) else f"{type(cause).__name__}: {cause}"
+        super().__init__(f"plugin {plugin}: {detail}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -36,12 +37,18 @@ class RollingParquetWriter:
     """One output stream of fragments, rolled when a file reaches ``target_bytes``."""
 
     def __init__(
-        self, fs: pafs.FileSystem, make_path: Callable[[int], str], schema: pa.Schema, target_bytes: int
+        self,
+        fs: pafs.FileSystem,
+        make_path: Callable[[int], str],
+        schema: pa.Schema,
+        target_bytes: int,
+        parquet_options: dict[str, Any] | None = None,
     ) -> None:
         self.fs = fs
         self.make_path = make_path
         self.schema = schema
         self.target_bytes = target_bytes
+        self.parquet_options = PARQUET_OPTIONS if parquet_options is None else parquet_options
         self.sequence = 0
         self.current: _OpenFile | None = None
         self.finished: list[Fragment] = []
@@ -52,7 +59,7 @@ class RollingParquetWriter:
             self.sequence += 1
             make_parent_dir(self.fs, path)
             sink = self.fs.open_output_stream(path)
-            self.current = _OpenFile(path, pq.ParquetWriter(sink, self.schema, **PARQUET_OPTIONS), sink)
+            self.current = _OpenFile(path, pq.ParquetWriter(sink, self.schema, **self.parquet_options), sink)
         self.current.writer.write_batch(batch)
         self.current.rows += batch.num_rows
         if self.current.sink.tell() >= self.target_bytes:
@@ -195,13 +202,18 @@ def quarantine_dir(run_id: str) -> str:
     return f"_dativo_quarantine/{run_id}"
 
 
+def staging_dir(run_id: str) -> str:
+    """Writer targets: every attempt's files wait here until the commit publishes the winners."""
+    return f"_dativo_staging/{run_id}"
+
+
 def sweep_run(location: str, run_id: str, keep: set[str], storage: StorageProperties) -> int:
     """Delete a run's files that did not win: attempts killed mid-write never cleaned up after
     themselves. Returns how many files were removed."""
     fs, root = filesystem(location, storage)
     prefix = scheme_prefix(location)
     removed = []
-    for directory in (run_data_dir(run_id), quarantine_dir(run_id)):
+    for directory in (run_data_dir(run_id), quarantine_dir(run_id), staging_dir(run_id)):
         selector = pafs.FileSelector(f"{root}/{directory}", recursive=True, allow_not_found=True)
         removed += [
             info.path for info in fs.get_file_info(selector)

@@ -23,15 +23,16 @@ import structlog
 from dativo_workers.config.job import LoadedJob, job_from_dict
 from dativo_workers.config.runner import RunnerConfig
 from dativo_workers.conform import Conformer, SchemaMismatch, to_record_batches
-from dativo_workers.errors import BadDataError, DativoError, SourceError
+from dativo_workers.errors import BadDataError, DativoError, PluginError, SourceError
 from dativo_workers.fragments import FragmentWriter, delete_uris, quarantine_dir
 from dativo_workers.iceberg import TablePlan
 from dativo_workers.ledger import Fragment, Ledger
 from dativo_workers.plugins.base import DataReader, Partition, ReaderConversionError
-from dativo_workers.plugins.manager import create_reader
+from dativo_workers.plugins.manager import create_reader, plugin_call, plugin_iter
 from dativo_workers.retry import backoff_seconds, is_transient
 from dativo_workers.schema import arrow_schema
 from dativo_workers.storage import StorageProperties, catalog_properties, filesystem, make_parent_dir
+from dativo_workers.writers import TableFormatSink, WriterPlan, WriterSink, open_sink, writer_plan
 
 log = structlog.get_logger("dativo.ingest")
 _read_ahead = True  # off when this process must stay on its own share of the cores
@@ -61,6 +62,7 @@ class _Attempt:
     partition: Partition
     storage: StorageProperties
     ledger: Ledger
+    writer: WriterPlan | None = None
 
 
 def ingest_partition(run_id: str, index: int, runner: RunnerConfig, ledger: Ledger | None = None) -> dict[str, Any]:
@@ -97,6 +99,7 @@ def ingest_partition(run_id: str, index: int, runner: RunnerConfig, ledger: Ledg
             partition=Partition.from_dict(json.loads(spec["spec_json"])),
             storage=catalog_properties(runner.catalog(run["catalog"]), run["tenant"]),
             ledger=ledger,
+            writer=writer_plan(json.loads(run["plan_json"])),
         )
         produced, bad_rows = _read_and_write(work)
     except Exception as exc:
@@ -147,14 +150,14 @@ def _read_and_write(work: _Attempt) -> tuple[list[Fragment], int]:
             # A value did not convert while parsing: re-read as text and sort out the bad rows.
             return _write_partition(work, reader, typed=False)
     finally:
-        reader.close()
+        plugin_call(reader.name, reader.close)
 
 
 def _write_partition(work: _Attempt, reader: DataReader, *, typed: bool) -> tuple[list[Fragment], int]:
     cfg, table, partition = work.job.config, work.table, work.partition
     schema = arrow_schema(table.schema)
     policy = cfg.bad_rows
-    writer = FragmentWriter(
+    writer: FragmentWriter | WriterSink | TableFormatSink = FragmentWriter(
         location=table.location,
         storage=work.storage,
         run_id=work.run_id,
@@ -165,6 +168,17 @@ def _write_partition(work: _Attempt, reader: DataReader, *, typed: bool) -> tupl
         spec=table.spec,
         target_bytes=cfg.target.file_size_mb * 1024 * 1024,
     )
+    if work.writer is not None:  # a writer target, or a writer as the Iceberg table's format
+        schema, writer = open_sink(
+            work.writer,
+            work.job,
+            writer,
+            location=table.location,
+            storage=work.storage,
+            run_id=work.run_id,
+            partition_index=partition.index,
+            attempt=work.attempt,
+        )
     quarantine = _QuarantineWriter(
         f"{table.location}/{quarantine_dir(work.run_id)}/p{partition.index:05d}-a{work.attempt:02d}.parquet",
         work.storage,
@@ -220,15 +234,17 @@ def _write_partition(work: _Attempt, reader: DataReader, *, typed: bool) -> tupl
 
 
 def _batches(reader: DataReader, partition: Partition, schema: pa.Schema, typed: bool) -> Iterator[pa.RecordBatch]:
+    """The reader's output as record batches; whatever the reader raises names it (PluginError)."""
+    name = reader.name
     if not typed:
         try:
             source = reader.read_untyped(partition, schema)
         except NotImplementedError:
-            raise SourceError(f"reader {reader.name!r} produced values that do not convert") from None
-        for obj in source:
-            yield from to_record_batches(obj)
+            raise SourceError(f"reader {name!r} produced values that do not convert") from None
+        for obj in plugin_iter(name, source):
+            yield from plugin_iter(name, to_record_batches(obj))
         return
-    iterator = iter(reader.read(partition, schema))
+    iterator = plugin_call(name, lambda: iter(reader.read(partition, schema)))
     while True:
         try:
             obj = next(iterator)
@@ -236,9 +252,11 @@ def _batches(reader: DataReader, partition: Partition, schema: pa.Schema, typed:
             return
         except (pa.ArrowInvalid, ReaderConversionError) as exc:
             if type(reader).read_untyped is DataReader.read_untyped:
-                raise SourceError(f"{partition.label or reader.name}: {exc}") from None
+                raise PluginError(name, SourceError(f"{partition.label}: {exc}") if partition.label else exc) from None
             raise _TypedReadFailed(str(exc)) from None
-        yield from to_record_batches(obj)
+        except Exception as exc:
+            raise PluginError(name, exc) from exc
+        yield from plugin_iter(name, to_record_batches(obj))
 
 
 _DONE = object()

@@ -41,6 +41,7 @@ from dativo_workers.plugins.base import DataReader, Partition
 from dativo_workers.plugins.manager import create_reader
 from dativo_workers.schema import arrow_to_iceberg, asset_schema
 from dativo_workers.storage import catalog_properties
+from dativo_workers.writers import plan_writer, publish_run, writer_plan
 
 log = structlog.get_logger("dativo.pipeline")
 
@@ -79,7 +80,8 @@ def plan_run(job: LoadedJob, runner: RunnerConfig, ledger: Ledger, run_id: str |
     asset = load_job_asset(job)
     catalog_cfg = runner.catalog(cfg.target.catalog)
     catalog = open_catalog(cfg.target.catalog, catalog_properties(catalog_cfg, cfg.tenant_id))
-    existing = load_table(catalog, (cfg.target.namespace, cfg.target.table)) if cfg.source.incremental else None
+    incremental = cfg.source.incremental and cfg.target.is_iceberg
+    existing = load_table(catalog, (cfg.target.namespace, cfg.target.table)) if incremental else None
     reader = create_reader(job, state=committed_state(existing) if existing is not None else None)
     try:
         schema = source_schema(asset, reader)
@@ -90,7 +92,11 @@ def plan_run(job: LoadedJob, runner: RunnerConfig, ledger: Ledger, run_id: str |
         partitions = reader.plan()
         state = reader.planned_state()
         detected, source_tags = governance_inputs(cfg, reader, partitions, [f.name for f in schema.fields])
-        table = plan_table(catalog, cfg.target, schema, catalog_cfg.warehouse)
+        writer, schema = plan_writer(job, schema)  # a writer target, or a table format that shapes the rows
+        if writer is not None and writer.output is not None:
+            table = writer.output_table()
+        else:
+            table = plan_table(catalog, cfg.target, schema, catalog_cfg.warehouse)
     finally:
         reader.close()
     run_id = run_id or new_run_id()
@@ -101,7 +107,9 @@ def plan_run(job: LoadedJob, runner: RunnerConfig, ledger: Ledger, run_id: str |
         "table_properties": table_properties(cfg, asset, columns, detected, source_tags),
         "column_docs": column_docs(cfg, asset, columns, detected, source_tags),
         "state": state,
+        "writer": writer.to_dict() if writer is not None else None,
     }
+    target = writer.output if writer is not None and writer.output else f"{cfg.target.namespace}.{cfg.target.table}"
     ledger.create_run(
         run_id=run_id,
         tenant=cfg.tenant_id,
@@ -109,13 +117,11 @@ def plan_run(job: LoadedJob, runner: RunnerConfig, ledger: Ledger, run_id: str |
         job_path=str(job.path),
         job=job.raw,
         catalog=cfg.target.catalog,
-        table_ident=f"{cfg.target.namespace}.{cfg.target.table}",
+        table_ident=target,
         plan=plan,
         partition_specs=[p.to_dict() for p in partitions],
     )
-    log.info(
-        "run planned", run_id=run_id, partitions=len(partitions), table=f"{cfg.target.namespace}.{cfg.target.table}"
-    )
+    log.info("run planned", run_id=run_id, partitions=len(partitions), table=target)
     return PlannedRun(run_id, partitions, table)
 
 
@@ -186,8 +192,13 @@ def commit_run(run_id: str, runner: RunnerConfig, ledger: Ledger | None = None) 
         column_docs=plan["column_docs"],
     )
     storage = catalog_properties(runner.catalog(run["catalog"]), run["tenant"])
+    writer = writer_plan(plan)
     try:
-        snapshot_id = commit(open_catalog(run["catalog"], storage), request)
+        if writer is not None and writer.output is not None:  # a writer target: files, no snapshot
+            publish_run(writer.output, run_id, data, storage)
+            snapshot_id = None
+        else:
+            snapshot_id = commit(open_catalog(run["catalog"], storage), request)
     except Exception as exc:
         _fail_run(ledger, run_id, f"commit failed: {describe_error(exc)}")
         return run_summary(ledger, run_id)

@@ -7,7 +7,7 @@ import random
 import socket
 
 from dativo_workers.config.job import RetryPolicy
-from dativo_workers.errors import DativoError, TransientError
+from dativo_workers.errors import DativoError, PluginError, TransientError
 
 _TRANSIENT_ERRNOS = {
     errno.ECONNREFUSED,
@@ -35,6 +35,8 @@ def is_transient(exc: BaseException) -> bool:
     """True for connection refused/reset, timeouts, HTTP 429/5xx and similar hiccups."""
     if isinstance(exc, TransientError):
         return True
+    if isinstance(exc, PluginError):
+        return is_transient(exc.cause)
     if isinstance(exc, DativoError):
         return False  # config, bad data, source errors: the same input fails the same way
     if isinstance(exc, ConnectionError | TimeoutError | socket.timeout):

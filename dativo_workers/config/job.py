@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from dativo_workers.config.yamlio import load_yaml
 from dativo_workers.errors import ConfigError
@@ -80,23 +81,69 @@ class PartitionField(Strict):
         return value
 
 
+# Keys that belong to one kind of target only: an Iceberg table, or a writer's output directory.
+_ICEBERG_ONLY = ("namespace", "table", "partition_by", "file_size_mb", "format", "format_options")
+_WRITER_ONLY = ("path", "options")
+
+
 class TargetConfig(Strict):
-    connector: str = "iceberg"
+    connector: str = Field(default="iceberg", description="iceberg, or the name of an installed writer")
     catalog: str = "default"
-    namespace: str
-    table: str
+    namespace: str | None = None  # required for iceberg targets
+    table: str | None = None  # required for iceberg targets
     mode: Literal["append", "overwrite"] = "append"
     partition_by: list[PartitionField] = Field(default_factory=list)
     file_size_mb: int = Field(default=256, ge=1, le=4096)
     writer: PluginRef | None = None
+    path: str | None = Field(default=None, description="writer targets: output directory (local path or URI)")
+    options: dict[str, Any] = Field(default_factory=dict, description="settings of the writer named by `connector`")
+    format: str | None = Field(default=None, description="iceberg targets: a table-format writer shapes the rows")
+    format_options: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("namespace", "table")
     @classmethod
-    def _identifier(cls, value: str) -> str:
+    def _identifier(cls, value: str | None) -> str | None:
         # `{object}` stands for each source object's name in a multi-table job.
-        if not all(_NAME.match(part.replace(OBJECT_PLACEHOLDER, "x")) for part in value.split(".")):
+        if value is not None and not all(
+            _NAME.match(part.replace(OBJECT_PLACEHOLDER, "x")) for part in value.split(".")
+        ):
             raise ValueError("use letters, digits, '_' and '-' (dots separate nested namespaces)")
         return value
+
+    @property
+    def is_iceberg(self) -> bool:
+        return self.writer is None and self.connector == "iceberg"
+
+    @model_validator(mode="after")
+    def _keys_of_the_target_kind(self) -> TargetConfig:
+        errors: list[InitErrorDetails] = []
+
+        def problem(key: str, message: str) -> None:
+            kind = "missing" if message == "missing" else PydanticCustomError("target_key", message)
+            errors.append(InitErrorDetails(type=kind, loc=(key,), input=getattr(self, key, None)))
+
+        if self.writer is not None and "connector" in self.model_fields_set:
+            problem("writer", "set either `connector` (a writer name) or `writer` (a plugin), not both")
+        if self.is_iceberg:
+            for key in ("namespace", "table"):
+                if getattr(self, key) is None:
+                    problem(key, "missing")
+            for key in _WRITER_ONLY:
+                if key in self.model_fields_set:
+                    problem(key, "only for writer targets (`connector: <writer>` or `writer:`), not for iceberg")
+            if self.format_options and self.format is None:
+                problem("format_options", "set `format` (a table-format writer) to use format_options")
+        else:
+            if self.path is None:
+                problem("path", "missing")
+            for key in _ICEBERG_ONLY:
+                if key in self.model_fields_set:
+                    problem(key, "only for iceberg targets; a writer takes its settings from its own options")
+            if self.mode != "append":
+                problem("mode", "writer targets only append (each run adds its own files)")
+        if errors:
+            raise ValidationError.from_exception_data(type(self).__name__, errors)
+        return self
 
 
 class FinOps(Strict):
@@ -186,11 +233,12 @@ def expand_objects(job: LoadedJob) -> list[LoadedJob]:
     no two objects land in the same table.
     """
     tables = job.config.source.tables
-    template = job.config.target.table
+    key = "table" if job.config.target.is_iceberg else "path"  # writer targets: `{object}` in target.path
+    template = getattr(job.config.target, key) or ""
     if len(tables) > 1 and OBJECT_PLACEHOLDER not in template:
         raise ConfigError(
-            f"{job.path}: target.table: the job reads {len(tables)} tables; put `{OBJECT_PLACEHOLDER}` in "
-            f'target.table (e.g. `table: "{OBJECT_PLACEHOLDER}"`) so each lands in its own Iceberg table'
+            f"{job.path}: target.{key}: the job reads {len(tables)} tables; put `{OBJECT_PLACEHOLDER}` in "
+            f'target.{key} (e.g. `{key}: "{OBJECT_PLACEHOLDER}"`) so each lands in its own {key}'
         )
     if len(tables) > 1 and job.config.asset_path:
         raise ConfigError(f"{job.path}: asset_path: an asset describes one table; split the job per table")
@@ -204,6 +252,6 @@ def expand_objects(job: LoadedJob) -> list[LoadedJob]:
         raw = {**job.raw, "source": dict(job.raw["source"]), "target": dict(job.raw["target"])}
         if entry is not None:
             raw["source"]["tables"] = [entry.model_dump(exclude_none=True)]
-        raw["target"]["table"] = template.replace(OBJECT_PLACEHOLDER, name)
+        raw["target"][key] = template.replace(OBJECT_PLACEHOLDER, name)
         jobs.append(LoadedJob(path=job.path, config=JobConfig.model_validate(raw), raw=raw))
     return jobs

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.metadata
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -34,51 +35,99 @@ class PluginInfo:
     cls: type
 
 
+@dataclass(frozen=True)
+class BrokenPlugin:
+    """An entry point that could not be loaded: reported, instead of disabling every plugin."""
+
+    entry_point: str  # `name = module` in the `dativo` group
+    package: str
+    version: str
+    error: str
+
+
+@dataclass
+class _Registry:
+    pm: pluggy.PluginManager
+    packages: dict[int, tuple[str, str]]  # id(plugin module) -> (distribution, version)
+    broken: list[BrokenPlugin]
+
+
 @functools.cache
+def _registry() -> _Registry:
+    registry = _Registry(pluggy.PluginManager(hookspecs.PROJECT_NAME), {}, [])
+    registry.pm.add_hookspecs(hookspecs)
+    for dist in importlib.metadata.distributions():
+        package, version = dist.metadata["Name"], dist.version
+        for ep in dist.entry_points.select(group=ENTRY_POINT_GROUP):
+            if registry.pm.get_plugin(ep.name) is not None:  # the same distribution seen twice on sys.path
+                continue
+            try:
+                plugin = ep.load()
+                registry.pm.register(plugin, name=ep.name)
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                registry.broken.append(BrokenPlugin(f"{ep.name} = {ep.value}", package, version, error))
+                continue
+            registry.packages[id(plugin)] = (package, version)
+    return registry
+
+
 def plugin_manager() -> pluggy.PluginManager:
-    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
-    pm.add_hookspecs(hookspecs)
-    pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
-    return pm
+    """The `dativo` entry points of every installed package, loaded once per process."""
+    return _registry().pm
+
+
+def broken_plugins() -> list[BrokenPlugin]:
+    """Entry points that failed to load (and the hooks that failed to answer), with the error."""
+    installed_plugins()
+    return _registry().broken
 
 
 @functools.cache
 def installed_plugins() -> list[PluginInfo]:
     """Every reader and writer the entry points provide (read once per process: a worker
     would otherwise re-parse package metadata for every partition)."""
-    pm = plugin_manager()
-    dists = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
+    registry = _registry()
     found: list[PluginInfo] = []
-    for plugin in pm.get_plugins():
-        dist = dists.get(id(plugin))
-        package = dist.project_name if dist else getattr(plugin, "__name__", str(plugin))
-        version = dist.version if dist else "-"
+    for plugin in registry.pm.get_plugins():
+        package, version = registry.packages.get(id(plugin), (getattr(plugin, "__name__", str(plugin)), "-"))
         for kind, hook in (("reader", "dativo_readers"), ("writer", "dativo_writers")):
             impl = getattr(plugin, hook, None)
-            for cls in (impl() if impl else None) or []:
+            try:
+                classes = (impl() if impl else None) or []
+            except Exception as exc:
+                entry = f"{registry.pm.get_name(plugin)}: {hook}()"
+                registry.broken.append(BrokenPlugin(entry, package, version, f"{type(exc).__name__}: {exc}"))
+                continue
+            for cls in classes:
                 found.append(PluginInfo(cls.name, kind, package, version, cls.description, cls))
     return sorted(found, key=lambda p: (p.kind, p.name))
+
+
+def _not_installed(kind: str, name: str, key: str, known: list[str], hint: str) -> ConfigError:
+    listed = ", ".join(sorted(known)) or "none installed"
+    message = f"{key}: no {kind} named {name!r} (installed: {listed}); {hint}"
+    broken = broken_plugins()
+    if broken:  # the one asked for may be in a package that failed to load
+        message += "; plugins that failed to load: " + "; ".join(
+            f"{b.package} {b.version} ({b.entry_point}): {b.error}" for b in broken
+        )
+    return ConfigError(message)
 
 
 def reader_class(name: str) -> type[DataReader]:
     readers = {p.name: p.cls for p in installed_plugins() if p.kind == "reader"}
     if name not in readers:
-        known = ", ".join(sorted(readers)) or "none installed"
-        raise ConfigError(
-            f"source.connector: no reader named {name!r} (installed: {known}); "
-            "install the package that provides it, or use `source.reader: {type: plugin, plugin_path: ...}`"
-        )
+        hint = "install the package that provides it, or use `source.reader: {type: plugin, plugin_path: ...}`"
+        raise _not_installed("reader", name, "source.connector", list(readers), hint)
     return readers[name]
 
 
 def writer_class(name: str, key: str) -> type[DataWriter]:
     writers = {p.name: p.cls for p in installed_plugins() if p.kind == "writer"}
     if name not in writers:
-        known = ", ".join(sorted(writers)) or "none installed"
-        raise ConfigError(
-            f"{key}: no writer named {name!r} (installed: {known}); "
-            "install the package that provides it, or use `target.writer: {type: plugin, plugin_path: ...}`"
-        )
+        hint = "install the package that provides it, or use `target.writer: {type: plugin, plugin_path: ...}`"
+        raise _not_installed("writer", name, key, list(writers), hint)
     return writers[name]
 
 
