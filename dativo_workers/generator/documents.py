@@ -183,10 +183,21 @@ class _Dumper(yaml.SafeDumper):
         return True
 
 
+def _body(doc: dict[str, Any]) -> str:
+    return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=120, default_flow_style=False)
+
+
 def to_yaml(doc: dict[str, Any], header: str) -> str:
-    body = yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=120, default_flow_style=False)
     lines = [f"# {line}" if line else "#" for line in header.splitlines()]
-    return "\n".join(lines) + "\n" + body
+    return "\n".join(lines) + "\n" + _body(doc)
+
+
+def document_change(old: dict[str, Any], new: dict[str, Any], path: Path) -> str:
+    """A unified diff of two documents' content ("" when equal): both are rendered the same
+    way, so a hand-edited file's formatting or comments are not reported as changes."""
+    if old == new:
+        return ""
+    return diff(_body(old), _body(new), path)
 
 
 def header(kind: str, command: str) -> str:
@@ -205,11 +216,6 @@ def diff(old: str, new: str, path: Path) -> str:
             old.splitlines(keepends=True), new.splitlines(keepends=True), f"{path} (now)", f"{path} (generated)"
         )
     )
-
-
-def strip_header(text: str) -> str:
-    """The document without its leading comment (so a new date is not a change)."""
-    return re.sub(r"\A(?:#.*\n)+", "", text)
 
 
 def write_text(path: Path, text: str) -> None:

@@ -680,11 +680,13 @@ def generate_job(asker: Asker, request: Request) -> list[Path]:
     asset_path = out_dir / "assets" / result.draft.connector.name / "v1.0" / f"{result.object_name}.yaml"
     if request.write_asset:
         existing = _load_existing(asset_path)
-        asset_text = docs.to_yaml(_asset_doc(result, tenant, existing), docs.header("asset", request.command))
-        if asset_path.exists():
-            old = asset_path.read_text(encoding="utf-8")
-            change = docs.diff(docs.strip_header(old), docs.strip_header(asset_text), asset_path)
-            if change:
+        new_doc = _asset_doc(result, tenant, existing)
+        asset_text = docs.to_yaml(new_doc, docs.header("asset", request.command))
+        if existing is not None:
+            change = docs.document_change(existing, new_doc, asset_path)
+            if not change:
+                asset_text = None  # already what the source says: leave the file (and its comments) alone
+            else:
                 _show_diff(asker, change)
                 if not _confirm_overwrite(asker, asset_path, request, "pass --no-asset to keep it"):
                     asset_text = None  # keep the user's asset as it is
@@ -826,9 +828,10 @@ def _asset_from_job(asker: Asker, request: Request, job_path: Path, out: Path | 
 
 def _write_asset(asker: Asker, request: Request, result: SourceResult, tenant: str, target: Path) -> list[Path]:
     existing = _load_existing(target)
-    text = docs.to_yaml(_asset_doc(result, tenant, existing), docs.header("asset", request.command))
-    if target.exists():
-        change = docs.diff(docs.strip_header(target.read_text(encoding="utf-8")), docs.strip_header(text), target)
+    new_doc = _asset_doc(result, tenant, existing)
+    text = docs.to_yaml(new_doc, docs.header("asset", request.command))
+    if existing is not None:
+        change = docs.document_change(existing, new_doc, target)
         if not change:
             asker.info(f"{target} is up to date with the source")
             return []
