@@ -39,6 +39,7 @@ from dativo_workers.ingest import describe_error
 from dativo_workers.ledger import Ledger
 from dativo_workers.plugins.base import DataReader, Partition
 from dativo_workers.plugins.manager import create_reader
+from dativo_workers.retry import call_with_retries
 from dativo_workers.schema import arrow_to_iceberg, asset_schema
 from dativo_workers.storage import catalog_properties
 from dativo_workers.writers import plan_writer, publish_run, writer_plan
@@ -82,23 +83,29 @@ def plan_run(job: LoadedJob, runner: RunnerConfig, ledger: Ledger, run_id: str |
     catalog = open_catalog(cfg.target.catalog, catalog_properties(catalog_cfg, cfg.tenant_id))
     incremental = cfg.source.incremental and cfg.target.is_iceberg
     existing = load_table(catalog, (cfg.target.namespace, cfg.target.table)) if incremental else None
-    reader = create_reader(job, state=committed_state(existing) if existing is not None else None)
-    try:
-        schema = source_schema(asset, reader)
-        if schema is None:
-            raise ConfigError(
-                f"{job.path}: the {reader.name!r} source cannot tell its schema; set `asset_path` to a data contract"
-            )
-        partitions = reader.plan()
-        state = reader.planned_state()
-        detected, source_tags = governance_inputs(cfg, reader, partitions, [f.name for f in schema.fields])
-        writer, schema = plan_writer(job, schema)  # a writer target, or a table format that shapes the rows
-        if writer is not None and writer.output is not None:
-            table = writer.output_table()
-        else:
-            table = plan_table(catalog, cfg.target, schema, catalog_cfg.warehouse)
-    finally:
-        reader.close()
+
+    def plan_source() -> tuple[Schema, list[Partition], dict[str, str], dict[str, Finding], dict[str, str]]:
+        reader = create_reader(job, state=committed_state(existing) if existing is not None else None)
+        try:
+            schema = source_schema(asset, reader)
+            if schema is None:
+                raise ConfigError(
+                    f"{job.path}: the {reader.name!r} source cannot tell its schema; "
+                    "set `asset_path` to a data contract"
+                )
+            partitions = reader.plan()
+            detected, source_tags = governance_inputs(cfg, reader, partitions, [f.name for f in schema.fields])
+            return schema, partitions, reader.planned_state(), detected, source_tags
+        finally:
+            reader.close()
+
+    # a source that is briefly unreachable gets the job's retry policy here too, not only in partitions
+    schema, partitions, state, detected, source_tags = call_with_retries(cfg.retry, plan_source, "planning")
+    writer, schema = plan_writer(job, schema)  # a writer target, or a table format that shapes the rows
+    if writer is not None and writer.output is not None:
+        table = writer.output_table()
+    else:
+        table = plan_table(catalog, cfg.target, schema, catalog_cfg.warehouse)
     run_id = run_id or new_run_id()
     columns = [f.name for f in table.schema.fields]
     plan = {

@@ -5,9 +5,17 @@ from __future__ import annotations
 import errno
 import random
 import socket
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import structlog
 
 from dativo_workers.config.job import RetryPolicy
 from dativo_workers.errors import DativoError, PluginError, TransientError
+
+T = TypeVar("T")
+log = structlog.get_logger("dativo.retry")
 
 _TRANSIENT_ERRNOS = {
     errno.ECONNREFUSED,
@@ -56,3 +64,20 @@ def backoff_seconds(policy: RetryPolicy, attempt: int) -> float:
     """Delay before attempt ``attempt + 1``: exponential, capped, with full jitter on top half."""
     base = min(policy.backoff_seconds * (2 ** max(attempt - 1, 0)), policy.max_backoff_seconds)
     return base / 2 + random.uniform(0, base / 2)
+
+
+def call_with_retries(policy: RetryPolicy, call: Callable[[], T], what: str) -> T:
+    """Run ``call``; transient failures wait their backoff and try again, up to max_attempts."""
+    attempt = 1
+    while True:
+        try:
+            return call()
+        except Exception as exc:
+            if attempt >= policy.max_attempts or not is_transient(exc):
+                raise
+            delay = backoff_seconds(policy, attempt)
+            log.warning(
+                "transient error, retrying", during=what, attempt=attempt, delay_s=round(delay, 2), error=str(exc)
+            )
+            time.sleep(delay)
+            attempt += 1

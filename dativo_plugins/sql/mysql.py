@@ -107,7 +107,7 @@ class MysqlReader(SqlReader):
 
         # PyMySQL first: it fails in milliseconds with the server's error code, where the
         # connectorx pool would retry a wrong password for half a minute.
-        self.conn.ping(reconnect=True)
+        self.conn  # noqa: B018 - connects
         c = self.connection
         auth = quote(c.user, safe="") + (":" + quote(c.password.get_secret_value(), safe="") if c.password else "")
         url = f"mysql://{auth}@{c.host}:{c.port}/{quote(c.database, safe='')}"
