@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
 secrets_app = typer.Typer(help="Check secret references and the configured secret manager.", no_args_is_help=True)
 out = Console()
@@ -66,9 +66,9 @@ def secrets_check(
     elif not rows:
         out.print("no secret references in this job")
     else:
-        table = Table("reference", "used at", "provider", "resolves", "detail")
+        # one line per reference (like `dativo check`): nothing is cut off in a narrow terminal or a CI log
         for r in rows:
-            mark = "[green]yes[/green]" if r["ok"] else "[red]NO[/red]"
-            table.add_row(r["reference"], r["used_at"], r["provider"], mark, r["detail"])
-        out.print(table)
+            mark = "[green]ok[/green]  " if r["ok"] else "[red]FAIL[/red]"
+            line = mark + escape(f"  {r['reference']}  at {r['used_at']}  [{r['provider']}] {r['detail']}")
+            out.print(line, soft_wrap=True, highlight=False, markup=True)
     raise typer.Exit(0 if ok else 2)

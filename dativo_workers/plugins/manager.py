@@ -19,7 +19,8 @@ from dativo_workers.config.yamlio import format_key_path
 from dativo_workers.errors import ConfigError, PluginError
 from dativo_workers.plugins import hookspecs
 from dativo_workers.plugins.base import DataReader, DataWriter, PluginSettings, SourceContext
-from dativo_workers.secrets import resolve, scrub_exception
+from dativo_workers.secrets import references, resolve, scrub_exception
+from dativo_workers.secrets.guard import guard
 
 ENTRY_POINT_GROUP = "dativo"
 T = TypeVar("T")
@@ -212,7 +213,7 @@ def create_reader(job: LoadedJob, state: dict[str, str] | None = None) -> DataRe
     # Secret references are resolved here, in the process that uses them; the job stored in the
     # ledger and sent around keeps the references.
     tenant = job.config.tenant_id
-    settings = resolve(settings, tenant)
+    raw_settings, settings = settings, resolve(settings, tenant)
     context = SourceContext(
         base_dir=job.base_dir,
         files=[f.model_dump() for f in source.files],
@@ -225,7 +226,9 @@ def create_reader(job: LoadedJob, state: dict[str, str] | None = None) -> DataRe
         incremental=source.incremental.model_dump() if source.incremental else None,
         state=dict(state or {}),
     )
-    return plugin_call(plugin_name(cls), cls, validate_settings(cls, settings, key, job), context)
+    reader = plugin_call(plugin_name(cls), cls, validate_settings(cls, settings, key, job), context)
+    # errors the reader raises carry no resolved value, and an auth failure names the references
+    return guard(reader, references([raw_settings, dict(source.connection)]))
 
 
 def validate_settings(cls: Any, settings: dict[str, Any], key: str, job: LoadedJob) -> Any:
