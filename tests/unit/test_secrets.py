@@ -554,3 +554,57 @@ def test_secret_manager_option_overrides_the_runner(tmp_path: Path, monkeypatch:
     report = json.loads(result.stdout)
     assert {r["provider"] for r in report["references"]} == {"filesystem"}
     assert os.environ["DATIVO_SECRETS__PROVIDER"] == "filesystem"  # exported for the processes it starts
+
+
+def test_reader_errors_are_scrubbed_and_auth_failures_name_the_references(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dativo_workers.config import load_job
+    from dativo_workers.plugins.manager import create_reader
+
+    (tmp_path / "authreader.py").write_text(
+        textwrap.dedent(
+            """
+            import pyarrow as pa
+            from dativo_workers.plugins import DataReader, Partition, PluginSettings
+
+            class AuthReader(DataReader):
+                name = "auth"
+                config_model = PluginSettings
+
+                def plan(self):
+                    raise PermissionError("login failed for " + self.context.connection["password"].reveal())
+
+                def schema(self):
+                    return pa.schema([("id", pa.int64())])
+
+                def read(self, partition, schema):
+                    yield pa.table({"id": [1]})
+                    raise ValueError("row 2: token " + self.context.connection["password"].reveal() + " leaked")
+            """
+        )
+    )
+    job = tmp_path / "job.yaml"
+    job.write_text(
+        textwrap.dedent(
+            """
+            tenant_id: acme
+            source:
+              reader: {type: plugin, plugin_path: authreader.AuthReader}
+              connection: {password: "${secret:api.password}"}
+            target: {namespace: acme, table: t}
+            """
+        )
+    )
+    monkeypatch.setenv("DATIVO_SECRET__ACME__API", json.dumps({"password": "pw-0123456789"}))
+    reader = create_reader(load_job(job))
+    with pytest.raises(PermissionError) as exc:
+        reader.plan()
+    text = str(exc.value)
+    assert "pw-0123456789" not in text and "login failed for ***" in text
+    assert "${secret:api.password}" in text and "dativo secrets check" in text
+    batches = reader.read(None, None)  # type: ignore[arg-type]
+    assert next(batches).num_rows == 1
+    with pytest.raises(ValueError) as exc2:
+        next(batches)
+    assert str(exc2.value) == "row 2: token *** leaked"  # not an auth failure: no hint
