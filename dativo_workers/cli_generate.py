@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -123,7 +124,8 @@ def generate_job_command(
     written = generate_job(asker, request)
     _print_written(written, asker)
     if written and asker.interactive:
-        asker.info(f"Next: [bold]dativo check {written[0]}[/bold] and [bold]dativo run {written[0]}[/bold]")
+        job = os.path.relpath(written[0]) if written[0].is_relative_to(Path.cwd()) else str(written[0])
+        asker.info(f"Next: [bold]dativo check {job}[/bold], then [bold]dativo run {job}[/bold]")
 
 
 @generate_app.command("asset")

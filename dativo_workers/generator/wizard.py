@@ -118,7 +118,7 @@ def ask_connector(asker: Asker) -> Connector:
 
     return asker.ask(
         "source",
-        f"Source connector ({', '.join(found)})",
+        "Source connector" + ("" if asker.interactive else f" ({', '.join(found)})"),
         flag="--source",
         default="csv" if "csv" in found else next(iter(found)),
         validate=check,
@@ -596,8 +596,7 @@ def ask_target(asker: Asker, runner: RunnerConfig, tenant: str, object_name: str
     mode = asker.ask("mode", "Mode (append, overwrite)", flag="--mode", default="append", validate=mode_check)
     partitioning = asker.ask(
         "partition_by",
-        "Partition by (column[:transform], comma-separated; transforms: identity, year, month, day, hour, "
-        "bucket[N], truncate[N]; Enter for none)",
+        "Partition by (column[:transform], e.g. created_at:day; comma-separated; Enter for none)",
         flag="--partition-by",
         default="",
         validate=lambda v: _partition_fields(v, schema),
