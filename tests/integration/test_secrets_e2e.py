@@ -21,6 +21,7 @@ import redis
 from dativo_workers.config import load_job, load_runner
 from dativo_workers.errors import DativoError
 from dativo_workers.producer import submit, wait
+from dativo_workers.secrets import SecretsConfig, use
 
 from ..conftest import Workspace
 from .fleet import Fleet, free_port
@@ -30,6 +31,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 MY_HOST = os.environ.get("DATIVO_TEST_MYSQL_HOST", "127.0.0.1")
 MY_PORT = int(os.environ.get("DATIVO_TEST_MYSQL_PORT", "3306"))
 ROWS = 40
+
+
+@pytest.fixture(autouse=True)
+def _default_provider_afterwards() -> Iterator[None]:
+    yield
+    use(SecretsConfig())  # loading these runners switched this process's provider
 
 
 @dataclass

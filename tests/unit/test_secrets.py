@@ -53,6 +53,9 @@ def _clean(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     use(SecretsConfig(cache_ttl_seconds=0))  # most tests change secrets between lookups
     redact.forget_all()
     yield
+    for key in list(os.environ):  # `--secret-manager` exports DATIVO_SECRETS__PROVIDER on purpose
+        if key.startswith("DATIVO_SECRETS__"):
+            del os.environ[key]
     use(SecretsConfig())
     redact.forget_all()
 
@@ -608,3 +611,21 @@ def test_reader_errors_are_scrubbed_and_auth_failures_name_the_references(
     with pytest.raises(ValueError) as exc2:
         next(batches)
     assert str(exc2.value) == "row 2: token *** leaked"  # not an auth failure: no hint
+
+
+def test_worker_flag_reaches_the_worker_processes_runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dativo_workers import celery_app
+
+    runner = write_runner(tmp_path, "secrets: {provider: env}\n")
+    monkeypatch.setenv("DATIVO_RUNNER_CONFIG", str(runner))  # restored afterwards: the CLI exports it
+    started: list[str] = []
+
+    def worker_main(argv: list[str]) -> None:
+        # what a Celery worker process does for each task: load its own runner config
+        started.append(load_runner(None).secrets.provider)
+
+    monkeypatch.setattr(celery_app.app, "worker_main", worker_main)
+    result = run_cli("worker", "--runner", str(runner), "--secret-manager", "filesystem")
+    assert result.exit_code == 0, result.output
+    assert started == ["filesystem"] and os.environ["DATIVO_SECRETS__PROVIDER"] == "filesystem"
+    assert active().config.provider == "filesystem"
