@@ -69,11 +69,18 @@ class VaultSecretProvider(SecretProvider):
 
     def _login(self) -> None:
         if self.cfg.auth_method == "approle":
-            response = self.client.auth.approle.login(
-                role_id=self.cfg.role_id,
-                secret_id=self.cfg.secret_id.get_secret_value() if self.cfg.secret_id else None,
-                mount_point=self.cfg.approle_mount,
-            )
+            errors = self._hvac_errors()
+            try:
+                response = self.client.auth.approle.login(
+                    role_id=self.cfg.role_id,
+                    secret_id=self.cfg.secret_id.get_secret_value() if self.cfg.secret_id else None,
+                    mount_point=self.cfg.approle_mount,
+                )
+            except (errors.InvalidRequest, errors.Forbidden, errors.Unauthorized, errors.InvalidPath) as exc:
+                raise SecretError(
+                    f"Vault AppRole login at auth/{self.cfg.approle_mount}/login failed ({type(exc).__name__}): "
+                    "check runner.secrets.vault.role_id and secret_id"
+                ) from None
             auth = response.get("auth") or {}
             self._schedule(auth.get("lease_duration"), bool(auth.get("renewable")))
         elif self.cfg.renew:

@@ -311,7 +311,7 @@ def test_vault_approle_login_and_relogin_after_revocation(vault: tuple[JsonServe
     assert r.resolve("${secret:db.password}", "acme") == "vault-pw-v2"
     assert state.logins == 2
     bad = resolver("vault", url=server.url, role_id="role-1", secret_id="not-the-secret-id")
-    with pytest.raises(SecretError) as exc:
+    with pytest.raises(SecretError, match=r"AppRole login at auth/approle/login failed") as exc:
         bad.resolve("${secret:db.password}", "acme")
     assert "not-the-secret-id" not in str(exc.value)
 

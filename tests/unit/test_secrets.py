@@ -543,6 +543,19 @@ def test_secrets_check_lists_references_and_fails_on_a_missing_one(
     assert result.exit_code == 0, result.output
     assert "${secret:api}" in result.output and "api-token-value" not in result.output
 
+    # the target catalog's credentials are references too
+    runner.write_text(
+        runner.read_text()
+        + "  catalogs:\n    default:\n      uri: sqlite:////tmp/c.db\n"
+        + '      s3.secret-access-key: "${secret:s3.secret_key}"\n'
+    )
+    result = run_cli("secrets", "check", str(job), "--runner", str(runner), "--json")
+    catalog_refs = [r for r in json.loads(result.stdout)["references"] if r["used_at"].startswith("runner.")]
+    assert [(r["reference"], r["used_at"], r["ok"]) for r in catalog_refs] == [
+        ("${secret:s3.secret_key}", "runner.catalogs.default.s3.secret-access-key", False)
+    ]
+    assert result.exit_code == 2
+
 
 def test_secret_manager_option_overrides_the_runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     job = _check_job(tmp_path)
