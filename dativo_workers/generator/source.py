@@ -287,14 +287,19 @@ def run_check(draft: Draft) -> list[str]:
         reader.close()
 
 
-def discover(draft: Draft) -> list[DiscoveredObject]:
-    reader = draft.reader()
-    try:
-        return list(reader.discover())
-    except Exception as exc:
-        raise Invalid(f"cannot list what the source holds: {_describe(exc)}") from None
-    finally:
-        reader.close()
+def discover(draft: Draft, attempts: int = 2) -> list[DiscoveredObject]:
+    """What the source holds. Tried twice: a table dropped while it was being listed is not a
+    reason to doubt the connection settings."""
+    for attempt in range(attempts):
+        reader = draft.reader()
+        try:
+            return list(reader.discover())
+        except Exception as exc:
+            if attempt + 1 == attempts:
+                raise Invalid(f"cannot list what the source holds: {_describe(exc)}") from None
+        finally:
+            reader.close()
+    return []
 
 
 @dataclass
