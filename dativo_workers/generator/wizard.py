@@ -214,21 +214,24 @@ def ask_connection(asker: Asker, draft: Draft, runner: RunnerConfig, notes: list
         if connector.source_list == "files" and not given:
             return
         # no declared model: free-form settings; credential-looking ones still become references
-        draft.connection = {}
-        for key, value in given.items():
-            draft.connection[key] = value
-        if asker.interactive and not given:
-            draft.connection = asker.pairs(
-                "connection_pairs",
-                "Connection setting (name=value, Enter when done)",
-                flag="--connection",
-                validate=lambda k, v: v,
-            )
-        for key, value in list(draft.connection.items()):
-            if is_credential_name(key) and not is_secret_reference(value):
-                draft.connection[key] = _ask_secret(asker, draft, key, runner, value, notes)
-        _check_connection(asker, draft)
-        return
+        draft.connection = dict(given)
+        while True:
+            if asker.interactive and not given:
+                draft.connection = asker.pairs(
+                    "connection_pairs",
+                    "Connection setting (name=value, Enter when done)",
+                    flag="--connection",
+                    validate=lambda k, v: v,
+                )
+            for key, value in list(draft.connection.items()):
+                if is_credential_name(key) and not is_secret_reference(value):
+                    draft.connection[key] = _ask_secret(asker, draft, key, runner, value, notes)
+            if _check_connection(asker, draft):
+                return
+            if not asker.interactive:
+                raise GenerateError("the source check failed (above): fix the --connection values")
+            given = {}
+            asker.info("Enter the connection settings again:")
     names = {s.name for s in settings}
     unknown = sorted(set(given) - names)
     if unknown:
