@@ -8,7 +8,7 @@ from typing import Any
 from dativo_workers.config import load_job, load_runner
 from dativo_workers.config.job import expand_objects
 from dativo_workers.config.runner import local_path_of
-from dativo_workers.errors import DativoError, SourceError
+from dativo_workers.errors import ConfigError, DativoError, SourceError
 from dativo_workers.iceberg import open_catalog, plan_table
 from dativo_workers.pipeline import load_job_asset, source_schema
 from dativo_workers.plugins.manager import create_reader, plugin_name, target_writer
@@ -45,6 +45,8 @@ def check_job(job_path: Path, runner_path: Path | None) -> dict[str, Any]:
             finally:
                 reader.close()
         checks.append({"name": "source", "ok": True, "detail": f"{reader.name}: readable, {partitions} partition(s)"})
+    except ConfigError:
+        raise  # exit 2 naming the file and key, like `dativo run`
     except DativoError as exc:
         checks.append({"name": "source", "ok": False, "detail": str(exc)})
     except OSError as exc:
