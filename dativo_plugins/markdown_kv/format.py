@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import io
+import itertools
 import json
 import re
 from collections.abc import Iterable, Iterator
@@ -32,6 +34,7 @@ import pyarrow.compute as pc
 StorageMode = Literal["string", "row_per_kv", "document_level"]
 STORAGE_MODES: tuple[str, ...] = ("string", "row_per_kv", "document_level")
 ROOT = ""  # the section name of entries that come before any `##` heading
+BLANKS = " \t"  # the only characters trimmed around tokens (other spaces are content)
 
 STRING_SCHEMA = pa.schema([pa.field("doc_id", pa.string()), pa.field("markdown", pa.string())])
 KV_SCHEMA = pa.schema(
@@ -56,16 +59,28 @@ MODE_SCHEMAS: dict[str, pa.Schema] = {
 # C1, U+2028/2029) would break a line or be invisible; leading/trailing blanks would be
 # lost by editors; a leading quote would read as a quoted token.
 _CONTROL = r"[\x00-\x1f\x7f-\x9f\x{2028}\x{2029}]"
-_VALUE_QUOTE_RE2 = rf'^$|^\s|\s$|^"|{_CONTROL}'
-_HEADING_QUOTE_RE2 = rf'^$|^\s|\s$|^"|(^|\s)#+$|{_CONTROL}'
+_VALUE_QUOTE_RE2 = rf'^$|^[ \t]|[ \t]$|^"|{_CONTROL}'
+_KEY_QUOTE_RE2 = rf'^$|^[ \t]|[ \t]$|^["#]|:|{_CONTROL}'
+_HEADING_QUOTE_RE2 = rf'^$|^[ \t]|[ \t]$|^"|(^|[ \t])#+$|{_CONTROL}'
 _CONTROL_PY = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # A key also must not hold the separator or look like a heading; a heading text must not
 # end in what CommonMark would strip as a closing `#` sequence.
-_KEY_NEEDS_QUOTE = re.compile(r'^$|^\s|\s$|^["#]|:|[\x00-\x1f\x7f-\x9f\u2028\u2029]')
-_HEADING_NEEDS_QUOTE = re.compile(r'^$|^\s|\s$|^"|(^|\s)#+$|[\x00-\x1f\x7f-\x9f\u2028\u2029]')
+_KEY_NEEDS_QUOTE = re.compile(r'^$|^[ \t]|[ \t]$|^["#]|:|[\x00-\x1f\x7f-\x9f\u2028\u2029]')
+_HEADING_NEEDS_QUOTE = re.compile(r'^$|^[ \t]|[ \t]$|^"|(^|[ \t])#+$|[\x00-\x1f\x7f-\x9f\u2028\u2029]')
 _HEADING = re.compile(r"^(#{1,6})(?:[ \t]+(.*?))?[ \t]*$")
 _CLOSING_HASHES = re.compile(r"[ \t]+#+$")
 _JSON = json.JSONDecoder()
+
+
+def arange(n: int, start: int = 0) -> pa.Array:
+    """int64 start, start+1, ... (pa.array(range(n)) goes through Python objects)."""
+    ones = pc.fill_null(pa.nulls(n, pa.int64()), 1)
+    return pc.add(pc.cumulative_sum(ones), pa.scalar(start - 1, pa.int64()))
+
+
+def constant(value: Any, n: int, type: pa.DataType) -> pa.Array:
+    """``value`` n times, built by Arrow."""
+    return pc.fill_null(pa.nulls(n, type), pa.scalar(value, type))
 
 
 class FormatError(ValueError):
@@ -100,7 +115,7 @@ def encode_value(text: str | None) -> str:
 
 
 def _needs_value_quote(text: str) -> bool:
-    return text == "" or text[0].isspace() or text[-1].isspace() or text[0] == '"'
+    return text == "" or text[0] in ' \t"' or text[-1] in " \t"
 
 
 def encode_values(values: pa.Array, pattern: str = _VALUE_QUOTE_RE2) -> pa.Array:
@@ -276,16 +291,16 @@ def kv_table(rendered: RenderedBatch) -> tuple[pa.Table, pa.Array]:
 
     Built column-wise: one slice per entry, then one stable sort by document."""
     n = rendered.num_rows
-    ordinal = pa.array(range(n), pa.int64())
-    position = pa.array([0] * n, pa.int32())  # entries of each document placed so far
+    ordinal = arange(n)
+    position = constant(0, n, pa.int32())  # entries of each document placed so far
     parts: list[pa.Table] = []
     for e in rendered.entries:
         present = None if e.section == ROOT else rendered.present[e.section]
         part = pa.table(
             {
                 "row": ordinal,
-                "section": pa.array([e.section] * n, pa.string()),
-                "key": pa.array([e.key] * n, pa.string()),
+                "section": constant(e.section, n, pa.string()),
+                "key": constant(e.key, n, pa.string()),
                 "value": e.values,
                 "position": position,
             }
@@ -328,7 +343,7 @@ def document_table(kv: pa.Table, rows: pa.Array, doc_ids: pa.Array) -> pa.Table:
         )
         new_group = pa.concat_arrays([pa.array([True]), changed])
     else:
-        new_group = pa.array([True] * total, pa.bool_())
+        new_group = constant(True, total, pa.bool_())
     starts = pc.indices_nonzero(new_group)
     entries = pa.StructArray.from_arrays(
         [kv.column("key").combine_chunks(), kv.column("value").combine_chunks()], fields=list(ENTRY_TYPE)
@@ -338,14 +353,13 @@ def document_table(kv: pa.Table, rows: pa.Array, doc_ids: pa.Array) -> pa.Table:
         [section.take(starts), pa.ListArray.from_arrays(entry_offsets, entries)], fields=list(SECTION_TYPE)
     )
     # sections per document -> list offsets (documents without entries get an empty list)
-    per_doc = [0] * n
-    for r in rows.take(starts).to_pylist():
-        per_doc[r] += 1
-    offsets = [0]
-    for count in per_doc:
-        offsets.append(offsets[-1] + count)
+    counts = pc.value_counts(rows.take(starts))  # rows are sorted: values come out ascending
+    per_doc = pc.replace_with_mask(
+        constant(0, n, pa.int64()), pc.is_in(arange(n), value_set=counts.field("values")), counts.field("counts")
+    )
+    offsets = pa.concat_arrays([pa.array([0], pa.int64()), pc.cumulative_sum(per_doc)]).cast(pa.int32())
     return pa.table(
-        {"doc_id": doc_ids, "sections": pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), sections)},
+        {"doc_id": doc_ids, "sections": pa.ListArray.from_arrays(offsets, sections)},
         schema=DOCUMENT_SCHEMA,
     )
 
@@ -393,8 +407,8 @@ def _heading_text(text: str | None, where: str, what: str) -> str | None:
         return None
     if text.startswith('"'):
         value, end = _decode_token(text, where, what)
-        if text[end:].strip():
-            raise FormatError(f"{where}: unexpected text after the quoted {what}: {text[end:].strip()[:40]!r}")
+        if text[end:].strip(BLANKS):
+            raise FormatError(f"{where}: unexpected text after the quoted {what}: {text[end:].strip(BLANKS)[:40]!r}")
         return value
     return _CLOSING_HASHES.sub("", text)  # CommonMark: `# title ##` is the heading "title"
 
@@ -409,7 +423,7 @@ def parse_lines(lines: Iterable[str], source: str, first_line: int = 1) -> Itera
     section: list[tuple[str, str | None]] | None = None
     for number, raw in enumerate(lines, first_line):
         line = raw.rstrip("\r\n")
-        if not line.strip():
+        if not line.strip(BLANKS):
             continue
         where = f"{source}: line {number}"
         if line.startswith("#"):
@@ -437,7 +451,7 @@ def parse_lines(lines: Iterable[str], source: str, first_line: int = 1) -> Itera
             continue
         if doc is None:
             raise FormatError(f"{where}: 'key: value' line before the first '# ' document heading")
-        key, value = _parse_entry(line.strip(), where)
+        key, value = _parse_entry(line.strip(BLANKS), where)
         if section is None:
             section = []
             doc.sections.append((ROOT, section))
@@ -449,84 +463,244 @@ def parse_lines(lines: Iterable[str], source: str, first_line: int = 1) -> Itera
 def _parse_entry(line: str, where: str) -> tuple[str, str | None]:
     if line.startswith('"'):
         key, end = _decode_token(line, where, "key")
-        rest = line[end:].lstrip()
+        rest = line[end:].lstrip(BLANKS)
         if not rest.startswith(":"):
             raise FormatError(f"{where}: expected ':' after the quoted key {key!r}")
     else:
         colon = line.find(":")
         if colon < 0:
             raise FormatError(f"{where}: expected 'key: value', a '#'/'##' heading or a blank line, got {line[:40]!r}")
-        key, rest = line[:colon].rstrip(), line[colon:]
+        key, rest = line[:colon].rstrip(BLANKS), line[colon:]
         if not key:
             raise FormatError(f'{where}: empty key (write an empty key as "")')
-    text = rest[1:].strip()
+    text = rest[1:].strip(BLANKS)
     if not text:
         return key, None
     if text.startswith('"'):
         value, end = _decode_token(text, where, f"value of {key!r}")
-        if text[end:].strip():
-            extra = text[end:].strip()[:40]
+        if text[end:].strip(BLANKS):
+            extra = text[end:].strip(BLANKS)[:40]
             raise FormatError(f"{where}: unexpected text after the quoted value of {key!r}: {extra!r}")
         return key, value
     return key, text
 
 
-def render_document(doc: Document) -> str:
-    """One parsed document in canonical form (what the writer writes for the same entries)."""
-    heading = encode_heading(doc.doc_id)
-    blocks = ["# " + heading if heading else "#"]
-    for name, entries in doc.sections:
-        lines = [encode_key(key) + ":" + encode_value(value) for key, value in entries]
-        if name == ROOT:
-            blocks.append("\n".join(lines))
-        else:
-            blocks.append(f"## {encode_heading(name)}" + ("\n\n" + "\n".join(lines) if lines else ""))
-    return "\n\n".join(blocks) + "\n"
+# -- parsed text, column-wise -------------------------------------------------------------
+
+_FAST_HEADING = r"^(?P<marks>#+)(?:[ \t]+(?P<text>.*?))?[ \t]*$"
+_ENTRIES_SCHEMA = pa.schema(
+    [("doc", pa.int64()), ("section", pa.string()), ("key", pa.string()), ("value", pa.string()), ("line", pa.int64())]
+)
+_SECTIONS_SCHEMA = pa.schema([("doc", pa.int64()), ("name", pa.string()), ("line", pa.int64())])
 
 
-# -- documents -> Arrow -------------------------------------------------------------------
+@dataclass
+class ParsedBlock:
+    """Whole documents of Markdown-KV text as columns (no per-document Python objects)."""
+
+    doc_ids: pa.Array  # string, one per document
+    doc_lines: pa.Array  # int64: line of each document's `#` heading
+    entries: pa.Table  # doc (index into doc_ids, non-decreasing), section, key, value, line; file order
+    sections: pa.Table  # doc, name, line: every `##` heading, also one without entries
+
+    @property
+    def num_docs(self) -> int:
+        return len(self.doc_ids)
 
 
-def documents_mode_table(docs: list[Document], mode: str) -> pa.Table:
-    """Parsed documents in one of the three table shapes (what the writer produces for them)."""
-    doc_ids = pa.array([d.doc_id for d in docs], pa.string())
+class _Irregular(Exception):
+    """Text outside the canonical fast path: the line-by-line parser decides (and names the line)."""
+
+
+def parse_block(text: str, source: str, first_line: int = 1) -> ParsedBlock:
+    """Parse text that holds whole documents (line breaks normalised to LF).
+
+    Arrow kernels classify and split every line at once; only quoted tokens go through Python.
+    Anything unusual (indented lines, `###`, a bad line) is handed to ``parse_lines``, which
+    accepts the same language and raises the error that names the line.
+    """
+    try:
+        return _parse_fast(text, source, first_line)
+    except _Irregular:
+        return block_from_documents(list(parse_lines(io.StringIO(text), source, first_line)))
+
+
+def _parse_fast(text: str, source: str, first_line: int) -> ParsedBlock:
+    lines = pc.split_pattern(pa.scalar(text, pa.string()), "\n").values
+    number = arange(len(lines), first_line)
+    content = pc.not_equal(pc.ascii_trim(lines, BLANKS), "")  # blank lines say nothing
+    lines, number = pc.filter(lines, content), pc.filter(number, content)
+    if len(lines) == 0:
+        return block_from_documents([])
+    hashed = pc.starts_with(lines, "#")
+    if not hashed[0].as_py():
+        raise _Irregular  # text before the first document
+    # headings: few lines, so the regex only sees those
+    heading = pc.extract_regex(pc.filter(lines, hashed), _FAST_HEADING)
+    marks = pc.utf8_length(pc.struct_field(heading, "marks"))
+    if heading.null_count or not pc.all(pc.less_equal(marks, 2)).as_py():
+        raise _Irregular  # `#text`, `###`
+    is_sec = pc.starts_with(lines, "##")
+    is_doc = pc.and_(hashed, pc.invert(is_sec))
+    head_numbers, head_text = pc.filter(number, hashed), pc.struct_field(heading, "text")
+    level_one = pc.equal(marks, 1)
+    doc_ids = _heading_tokens(
+        pc.filter(head_text, level_one), pc.filter(head_numbers, level_one), source, "document id"
+    )
+    level_two = pc.invert(level_one)
+    names = _heading_tokens(pc.filter(head_text, level_two), pc.filter(head_numbers, level_two), source, "section name")
+    if names.null_count:
+        raise _Irregular  # `##` without a name
+    doc = pc.subtract(pc.cumulative_sum(is_doc.cast(pa.int64())), pa.scalar(1, pa.int64()))
+    marker = pc.if_else(is_doc, pa.scalar(ROOT), pa.scalar(None, pa.string()))
+    section = pc.fill_null_forward(pc.replace_with_mask(marker, is_sec, names))
+
+    is_entry = pc.invert(hashed)
+    raw, entry_lines = pc.filter(lines, is_entry), pc.filter(number, is_entry)
+    if not pc.all(pc.greater_equal(pc.find_substring(raw, ":"), 0)).as_py():
+        raise _Irregular  # a line that is not `key: value`
+    parts = pc.split_pattern(raw, ":", max_splits=1)
+    key = pc.ascii_trim(pc.list_element(parts, 0), BLANKS)
+    value = pc.ascii_trim(pc.list_element(parts, 1), BLANKS)
+    quoted_key = pc.starts_with(raw, '"')
+    if pc.any(pc.and_(pc.equal(key, ""), pc.invert(quoted_key))).as_py():
+        raise _Irregular  # empty key
+    # quoted keys and values: decoded one by one (rare: only what the writer had to quote)
+    slow = pc.or_(quoted_key, pc.starts_with(value, '"'))
+    value = pc.if_else(pc.equal(value, ""), pa.scalar(None, pa.string()), value)
+    if pc.any(slow).as_py():
+        decoded = [
+            _parse_entry(line.strip(BLANKS), f"{source}: line {at}")
+            for line, at in zip(pc.filter(raw, slow).to_pylist(), pc.filter(entry_lines, slow).to_pylist(), strict=True)
+        ]
+        key = pc.replace_with_mask(key, slow, pa.array([k for k, _ in decoded], pa.string()))
+        value = pc.replace_with_mask(value, slow, pa.array([v for _, v in decoded], pa.string()))
+    entries = pa.table(
+        [pc.filter(doc, is_entry), pc.filter(section, is_entry), key, value, entry_lines], schema=_ENTRIES_SCHEMA
+    )
+    sections = pa.table([pc.filter(doc, is_sec), names, pc.filter(number, is_sec)], schema=_SECTIONS_SCHEMA)
+    return ParsedBlock(doc_ids, pc.filter(number, is_doc), entries, sections)
+
+
+def _heading_tokens(texts: pa.Array, numbers: pa.Array, source: str, what: str) -> pa.Array:
+    """Heading tokens as values: null when empty, quoted ones decoded, a closing `#` run dropped."""
+    texts = pc.if_else(pc.equal(texts, ""), pa.scalar(None, pa.string()), texts)
+    quoted = pc.fill_null(pc.starts_with(texts, '"'), False)
+    bare = pc.replace_substring_regex(texts, r"[ \t]+#+$", "")
+    if not pc.any(quoted).as_py():
+        return bare
+    decoded = [
+        _heading_text(t, f"{source}: line {at}", what)
+        for t, at in zip(pc.filter(texts, quoted).to_pylist(), pc.filter(numbers, quoted).to_pylist(), strict=True)
+    ]
+    return pc.replace_with_mask(bare, quoted, pa.array(decoded, pa.string()))
+
+
+def block_from_documents(docs: list[Document]) -> ParsedBlock:
+    """Documents from the line-by-line parser as a block (section lines are not tracked there:
+    a section's line is its document's)."""
+    entries: dict[str, list[Any]] = {name: [] for name in _ENTRIES_SCHEMA.names}
+    sections: dict[str, list[Any]] = {name: [] for name in _SECTIONS_SCHEMA.names}
+    for i, d in enumerate(docs):
+        for name, items in d.sections:
+            if name != ROOT:
+                sections["doc"].append(i)
+                sections["name"].append(name)
+                sections["line"].append(d.line)
+            for key, value in items:
+                for column, item in zip(_ENTRIES_SCHEMA.names, (i, name, key, value, d.line), strict=True):
+                    entries[column].append(item)
+    return ParsedBlock(
+        pa.array([d.doc_id for d in docs], pa.string()),
+        pa.array([d.line for d in docs], pa.int64()),
+        pa.table(entries, schema=_ENTRIES_SCHEMA),
+        pa.table(sections, schema=_SECTIONS_SCHEMA),
+    )
+
+
+def block_mode_table(block: ParsedBlock, mode: str) -> pa.Table:
+    """Parsed documents in one of the three table shapes (what the writer gives for the same rows)."""
     if mode == "string":
-        return pa.table({"doc_id": doc_ids, "markdown": [render_document(d) for d in docs]}, schema=STRING_SCHEMA)
-    rows: list[int] = []
-    ids: list[str | None] = []
-    sections: list[str] = []
-    keys: list[str] = []
-    values: list[str | None] = []
-    positions: list[int] = []
-    for i, doc in enumerate(docs):
-        for position, (name, key, value) in enumerate(doc.entries()):
-            rows.append(i)
-            ids.append(doc.doc_id)
-            sections.append(name)
-            keys.append(key)
-            values.append(value)
-            positions.append(position)
+        documents = block_mode_table(block, "document_level")
+        return pa.table({"doc_id": block.doc_ids, "markdown": markdown_of(documents)}, schema=STRING_SCHEMA)
+    e = block.entries
+    doc = e.column("doc").combine_chunks()
+    total = len(doc)
+    ordinal = arange(total)
+    if total:  # position: entries of the same document before this one
+        first = pa.concat_arrays([pa.array([True]), pc.not_equal(doc.slice(1), doc.slice(0, total - 1))])
+        position = pc.subtract(ordinal, pc.fill_null_forward(pc.if_else(first, ordinal, pa.scalar(None, pa.int64()))))
+    else:
+        position = ordinal
     kv = pa.table(
-        {"doc_id": ids, "section": sections, "key": keys, "value": values, "position": positions}, schema=KV_SCHEMA
+        {
+            "doc_id": block.doc_ids.take(doc),
+            "section": e.column("section"),
+            "key": e.column("key"),
+            "value": e.column("value"),
+            "position": position.cast(pa.int32()),
+        },
+        schema=KV_SCHEMA,
     )
     if mode == "row_per_kv":
         return kv
     if mode == "document_level":
-        return document_table(kv, pa.array(rows, pa.int64()), doc_ids)
+        return document_table(kv, doc, block.doc_ids)
     raise ValueError(f"unknown Markdown-KV storage mode {mode!r} (use one of {', '.join(STORAGE_MODES)})")
 
 
-def infer_schema(docs: Iterable[Document]) -> pa.Schema:
-    """Untyped records schema: root keys as strings, each section as a struct of strings, in
-    order of first appearance."""
-    root: dict[str, None] = {}
-    sections: dict[str, dict[str, None]] = {}
-    for doc in docs:
-        for name, key, _ in doc.entries():
-            if name == ROOT:
-                root.setdefault(key)
-            else:
-                sections.setdefault(name, {}).setdefault(key)
+def _lengths_to_offsets(lists: pa.Array) -> pa.Array:
+    lengths = pc.fill_null(pc.list_value_length(lists), 0).cast(pa.int64())
+    return pa.concat_arrays([pa.array([0], pa.int64()), pc.cumulative_sum(lengths)]).cast(pa.int32())
+
+
+def markdown_of(documents: pa.Table) -> pa.Array:
+    """The canonical text (what the writer writes) of document_level rows, column-wise."""
+    sections = documents.column("sections").combine_chunks()
+    items = pc.list_flatten(sections)
+    entry_lists = items.field("entries")
+    entries = pc.list_flatten(entry_lists)
+    keys = encode_values(entries.field("key"), _KEY_QUOTE_RE2)
+    values = pc.binary_join_element_wise(pa.scalar(" "), encode_values(entries.field("value")), "")
+    lines = pc.binary_join_element_wise(keys, values, ":", null_handling="replace", null_replacement="")
+    body = pc.binary_join(pa.ListArray.from_arrays(_lengths_to_offsets(entry_lists), lines), "\n")
+    names = items.field("name")
+    headed = pc.binary_join_element_wise(
+        pa.scalar("## "), encode_values(names, _HEADING_QUOTE_RE2), pa.scalar("\n\n"), body, ""
+    )
+    blocks = pc.if_else(pc.equal(names, ROOT), body, headed)
+    text = pc.binary_join(pa.ListArray.from_arrays(_lengths_to_offsets(sections), blocks), "\n\n")
+    tokens = pc.fill_null(encode_values(documents.column("doc_id").combine_chunks(), _HEADING_QUOTE_RE2), "")
+    heading = pc.if_else(pc.equal(tokens, ""), pa.scalar("#"), pc.binary_join_element_wise(pa.scalar("#"), tokens, " "))
+    document = pc.if_else(pc.equal(text, ""), heading, pc.binary_join_element_wise(heading, text, "\n\n"))
+    return pc.binary_join_element_wise(document, pa.scalar(""), "\n")  # the final newline
+
+
+def documents_mode_table(docs: list[Document], mode: str) -> pa.Table:
+    return block_mode_table(block_from_documents(docs), mode)
+
+
+def block_keys(block: ParsedBlock, root: dict[str, None], sections: dict[str, dict[str, None]]) -> None:
+    """Add the block's root keys and section keys, in order of first appearance, to the dicts."""
+    e = block.entries
+    in_root = pc.equal(e.column("section"), ROOT)
+    for key in pc.unique(pc.filter(e.column("key"), in_root)).to_pylist():
+        root.setdefault(key)
+    for name in pc.unique(block.sections.column("name")).to_pylist():
+        sections.setdefault(name, {})
+    named = e.filter(pc.invert(in_root))
+    pairs = pc.unique(pc.binary_join_element_wise(named.column("section"), named.column("key"), "\x00"))
+    order = {}
+    for section_name, key in (p.split("\x00", 1) for p in pairs.to_pylist()):
+        order.setdefault(section_name, []).append(key)
+    for section_name, keys in order.items():
+        target = sections.setdefault(section_name, {})
+        for key in keys:
+            target.setdefault(key)
+
+
+def keys_schema(root: dict[str, None], sections: dict[str, dict[str, None]]) -> pa.Schema:
+    """Untyped records schema: root keys as strings, each section a struct of strings."""
     fields = [pa.field(k, pa.string()) for k in root]
     for name, keys in sections.items():
         if name in root:
@@ -535,56 +709,94 @@ def infer_schema(docs: Iterable[Document]) -> pa.Schema:
     return pa.schema(fields)
 
 
+def infer_schema(docs: Iterable[Document]) -> pa.Schema:
+    root: dict[str, None] = {}
+    sections: dict[str, dict[str, None]] = {}
+    block_keys(block_from_documents(list(docs)), root, sections)
+    return keys_schema(root, sections)
+
+
 class ConversionError(ValueError):
     """A value's text does not convert to the requested type."""
 
 
-def documents_to_records(docs: list[Document], schema: pa.Schema, source: str, typed: bool = True) -> pa.RecordBatch:
-    """The records mode: one row per document, columns of ``schema`` (root keys; a struct
-    column from the section of its name). ``typed``: convert text to the schema's types,
-    else every scalar stays text."""
-    by_doc: list[dict[str, dict[str, str | None]]] = []
-    for doc in docs:
-        sections: dict[str, dict[str, str | None]] = {}
-        for name, entries in doc.sections:
-            target = sections.setdefault(name, {})
-            for key, value in entries:
-                if key in target:
-                    where = f"{source}: document at line {doc.line}"
-                    shown = "the root section" if name == ROOT else f"section {name!r}"
-                    raise FormatError(f"{where}: key {key!r} appears twice in {shown}")
-                target[key] = value
-        by_doc.append(sections)
+def block_records(block: ParsedBlock, schema: pa.Schema, source: str, typed: bool = True) -> pa.RecordBatch:
+    """The records mode: one row per document, columns of ``schema`` (root keys; a struct column
+    from the section of its name). ``typed``: convert text to the schema's types, else text.
+
+    Entries are sorted once by (section, key, document); each column is then one contiguous
+    slice scattered onto the documents, so the cost does not grow with rows times columns."""
+    n = block.num_docs
+    e = block.entries
+    section_codes = pc.dictionary_encode(e.column("section")).combine_chunks()
+    key_codes = pc.dictionary_encode(e.column("key")).combine_chunks()
+    width = max(len(key_codes.dictionary), 1)
+    code = pc.add(pc.multiply(section_codes.indices.cast(pa.int64()), width), key_codes.indices.cast(pa.int64()))
+    order = pc.sort_indices(
+        pa.table({"code": code, "doc": e.column("doc")}), [("code", "ascending"), ("doc", "ascending")]
+    )
+    code = code.take(order)
+    doc = e.column("doc").combine_chunks().take(order)
+    value = e.column("value").combine_chunks().take(order)
+    total = len(code)
+    if total > 1:
+        same = pc.and_(
+            pc.equal(code.slice(1), code.slice(0, total - 1)), pc.equal(doc.slice(1), doc.slice(0, total - 1))
+        )
+        if pc.any(same).as_py():
+            at = pc.indices_nonzero(same)[0].as_py() + 1
+            row = order[at].as_py()
+            name, key, line = (
+                e.column("section")[row].as_py(),
+                e.column("key")[row].as_py(),
+                e.column("line")[row].as_py(),
+            )
+            shown = "the root section" if name == ROOT else f"section {name!r}"
+            raise FormatError(
+                f"{source}: document at line {block.doc_lines[doc[at].as_py()].as_py()}: "
+                f"key {key!r} appears twice in {shown} (line {line})"
+            )
+    # where each (section, key) group starts in the sorted entries
+    groups: dict[tuple[str, str], tuple[int, int]] = {}
+    if total:
+        first = pa.concat_arrays([pa.array([True]), pc.not_equal(code.slice(1), code.slice(0, total - 1))])
+        starts = [*pc.indices_nonzero(first).to_pylist(), total]
+        sec_dict, key_dict = section_codes.dictionary.to_pylist(), key_codes.dictionary.to_pylist()
+        for start, stop in itertools.pairwise(starts):
+            c = code[start].as_py()
+            groups[(sec_dict[c // width], key_dict[c % width])] = (start, stop)
+    docs = arange(n)
+
+    def text(section: str, key: str) -> pa.Array:
+        if (section, key) not in groups:
+            return pa.nulls(n, pa.string())
+        start, stop = groups[(section, key)]
+        mask = pc.is_in(docs, value_set=doc.slice(start, stop - start))
+        return pc.replace_with_mask(pa.nulls(n, pa.string()), mask, value.slice(start, stop - start))
+
     arrays = []
     for f in schema:
         if pa.types.is_struct(f.type):
-            children = [
-                _convert([d.get(f.name, {}).get(c.name) for d in by_doc], c.type, typed, f"{f.name}.{c.name}")
-                for c in f.type
-            ]
-            absent = pa.array([f.name not in d for d in by_doc], pa.bool_())
+            children = [_convert(text(f.name, c.name), c.type, typed, f"{f.name}.{c.name}") for c in f.type]
+            heads = block.sections.filter(pc.equal(block.sections.column("name"), f.name)).column("doc")
+            absent = pc.invert(pc.is_in(docs, value_set=heads.combine_chunks()))
             arrays.append(pa.StructArray.from_arrays(children, names=[c.name for c in f.type], mask=absent))
         else:
-            arrays.append(_convert([d.get(ROOT, {}).get(f.name) for d in by_doc], f.type, typed, f.name))
+            arrays.append(_convert(text(ROOT, f.name), f.type, typed, f.name))
     return pa.RecordBatch.from_arrays(arrays, names=schema.names)
 
 
-def untyped_schema(schema: pa.Schema) -> pa.Schema:
-    def text(t: pa.DataType) -> pa.DataType:
-        return pa.struct([pa.field(c.name, pa.string()) for c in t]) if pa.types.is_struct(t) else pa.string()
-
-    return pa.schema([pa.field(f.name, text(f.type)) for f in schema])
+def documents_to_records(docs: list[Document], schema: pa.Schema, source: str, typed: bool = True) -> pa.RecordBatch:
+    return block_records(block_from_documents(docs), schema, source, typed)
 
 
-def _convert(values: list[str | None], t: pa.DataType, typed: bool, column: str) -> pa.Array:
-    text = pa.array(values, pa.string())
+def _convert(text: pa.Array, t: pa.DataType, typed: bool, column: str) -> pa.Array:
     if not typed or pa.types.is_string(t):
         return text
     try:
-        if pa.types.is_large_string(t):
-            return text.cast(t)
         if (
-            pa.types.is_integer(t)
+            pa.types.is_large_string(t)
+            or pa.types.is_integer(t)
             or pa.types.is_floating(t)
             or pa.types.is_decimal(t)
             or pa.types.is_boolean(t)
@@ -592,7 +804,7 @@ def _convert(values: list[str | None], t: pa.DataType, typed: bool, column: str)
             or pa.types.is_timestamp(t)
         ):
             return text.cast(t)
-        return pa.array([None if v is None else _from_text(v, t) for v in values], t)
+        return pa.array([None if v is None else _from_text(v, t) for v in text.to_pylist()], t)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError, TypeError) as exc:
         raise ConversionError(f"column {column!r}: {exc}") from None
 
@@ -633,15 +845,3 @@ def _from_json(value: Any, t: pa.DataType) -> Any:
     if pa.types.is_binary(t) or pa.types.is_large_binary(t):
         return base64.b64decode(value)
     return value
-
-
-def read_documents(lines: Iterable[str], source: str, batch: int) -> Iterator[list[Document]]:
-    """Documents in lists of at most ``batch``."""
-    chunk: list[Document] = []
-    for doc in parse_lines(lines, source):
-        chunk.append(doc)
-        if len(chunk) >= batch:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk

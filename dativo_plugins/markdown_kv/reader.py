@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-import itertools
 import os
 from collections.abc import Iterator
 from functools import cached_property
@@ -62,11 +60,19 @@ class MarkdownKvReader(DataReader):
     def schema(self) -> pa.Schema:
         if self.config.mode != "records":
             return mdkv.MODE_SCHEMAS[self.config.mode]
-        sample = itertools.islice(
-            (doc for path in self._paths for doc in self._documents(path)), self.config.infer_documents
-        )
+        root: dict[str, None] = {}
+        sections: dict[str, dict[str, None]] = {}
+        seen = 0
+        for path in self._paths:
+            for block in self._parsed(path):
+                mdkv.block_keys(block, root, sections)
+                seen += block.num_docs
+                if seen >= self.config.infer_documents:
+                    break
+            if seen >= self.config.infer_documents:
+                break
         try:
-            inferred = mdkv.infer_schema(sample)
+            inferred = mdkv.keys_schema(root, sections)
         except ValueError as exc:
             raise SourceError(f"markdown_kv: {exc}") from None
         if self.config.heading_column:
@@ -92,41 +98,36 @@ class MarkdownKvReader(DataReader):
         lines.clear()
         if schema is None and self.config.mode == "records":
             schema = self.schema()
-        for chunk in self._chunks(path):
-            lines.extend(doc.line for doc in chunk)
+        size = self.config.batch_size
+        for block in self._parsed(path):
+            lines.extend(block.doc_lines.to_pylist())
             if self.config.mode != "records":
-                yield mdkv.documents_mode_table(chunk, self.config.mode)
+                yield mdkv.block_mode_table(block, self.config.mode)
                 continue
-            yield self._records(chunk, schema, path, typed)
+            assert schema is not None
+            batch = self._records(block, schema, path, typed)
+            for start in range(0, batch.num_rows, size):
+                yield batch.slice(start, size)
 
-    def _records(self, chunk: list[mdkv.Document], schema: pa.Schema, path: str, typed: bool) -> pa.RecordBatch:
+    def _records(self, block: mdkv.ParsedBlock, schema: pa.Schema, path: str, typed: bool) -> pa.RecordBatch:
         heading = self.config.heading_column
         fields = [f for f in schema if f.name != heading]
         try:
-            batch = mdkv.documents_to_records(chunk, pa.schema(fields), path, typed)
+            batch = mdkv.block_records(block, pa.schema(fields), path, typed)
         except mdkv.FormatError as exc:
             raise SourceError(str(exc)) from None
         except mdkv.ConversionError as exc:
             raise ReaderConversionError(f"{path}: {exc}") from None
         if heading and heading in schema.names:
-            ids = pa.array([d.doc_id for d in chunk], pa.string())
-            batch = batch.add_column(schema.get_field_index(heading), heading, ids)
+            batch = batch.add_column(schema.get_field_index(heading), heading, block.doc_ids)
         return batch
 
-    def _chunks(self, path: str) -> Iterator[list[mdkv.Document]]:
-        docs = self._documents(path)
-        while chunk := list(itertools.islice(docs, self.config.batch_size)):
-            yield chunk
-
-    def _documents(self, path: str) -> Iterator[mdkv.Document]:
+    def _parsed(self, path: str) -> Iterator[mdkv.ParsedBlock]:
         try:
-            with open(path, "rb") as raw:
-                text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")  # a BOM is not text
-                yield from mdkv.parse_lines(text, path)
+            for text, first_line in _blocks(path):
+                yield mdkv.parse_block(text, path, first_line)
         except mdkv.FormatError as exc:
             raise SourceError(str(exc)) from None
-        except UnicodeDecodeError as exc:
-            raise SourceError(f"{path}: not UTF-8: {exc}") from None
         except OSError as exc:
             raise SourceError(f"{path}: cannot read: {exc.strerror or exc}") from None
 
@@ -136,3 +137,50 @@ class MarkdownKvReader(DataReader):
         if self.config.mode == "records" and row_in_partition < len(lines):
             return f"{path}: line {lines[row_in_partition]}"
         return f"{path}: row {row_in_partition + 1}"
+
+
+_BLOCK_BYTES = 4 * 1024 * 1024  # text parsed at once: whole documents, about this much
+_BOM = b"\xef\xbb\xbf"
+
+
+def _last_document_start(data: bytes) -> int:
+    """Index just after the last line break that a `#` (level-1) heading follows, or -1."""
+    at = len(data)
+    while (at := data.rfind(b"\n#", 0, at)) >= 0:
+        following = data[at + 2 : at + 3]
+        if following in (b" ", b"\t", b"\r", b"\n"):
+            return at + 1
+    return -1
+
+
+def _blocks(path: str) -> Iterator[tuple[str, int]]:
+    """The file as text blocks that hold whole documents, line breaks normalised to LF, each
+    with the number of its first line. Memory: a block (a document larger than a block is
+    read whole)."""
+    line = 1
+    carry = b""
+    with open(path, "rb") as raw:
+        first = True
+        while True:
+            chunk = raw.read(_BLOCK_BYTES)
+            data = carry + chunk
+            if first:
+                data, first = data.removeprefix(_BOM), False  # a BOM is not text
+            if chunk:
+                cut = _last_document_start(data)
+                if cut <= 0:
+                    carry = data
+                    continue
+                data, carry = data[:cut], data[cut:]
+            elif not data:
+                return
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                at = line + data[: exc.start].replace(b"\r\n", b"\n").replace(b"\r", b"\n").count(b"\n")
+                raise SourceError(f"{path}: line {at}: not UTF-8 ({exc.reason})") from None
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+            yield text, line
+            line += text.count("\n")
+            if not chunk:
+                return

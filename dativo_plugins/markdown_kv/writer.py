@@ -120,6 +120,6 @@ class MarkdownKvWriter(DataWriter):
         if column is not None:
             doc_ids = mdkv.format_column(batch.column(column))
         else:
-            doc_ids = pa.array([str(i) for i in range(self._ordinal + 1, self._ordinal + batch.num_rows + 1)])
+            doc_ids = mdkv.arange(batch.num_rows, self._ordinal + 1).cast(pa.string())
         self._ordinal += batch.num_rows
         return mdkv.layout(batch, doc_ids)

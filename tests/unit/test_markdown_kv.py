@@ -365,3 +365,72 @@ def test_abort_removes_the_attempts_files(tmp_path: Path) -> None:
     assert list((tmp_path / "out").glob("*.md"))
     writer.abort()
     assert not list((tmp_path / "out").glob("*.md"))
+
+
+def test_only_space_and_tab_are_trimmed_other_blanks_are_content(tmp_path: Path) -> None:
+    schema = pa.schema([("id", pa.int64()), ("v", pa.string()), ("\u00a0k\u3000", pa.string())])
+    rows = [
+        {"id": 1, "v": "\u00a0nbsp\u00a0", "\u00a0k\u3000": "\u3000ideographic\u3000"},
+        {"id": 2, "v": "\x0bvertical tab\x0c", "\u00a0k\u3000": "\u2003em space "},
+    ]
+    writer = _writer(tmp_path, mode="string")
+    table = writer.to_table(_batch(rows, schema))
+    (written,) = _write_files(tmp_path, [_batch(rows, schema)])
+    text = Path(written["path"]).read_text(encoding="utf-8")
+    assert "v: \u00a0nbsp\u00a0\n" in text  # bare: nothing trims U+00A0
+    assert 'v: "\\u000bvertical tab\\f"' in text and '"\u2003em space "' in text
+    assert _read_all(_reader(tmp_path), schema).to_pylist() == rows
+    assert _read_all(_reader(tmp_path, mode="string"), None).equals(table)
+
+
+def test_fast_and_line_by_line_parsers_agree(tmp_path: Path) -> None:
+    (written,) = _write_files(tmp_path, [_batch()])
+    text = Path(written["path"]).read_text(encoding="utf-8")
+    fast = mdkv._parse_fast(text, "x.md", 1)
+    slow = mdkv.block_from_documents(list(mdkv.parse_lines(io.StringIO(text), "x.md")))
+    assert fast.doc_ids.equals(slow.doc_ids) and fast.doc_lines.equals(slow.doc_lines)
+    assert fast.entries.drop_columns(["line"]).equals(slow.entries.drop_columns(["line"]))
+    assert fast.sections.column("name").equals(slow.sections.column("name"))
+    # every entry's line number is the line it is on
+    lines = text.split("\n")
+    for row in fast.entries.to_pylist():
+        assert lines[row["line"] - 1].startswith(mdkv.encode_key(row["key"]) + ":")
+
+
+def test_irregular_text_is_read_by_the_line_parser(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.md").write_text(
+        "# one ##\n  name: indented\n\tage:  41 \n\n## home\ncity: Oslo\n# two\nname: Bob\n", encoding="utf-8"
+    )
+    reader = _reader(tmp_path, "docs/*.md", heading_column="title")
+    assert _read_all(reader, None).to_pylist() == [
+        {"title": "one", "name": "indented", "age": "41", "home": {"city": "Oslo"}},
+        {"title": "two", "name": "Bob", "age": None, "home": None},
+    ]
+
+
+def test_big_files_are_parsed_in_blocks_with_the_right_line_numbers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dativo_plugins.markdown_kv.reader as reader_module
+
+    monkeypatch.setattr(reader_module, "_BLOCK_BYTES", 97)  # many blocks, cut at document starts
+    schema = pa.schema([("id", pa.int64()), ("text", pa.string()), ("address", ADDRESS)])
+    rows = [
+        {"id": i, "text": f"row {i}\n# not a doc" if i % 2 else "x" * (i % 50), "address": {"city": "c", "zip": None}}
+        for i in range(60)
+    ]
+    (written,) = _write_files(tmp_path, [_batch(rows, schema)])
+    path = Path(written["path"])
+    assert _read_all(_reader(tmp_path, batch_size=7), schema).to_pylist() == rows
+    kv = _read_all(_reader(tmp_path, mode="row_per_kv"), None)
+    assert kv.num_rows == 60 * 4
+    # CRLF line ends read the same; an error deep in the file names its line
+    path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    assert _read_all(_reader(tmp_path), schema).to_pylist() == rows
+    text = path.read_text(encoding="utf-8").replace("\r\n", "\n").split("\n")
+    bad_line = next(i for i, line in enumerate(text) if line == "id: 41") + 1
+    text[bad_line - 1] = "id 41"
+    path.write_text("\n".join(text), encoding="utf-8")
+    with pytest.raises(SourceError, match=rf"line {bad_line}: expected 'key: value'"):
+        _read_all(_reader(tmp_path), schema)
