@@ -135,6 +135,7 @@ class DataReader(ABC):
     name: ClassVar[str]
     config_model: ClassVar[type[PluginSettings]] = PluginSettings
     description: ClassVar[str] = ""
+    api_version: ClassVar[int] = PLUGIN_API_VERSION  # the plugin API the class is written for
     # Optional declarations read by tools that write jobs (`dativo generate`); the engine ignores them.
     source_list: ClassVar[str | None] = None
     """The job key that lists what to load: "files" (``source.files`` paths or globs), "tables"
@@ -254,6 +255,7 @@ class DataWriter(ABC):
     name: ClassVar[str]
     config_model: ClassVar[type[PluginSettings]] = PluginSettings
     description: ClassVar[str] = ""
+    api_version: ClassVar[int] = PLUGIN_API_VERSION  # the plugin API the class is written for
 
     def __init__(self, config: PluginSettings, context: WriterContext) -> None:
         self.config = config

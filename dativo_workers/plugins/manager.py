@@ -18,7 +18,7 @@ from dativo_workers.config.job import LoadedJob
 from dativo_workers.config.yamlio import format_key_path
 from dativo_workers.errors import ConfigError, PluginError
 from dativo_workers.plugins import hookspecs
-from dativo_workers.plugins.base import DataReader, DataWriter, PluginSettings, SourceContext
+from dativo_workers.plugins.base import PLUGIN_API_VERSION, DataReader, DataWriter, PluginSettings, SourceContext
 from dativo_workers.secrets import references, resolve, scrub_exception
 from dativo_workers.secrets.guard import guard
 
@@ -101,6 +101,9 @@ def installed_plugins() -> list[PluginInfo]:
                 registry.broken.append(BrokenPlugin(entry, package, version, f"{type(exc).__name__}: {exc}"))
                 continue
             for cls in classes:
+                if (problem := api_mismatch(cls)) is not None:
+                    registry.broken.append(BrokenPlugin(f"{cls.name} ({kind})", package, version, problem))
+                    continue
                 found.append(PluginInfo(cls.name, kind, package, version, cls.description, cls))
     return sorted(found, key=lambda p: (p.kind, p.name))
 
@@ -195,7 +198,17 @@ def import_plugin_class(plugin_path: str, base_dir: str, key: str, base: type) -
         raise ConfigError(f"{key}.plugin_path: cannot import {plugin_path!r}: {type(exc).__name__}: {exc}") from None
     if not (isinstance(cls, type) and issubclass(cls, base)):
         raise ConfigError(f"{key}.plugin_path: {plugin_path!r} is not a subclass of {base.__name__}")
+    if (problem := api_mismatch(cls)) is not None:
+        raise ConfigError(f"{key}.plugin_path: {plugin_path!r}: {problem}")
     return cls
+
+
+def api_mismatch(cls: type) -> str | None:
+    """Why this Dativo cannot run a plugin class written for a newer plugin API (None if it can)."""
+    wanted = getattr(cls, "api_version", PLUGIN_API_VERSION)
+    if wanted > PLUGIN_API_VERSION:
+        return f"written for plugin API {wanted}; this dativo-workers provides API {PLUGIN_API_VERSION}: upgrade it"
+    return None
 
 
 def create_reader(job: LoadedJob, state: dict[str, str] | None = None) -> DataReader:

@@ -353,15 +353,33 @@ def test_writer_settings_are_validated_with_the_plugin_and_key_named(workspace: 
             "{writer: {type: plugin, plugin_path: pathlib.Path}, path: out}",
             "'pathlib.Path' is not a subclass of DataWriter",
         ),
+        (
+            "{writer: {type: plugin, plugin_path: future_writer.Writer}, path: out}",
+            "'future_writer.Writer': written for plugin API 99; this dativo-workers provides API 1: upgrade it",
+        ),
         ("{connector: parqet, path: out}", "target.connector: no writer named 'parqet' (installed: "),
         ("{connector: parquet}", "target.path: required key is missing"),
         ("{connector: parquet, path: out, namespace: acme}", "target.namespace: only for iceberg targets"),
         ("{namespace: acme}", "target.table: required key is missing"),
     ],
-    ids=["missing-module", "import-error", "not-a-writer", "unknown-writer", "no-path", "iceberg-key", "no-table"],
+    ids=[
+        "missing-module",
+        "import-error",
+        "not-a-writer",
+        "newer-api",
+        "unknown-writer",
+        "no-path",
+        "iceberg-key",
+        "no-table",
+    ],
 )
 def test_target_mistakes_are_config_errors(workspace: Workspace, target: str, expected: str) -> None:
     workspace.write("broken_writer.py", "raise ImportError('needs libfoo')\n")
+    workspace.write(
+        "future_writer.py",
+        "from dativo_plugins.parquet_writer import ParquetWriter\n\n\n"
+        "class Writer(ParquetWriter):\n    api_version = 99\n",
+    )
     workspace.write("data/a.csv", "id\n1\n")
     job = workspace.job(
         "bad.yaml",
