@@ -7,8 +7,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
+from dativo_plugins.markdown_kv import format as mdkv
 from dativo_plugins.markdown_kv.writer import MarkdownKvWriter, MarkdownKvWriterOptions
 from dativo_workers.plugins import WriterContext
 
@@ -128,3 +130,69 @@ def test_malformed_md_fails_the_run_naming_file_and_line(workspace: Workspace) -
     result = workspace.cli("run", str(job), "--json")
     assert result.code == 2
     assert "bad.md: line 4: expected 'key: value'" in result.stdout + result.stderr
+
+
+def _parquet_source(ws: Workspace) -> list[dict[str, object]]:
+    rows = _rows(1, 40)
+    (ws.root / "data").mkdir()
+    pq.write_table(pa.Table.from_pylist(rows[:25], schema=SCHEMA), ws.root / "data" / "a.parquet")
+    pq.write_table(pa.Table.from_pylist(rows[25:], schema=SCHEMA), ws.root / "data" / "b.parquet")
+    ws.write("assets/notes.yaml", ASSET)
+    return rows
+
+
+def test_md_files_as_a_target_and_back_into_iceberg(workspace: Workspace) -> None:
+    rows = _parquet_source(workspace)
+    out = workspace.job(
+        "to_md.yaml",
+        """
+        tenant_id: acme
+        asset_path: assets/notes.yaml
+        source: {connector: parquet, files: [{path: "data/*.parquet"}]}
+        target: {connector: markdown_kv, path: out/notes}
+        """,
+    )
+    result = workspace.cli("run", str(out), "--json", "-w", "2")
+    assert result.code == 0, result.stderr
+    assert result.json["state"] == "committed" and result.json["rows"] == 40
+    files = sorted((workspace.root / "out" / "notes").glob("*.md"))
+    assert len(files) == 2  # one per partition, published out of the staging area
+    assert not list((workspace.root / "out" / "notes").glob("_dativo_staging/**/*.md"))
+    assert files[0].read_text(encoding="utf-8").startswith("# 1\n\nid: 1\ntitle: Note 1: ünïcödé 🚀\n")
+    back = workspace.job(
+        "from_md.yaml",
+        """
+        tenant_id: acme
+        asset_path: assets/notes.yaml
+        source: {connector: markdown_kv, files: [{path: "out/notes/*.md"}]}
+        target: {namespace: acme, table: notes_again}
+        """,
+    )
+    assert workspace.run(back)["rows"] == 40
+    assert workspace.read("acme.notes_again", sort_by="id").to_pylist() == rows
+
+
+@pytest.mark.parametrize("mode", ["string", "row_per_kv", "document_level"])
+def test_iceberg_table_in_markdown_kv_format(workspace: Workspace, mode: str) -> None:
+    rows = _parquet_source(workspace)
+    job = workspace.job(
+        f"{mode}.yaml",
+        f"""
+        tenant_id: acme
+        asset_path: assets/notes.yaml
+        source: {{connector: parquet, files: [{{path: "data/*.parquet"}}]}}
+        target: {{namespace: acme, table: notes_{mode}, format: markdown_kv, format_options: {{mode: {mode}}}}}
+        """,
+    )
+    summary = workspace.run(job, workers=2)
+    assert summary["state"] == "committed", summary
+    table = workspace.table(f"acme.notes_{mode}")
+    assert table.schema().as_arrow().names == mdkv.MODE_SCHEMAS[mode].names
+    keys = [("doc_id", "ascending"), ("position", "ascending")] if mode == "row_per_kv" else [("doc_id", "ascending")]
+    got = table.scan().to_arrow().sort_by(keys)
+    writer = MarkdownKvWriter(
+        MarkdownKvWriterOptions(mode=mode), WriterContext(output_dir=workspace.root, file_prefix="")
+    )
+    expected = writer.to_table(pa.RecordBatch.from_pylist(rows, schema=SCHEMA)).sort_by(keys)
+    assert got.to_pylist() == expected.to_pylist()
+    assert got.num_rows == {"string": 40, "row_per_kv": 200, "document_level": 40}[mode]
