@@ -38,7 +38,7 @@ from dativo_workers.iceberg import (
 from dativo_workers.ingest import describe_error
 from dativo_workers.ledger import Ledger
 from dativo_workers.plugins.base import DataReader, Partition
-from dativo_workers.plugins.manager import create_reader
+from dativo_workers.plugins.manager import create_reader, plugin_call
 from dativo_workers.retry import call_with_retries
 from dativo_workers.schema import arrow_to_iceberg, asset_schema
 from dativo_workers.storage import catalog_properties
@@ -64,7 +64,7 @@ def source_schema(asset: Asset | None, reader: DataReader) -> Schema | None:
     """The table schema the source brings: the asset's, else inferred by the reader (None if it cannot)."""
     if asset is not None:
         return asset_schema(asset)
-    inferred = reader.schema()
+    inferred = plugin_call(reader.name, reader.schema)
     return arrow_to_iceberg(inferred) if inferred is not None else None
 
 
@@ -93,7 +93,7 @@ def plan_run(job: LoadedJob, runner: RunnerConfig, ledger: Ledger, run_id: str |
                     f"{job.path}: the {reader.name!r} source cannot tell its schema; "
                     "set `asset_path` to a data contract"
                 )
-            partitions = reader.plan()
+            partitions = plugin_call(reader.name, reader.plan)
             detected, source_tags = governance_inputs(cfg, reader, partitions, [f.name for f in schema.fields])
             return schema, partitions, reader.planned_state(), detected, source_tags
         finally:

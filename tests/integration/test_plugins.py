@@ -393,3 +393,43 @@ def test_target_mistakes_are_config_errors(workspace: Workspace, target: str, ex
     assert result.code == 2, result
     assert expected in " ".join(result.stderr.split()), result.stderr
     assert not (workspace.root / "out").exists() and not (workspace.state / "dativo.db").exists()
+
+
+def test_a_reader_failing_to_plan_is_reported_by_name(workspace: Workspace) -> None:
+    workspace.write(
+        "unplannable.py",
+        """
+        from dativo_workers.plugins import DataReader
+
+
+        class Reader(DataReader):
+            name = "unplannable"
+
+            def plan(self):
+                raise KeyError("region")
+        """,
+    )
+    job = workspace.job(
+        "plan.yaml",
+        """
+        tenant_id: acme
+        asset_path: asset.yaml
+        source: {reader: {type: plugin, plugin_path: unplannable.Reader}}
+        target: {namespace: acme, table: t}
+        """,
+    )
+    workspace.write(
+        "asset.yaml",
+        """
+        apiVersion: v3.0.2
+        kind: DataContract
+        id: t
+        version: 1.0.0
+        status: active
+        schema: [{name: t, properties: [{name: id, physicalType: bigint}]}]
+        """,
+    )
+    result = workspace.cli("run", str(job))
+    assert result.code == 2
+    assert "plugin unplannable: KeyError: 'region'" in result.stderr
+    assert "Traceback" not in result.stderr
