@@ -301,9 +301,20 @@ class SqlReader(DataReader):
         return f"SELECT {select} FROM {obj.source}" + (" WHERE " + " AND ".join(filters) if filters else "")
 
     def read(self, partition: Partition, schema: pa.Schema | None) -> Iterator[pa.RecordBatch]:
+        return self._read_sql(self.partition_sql(partition.spec))
+
+    def sample(self, partition: Partition, rows: int = 1000) -> pa.Table | None:
+        """A LIMIT on the partition's query: the server stops after ``rows`` rows."""
+        try:
+            batches = list(self._read_sql(f"{self.partition_sql(partition.spec)} LIMIT {int(rows)}"))
+            return pa.Table.from_batches(batches) if batches else None
+        except Exception:
+            return super().sample(partition, rows)
+
+    def _read_sql(self, sql: str) -> Iterator[pa.RecordBatch]:
         columns = self.sql_object().columns
         casts = [(i, c.arrow) for i, c in enumerate(columns) if c.read_as is not None]
-        for batch in self.stream(self.partition_sql(partition.spec)):
+        for batch in self.stream(sql):
             if casts:
                 arrays = list(batch.columns)
                 for i, target in casts:

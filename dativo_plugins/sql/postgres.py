@@ -314,9 +314,14 @@ class PostgresReader(SqlReader):
                     f"user {self.connection.user} may not read {entry['name']}: "
                     f"GRANT SELECT ON {self.quoted_table(entry['name'])} TO {self.quote(self.connection.user)}"
                 )
-        if not problems:
+            else:
+                try:
+                    self.describe(entry["name"], None)  # every column maps
+                except (ConfigError, SourceError) as exc:
+                    problems.append(str(exc))
+        if self.context.query and not problems:
             try:
-                self.sql_object()
-            except Exception as exc:
+                self.describe(None, self.context.query)
+            except (ConfigError, SourceError) as exc:
                 problems.append(str(exc))
         return problems
