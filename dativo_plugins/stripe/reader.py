@@ -113,20 +113,26 @@ class StripeReader(DataReader):
 
     @cached_property
     def object(self) -> str:
-        names = [t.get("name") for t in self.context.tables]
+        names = self._names()
         if len(names) != 1:
             raise ConfigError(
                 "source.tables: the stripe source reads one object per table, e.g. "
                 "`tables: [{name: customers}]`; for several objects list them all and set "
                 '`target.table: "{object}"` so each lands in its own table'
-                if names
-                else "source.tables: name the Stripe object to load, e.g. `tables: [{name: charges}]` "
+            )
+        return names[0]
+
+    def _names(self) -> list[str]:
+        names = [str(t.get("name")) for t in self.context.tables]
+        if not names:
+            raise ConfigError(
+                "source.tables: name the Stripe object to load, e.g. `tables: [{name: charges}]` "
                 f"(known: {', '.join(OBJECT_FIELDS)}; other list endpoints load id, created and the raw object)"
             )
-        name = str(names[0])
-        if not _OBJECT_NAME.match(name):
-            raise ConfigError(f"source.tables: {name!r} is not a Stripe object name such as customers or charges")
-        return name
+        for name in names:
+            if not _OBJECT_NAME.match(name):
+                raise ConfigError(f"source.tables: {name!r} is not a Stripe object name such as customers or charges")
+        return names
 
     def _window_seconds(self) -> int:
         try:
@@ -182,11 +188,14 @@ class StripeReader(DataReader):
         ]
 
     def check(self) -> list[str]:
-        try:
-            self.client.get(f"/v1/{self.object}", {"limit": 1, **LIST_PARAMS.get(self.object, {})})
-        except DativoError as exc:
-            return [str(exc)]
-        return []
+        """One page of one object per listed table: the key works and may read each of them."""
+        problems = []
+        for name in self._names():  # `dativo check` asks before the job is split per object
+            try:
+                self.client.get(f"/v1/{name}", {"limit": 1, **LIST_PARAMS.get(name, {})})
+            except DativoError as exc:
+                problems.append(str(exc))
+        return problems
 
     # -- reading -----------------------------------------------------------------------
 

@@ -358,3 +358,85 @@ def test_client_retries_connection_errors() -> None:
     with pytest.raises(StripeUnavailable, match="ConnectError") as exc:
         client.get("/v1/charges", {})
     assert len(delays) == 2 and API_KEY not in str(exc.value)
+
+
+def _objects() -> dict[str, list[dict[str, Any]]]:
+    customers = [
+        {"id": f"cus_{i:03d}", "object": "customer", "created": T0 + i * 7000, "livemode": False,
+         "email": f"user{i}@example.com", "name": f"User {i}", "balance": -i, "delinquent": i % 7 == 0}
+        for i in range(120)
+    ]  # fmt: skip
+    invoices = [
+        {"id": f"in_{i:03d}", "object": "invoice", "created": T0 + i * 5003, "livemode": False,
+         "customer": f"cus_{i % 120:03d}", "status": "paid", "amount_due": 100 * i, "amount_paid": 100 * i,
+         "total": 100 * i, "period_start": T0, "period_end": T0 + 30 * DAY, "due_date": None}
+        for i in range(90)
+    ]  # fmt: skip
+    subscriptions = [
+        {"id": f"sub_{i:03d}", "object": "subscription", "created": T0 + i * 3001, "livemode": False,
+         "customer": f"cus_{i:03d}", "status": "canceled" if i % 3 == 0 else "active", "current_period_end": T0}
+        for i in range(45)
+    ]  # fmt: skip
+    return {
+        "customers": customers,
+        "charges": make_charges(150, T0, 10 * DAY),
+        "invoices": invoices,
+        "subscriptions": subscriptions,
+    }
+
+
+def test_one_job_loads_every_object_into_its_own_table(workspace: Workspace, stripe_key: str) -> None:
+    objects = _objects()
+    with StripeServer(objects, fault_every=4) as server:
+        job = workspace.job(
+            "stripe.yaml",
+            f"""
+            tenant_id: acme
+            source:
+              connector: stripe
+              connection: {{api_key: "${{secret:stripe_key}}", base_url: "{server.url}"}}
+              tables: [{{name: customers}}, {{name: charges}}, {{name: invoices}}, {{name: subscriptions}}]
+              options: {{start: {T0}, end: {T0 + 10 * DAY}, window: 2d, page_size: 25, backoff_seconds: 0.01}}
+            target: {{namespace: stripe, table: "{{object}}"}}
+            """,
+        )
+        check = workspace.cli("check", str(job), "--json")
+        assert check.code == 0, check.stdout + check.stderr
+        result = workspace.cli("run", str(job), "--json", "-w", "3")
+        assert result.code == 0, result.stdout + result.stderr
+        assert server.served[429] and server.served[500]
+    runs = {run["table"]: run for run in result.json["runs"]}
+    assert set(runs) == {f"stripe.{name}" for name in objects}
+    for name, items in objects.items():
+        assert runs[f"stripe.{name}"]["state"] == "committed" and runs[f"stripe.{name}"]["partitions_total"] == 5
+        table = workspace.read(f"stripe.{name}", sort_by="id")
+        assert table.column("id").to_pylist() == sorted(o["id"] for o in items), name
+    customers = workspace.read("stripe.customers", sort_by="id").to_pylist()
+    assert [(c["email"], c["balance"], c["delinquent"]) for c in customers] == [
+        (o["email"], o["balance"], o["delinquent"]) for o in objects["customers"]
+    ]
+    invoices = workspace.read("stripe.invoices", sort_by="id").to_pylist()
+    assert [i["amount_due"] for i in invoices] == [o["amount_due"] for o in objects["invoices"]]
+    assert workspace.table("stripe.customers").properties.get("dativo.classification.email") == "PII"
+
+
+def test_check_reports_a_wrong_key_without_showing_it(workspace: Workspace, stripe_key: str) -> None:
+    with StripeServer({"charges": [], "customers": []}) as server:
+        job = workspace.job(
+            "check.yaml",
+            f"""
+            tenant_id: acme
+            source:
+              connector: stripe
+              connection: {{api_key: "${{secret:stripe_key}}", base_url: "{server.url}"}}
+              tables: [{{name: charges}}, {{name: customers}}]
+            target: {{namespace: stripe, table: "{{object}}"}}
+            """,
+        )
+        wrong = "rk_live_NotTheRightKey42"
+        result = workspace.cli("check", str(job), "--json", env={"DATIVO_SECRET__GLOBAL__STRIPE_KEY": wrong})
+    assert result.code == 2
+    source = next(c for c in result.json["checks"] if c["name"] == "source")
+    assert not source["ok"]
+    assert "GET /v1/charges: HTTP 401" in source["detail"] and "GET /v1/customers: HTTP 401" in source["detail"]
+    assert wrong not in result.stdout + result.stderr and "NotTheRightKey" not in result.stdout + result.stderr
