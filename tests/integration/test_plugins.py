@@ -433,3 +433,61 @@ def test_a_reader_failing_to_plan_is_reported_by_name(workspace: Workspace) -> N
     assert result.code == 2
     assert "plugin unplannable: KeyError: 'region'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_writer_target_on_an_object_store(tmp_path: Path) -> None:
+    """`target.path: s3://...`: the writer writes locally, its files are staged in the bucket and
+    published there by the commit (moto's S3 server on loopback; credentials from the catalog)."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from dativo_workers.executor import execute
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        s3 = boto3.client(
+            "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s"
+        )
+        s3.create_bucket(Bucket="lake")
+        ws = Workspace(tmp_path)
+        ws.write(
+            "runner.yaml",
+            f"""
+            runner:
+              ledger_url: sqlite:///{tmp_path}/state/dativo.db
+              catalogs:
+                default:
+                  type: sql
+                  uri: sqlite:///{tmp_path}/state/catalog.db
+                  warehouse: {tmp_path}/state/warehouse
+                  s3.endpoint: {endpoint}
+                  s3.region: us-east-1
+                  s3.access-key-id: k
+                  s3.secret-access-key: s
+            """,
+        )
+        for i in range(3):
+            ws.write(f"data/p{i}.csv", "id,v\n" + "".join(f"{i * 100 + j},{j / 2}\n" for j in range(100)))
+        job = ws.job(
+            "to_s3.yaml",
+            """
+            tenant_id: acme
+            source: {connector: csv, files: [{path: "data/p*.csv"}]}
+            target: {connector: parquet, path: "s3://lake/orders/"}
+            """,
+        )
+        summary = execute(load_job(job), load_runner(ws.runner_file), 2)
+        assert summary["state"] == "committed", summary
+        assert summary["table"] == "s3://lake/orders" and summary["files"] == 3
+        objects = s3.list_objects_v2(Bucket="lake").get("Contents", [])
+        files = sorted(o["Key"] for o in objects if not o["Key"].endswith("/"))  # pyarrow leaves directory markers
+        assert files == [f"orders/{summary['run_id']}-p{i:05d}-a01-00000.parquet" for i in range(3)], files
+        fs = pa.fs.S3FileSystem(endpoint_override=f"127.0.0.1:{port}", scheme="http", access_key="k", secret_key="s")
+        ids = pq.read_table("lake/orders", filesystem=fs)["id"].to_pylist()
+        assert sorted(ids) == list(range(300))
+        assert not list((tmp_path).glob("dativo-*")), "no local temporary directory is left behind"
+    finally:
+        server.stop()
