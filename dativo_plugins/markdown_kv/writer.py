@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import Field
 
 from dativo_plugins.markdown_kv import format as mdkv
@@ -57,18 +58,29 @@ class MarkdownKvWriter(DataWriter):
         if batch.num_rows == 0:
             return
         texts = mdkv.render_markdown(self._layout(batch))
+        # bytes each document adds to a file: its text and the newline that separates it
+        sizes = pc.add(pc.binary_length(texts), pa.scalar(1, pa.int32())).cast(pa.int64())
         limit = int(self.config.file_size_mb * 1024 * 1024)
-        for text in texts.to_pylist():
-            data = text.encode("utf-8")
-            if self._stream is not None and self._bytes + len(data) + 1 > limit:
-                self._finish_file()
+        start, n = 0, len(texts)
+        while start < n:
             if self._stream is None:
                 self._open_file()
-            else:
-                data = b"\n" + data  # a blank line between documents
+            fits = pc.sum(pc.less_equal(pc.cumulative_sum(sizes.slice(start)), limit - self._bytes)).as_py()
+            if not fits:
+                if self._rows:
+                    self._finish_file()
+                    continue
+                fits = 1  # a document larger than file_size_mb gets a file of its own
+            chunk = texts.slice(start, fits)
+            joined = pc.binary_join(pa.ListArray.from_arrays(pa.array([0, fits], pa.int32()), chunk), "\n")
+            if self._rows:
+                self._stream.write(b"\n")  # a blank line between documents
+                self._bytes += 1
+            data = joined[0].as_buffer()
             self._stream.write(data)
-            self._bytes += len(data)
-            self._rows += 1
+            self._bytes += data.size
+            self._rows += fits
+            start += fits
 
     def close(self) -> list[dict[str, Any]]:
         self._finish_file()
