@@ -112,6 +112,18 @@ class MarkdownKvReader(DataReader):
     def _records(self, block: mdkv.ParsedBlock, schema: pa.Schema, path: str, typed: bool) -> pa.RecordBatch:
         heading = self.config.heading_column
         fields = [f for f in schema if f.name != heading]
+        # keys the schema lacks come along as text, so the engine can report them as not loaded
+        root: dict[str, None] = {}
+        sections: dict[str, dict[str, None]] = {}
+        mdkv.block_keys(block, root, sections)
+        known = set(schema.names)
+        extra = [k for k in root if k not in known] + [k for k in sections if k not in known and k not in root]
+        if extra:
+            fields += list(
+                mdkv.keys_schema(
+                    {k: None for k in root if k in extra}, {k: sections[k] for k in extra if k in sections}
+                )
+            )
         try:
             batch = mdkv.block_records(block, pa.schema(fields), path, typed)
         except mdkv.FormatError as exc:

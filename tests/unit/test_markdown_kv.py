@@ -434,3 +434,10 @@ def test_big_files_are_parsed_in_blocks_with_the_right_line_numbers(
     path.write_text("\n".join(text), encoding="utf-8")
     with pytest.raises(SourceError, match=rf"line {bad_line}: expected 'key: value'"):
         _read_all(_reader(tmp_path), schema)
+
+
+def test_keys_missing_from_the_schema_come_along_as_text(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.md").write_text("# 1\nid: 1\nlate: x\n\n## more\nk: v\n", encoding="utf-8")
+    got = _read_all(_reader(tmp_path, "docs/*.md"), pa.schema([("id", pa.int64())]))
+    assert got.to_pylist() == [{"id": 1, "late": "x", "more": {"k": "v"}}]
