@@ -142,3 +142,10 @@ def test_objects_become_typed_columns_and_raw_json() -> None:
     assert rows[0]["period_start"] == dt.datetime.fromtimestamp(T0 - DAY, dt.UTC)
     assert rows[0]["raw_json"].startswith('{"amount_due":1099511627776,"created":1700000000,"customer":{"id":"cus_1"}')
     assert object_schema("payouts").names == ["id", "object", "created", "livemode", "raw_json"]
+
+
+def test_discover_lists_the_typed_objects_with_their_key() -> None:
+    found = {o.name: o for o in _reader().discover()}
+    assert set(found) == {"customers", "charges", "invoices", "subscriptions"}
+    assert all(o.primary_key == ["id"] and o.kind == "object" for o in found.values())
+    assert found["charges"].schema is not None and found["charges"].schema.field("amount").type == pa.int64()
