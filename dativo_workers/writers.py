@@ -78,8 +78,9 @@ def plan_writer(job: LoadedJob, source_schema: Schema) -> tuple[WriterPlan | Non
     if not job.config.target.is_iceberg:
         return WriterPlan(name, output_location(job), source_schema), source_schema
     source = plain_schema(arrow_schema(source_schema))
-    writer = plugin_call(name, cls, settings, _context(job, job.base_dir, "", source))
-    shaped = plugin_call(name, writer.table_schema, source)
+    with tempfile.TemporaryDirectory(prefix="dativo-format-") as scratch:  # a table format writes no files
+        writer = plugin_call(name, cls, settings, _context(job, Path(scratch), "", source))
+        shaped = plugin_call(name, writer.table_schema, source)
     if shaped is None:
         raise ConfigError(
             f"{job.path}: target.format: writer {name!r} is not a table format (its table_schema() returns None)"
@@ -207,7 +208,8 @@ class WriterSink:
 
 class TableFormatSink:
     """An Iceberg table whose rows a writer shapes: each batch goes through ``to_table`` and on
-    to the table's fragment files."""
+    to the table's fragment files. The writer's ``output_dir`` is a scratch directory, removed
+    when the attempt ends: its own files are not part of the table."""
 
     def __init__(self, writer: DataWriter, name: str, fragments: FragmentWriter) -> None:
         self.writer = writer
@@ -232,9 +234,11 @@ class TableFormatSink:
         return pa.RecordBatch.from_arrays(columns, schema=schema)
 
     def close(self) -> list[Fragment]:
+        shutil.rmtree(self.writer.context.output_dir, ignore_errors=True)
         return self.fragments.close()
 
     def abort(self) -> None:
+        shutil.rmtree(self.writer.context.output_dir, ignore_errors=True)
         self.fragments.abort()
 
 
@@ -261,7 +265,12 @@ def open_sink(
             cls, settings, job, staging=staging, storage=storage, prefix=prefix, schema=fragments.schema
         )
     source = arrow_schema(plan.source_schema)
-    writer = plugin_call(plan.name, cls, settings, _context(job, job.base_dir, prefix, plain_schema(source)))
+    scratch = Path(tempfile.mkdtemp(prefix=f"dativo-{prefix}-"))
+    try:
+        writer = plugin_call(plan.name, cls, settings, _context(job, scratch, prefix, plain_schema(source)))
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
     return source, TableFormatSink(writer, plan.name, fragments)
 
 

@@ -296,6 +296,38 @@ def test_writer_raising_mid_stream_fails_only_its_partition(workspace: Workspace
     assert not any((out / "_dativo_staging" / summary["run_id"]).glob("*")), "cancel deletes the staged files"
 
 
+def test_parquet_writer_target_quarantines_bad_rows_beside_the_output(workspace: Workspace) -> None:
+    workspace.write("data/a.csv", "id,score\n1,0.5\n2,lots\n3,1.5\n")
+    workspace.write(
+        "asset.yaml",
+        """
+        apiVersion: v3.0.2
+        kind: DataContract
+        id: scores
+        version: 1.0.0
+        status: active
+        schema: [{name: scores, properties: [{name: id, physicalType: bigint}, {name: score, physicalType: double}]}]
+        """,
+    )
+    job = workspace.job(
+        "q.yaml",
+        """
+        tenant_id: acme
+        asset_path: asset.yaml
+        source: {connector: csv, files: [{path: data/a.csv}]}
+        target: {connector: parquet, path: out}
+        bad_rows: {action: quarantine}
+        """,
+    )
+    result = workspace.cli("run", str(job), "--json")
+    assert result.code == 1, result.stderr  # committed, with quarantined rows
+    [quarantined] = result.json["quarantine_files"]
+    assert quarantined.startswith(str(workspace.root / "out/_dativo_quarantine" / result.json["run_id"]))
+    bad = pq.read_table(quarantined).to_pylist()
+    assert [(r["score"], r["_dativo_position"]) for r in bad] == [("lots", f"{workspace.root}/data/a.csv: line 3")]
+    assert pq.read_table(workspace.root / "out").to_pylist() == [{"id": 1, "score": 0.5}, {"id": 3, "score": 1.5}]
+
+
 def test_parquet_writer_target_appends_files_run_after_run(workspace: Workspace) -> None:
     workspace.write("data/a.csv", "id,name,score\n" + "".join(f"{i},n{i},{i / 4}\n" for i in range(5000)))
     job = workspace.job(
@@ -361,6 +393,7 @@ def test_writer_settings_are_validated_with_the_plugin_and_key_named(workspace: 
         ("{connector: parquet}", "target.path: required key is missing"),
         ("{connector: parquet, path: out, namespace: acme}", "target.namespace: only for iceberg targets"),
         ("{namespace: acme}", "target.table: required key is missing"),
+        ("{namespace: acme, table: t, format: parquet}", "target.format: writer 'parquet' is not a table format"),
     ],
     ids=[
         "missing-module",
@@ -371,6 +404,7 @@ def test_writer_settings_are_validated_with_the_plugin_and_key_named(workspace: 
         "no-path",
         "iceberg-key",
         "no-table",
+        "not-a-format",
     ],
 )
 def test_target_mistakes_are_config_errors(workspace: Workspace, target: str, expected: str) -> None:
