@@ -174,8 +174,10 @@ class WriterSink:
 
     def _fragment(self, item: Any) -> Fragment:
         """Check one file a plugin reports and turn it into the fragment the ledger records."""
-        if not isinstance(item, dict) or "path" not in item or "rows" not in item:
-            raise PluginError(self.name, ValueError(f"close() must return dicts with path, rows, bytes; got {item!r}"))
+        if not isinstance(item, dict) or "path" not in item or not isinstance(item.get("rows"), int):
+            raise PluginError(
+                self.name, ValueError(f"close() must return dicts with path, rows (an int), bytes; got {item!r}")
+            )
         path = self._local_file(item)
         try:
             relative = path.relative_to(self.dir.resolve()).as_posix()
@@ -187,7 +189,7 @@ class WriterSink:
             )
         if not path.is_file():
             raise PluginError(self.name, ValueError(f"reported {path}, which does not exist"))
-        return Fragment("data", f"{self.staging}/{relative}", int(item["rows"]), path.stat().st_size)
+        return Fragment("data", f"{self.staging}/{relative}", item["rows"], path.stat().st_size)
 
     def abort(self) -> None:
         with contextlib.suppress(Exception):  # the attempt already failed; its files go anyway

@@ -201,7 +201,8 @@ def test_writer_sink_records_the_files_in_the_staging_area(tmp_path: Path) -> No
         ),
         ([{"path": "other.txt", "rows": 1}], "file other.txt does not start with the attempt's file_prefix"),
         ([{"path": "r1-p00000-a01-gone.txt", "rows": 1}], "reported .*r1-p00000-a01-gone.txt, which does not exist"),
-        ([{"rows": 1}], "close\\(\\) must return dicts with path, rows, bytes"),
+        ([{"rows": 1}], "close\\(\\) must return dicts with path, rows \\(an int\\), bytes"),
+        ([{"path": "r1-p00000-a01.txt", "rows": "3"}], "rows \\(an int\\)"),
         ({"path": "x"}, "close\\(\\) must return a list of files, got dict"),
     ],
 )
