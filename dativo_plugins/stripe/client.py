@@ -28,6 +28,7 @@ class RetrySettings:
     backoff_seconds: float = 0.5  # first delay for 5xx and network errors; doubles each time
     max_backoff_seconds: float = 30.0
     max_retry_after_seconds: float = 120.0  # a longer Retry-After is cut to this
+    requests_per_second: float | None = None  # pace of this client (one per worker process); None: no pacing
 
 
 class StripeApiError(SourceError):
@@ -57,6 +58,7 @@ class StripeClient:
         self._key = api_key
         self._retry = retry or RetrySettings()
         self._sleep = sleep
+        self._next_request = 0.0  # monotonic time before which pacing holds the next request
         headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
         if api_version:
             headers["Stripe-Version"] = api_version
@@ -79,6 +81,7 @@ class StripeClient:
         attempts = retry.max_retries + 1
         for attempt in range(attempts):
             last = attempt == attempts - 1
+            self._pace()
             try:
                 response = self._http.get(path, params=params)
             except httpx.TransportError as exc:
@@ -108,6 +111,15 @@ class StripeClient:
             log.warning("stripe throttled or failing, retrying", path=path, status=status, delay_s=round(delay, 3))
             self._sleep(delay)
         raise AssertionError("unreachable")
+
+    def _pace(self) -> None:
+        rate = self._retry.requests_per_second
+        if not rate:
+            return
+        now = time.monotonic()
+        if self._next_request > now:
+            self._sleep(self._next_request - now)
+        self._next_request = max(now, self._next_request) + 1.0 / rate
 
     def _backoff(self, attempt: int) -> float:
         base = min(self._retry.backoff_seconds * 2**attempt, self._retry.max_backoff_seconds)

@@ -55,6 +55,9 @@ class StripeOptions(PluginSettings):
     max_backoff_seconds: float = Field(30.0, ge=0)
     max_retry_after_seconds: float = Field(120.0, ge=0)
     timeout_seconds: float = Field(60.0, gt=0)
+    # Stripe allows about 100 read requests/s in live mode and 25 in test mode per account; each
+    # worker process paces itself to this (None: no pacing, 429s are still honoured)
+    requests_per_second: float | None = Field(None, gt=0)
 
 
 def parse_time(value: int | dt.datetime | dt.date | str, key: str) -> int:
@@ -210,7 +213,11 @@ class StripeReader(DataReader):
                 account=self.connection.account,
                 timeout=cfg.timeout_seconds,
                 retry=RetrySettings(
-                    cfg.max_retries, cfg.backoff_seconds, cfg.max_backoff_seconds, cfg.max_retry_after_seconds
+                    cfg.max_retries,
+                    cfg.backoff_seconds,
+                    cfg.max_backoff_seconds,
+                    cfg.max_retry_after_seconds,
+                    cfg.requests_per_second,
                 ),
             )
         return self._client

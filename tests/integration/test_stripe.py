@@ -440,3 +440,12 @@ def test_check_reports_a_wrong_key_without_showing_it(workspace: Workspace, stri
     assert not source["ok"]
     assert "GET /v1/charges: HTTP 401" in source["detail"] and "GET /v1/customers: HTTP 401" in source["detail"]
     assert wrong not in result.stdout + result.stderr and "NotTheRightKey" not in result.stdout + result.stderr
+
+
+def test_client_paces_itself_when_asked(server: StripeServer) -> None:
+    client = StripeClient(API_KEY, server.url, retry=RetrySettings(requests_per_second=40))
+    started = time.monotonic()
+    for _ in range(9):
+        client.get("/v1/charges", {"limit": 1})
+    assert time.monotonic() - started >= 8 / 40 * 0.95  # 9 requests: at least 8 intervals of 25 ms
+    client.close()
