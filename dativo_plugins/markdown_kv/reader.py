@@ -71,6 +71,11 @@ class MarkdownKvReader(DataReader):
                     break
             if seen >= self.config.infer_documents:
                 break
+        if not root and not sections:
+            raise SourceError(
+                f"markdown_kv: no `key: value` entries in {', '.join(self._paths[:3])}"
+                f"{' ...' if len(self._paths) > 3 else ''} to take the columns from; set `asset_path`"
+            )
         try:
             inferred = mdkv.keys_schema(root, sections)
         except ValueError as exc:

@@ -441,3 +441,12 @@ def test_keys_missing_from_the_schema_come_along_as_text(tmp_path: Path) -> None
     (tmp_path / "docs" / "a.md").write_text("# 1\nid: 1\nlate: x\n\n## more\nk: v\n", encoding="utf-8")
     got = _read_all(_reader(tmp_path, "docs/*.md"), pa.schema([("id", pa.int64())]))
     assert got.to_pylist() == [{"id": 1, "late": "x", "more": {"k": "v"}}]
+
+
+def test_files_without_entries_cannot_tell_a_schema(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "empty.md").write_text("\n\n# only a heading\n", encoding="utf-8")
+    reader = _reader(tmp_path, "docs/*.md")
+    with pytest.raises(SourceError, match=r"no `key: value` entries in .*empty\.md.*set `asset_path`"):
+        reader.schema()
+    assert _read_all(reader, pa.schema([("id", pa.int64())])).to_pylist() == [{"id": None}]
