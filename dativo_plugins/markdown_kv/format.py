@@ -676,10 +676,6 @@ def markdown_of(documents: pa.Table) -> pa.Array:
     return pc.binary_join_element_wise(document, pa.scalar(""), "\n")  # the final newline
 
 
-def documents_mode_table(docs: list[Document], mode: str) -> pa.Table:
-    return block_mode_table(block_from_documents(docs), mode)
-
-
 def block_keys(block: ParsedBlock, root: dict[str, None], sections: dict[str, dict[str, None]]) -> None:
     """Add the block's root keys and section keys, in order of first appearance, to the dicts."""
     e = block.entries
@@ -705,15 +701,9 @@ def keys_schema(root: dict[str, None], sections: dict[str, dict[str, None]]) -> 
     for name, keys in sections.items():
         if name in root:
             raise ValueError(f"section {name!r} has the name of a key of the root section")
-        fields.append(pa.field(name, pa.struct([pa.field(k, pa.string()) for k in keys])))
+        if keys:  # a section never seen with entries gives no column (a struct needs fields)
+            fields.append(pa.field(name, pa.struct([pa.field(k, pa.string()) for k in keys])))
     return pa.schema(fields)
-
-
-def infer_schema(docs: Iterable[Document]) -> pa.Schema:
-    root: dict[str, None] = {}
-    sections: dict[str, dict[str, None]] = {}
-    block_keys(block_from_documents(list(docs)), root, sections)
-    return keys_schema(root, sections)
 
 
 class ConversionError(ValueError):
@@ -784,10 +774,6 @@ def block_records(block: ParsedBlock, schema: pa.Schema, source: str, typed: boo
         else:
             arrays.append(_convert(text(ROOT, f.name), f.type, typed, f.name))
     return pa.RecordBatch.from_arrays(arrays, names=schema.names)
-
-
-def documents_to_records(docs: list[Document], schema: pa.Schema, source: str, typed: bool = True) -> pa.RecordBatch:
-    return block_records(block_from_documents(docs), schema, source, typed)
 
 
 def _convert(text: pa.Array, t: pa.DataType, typed: bool, column: str) -> pa.Array:
