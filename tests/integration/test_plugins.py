@@ -525,3 +525,35 @@ def test_writer_target_on_an_object_store(tmp_path: Path) -> None:
         assert not list((tmp_path).glob("dativo-*")), "no local temporary directory is left behind"
     finally:
         server.stop()
+
+
+def test_reader_plugin_settings_are_validated_with_the_plugin_and_key_named(workspace: Workspace) -> None:
+    workspace.write("exploding.py", EXPLODING_READER)
+    job = workspace.job(
+        "bad_reader.yaml",
+        """
+        tenant_id: acme
+        source:
+          reader: {type: plugin, plugin_path: exploding.ExplodingReader, config: {explode_partition: x, extra: 1}}
+        target: {connector: parquet, path: out}
+        """,
+    )
+    for command in ("run", "check"):
+        result = workspace.cli(command, str(job))
+        assert result.code == 2, (command, result.stdout, result.stderr)
+        message = " ".join(result.stderr.split())
+        assert "invalid settings for plugin 'exploding'" in message
+        assert "source.reader.config.explode_partition: Input should be a valid integer" in message
+        assert "source.reader.config.extra: unknown option" in message
+
+
+def test_check_reports_a_writer_target(workspace: Workspace, examples: Path) -> None:
+    result = workspace.cli("check", str(examples / "csv_to_jsonl.yaml"), "--json")
+    assert result.code == 0, result.stderr
+    checks = {c["name"]: c for c in result.json["checks"]}
+    assert checks["source"]["ok"] and checks["target"] == {
+        "name": "target",
+        "ok": True,
+        "detail": f"writer jsonl_files: files go to {examples / 'out/orders_jsonl'}",
+    }
+    assert not (examples / "out").exists(), "check writes nothing"
