@@ -21,9 +21,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 PACKAGE = REPO / "tests" / "plugin_package"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def test_plugin_installed() -> Iterator[None]:
-    """`pip install -e tests/plugin_package` for this module's tests, uninstalled afterwards."""
+    """`pip install -e tests/plugin_package`, uninstalled afterwards. One test uses it: tests spread
+    over xdist workers must not uninstall the package under each other."""
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
     subprocess.run([*pip, "install", "--no-deps", "-e", str(PACKAGE)], check=True, timeout=240)
     try:
@@ -73,7 +74,13 @@ def _csv_rows(directory: Path) -> list[dict[str, str]]:
 
 
 @pytest.mark.usefixtures("test_plugin_installed")
-def test_installed_package_is_discovered(workspace: Workspace) -> None:
+def test_an_installed_package_is_discovered_and_runs_like_a_builtin(workspace: Workspace, fleet: Fleet) -> None:
+    _discovered(workspace)
+    _reader_and_writer_run_embedded_and_on_workers(workspace, fleet)
+    _writer_as_iceberg_table_format(workspace)
+
+
+def _discovered(workspace: Workspace) -> None:
     result = workspace.cli("plugins", "list", "--json")
     assert result.code == 0, result.stderr
     found = {(p["name"], p["kind"]): p for p in result.json}
@@ -83,8 +90,7 @@ def test_installed_package_is_discovered(workspace: Workspace) -> None:
     assert not [p for p in result.json if p["kind"] == "broken"]
 
 
-@pytest.mark.usefixtures("test_plugin_installed")
-def test_entry_point_reader_and_writer_run_embedded_and_on_workers(workspace: Workspace, fleet: Fleet) -> None:
+def _reader_and_writer_run_embedded_and_on_workers(workspace: Workspace, fleet: Fleet) -> None:
     embedded = workspace.cli("run", str(_counter_to_csv(workspace, "emb", "out/embedded")), "--json", "-w", "2")
     assert embedded.code == 0, embedded.stderr
     assert embedded.json["state"] == "committed" and embedded.json["files"] == 4
@@ -98,8 +104,7 @@ def test_entry_point_reader_and_writer_run_embedded_and_on_workers(workspace: Wo
     assert _csv_rows(workspace.root / "out/fleet") == expected
 
 
-@pytest.mark.usefixtures("test_plugin_installed")
-def test_writer_as_iceberg_table_format(workspace: Workspace) -> None:
+def _writer_as_iceberg_table_format(workspace: Workspace) -> None:
     job = workspace.job(
         "lines.yaml",
         """
