@@ -23,12 +23,12 @@ import structlog
 from dativo_workers.config.job import LoadedJob, job_from_dict
 from dativo_workers.config.runner import RunnerConfig
 from dativo_workers.conform import Conformer, SchemaMismatch, to_record_batches
-from dativo_workers.errors import BadDataError, DativoError, PluginError, SourceError
+from dativo_workers.errors import BadDataError, DativoError, SourceError
 from dativo_workers.fragments import FragmentWriter, delete_uris, quarantine_dir
 from dativo_workers.iceberg import TablePlan
 from dativo_workers.ledger import Fragment, Ledger
 from dativo_workers.plugins.base import DataReader, Partition, ReaderConversionError
-from dativo_workers.plugins.manager import create_reader, plugin_call, plugin_iter
+from dativo_workers.plugins.manager import create_reader, plugin_call, plugin_error, plugin_iter
 from dativo_workers.retry import backoff_seconds, is_transient
 from dativo_workers.schema import arrow_schema
 from dativo_workers.storage import StorageProperties, catalog_properties, filesystem, make_parent_dir
@@ -252,10 +252,13 @@ def _batches(reader: DataReader, partition: Partition, schema: pa.Schema, typed:
             return
         except (pa.ArrowInvalid, ReaderConversionError) as exc:
             if type(reader).read_untyped is DataReader.read_untyped:
-                raise PluginError(name, SourceError(f"{partition.label}: {exc}") if partition.label else exc) from None
+                raise plugin_error(name, SourceError(f"{partition.label}: {exc}") if partition.label else exc) from None
             raise _TypedReadFailed(str(exc)) from None
-        except Exception as exc:
-            raise PluginError(name, exc) from exc
+        except BaseException as exc:
+            error = plugin_error(name, exc)
+            if error is exc:
+                raise
+            raise error from error.__cause__
         yield from plugin_iter(name, to_record_batches(obj))
 
 

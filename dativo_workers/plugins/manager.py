@@ -157,15 +157,30 @@ def plugin_name(cls: type) -> str:
     return str(getattr(cls, "name", cls.__name__))
 
 
+def plugin_error(name: str, exc: BaseException) -> BaseException:
+    """What to raise for ``exc`` coming out of plugin code: a PluginError naming the plugin.
+
+    Exceptions are the plugin's failure, and so is a plain ``sys.exit()``: a plugin must not end a
+    worker process (in an embedded pool that would fail every partition of the process). Celery's
+    own shutdown (SystemExit subclasses), KeyboardInterrupt and PluginError pass unchanged.
+    """
+    if isinstance(exc, PluginError) or not (isinstance(exc, Exception) or type(exc) is SystemExit):
+        return exc
+    clean = scrub_exception(exc)  # a driver's message may quote a resolved secret
+    error = PluginError(name, clean)
+    error.__cause__ = clean
+    return error
+
+
 def plugin_call(name: str, fn: Callable[..., T], *args: Any) -> T:
     """Call into plugin code: whatever it raises comes back as a PluginError naming it."""
     try:
         return fn(*args)
-    except PluginError:
-        raise
-    except Exception as exc:
-        clean = scrub_exception(exc)  # a driver's message may quote a resolved secret
-        raise PluginError(name, clean) from clean
+    except BaseException as exc:
+        error = plugin_error(name, exc)
+        if error is exc:
+            raise
+        raise error from error.__cause__
 
 
 def plugin_iter(name: str, items: Iterable[T]) -> Iterator[T]:
@@ -176,11 +191,11 @@ def plugin_iter(name: str, items: Iterable[T]) -> Iterator[T]:
             item = next(iterator)
         except StopIteration:
             return
-        except PluginError:
-            raise
-        except Exception as exc:
-            clean = scrub_exception(exc)  # a driver's message may quote a resolved secret
-            raise PluginError(name, clean) from clean
+        except BaseException as exc:
+            error = plugin_error(name, exc)
+            if error is exc:
+                raise
+            raise error from error.__cause__
         yield item
 
 

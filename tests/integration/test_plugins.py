@@ -557,3 +557,17 @@ def test_check_reports_a_writer_target(workspace: Workspace, examples: Path) -> 
         "detail": f"writer jsonl_files: files go to {examples / 'out/orders_jsonl'}",
     }
     assert not (examples / "out").exists(), "check writes nothing"
+
+
+def test_a_plugin_calling_sys_exit_fails_only_its_partition_in_an_embedded_pool(workspace: Workspace) -> None:
+    """`sys.exit()` in plugin code would end the pool process and with it every partition it had;
+    it is the plugin's failure like any exception."""
+    job = _exploding_job(workspace, "exiting", "{connector: parquet, path: out}")
+    exiting = EXPLODING_READER.replace("raise RuntimeError(", "raise SystemExit(3) or (")
+    assert exiting != EXPLODING_READER
+    workspace.write("exploding.py", exiting)
+    summary = workspace.run(job, workers=3)
+    assert summary["state"] == "failed"
+    parts = workspace.ledger().partitions(summary["run_id"])
+    assert [p["state"] for p in parts] == ["done", "failed", "done"]
+    assert parts[1]["error"] == "plugin exploding: SystemExit: 3"
