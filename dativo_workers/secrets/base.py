@@ -103,6 +103,9 @@ class SecretProvider(ABC):
     settings_model: ClassVar[type[BaseModel]] = NoSettings
     extra: ClassVar[str | None] = None  # the pip extra that installs this provider's SDK
     supports_versions: ClassVar[bool] = False
+    # Remote stores are cached (cache_ttl_seconds); local lookups are cheap and read fresh, so a
+    # rotated env var or mounted file applies at the next use.
+    cached: ClassVar[bool] = True
 
     def __init__(self, settings: BaseModel) -> None:
         self.settings = settings

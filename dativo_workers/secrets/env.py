@@ -26,6 +26,7 @@ def env_key(scope: str, name: str, prefix: str = "DATIVO_SECRET") -> str:
 
 class EnvSecretProvider(SecretProvider):
     name = "env"
+    cached = False
     description = "environment variables DATIVO_SECRET__<TENANT|GLOBAL>__<NAME>"
     settings_model: ClassVar[type[BaseModel]] = EnvSettings
 

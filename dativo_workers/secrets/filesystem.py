@@ -40,6 +40,7 @@ def parse_env_file(text: str, where: str) -> dict[str, str]:
 
 class FilesystemSecretProvider(SecretProvider):
     name = "filesystem"
+    cached = False
     description = "files <dir>/<tenant>/<NAME>[.json|.env], then <dir>/<NAME> (Kubernetes/Docker secret mounts)"
     settings_model: ClassVar[type[BaseModel]] = FilesystemSettings
 

@@ -9,6 +9,7 @@ Application Default Credentials, or `credentials_file`.
 
 from __future__ import annotations
 
+import importlib
 import re
 from typing import Any, ClassVar
 
@@ -33,7 +34,9 @@ class GcpSecretProvider(SecretProvider):
         super().__init__(settings)
         assert isinstance(self.settings, GcpSettings)
         try:
-            from google.cloud import secretmanager
+            # import_module, not `from google.cloud import ...`: an absent SDK must fail here even when
+            # another google.cloud package is installed
+            secretmanager: Any = importlib.import_module("google.cloud.secretmanager")
         except ImportError:
             raise missing_sdk(self.name, "google-cloud-secret-manager", "gcp") from None
         cfg: GcpSettings = self.settings

@@ -84,7 +84,7 @@ class Resolver:
             raise SecretError(
                 f"secret {ref} not found by the {provider.name} provider for tenant {tenant!r} (looked for {where})"
             )
-        if self.config.cache_ttl_seconds > 0:
+        if self.config.cache_ttl_seconds > 0 and provider.cached:
             with self._lock:
                 self._cache[cache_key] = _Entry(found, now + self.config.cache_ttl_seconds)
         return found

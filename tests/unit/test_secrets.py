@@ -40,6 +40,7 @@ from dativo_workers.secrets import (
     scrubbing,
     use,
 )
+from dativo_workers.secrets.base import NoSettings
 from dativo_workers.secrets.config import FilesystemSettings
 from dativo_workers.secrets.filesystem import FilesystemSecretProvider
 from dativo_workers.secrets.registry import create_provider, provider_classes
@@ -181,32 +182,62 @@ def test_resolved_value_never_renders_as_text(monkeypatch: pytest.MonkeyPatch) -
 # -- cache -----------------------------------------------------------------------------------
 
 
-def test_cache_keeps_a_value_until_its_ttl_then_sees_the_rotation(monkeypatch: pytest.MonkeyPatch) -> None:
+class _Remote(SecretProvider):
+    """A remote-like store (cached like vault/aws/gcp/azure) that counts its fetches."""
+
+    name = "remote"
+
+    def __init__(self) -> None:
+        super().__init__(NoSettings())
+        self.values: dict[str, str] = {}
+        self.fetches = 0
+
+    def fetch(self, location: str, version: str | None) -> str | None:
+        self.fetches += 1
+        return self.values.get(location)
+
+
+def test_cache_keeps_a_value_until_its_ttl_then_sees_the_rotation() -> None:
     now = [1000.0]
-    resolver = Resolver(SecretsConfig(cache_ttl_seconds=60))
+    store = _Remote()
+    resolver = Resolver(SecretsConfig(cache_ttl_seconds=60), store)
     resolver.clock = lambda: now[0]
-    monkeypatch.setenv("DATIVO_SECRET__ACME__PW", "old-password")
+    store.values["acme/pw"] = "old-password"
     assert resolver.resolve("${secret:pw}", "acme") == "old-password"
-    monkeypatch.setenv("DATIVO_SECRET__ACME__PW", "new-password")
+    store.values["acme/pw"] = "new-password"
     now[0] += 59
     assert resolver.resolve("${secret:pw}", "acme") == "old-password"  # cached
+    assert store.fetches == 1
     now[0] += 2
     assert resolver.resolve("${secret:pw}", "acme") == "new-password"  # expired: fetched again
-    monkeypatch.setenv("DATIVO_SECRET__ACME__PW", "newer-password")
+    store.values["acme/pw"] = "newer-password"
     resolver.invalidate()
     assert resolver.resolve("${secret:pw}", "acme") == "newer-password"
 
 
-def test_cache_is_per_tenant_and_misses_are_not_cached(monkeypatch: pytest.MonkeyPatch) -> None:
-    resolver = Resolver(SecretsConfig(cache_ttl_seconds=600))
-    monkeypatch.setenv("DATIVO_SECRET__ACME__PW", "acme-pw")
-    monkeypatch.setenv("DATIVO_SECRET__GLOBAL__PW", "global-pw")
+def test_cache_is_per_tenant_and_misses_are_not_cached() -> None:
+    store = _Remote()
+    resolver = Resolver(SecretsConfig(cache_ttl_seconds=600), store)
+    store.values.update({"acme/pw": "acme-pw", "pw": "global-pw"})
     assert resolver.resolve("${secret:pw}", "acme") == "acme-pw"
     assert resolver.resolve("${secret:pw}", "other") == "global-pw"
     with pytest.raises(SecretError):
         resolver.resolve("${secret:later}", "acme")
-    monkeypatch.setenv("DATIVO_SECRET__GLOBAL__LATER", "created-later")
+    store.values["later"] = "created-later"
     assert resolver.resolve("${secret:later}", "acme") == "created-later"
+
+
+def test_local_providers_are_read_fresh_whatever_the_ttl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    env = Resolver(SecretsConfig(cache_ttl_seconds=600))
+    monkeypatch.setenv("DATIVO_SECRET__ACME__PW", "old-password")
+    assert env.resolve("${secret:pw}", "acme") == "old-password"
+    monkeypatch.setenv("DATIVO_SECRET__ACME__PW", "rotated")
+    assert env.resolve("${secret:pw}", "acme") == "rotated"
+    files = Resolver(SecretsConfig(provider="filesystem", filesystem={"dir": str(tmp_path)}, cache_ttl_seconds=600))
+    (tmp_path / "pw").write_text("mounted")
+    assert files.resolve("${secret:pw}", "acme") == "mounted"
+    (tmp_path / "pw").write_text("remounted")  # what a Kubernetes secret update does
+    assert files.resolve("${secret:pw}", "acme") == "remounted"
 
 
 def test_use_switches_provider_and_keeps_the_cache_for_the_same_settings(
