@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import pyarrow as pa
 from pydantic import BaseModel, Field, SecretStr
 
-from dativo_workers.errors import ConfigError, SourceError, TransientError
+from dativo_workers.errors import ConfigError, TransientError
 from dativo_workers.plugins import DataReader, Partition, PluginSettings, parse_lookback
 
 
@@ -326,9 +326,6 @@ class SqlReader(DataReader):
 
     def transient(self, exc: BaseException, what: str) -> TransientError:
         return TransientError(f"{self.name}: {what}: {scrub(str(exc), self.secrets)}")
-
-    def permanent(self, message: str) -> SourceError:
-        return SourceError(f"{self.name}: {scrub(message, self.secrets)}")
 
 
 def is_rangeable(kind: pa.DataType) -> bool:
