@@ -91,8 +91,25 @@ class SqlReader(DataReader):
             raise ConfigError(f"source.connection: {self.name}: {exc}") from None
         self._object: SqlObject | None = None
         self._state: dict[str, str] = {}
+        self._conn: Any = None
+
+    @property
+    def conn(self) -> Any:
+        """The metadata connection (catalog queries, bounds), opened on first use."""
+        if self._conn is None:
+            self._conn = self.connect()
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
     # -- dialect -----------------------------------------------------------------------------
+
+    @abstractmethod
+    def connect(self) -> Any:
+        """A DB-API connection; raises SourceError/TransientError saying what to fix."""
 
     @abstractmethod
     def quote(self, identifier: str) -> str:

@@ -39,10 +39,6 @@ class MysqlReader(SqlReader):
     description = "MySQL/MariaDB tables or queries, partitioned by key ranges, incremental"
     default_port = 3306
 
-    def __init__(self, config: Any, context: Any) -> None:
-        super().__init__(config, context)
-        self._conn: Any = None
-
     # -- connection --------------------------------------------------------------------------
 
     def connect(self) -> Any:
@@ -77,17 +73,6 @@ class MysqlReader(SqlReader):
         if code == 1049:
             return SourceError(f"mysql: {what}: database {c.database!r} does not exist on {c.host}:{c.port}")
         return SourceError(f"mysql: {what} ({where}): {text}")
-
-    @property
-    def conn(self) -> Any:
-        if self._conn is None:
-            self._conn = self.connect()
-        return self._conn
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
 
     def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         try:

@@ -77,10 +77,6 @@ class PostgresReader(SqlReader):
     description = "PostgreSQL tables or queries, partitioned by key or ctid ranges, incremental"
     default_port = 5432
 
-    def __init__(self, config: Any, context: Any) -> None:
-        super().__init__(config, context)
-        self._conn: Any = None
-
     # -- connection --------------------------------------------------------------------------
 
     def _uri(self) -> str:
@@ -112,17 +108,6 @@ class PostgresReader(SqlReader):
         if "permission denied" in lower:
             return SourceError(f"postgres: {what}: {text.strip()}; GRANT SELECT on the table to {c.user}")
         return SourceError(f"postgres: {what} ({where}): {text.strip()}")
-
-    @property
-    def conn(self) -> Any:
-        if self._conn is None:
-            self._conn = self.connect()
-        return self._conn
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
 
     def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         cur = self.conn.cursor()
