@@ -6,7 +6,15 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from dativo_workers.config.yamlio import load_yaml
@@ -102,11 +110,10 @@ class TargetConfig(Strict):
 
     @field_validator("namespace", "table")
     @classmethod
-    def _identifier(cls, value: str | None) -> str | None:
-        # `{object}` stands for each source object's name in a multi-table job.
-        if value is not None and not all(
-            _NAME.match(part.replace(OBJECT_PLACEHOLDER, "x")) for part in value.split(".")
-        ):
+    def _identifier(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # In `table`, `{object}` stands for each source object's name in a multi-table job.
+        text = value.replace(OBJECT_PLACEHOLDER, "x") if value is not None and info.field_name == "table" else value
+        if text is not None and not all(_NAME.match(part) for part in text.split(".")):
             raise ValueError("use letters, digits, '_' and '-' (dots separate nested namespaces)")
         return value
 

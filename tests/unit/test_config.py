@@ -741,3 +741,24 @@ def test_nested_members_may_omit_logical_type(tmp_path: Path) -> None:
 def test_odcs_map_still_needs_its_definition(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="'map' is a required property"):
         load_asset(odcs_with(tmp_path, "- {name: attrs, logicalType: map}"))
+
+
+def test_multi_table_jobs_split_into_one_job_per_object(tmp_path: Path) -> None:
+    from dativo_workers.config.job import expand_objects
+
+    def job(table: str) -> Path:
+        path = tmp_path / "many.yaml"
+        path.write_text(
+            "tenant_id: acme\n"
+            "source: {connector: postgres, tables: [{name: s.orders}, {name: s.customers, object: people}]}\n"
+            f"target: {{namespace: crm, table: {table!r}}}\n"
+        )
+        return path
+
+    jobs = expand_objects(load_job(job("raw_{object}")))
+    assert [(j.config.target.table, j.config.source.tables[0].name) for j in jobs] == [
+        ("raw_orders", "s.orders"),
+        ("raw_people", "s.customers"),
+    ]
+    with pytest.raises(ConfigError, match=r"target\.table: the job reads 2 tables; put `\{object\}`"):
+        expand_objects(load_job(job("everything")))
