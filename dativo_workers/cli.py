@@ -77,8 +77,8 @@ def run(
 ) -> None:
     """Run a job on this machine (no broker): plan, ingest every partition, commit ONE snapshot.
 
-    A job listing several source tables runs once per table, each into its own table
-    (`--json` then prints {"runs": [summary, ...]}).
+    A job listing several source tables runs once per table, each into its own table;
+    `--json` then prints one object whose `runs` key lists the run summaries.
 
     Exit codes: 0 committed, 1 committed but some rows were quarantined or skipped,
     2 failed (nothing committed) or invalid configuration.
