@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Make sure the services the integration tests talk to are up: Redis and PostgreSQL on loopback.
+# Make sure the services the integration tests talk to are up: Redis, PostgreSQL and MariaDB on loopback.
 # Starts a stopped local install the way this machine's images do; never touches a running one.
 set -euo pipefail
 
@@ -43,6 +43,18 @@ if ! port_open 127.0.0.1 5432; then
   else
     echo "services: PostgreSQL is not running on 127.0.0.1:5432 and no local cluster was found" >&2
     echo "          (apt-get install postgresql, or set DATIVO_TEST_POSTGRES_URL)" >&2
+    exit 1
+  fi
+fi
+
+if ! port_open 127.0.0.1 3306; then
+  if [ -x /etc/init.d/mariadb ] || [ -x /etc/init.d/mysql ]; then
+    echo "services: starting MariaDB"
+    if [ -x /etc/init.d/mariadb ]; then /etc/init.d/mariadb start; else /etc/init.d/mysql start; fi
+    wait_port mariadb 127.0.0.1 3306
+  else
+    echo "services: MariaDB/MySQL is not running on 127.0.0.1:3306 and no local install was found" >&2
+    echo "          (apt-get install mariadb-server, or set DATIVO_TEST_MYSQL_HOST/DATIVO_TEST_MYSQL_PORT)" >&2
     exit 1
   fi
 fi
