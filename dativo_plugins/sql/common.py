@@ -18,8 +18,8 @@ from typing import Any, ClassVar
 import pyarrow as pa
 from pydantic import BaseModel, Field, SecretStr
 
-from dativo_workers.errors import ConfigError, TransientError
-from dativo_workers.plugins import DataReader, Partition, PluginSettings, parse_lookback
+from dativo_workers.errors import ConfigError, SourceError, TransientError
+from dativo_workers.plugins import DataReader, DiscoveredObject, Partition, PluginSettings, parse_lookback
 
 
 class SqlConnection(BaseModel):
@@ -338,6 +338,21 @@ class SqlReader(DataReader):
                     arrays[i] = arrays[i].cast(target)
                 batch = pa.RecordBatch.from_arrays(arrays, names=[c.name for c in columns])
             yield batch
+
+    def discovered(self, name: str, kind: str) -> DiscoveredObject:
+        """One table or view for `dativo discover`; one whose columns do not map is listed with its error."""
+        try:
+            obj = self.describe(name, None)
+        except (ConfigError, SourceError) as exc:
+            return DiscoveredObject(name=name, kind=kind, details={"error": str(exc)})
+        return DiscoveredObject(
+            name=name,
+            kind=kind,
+            schema=pa.schema([pa.field(c.name, c.arrow) for c in obj.columns]),
+            row_estimate=obj.row_estimate,
+            primary_key=obj.primary_key,
+            details={"columns": {c.name: c.native for c in obj.columns}},
+        )
 
     # -- errors ------------------------------------------------------------------------------
 

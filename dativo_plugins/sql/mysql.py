@@ -230,26 +230,7 @@ class MysqlReader(SqlReader):
             f" WHERE table_schema NOT IN ({placeholders}) ORDER BY 1, 2",
             _SYSTEM_SCHEMAS,
         )
-        found = []
-        for schema, table, kind in listing:
-            name = f"{schema}.{table}"
-            try:
-                obj = self.describe(name, None)
-                arrow: pa.Schema | None = pa.schema([pa.field(c.name, c.arrow) for c in obj.columns])
-                details: dict[str, Any] = {"columns": {c.name: c.native for c in obj.columns}}
-            except (ConfigError, SourceError) as exc:
-                obj, arrow, details = None, None, {"error": str(exc)}
-            found.append(
-                DiscoveredObject(
-                    name=name,
-                    kind="view" if kind == "VIEW" else "table",
-                    schema=arrow,
-                    row_estimate=obj.row_estimate if obj else None,
-                    primary_key=obj.primary_key if obj else [],
-                    details=details,
-                )
-            )
-        return found
+        return [self.discovered(f"{s}.{t}", "view" if kind == "VIEW" else "table") for s, t, kind in listing]
 
     def check(self) -> list[str]:
         try:

@@ -260,26 +260,7 @@ class PostgresReader(SqlReader):
             " AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'"
             " AND has_table_privilege(c.oid, 'SELECT') ORDER BY 1, 2"
         )
-        found = []
-        for schema, table, kind in relations:
-            name = f"{schema}.{table}"
-            try:
-                obj = self.describe(name, None)
-                arrow: pa.Schema | None = pa.schema([pa.field(c.name, c.arrow) for c in obj.columns])
-                details: dict[str, Any] = {"columns": {c.name: c.native for c in obj.columns}}
-            except ConfigError as exc:
-                obj, arrow, details = None, None, {"error": str(exc)}
-            found.append(
-                DiscoveredObject(
-                    name=name,
-                    kind="view" if kind == "v" else "table",
-                    schema=arrow,
-                    row_estimate=obj.row_estimate if obj else None,
-                    primary_key=obj.primary_key if obj else [],
-                    details=details,
-                )
-            )
-        return found
+        return [self.discovered(f"{s}.{t}", "view" if kind == "v" else "table") for s, t, kind in relations]
 
     def check(self) -> list[str]:
         problems: list[str] = []

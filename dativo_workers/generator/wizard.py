@@ -681,17 +681,13 @@ def generate_job(asker: Asker, request: Request) -> list[Path]:
     asset_text = None
     asset_path = out_dir / "assets" / result.draft.connector.name / "v1.0" / f"{result.object_name}.yaml"
     if request.write_asset:
-        existing = _load_existing(asset_path)
-        new_doc = _asset_doc(result, tenant, existing)
-        asset_text = docs.to_yaml(new_doc, docs.header("asset", request.command))
-        if existing is not None:
-            change = docs.document_change(existing, new_doc, asset_path)
-            if not change:
-                asset_text = None  # already what the source says: leave the file (and its comments) alone
-            else:
-                _show_diff(asker, change)
-                if not _confirm_overwrite(asker, asset_path, request, "pass --no-asset to keep it"):
-                    asset_text = None  # keep the user's asset as it is
+        asset_text, existed = _asset_text(asker, request, result, tenant, asset_path)
+        if (
+            asset_text is not None
+            and existed
+            and not _confirm_overwrite(asker, asset_path, request, "pass --no-asset to keep it")
+        ):
+            asset_text = None  # keep the user's asset as it is
         asset_rel = docs.relative_to(asset_path, job_path.parent)
     else:
         overrides = {c: v for c, v in result.labels.items()}  # no asset: the job carries the labels
@@ -828,16 +824,29 @@ def _asset_from_job(asker: Asker, request: Request, job_path: Path, out: Path | 
     return written
 
 
-def _write_asset(asker: Asker, request: Request, result: SourceResult, tenant: str, target: Path) -> list[Path]:
-    existing = _load_existing(target)
+def _asset_text(
+    asker: Asker, request: Request, result: SourceResult, tenant: str, path: Path
+) -> tuple[str | None, bool]:
+    """The asset as the source describes it now, and whether a file is already there (its diff
+    shown). Text None: the file already says this, so it (and its comments) stays as it is."""
+    existing = _load_existing(path)
     new_doc = _asset_doc(result, tenant, existing)
     text = docs.to_yaml(new_doc, docs.header("asset", request.command))
-    if existing is not None:
-        change = docs.document_change(existing, new_doc, target)
-        if not change:
-            asker.info(f"{target} is up to date with the source")
-            return []
-        _show_diff(asker, change)
+    if existing is None:
+        return text, False
+    change = docs.document_change(existing, new_doc, path)
+    if not change:
+        return None, True
+    _show_diff(asker, change)
+    return text, True
+
+
+def _write_asset(asker: Asker, request: Request, result: SourceResult, tenant: str, target: Path) -> list[Path]:
+    text, existed = _asset_text(asker, request, result, tenant, target)
+    if text is None:
+        asker.info(f"{target} is up to date with the source")
+        return []
+    if existed:
         if request.dry_run:
             return []
         if (
