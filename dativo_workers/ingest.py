@@ -28,7 +28,13 @@ from dativo_workers.fragments import FragmentWriter, delete_uris, quarantine_dir
 from dativo_workers.iceberg import TablePlan
 from dativo_workers.ledger import Fragment, Ledger
 from dativo_workers.plugins.base import DataReader, Partition, ReaderConversionError
-from dativo_workers.plugins.manager import create_reader, plugin_call, plugin_error, plugin_iter
+from dativo_workers.plugins.manager import (
+    create_reader,
+    plugin_call,
+    plugin_error,
+    plugin_iter,
+    reraise_as_plugin_error,
+)
 from dativo_workers.retry import backoff_seconds, is_transient
 from dativo_workers.schema import arrow_schema
 from dativo_workers.storage import StorageProperties, catalog_properties, filesystem, make_parent_dir
@@ -255,10 +261,7 @@ def _batches(reader: DataReader, partition: Partition, schema: pa.Schema, typed:
                 raise plugin_error(name, SourceError(f"{partition.label}: {exc}") if partition.label else exc) from None
             raise _TypedReadFailed(str(exc)) from None
         except BaseException as exc:
-            error = plugin_error(name, exc)
-            if error is exc:
-                raise
-            raise error from error.__cause__
+            reraise_as_plugin_error(name, exc)
         yield from plugin_iter(name, to_record_batches(obj))
 
 

@@ -9,7 +9,7 @@ import importlib.metadata
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import pluggy
 from pydantic import ValidationError
@@ -172,15 +172,20 @@ def plugin_error(name: str, exc: BaseException) -> BaseException:
     return error
 
 
+def reraise_as_plugin_error(name: str, exc: BaseException) -> NoReturn:
+    """Raise, from an ``except`` block, what ``plugin_error`` makes of ``exc``."""
+    error = plugin_error(name, exc)
+    if error is exc:
+        raise exc
+    raise error from error.__cause__
+
+
 def plugin_call(name: str, fn: Callable[..., T], *args: Any) -> T:
     """Call into plugin code: whatever it raises comes back as a PluginError naming it."""
     try:
         return fn(*args)
     except BaseException as exc:
-        error = plugin_error(name, exc)
-        if error is exc:
-            raise
-        raise error from error.__cause__
+        reraise_as_plugin_error(name, exc)
 
 
 def plugin_iter(name: str, items: Iterable[T]) -> Iterator[T]:
@@ -192,10 +197,7 @@ def plugin_iter(name: str, items: Iterable[T]) -> Iterator[T]:
         except StopIteration:
             return
         except BaseException as exc:
-            error = plugin_error(name, exc)
-            if error is exc:
-                raise
-            raise error from error.__cause__
+            reraise_as_plugin_error(name, exc)
         yield item
 
 
