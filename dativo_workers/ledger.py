@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from dativo_workers.config.runner import local_path_of
+from dativo_workers.secrets.redact import scrub  # every error text is stored scrubbed
 
 metadata = sa.MetaData()
 
@@ -289,7 +290,7 @@ class Ledger:
             result = conn.execute(
                 runs.update()
                 .where(runs.c.run_id == run_id, runs.c.state.not_in(("committed", "cancelled")))
-                .values(state="failed", error=error[:4000], finished_at=time.time())
+                .values(state="failed", error=scrub(error)[:4000], finished_at=time.time())
             )
             return result.rowcount == 1
 
@@ -389,7 +390,7 @@ class Ledger:
         (a retry follows; the error stays for `status`), or when its worker went silent."""
         values: dict[str, Any] = {"state": "pending"}
         if error is not None:
-            values["error"] = error[:4000]
+            values["error"] = scrub(error)[:4000]
         with self._tx() as conn:
             result = conn.execute(partitions.update().where(*_running_attempt(run_id, idx, attempt)).values(**values))
             return result.rowcount == 1
@@ -403,7 +404,7 @@ class Ledger:
             conn.execute(
                 partitions.update()
                 .where(*condition)
-                .values(state="failed", error=error[:4000], finished_at=time.time())
+                .values(state="failed", error=scrub(error)[:4000], finished_at=time.time())
             )
 
     def winning_fragments(self, run_id: str, kind: str = "data") -> list[Fragment]:

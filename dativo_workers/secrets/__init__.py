@@ -18,7 +18,17 @@ from dativo_workers.secrets.base import (
 )
 from dativo_workers.secrets.config import SecretsConfig
 from dativo_workers.secrets.env import EnvSecretProvider, env_key
-from dativo_workers.secrets.redact import mask, redact_event, scrub_exception, scrubbed_errors, scrubbing
+from dativo_workers.secrets.redact import (
+    describe_error,
+    mask,
+    mask_value,
+    redact_event,
+    scrub,
+    scrub_exception,
+    scrubbed_errors,
+    scrubbing,
+    sensitive_columns,
+)
 from dativo_workers.secrets.resolve import CheckResult, Resolver, active, check, references, resolve, use
 
 __all__ = [
@@ -36,14 +46,18 @@ __all__ = [
     "SecretsConfig",
     "active",
     "check",
+    "describe_error",
     "env_key",
     "mask",
+    "mask_value",
     "redact_event",
     "references",
     "resolve",
     "reveal",
+    "scrub",
     "scrub_exception",
     "scrubbed_errors",
     "scrubbing",
+    "sensitive_columns",
     "use",
 ]

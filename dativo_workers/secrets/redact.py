@@ -1,23 +1,33 @@
 """Keep resolved values out of logs and error texts.
 
 Every value the resolver hands out in this process is remembered (with its URL- and
-JSON-escaped forms); `mask()` replaces each occurrence with `***`. The structlog processor and
-the logging filter apply it to every log event, and `scrub_exception()` to an error raised
-while a secret was in use. Values shorter than MIN_LENGTH are not masked in free text: they
-cannot be told apart from ordinary words and numbers (they still never show through `repr`).
+JSON-escaped forms), and so is the value of every `${ENV}` variable a loaded job refers to;
+`mask()` replaces each occurrence with `***`. The structlog processor and the logging filter
+apply it to every log event, and `scrub_exception()` to an error raised while a secret was in
+use. Values shorter than MIN_LENGTH are not masked in free text: they cannot be told apart from
+ordinary words and numbers (they still never show through `repr`).
+
+`scrub()` is the one cleaning every error text goes through before it is printed or stored
+(CLI output, `dativo check`, partition and run errors in the ledger, task results): the masks
+above, plus passwords written into URLs (`postgresql://u:pw@h`) or as `password=...`, plus the
+source values Arrow's parsers quote (a malformed CSV row, a value that did not convert), which
+may be personal data of any column. `describe_error()` is an exception's scrubbed text.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
 import threading
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
 from urllib.parse import quote, quote_plus
 
+from dativo_workers.errors import DativoError
 from dativo_workers.secrets.base import MASK
 
 MIN_LENGTH = 4
@@ -202,3 +212,70 @@ def scrubbing(func: F) -> F:
 def _scrub_iter(gen: Iterator[Any]) -> Iterator[Any]:
     with scrubbed_errors():
         yield from gen
+
+
+# -- error texts ------------------------------------------------------------------------------
+
+# `scheme://user:password@host`: the password (user may be empty: `redis://:pw@h`)
+_URL_PASSWORD = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@'\"]*:)(?P<value>[^\s@/'\"]+)(?=@)")
+# `password=...` in DSNs, query strings and JDBC-style settings
+_KEY_VALUE = re.compile(
+    r"(?P<head>\b(?:password|passwd|pwd|secret|token|access_token|api_?key)\s*=\s*)(?P<value>[^\s&;,'\")]+)",
+    re.IGNORECASE,
+)
+# source values quoted by Arrow's readers and casts: whatever column they come from, masked
+_ARROW_VALUES = (
+    re.compile(r"(?P<head>CSV parse error: [^\n]*?Expected \d+ columns?, got \d+: )(?P<value>[^\n]*)"),
+    re.compile(r"(?P<head>conversion error to [^:\n]+: invalid value ')(?P<value>[^\n]*)(?=')"),
+    re.compile(r"(?P<head>Failed to parse string: ')(?P<value>[^\n]*)(?=' as a scalar)"),
+)
+
+
+def scrub(text: str) -> str:
+    """``text`` fit to print or store: resolved secrets and referenced ${ENV} values masked,
+    passwords in URLs and `password=` settings masked, source values Arrow quoted masked."""
+    if not text:
+        return text
+    text = mask(text)
+    text = _URL_PASSWORD.sub(lambda m: m["head"] + MASK, text)
+    text = _KEY_VALUE.sub(lambda m: m["head"] + MASK, text)
+    for pattern in _ARROW_VALUES:
+        text = pattern.sub(lambda m: m["head"] + mask_value(m["value"]), text)
+    return text
+
+
+def describe_error(exc: BaseException) -> str:
+    """An exception as one line for a user (Dativo's own errors are written for one), scrubbed."""
+    text = str(exc) if isinstance(exc, DativoError) else f"{type(exc).__name__}: {_safe_str(exc)}"
+    return scrub(text)
+
+
+def format_traceback(exc: BaseException) -> str:
+    """A traceback for an unexpected error, scrubbed like any other error text."""
+    return scrub("".join(traceback.format_exception(exc)))
+
+
+def mask_value(value: object) -> str:
+    """A source value for an error text that must not show it: its length and a short hash
+    (enough to tell two values apart, or to confirm a value one already has)."""
+    text = value if isinstance(value, str) else repr(value)
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:6]
+    return f"<masked len={len(text)} sha256={digest}>"
+
+
+# Classification labels whose values may appear in error texts; every other label (PII,
+# SENSITIVE, CREDENTIAL, CONFIDENTIAL, RESTRICTED, a label of your own) masks them.
+SHOWN_LABELS = frozenset({"PUBLIC", "INTERNAL"})
+_CLASSIFICATION = "dativo.classification."
+
+
+def sensitive_columns(table_properties: dict[str, str], columns: list[str]) -> frozenset[str]:
+    """The columns whose values errors must not show: classified (by the run's effective tags,
+    or the table's default label) with any label but PUBLIC or INTERNAL."""
+    default = table_properties.get(_CLASSIFICATION + "default")
+    hidden = set()
+    for column in columns:
+        label = table_properties.get(_CLASSIFICATION + column, default)
+        if label is not None and label.strip().upper() not in SHOWN_LABELS:
+            hidden.add(column)
+    return frozenset(hidden)
