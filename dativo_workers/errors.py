@@ -31,6 +31,14 @@ class CommitError(DativoError):
     """The run could not be committed to the catalog."""
 
 
+class CommitOutcomeUnknown(CommitError):
+    """The commit failed and the table could not be read back to tell whether it landed anyway.
+
+    The run stays `committing`: the reconciler (or `dativo retry`) looks again later."""
+
+    exit_code = 3
+
+
 class TransientError(DativoError):
     """Worth retrying: the same input may succeed later (a plugin may raise it explicitly)."""
 

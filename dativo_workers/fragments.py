@@ -17,8 +17,10 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from pyiceberg.partitioning import PartitionSpec
 from pyiceberg.schema import Schema
+from pyiceberg.table import Table
 from pyiceberg.typedef import Record
 
+from dativo_workers.iceberg import run_files
 from dativo_workers.ledger import Fragment
 from dativo_workers.storage import StorageProperties, filesystem, make_parent_dir, scheme_prefix
 
@@ -207,9 +209,12 @@ def staging_dir(run_id: str) -> str:
     return f"_dativo_staging/{run_id}"
 
 
-def sweep_run(location: str, run_id: str, keep: set[str], storage: StorageProperties) -> int:
+def sweep_run(location: str, run_id: str, keep: set[str], storage: StorageProperties, table: Table | None) -> int:
     """Delete a run's files that did not win: attempts killed mid-write never cleaned up after
-    themselves. Returns how many files were removed."""
+    themselves. Whatever a snapshot of ``table`` references is kept, whatever the caller thinks
+    (a ledger can be wrong about a commit; the table cannot). Returns how many files were removed."""
+    if table is not None:
+        keep = keep | run_files(table, run_id)
     fs, root = filesystem(location, storage)
     prefix = scheme_prefix(location)
     removed = []

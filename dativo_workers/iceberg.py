@@ -35,7 +35,8 @@ from pyiceberg.transforms import parse_transform
 
 from dativo_workers.config.job import TargetConfig
 from dativo_workers.config.runner import local_path_of
-from dativo_workers.errors import CommitError, ConfigError
+from dativo_workers.errors import CommitError, CommitOutcomeUnknown, ConfigError
+from dativo_workers.retry import is_transient
 
 log = logging.getLogger(__name__)
 
@@ -165,13 +166,42 @@ def committed_snapshot(table: Table, run_id: str) -> Snapshot | None:
     return None
 
 
-def committed_state(table: Table) -> dict[str, str]:
-    """Incremental cursors of the newest snapshot on the main branch that carries any
-    (`dativo.state.<object>.<cursor_field>` -> "<object>.<cursor_field>": value)."""
+def run_files(table: Table, run_id: str) -> set[str]:
+    """Every file a snapshot of this run added to the table (empty when the run is not in it).
+
+    A run's files live under its own prefix and only the run's snapshot adds them, so this is
+    the whole set of that run's files any snapshot of the table can reference: what a sweep
+    must never delete (invariant 7)."""
+    snapshot = committed_snapshot(table, run_id)
+    if snapshot is None:
+        return set()
+    return {
+        entry.data_file.file_path
+        for manifest in snapshot.manifests(table.io)
+        if manifest.added_snapshot_id == snapshot.snapshot_id
+        for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=False)
+    }
+
+
+def state_prefix(tenant: str, job: str) -> str:
+    """Summary keys of one job's incremental state: `dativo.state.<tenant>.<job>.<object>.<cursor>`.
+
+    Keyed by the job, so two jobs writing one table keep their own cursors (tenant ids and
+    job names hold no dots, so the prefix is unambiguous)."""
+    return f"{STATE_PREFIX}{tenant}.{job}."
+
+
+def committed_state(table: Table, tenant: str, job: str) -> dict[str, str]:
+    """This job's incremental cursors ("<object>.<cursor_field>": value) from the newest snapshot
+    on the main branch that carries them; other jobs' snapshots in between are passed over."""
+    prefix = state_prefix(tenant, job)
     snapshot = table.current_snapshot()
     while snapshot is not None:
         summary = snapshot.summary.additional_properties if snapshot.summary is not None else {}
-        state = {k.removeprefix(STATE_PREFIX): v for k, v in summary.items() if k.startswith(STATE_PREFIX)}
+        state = {k.removeprefix(prefix): v for k, v in summary.items() if k.startswith(prefix)}
+        if not state and summary.get("dativo.tenant") == tenant and summary.get("dativo.job") == job:
+            # written before state keys carried the job (`dativo.state.<object>.<cursor>`)
+            state = {k.removeprefix(STATE_PREFIX): v for k, v in summary.items() if k.startswith(STATE_PREFIX)}
         if state:
             return state
         snapshot = table.snapshot_by_id(snapshot.parent_snapshot_id) if snapshot.parent_snapshot_id else None
@@ -192,23 +222,61 @@ class CommitRequest:
 def commit(catalog: Catalog, request: CommitRequest) -> int:
     """Add a run's files in ONE snapshot (create/evolve, properties, tag). Returns the snapshot id.
 
-    Conflicts are retried on a reloaded table with backoff; an ambiguous outcome is settled
-    by looking for the run id in the table's snapshots before trying again.
+    After ANY error the table is reloaded and searched for the run before deciding: a catalog
+    may apply a commit and still fail the call (a lost COMMIT acknowledgement, a read timeout),
+    and a run whose snapshot exists is committed whatever the client saw. Conflicts and other
+    transient errors are retried on the reloaded table with backoff. Raises CommitOutcomeUnknown
+    when the table cannot be read back to tell, and CommitError when the run is surely not in it.
     """
     _ensure_namespace(catalog, request.plan.identifier[0])
     delay = 0.2
     for attempt in range(1, COMMIT_ATTEMPTS + 1):
-        table = load_table(catalog, request.plan.identifier)
-        if table is not None and (done := committed_snapshot(table, request.run_id)) is not None:
-            return done.snapshot_id
         try:
+            table = load_table(catalog, request.plan.identifier)
+            if table is not None and (done := committed_snapshot(table, request.run_id)) is not None:
+                return done.snapshot_id
             return _commit_once(catalog, table, request)
-        except (CommitFailedException, CommitStateUnknownException, TableAlreadyExistsError) as exc:
-            if attempt == COMMIT_ATTEMPTS:
-                raise CommitError(f"commit of run {request.run_id} failed after {attempt} attempts: {exc}") from exc
-            log.warning("commit conflict on %s (attempt %d): %s", request.plan.identifier, attempt, exc)
+        except Exception as exc:
+            landed = _landed_snapshot(catalog, request, exc)
+            if landed is not None:
+                log.warning("commit of run %s reported %s but landed as snapshot %d", request.run_id, exc, landed)
+                return landed
+            retryable = isinstance(exc, _CONFLICTS) or is_transient(exc)
+            if not retryable or attempt == COMMIT_ATTEMPTS:
+                raise CommitError(
+                    f"commit of run {request.run_id} failed after {attempt} attempt(s), and the table does not "
+                    f"contain it: {type(exc).__name__}: {exc}"
+                ) from exc
+            log.warning("commit of %s failed (attempt %d), retrying: %s", request.plan.identifier, attempt, exc)
             time.sleep(delay * (1 + random.random()))
             delay = min(delay * 2, 10.0)
+    raise AssertionError("unreachable")
+
+
+_CONFLICTS = (CommitFailedException, CommitStateUnknownException, TableAlreadyExistsError)
+VERIFY_ATTEMPTS = 5
+
+
+def _landed_snapshot(catalog: Catalog, request: CommitRequest, error: Exception) -> int | None:
+    """The run's snapshot id if the failed commit landed anyway, None if the table surely lacks it.
+
+    Reading the table back is itself retried: deciding "not committed" on a catalog we cannot
+    read would fail a run whose rows are in the table (and a re-run would load them twice)."""
+    delay = 0.2
+    for attempt in range(1, VERIFY_ATTEMPTS + 1):
+        try:
+            table = load_table(catalog, request.plan.identifier)
+        except Exception as exc:
+            if attempt == VERIFY_ATTEMPTS:
+                raise CommitOutcomeUnknown(
+                    f"commit of run {request.run_id} failed ({type(error).__name__}: {error}) and the table "
+                    f"could not be read back to tell whether it landed ({type(exc).__name__}: {exc})"
+                ) from exc
+            time.sleep(delay * (1 + random.random()))
+            delay = min(delay * 2, 10.0)
+            continue
+        snapshot = committed_snapshot(table, request.run_id) if table is not None else None
+        return snapshot.snapshot_id if snapshot is not None else None
     raise AssertionError("unreachable")
 
 

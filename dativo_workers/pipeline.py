@@ -16,24 +16,26 @@ from typing import Any
 
 import structlog
 from pyiceberg.schema import Schema
+from pyiceberg.table import Table
 
 from dativo_workers.config.asset import Asset, load_asset
-from dativo_workers.config.job import JobConfig, LoadedJob
+from dativo_workers.config.job import JobConfig, LoadedJob, job_from_dict
 from dativo_workers.config.runner import RunnerConfig
-from dativo_workers.errors import ConfigError, DativoError
+from dativo_workers.errors import CommitOutcomeUnknown, ConfigError, DativoError
 from dativo_workers.fragments import sweep_run
 from dativo_workers.governance import column_docs, table_properties
 from dativo_workers.governance.pii import Finding, detect
 from dativo_workers.governance.tags import pii_detection_enabled
 from dativo_workers.iceberg import (
-    STATE_PREFIX,
     CommitRequest,
     TablePlan,
     commit,
+    committed_snapshot,
     committed_state,
     load_table,
     open_catalog,
     plan_table,
+    state_prefix,
 )
 from dativo_workers.ingest import describe_error
 from dativo_workers.ledger import Ledger
@@ -75,8 +77,17 @@ class PlannedRun:
     table: TablePlan
 
 
-def plan_run(job: LoadedJob, runner: RunnerConfig, ledger: Ledger, run_id: str | None = None) -> PlannedRun:
-    """Validate, fix the table schema, split the source and record the run in the ledger."""
+def plan_run(
+    job: LoadedJob,
+    runner: RunnerConfig,
+    ledger: Ledger,
+    run_id: str | None = None,
+    hold: list[DataReader] | None = None,
+) -> PlannedRun:
+    """Validate, fix the table schema, split the source and record the run in the ledger.
+
+    ``hold``: the caller outlives every partition read of the run (embedded mode); the planning
+    reader is appended to it still open (it may hold a source snapshot) and the caller closes it."""
     cfg = job.config
     asset = load_job_asset(job)
     catalog_cfg = runner.catalog(cfg.target.catalog)
@@ -85,7 +96,9 @@ def plan_run(job: LoadedJob, runner: RunnerConfig, ledger: Ledger, run_id: str |
     existing = load_table(catalog, (cfg.target.namespace, cfg.target.table)) if incremental else None
 
     def plan_source() -> tuple[Schema, list[Partition], dict[str, str], dict[str, Finding], dict[str, str]]:
-        reader = create_reader(job, state=committed_state(existing) if existing is not None else None)
+        state = committed_state(existing, cfg.tenant_id, cfg.name) if existing is not None else None
+        reader = create_reader(job, state=state, planner_lives_for_run=hold is not None)
+        planned = False
         try:
             schema = source_schema(asset, reader)
             if schema is None:
@@ -95,9 +108,13 @@ def plan_run(job: LoadedJob, runner: RunnerConfig, ledger: Ledger, run_id: str |
                 )
             partitions = plugin_call(reader.name, reader.plan)
             detected, source_tags = governance_inputs(cfg, reader, partitions, [f.name for f in schema.fields])
+            planned = True
             return schema, partitions, reader.planned_state(), detected, source_tags
         finally:
-            reader.close()
+            if planned and hold is not None:
+                hold.append(reader)
+            else:
+                reader.close()
 
     # a source that is briefly unreachable gets the job's retry policy here too, not only in partitions
     schema, partitions, state, detected, source_tags = call_with_retries(cfg.retry, plan_source, "planning")
@@ -166,11 +183,11 @@ def commit_run(run_id: str, runner: RunnerConfig, ledger: Ledger | None = None) 
     job = json.loads(run["job_json"])
     failed = [p for p in parts if p["state"] != "done"]
     bad_total = sum(p["bad_rows"] for p in parts)
-    max_bad = (job.get("bad_rows") or {}).get("max")
     if failed:
         errors = "; ".join(f"partition {p['idx']} ({p['label']}): {p['error']}" for p in failed[:5])
         _fail_run(ledger, run_id, f"{len(failed)} of {len(parts)} partitions failed: {errors}")
         return run_summary(ledger, run_id)
+    max_bad = job_from_dict(run["job_path"], job).config.bad_rows.max  # the stored job keeps its ${ENV}
     if max_bad is not None and bad_total > max_bad:
         _fail_run(ledger, run_id, f"{bad_total} bad rows exceed bad_rows.max={max_bad}; nothing committed")
         return run_summary(ledger, run_id)
@@ -180,6 +197,7 @@ def commit_run(run_id: str, runner: RunnerConfig, ledger: Ledger | None = None) 
     plan = json.loads(run["plan_json"])
     data = ledger.winning_fragments(run_id, "data")
     rows = sum(f.rows for f in data)
+    state_key = state_prefix(run["tenant"], run["job_name"])
     request = CommitRequest(
         run_id=run_id,
         plan=TablePlan.from_dict(plan["table"]),
@@ -193,36 +211,64 @@ def commit_run(run_id: str, runner: RunnerConfig, ledger: Ledger | None = None) 
             "dativo.partitions": str(len(parts)),
             "dativo.bad-rows": str(bad_total),
             # committed with the data, so data and cursor can never disagree (invariant 5)
-            **{STATE_PREFIX + key: value for key, value in plan.get("state", {}).items()},
+            **{state_key + key: value for key, value in plan.get("state", {}).items()},
         },
         table_properties=plan["table_properties"],
         column_docs=plan["column_docs"],
     )
     storage = catalog_properties(runner.catalog(run["catalog"]), run["tenant"])
     writer = writer_plan(plan)
+    table = None
     try:
         if writer is not None and writer.output is not None:  # a writer target: files, no snapshot
             publish_run(writer.output, run_id, data, storage)
             snapshot_id = None
         else:
-            snapshot_id = commit(open_catalog(run["catalog"], storage), request)
+            catalog = open_catalog(run["catalog"], storage)
+            snapshot_id = commit(catalog, request)
+            table = load_table(catalog, request.plan.identifier)
+    except CommitOutcomeUnknown as exc:
+        # not failed: the rows may be in the table. The claim lapses after the lease and the
+        # reconciler (or `dativo retry`) looks again; the commit checks the table first.
+        ledger.set_run_state(run_id, "committing", error=describe_error(exc))
+        log.error("commit outcome unknown", run_id=run_id, error=str(exc))
+        return run_summary(ledger, run_id)
     except Exception as exc:
         _fail_run(ledger, run_id, f"commit failed: {describe_error(exc)}")
         return run_summary(ledger, run_id)
     keep = {f.path for f in data} | {f.path for f in ledger.winning_fragments(run_id, "quarantine")}
-    swept = sweep_run(request.plan.location, run_id, keep, storage)
+    swept = sweep_run(request.plan.location, run_id, keep, storage, table)
+    record_committed(ledger, run_id, snapshot_id)
+    log.info("run committed", run_id=run_id, snapshot_id=snapshot_id, rows=rows, files=len(data), swept=swept)
+    return run_summary(ledger, run_id)
+
+
+def record_committed(ledger: Ledger, run_id: str, snapshot_id: int | None) -> None:
+    """The ledger's final record of a committed run, its counts from the winning fragments."""
+    data = ledger.winning_fragments(run_id, "data")
     ledger.set_run_state(
         run_id,
         "committed",
         snapshot_id=snapshot_id,
-        rows=rows,
+        rows=sum(f.rows for f in data),
         files=len(data),
         bytes=sum(f.bytes for f in data),
-        bad_rows=bad_total,
+        bad_rows=sum(p["bad_rows"] for p in ledger.partitions(run_id)),
         error=None,
     )
-    log.info("run committed", run_id=run_id, snapshot_id=snapshot_id, rows=rows, files=len(data), swept=swept)
-    return run_summary(ledger, run_id)
+
+
+def snapshot_in_table(run: dict[str, Any], runner: RunnerConfig) -> tuple[int | None, Table | None]:
+    """The run's snapshot id if its table holds it, and the table (None for writer targets)."""
+    plan = json.loads(run["plan_json"])
+    writer = writer_plan(plan)
+    if writer is not None and writer.output is not None:
+        return None, None
+    storage = catalog_properties(runner.catalog(run["catalog"]), run["tenant"])
+    identifier = TablePlan.from_dict(plan["table"]).identifier
+    table = load_table(open_catalog(run["catalog"], storage), identifier)
+    snapshot = committed_snapshot(table, run["run_id"]) if table is not None else None
+    return (snapshot.snapshot_id if snapshot is not None else None), table
 
 
 def _fail_run(ledger: Ledger, run_id: str, error: str) -> None:

@@ -12,7 +12,7 @@ from dativo_workers.config.runner import RunnerConfig
 from dativo_workers.errors import DativoError
 from dativo_workers.fragments import sweep_run
 from dativo_workers.ledger import FINAL_STATES, Ledger
-from dativo_workers.pipeline import commit_run, plan_run, run_summary
+from dativo_workers.pipeline import commit_run, plan_run, record_committed, run_summary, snapshot_in_table
 from dativo_workers.storage import catalog_properties
 
 
@@ -45,6 +45,12 @@ def cancel(run_id: str, runner: RunnerConfig, ledger: Ledger) -> dict[str, Any]:
     from dativo_workers.celery_app import app
 
     run = _existing(ledger, run_id)
+    snapshot_id, table = snapshot_in_table(run, runner)
+    if snapshot_id is not None:
+        # the table is the truth: a run whose snapshot landed is committed, whatever the ledger says
+        if run["state"] != "committed":
+            record_committed(ledger, run_id, snapshot_id)
+        raise DativoError(f"run {run_id} is committed (snapshot {snapshot_id}); cancel changes nothing")
     if not ledger.cancel(run_id):
         raise DativoError(f"run {run_id} is {run['state']} and cannot be cancelled")
     task_ids = [p["task_id"] for p in ledger.partitions(run_id) if p["task_id"]]
@@ -52,7 +58,7 @@ def cancel(run_id: str, runner: RunnerConfig, ledger: Ledger) -> dict[str, Any]:
         app.control.revoke(task_ids)
     storage = catalog_properties(runner.catalog(run["catalog"]), run["tenant"])
     location = json.loads(run["plan_json"])["table"]["location"]
-    sweep_run(location, run_id, keep=set(), storage=storage)
+    sweep_run(location, run_id, keep=set(), storage=storage, table=table)
     return run_summary(ledger, run_id)
 
 
