@@ -47,7 +47,7 @@ RunnerOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of tables.")]
 JobArg = Annotated[Path, typer.Argument(help="Job YAML file.", show_default=False)]
 
-EXIT_OK, EXIT_WITH_BAD_ROWS, EXIT_FAILED = 0, 1, 2
+EXIT_OK, EXIT_WITH_BAD_ROWS, EXIT_FAILED, EXIT_OUTCOME_UNKNOWN = 0, 1, 2, 3
 
 
 @app.callback()
@@ -81,7 +81,8 @@ def run(
     `--json` then prints one object whose `runs` key lists the run summaries.
 
     Exit codes: 0 committed, 1 committed but some rows were quarantined or skipped,
-    2 failed (nothing committed) or invalid configuration.
+    2 failed (nothing committed) or invalid configuration, 3 the commit's outcome could not be
+    read back from the catalog (do not re-run: `dativo retry RUN_ID` settles it).
     """
     from dativo_workers.config import load_job, load_runner
     from dativo_workers.config.job import expand_objects
@@ -111,6 +112,8 @@ def _print_summaries(summaries: list[dict[str, Any]], as_json: bool) -> None:
 
 
 def _exit_code(summary: dict[str, Any]) -> int:
+    if summary["state"] == "committing":  # the commit's outcome could not be read back yet
+        return EXIT_OUTCOME_UNKNOWN
     if summary["state"] != "committed":
         return EXIT_FAILED
     return EXIT_WITH_BAD_ROWS if summary["bad_rows"] else EXIT_OK

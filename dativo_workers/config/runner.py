@@ -32,7 +32,8 @@ class CatalogConfig(BaseModel):
 
     def pyiceberg_properties(self) -> dict[str, str]:
         props = {k: str(v) for k, v in (self.model_extra or {}).items()}
-        props["type"] = self.type
+        if "py-catalog-impl" not in props:  # pyiceberg refuses a type beside a custom catalog class
+            props["type"] = self.type
         if self.uri:
             props["uri"] = self.uri
         if self.warehouse:
