@@ -288,7 +288,9 @@ def test_incremental_runs_continue_from_the_committed_cursor(workspace: Workspac
         first = workspace.run(job)
         assert first["state"] == "committed" and first["rows"] == 40
         snapshot = workspace.table("stripe.charges").current_snapshot()
-        cursor = snapshot.summary.additional_properties["dativo.state.charges.created"]
+        state = {k: v for k, v in snapshot.summary.additional_properties.items() if k.startswith("dativo.state.")}
+        [(key, cursor)] = state.items()
+        assert key.startswith("dativo.state.acme.") and key.endswith(".charges.created")  # keyed by the job
         end = int(time.mktime(time.strptime(cursor, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone)
         assert now <= end <= int(time.time())
         new = make_charges(3, end, 1, seed=2)  # created exactly at the committed cursor
