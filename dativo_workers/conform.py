@@ -149,8 +149,11 @@ def _bad_positions(column: pa.Array, target: pa.DataType, offset: int, limit: in
     stack = [(offset, len(column))]
     while stack and (limit is None or len(found) < limit):
         start, length = stack.pop()
+        piece = column.slice(start, length)
+        if pa.types.is_nested(column.type):  # a sliced list casts its whole child: cast a compact copy
+            piece = pa.concat_arrays([piece])
         try:
-            pc.cast(column.slice(start, length), target)
+            pc.cast(piece, target)
             continue
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
             pass

@@ -6,6 +6,7 @@ ledger, exactly as `dativo submit --wait` will read it.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import threading
@@ -20,6 +21,7 @@ from dativo_workers.ingest import ingest_partition, share_cores
 from dativo_workers.ledger import Ledger
 from dativo_workers.logging import configure_from_env
 from dativo_workers.pipeline import commit_run, plan_run
+from dativo_workers.plugins.base import DataReader
 
 ProgressCallback = Callable[[list[dict[str, Any]]], None]
 POLL_SECONDS = 0.25
@@ -62,12 +64,35 @@ def execute(
 ) -> dict[str, Any]:
     """Plan, ingest every partition, commit. Returns the run summary."""
     ledger = Ledger(runner.ledger_url)
-    planned = plan_run(job, runner, ledger)
-    run_id = planned.run_id
-    if on_plan:
-        on_plan(run_id, len(planned.partitions))
-    pool_size = max(1, min(workers or default_workers(runner), len(planned.partitions) or 1))
-    indexes = [p.index for p in planned.partitions]
+    # The planning reader stays open until the partitions are read: it may hold the snapshot
+    # they all read (this process outlives them, unlike a fleet's producer).
+    planner: list[DataReader] = []
+    try:
+        planned = plan_run(job, runner, ledger, hold=planner)
+        run_id = planned.run_id
+        if on_plan:
+            on_plan(run_id, len(planned.partitions))
+        _ingest_all(ledger, runner, run_id, [p.index for p in planned.partitions], workers, on_progress)
+    finally:
+        for reader in planner:
+            with contextlib.suppress(Exception):  # the reads are over: a failing close must not fail the run
+                reader.close()
+    summary = commit_run(run_id, runner, ledger)
+    if on_progress:
+        on_progress(ledger.partitions(run_id))
+    return summary
+
+
+def _ingest_all(
+    ledger: Ledger,
+    runner: RunnerConfig,
+    run_id: str,
+    indexes: list[int],
+    workers: int | None,
+    on_progress: ProgressCallback | None,
+) -> None:
+    """Every partition of the run: in a thread of this process, or on a local process pool."""
+    pool_size = max(1, min(workers or default_workers(runner), len(indexes) or 1))
 
     if pool_size == 1:
         # In-process (a thread, so the caller keeps drawing progress): no pool start-up cost.
@@ -93,10 +118,6 @@ def execute(
             for future, index in zip(futures, indexes, strict=True):
                 if future.exception() is not None:  # the worker process died: record it, the commit decides
                     ledger.fail_partition(run_id, index, None, f"worker process died: {future.exception()}")
-    summary = commit_run(run_id, runner, ledger)
-    if on_progress:
-        on_progress(ledger.partitions(run_id))
-    return summary
 
 
 def _watch(

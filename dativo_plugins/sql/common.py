@@ -16,10 +16,20 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
 
 import pyarrow as pa
+import structlog
 from pydantic import BaseModel, Field, SecretStr
 
 from dativo_workers.errors import ConfigError, SourceError, TransientError
-from dativo_workers.plugins import DataReader, DiscoveredObject, Partition, PluginSettings, parse_lookback
+from dativo_workers.plugins import (
+    DataReader,
+    DiscoveredObject,
+    Partition,
+    PluginSettings,
+    ReaderConversionError,
+    parse_lookback,
+)
+
+log = structlog.get_logger("dativo.sql")
 
 
 class SqlConnection(BaseModel):
@@ -47,6 +57,8 @@ class Column:
     select: str  # the select-list expression that produces it (quoted, maybe cast)
     read_as: pa.DataType | None = None  # what the driver returns when it must be cast after reading
     nullable: bool = True
+    dims: int = 0  # arrays: nesting depth of the list the table gets (0: not an array)
+    extra: tuple[str, ...] = ()  # helper select-list expressions read after every column, then dropped
 
 
 @dataclass
@@ -60,6 +72,7 @@ class SqlObject:
     row_estimate: int | None = None
     byte_estimate: int | None = None
     is_table: bool = True
+    display: str = ""  # how errors name it: schema.table as configured, or "query"
 
 
 def scrub(text: str, secrets: list[str]) -> str:
@@ -79,6 +92,8 @@ class SqlReader(DataReader):
     connection_model: ClassVar[type[BaseModel] | None] = SqlConnection
     source_list = "tables"
     default_port: ClassVar[int] = 5432
+    # Partitions can read one exported snapshot while the planner holds it (PostgreSQL).
+    supports_snapshots: ClassVar[bool] = False
 
     def __init__(self, config: SqlOptions, context: Any) -> None:  # type: ignore[override]
         super().__init__(config, context)
@@ -92,6 +107,7 @@ class SqlReader(DataReader):
         self._object: SqlObject | None = None
         self._state: dict[str, str] = {}
         self._conn: Any = None
+        self._shape: dict[str, Any] | None = None
 
     @property
     def conn(self) -> Any:
@@ -129,8 +145,34 @@ class SqlReader(DataReader):
         """Run a small query and return its first row."""
 
     @abstractmethod
-    def stream(self, sql: str) -> Iterator[pa.RecordBatch]:
-        """Stream a SELECT's result as Arrow batches of about ``batch_rows`` rows."""
+    def stream(self, sql: str, snapshot: str | None = None) -> Iterator[pa.RecordBatch]:
+        """Stream a SELECT's result as Arrow batches of about ``batch_rows`` rows, inside the
+        exported ``snapshot`` when one is given."""
+
+    def export_snapshot(self) -> str:
+        """Open a transaction on the metadata connection and export its snapshot; it stays
+        readable by other sessions until ``close()``."""
+        raise NotImplementedError
+
+    def probe_shape(self, obj: SqlObject) -> dict[str, Any]:
+        """What the columns' shape depends on that the catalog does not say (PostgreSQL: array
+        depths), looked up in the data; JSON-serialisable."""
+        return {}
+
+    def apply_shape(self, obj: SqlObject, shape: dict[str, Any]) -> None:
+        """Fit ``obj``'s columns to a ``probe_shape()`` answer."""
+
+    def settle(self) -> dict[str, Any]:
+        """Probe the shape once, at planning; every partition then reads with the same answer."""
+        if self._shape is None:
+            self.adopt(self.probe_shape(self.sql_object()))
+        return self._shape or {}
+
+    def adopt(self, shape: dict[str, Any]) -> None:
+        """Take the planner's answer (from the partition spec) on a worker."""
+        if self._shape is None:
+            self._shape = shape
+            self.apply_shape(self.sql_object(), shape)
 
     def page_ranges(self, obj: SqlObject, parts: int) -> list[dict[str, Any]] | None:
         """Physical slices for tables without a usable key (PostgreSQL: ctid pages)."""
@@ -170,6 +212,7 @@ class SqlReader(DataReader):
         return (self.quote(schema) + "." if schema else "") + self.quote(table)
 
     def schema(self) -> pa.Schema:
+        self.settle()
         obj = self.sql_object()
         return pa.schema([pa.field(c.name, c.arrow, nullable=c.nullable) for c in obj.columns])
 
@@ -183,11 +226,15 @@ class SqlReader(DataReader):
     # -- planning ----------------------------------------------------------------------------
 
     def plan(self) -> list[Partition]:
+        shape = self.settle()
         obj = self.sql_object()
         window = self._incremental_window(obj)
         where = self._window_sql(window)
         parts = self._partition_count(obj)
         key = self._partition_key(obj)
+        # One snapshot for every partition needs a planner that outlives the reads (embedded runs).
+        consistent = self.supports_snapshots and self.context.planner_lives_for_run
+        relaxed = self._partitioning().get("consistency") == "relaxed"
         specs: list[dict[str, Any]]
         if parts > 1 and key is not None:
             low, high = self.scalar_row(
@@ -195,15 +242,30 @@ class SqlReader(DataReader):
                 + (f" WHERE {where}" if where else "")
             )
             specs = [{"key": key.name, **bounds} for bounds in split_range(low, high, parts, key.arrow)]
-        elif parts > 1 and obj.is_table and (pages := self.page_ranges(obj, parts)):
+        elif parts > 1 and obj.is_table and (consistent or relaxed) and (pages := self.page_ranges(obj, parts)):
+            # Physical ranges read at different times lose or repeat rows an UPDATE moves between
+            # them: only inside one snapshot, or when the job accepts that.
             specs = pages
         else:
+            if parts > 1 and obj.is_table and key is None and self.page_ranges(obj, parts):
+                log.info(
+                    "keyless table read as one partition: this run cannot hold one snapshot for all of them",
+                    table=obj.display or obj.name,
+                    hint="set source.partitioning.column, or partitioning.consistency: relaxed",
+                )
             specs = [{}]
+        # Bounds may come from before the snapshot: they are predicates the snapshot's rows are
+        # filtered by, and the outer ranges are open.
+        snapshot = self.export_snapshot() if consistent and len(specs) > 1 else None
         estimate = (obj.row_estimate or 0) // len(specs)
         size = (obj.byte_estimate or 0) // len(specs)
         partitions = []
         for index, spec in enumerate(specs):
             spec = {**spec, "window": window}
+            if shape:
+                spec["shape"] = shape
+            if snapshot:
+                spec["snapshot"] = snapshot
             partitions.append(
                 Partition(index, spec, estimated_bytes=size, estimated_rows=estimate, label=self._label(obj, spec))
             )
@@ -298,7 +360,7 @@ class SqlReader(DataReader):
 
     def partition_sql(self, spec: dict[str, Any]) -> str:
         obj = self.sql_object()
-        select = ", ".join(c.select for c in obj.columns)
+        select = ", ".join([c.select for c in obj.columns] + [e for c in obj.columns for e in c.extra])
         filters = []
         if window := self._window_sql(spec.get("window")):
             filters.append(window)
@@ -318,31 +380,51 @@ class SqlReader(DataReader):
         return f"SELECT {select} FROM {obj.source}" + (" WHERE " + " AND ".join(filters) if filters else "")
 
     def read(self, partition: Partition, schema: pa.Schema | None) -> Iterator[pa.RecordBatch]:
-        return self._read_sql(self.partition_sql(partition.spec))
+        self.adopt(partition.spec.get("shape") or {})
+        return self._read_sql(self.partition_sql(partition.spec), partition.spec.get("snapshot"))
+
+    def read_untyped(self, partition: Partition, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+        """After a value did not convert: the same rows with the converted columns as the
+        server's text, so the engine finds the bad rows and applies `bad_rows`."""
+        self.adopt(partition.spec.get("shape") or {})
+        return self._read_sql(self.partition_sql(partition.spec), partition.spec.get("snapshot"), typed=False)
 
     def sample(self, partition: Partition, rows: int = 1000) -> pa.Table | None:
         """A LIMIT on the partition's query: the server stops after ``rows`` rows."""
+        sql = f"{self.partition_sql(partition.spec)} LIMIT {int(rows)}"
+        snapshot = partition.spec.get("snapshot")
         try:
-            batches = list(self._read_sql(f"{self.partition_sql(partition.spec)} LIMIT {int(rows)}"))
+            try:
+                batches = list(self._read_sql(sql, snapshot))
+            except (pa.ArrowInvalid, ReaderConversionError):  # a bad value: its text still shows PII
+                batches = list(self._read_sql(sql, snapshot, typed=False))
             return pa.Table.from_batches(batches) if batches else None
         except Exception:
             return super().sample(partition, rows)
 
-    def _read_sql(self, sql: str) -> Iterator[pa.RecordBatch]:
+    def describe_position(self, partition: Partition, row_in_partition: int) -> str:
+        obj = self.sql_object()
+        where = f" ({partition.label})" if partition.label and partition.label != obj.name else ""
+        return f"{obj.display or obj.name}{where}, row {row_in_partition + 1} of the partition"
+
+    def _read_sql(self, sql: str, snapshot: str | None = None, *, typed: bool = True) -> Iterator[pa.RecordBatch]:
+        for batch in self.stream(sql, snapshot):
+            yield self.convert(batch, typed=typed)
+
+    def convert(self, batch: pa.RecordBatch, *, typed: bool = True) -> pa.RecordBatch:
+        """The driver's batch as the table's columns: helper columns dropped, text-read columns
+        converted (``typed``) or left as text for the engine's bad-row search."""
         columns = self.sql_object().columns
-        casts = [(i, c.arrow) for i, c in enumerate(columns) if c.read_as is not None]
-        for batch in self.stream(sql):
-            if casts:
-                arrays = list(batch.columns)
-                for i, target in casts:
-                    arrays[i] = arrays[i].cast(target)
-                batch = pa.RecordBatch.from_arrays(arrays, names=[c.name for c in columns])
-            yield batch
+        arrays = batch.columns[: len(columns)]
+        if typed:
+            arrays = [a.cast(c.arrow) if c.read_as is not None else a for a, c in zip(arrays, columns, strict=True)]
+        return pa.RecordBatch.from_arrays(arrays, names=[c.name for c in columns])
 
     def discovered(self, name: str, kind: str) -> DiscoveredObject:
         """One table or view for `dativo discover`; one whose columns do not map is listed with its error."""
         try:
             obj = self.describe(name, None)
+            self.apply_shape(obj, self.probe_shape(obj))
         except (ConfigError, SourceError) as exc:
             return DiscoveredObject(name=name, kind=kind, details={"error": str(exc)})
         return DiscoveredObject(

@@ -87,7 +87,8 @@ class MysqlReader(SqlReader):
     def scalar_row(self, sql: str) -> tuple[Any, ...]:
         return self.rows(sql)[0]
 
-    def stream(self, sql: str) -> Iterator[pa.RecordBatch]:
+    def stream(self, sql: str, snapshot: str | None = None) -> Iterator[pa.RecordBatch]:
+        """``snapshot`` is never set: MySQL cannot share a consistent snapshot between sessions."""
         import connectorx
 
         # PyMySQL first: it fails in milliseconds with the server's error code, where the

@@ -5,21 +5,29 @@ Measured on this machine (docs/performance.md): ADBC streamed 10M rows x 8 colum
 than connectorx and with bounded memory. What ADBC would carry inexactly (numeric as an
 opaque string, uuid/json extension types) is cast to text in the SELECT and converted in
 Arrow, so decimals stay exact decimals.
+
+What ADBC gets wrong is repaired for the affected columns only: it flattens
+multi-dimensional arrays (the depth is read alongside and the lists re-nested in Arrow),
+refuses arrays with other lower bounds (a slice resets them), and wraps `infinity`
+dates and timestamps around (recognised and handled per `source.options.infinity`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import Field, field_validator
 
-from dativo_plugins.sql.common import Column, SqlObject, SqlReader, scrub
+from dativo_plugins.sql.common import Column, SqlObject, SqlOptions, SqlReader, scrub
 from dativo_workers.errors import ConfigError, SourceError
-from dativo_workers.plugins import DiscoveredObject
+from dativo_workers.plugins import DiscoveredObject, ReaderConversionError
 
 _NATIVE: dict[str, pa.DataType] = {
     "int2": pa.int16(),
@@ -45,6 +53,18 @@ _AS_TEXT = {
     "money",
 }  # fmt: skip
 _NUMERIC = re.compile(r"^numeric\((\d+),(\d+)\)")
+_SNAPSHOT_ID = re.compile(r"^[0-9A-Fa-f]+-[0-9A-Fa-f]+(-[0-9]+)?$")
+# ADBC adds the 2000-01-01 epoch offset to PostgreSQL's +/-infinity sentinels (INT64/INT32
+# max/min) and wraps around: these exact values are what infinity arrives as. No finite
+# PostgreSQL date or timestamp is anywhere near them.
+_TS_EPOCH_US, _DATE_EPOCH_DAYS = 946_684_800_000_000, 10_957
+_INFINITY = {
+    "timestamp": ((2**63 - 1 + _TS_EPOCH_US) - 2**64, -(2**63) + _TS_EPOCH_US),
+    "date": ((2**31 - 1 + _DATE_EPOCH_DAYS) - 2**32, -(2**31) + _DATE_EPOCH_DAYS),
+}
+# What Iceberg engines (and Python) can hold: 0001-01-01 .. 9999-12-31 23:59:59.999999.
+_RANGE = {"timestamp": (-62_135_596_800_000_000, 253_402_300_799_999_999), "date": (-719_162, 2_932_896)}
+ARRAY_PROBE_ROWS = 10_000  # rows whose array depths decide a column's nesting at planning
 _TRANSIENT = ("connection refused", "timeout", "timed out", "could not connect", "server closed", "no route to host",
               "the database system is starting up", "the database system is shutting down", "too many clients",
               "could not translate host name", "connection reset")  # fmt: skip
@@ -54,7 +74,7 @@ SELECT a.attname,
        format_type(a.atttypid, a.atttypmod),
        b.typname, b.typtype, b.typcategory,
        e.typname, e.typtype, format_type(b.typelem, a.atttypmod),
-       a.attnotnull
+       a.attnotnull, a.attndims
 FROM pg_attribute a
 JOIN pg_type t ON t.oid = a.atttypid
 JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
@@ -72,10 +92,31 @@ FROM pg_class c WHERE c.oid = to_regclass($1)
 """
 
 
+class PostgresOptions(SqlOptions):
+    """`source.options` of the PostgreSQL source."""
+
+    infinity: Literal["fail", "clamp", "null"] = Field(
+        default="fail",
+        description="`infinity`/`-infinity` dates and timestamps: fail (a bad row, per `bad_rows`), "
+        "clamp (9999-12-31 23:59:59.999999 / 0001-01-01) or null",
+    )
+
+    @field_validator("infinity", mode="before")
+    @classmethod
+    def _yaml_null(cls, value: Any) -> Any:
+        return "null" if value is None else value  # `infinity: null` in YAML is None: it means the policy
+
+
 class PostgresReader(SqlReader):
     name = "postgres"
     description = "PostgreSQL tables or queries, partitioned by key or ctid ranges, incremental"
     default_port = 5432
+    config_model = PostgresOptions
+    supports_snapshots = True
+
+    def __init__(self, config: PostgresOptions, context: Any) -> None:  # type: ignore[override]
+        super().__init__(config, context)
+        self.config: PostgresOptions = config
 
     # -- connection --------------------------------------------------------------------------
 
@@ -122,7 +163,35 @@ class PostgresReader(SqlReader):
     def scalar_row(self, sql: str) -> tuple[Any, ...]:
         return self.rows(sql)[0]
 
-    def stream(self, sql: str) -> Iterator[pa.RecordBatch]:
+    def export_snapshot(self) -> str:
+        """The metadata connection opens a read-only transaction and exports its snapshot;
+        closing the reader ends it."""
+        cur = self.conn.cursor()
+        try:
+            cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        except Exception as exc:
+            raise self.classify(exc, "cannot start the run's snapshot") from None
+        finally:
+            cur.close()
+        ((snapshot,),) = self.rows("SELECT pg_export_snapshot()")
+        return str(snapshot)
+
+    def _enter_snapshot(self, cur: Any, snapshot: str) -> None:
+        if not _SNAPSHOT_ID.match(snapshot):
+            raise SourceError(f"postgres: partition spec holds {snapshot!r}, which is not a snapshot id")
+        try:
+            cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            cur.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+        except Exception as exc:
+            if "invalid snapshot identifier" in str(exc):
+                raise SourceError(
+                    f"postgres: {self._display()}: the run's snapshot {snapshot} no longer exists (the process "
+                    "that planned the run has ended); its other partitions were read in that snapshot, so this "
+                    "one cannot be read alike: run the job again"
+                ) from None
+            raise self.classify(exc, "cannot enter the run's snapshot") from None
+
+    def stream(self, sql: str, snapshot: str | None = None) -> Iterator[pa.RecordBatch]:
         conn = self.connect()  # its own connection: a stream holds it until the last batch
         try:
             cur = conn.cursor()
@@ -130,6 +199,8 @@ class PostgresReader(SqlReader):
             cur.adbc_statement.set_options(
                 **{"adbc.postgresql.batch_size_hint_bytes": str(min(64 << 20, self.config.batch_rows * row_bytes))}
             )
+            if snapshot is not None:
+                self._enter_snapshot(cur, snapshot)
             try:
                 cur.execute(sql)
                 reader = cur.fetch_record_batch()
@@ -169,7 +240,8 @@ class PostgresReader(SqlReader):
             )
         oid, kind, tuples, size, _pages, _select, primary_key = found[0]
         columns = [
-            self.map_column(table or "query", *row[:8], nullable=not row[8]) for row in self.rows(_COLUMNS_SQL, (oid,))
+            self.map_column(table or "query", *row[:8], nullable=not row[8], declared_dims=row[9])
+            for row in self.rows(_COLUMNS_SQL, (oid,))
         ]
         return SqlObject(
             name=name,
@@ -179,6 +251,7 @@ class PostgresReader(SqlReader):
             row_estimate=int(tuples) if query is None else None,
             byte_estimate=int(size) if query is None and kind in ("r", "p", "m") else None,
             is_table=query is None and kind in ("r", "m"),
+            display=table or "query",
         )
 
     def map_column(
@@ -194,21 +267,26 @@ class PostgresReader(SqlReader):
         elem_native: str,
         *,
         nullable: bool = True,
+        declared_dims: int | None = None,
     ) -> Column:
         col = self.quote(name)
         if category == "A" and elem is not None:
             inner = self._scalar(table, name, elem_native, elem, elem_typtype or "b")
+            # `[:]` resets every lower bound to 1 (ADBC refuses others; the bounds are not data)
             if inner is None:
-                return Column(name, native, pa.list_(_NATIVE[elem]), col, nullable=nullable)
-            arrow, needs_cast = inner
-            return Column(
-                name,
-                native,
-                pa.list_(arrow),
-                f"{col}::text[] AS {col}",
-                read_as=pa.list_(pa.string()) if needs_cast else None,
-                nullable=nullable,
-            )
+                array = Column(name, native, pa.list_(_NATIVE[elem]), f"{col}[:] AS {col}", nullable=nullable)
+            else:
+                arrow, needs_cast = inner
+                array = Column(
+                    name,
+                    native,
+                    pa.list_(arrow),
+                    f"({col}::text[])[:] AS {col}",
+                    read_as=pa.list_(pa.string()) if needs_cast else None,
+                    nullable=nullable,
+                )
+            # the declared depth (int[][]) is a hint only: PostgreSQL does not enforce it
+            return self._with_dims(array, max(1, declared_dims or 0))
         scalar = self._scalar(table, name, native, base, typtype)
         if scalar is None:
             return Column(name, native, _NATIVE[base], col, nullable=nullable)
@@ -235,6 +313,113 @@ class PostgresReader(SqlReader):
             f"postgres: {table}.{name} has type {native}, which Dativo cannot map to Iceberg; "
             f"cast it in `source.query` (e.g. SELECT ..., {self.quote(name)}::text AS {self.quote(name)})"
         )
+
+    # -- arrays ------------------------------------------------------------------------------
+
+    def _with_dims(self, col: Column, dims: int) -> Column:
+        """An array column read as ``dims`` nested lists, with the helper columns that give
+        each row's depth and inner lengths."""
+        quoted = self.quote(col.name)
+        return replace(
+            col,
+            arrow=_nest_type(_leaf_type(col.arrow), dims),
+            read_as=_nest_type(_leaf_type(col.read_as), dims) if col.read_as is not None else None,
+            dims=dims,
+            extra=(f"array_ndims({quoted})", *(f"array_length({quoted}, {k})" for k in range(2, dims + 1))),
+        )
+
+    def probe_shape(self, obj: SqlObject) -> dict[str, Any]:
+        """Array depths, from the first rows (PostgreSQL types do not carry them). A later row
+        of another depth fails the read naming the column; it is never flattened."""
+        arrays = [c for c in obj.columns if c.dims]
+        if not arrays:
+            return {}
+        quoted = [self.quote(c.name) for c in arrays]
+        ranges = ", ".join(f"MIN(array_ndims({q})), MAX(array_ndims({q}))" for q in quoted)
+        (found,) = self.rows(
+            f"SELECT {ranges} FROM (SELECT {', '.join(quoted)} FROM {obj.source} LIMIT {ARRAY_PROBE_ROWS}) AS s"
+        )
+        dims: dict[str, int] = {}
+        for i, col in enumerate(arrays):
+            low, high = found[2 * i], found[2 * i + 1]
+            if low is not None and low != high:
+                raise SourceError(
+                    f"postgres: {obj.display}.{col.name} holds arrays of {low} and {high} dimensions; an Iceberg "
+                    "list has one depth: read one depth per column in `source.query` "
+                    f"(e.g. WHERE array_ndims({self.quote(col.name)}) = {high})"
+                )
+            dims[col.name] = int(high) if high is not None else col.dims
+        return {"array_dims": dims}
+
+    def apply_shape(self, obj: SqlObject, shape: dict[str, Any]) -> None:
+        dims = shape.get("array_dims") or {}
+        obj.columns = [self._with_dims(c, int(dims[c.name])) if c.dims and c.name in dims else c for c in obj.columns]
+
+    # -- conversion --------------------------------------------------------------------------
+
+    def convert(self, batch: pa.RecordBatch, *, typed: bool = True) -> pa.RecordBatch:
+        columns = self.sql_object().columns
+        arrays = list(batch.columns[: len(columns)])
+        helper = len(columns)
+        for i, col in enumerate(columns):
+            if col.dims:
+                arrays[i] = self._nested(arrays[i], batch.columns[helper : helper + col.dims], col)
+                helper += col.dims
+            if typed and col.read_as is not None:
+                arrays[i] = arrays[i].cast(col.arrow)
+            kind = _temporal(col.arrow)
+            if kind is not None:
+                arrays[i] = self._fit_temporal(arrays[i], col, kind, typed)
+        return pa.RecordBatch.from_arrays(arrays, names=[c.name for c in columns])
+
+    def _nested(self, flat: pa.Array, helpers: list[pa.Array], col: Column) -> pa.Array:
+        """ADBC's flattened array values re-nested by each row's lengths (``array_length``)."""
+        depth = helpers[0]
+        other = pc.filter(depth, pc.not_equal(depth, col.dims))  # nulls (empty or NULL arrays) drop out
+        if len(other):
+            raise SourceError(
+                f"postgres: {self._display()}.{col.name} holds arrays of {col.dims} and {other[0].as_py()} "
+                "dimensions (the first rows had "
+                f"{col.dims}); an Iceberg list has one depth: read one depth per column in `source.query` "
+                f"(e.g. WHERE array_ndims({self.quote(col.name)}) = {col.dims})"
+            )
+        nested = flat
+        for k in range(col.dims, 1, -1):  # innermost dimension first
+            nested = _chunk(nested, helpers[k - 1])
+        return nested
+
+    def _fit_temporal(self, array: pa.Array, col: Column, kind: str, typed: bool) -> pa.Array:
+        """Values outside 0001-01-01..9999-12-31: infinity per `source.options.infinity`; the
+        rest (and infinity under `fail`) make the typed read fail, and the untyped one gives
+        them as text that the engine reports as bad rows."""
+        leaf, rebuild = _leaves(array)
+        storage = pa.int32() if kind == "date" else pa.int64()
+        raw = leaf.view(storage)
+        low, high = _RANGE[kind]
+        extremes = pc.min_max(raw)
+        if extremes["min"].as_py() is None or (low <= extremes["min"].as_py() and extremes["max"].as_py() <= high):
+            return array  # the common case: one min/max pass per batch
+        pos_inf, neg_inf = (pc.equal(raw, pa.scalar(v, storage)) for v in _INFINITY[kind])
+        policy = self.config.infinity
+        if policy == "clamp":
+            raw = pc.if_else(pos_inf, pa.scalar(high, storage), pc.if_else(neg_inf, pa.scalar(low, storage), raw))
+        elif policy == "null":
+            raw = pc.if_else(pc.or_(pos_inf, neg_inf), pa.scalar(None, storage), raw)
+        outside = pc.fill_null(pc.or_(pc.less(raw, low), pc.greater(raw, high)), False)
+        if not pc.any(outside).as_py():
+            return rebuild(raw.view(leaf.type))
+        if typed:
+            raise ReaderConversionError(f"{self._display()}.{col.name}: a {kind} outside 0001-01-01..9999-12-31")
+        text = pc.cast(raw.view(leaf.type), pa.string())
+        if policy == "fail":
+            text = pc.if_else(pos_inf, "infinity", pc.if_else(neg_inf, "-infinity", text))
+        return rebuild(text)
+
+    def _display(self) -> str:
+        obj = self.sql_object()
+        return obj.display or obj.name
+
+    # -- partitions --------------------------------------------------------------------------
 
     def page_ranges(self, obj: SqlObject, parts: int) -> list[dict[str, Any]] | None:
         ((pages,),) = self.rows(
@@ -291,3 +476,52 @@ class PostgresReader(SqlReader):
             except (ConfigError, SourceError) as exc:
                 problems.append(str(exc))
         return problems
+
+
+def _leaf_type(kind: pa.DataType) -> pa.DataType:
+    while pa.types.is_list(kind):
+        kind = kind.value_type
+    return kind
+
+
+def _nest_type(leaf: pa.DataType, dims: int) -> pa.DataType:
+    for _ in range(dims):
+        leaf = pa.list_(leaf)
+    return leaf
+
+
+def _temporal(kind: pa.DataType) -> str | None:
+    leaf = _leaf_type(kind)
+    if pa.types.is_timestamp(leaf):
+        return "timestamp"
+    if pa.types.is_date32(leaf):
+        return "date"
+    return None
+
+
+def _leaves(array: pa.Array) -> tuple[pa.Array, Callable[[pa.Array], pa.Array]]:
+    """The innermost values of (nested) lists, and how to put changed values back in place."""
+    if not pa.types.is_list(array.type):
+        return array, lambda values: values
+    inner, rebuild = _leaves(array.values)
+    return inner, lambda values: pa.ListArray.from_arrays(array.offsets, rebuild(values), mask=array.is_null())
+
+
+def _chunk(rows: pa.ListArray, size: pa.Array) -> pa.ListArray:
+    """Each row's items grouped into lists of ``size[row]`` items (one more nesting level)."""
+    items = rows.flatten()
+    size = pc.fill_null(size.cast(pa.int64()), 1)
+    counts = pc.divide(pc.fill_null(rows.value_lengths(), 0).cast(pa.int64()), size)
+    if len(items):
+        parent = pc.list_parent_indices(rows)
+        position = pc.indices_nonzero(pc.is_valid(parent)).cast(pa.int64())  # 0..n-1
+        starts = pc.subtract(rows.offsets, rows.offsets[0]).cast(pa.int64())
+        within = pc.subtract(position, pc.take(starts, parent))
+        width = pc.take(size, parent)
+        first = pc.equal(pc.multiply(pc.divide(within, width), width), within)
+        offsets = pa.concat_arrays([pc.indices_nonzero(first).cast(pa.int32()), pa.array([len(items)], pa.int32())])
+    else:
+        offsets = pa.array([0], pa.int32())
+    chunks = pa.ListArray.from_arrays(offsets, items)
+    row_offsets = pa.concat_arrays([pa.array([0], pa.int64()), pc.cumulative_sum(counts)]).cast(pa.int32())
+    return pa.ListArray.from_arrays(row_offsets, chunks, mask=rows.is_null())

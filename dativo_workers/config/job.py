@@ -49,6 +49,11 @@ class Partitioning(Strict):
     partitions: int | None = Field(default=None, ge=1)
     target_rows: int | None = Field(default=None, ge=1)
     target_mb: int = Field(default=128, ge=1, description="target partition size for file sources")
+    consistency: Literal["snapshot", "relaxed"] = Field(
+        default="snapshot",
+        description="relaxed: a source may split even where its partitions cannot read one consistent "
+        "state (each reads its own; see the connector's docs)",
+    )
 
 
 class Incremental(Strict):

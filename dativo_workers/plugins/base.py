@@ -90,6 +90,9 @@ class SourceContext:
     # Cursor values the table's last snapshot committed, {"<object>.<cursor_field>": value}:
     # an incremental reader plans only what lies past them.
     state: dict[str, str] = field(default_factory=dict)
+    # True when the planning reader stays open until every partition of the run has been read
+    # (embedded runs): what plan() opens (e.g. a database snapshot) lives until close().
+    planner_lives_for_run: bool = False
 
 
 @dataclass(frozen=True)

@@ -228,11 +228,13 @@ def api_mismatch(cls: type) -> str | None:
     return None
 
 
-def create_reader(job: LoadedJob, state: dict[str, str] | None = None) -> DataReader:
+def create_reader(
+    job: LoadedJob, state: dict[str, str] | None = None, planner_lives_for_run: bool = False
+) -> DataReader:
     """Build the job's reader with validated settings; errors name the plugin and key.
 
     ``state``: the incremental cursor values committed so far (planning only; partitions
-    carry their own bounds)."""
+    carry their own bounds). ``planner_lives_for_run``: see ``SourceContext``."""
     source = job.config.source
     if source.reader is not None:
         cls = import_plugin_class(source.reader.plugin_path, str(job.base_dir), "source.reader", DataReader)
@@ -255,6 +257,7 @@ def create_reader(job: LoadedJob, state: dict[str, str] | None = None) -> DataRe
         partitioning=source.partitioning.model_dump(exclude_none=True),
         incremental=source.incremental.model_dump() if source.incremental else None,
         state=dict(state or {}),
+        planner_lives_for_run=planner_lives_for_run,
     )
     reader = plugin_call(plugin_name(cls), cls, validate_settings(cls, settings, key, job), context)
     # errors the reader raises carry no resolved value, and an auth failure names the references

@@ -8,10 +8,11 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from dativo_plugins.sql.common import Column, from_json, scrub, split_range
+from dativo_plugins.sql.common import Column, SqlObject, from_json, scrub, split_range
 from dativo_plugins.sql.mysql import MysqlReader
 from dativo_plugins.sql.postgres import PostgresReader
-from dativo_workers.plugins import SourceContext, parse_lookback
+from dativo_workers.errors import SourceError
+from dativo_workers.plugins import ReaderConversionError, SourceContext, parse_lookback
 
 
 def _covers(ranges: list[dict[str, object]], values: list[object], kind: pa.DataType) -> None:
@@ -105,3 +106,71 @@ def test_mysql_type_mapping_is_exact_or_an_error() -> None:
 
 def test_passwords_are_scrubbed_from_driver_messages() -> None:
     assert scrub("failed for postgresql://u:p%40ss@h/db (p@ss)", ["p@ss"]) == "failed for postgresql://u:***@h/db (***)"
+
+
+def _pg_batch(reader: PostgresReader, columns: list[Column], arrays: list[pa.Array]) -> pa.RecordBatch:
+    reader._object = SqlObject(name="t", source='"s"."t"', columns=columns, display="s.t")
+    return reader.convert(pa.RecordBatch.from_arrays(arrays, names=[f"c{i}" for i in range(len(arrays))]))
+
+
+def test_postgres_flattened_arrays_are_nested_again_by_their_lengths() -> None:
+    pg = _reader(PostgresReader)
+    base = pg.map_column("t", "a", "integer[]", "_int4", "b", "A", "int4", "b", "integer")
+    two, three = pg._with_dims(base, 2), pg._with_dims(base, 3)
+    assert two.arrow == pa.list_(pa.list_(pa.int32())) and two.extra == ('array_ndims("a")', 'array_length("a", 2)')
+    # ADBC's flat values, each row's depth and the length of its inner dimension(s)
+    flat = pa.array([[1, 2, 3, 4, 5, 6], None, [], [None, 7]], pa.list_(pa.int32()))
+    got = _pg_batch(pg, [two], [flat, pa.array([2, None, None, 2], pa.int32()), pa.array([3, None, None, 1])])
+    assert got.column(0).to_pylist() == [[[1, 2, 3], [4, 5, 6]], None, [], [[None], [7]]]
+    got = _pg_batch(
+        pg,
+        [three],
+        [
+            pa.array([list(range(8)), [9]], pa.list_(pa.int32())).slice(0, 2),
+            pa.array([3, 3], pa.int32()),
+            pa.array([2, 1]),
+            pa.array([2, 1]),
+        ],
+    )
+    assert got.column(0).to_pylist() == [[[[0, 1], [2, 3]], [[4, 5], [6, 7]]], [[[9]]]]
+    with pytest.raises(SourceError, match=r"s\.t\.a holds arrays of 2 and 1 dimensions"):
+        _pg_batch(pg, [two], [flat, pa.array([2, None, None, 1], pa.int32()), pa.array([3, None, None, None])])
+
+
+@pytest.mark.parametrize("policy", ["clamp", "null", "fail"])
+def test_postgres_infinity_sentinels_follow_the_policy(policy: str) -> None:
+    pg = PostgresReader(
+        PostgresReader.config_model.model_validate({"infinity": None if policy == "null" else policy}),
+        SourceContext(base_dir=Path("."), connection={"database": "d", "user": "u"}),
+    )
+    ts = pg.map_column("t", "ts", "timestamp", "timestamp", "b", "D", None, None, "")
+    day = pg.map_column("t", "d", "date", "date", "b", "D", None, None, "")
+    # what ADBC hands over for infinity, -infinity, 1969-12-31 23:59:59.999999, NULL
+    stamps = pa.array([-9222425352054775809, -9222425352054775808, -1, None], pa.int64()).view(pa.timestamp("us"))
+    days = pa.array([-2147472692, -2147472691, -1, None], pa.int32()).view(pa.date32())
+    if policy == "fail":
+        with pytest.raises(ReaderConversionError, match=r"s\.t\.ts"):
+            _pg_batch(pg, [ts, day], [stamps, days])
+        pg._object = SqlObject(name="t", source="t", columns=[ts, day], display="s.t")
+        text = pg.convert(pa.RecordBatch.from_arrays([stamps, days], names=["ts", "d"]), typed=False)
+        assert text.column(0).to_pylist() == ["infinity", "-infinity", "1969-12-31 23:59:59.999999", None]
+        assert text.column(1).to_pylist() == ["infinity", "-infinity", "1969-12-31", None]
+        return
+    got = _pg_batch(pg, [ts, day], [stamps, days]).to_pydict()
+    edge = [datetime(9999, 12, 31, 23, 59, 59, 999999), datetime(1, 1, 1)] if policy == "clamp" else [None, None]
+    assert got["ts"] == [*edge, datetime(1969, 12, 31, 23, 59, 59, 999999), None]
+    assert got["d"] == ([date(9999, 12, 31), date(1, 1, 1)] if policy == "clamp" else [None, None]) + [
+        date(1969, 12, 31),
+        None,
+    ]
+
+
+def test_postgres_out_of_range_dates_are_never_clamped() -> None:
+    pg = PostgresReader(
+        PostgresReader.config_model.model_validate({"infinity": "clamp"}),
+        SourceContext(base_dir=Path("."), connection={"database": "d", "user": "u"}),
+    )
+    day = pg.map_column("t", "d", "date", "date", "b", "D", None, None, "")
+    year_10000 = pa.array([2932897], pa.int32()).view(pa.date32())
+    with pytest.raises(ReaderConversionError, match=r"outside 0001-01-01\.\.9999-12-31"):
+        _pg_batch(pg, [day], [year_10000])
