@@ -12,6 +12,7 @@ from dativo_workers.errors import ConfigError, DativoError, SourceError
 from dativo_workers.iceberg import open_catalog, plan_table
 from dativo_workers.pipeline import load_job_asset, source_schema
 from dativo_workers.plugins.manager import create_reader, plugin_name, target_writer
+from dativo_workers.secrets import describe_error
 from dativo_workers.storage import catalog_properties
 from dativo_workers.writers import output_location
 
@@ -47,10 +48,8 @@ def check_job(job_path: Path, runner_path: Path | None) -> dict[str, Any]:
         checks.append({"name": "source", "ok": True, "detail": f"{reader.name}: readable, {partitions} partition(s)"})
     except ConfigError:
         raise  # exit 2 naming the file and key, like `dativo run`
-    except DativoError as exc:
-        checks.append({"name": "source", "ok": False, "detail": str(exc)})
-    except OSError as exc:
-        checks.append({"name": "source", "ok": False, "detail": f"{type(exc).__name__}: {exc}"})
+    except (DativoError, OSError) as exc:  # details are printed: scrubbed like every error text
+        checks.append({"name": "source", "ok": False, "detail": describe_error(exc)})
     job = objects[0]  # the catalog check looks at the first object's table
 
     found = target_writer(job)  # config errors in the writer's settings raise like the others
@@ -76,7 +75,7 @@ def check_job(job_path: Path, runner_path: Path | None) -> dict[str, Any]:
                 detail += f"; table {'exists' if plan.exists else 'will be created'} at {plan.location}"
             checks.append({"name": "catalog", "ok": True, "detail": detail})
         except Exception as exc:
-            checks.append({"name": "catalog", "ok": False, "detail": f"{type(exc).__name__}: {exc}"})
+            checks.append({"name": "catalog", "ok": False, "detail": describe_error(exc)})
     return {"job": str(job.path), "ok": all(c["ok"] for c in checks), "checks": checks}
 
 

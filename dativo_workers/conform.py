@@ -6,12 +6,14 @@ values, so k bad values in n rows cost O(k log n) casts, and good rows never lea
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from dativo_workers.secrets.redact import mask_value
 
 REASON_COLUMN = "_dativo_reason"
 POSITION_COLUMN = "_dativo_position"
@@ -53,12 +55,22 @@ class Conformed:
 
 
 class Conformer:
-    """Casts batches to ``schema``; ``describe(row)`` names a row's place in the source."""
+    """Casts batches to ``schema``; ``describe(row)`` names a row's place in the source.
 
-    def __init__(self, schema: pa.Schema, describe: Callable[[int], str], max_bad: int | None = None) -> None:
+    A reason quotes the bad value, except in ``sensitive`` columns (classified PII and the
+    like): there it shows a masked form, since reasons reach errors, the ledger and task results."""
+
+    def __init__(
+        self,
+        schema: pa.Schema,
+        describe: Callable[[int], str],
+        max_bad: int | None = None,
+        sensitive: Collection[str] = (),
+    ) -> None:
         self.schema = schema
         self.describe = describe
         self.max_bad = max_bad  # stop searching once this many are found (the caller fails anyway)
+        self.sensitive = frozenset(sensitive)
         self.rows_seen = 0
         self.ignored_columns: set[str] = set()
 
@@ -119,7 +131,10 @@ class Conformer:
         found = _bad_positions(column, field.type, 0, limit)
         for row in found:
             value = column[row].as_py()
-            shown = repr(value) if len(repr(value)) <= MAX_REASON_VALUE else repr(value)[:MAX_REASON_VALUE] + "..."
+            if field.name in self.sensitive:
+                shown = mask_value(value)
+            else:
+                shown = repr(value) if len(repr(value)) <= MAX_REASON_VALUE else repr(value)[:MAX_REASON_VALUE] + "..."
             bad_reasons.setdefault(row, f"column {field.name!r}: cannot convert {shown} to {field.type}")
         # a null placeholder for bad rows; they are filtered out before anything is written
         mask = pa.array([i in bad_reasons for i in range(len(column))])

@@ -1,8 +1,15 @@
-"""Job configuration: one source, an optional asset (data contract) and one target."""
+"""Job configuration: one source, an optional asset (data contract) and one target.
+
+`${ENV}` references are expanded for validation and use but kept in `LoadedJob.raw`, the form
+the ledger stores: a password passed as `${DB_PASSWORD}` never lands in the ledger, and every
+process that loads the stored job (a worker) expands it from its own environment.
+"""
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,11 +24,14 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from dativo_workers.config.yamlio import load_yaml
+from dativo_workers.config.yamlio import LoadedYaml, expand_env_vars, format_key_path, load_yaml
 from dativo_workers.errors import ConfigError
+from dativo_workers.secrets import redact
+from dativo_workers.secrets.base import SecretError, parse_references, tenant_problem
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
 OBJECT_PLACEHOLDER = "{object}"
+_ENV_NAME = re.compile(r"\$\{(?!secret:)([A-Za-z_][A-Za-z0-9_]*)")
 _TRANSFORM = re.compile(r"^(identity|year|month|day|hour|void|bucket\[\d+\]|truncate\[\d+\])$")
 
 
@@ -94,6 +104,13 @@ class PartitionField(Strict):
         return value
 
 
+class DeleteMarker(Strict):
+    column: str
+    value: bool | int | float | str = True
+
+
+_MERGE_ONLY = ("merge_key", "merge_order_by", "delete_marker")
+
 # Keys that belong to one kind of target only: an Iceberg table, or a writer's output directory.
 _ICEBERG_ONLY = ("namespace", "table", "partition_by", "file_size_mb", "format", "format_options")
 _WRITER_ONLY = ("path", "options")
@@ -104,7 +121,14 @@ class TargetConfig(Strict):
     catalog: str = "default"
     namespace: str | None = None  # required for iceberg targets
     table: str | None = None  # required for iceberg targets
-    mode: Literal["append", "overwrite"] = "append"
+    mode: Literal["append", "overwrite", "merge"] = "append"
+    merge_key: list[str] = Field(
+        default_factory=list, description="merge: the key columns (default: the asset's primaryKey properties)"
+    )
+    merge_order_by: str | None = Field(
+        default=None, description="merge: the newest row of a key within a run (default: the incremental cursor)"
+    )
+    delete_marker: DeleteMarker | None = Field(default=None, description="merge: rows flagged so delete their key")
     partition_by: list[PartitionField] = Field(default_factory=list)
     file_size_mb: int = Field(default=256, ge=1, le=4096)
     writer: PluginRef | None = None
@@ -153,6 +177,10 @@ class TargetConfig(Strict):
                     problem(key, "only for iceberg targets; a writer takes its settings from its own options")
             if self.mode != "append":
                 problem("mode", "writer targets only append (each run adds its own files)")
+        if self.mode != "merge":
+            for key in _MERGE_ONLY:
+                if key in self.model_fields_set:
+                    problem(key, "only with `mode: merge`")
         if errors:
             raise ValidationError.from_exception_data(type(self).__name__, errors)
         return self
@@ -187,7 +215,15 @@ class JobConfig(Strict):
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     bad_rows: BadRows = Field(default_factory=BadRows)
 
-    @field_validator("tenant_id", "name")
+    @field_validator("tenant_id")
+    @classmethod
+    def _tenant(cls, value: str) -> str:
+        # the id names the tenant's secrets in every store: two ids must never meet in one name
+        if (problem := tenant_problem(value)) is not None:
+            raise ValueError(f"{problem}; the tenant id names the tenant's secrets in every secret store")
+        return value
+
+    @field_validator("name")
     @classmethod
     def _slug(cls, value: str) -> str:
         if not _NAME.match(value):
@@ -196,13 +232,16 @@ class JobConfig(Strict):
 
 
 class LoadedJob(BaseModel):
-    """A validated job plus where it came from (relative paths resolve against ``base_dir``)."""
+    """A validated job plus where it came from (relative paths resolve against ``base_dir``).
+
+    ``config`` has `${ENV}` expanded; ``raw`` keeps the references (what the ledger stores)."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     path: Path
     config: JobConfig
     raw: dict[str, Any]
+    full_refresh: bool = False  # this run reloads everything: no incremental state, the table's rows replaced
 
     @property
     def base_dir(self) -> Path:
@@ -216,21 +255,71 @@ class LoadedJob(BaseModel):
 def load_job(path: str | Path) -> LoadedJob:
     """Load and validate a job file. Raises ConfigError naming file, key and line."""
     path = Path(path).resolve()
-    loaded = load_yaml(path)
+    loaded = load_yaml(path, expand_env=False)
     if not isinstance(loaded.data, dict):
         raise ConfigError(f"{path}: a job file must be a mapping of keys (tenant_id, source, target, ...)")
-    data = dict(loaded.data)
-    data.setdefault("name", path.stem)
+    raw = dict(loaded.data)
+    raw.setdefault("name", path.stem)
+    data = _expand_env(raw, (), lambda loc: _where(path, loc, loaded))
+    _check_references(data, lambda loc: _where(path, loc, loaded))
     try:
         config = JobConfig.model_validate(data)
     except ValidationError as exc:
         raise loaded.validation_error(exc) from None
-    return LoadedJob(path=path, config=config, raw=data)
+    return LoadedJob(path=path, config=config, raw=raw)
 
 
 def job_from_dict(path: str, data: dict[str, Any]) -> LoadedJob:
-    """Rebuild a job on a worker from what the ledger stored (already validated once)."""
-    return LoadedJob(path=Path(path), config=JobConfig.model_validate(data), raw=data)
+    """Rebuild a job on a worker from what the ledger stored (validated once, by the producer).
+
+    `${ENV}` is expanded here, from this process's environment: every worker of a fleet needs
+    the variables the job refers to, with the values the producer had."""
+    try:
+        expanded = _expand_env(data, (), lambda loc: _where(Path(path), loc, None))
+        config = JobConfig.model_validate(expanded)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} (the run stores `${{VAR}}` unexpanded: each worker needs the variable)") from None
+    except ValidationError as exc:
+        problems = [f"{format_key_path(e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise ConfigError(f"{path}: the stored job is not valid here", problems=problems) from None
+    return LoadedJob(path=Path(path), config=config, raw=data)
+
+
+def _where(path: Path, loc: tuple[str | int, ...], loaded: LoadedYaml | None) -> str:
+    line = loaded.line_of(loc) if loaded is not None else None
+    return f"{path}:{line}: {format_key_path(loc)}" if line else f"{path}: {format_key_path(loc)}"
+
+
+def _expand_env(value: Any, loc: tuple[str | int, ...], where: Callable[[tuple[str | int, ...]], str]) -> Any:
+    """`${VAR}` expanded; each value taken from the environment is masked in logs and errors
+    from now on (it may be a password)."""
+    if isinstance(value, dict):
+        return {k: _expand_env(v, (*loc, k), where) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(v, (*loc, i), where) for i, v in enumerate(value)]
+    if not isinstance(value, str) or "${" not in value:
+        return value
+    for name in _ENV_NAME.findall(value):
+        if name in os.environ:
+            redact.remember(os.environ[name])
+    return expand_env_vars(value, where=lambda: where(loc))
+
+
+def _check_references(
+    value: Any, where: Callable[[tuple[str | int, ...]], str], loc: tuple[str | int, ...] = ()
+) -> None:
+    """Every `${secret:...}` is well formed (NAME one segment: no other tenant's place)."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_references(v, where, (*loc, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_references(v, where, (*loc, i))
+    elif isinstance(value, str) and "${secret:" in value:
+        try:
+            parse_references(value)
+        except SecretError as exc:
+            raise ConfigError(f"{where(loc)}: {exc}") from None
 
 
 def object_name(entry: TableEntry) -> str:
@@ -238,12 +327,27 @@ def object_name(entry: TableEntry) -> str:
     return entry.object or entry.name.rsplit(".", 1)[-1]
 
 
-def expand_objects(job: LoadedJob) -> list[LoadedJob]:
+def expand_objects(job: LoadedJob, select: list[str] | None = None, full_refresh: bool = False) -> list[LoadedJob]:
     """One job per source table: each object loads into its own Iceberg table and run.
 
     `target.table` may name the object as `{object}`; a job with several tables must, so
-    no two objects land in the same table.
+    no two objects land in the same table. ``select`` (`--select`): only these objects;
+    ``full_refresh`` (`--full-refresh`): each run reloads everything.
     """
+    jobs = _expand_objects(job)
+    if select:
+        names = [object_name(one.config.source.tables[0]) if one.config.source.tables else "" for one in jobs]
+        unknown = [name for name in select if name not in names]
+        if unknown:
+            raise ConfigError(
+                f"{job.path}: --select: no source table with object name {', '.join(map(repr, unknown))}; "
+                f"the job's objects: {', '.join(n for n in names if n) or '(none: the job lists no source.tables)'}"
+            )
+        jobs = [one for one, name in zip(jobs, names, strict=True) if name in select]
+    return [one.model_copy(update={"full_refresh": True}) for one in jobs] if full_refresh else jobs
+
+
+def _expand_objects(job: LoadedJob) -> list[LoadedJob]:
     tables = job.config.source.tables
     key = "table" if job.config.target.is_iceberg else "path"  # writer targets: `{object}` in target.path
     template = getattr(job.config.target, key) or ""
@@ -260,10 +364,14 @@ def expand_objects(job: LoadedJob) -> list[LoadedJob]:
     if len(set(names)) != len(names):
         raise ConfigError(f"{job.path}: source.tables: two tables share an object name; set `object:` on one")
     jobs = []
-    for entry, name in zip(tables or [None], names, strict=True):
+    raw_tables = job.raw["source"].get("tables") or [None]
+    raw_template = str(job.raw["target"].get(key) or "")  # the stored job keeps its ${ENV}
+    if OBJECT_PLACEHOLDER not in raw_template:
+        raw_template = template
+    for raw_entry, name in zip(raw_tables, names, strict=True):
         raw = {**job.raw, "source": dict(job.raw["source"]), "target": dict(job.raw["target"])}
-        if entry is not None:
-            raw["source"]["tables"] = [entry.model_dump(exclude_none=True)]
-        raw["target"][key] = template.replace(OBJECT_PLACEHOLDER, name)
-        jobs.append(LoadedJob(path=job.path, config=JobConfig.model_validate(raw), raw=raw))
+        if raw_entry is not None:
+            raw["source"]["tables"] = [raw_entry]
+        raw["target"][key] = raw_template.replace(OBJECT_PLACEHOLDER, name)
+        jobs.append(job_from_dict(str(job.path), raw))
     return jobs

@@ -4,11 +4,17 @@ guard that reports what a plugin raises under its name."""
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib
+import importlib.machinery
 import importlib.metadata
+import importlib.util
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
 from typing import Any, NoReturn, TypeVar
 
 import pluggy
@@ -202,14 +208,13 @@ def plugin_iter(name: str, items: Iterable[T]) -> Iterator[T]:
 
 
 def import_plugin_class(plugin_path: str, base_dir: str, key: str, base: type) -> type:
-    """Import `package.module.Class`, with the job's directory importable."""
+    """Import `module.Class` or `package.module.Class`: from the job's directory when the module
+    lives there, else from the installed packages."""
     module_name, _, class_name = plugin_path.rpartition(".")
     if not module_name:
         raise ConfigError(f"{key}.plugin_path: expected `package.module.Class`, got {plugin_path!r}")
-    if base_dir not in sys.path:
-        sys.path.insert(0, base_dir)
     try:
-        module = importlib.import_module(module_name)
+        module = _import_plugin_module(module_name, Path(base_dir))
         cls = getattr(module, class_name)
     except Exception as exc:
         raise ConfigError(f"{key}.plugin_path: cannot import {plugin_path!r}: {type(exc).__name__}: {exc}") from None
@@ -218,6 +223,36 @@ def import_plugin_class(plugin_path: str, base_dir: str, key: str, base: type) -
     if (problem := api_mismatch(cls)) is not None:
         raise ConfigError(f"{key}.plugin_path: {plugin_path!r}: {problem}")
     return cls
+
+
+JOB_PACKAGE_PREFIX = "_dativo_job_"
+_job_packages_lock = threading.Lock()
+
+
+def _import_plugin_module(module_name: str, base_dir: Path) -> ModuleType:
+    """The module, imported without putting the job's directory on sys.path.
+
+    A module of the job's directory is imported as `_dativo_job_<hash of the directory>.<name>`:
+    a file there named `json.py` or `pymysql.py` cannot stand in for the real module anywhere else
+    in the process (another tenant's job, a driver imported later), and two jobs' `reader.py`
+    files stay two modules. Inside the job directory, plugin modules import each other relatively
+    (`from . import helpers`)."""
+    base_dir = base_dir.resolve()
+    top = module_name.split(".", 1)[0]
+    if not ((base_dir / f"{top}.py").is_file() or (base_dir / top).is_dir()):
+        return importlib.import_module(module_name)
+    return importlib.import_module(f"{_job_package(base_dir)}.{module_name}")
+
+
+def _job_package(base_dir: Path) -> str:
+    """A package, registered under a name unique to ``base_dir``, whose path is that directory."""
+    name = JOB_PACKAGE_PREFIX + hashlib.sha256(str(base_dir).encode()).hexdigest()[:16]
+    with _job_packages_lock:
+        if name not in sys.modules:
+            spec = importlib.machinery.ModuleSpec(name, None, is_package=True)
+            spec.submodule_search_locations = [str(base_dir)]
+            sys.modules[name] = importlib.util.module_from_spec(spec)
+    return name
 
 
 def api_mismatch(cls: type) -> str | None:

@@ -1,7 +1,8 @@
 """`azure`: Azure Key Vault secrets (extra `azure`).
 
 Key Vault names allow letters, digits and `-` only: the tenant's secret is `<tenant>--<NAME>`,
-then `<NAME>`, with every other character turned into `-`. `${secret:NAME@VERSION}` reads a
+then `<NAME>`, with `_` turned into `-` (so `shop_db` and `shop-db` are one secret). Neither part
+can contain `--` or start or end with `-`, so the first `--` always ends the tenant. `${secret:NAME@VERSION}` reads a
 version id. Credentials: DefaultAzureCredential (environment, workload identity, managed
 identity, Azure CLI, ...); `managed_identity_client_id` picks a user-assigned identity.
 """

@@ -2,6 +2,11 @@
 
 A reference is `${secret:NAME}`, `${secret:NAME.key}` (one key of a JSON secret) or, for
 providers that keep versions, `${secret:NAME@VERSION}` / `${secret:NAME@VERSION.key}`.
+
+Tenant isolation rests on two alphabets (docs/secrets.md): a NAME is one segment of letters and
+digits with single `-` or `_` between them, and a tenant id is lower-case letters and digits with
+single `-` between them (never `global`). No NAME can then spell another tenant's place (`/`,
+`--`) in any store, and every provider's mapping of (tenant, NAME) is one-to-one.
 """
 
 from __future__ import annotations
@@ -16,9 +21,27 @@ from pydantic import BaseModel, ConfigDict
 
 from dativo_workers.errors import ConfigError, TransientError
 
-REFERENCE = re.compile(r"\$\{secret:([A-Za-z0-9_\-/]+)(?:@([A-Za-z0-9_\-]+))?(?:\.([A-Za-z0-9_\-]+))?\}")
+# Any `${secret:...}`: a malformed one is an error naming it, never a literal left in place.
+REFERENCE = re.compile(r"\$\{secret:([^}]*)\}")
+_PARTS = re.compile(r"^(?P<name>[^@.]*)(?:@(?P<version>[^.]*))?(?:\.(?P<key>.*))?$")
+SECRET_NAME = re.compile(r"^[A-Za-z0-9]+(?:[-_][A-Za-z0-9]+)*$")
+TENANT_ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+_TOKEN = re.compile(r"^[A-Za-z0-9_\-]+$")  # a key or a version
+MAX_TENANT_LENGTH = 63
 MASK = "***"
 GLOBAL_SCOPE = "GLOBAL"
+NAME_RULE = "one segment of letters and digits with single '-' or '_' between them (no '/', '.', '--')"
+TENANT_RULE = "lower-case letters and digits with single '-' between them (e.g. acme-eu), at most 63 characters"
+
+
+def tenant_problem(tenant: str) -> str | None:
+    """Why ``tenant`` cannot be a tenant id (None if it can): the id names the tenant's secrets in
+    every store, so two ids must never map to one env name, path or secret id."""
+    if not TENANT_ID.match(tenant) or len(tenant) > MAX_TENANT_LENGTH:
+        return f"use {TENANT_RULE}"
+    if tenant.upper() == GLOBAL_SCOPE:
+        return f"{tenant!r} is reserved (it names the secrets shared by every tenant)"
+    return None
 
 
 @dataclass(frozen=True)
@@ -32,9 +55,32 @@ class SecretRef:
         key = f".{self.key}" if self.key else ""
         return "${secret:" + self.name + version + key + "}"
 
+    @classmethod
+    def parse(cls, body: str) -> SecretRef:
+        """The reference `${secret:<body>}`; SecretError naming it when it is malformed."""
+        parts = _PARTS.match(body)
+        shown = "${secret:" + body + "}"
+        if parts is None or not SECRET_NAME.match(parts["name"]):
+            raise SecretError(
+                f"secret reference {shown}: NAME must be {NAME_RULE}; a job reaches only its own tenant's "
+                "secrets and the global ones, so a NAME never names a tenant or a path"
+            )
+        for part in ("version", "key"):
+            if parts[part] is not None and not _TOKEN.match(parts[part]):
+                raise SecretError(f"secret reference {shown}: the {part} must be letters, digits, '_' and '-'")
+        return cls(parts["name"], parts["key"], parts["version"])
+
 
 def parse_references(text: str) -> list[SecretRef]:
-    return [SecretRef(m.group(1), m.group(3), m.group(2)) for m in REFERENCE.finditer(text)]
+    return [SecretRef.parse(m.group(1)) for m in REFERENCE.finditer(text)]
+
+
+def check_scope(tenant: str, ref: SecretRef) -> None:
+    """Refuse a lookup that could leave the tenant's own and the global secrets."""
+    if (problem := tenant_problem(tenant)) is not None:
+        raise SecretError(f"secret {ref}: tenant id {tenant!r} is not valid: {problem}")
+    if not SECRET_NAME.match(ref.name):
+        raise SecretError(f"secret {ref}: NAME must be {NAME_RULE}")
 
 
 class SecretValue(str):
@@ -123,6 +169,7 @@ class SecretProvider(ABC):
         """
 
     def get(self, tenant: str, ref: SecretRef) -> Found | None:
+        check_scope(tenant, ref)
         if ref.version and not self.supports_versions:
             raise SecretError(f"secret {ref}: the {self.name} provider has no versions (drop `@{ref.version}`)")
         for location in self.locations(tenant, ref.name):

@@ -1,7 +1,8 @@
 """`env`: secrets in environment variables, `DATIVO_SECRET__<TENANT|GLOBAL>__<NAME>`.
 
-TENANT and NAME are upper-cased and every character outside A-Z0-9 becomes `_`, so
-`${secret:shop-db/main}` for tenant `acme-eu` is `DATIVO_SECRET__ACME_EU__SHOP_DB_MAIN`.
+TENANT and NAME are upper-cased and `-` becomes `_`, so `${secret:shop-db}` for tenant `acme-eu`
+is `DATIVO_SECRET__ACME_EU__SHOP_DB`. Tenant ids have no `_` and no upper case, and neither has
+`__`, so no two tenants (and no tenant and GLOBAL) share a variable.
 A value may be JSON (`${secret:NAME.key}` selects a key).
 """
 

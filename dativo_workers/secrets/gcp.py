@@ -1,10 +1,10 @@
 """`gcp`: Google Cloud Secret Manager (extra `gcp`).
 
-Secret ids cannot contain `/`, so the tenant's secret is `<tenant>--<NAME>`, then `<NAME>`,
-with every character Secret Manager does not allow (anything outside A-Za-z0-9_-) turned
-into `-`. Reads `projects/<project>/secrets/<id>/versions/<version>`: `gcp.version`
-(default `latest`), or `${secret:NAME@VERSION}` (a number or an alias). Credentials:
-Application Default Credentials, or `credentials_file`.
+Secret ids cannot contain `/`, so the tenant's secret is `<tenant>--<NAME>`, then `<NAME>`.
+Neither a tenant id nor a NAME contains `--`, so the first `--` always ends the tenant.
+Reads `projects/<project>/secrets/<id>/versions/<version>`: `gcp.version` (default `latest`),
+or `${secret:NAME@VERSION}` (a number or an alias). Credentials: Application Default
+Credentials, or `credentials_file`.
 """
 
 from __future__ import annotations

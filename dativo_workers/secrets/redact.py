@@ -71,13 +71,14 @@ def contains_secret(text: str) -> bool:
     return pattern is not None and pattern.search(str.__str__(text)) is not None
 
 
-def _mask_any(value: Any) -> Any:
+def _mask_any(value: Any, clean: Callable[[str], str] = mask) -> Any:
     if isinstance(value, str):
-        return mask(value)
+        return clean(value)
     if isinstance(value, dict):
-        return {k: _mask_any(v) for k, v in value.items()}
+        return {k: _mask_any(v, clean) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_mask_any(v) for v in value] if isinstance(value, list) else tuple(_mask_any(v) for v in value)
+        items = [_mask_any(v, clean) for v in value]
+        return items if isinstance(value, list) else tuple(items)
     if value is None or isinstance(value, bool | int | float):
         return value
     # anything else is rendered with str/repr later: render it now, masked, if it holds a value
@@ -92,28 +93,24 @@ def _mask_any(value: Any) -> Any:
 
 
 def redact_event(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
-    """structlog processor: mask resolved values anywhere in the event (after format_exc_info)."""
-    if _pattern is None:
-        return event_dict
-    return {key: _mask_any(value) for key, value in event_dict.items()}
+    """structlog processor: every text in the event scrubbed (after format_exc_info)."""
+    return {key: _mask_any(value, scrub) for key, value in event_dict.items()}
 
 
 class RedactingFilter(logging.Filter):
-    """For stdlib log records (Celery's own, libraries'): message and traceback masked."""
+    """For stdlib log records (Celery's own, libraries'): message and traceback scrubbed."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if _pattern is None:
-            return True
         try:
             message = record.getMessage()
         except Exception:
             return True
-        if contains_secret(message):
-            record.msg, record.args = mask(message), None
+        if (clean := scrub(message)) != message:
+            record.msg, record.args = clean, None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text and contains_secret(record.exc_text):
-            record.exc_text = mask(record.exc_text)
+        if record.exc_text:
+            record.exc_text = scrub(record.exc_text)
         return True
 
 

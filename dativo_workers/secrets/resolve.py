@@ -23,6 +23,7 @@ from dativo_workers.secrets.base import (
     SecretProvider,
     SecretRef,
     SecretValue,
+    check_scope,
     parse_references,
     select_key,
 )
@@ -71,6 +72,7 @@ class Resolver:
 
     def lookup(self, tenant: str, ref: SecretRef) -> Found:
         """The whole secret for ``ref`` (tenant first, then global); raises naming the reference."""
+        check_scope(tenant, ref)  # before any cache or store: a foreign tenant's entry is never reached
         cache_key = (tenant, ref.name, ref.version)
         now = self.clock()
         with self._lock:
@@ -113,7 +115,7 @@ class Resolver:
             return obj
 
         def lookup(match: Any) -> str:
-            return self.value(tenant, SecretRef(match.group(1), match.group(3), match.group(2)))
+            return self.value(tenant, SecretRef.parse(match.group(1)))
 
         whole = REFERENCE.fullmatch(obj)
         text = lookup(whole) if whole else REFERENCE.sub(lookup, obj)
@@ -199,7 +201,7 @@ def check(refs: list[SecretRef], tenant: str, resolver: Resolver | None = None) 
             results.append(CheckResult(str(ref), provider.name, True, describe_location(provider, found.location)))
         except Exception as exc:  # every failure is a line of the report
             clean = redact.scrub_exception(exc)
-            text = str(clean) if isinstance(clean, SecretError) else f"{type(clean).__name__}: {clean}"
+            text = redact.scrub(str(clean)) if isinstance(clean, SecretError) else redact.describe_error(clean)
             results.append(CheckResult(str(ref), resolver.provider_name, False, text))
     return results
 

@@ -73,14 +73,14 @@ def test_references_found_in_nested_config() -> None:
         "host": "localhost",
         "port": 5432,
         "user": "${secret:db.user}",
-        "auth": {"password": "${secret:db.password}", "options": [None, "x", "${secret:api/token}"]},
+        "auth": {"password": "${secret:db.password}", "options": [None, "x", "${secret:api_token}"]},
         "dsn": "pg://${secret:db.user}:${secret:db-main@3}@h",
         "pinned": "${secret:db@AWSPREVIOUS.password}",
     }
     assert references(config) == [
         SecretRef("db", "user"),
         SecretRef("db", "password"),
-        SecretRef("api/token"),
+        SecretRef("api_token"),
         SecretRef("db", "user"),
         SecretRef("db-main", version="3"),
         SecretRef("db", "password", "AWSPREVIOUS"),
@@ -89,6 +89,39 @@ def test_references_found_in_nested_config() -> None:
     assert str(SecretRef("db", "password", "7")) == "${secret:db@7.password}"
     assert str(SecretRef("token")) == "${secret:token}"
     assert references(["${VAR}", 3, {"a": "plain"}]) == []
+
+
+@pytest.mark.parametrize(
+    "reference",
+    [
+        "${secret:globex/db_password}",  # another tenant's place in filesystem, vault and aws layouts
+        "${secret:globex--db_password}",  # ... in gcp and azure layouts
+        "${secret:../globex/db}",
+        "${secret:/etc/passwd}",
+        "${secret:-db}",
+        "${secret:db_}",
+        "${secret:db__main}",  # azure turns it into db--main
+        "${secret:}",
+        "${secret:db.pass word}",
+        "${secret:db@v 1}",
+    ],
+)
+def test_a_malformed_reference_is_an_error_not_a_literal(reference: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATIVO_SECRET__GLOBEX__DB_PASSWORD", "globex-pw")
+    with pytest.raises(SecretError, match="secret reference") as exc:
+        resolve({"password": reference}, "acme")
+    assert reference in str(exc.value) and "globex-pw" not in str(exc.value)
+    with pytest.raises(SecretError):
+        references({"password": f"pg://u:{reference}@h"})
+
+
+@pytest.mark.parametrize("tenant", ["acme_eu", "Acme", "ACME-EU", "acme--eu", "-acme", "acme-", "global", "a" * 64])
+def test_a_lookup_for_an_invalid_tenant_id_is_refused(tenant: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATIVO_SECRET__GLOBAL__TOKEN", "global-token")
+    with pytest.raises(SecretError, match="tenant id"):
+        resolve("${secret:token}", tenant)
+    with pytest.raises(SecretError, match="tenant id"):
+        EnvSecretProvider().get(tenant, SecretRef("token"))
 
 
 # -- env provider ------------------------------------------------------------------------------
@@ -102,11 +135,11 @@ def test_tenant_secret_wins_over_global(monkeypatch: pytest.MonkeyPatch) -> None
     assert resolve({"t": "${secret:token}"}, "other") == {"t": "global-token"}
 
 
-def test_non_alphanumerics_map_to_underscore(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DATIVO_SECRET__ACME_EU__SHOP_DB_MAIN", "s3cret")
-    assert resolve("${secret:shop-db/main}", "acme-eu") == "s3cret"
-    found = EnvSecretProvider().get("Acme.EU", SecretRef("shop_db/main"))
-    assert found is not None and found.text == "s3cret" and found.location == "DATIVO_SECRET__ACME_EU__SHOP_DB_MAIN"
+def test_dashes_map_to_underscore(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATIVO_SECRET__ACME_EU__SHOP_DB", "s3cret")
+    assert resolve("${secret:shop-db}", "acme-eu") == "s3cret"
+    found = EnvSecretProvider().get("acme-eu", SecretRef("shop_db"))
+    assert found is not None and found.text == "s3cret" and found.location == "DATIVO_SECRET__ACME_EU__SHOP_DB"
 
 
 def test_env_prefix_is_configurable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -271,15 +304,18 @@ def test_filesystem_tenant_file_then_global_json_and_env_files(tmp_path: Path) -
             """
         )
     )
-    (tmp_path / "api").mkdir()
-    (tmp_path / "api" / "key").write_text("nested-key\r\n")
+    (tmp_path / "api_key").write_text("crlf-key\r\n")
+    (tmp_path / "globex").mkdir()
+    (tmp_path / "globex" / "token").write_text("globex-token")
     resolver = fs_resolver(tmp_path)
     assert resolver.resolve("${secret:token}", "acme") == "acme-token"  # final newline dropped
     assert resolver.resolve("${secret:token}", "other") == "global-token"
     assert resolver.resolve("${secret:db.password}", "acme") == "json-pw"
     assert resolver.resolve("${secret:smtp.SMTP_PASSWORD}", "acme") == "env-file-pw"
     assert resolver.resolve("${secret:smtp.SMTP_USER}", "acme") == "mailer"
-    assert resolver.resolve("${secret:api/key}", "acme") == "nested-key"
+    assert resolver.resolve("${secret:api_key}", "acme") == "crlf-key"
+    with pytest.raises(SecretError, match="one segment"):  # no NAME reaches into another tenant's directory
+        resolver.resolve("${secret:globex/token}", "acme")
     with pytest.raises(SecretError) as exc:
         resolver.resolve("${secret:smtp}", "other")
     assert f"{tmp_path}/other/smtp" in str(exc.value) and f"{tmp_path}/smtp" in str(exc.value)
@@ -291,8 +327,8 @@ def test_filesystem_refuses_names_that_leave_the_directory(tmp_path: Path) -> No
     (tmp_path / "outside").write_text("not-for-you")
     (root / "link").symlink_to(tmp_path / "outside")
     resolver = fs_resolver(root)
-    for ref in ("${secret:/etc/passwd}", "${secret:link}"):
-        with pytest.raises(SecretError, match="outside the secrets directory") as exc:
+    for ref, why in (("${secret:/etc/passwd}", "one segment"), ("${secret:link}", "outside the secrets directory")):
+        with pytest.raises(SecretError, match=why) as exc:
             resolver.resolve(ref, "acme")
         assert "not-for-you" not in str(exc.value)
     provider = FilesystemSecretProvider(FilesystemSettings(dir=str(root)))
