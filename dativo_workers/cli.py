@@ -534,11 +534,17 @@ def plugins_list(as_json: JsonOpt = False) -> None:
 
 
 def main() -> None:
+    # Error texts may quote a resolved secret, a ${ENV} value or a source value: scrubbed first.
+    from dativo_workers.secrets.redact import format_traceback, scrub
+
     try:
         app()
     except DativoError as exc:
-        err.print(Text("error: ", style="bold red") + Text(str(exc)), highlight=False, soft_wrap=True)
+        err.print(Text("error: ", style="bold red") + Text(scrub(str(exc))), highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
+    except Exception as exc:  # a bug or an unhandled library error: the traceback helps, scrubbed
+        sys.stderr.write(format_traceback(exc))
+        sys.exit(EXIT_FAILED)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,8 @@ from dativo_workers.plugins.manager import (
 )
 from dativo_workers.retry import backoff_seconds, is_transient
 from dativo_workers.schema import arrow_schema
+from dativo_workers.secrets.redact import describe_error as redact_describe_error
+from dativo_workers.secrets.redact import scrub, sensitive_columns
 from dativo_workers.storage import StorageProperties, catalog_properties, filesystem, make_parent_dir
 from dativo_workers.writers import TableFormatSink, WriterPlan, WriterSink, open_sink, writer_plan
 
@@ -69,6 +71,7 @@ class _Attempt:
     storage: StorageProperties
     ledger: Ledger
     writer: WriterPlan | None = None
+    sensitive: frozenset[str] = frozenset()  # columns whose values errors must not show
 
 
 def ingest_partition(run_id: str, index: int, runner: RunnerConfig, ledger: Ledger | None = None) -> dict[str, Any]:
@@ -87,7 +90,13 @@ def ingest_partition(run_id: str, index: int, runner: RunnerConfig, ledger: Ledg
     bound = log.bind(run_id=run_id, partition=index, attempt=attempt)
     if run["state"] == "pending":
         ledger.set_run_state(run_id, "running")
-    job = job_from_dict(run["job_path"], json.loads(run["job_json"]))
+    try:
+        job = job_from_dict(run["job_path"], json.loads(run["job_json"]))
+    except DativoError as exc:  # a ${VAR} the job needs is not set on this worker
+        message = describe_error(exc)
+        ledger.fail_partition(run_id, index, attempt, message)
+        bound.error("partition failed", error=message)
+        return {**base, "status": "failed", "error": message}
     spec = ledger.partition(run_id, index)
     deliveries = attempt - spec["attempt_base"]
     if deliveries > job.config.retry.max_attempts + REDELIVERY_ALLOWANCE:
@@ -106,6 +115,7 @@ def ingest_partition(run_id: str, index: int, runner: RunnerConfig, ledger: Ledg
             storage=catalog_properties(runner.catalog(run["catalog"]), run["tenant"]),
             ledger=ledger,
             writer=writer_plan(json.loads(run["plan_json"])),
+            sensitive=_sensitive_columns(json.loads(run["plan_json"])),
         )
         produced, bad_rows = _read_and_write(work)
     except Exception as exc:
@@ -134,9 +144,14 @@ def ingest_partition(run_id: str, index: int, runner: RunnerConfig, ledger: Ledg
 
 
 def describe_error(exc: BaseException) -> str:
-    if isinstance(exc, DativoError | SchemaMismatch):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
+    """The error as stored and returned: scrubbed of secrets, ${ENV} values and quoted source values."""
+    return scrub(str(exc)) if isinstance(exc, SchemaMismatch) else redact_describe_error(exc)
+
+
+def _sensitive_columns(plan: dict[str, Any]) -> frozenset[str]:
+    """Columns the run's effective classification marks sensitive: bad-row errors mask their values."""
+    columns = [f["name"] for f in json.loads(plan["table"]["schema"]).get("fields", [])]
+    return sensitive_columns(plan.get("table_properties") or {}, columns)
 
 
 class _TypedReadFailed(Exception):
@@ -193,6 +208,7 @@ def _write_partition(work: _Attempt, reader: DataReader, *, typed: bool) -> tupl
         schema,
         lambda row: reader.describe_position(partition, row),
         max_bad=0 if policy.action == "fail" else policy.max,
+        sensitive=work.sensitive,
     )
     bad_rows = rows = 0
     last_beat = time.monotonic()
