@@ -22,7 +22,6 @@ DEFAULT_QUEUE = "dativo"
 CONTROL_QUEUE = "dativo.control"  # the reconciler must not wait behind a backlog of partitions
 VISIBILITY_TIMEOUT_S = 6 * 3600  # above the longest partition: a redelivery before that duplicates work
 RESULT_EXPIRES_S = 7 * 24 * 3600  # well above the longest run
-RECONCILE_EVERY_S = 30.0
 
 
 @functools.cache
@@ -58,7 +57,7 @@ def celery_settings(runner: RunnerConfig) -> dict[str, Any]:
         "task_routes": {"dativo.reconcile": {"queue": CONTROL_QUEUE}},
         "worker_hijack_root_logger": False,
         "beat_schedule": {
-            "dativo-reconcile": {"task": "dativo.reconcile", "schedule": RECONCILE_EVERY_S},
+            "dativo-reconcile": {"task": "dativo.reconcile", "schedule": float(runner.reconcile_seconds)},
         },
     }
 

@@ -328,24 +328,57 @@ def cancel(
 
 @app.command()
 def reconcile(runner: RunnerOpt = None, as_json: JsonOpt = False) -> None:
-    """Re-enqueue partitions whose worker went silent and commit runs whose chord never fired.
+    """Re-enqueue partitions whose worker went silent or whose task message was lost, and commit
+    runs whose chord never fired.
 
-    Workers started with `dativo worker --beat` run this every 30 s.
+    Beat runs this every `runner.reconcile_seconds` (30 s) on the fleet's workers.
     """
     from dativo_workers.ledger import Ledger
     from dativo_workers.reconcile import reconcile as reconcile_runs
 
     runner_cfg = _load_runner(runner)
-    from dativo_workers.tasks import enqueue_partitions
+    from dativo_workers.tasks import broker_task_ids, enqueue_partitions
 
     ledger = Ledger(runner_cfg.ledger_url)
     report = reconcile_runs(
-        runner_cfg, ledger, lambda run_id, indexes, queue: enqueue_partitions(run_id, indexes, queue, ledger)
+        runner_cfg,
+        ledger,
+        lambda run_id, indexes, queue: enqueue_partitions(run_id, indexes, queue, ledger),
+        broker_task_ids,
     )
     if as_json:
         sys.stdout.write(json.dumps(report) + "\n")
     else:
         out.print(report)
+
+
+ledger_app = typer.Typer(help="Manage the ledger (runs, partitions, fragments) database.", no_args_is_help=True)
+app.add_typer(ledger_app, name="ledger")
+
+
+@ledger_app.command("upgrade")
+def ledger_upgrade(runner: RunnerOpt = None, as_json: JsonOpt = False) -> None:
+    """Create the ledger's tables, or migrate them to this version's schema (runner.ledger_url).
+
+    Safe at any time, also while workers run, and from several hosts at once: upgraders take a
+    lock (PostgreSQL advisory lock, SQLite write lock) and all but the first find nothing to do.
+    Workers and the CLI also upgrade on first use; run this in a deploy step to do it up front.
+    A ledger from before migrations existed is adopted in place, its rows kept.
+    """
+    from dativo_workers.ledger import Ledger
+
+    runner_cfg = _load_runner(runner)
+    ledger = Ledger(runner_cfg.ledger_url)
+    try:
+        before, after = ledger.upgrade()
+    finally:
+        ledger.dispose()
+    if as_json:
+        sys.stdout.write(json.dumps({"before": before, "after": after}) + "\n")
+    elif before == after:
+        out.print(f"ledger schema is current ({after})")
+    else:
+        out.print(f"ledger schema upgraded: {before or 'none'} -> {after}")
 
 
 @app.command()

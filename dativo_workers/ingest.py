@@ -72,10 +72,13 @@ class _Attempt:
     ledger: Ledger
     writer: WriterPlan | None = None
     sensitive: frozenset[str] = frozenset()  # columns whose values errors must not show
+    heartbeat: _Heartbeat | None = None
 
 
 def ingest_partition(run_id: str, index: int, runner: RunnerConfig, ledger: Ledger | None = None) -> dict[str, Any]:
-    """Run one attempt of a partition. Status: done, duplicate, skipped, retry (with delay_s) or failed."""
+    """Run one attempt of a partition. Status: done, duplicate, skipped, cancelled, failed, retry
+    (a transient error; with delay_s) or busy (a live attempt elsewhere holds it; look again after
+    delay_s). A ledger error propagates: the caller retries it (the Celery task does)."""
     ledger = ledger or Ledger(runner.ledger_url)
     base = {"run_id": run_id, "partition": index}
     run = ledger.run(run_id)
@@ -83,13 +86,48 @@ def ingest_partition(run_id: str, index: int, runner: RunnerConfig, ledger: Ledg
         return {**base, "status": "failed", "error": f"unknown run {run_id}"}
     if run["state"] in ("committed", "cancelled", "failed"):
         return {**base, "status": "skipped", "reason": f"run is {run['state']}"}
-    attempt = ledger.start_attempt(run_id, index)
+    attempt = ledger.start_attempt(run_id, index, lease_seconds=runner.lease_seconds)
     if attempt is None:
-        return {**base, "status": "done", "reason": "already done"}
+        return _not_started(ledger, base, runner.lease_seconds)
     base["attempt"] = attempt
+    heartbeat = _Heartbeat(ledger, run_id, index, attempt, min(HEARTBEAT_SECONDS, runner.lease_seconds / 3))
+    try:
+        return _run_attempt(run, index, attempt, runner, ledger, base, heartbeat)
+    except BaseException:
+        # left running, the partition would wait a whole lease for another worker; the task
+        # retries a ledger error, and the reconciler resends a pending partition whose message is gone
+        with contextlib.suppress(Exception):
+            ledger.release_partition(run_id, index, attempt)
+        raise
+    finally:
+        heartbeat.stop()
+
+
+def _not_started(ledger: Ledger, base: dict[str, Any], lease_seconds: float) -> dict[str, Any]:
+    """Why start_attempt refused: the run or the partition is past running, or a live attempt holds it."""
+    run = ledger.run(base["run_id"]) or {"state": "unknown"}
+    part = ledger.partition(base["run_id"], base["partition"])
+    if part["state"] == "done":
+        return {**base, "status": "done", "reason": "already done"}
+    if run["state"] not in ("pending", "running"):
+        return {**base, "status": "skipped", "reason": f"run is {run['state']}"}
+    if part["state"] == "running":  # held by an attempt that still beats: look again once its lease could lapse
+        delay = max(1.0, (part["heartbeat_at"] or 0) + lease_seconds - time.time() + 1.0)
+        return {**base, "status": "busy", "worker": part["worker"], "delay_s": round(delay, 2)}
+    return {**base, "status": "skipped", "reason": f"partition is {part['state']}"}
+
+
+def _run_attempt(
+    run: dict[str, Any],
+    index: int,
+    attempt: int,
+    runner: RunnerConfig,
+    ledger: Ledger,
+    base: dict[str, Any],
+    heartbeat: _Heartbeat,
+) -> dict[str, Any]:
+    run_id = run["run_id"]
     bound = log.bind(run_id=run_id, partition=index, attempt=attempt)
-    if run["state"] == "pending":
-        ledger.set_run_state(run_id, "running")
     try:
         job = job_from_dict(run["job_path"], json.loads(run["job_json"]))
     except DativoError as exc:  # a ${VAR} the job needs is not set on this worker
@@ -116,6 +154,7 @@ def ingest_partition(run_id: str, index: int, runner: RunnerConfig, ledger: Ledg
             ledger=ledger,
             writer=writer_plan(json.loads(run["plan_json"])),
             sensitive=_sensitive_columns(json.loads(run["plan_json"])),
+            heartbeat=heartbeat,
         )
         produced, bad_rows = _read_and_write(work)
     except Exception as exc:
@@ -156,6 +195,41 @@ def _sensitive_columns(plan: dict[str, Any]) -> frozenset[str]:
 
 class _TypedReadFailed(Exception):
     pass
+
+
+class _Heartbeat:
+    """Beats in the ledger on its own thread for the whole attempt, from start_attempt until the
+    attempt ends, whether or not batches arrive: a slow first query, a long Retry-After or a
+    slow conform step is not a silent worker, so the reconciler never steals a live partition.
+    It carries the progress counters the attempt reports, and notices a cancelled run, which
+    the attempt acts on at its next batch."""
+
+    def __init__(self, ledger: Ledger, run_id: str, index: int, attempt: int, every_s: float) -> None:
+        self.ledger, self.run_id, self.index, self.attempt, self.every_s = ledger, run_id, index, attempt, every_s
+        self.rows = self.bytes = 0
+        self.cancelled = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"dativo-heartbeat-p{index}", daemon=True)
+        self._thread.start()
+
+    def progress(self, rows: int, nbytes: int) -> None:
+        self.rows, self.bytes = rows, nbytes
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.every_s):
+            try:
+                state = self.ledger.heartbeat(self.run_id, self.index, self.attempt, self.rows, self.bytes)
+            except Exception as exc:  # a ledger blip: beat again next time; only a long outage lapses the lease
+                log.warning(
+                    "heartbeat failed", run_id=self.run_id, partition=self.index, error=f"{type(exc).__name__}: {exc}"
+                )
+                continue
+            if state == "cancelled":
+                self.cancelled.set()
 
 
 class RunCancelled(DativoError):
@@ -211,7 +285,6 @@ def _write_partition(work: _Attempt, reader: DataReader, *, typed: bool) -> tupl
         sensitive=work.sensitive,
     )
     bad_rows = rows = 0
-    last_beat = time.monotonic()
     try:
         batches = _batches(reader, partition, schema, typed)
         for batch in prefetched(batches) if _read_ahead else batches:
@@ -233,11 +306,10 @@ def _write_partition(work: _Attempt, reader: DataReader, *, typed: bool) -> tupl
                     quarantine.write(result.bad)
             writer.write(result.good)
             rows += result.good.num_rows
-            if time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
-                state = work.ledger.heartbeat(work.run_id, partition.index, work.attempt, rows, writer.bytes_written)
-                if state == "cancelled":
+            if work.heartbeat is not None:  # its thread reports these, and tells us of a cancel
+                work.heartbeat.progress(rows, writer.bytes_written)
+                if work.heartbeat.cancelled.is_set():
                     raise RunCancelled(f"run {work.run_id} was cancelled")
-                last_beat = time.monotonic()
         if conformer.ignored_columns:
             log.warning(
                 "source columns not in the table schema were not loaded",

@@ -1,7 +1,12 @@
 """Run, partition and fragment bookkeeping: the source of truth the commit reads.
 
 A partition becomes `done` exactly once, by a conditional UPDATE in the same transaction
-that records its fragments, so however many attempts ran only one fragment set wins.
+that records its fragments, so however many attempts ran only one fragment set wins. Every
+other state change is a compare-and-set on the state it expects too, so a late or duplicate
+caller (a redelivered task, a second reconciler, a cancel racing a start) changes nothing.
+
+The tables are managed by Alembic migrations (`dativo_workers/ledger_migrations`), applied on
+first use under a lock and by `dativo ledger upgrade`.
 """
 
 from __future__ import annotations
@@ -10,15 +15,18 @@ import json
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import psutil
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.pool import NullPool
 
 from dativo_workers.config.runner import local_path_of
+from dativo_workers.errors import DativoError
 from dativo_workers.secrets.redact import scrub  # every error text is stored scrubbed
 
 metadata = sa.MetaData()
@@ -69,6 +77,7 @@ partitions = sa.Table(
     sa.Column("heartbeat_at", sa.Float),
     sa.Column("started_at", sa.Float),
     sa.Column("finished_at", sa.Float),
+    sa.Column("enqueued_at", sa.Float),  # when its task message was last sent (the reconciler's clock)
 )
 
 fragments = sa.Table(
@@ -86,6 +95,20 @@ fragments = sa.Table(
 
 RUN_STATES = ("pending", "running", "committing", "committed", "failed", "cancelled")
 FINAL_STATES = ("committed", "failed", "cancelled")
+ACTIVE_STATES = ("pending", "running")  # a run whose partitions may start
+# set_run_state: the states each state may be reached from. `committed` from any state: a run
+# whose snapshot is in the table is committed whatever the ledger said (the table decides).
+_RUN_FROM: dict[str, tuple[str, ...]] = {
+    "pending": (),
+    "running": ("pending",),
+    "committing": ("committing",),  # the way in is claim_commit (with its lease)
+    "committed": RUN_STATES,
+    "failed": ("pending", "running", "committing", "failed"),
+    "cancelled": ("pending", "running", "failed"),
+}
+SCHEMA_HEAD = "0002_enqueued_at"  # the newest migration in ledger_migrations/versions
+VERSION_TABLE = "dativo_ledger_version"  # not `alembic_version`: the ledger may share a schema
+_PG_LOCK_CLASS = 0x0DA7  # pg_advisory_xact_lock(class, hashtext(schema)): one upgrader per schema
 
 
 @dataclass
@@ -103,19 +126,42 @@ class Ledger:
 
     @property
     def engine(self) -> sa.Engine:
-        """Connected on first use, so validating a job never creates a ledger file."""
+        """Connected on first use, so validating a job never creates a ledger file. The first
+        use also brings the tables to this version's schema (a no-op once they are)."""
         if self._engine is None:
-            path = local_path_of(self.url)
-            if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
-            if self.url.startswith("sqlite"):
-                engine = sa.create_engine(self.url, connect_args={"timeout": 60})
-                event.listen(engine, "connect", _sqlite_pragmas)
-            else:
-                engine = sa.create_engine(self.url, pool_pre_ping=True)
-            metadata.create_all(engine)
+            engine = self._new_engine()
+            try:
+                if schema_revision(engine) != SCHEMA_HEAD:
+                    upgrade_schema(engine, self.url)
+            except BaseException:
+                engine.dispose()  # a ledger blip: the next call connects and checks again
+                raise
             self._engine = engine
         return self._engine
+
+    def _new_engine(self) -> sa.Engine:
+        path = local_path_of(self.url)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        if self.url.startswith("sqlite"):
+            engine = sa.create_engine(self.url, connect_args={"timeout": 60})
+            event.listen(engine, "connect", _sqlite_pragmas)
+            return engine
+        return sa.create_engine(self.url, pool_pre_ping=True)
+
+    def upgrade(self) -> tuple[str | None, str]:
+        """Apply the migrations this version has and the ledger lacks (`dativo ledger upgrade`).
+        Returns the schema revision before (None: no ledger yet, or one from before migrations)
+        and after."""
+        engine = self._engine or self._new_engine()
+        try:
+            before = upgrade_schema(engine, self.url)
+        except BaseException:
+            if self._engine is None:
+                engine.dispose()
+            raise
+        self._engine = engine
+        return before, SCHEMA_HEAD
 
     @contextmanager
     def _tx(self) -> Iterator[sa.Connection]:
@@ -189,12 +235,18 @@ class Ledger:
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
-    def set_run_state(self, run_id: str, state: str, **values: Any) -> None:
+    def set_run_state(self, run_id: str, state: str, *, expected: Iterable[str] | None = None, **values: Any) -> bool:
+        """Move the run to ``state`` if it is in one of the ``expected`` states (default: the
+        states ``state`` may follow). Returns whether it moved: a refused change writes nothing."""
         assert state in RUN_STATES, state
+        allowed = tuple(expected) if expected is not None else _RUN_FROM[state]
         if state in FINAL_STATES:
             values.setdefault("finished_at", time.time())
         with self._tx() as conn:
-            conn.execute(runs.update().where(runs.c.run_id == run_id).values(state=state, **values))
+            result = conn.execute(
+                runs.update().where(runs.c.run_id == run_id, runs.c.state.in_(allowed)).values(state=state, **values)
+            )
+            return result.rowcount == 1
 
     def active_runs(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
@@ -211,20 +263,57 @@ class Ledger:
         return unfinished == 0
 
     def set_task_ids(self, run_id: str, task_ids: dict[int, str], queue: str) -> None:
+        """Record the task ids about to be sent, and when (the reconciler's lost-message clock)."""
+        now = time.time()
         with self._tx() as conn:
             conn.execute(runs.update().where(runs.c.run_id == run_id).values(queue=queue))
-            for idx, task_id in task_ids.items():
+            if task_ids:
                 conn.execute(
                     partitions.update()
-                    .where(partitions.c.run_id == run_id, partitions.c.idx == idx)
-                    .values(task_id=task_id)
+                    .where(partitions.c.run_id == run_id, partitions.c.idx == sa.bindparam("b_idx"))
+                    .values(task_id=sa.bindparam("b_task_id"), enqueued_at=now),
+                    [{"b_idx": idx, "b_task_id": task_id} for idx, task_id in task_ids.items()],
                 )
+
+    def claim_requeue(self, run_id: str, idx: int, enqueued_at: float | None) -> bool:
+        """The reconciler found this pending partition's message nowhere in the broker: claim
+        the right to send it again, unless someone else did (or the partition moved on) since
+        ``enqueued_at`` was read. Two reconcilers cannot both resend it."""
+        last = partitions.c.enqueued_at
+        with self._tx() as conn:
+            result = conn.execute(
+                partitions.update()
+                .where(
+                    partitions.c.run_id == run_id,
+                    partitions.c.idx == idx,
+                    partitions.c.state == "pending",
+                    last.is_(None) if enqueued_at is None else last == enqueued_at,
+                )
+                .values(enqueued_at=time.time())
+            )
+            return result.rowcount == 1
 
     def reopen(self, run_id: str, lease_seconds: float) -> list[int]:
         """For `dativo retry`: failed, pending and stale running partitions go back to pending,
         their delivery budget restarts, and a failed run becomes running again. Returns them."""
-        stale_before = time.time() - lease_seconds
+        now = time.time()
+        stale_before = now - lease_seconds
         with self._tx() as conn:
+            # the run first (the order cancel and start_attempt lock in); a committed or
+            # cancelled run, or one being committed right now, is not reopened
+            reopened = conn.execute(
+                runs.update()
+                .where(
+                    runs.c.run_id == run_id,
+                    sa.or_(
+                        runs.c.state.in_(("failed", "pending", "running")),
+                        sa.and_(runs.c.state == "committing", runs.c.commit_started_at < stale_before),
+                    ),
+                )
+                .values(state="running", error=None, finished_at=None)
+            )
+            if reopened.rowcount != 1:
+                return []
             rows = conn.execute(
                 sa.select(partitions.c.idx).where(
                     partitions.c.run_id == run_id,
@@ -241,11 +330,6 @@ class Ledger:
                     .where(partitions.c.run_id == run_id, partitions.c.idx.in_(indexes))
                     .values(state="pending", attempt_base=partitions.c.attempts)
                 )
-            conn.execute(
-                runs.update()
-                .where(runs.c.run_id == run_id, runs.c.state.in_(("failed", "pending", "running", "committing")))
-                .values(state="running", error=None, finished_at=None)
-            )
         return indexes
 
     def cancel(self, run_id: str) -> bool:
@@ -311,17 +395,43 @@ class Ledger:
             )
             return dict(row)
 
-    def start_attempt(self, run_id: str, idx: int, worker: str | None = None) -> int | None:
-        """Claim a new attempt number, or None when the partition is already done."""
+    def start_attempt(
+        self, run_id: str, idx: int, worker: str | None = None, lease_seconds: float = 60.0
+    ) -> int | None:
+        """Claim a new attempt number, or None: the run is not pending or running (cancelled,
+        failed, committed), the partition is not pending or running (done, failed, cancelled),
+        or another attempt holds it and is alive (see `holder_gone`)."""
         now = time.time()
         with self._tx() as conn:
-            result = conn.execute(
+            # the run's row first, locked by a no-op write (the order cancel locks in): a cancel
+            # lands wholly before this claim (refused) or after it (the heartbeat reports it)
+            active = conn.execute(
+                runs.update().where(runs.c.run_id == run_id, runs.c.state.in_(ACTIVE_STATES)).values(state=runs.c.state)
+            )
+            if active.rowcount != 1:
+                return None
+            row = conn.execute(
+                sa.select(
+                    partitions.c.state, partitions.c.attempts, partitions.c.worker, partitions.c.heartbeat_at
+                ).where(partitions.c.run_id == run_id, partitions.c.idx == idx)
+            ).first()
+            if row is None or row.state not in ("pending", "running"):
+                return None
+            me = worker or _worker_id()
+            if row.state == "running" and not holder_gone(row.worker, row.heartbeat_at, now - lease_seconds, me):
+                return None
+            claimed = conn.execute(
                 partitions.update()
-                .where(partitions.c.run_id == run_id, partitions.c.idx == idx, partitions.c.state != "done")
+                .where(
+                    partitions.c.run_id == run_id,
+                    partitions.c.idx == idx,
+                    partitions.c.state == row.state,
+                    partitions.c.attempts == row.attempts,
+                )
                 .values(
-                    attempts=partitions.c.attempts + 1,
+                    attempts=row.attempts + 1,
                     state="running",
-                    worker=worker or _worker_id(),
+                    worker=me,
                     heartbeat_at=now,
                     started_at=now,
                     error=None,
@@ -329,13 +439,12 @@ class Ledger:
                     bytes=0,
                 )
             )
-            if result.rowcount != 1:
+            if claimed.rowcount != 1:
                 return None
-            return int(
-                conn.execute(
-                    sa.select(partitions.c.attempts).where(partitions.c.run_id == run_id, partitions.c.idx == idx)
-                ).scalar_one()
+            conn.execute(
+                runs.update().where(runs.c.run_id == run_id, runs.c.state == "pending").values(state="running")
             )
+            return int(row.attempts) + 1
 
     def heartbeat(self, run_id: str, idx: int, attempt: int, rows: int, nbytes: int) -> str:
         """Record progress; returns the run's state so a cancelled run stops its workers."""
@@ -353,7 +462,11 @@ class Ledger:
         with self._tx() as conn:
             result = conn.execute(
                 partitions.update()
-                .where(partitions.c.run_id == run_id, partitions.c.idx == idx, partitions.c.state != "done")
+                .where(
+                    partitions.c.run_id == run_id,
+                    partitions.c.idx == idx,
+                    partitions.c.state.not_in(("done", "cancelled")),
+                )
                 .values(
                     state="done",
                     winning_attempt=attempt,
@@ -388,7 +501,7 @@ class Ledger:
     def release_partition(self, run_id: str, idx: int, attempt: int, error: str | None = None) -> bool:
         """Back to pending if that attempt is still the running one: after a transient failure
         (a retry follows; the error stays for `status`), or when its worker went silent."""
-        values: dict[str, Any] = {"state": "pending"}
+        values: dict[str, Any] = {"state": "pending", "enqueued_at": time.time()}  # a message follows
         if error is not None:
             values["error"] = scrub(error)[:4000]
         with self._tx() as conn:
@@ -396,8 +509,12 @@ class Ledger:
             return result.rowcount == 1
 
     def fail_partition(self, run_id: str, idx: int, attempt: int | None, error: str) -> None:
-        """Record a failure, unless the partition is done or a newer attempt is under way."""
-        condition = [partitions.c.run_id == run_id, partitions.c.idx == idx, partitions.c.state != "done"]
+        """Record a failure, unless the partition is done or cancelled, or a newer attempt is under way."""
+        condition = [
+            partitions.c.run_id == run_id,
+            partitions.c.idx == idx,
+            partitions.c.state.not_in(("done", "cancelled")),
+        ]
         if attempt is not None:
             condition.append(partitions.c.attempts == attempt)
         with self._tx() as conn:
@@ -439,6 +556,96 @@ def _running_attempt(run_id: str, idx: int, attempt: int) -> tuple[sa.ColumnElem
         partitions.c.attempts == attempt,
         partitions.c.state == "running",
     )
+
+
+def holder_gone(worker: str | None, heartbeat_at: float | None, stale_before: float, me: str) -> bool:
+    """Whether the attempt holding a running partition has stopped: its heartbeat is older than
+    the lease, or its process is known to be gone: it is the claiming worker itself (a process
+    runs one partition at a time, so that attempt is over), or a process of this host that has
+    exited."""
+    if (heartbeat_at or 0) < stale_before:
+        return True
+    if not worker:
+        return False
+    if worker == me:
+        return True
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another host's process: only its heartbeat can tell
+    try:
+        return psutil.Process(int(pid)).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.Error:
+        return False
+
+
+# -- schema -----------------------------------------------------------------------------------
+
+
+def schema_revision(engine: sa.Engine) -> str | None:
+    """The ledger's migration revision (None: no ledger yet, or one from before migrations)."""
+    with engine.connect() as conn:
+        return _revision(conn)
+
+
+def _revision(conn: sa.Connection) -> str | None:
+    if not sa.inspect(conn).has_table(VERSION_TABLE):
+        return None
+    return conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
+
+
+def upgrade_schema(engine: sa.Engine, url: str) -> str | None:
+    """Run the missing migrations under a lock, so processes first using one fresh ledger at
+    once do not race to create its tables: the first does the work, the others then find the
+    schema current. Returns the revision found under the lock."""
+    from alembic import command
+    from alembic.config import Config
+    from alembic.util import CommandError
+
+    from dativo_workers import ledger_migrations
+
+    config = Config()
+    config.set_main_option("script_location", os.path.dirname(ledger_migrations.__file__))
+    config.attributes["version_table"] = VERSION_TABLE
+    with _schema_lock(engine, url) as conn:
+        before = _revision(conn)
+        if before != SCHEMA_HEAD:
+            config.attributes["connection"] = conn
+            try:
+                command.upgrade(config, "head")
+            except CommandError as exc:
+                raise DativoError(
+                    f"the ledger's schema is at revision {before!r}, which this version of dativo does not "
+                    f"know (it knows up to {SCHEMA_HEAD!r}): upgrade dativo here ({exc})"
+                ) from None
+    return before
+
+
+@contextmanager
+def _schema_lock(engine: sa.Engine, url: str) -> Iterator[sa.Connection]:
+    """A transaction holding the lock every schema upgrader of this ledger takes."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn, conn.begin():  # PostgreSQL DDL is transactional: all or nothing
+            conn.execute(
+                sa.text("SELECT pg_advisory_xact_lock(:cls, hashtext(coalesce(current_schema(), '')))"),
+                {"cls": _PG_LOCK_CLASS},
+            )
+            yield conn
+    elif engine.dialect.name == "sqlite" and local_path_of(url) is not None:
+        # BEGIN IMMEDIATE takes the database's write lock before reading the revision; the
+        # driver's own transaction handling would begin only at the first INSERT/UPDATE.
+        locker = sa.create_engine(url, poolclass=NullPool, connect_args={"timeout": 60, "isolation_level": None})
+        event.listen(locker, "connect", _sqlite_pragmas)
+        event.listen(locker, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        try:
+            with locker.begin() as conn:
+                yield conn
+        finally:
+            locker.dispose()
+    else:  # an in-memory SQLite database has one user; other databases get no lock
+        with engine.begin() as conn:
+            yield conn
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

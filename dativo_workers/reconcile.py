@@ -2,6 +2,13 @@
 
 - a running partition whose heartbeat is older than `runner.lease_seconds` (a dead host) is
   put back to pending and enqueued again; a duplicate this may cause is harmless (invariant 2);
+- a pending partition whose task message is lost (Redis flushed or failed over, a message
+  acknowledged after an error) is enqueued again. Lost means: last enqueued longer than the
+  lease ago, and its task id is neither waiting in the run's queue nor held by a worker
+  (prefetched, waiting for a retry countdown, running). A partition waiting behind a long
+  backlog is in the queue, so it is left alone however long it waits. When the broker cannot
+  be inspected, the reconciler falls back on time alone: a partition enqueued longer ago than
+  the broker's visibility timeout counts as lost;
 - a run whose partitions have all finished but which has no snapshot yet (its chord callback
   never fired, or its commit died) is committed.
 """
@@ -9,6 +16,7 @@
 from __future__ import annotations
 
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
@@ -20,11 +28,17 @@ from dativo_workers.pipeline import commit_run
 
 log = structlog.get_logger("dativo.reconcile")
 Enqueue = Callable[[str, list[int], str | None], Any]
+BrokerView = Callable[[set[str]], set[str] | None]  # queues -> task ids the broker holds, None: unknown
+LOST_WITHOUT_BROKER_S = 6 * 3600  # the visibility timeout: Redis itself would redeliver by then
 
 
-def reconcile(runner: RunnerConfig, ledger: Ledger, enqueue: Enqueue | None) -> dict[str, Any]:
-    report: dict[str, Any] = {"requeued": {}, "committed": [], "failed": []}
-    stale_before = time.time() - runner.lease_seconds
+def reconcile(
+    runner: RunnerConfig, ledger: Ledger, enqueue: Enqueue | None, broker: BrokerView | None = None
+) -> dict[str, Any]:
+    report: dict[str, Any] = {"requeued": {}, "lost": {}, "committed": [], "failed": []}
+    now = time.time()
+    stale_before = now - runner.lease_seconds
+    waiting: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)  # queue -> (run id, partition)
     for run in ledger.active_runs():
         run_id = run["run_id"]
         if run["created_at"] > stale_before and run["state"] == "pending":
@@ -37,9 +51,42 @@ def reconcile(runner: RunnerConfig, ledger: Ledger, enqueue: Enqueue | None) -> 
                 enqueue(run_id, requeued, run["queue"])
                 report["requeued"][run_id] = requeued
                 log.warning("re-enqueued silent partitions", run_id=run_id, partitions=requeued)
-            continue
-        if all(p["state"] not in ("pending", "running") for p in parts):
+        if run["queue"] is not None:  # embedded runs (no queue) have their own process pool
+            waiting[run["queue"]].extend(
+                (run_id, p) for p in parts if p["state"] == "pending" and (p["enqueued_at"] or 0) < stale_before
+            )
+        if not stale and all(p["state"] not in ("pending", "running") for p in parts):
             summary = commit_run(run_id, runner, ledger)
             report["committed" if summary["state"] == "committed" else "failed"].append(run_id)
             log.info("reconciled run", run_id=run_id, state=summary["state"])
+    if waiting and enqueue is not None:
+        _requeue_lost(ledger, enqueue, broker, waiting, now, report)
     return report
+
+
+def _requeue_lost(
+    ledger: Ledger,
+    enqueue: Enqueue,
+    broker: BrokerView | None,
+    waiting: dict[str, list[tuple[str, dict[str, Any]]]],
+    now: float,
+    report: dict[str, Any],
+) -> None:
+    # The ledger was read before the broker: a message that moves from the queue to a worker
+    # while we look is found in one place or the other, and a partition that started or
+    # finished meanwhile fails the claim below (it is no longer pending).
+    held = broker(set(waiting)) if broker is not None else None
+    lost: dict[tuple[str, str], list[int]] = defaultdict(list)  # (run id, queue) -> partitions
+    for queue, candidates in waiting.items():
+        for run_id, part in candidates:
+            if held is not None:
+                if part["task_id"] in held:
+                    continue  # still queued or with a worker: waiting is not lost
+            elif (part["enqueued_at"] or 0) > now - LOST_WITHOUT_BROKER_S:
+                continue
+            if ledger.claim_requeue(run_id, part["idx"], part["enqueued_at"]):
+                lost[(run_id, queue)].append(part["idx"])
+    for (run_id, queue), indexes in lost.items():
+        enqueue(run_id, indexes, queue)
+        report["lost"][run_id] = indexes
+        log.warning("re-enqueued partitions whose task message was lost", run_id=run_id, partitions=indexes)

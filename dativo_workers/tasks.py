@@ -2,14 +2,23 @@
 
 Messages carry a run id and a partition index, nothing else: the job (with secret
 references, never values) and the table plan are in the ledger.
+
+A task that raises is acknowledged by Celery and its message is gone, so a ledger error (the
+database restarting, failing over, refusing connections) is never let out of a task: the task
+retries itself with backoff instead. The reconciler is the net beneath: it resends a pending
+partition whose message is nowhere in the broker.
 """
 
 from __future__ import annotations
 
+import json
+import random
 import uuid
 from typing import Any
 
+import structlog
 from celery import Task, chord, group
+from sqlalchemy.exc import SQLAlchemyError
 
 from dativo_workers.celery_app import DEFAULT_QUEUE, app, worker_runner
 from dativo_workers.ingest import ingest_partition
@@ -17,7 +26,10 @@ from dativo_workers.ledger import Ledger
 from dativo_workers.pipeline import commit_run
 from dativo_workers.reconcile import reconcile
 
+log = structlog.get_logger("dativo.tasks")
 _ledgers: dict[str, Ledger] = {}
+LEDGER_RETRY_MAX_S = 60.0
+BROKER_SCAN_CHUNK = 1000
 
 
 def _ledger() -> Ledger:
@@ -27,38 +39,64 @@ def _ledger() -> Ledger:
     return _ledgers[url]
 
 
+def ledger_retry_delay(retries: int) -> float:
+    """1 s, 2 s, 4 s ... up to a minute, with jitter so a fleet does not reconnect in step."""
+    return min(LEDGER_RETRY_MAX_S, 2.0 ** min(retries, 6)) * random.uniform(0.75, 1.25)
+
+
 @app.task(name="dativo.ingest_partition", bind=True, max_retries=None)  # the ledger caps attempts
 def ingest_partition_task(self: Task, run_id: str, index: int) -> dict[str, Any]:
-    ledger = _ledger()
-    status = ingest_partition(run_id, index, worker_runner(), ledger)
-    if status["status"] == "retry":
+    try:
+        ledger = _ledger()
+        status = ingest_partition(run_id, index, worker_runner(), ledger)
+        finished = status["status"] in ("done", "failed") and ledger.all_partitions_finished(run_id)
+        run = (ledger.run(run_id) or {}) if finished else {}
+    except SQLAlchemyError as exc:
+        delay = ledger_retry_delay(self.request.retries)
+        log.warning(
+            "ledger unavailable, partition task will retry",
+            run_id=run_id,
+            partition=index,
+            delay_s=round(delay, 2),
+            error=f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+        )
+        raise self.retry(countdown=delay) from None
+    if status["status"] in ("retry", "busy"):
         raise self.retry(countdown=status["delay_s"])
-    if status["status"] in ("done", "failed") and ledger.all_partitions_finished(run_id):
+    if finished:
         # Safety net beside the chord: a redelivered header task can make Redis chord counting
         # fire early or never. The ledger lets one committer claim the run; the other returns.
-        run = ledger.run(run_id) or {}
         commit_run_task.apply_async(args=(None, run_id), queue=run.get("queue") or DEFAULT_QUEUE)
     return status
 
 
-@app.task(name="dativo.commit_run")
-def commit_run_task(_results: list[dict[str, Any]] | None, run_id: str) -> dict[str, Any]:
+@app.task(name="dativo.commit_run", bind=True, max_retries=None)
+def commit_run_task(self: Task, _results: list[dict[str, Any]] | None, run_id: str) -> dict[str, Any]:
     """Chord body (header results are ignored: the ledger decides what is committed)."""
-    return commit_run(run_id, worker_runner(), _ledger())
+    try:
+        return commit_run(run_id, worker_runner(), _ledger())
+    except SQLAlchemyError as exc:
+        delay = ledger_retry_delay(self.request.retries)
+        log.warning("ledger unavailable, commit will retry", run_id=run_id, delay_s=round(delay, 2), error=str(exc))
+        raise self.retry(countdown=delay) from None
 
 
 @app.task(name="dativo.reconcile")
 def reconcile_task() -> dict[str, Any]:
     ledger = _ledger()
     return reconcile(
-        worker_runner(), ledger, enqueue=lambda run_id, idx, queue: enqueue_partitions(run_id, idx, queue, ledger)
+        worker_runner(),
+        ledger,
+        enqueue=lambda run_id, idx, queue: enqueue_partitions(run_id, idx, queue, ledger),
+        broker=broker_task_ids,
     )
 
 
 def enqueue_partitions(run_id: str, indexes: list[int], queue: str | None = None, ledger: Ledger | None = None) -> str:
     """One ingest task per partition, the commit as the chord body. Returns the chord id.
 
-    Task ids are recorded in the ledger so `dativo cancel` can revoke what has not run.
+    Task ids (and when they were sent) are recorded in the ledger so `dativo cancel` can revoke
+    what has not run, and the reconciler can tell a queued partition from a lost one.
     """
     queue = queue or DEFAULT_QUEUE
     task_ids = {i: f"{run_id}-p{i:05d}-{uuid.uuid4().hex[:8]}" for i in indexes}
@@ -66,3 +104,41 @@ def enqueue_partitions(run_id: str, indexes: list[int], queue: str | None = None
     header = group(ingest_partition_task.si(run_id, i).set(queue=queue, task_id=task_ids[i]) for i in indexes)
     result = chord(header)(commit_run_task.s(run_id).set(queue=queue))
     return str(result.id)
+
+
+def broker_task_ids(queues: set[str]) -> set[str] | None:
+    """The ids of the tasks the broker still holds for ``queues``: waiting in a queue, or handed
+    to a worker and not acknowledged yet (prefetched, waiting out a retry countdown, running).
+    None when the broker cannot be inspected (a transport other than Redis, or unreachable).
+
+    Redis keeps a queue as a list (one per priority step) and every delivered, unacknowledged
+    message in the `unacked` hash; both are read in chunks, once per reconciler pass, and only
+    when some partition has waited longer than the lease.
+    """
+    try:
+        with app.connection_for_read() as conn:
+            channel = conn.default_channel
+            client = getattr(channel, "client", None)
+            key_for = getattr(channel, "_q_for_pri", None)
+            if client is None or key_for is None or not hasattr(channel, "unacked_key"):
+                return None
+            ids: set[str] = set()
+            for queue in queues:
+                for key in {key_for(queue, step) for step in channel.priority_steps}:
+                    start = 0
+                    while chunk := client.lrange(key, start, start + BROKER_SCAN_CHUNK - 1):
+                        ids.update(filter(None, (_task_id(json.loads(raw)) for raw in chunk)))
+                        start += len(chunk)
+            for _tag, raw in client.hscan_iter(channel.unacked_key, count=BROKER_SCAN_CHUNK):
+                ids.update(filter(None, [_task_id(json.loads(raw)[0])]))
+            return ids
+    except Exception as exc:  # the pass goes on without this check; the next one looks again
+        log.warning("could not inspect the broker's queues", error=f"{type(exc).__name__}: {exc}")
+        return None
+
+
+def _task_id(message: Any) -> str | None:
+    if not isinstance(message, dict):
+        return None
+    headers = message.get("headers") or {}
+    return headers.get("id") or (message.get("properties") or {}).get("correlation_id")

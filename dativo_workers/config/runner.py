@@ -48,6 +48,7 @@ class RunnerConfig(BaseModel):
     result_backend: str = "redis://localhost:6379/1"
     ledger_url: str = f"sqlite:///{DEFAULT_STATE_DIR}/dativo.db"
     lease_seconds: int = Field(default=60, ge=5)
+    reconcile_seconds: int = Field(default=30, ge=1, description="how often beat sends the reconciler")
     workers: int = Field(default=0, ge=0, description="embedded pool size; 0 = one per CPU core")
     catalogs: dict[str, CatalogConfig] = Field(
         default_factory=lambda: {

@@ -218,7 +218,7 @@ def test_each_run_adds_one_tagged_snapshot_and_recommit_is_a_noop(workspace: Wor
     assert again["snapshot_id"] == second["snapshot_id"]
     # A commit whose ledger update was lost (crash after the catalog commit) is found by run id.
     ledger = workspace.ledger()
-    ledger.set_run_state(second["run_id"], "running", snapshot_id=None)
+    assert ledger.set_run_state(second["run_id"], "running", expected=("committed",), snapshot_id=None)
     recovered = commit_run(second["run_id"], runner, ledger)
     assert recovered["state"] == "committed" and recovered["snapshot_id"] == second["snapshot_id"]
     assert len(workspace.table("acme.snap").snapshots()) == 2

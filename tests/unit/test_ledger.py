@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from typer.testing import CliRunner
 
-from dativo_workers.ledger import Fragment, Ledger, fragments
+from dativo_workers.ledger import (
+    SCHEMA_HEAD,
+    VERSION_TABLE,
+    Fragment,
+    Ledger,
+    fragments,
+    metadata,
+    partitions,
+    schema_revision,
+)
 
 RUN = "run-1"
 
@@ -105,6 +120,8 @@ def test_start_attempt_increments_and_stops_once_done(ledger: Ledger) -> None:
     p = partition(ledger, 0)
     assert (p["state"], p["attempts"], p["worker"]) == ("running", 1, "w1")
     assert p["started_at"] is not None and p["heartbeat_at"] is not None
+    assert ledger.run(RUN)["state"] == "running"  # the first attempt starts the run
+    age(ledger, 0, 120)  # w1 went silent for longer than the lease
     assert ledger.start_attempt(RUN, 0, worker="w2") == 2
     assert partition(ledger, 0)["worker"] == "w2"
     assert ledger.start_attempt(RUN, 1) == 1  # partitions count separately
@@ -113,6 +130,39 @@ def test_start_attempt_increments_and_stops_once_done(ledger: Ledger) -> None:
     p = partition(ledger, 0)
     assert (p["state"], p["attempts"], p["winning_attempt"]) == ("done", 2, 2)
     assert ledger.start_attempt(RUN, 9) is None  # no such partition
+
+
+def age(ledger: Ledger, idx: int, seconds: float, run_id: str = RUN) -> None:
+    with ledger.engine.begin() as conn:
+        conn.execute(
+            partitions.update()
+            .where(partitions.c.run_id == run_id, partitions.c.idx == idx)
+            .values(heartbeat_at=partitions.c.heartbeat_at - seconds)
+        )
+
+
+def test_a_live_attempt_is_not_stolen_a_silent_or_gone_one_is(ledger: Ledger) -> None:
+    create(ledger)
+    assert ledger.start_attempt(RUN, 0, worker="other-host:4242") == 1
+    assert ledger.start_attempt(RUN, 0, worker="w2", lease_seconds=60) is None  # it beats: not stolen
+    assert partition(ledger, 0)["attempts"] == 1  # a refused delivery costs no attempt
+    age(ledger, 0, 61)
+    assert ledger.start_attempt(RUN, 0, worker="w2", lease_seconds=60) == 2
+
+    # a process of this host that has exited is gone at once, whatever its last heartbeat said
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    dead = f"{socket.gethostname()}:{proc.pid}"
+    assert ledger.start_attempt(RUN, 1, worker=dead) == 1
+    assert ledger.start_attempt(RUN, 1) == 2
+    # so is an attempt of this very process: it runs one partition at a time
+    assert ledger.start_attempt(RUN, 1) == 3
+    assert ledger.start_attempt(RUN, 1, worker="w3") is None  # but "w3" cannot tell that
+    # a live process of this host keeps its partition
+    assert ledger.finish_partition(RUN, 1, 3, [], 0)
+    create(ledger, "r2", n=1)
+    assert ledger.start_attempt("r2", 0, worker=f"{socket.gethostname()}:{os.getppid()}") == 1
+    assert ledger.start_attempt("r2", 0) is None
 
 
 def test_finish_partition_wins_once(ledger: Ledger) -> None:
@@ -176,6 +226,10 @@ def test_fail_partition_records_the_error_and_allows_a_retry(ledger: Ledger) -> 
     p = partition(ledger, 1)
     assert p["state"] == "failed" and p["error"].startswith("boom") and len(p["error"]) == 4000
     assert p["finished_at"] is not None
+    assert ledger.start_attempt(RUN, 1) is None  # a failed partition waits for `dativo retry`
+    assert ledger.fail_run(RUN, "1 of 2 partitions failed")
+    assert ledger.reopen(RUN, lease_seconds=60) == [0, 1]
+    assert ledger.run(RUN)["state"] == "running"
     assert ledger.start_attempt(RUN, 1) == 2
     p = partition(ledger, 1)
     assert (p["state"], p["error"]) == ("running", None)
@@ -224,3 +278,192 @@ def test_a_stale_attempt_cannot_fail_a_newer_running_one(ledger: Ledger) -> None
     assert partition(ledger, 0)["state"] == "running"
     ledger.fail_partition(RUN, 0, 2, "attempt 2 failed")
     assert partition(ledger, 0)["state"] == "failed" and partition(ledger, 0)["error"] == "attempt 2 failed"
+
+
+# -- state changes are compare-and-set --------------------------------------------------------
+
+
+def test_run_state_changes_only_from_the_states_they_follow(ledger: Ledger) -> None:
+    create(ledger)
+    assert ledger.set_run_state(RUN, "committed", snapshot_id=1) is True  # the table decides: from any state
+    assert ledger.set_run_state(RUN, "running") is False  # a committed run never runs again
+    assert ledger.set_run_state(RUN, "failed", error="late") is False
+    assert ledger.cancel(RUN) is False
+    run = ledger.run(RUN)
+    assert (run["state"], run["snapshot_id"], run["error"]) == ("committed", 1, None)
+
+    create(ledger, "r2")
+    assert ledger.cancel("r2") is True
+    assert ledger.set_run_state("r2", "running") is False
+    assert ledger.claim_commit("r2", lease_seconds=60) is False
+    assert ledger.fail_run("r2", "late failure") is False
+    assert ledger.reopen("r2", lease_seconds=60) == []
+    assert ledger.run("r2")["state"] == "cancelled"
+    # an explicit expectation is still a compare-and-set
+    assert ledger.set_run_state("r2", "running", expected=("pending",)) is False
+    assert ledger.set_run_state("r2", "running", expected=("cancelled",)) is True
+
+
+def test_a_cancelled_run_starts_nothing_and_stays_cancelled(ledger: Ledger) -> None:
+    create(ledger, n=3)
+    assert ledger.start_attempt(RUN, 0) == 1
+    assert ledger.cancel(RUN)
+    assert [p["state"] for p in ledger.partitions(RUN)] == ["cancelled"] * 3
+    for idx in range(3):  # a late or redelivered task for any partition
+        assert ledger.start_attempt(RUN, idx) is None
+    assert ledger.finish_partition(RUN, 0, 1, [data("late.parquet")], 0) is False  # the running one ends
+    ledger.fail_partition(RUN, 0, 1, "late error")
+    assert ledger.heartbeat(RUN, 0, 1, rows=5, nbytes=5) == "cancelled"
+    assert ledger.run(RUN)["state"] == "cancelled"
+    assert [p["state"] for p in ledger.partitions(RUN)] == ["cancelled"] * 3
+    assert all_fragments(ledger) == []
+
+
+def test_start_attempt_refuses_runs_that_are_not_pending_or_running(ledger: Ledger) -> None:
+    for state in ("committing", "committed", "failed"):
+        create(ledger, state)
+        ledger.set_run_state(state, state, expected=("pending",))
+        assert ledger.start_attempt(state, 0) is None
+        assert ledger.run(state)["state"] == state
+        assert partition(ledger, 0, state)["state"] == "pending"
+
+
+def test_cancel_racing_start_attempt_never_leaves_a_running_partition_in_a_cancelled_run(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/race.db"
+    setup = Ledger(url)
+    for n in range(20):
+        create(setup, f"r{n}", n=4)
+    barrier = threading.Barrier(2)
+
+    def start_all() -> None:
+        ledger = Ledger(url)
+        barrier.wait()
+        for n in range(20):
+            for idx in range(4):
+                ledger.start_attempt(f"r{n}", idx)
+        ledger.dispose()
+
+    def cancel_all() -> None:
+        ledger = Ledger(url)
+        barrier.wait()
+        for n in range(20):
+            ledger.cancel(f"r{n}")
+        ledger.dispose()
+
+    threads = [threading.Thread(target=start_all), threading.Thread(target=cancel_all)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for n in range(20):
+        assert setup.run(f"r{n}")["state"] == "cancelled"
+        assert {p["state"] for p in setup.partitions(f"r{n}")} == {"cancelled"}
+    setup.dispose()
+
+
+def test_enqueue_time_is_recorded_and_a_lost_partition_is_claimed_once(ledger: Ledger) -> None:
+    create(ledger, n=2)
+    assert partition(ledger, 0)["enqueued_at"] is None
+    before = time.time()
+    ledger.set_task_ids(RUN, {0: "t0", 1: "t1"}, "dativo")
+    p0, p1 = partition(ledger, 0), partition(ledger, 1)
+    assert (p0["task_id"], p1["task_id"]) == ("t0", "t1") and p0["enqueued_at"] >= before
+    assert ledger.run(RUN)["queue"] == "dativo"
+    # two reconcilers saw p0's message missing: one resends it
+    assert ledger.claim_requeue(RUN, 0, p0["enqueued_at"]) is True
+    assert ledger.claim_requeue(RUN, 0, p0["enqueued_at"]) is False
+    # a partition that started meanwhile is not resent
+    assert ledger.start_attempt(RUN, 1) == 1
+    assert ledger.claim_requeue(RUN, 1, p1["enqueued_at"]) is False
+    # a transient failure puts it back with a fresh clock: its retry message is on its way
+    assert ledger.release_partition(RUN, 1, 1, "ConnectionResetError")
+    assert partition(ledger, 1)["enqueued_at"] > p1["enqueued_at"]
+
+
+# -- schema migrations ----------------------------------------------------------------------
+
+
+def test_a_new_ledger_is_at_the_newest_migration(tmp_path: Path) -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from dativo_workers import ledger_migrations
+
+    config = Config()
+    config.set_main_option("script_location", os.path.dirname(ledger_migrations.__file__))
+    assert ScriptDirectory.from_config(config).get_current_head() == SCHEMA_HEAD
+    ledger = Ledger(f"sqlite:///{tmp_path}/new.db")
+    assert schema_revision(ledger.engine) == SCHEMA_HEAD
+    tables = set(sa.inspect(ledger.engine).get_table_names())
+    assert tables == {"dativo_runs", "dativo_partitions", "dativo_fragments", VERSION_TABLE}
+    assert ledger.upgrade() == (SCHEMA_HEAD, SCHEMA_HEAD)  # nothing left to do
+    ledger.dispose()
+
+
+def old_style_ledger(url: str) -> None:
+    """What `metadata.create_all` made before migrations existed: no version table, no enqueued_at,
+    and a run in it."""
+    engine = sa.create_engine(url)
+    metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE dativo_partitions DROP COLUMN enqueued_at"))
+    engine.dispose()
+    old = Ledger(url)
+    old._engine = sa.create_engine(url)  # skip the upgrade: this is the old code writing
+    create(old, "old-run", n=2)
+    old.dispose()
+
+
+def test_an_old_style_ledger_is_upgraded_in_place(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/old.db"
+    old_style_ledger(url)
+    ledger = Ledger(url)
+    assert ledger.run("old-run")["state"] == "pending"  # first use upgrades it, keeping its rows
+    assert schema_revision(ledger.engine) == SCHEMA_HEAD
+    assert [p["enqueued_at"] for p in ledger.partitions("old-run")] == [None, None]
+    assert ledger.start_attempt("old-run", 0) == 1
+    ledger.dispose()
+
+
+def test_fresh_sqlite_ledger_first_used_by_many_threads_at_once(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/fresh.db"
+    barrier = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def first_use(n: int) -> None:
+        ledger = Ledger(url)
+        barrier.wait()
+        try:
+            create(ledger, f"r{n}", n=1)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            ledger.dispose()
+
+    threads = [threading.Thread(target=first_use, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    ledger = Ledger(url)
+    assert len(ledger.list_runs()) == 8 and schema_revision(ledger.engine) == SCHEMA_HEAD
+    ledger.dispose()
+
+
+def test_cli_ledger_upgrade(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dativo_workers.cli import app
+
+    url = f"sqlite:///{tmp_path}/cli.db"
+    old_style_ledger(url)
+    monkeypatch.setenv("DATIVO_LEDGER_URL", url)
+    monkeypatch.delenv("DATIVO_RUNNER_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["ledger", "upgrade", "--json"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == f'{{"before": null, "after": "{SCHEMA_HEAD}"}}'
+    result = CliRunner().invoke(app, ["ledger", "upgrade"])
+    assert result.exit_code == 0 and f"ledger schema is current ({SCHEMA_HEAD})" in result.stdout
+    assert Ledger(url).run("old-run") is not None
+    help_text = CliRunner().invoke(app, ["ledger", "upgrade", "--help"]).stdout
+    assert "migrate" in help_text and "lock" in help_text
