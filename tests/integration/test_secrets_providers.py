@@ -152,6 +152,7 @@ def aws_store() -> Iterator[AwsStore]:
     client.create_secret(Name="db", SecretString=json.dumps({"user": "global_app", "password": "aws-global-pw"}))
     client.create_secret(Name="api_token", SecretString="aws-plain-token")
     client.create_secret(Name="cert", SecretBinary=b"binary-but-utf8")
+    client.create_secret(Name="globex/db", SecretString=json.dumps({"password": "aws-globex-pw"}))
     try:
         yield store
     finally:
@@ -267,6 +268,7 @@ def vault() -> Iterator[tuple[JsonServer, VaultState]]:
             ],
             "db": [{"user": "global_app", "password": "vault-global-pw"}],
             "api_token": [{"value": "vault-plain-token"}],
+            "globex/db": [{"password": "vault-globex-pw"}],
         },
         kv1={"acme/db": {"password": "vault-kv1-pw"}},
         tokens={"hvs.root-token": {"ttl": 0, "renewable": False}, "hvs.short": {"ttl": 10, "renewable": True}},
@@ -390,7 +392,8 @@ def gcp() -> Iterator[JsonServer]:
             {
                 "acme--db": [json.dumps({"password": "gcp-pw-v1"}), json.dumps({"password": "gcp-pw-v2"})],
                 "db": [json.dumps({"password": "gcp-global-pw"})],
-                "acme--api-token": ["gcp-plain-token"],  # ${secret:api/token}: '/' is not allowed in an id
+                "acme--api-token": ["gcp-plain-token"],
+                "globex--db": [json.dumps({"password": "gcp-globex-pw"})],
             },
         )
     )
@@ -403,7 +406,7 @@ def test_gcp_tenant_then_global_keys_and_versions(gcp: JsonServer) -> None:
     assert r.resolve("${secret:db.password}", "acme") == "gcp-pw-v2"  # latest
     assert r.resolve("${secret:db@1.password}", "acme") == "gcp-pw-v1"
     assert r.resolve("${secret:db.password}", "other") == "gcp-global-pw"
-    assert r.resolve("${secret:api/token}", "acme") == "gcp-plain-token"
+    assert r.resolve("${secret:api-token}", "acme") == "gcp-plain-token"
     pinned = resolver("gcp", project="proj-1", endpoint=gcp.url, anonymous=True, version="1")
     assert pinned.resolve("${secret:db.password}", "acme") == "gcp-pw-v1"
     with pytest.raises(SecretError) as exc:
@@ -479,6 +482,7 @@ def azure(tls_files: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> Iter
             "acme--db": {"v1": json.dumps({"password": "az-pw-v1"}), "v2": json.dumps({"password": "az-pw-v2"})},
             "db": {"g1": json.dumps({"password": "az-global-pw"})},
             "acme--api-token": {"t1": "az-plain-token"},  # ${secret:api_token}: Key Vault names have no '_'
+            "globex--db": {"x1": json.dumps({"password": "az-globex-pw"})},
         }
     )
     holder: list[JsonServer] = []
@@ -544,3 +548,65 @@ def test_check_reports_each_reference_without_values(aws_store: AwsStore, aws_en
     ]
     assert results[0].detail == "secret id 'acme/db'"
     assert not any("aws-pw" in c.detail or "acme_app" in c.detail for c in results)
+
+
+# ============================ tenant isolation, in every provider ============================
+
+# What a job of tenant acme might write to reach tenant globex's `db` secret in each layout:
+# `<tenant>/<NAME>` (filesystem, vault, aws), `<tenant>--<NAME>` (gcp, azure), the env variable.
+CROSS_TENANT = ("${secret:globex/db.password}", "${secret:globex--db.password}", "${secret:../globex/db.password}")
+# Tenant ids that would share names with another (env: ACME_EU; azure: acme-eu) or with GLOBAL.
+COLLIDING_TENANTS = ("acme_eu", "Acme-EU", "global")
+
+
+def _refuses_other_tenants(r: Resolver, own: str | None = None) -> None:
+    for reference in CROSS_TENANT:
+        with pytest.raises(SecretError, match="one segment") as exc:
+            r.resolve(reference, "acme")
+        assert "globex-pw" not in str(exc.value)
+    for tenant in COLLIDING_TENANTS:
+        with pytest.raises(SecretError, match="tenant id"):
+            r.resolve("${secret:db.password}", tenant)
+    if own is not None:  # the store is reachable: acme still reads its own secret
+        assert r.resolve("${secret:db.password}", "acme") == own
+    assert r.resolve("${secret:db.password}", "globex").endswith("globex-pw")  # globex reads its own
+
+
+def test_env_refuses_other_tenants(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATIVO_SECRET__ACME__DB", json.dumps({"password": "env-acme-pw"}))
+    monkeypatch.setenv("DATIVO_SECRET__GLOBEX__DB", json.dumps({"password": "env-globex-pw"}))
+    monkeypatch.setenv("DATIVO_SECRET__ACME_EU__DB", json.dumps({"password": "env-acme-eu-pw"}))
+    r = resolver("env")
+    _refuses_other_tenants(r, "env-acme-pw")
+    assert r.resolve("${secret:db.password}", "acme-eu") == "env-acme-eu-pw"  # the one tenant with that name
+
+
+def test_filesystem_refuses_other_tenants(tmp_path: Path) -> None:
+    for tenant in ("acme", "globex"):
+        (tmp_path / tenant).mkdir()
+        (tmp_path / tenant / "db.json").write_text(json.dumps({"password": f"fs-{tenant}-pw"}))
+    _refuses_other_tenants(resolver("filesystem", dir=str(tmp_path)), "fs-acme-pw")
+
+
+def test_vault_refuses_other_tenants(vault: tuple[JsonServer, VaultState]) -> None:
+    server, _ = vault
+    _refuses_other_tenants(resolver("vault", url=server.url, token="hvs.root-token"), "vault-pw-v2")
+    asked = [path for _, path, _ in server.requests if "/secret/" in path]
+    assert not any("globex" in path for path in asked[:-1])  # only globex's own lookup, last, reached it
+
+
+def test_aws_refuses_other_tenants(aws_store: AwsStore, aws_env: None) -> None:
+    _refuses_other_tenants(resolver("aws", region="us-east-1", endpoint_url=aws_store.endpoint), "aws-pw-v2")
+
+
+def test_gcp_refuses_other_tenants(gcp: JsonServer) -> None:
+    r = resolver("gcp", project="proj-1", endpoint=gcp.url, anonymous=True)
+    _refuses_other_tenants(r, "gcp-pw-v2")
+    assert not any("globex" in path for _, path, _ in gcp.requests[:-1])
+
+
+def test_azure_refuses_other_tenants(azure: tuple[JsonServer, AzureState], tls_files: tuple[Path, Path]) -> None:
+    server, _ = azure
+    _refuses_other_tenants(azure_resolver(server, tls_files), "az-pw-v2")
+    secret_reads = [path for _, path, _ in server.requests if path.startswith("/secrets/")]
+    assert not any("globex" in path for path in secret_reads[:-1])
