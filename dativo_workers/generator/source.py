@@ -23,6 +23,7 @@ from dativo_workers.governance.pii import CREDENTIAL, Finding, detect, detect_co
 from dativo_workers.plugins.base import DataReader, DiscoveredObject, SourceContext
 from dativo_workers.plugins.manager import installed_plugins
 from dativo_workers.schema import arrow_to_iceberg
+from dativo_workers.secrets.base import NAME_RULE, SECRET_NAME
 
 SAMPLE_ROWS = 1000
 _SLUG = re.compile(r"[^A-Za-z0-9_\-]+")
@@ -166,7 +167,7 @@ def default_text(value: Any) -> str | None:
 # -- secrets ----------------------------------------------------------------------------------
 
 _REFERENCE = re.compile(r"^\$\{secret:[A-Za-z0-9_\-/]+(?:\.[A-Za-z0-9_\-]+)?\}$")
-_SECRET_NAME = re.compile(r"^[A-Za-z0-9_\-/]+$")
+_SECRET_NAME = SECRET_NAME  # one segment: a reference never names another tenant's place
 
 
 def is_secret_reference(value: Any) -> bool:
@@ -180,7 +181,7 @@ def secret_name(raw: str) -> str:
         text = text[len("${secret:") : -1]
     name = text.split(".", 1)[0]
     if not _SECRET_NAME.match(name):
-        raise Invalid("a secret name uses letters, digits, '_', '-' and '/' (optionally NAME.key of a JSON secret)")
+        raise Invalid(f"a secret name is {NAME_RULE} (optionally NAME.key of a JSON secret)")
     return text
 
 

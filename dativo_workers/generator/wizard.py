@@ -49,6 +49,7 @@ from dativo_workers.generator.source import (
 )
 from dativo_workers.governance.pii import Finding
 from dativo_workers.plugins.base import DiscoveredObject
+from dativo_workers.secrets.base import tenant_problem
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
 _LABEL = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
@@ -88,6 +89,12 @@ def _name(what: str) -> Any:
 # -- the source half (shared by `generate job` and `generate asset`) ----------------------------
 
 
+def _tenant(value: str) -> str:
+    if (problem := tenant_problem(value)) is not None:
+        raise Invalid(f"the tenant id: {problem}")
+    return value
+
+
 def ask_tenant(asker: Asker, out_dir: Path) -> str:
     jobs = out_dir / "jobs"
     known = sorted(p.name for p in jobs.iterdir() if p.is_dir()) if jobs.is_dir() else []
@@ -97,7 +104,7 @@ def ask_tenant(asker: Asker, out_dir: Path) -> str:
         f"Tenant{hint}",
         flag="--tenant",
         default=known[0] if len(known) == 1 else None,
-        validate=_name("the tenant id"),
+        validate=_tenant,  # the job's own rule: it names the tenant's secrets
     )
 
 

@@ -20,7 +20,7 @@ import redis
 
 from dativo_workers.config import load_job, load_runner
 from dativo_workers.errors import DativoError
-from dativo_workers.producer import submit, wait
+from dativo_workers.producer import retry, submit, wait
 from dativo_workers.secrets import SecretsConfig, use
 
 from ..conftest import Workspace
@@ -304,3 +304,80 @@ def test_distributed_run_leaves_the_password_nowhere(workspace: Workspace, aws_f
     table = workspace.table("acme.distributed")
     props = json.dumps(table.properties) + json.dumps([s.summary.additional_properties for s in table.snapshots()])
     assert db.password not in props
+
+
+# -------------------------------------------------------------------------- ${ENV} passwords
+
+
+PW_VAR = "DATIVO_E2E_MARIADB_PW"
+
+
+def _env_job(ws: Workspace, db: DbUser, table: str) -> Path:
+    """The password as an environment variable the job refers to (not a secret reference)."""
+    return ws.job(
+        f"jobs/{table}.yaml",
+        f"""
+        tenant_id: acme
+        name: {table}
+        source:
+          connector: mysql
+          connection: {{host: {MY_HOST}, port: {MY_PORT}, user: {db.user}, password: "${{{PW_VAR}}}", database: test}}
+          tables: [{{name: {db.table}}}]
+          partitioning: {{column: id, partitions: 2}}
+        target: {{namespace: acme, table: {table}}}
+        """,
+    )
+
+
+def test_an_env_password_is_stored_as_written_and_expanded_by_each_worker(
+    workspace: Workspace, db_user: DbUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _runner(workspace, "    provider: env")
+    monkeypatch.setenv(PW_VAR, db_user.password)
+    result = workspace.cli("run", str(_env_job(workspace, db_user, "from_env_var")), "--json", "-w", "2")
+    assert result.code == 0, result.stderr
+    _assert_loaded(workspace, result.json, "from_env_var")
+    ledger = b"".join(p.read_bytes() for p in (workspace.root / "state").glob("dativo.db*"))
+    assert f"${{{PW_VAR}}}".encode() in ledger  # the job as written
+    assert db_user.password.encode() not in _persisted_bytes(workspace)
+
+
+@pytest.fixture
+def env_fleet(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fleet]:
+    _runner(workspace, "    provider: env")
+    monkeypatch.setenv("DATIVO_RUNNER_CONFIG", str(workspace.runner_file))
+    fleet = Fleet(
+        root=workspace.root,
+        runner_file=workspace.runner_file,
+        broker_url=os.environ["DATIVO_BROKER_URL"],
+        result_backend=os.environ["DATIVO_RESULT_BACKEND"],
+    )
+    fleet.flush()
+    try:
+        yield fleet
+    finally:
+        fleet.stop()
+        fleet.flush()
+
+
+def test_a_worker_without_the_jobs_env_variable_fails_clearly_and_one_with_it_completes_the_retry(
+    workspace: Workspace, db_user: DbUser, env_fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(PW_VAR, raising=False)
+    env_fleet.start_worker(concurrency=1)  # this worker's environment lacks the variable
+    monkeypatch.setenv(PW_VAR, db_user.password)  # the producer has it (it plans against MariaDB)
+    runner = load_runner(workspace.runner_file)
+    ledger = workspace.ledger()
+    run_id = submit(load_job(_env_job(workspace, db_user, "env_fleet")), runner, ledger, None)
+    summary = wait(run_id, ledger, timeout_s=120)
+    assert summary["state"] == "failed", summary
+    assert f"environment variable {PW_VAR} is not set" in summary["error"], summary["error"]
+    assert "each worker needs the variable" in summary["error"]
+
+    env_fleet.stop()
+    env_fleet.start_worker(concurrency=1)  # the same environment as the producer
+    assert retry(run_id, runner, ledger, None) == [0, 1]
+    summary = wait(run_id, ledger, timeout_s=120)
+    _assert_loaded(workspace, summary, "env_fleet")
+    assert db_user.password not in env_fleet.log_text()
+    assert db_user.password.encode() not in _persisted_bytes(workspace)
