@@ -228,15 +228,18 @@ def commit_run(run_id: str, runner: RunnerConfig, ledger: Ledger | None = None) 
             snapshot_id = commit(catalog, request)
             table = load_table(catalog, request.plan.identifier)
     except CommitOutcomeUnknown as exc:
-        # not failed: the rows may be in the table. The claim lapses after the lease and the
-        # reconciler (or `dativo retry`) looks again; the commit checks the table first.
-        ledger.set_run_state(run_id, "committing", error=describe_error(exc))
+        # not failed: the rows may be in the table. The claim is released so the reconciler's
+        # next pass (or `dativo retry`) looks again; the commit checks the table first.
+        ledger.set_run_state(run_id, "committing", error=describe_error(exc), commit_started_at=0.0)
         log.error("commit outcome unknown", run_id=run_id, error=str(exc))
         return run_summary(ledger, run_id)
     except Exception as exc:
         _fail_run(ledger, run_id, f"commit failed: {describe_error(exc)}")
         return run_summary(ledger, run_id)
-    keep = {f.path for f in data} | {f.path for f in ledger.winning_fragments(run_id, "quarantine")}
+    quarantine = {f.path for f in ledger.winning_fragments(run_id, "quarantine")}
+    keep = {f.path for f in data} | quarantine
+    if request.merge is not None and table is not None and (referenced := run_files(table, run_id)):
+        keep = referenced | quarantine  # fragments the merge rewrote (duplicates dropped) are not in the table
     swept = sweep_run(request.plan.location, run_id, keep, storage, table)
     record_committed(ledger, run_id, snapshot_id)
     log.info("run committed", run_id=run_id, snapshot_id=snapshot_id, rows=rows, files=len(data), swept=swept)
