@@ -57,7 +57,7 @@ class Fleet:
             **self.extra_env,
         }
 
-    def start_worker(self, concurrency: int = 1, queues: str = "dativo,dativo.control") -> str:
+    def start_worker(self, concurrency: int = 1, queues: str = "dativo,dativo.control", beat: bool = False) -> str:
         name = f"w{len(self.names)}-{uuid.uuid4().hex[:6]}"
         log = self.root / f"{name}.log"
         cmd = [
@@ -65,6 +65,8 @@ class Fleet:
             "-c", str(concurrency), "-P", "prefork", "-Q", queues, "--hostname", f"{name}@%h",
             "-E", "--without-gossip", "--without-mingle", "-l", "INFO",
         ]  # fmt: skip
+        if beat:  # the embedded beat (`dativo worker --beat`): sends the reconciler every reconcile_seconds
+            cmd += ["-B", "--schedule", str(self.root / f"{name}-beat-schedule")]
         handle = log.open("wb")
         proc = subprocess.Popen(cmd, cwd=self.root, env=self.env(), stdout=handle, stderr=subprocess.STDOUT)
         self.processes.append(proc)
