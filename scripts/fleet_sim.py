@@ -405,6 +405,9 @@ def _report(sim: FleetSim, summary: dict[str, Any] | None, before: list[Any] | N
 
 def _print_text(report: dict[str, Any]) -> None:
     c = report["counts"]
+    for e in report["events"]:
+        if e["event"] in ("submit_failed", "error", "interrupted"):
+            print(f"{e['event']} at t={e['t']:.1f} s: {e.get('error') or e.get('signal')}")
     rerun = ", ".join(f"p{i} x{n}" for i, n in report["partitions_rerun"].items()) or "none"
     print(f"run {report['run_id']}: {report['state']} after {report['elapsed_s']:.1f} s")
     print(f"  rows {report['rows']}, files {report['files']}, partitions {report['partitions_total']}")
@@ -548,9 +551,9 @@ def main(argv: list[str] | None = None) -> int:
         summary = sim.drive(args.job.resolve())
     except Interrupted as exc:
         sim.event("interrupted", signal=str(exc))
-    except RuntimeError as exc:
-        sim.event("submit_failed", error=str(exc))
-        code = EXIT_SUBMIT_FAILED
+    except Exception as exc:  # the fleet is still stopped and a report still printed
+        sim.event("submit_failed" if sim.run_id is None else "error", error=f"{type(exc).__name__}: {exc}")
+        code = EXIT_SUBMIT_FAILED if sim.run_id is None else EXIT_NOT_FINAL
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)

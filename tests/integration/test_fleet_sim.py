@@ -101,7 +101,9 @@ def _run_sim(fleet: Fleet, job: Path, *args: str) -> tuple[int, dict[str, Any], 
     except subprocess.TimeoutExpired:
         proc.send_signal(signal.SIGTERM)  # the simulator stops its workers, then reports
         out, err = proc.communicate(timeout=60)
-    return proc.returncode, json.loads(out), err.decode(errors="replace")
+    log = err.decode(errors="replace")
+    assert out.strip(), f"fleet_sim printed no report (exit {proc.returncode}):\n{log[-4000:]}"
+    return proc.returncode, json.loads(out), log
 
 
 def test_chaos_fleet_lands_every_row_exactly_once_in_one_snapshot(workspace: Workspace, chaos_fleet: Fleet) -> None:
@@ -115,6 +117,7 @@ def test_chaos_fleet_lands_every_row_exactly_once_in_one_snapshot(workspace: Wor
     )  # fmt: skip
     assert code == 0 and report["state"] == "committed", (report["run"] or {}).get("error") or log[-4000:]
     counts = report["counts"]
+    print(f"fleet_sim: {report['elapsed_s']} s, {counts}, re-run partitions {report['partitions_rerun']}")
     assert counts["sigkill_random"] >= 1, log[-4000:]
     assert counts["sigkill_random_mid_partition"] >= 1, report["kills"]
     assert counts["scale_downs"] >= 1 and counts["scale_ups"] >= 1, report["scale_events"]
