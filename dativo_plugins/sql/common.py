@@ -59,6 +59,7 @@ class Column:
     nullable: bool = True
     dims: int = 0  # arrays: nesting depth of the list the table gets (0: not an array)
     extra: tuple[str, ...] = ()  # helper select-list expressions read after every column, then dropped
+    fallback: str | None = None  # the select-list expression of the tolerant (slower) re-read, if not `select`
 
 
 @dataclass
@@ -358,9 +359,11 @@ class SqlReader(DataReader):
 
     # -- reading -----------------------------------------------------------------------------
 
-    def partition_sql(self, spec: dict[str, Any]) -> str:
+    def partition_sql(self, spec: dict[str, Any], *, typed: bool = True) -> str:
+        """The partition's SELECT; ``typed=False``: the re-read after a typed read failed."""
         obj = self.sql_object()
-        select = ", ".join([c.select for c in obj.columns] + [e for c in obj.columns for e in c.extra])
+        chosen = [c.select if typed or c.fallback is None else c.fallback for c in obj.columns]
+        select = ", ".join(chosen + [e for c in obj.columns for e in c.extra])
         filters = []
         if window := self._window_sql(spec.get("window")):
             filters.append(window)
@@ -387,16 +390,17 @@ class SqlReader(DataReader):
         """After a value did not convert: the same rows with the converted columns as the
         server's text, so the engine finds the bad rows and applies `bad_rows`."""
         self.adopt(partition.spec.get("shape") or {})
-        return self._read_sql(self.partition_sql(partition.spec), partition.spec.get("snapshot"), typed=False)
+        sql = self.partition_sql(partition.spec, typed=False)
+        return self._read_sql(sql, partition.spec.get("snapshot"), typed=False)
 
     def sample(self, partition: Partition, rows: int = 1000) -> pa.Table | None:
         """A LIMIT on the partition's query: the server stops after ``rows`` rows."""
-        sql = f"{self.partition_sql(partition.spec)} LIMIT {int(rows)}"
         snapshot = partition.spec.get("snapshot")
         try:
             try:
-                batches = list(self._read_sql(sql, snapshot))
+                batches = list(self._read_sql(f"{self.partition_sql(partition.spec)} LIMIT {int(rows)}", snapshot))
             except (pa.ArrowInvalid, ReaderConversionError):  # a bad value: its text still shows PII
+                sql = f"{self.partition_sql(partition.spec, typed=False)} LIMIT {int(rows)}"
                 batches = list(self._read_sql(sql, snapshot, typed=False))
             return pa.Table.from_batches(batches) if batches else None
         except Exception:

@@ -53,6 +53,7 @@ _AS_TEXT = {
     "money",
 }  # fmt: skip
 _NUMERIC = re.compile(r"^numeric\((\d+),(\d+)\)")
+_ADBC_BOUNDS = "lower bound not in {0, 1}"
 _SNAPSHOT_ID = re.compile(r"^[0-9A-Fa-f]+-[0-9A-Fa-f]+(-[0-9]+)?$")
 # ADBC adds the 2000-01-01 epoch offset to PostgreSQL's +/-infinity sentinels (INT64/INT32
 # max/min) and wraps around: these exact values are what infinity arrives as. No finite
@@ -206,6 +207,8 @@ class PostgresReader(SqlReader):
                 reader = cur.fetch_record_batch()
                 yield from reader
             except Exception as exc:
+                if _ADBC_BOUNDS in str(exc):  # the engine re-reads with partition_sql(typed=False)
+                    raise ReaderConversionError(f"{self._display()}: an array with lower bounds other than 1") from None
                 raise self.classify(exc, f"reading {self.sql_object().name} failed") from None
         finally:
             conn.close()
@@ -272,18 +275,23 @@ class PostgresReader(SqlReader):
         col = self.quote(name)
         if category == "A" and elem is not None:
             inner = self._scalar(table, name, elem_native, elem, elem_typtype or "b")
-            # `[:]` resets every lower bound to 1 (ADBC refuses others; the bounds are not data)
+            # ADBC refuses lower bounds other than 0 and 1: the re-read then slices with `[:]`,
+            # which resets every bound to 1 (the bounds are not data). Slicing every array would
+            # cost about a third more server time on array columns.
             if inner is None:
-                array = Column(name, native, pa.list_(_NATIVE[elem]), f"{col}[:] AS {col}", nullable=nullable)
+                array = Column(
+                    name, native, pa.list_(_NATIVE[elem]), col, nullable=nullable, fallback=f"{col}[:] AS {col}"
+                )
             else:
                 arrow, needs_cast = inner
                 array = Column(
                     name,
                     native,
                     pa.list_(arrow),
-                    f"({col}::text[])[:] AS {col}",
+                    f"{col}::text[] AS {col}",
                     read_as=pa.list_(pa.string()) if needs_cast else None,
                     nullable=nullable,
+                    fallback=f"({col}::text[])[:] AS {col}",
                 )
             # the declared depth (int[][]) is a hint only: PostgreSQL does not enforce it
             return self._with_dims(array, max(1, declared_dims or 0))

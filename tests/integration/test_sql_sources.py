@@ -242,7 +242,8 @@ def test_postgres_incremental_appends_new_rows_and_advances_state(workspace: Wor
     )
     first = workspace.run(job)
     assert first["rows"] == 1000
-    assert _state(workspace, "acme.orders") == {"dativo.state.orders.updated_at": "2024-01-01T16:40:00+00:00"}
+    key = "dativo.state.acme.orders.orders.updated_at"  # tenant, job, object, cursor
+    assert _state(workspace, "acme.orders") == {key: "2024-01-01T16:40:00+00:00"}
 
     pg.sql(f"INSERT INTO {pg.schema}.orders SELECT g, 1, 'new', timestamptz '2024-02-01' + g * interval '1 second'"
            " FROM generate_series(1001, 1003) g")  # fmt: skip
@@ -253,12 +254,10 @@ def test_postgres_incremental_appends_new_rows_and_advances_state(workspace: Wor
     assert appended.num_rows == 1005
     new = [r for r in appended.to_pylist() if r["note"] in ("new", "changed")]
     assert sorted(r["id"] for r in new) == [5, 6, 1001, 1002, 1003]
-    assert _state(workspace, "acme.orders") == {"dativo.state.orders.updated_at": "2024-03-01T00:00:00+00:00"}
+    assert _state(workspace, "acme.orders") == {key: "2024-03-01T00:00:00+00:00"}
 
     third = workspace.run(job)  # nothing new: nothing read, state kept
-    assert third["rows"] == 0 and _state(workspace, "acme.orders")["dativo.state.orders.updated_at"].startswith(
-        "2024-03-01"
-    )
+    assert third["rows"] == 0 and _state(workspace, "acme.orders")[key].startswith("2024-03-01")
 
     lookback = pg.job(workspace, "orders", source_extra="  incremental: {cursor_field: updated_at, lookback: 1d}")
     assert workspace.run(lookback)["rows"] == 2  # the two rows updated within a day of the state
@@ -293,7 +292,7 @@ def test_postgres_failed_run_leaves_table_and_state_unchanged(workspace: Workspa
     pg.sql(f"UPDATE {pg.schema}.poison SET divisor = 1 WHERE id = 305")
     fixed = workspace.run(job)
     assert fixed["rows"] == 10 and _state(workspace, "acme.ratios") == {
-        "dativo.state.query.updated_at": "2025-01-01T00:00:00+00:00"
+        "dativo.state.acme.ratios.query.updated_at": "2025-01-01T00:00:00+00:00"
     }
 
 
@@ -496,7 +495,7 @@ target: {{namespace: acme, table: {name}}}
     assert workspace.run(inc)["rows"] == 900
     my.sql("INSERT INTO events VALUES (901, 'late', '2024-06-01 00:00:00'), (902, 'late', '2024-06-02 00:00:00')")
     assert workspace.run(inc)["rows"] == 2
-    assert _state(workspace, "acme.events_inc") == {"dativo.state.events.at": "2024-06-02T00:00:00"}
+    assert _state(workspace, "acme.events_inc") == {"dativo.state.acme.events_inc.events.at": "2024-06-02T00:00:00"}
     assert workspace.read("acme.events_inc").num_rows == 902
 
 
