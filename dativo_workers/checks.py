@@ -17,7 +17,7 @@ from dativo_workers.storage import catalog_properties
 from dativo_workers.writers import output_location
 
 
-def check_job(job_path: Path, runner_path: Path | None) -> dict[str, Any]:
+def check_job(job_path: Path, runner_path: Path | None, select: list[str] | None = None) -> dict[str, Any]:
     """Config errors raise (exit 2 with file/key/line); runtime problems are reported per check."""
     job = load_job(job_path)
     runner = load_runner(runner_path)
@@ -28,7 +28,7 @@ def check_job(job_path: Path, runner_path: Path | None) -> dict[str, Any]:
     catalog_cfg = runner.catalog(job.config.target.catalog)
 
     schema = None
-    objects = expand_objects(job)
+    objects = expand_objects(job, select)
     try:
         reader = create_reader(job)
         try:
@@ -50,6 +50,10 @@ def check_job(job_path: Path, runner_path: Path | None) -> dict[str, Any]:
         raise  # exit 2 naming the file and key, like `dativo run`
     except (DativoError, OSError) as exc:  # details are printed: scrubbed like every error text
         checks.append({"name": "source", "ok": False, "detail": describe_error(exc)})
+    if schema is not None:
+        from dativo_workers.merge import merge_spec
+
+        merge_spec(job, asset, schema)  # a merge job's key, order and marker columns: exit 2, like `run`
     job = objects[0]  # the catalog check looks at the first object's table
 
     found = target_writer(job)  # config errors in the writer's settings raise like the others

@@ -17,6 +17,7 @@ from rich.text import Text
 from dativo_workers import logging as dativo_logging
 from dativo_workers.cli_generate import generate_app
 from dativo_workers.cli_secrets import SecretManagerOpt, secrets_app, use_secret_manager
+from dativo_workers.cli_state import state_app
 from dativo_workers.errors import DativoError
 
 app = typer.Typer(
@@ -32,6 +33,7 @@ tags_app = typer.Typer(help="Inspect governance tags (classification, ownership,
 app.add_typer(tags_app, name="tags")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(generate_app, name="generate")
+app.add_typer(state_app, name="state")
 
 err = Console(stderr=True)
 out = Console()
@@ -46,6 +48,22 @@ RunnerOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of tables.")]
 JobArg = Annotated[Path, typer.Argument(help="Job YAML file.", show_default=False)]
+SelectOpt = Annotated[
+    str | None,
+    typer.Option("--select", help="Only these objects of a multi-table job: OBJECT[,OBJECT] (object names)."),
+]
+FullRefreshOpt = Annotated[
+    bool,
+    typer.Option(
+        "--full-refresh",
+        help="Reload everything (no incremental state) and replace the table's rows in one snapshot; "
+        "the state is reset in the same snapshot.",
+    ),
+]
+
+
+def _selected(select: str | None) -> list[str] | None:
+    return [name.strip() for name in select.split(",") if name.strip()] if select else None
 
 EXIT_OK, EXIT_WITH_BAD_ROWS, EXIT_FAILED, EXIT_OUTCOME_UNKNOWN = 0, 1, 2, 3
 
@@ -74,6 +92,8 @@ def run(
     runner: RunnerOpt = None,
     as_json: JsonOpt = False,
     secret_manager: SecretManagerOpt = None,
+    select: SelectOpt = None,
+    full_refresh: FullRefreshOpt = False,
 ) -> None:
     """Run a job on this machine (no broker): plan, ingest every partition, commit ONE snapshot.
 
@@ -89,7 +109,7 @@ def run(
     from dativo_workers.executor import execute
 
     use_secret_manager(secret_manager)
-    jobs = expand_objects(load_job(job))  # one run per source table
+    jobs = expand_objects(load_job(job), _selected(select), full_refresh)  # one run per source table
     runner_cfg = load_runner(runner)
     summaries = []
     for one in jobs:
@@ -210,6 +230,8 @@ def submit(
     runner: RunnerOpt = None,
     as_json: JsonOpt = False,
     secret_manager: SecretManagerOpt = None,
+    select: SelectOpt = None,
+    full_refresh: FullRefreshOpt = False,
 ) -> None:
     """Plan a job and send its partitions to the worker fleet (Celery over Redis).
 
@@ -222,7 +244,7 @@ def submit(
     from dativo_workers.producer import submit as submit_run
 
     use_secret_manager(secret_manager)
-    jobs = expand_objects(load_job(job))  # one run per source table
+    jobs = expand_objects(load_job(job), _selected(select), full_refresh)  # one run per source table
     runner_cfg = _load_runner(runner)
     ledger = Ledger(runner_cfg.ledger_url)
     run_ids = [submit_run(one, runner_cfg, ledger, queue) for one in jobs]
@@ -383,14 +405,18 @@ def ledger_upgrade(runner: RunnerOpt = None, as_json: JsonOpt = False) -> None:
 
 @app.command()
 def check(
-    job: JobArg, runner: RunnerOpt = None, as_json: JsonOpt = False, secret_manager: SecretManagerOpt = None
+    job: JobArg,
+    runner: RunnerOpt = None,
+    as_json: JsonOpt = False,
+    secret_manager: SecretManagerOpt = None,
+    select: SelectOpt = None,
 ) -> None:
     """Validate the job, its asset and the runner config; check the source is readable and the
     catalog reachable. Writes nothing."""
     from dativo_workers.checks import check_job
 
     use_secret_manager(secret_manager)
-    report = check_job(job, runner)
+    report = check_job(job, runner, _selected(select))
     if as_json:
         sys.stdout.write(json.dumps(report) + "\n")
     else:

@@ -7,7 +7,7 @@ import random
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow.parquet as pq
 from pyiceberg.catalog import Catalog, load_catalog
@@ -38,10 +38,14 @@ from dativo_workers.config.runner import local_path_of
 from dativo_workers.errors import CommitError, CommitOutcomeUnknown, ConfigError
 from dativo_workers.retry import is_transient
 
+if TYPE_CHECKING:
+    from dativo_workers.merge import MergeSpec
+
 log = logging.getLogger(__name__)
 
 RUN_ID_PROPERTY = "dativo.run-id"
 STATE_PREFIX = "dativo.state."
+STATE_RESET_PREFIX = "dativo.state-reset."
 GOVERNED_PREFIX = "dativo."
 COMMIT_ATTEMPTS = 6
 
@@ -191,10 +195,22 @@ def state_prefix(tenant: str, job: str) -> str:
     return f"{STATE_PREFIX}{tenant}.{job}."
 
 
+def state_reset_key(tenant: str, job: str) -> str:
+    """Summary key of a snapshot that sets this job's whole state (a full refresh, `dativo state
+    reset`): the state lookup stops there even when it carries no cursor at all."""
+    return f"{STATE_RESET_PREFIX}{tenant}.{job}"
+
+
 def committed_state(table: Table, tenant: str, job: str) -> dict[str, str]:
     """This job's incremental cursors ("<object>.<cursor_field>": value) from the newest snapshot
     on the main branch that carries them; other jobs' snapshots in between are passed over."""
+    return state_snapshot(table, tenant, job)[0]
+
+
+def state_snapshot(table: Table, tenant: str, job: str) -> tuple[dict[str, str], Snapshot | None]:
+    """This job's cursors and the snapshot that committed them (None: no state yet)."""
     prefix = state_prefix(tenant, job)
+    reset = state_reset_key(tenant, job)
     snapshot = table.current_snapshot()
     while snapshot is not None:
         summary = snapshot.summary.additional_properties if snapshot.summary is not None else {}
@@ -202,10 +218,10 @@ def committed_state(table: Table, tenant: str, job: str) -> dict[str, str]:
         if not state and summary.get("dativo.tenant") == tenant and summary.get("dativo.job") == job:
             # written before state keys carried the job (`dativo.state.<object>.<cursor>`)
             state = {k.removeprefix(STATE_PREFIX): v for k, v in summary.items() if k.startswith(STATE_PREFIX)}
-        if state:
-            return state
+        if state or reset in summary:
+            return state, snapshot
         snapshot = table.snapshot_by_id(snapshot.parent_snapshot_id) if snapshot.parent_snapshot_id else None
-    return {}
+    return {}, None
 
 
 @dataclass
@@ -217,6 +233,7 @@ class CommitRequest:
     snapshot_properties: dict[str, str]
     table_properties: dict[str, str]
     column_docs: dict[str, str]
+    merge: MergeSpec | None = None  # mode merge: upsert/delete by key (dativo_workers/merge.py)
 
 
 def commit(catalog: Catalog, request: CommitRequest) -> int:
@@ -302,10 +319,27 @@ def _commit_once(catalog: Catalog, table: Table | None, request: CommitRequest) 
     _set_column_docs(tx, request.column_docs)
 
     io = load_file_io({**catalog.properties, **tx.table_metadata.properties}, tx.table_metadata.location)
-    data_files = _data_files(io, tx.table_metadata, request.data_files)
+    added, removed, snapshot_properties = request.data_files, [], request.snapshot_properties
+    if request.merge is not None:
+        # planned (and the affected files rewritten) against this attempt's table: a concurrent
+        # commit fails ours and the next attempt plans again on the reloaded table
+        from dativo_workers.merge import apply_merge
 
-    update_snapshot = tx.update_snapshot(snapshot_properties=request.snapshot_properties)
-    if request.mode == "overwrite" and table is not None and table.current_snapshot() is not None:
+        merged = apply_merge(
+            table, tx.table_metadata, io, catalog.properties, request.merge, request.run_id, added, plan.schema
+        )
+        added, removed = merged.added, merged.deleted
+        snapshot_properties = {**snapshot_properties, **merged.summary}
+    data_files = _data_files(io, tx.table_metadata, added)
+
+    update_snapshot = tx.update_snapshot(snapshot_properties=snapshot_properties)
+    if removed:
+        with update_snapshot.overwrite() as producer:  # one snapshot: replaced files out, new ones in
+            for data_file in removed:
+                producer.delete_data_file(data_file)
+            for data_file in data_files:
+                producer.append_data_file(data_file)
+    elif request.mode == "overwrite" and table is not None and table.current_snapshot() is not None:
         with update_snapshot.overwrite() as producer:
             for task in table.scan().plan_files():
                 producer.delete_data_file(task.file)

@@ -18,7 +18,7 @@ import structlog
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table
 
-from dativo_workers.config.asset import Asset, load_asset
+from dativo_workers.config.asset import Asset, load_asset, split_asset_ref
 from dativo_workers.config.job import JobConfig, LoadedJob, job_from_dict
 from dativo_workers.config.runner import RunnerConfig
 from dativo_workers.errors import CommitOutcomeUnknown, ConfigError, DativoError
@@ -35,10 +35,13 @@ from dativo_workers.iceberg import (
     load_table,
     open_catalog,
     plan_table,
+    run_files,
     state_prefix,
+    state_reset_key,
 )
 from dativo_workers.ingest import describe_error
 from dativo_workers.ledger import Ledger
+from dativo_workers.merge import MergeSpec, merge_spec
 from dativo_workers.plugins.base import DataReader, Partition
 from dativo_workers.plugins.manager import create_reader, plugin_call
 from dativo_workers.retry import call_with_retries
@@ -56,10 +59,11 @@ def new_run_id() -> str:
 def load_job_asset(job: LoadedJob) -> Asset | None:
     if not job.config.asset_path:
         return None
-    path = job.resolve(job.config.asset_path)
+    file, object_name = split_asset_ref(job.config.asset_path)  # contract.yaml#<schema object>
+    path = job.resolve(file)
     if not path.exists():
         raise ConfigError(f"{job.path}: asset_path: asset file {path} does not exist")
-    return load_asset(path)
+    return load_asset(path, object_name)
 
 
 def source_schema(asset: Asset | None, reader: DataReader) -> Schema | None:
@@ -93,7 +97,9 @@ def plan_run(
     catalog_cfg = runner.catalog(cfg.target.catalog)
     catalog = open_catalog(cfg.target.catalog, catalog_properties(catalog_cfg, cfg.tenant_id))
     incremental = cfg.source.incremental and cfg.target.is_iceberg
+    # a full refresh reloads everything: its reader gets no state
     existing = load_table(catalog, (cfg.target.namespace, cfg.target.table)) if incremental else None
+    existing = None if job.full_refresh else existing
 
     def plan_source() -> tuple[Schema, list[Partition], dict[str, str], dict[str, Finding], dict[str, str]]:
         state = committed_state(existing, cfg.tenant_id, cfg.name) if existing is not None else None
@@ -123,11 +129,14 @@ def plan_run(
         table = writer.output_table()
     else:
         table = plan_table(catalog, cfg.target, schema, catalog_cfg.warehouse)
+    merge = merge_spec(job, asset, table.schema) if writer is None or writer.output is None else None
     run_id = run_id or new_run_id()
     columns = [f.name for f in table.schema.fields]
     plan = {
         "table": table.to_dict(),
-        "mode": cfg.target.mode,
+        "mode": "overwrite" if job.full_refresh and cfg.target.mode == "append" else cfg.target.mode,
+        "merge": merge.to_dict() if merge is not None else None,
+        "full_refresh": job.full_refresh,
         "table_properties": table_properties(cfg, asset, columns, detected, source_tags),
         "column_docs": column_docs(cfg, asset, columns, detected, source_tags),
         "state": state,
@@ -212,9 +221,12 @@ def commit_run(run_id: str, runner: RunnerConfig, ledger: Ledger | None = None) 
             "dativo.bad-rows": str(bad_total),
             # committed with the data, so data and cursor can never disagree (invariant 5)
             **{state_key + key: value for key, value in plan.get("state", {}).items()},
+            # a full refresh's state replaces the job's whole state, even where it holds no cursor
+            **({state_reset_key(run["tenant"], run["job_name"]): run_id} if plan.get("full_refresh") else {}),
         },
         table_properties=plan["table_properties"],
         column_docs=plan["column_docs"],
+        merge=MergeSpec.from_dict(plan["merge"]) if plan.get("merge") else None,
     )
     storage = catalog_properties(runner.catalog(run["catalog"]), run["tenant"])
     writer = writer_plan(plan)

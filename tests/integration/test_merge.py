@@ -1,0 +1,475 @@
+"""`target.mode: merge`, `--full-refresh`, `dativo state` and `--select` against real PostgreSQL
+and MariaDB: after every run the Iceberg table equals the source table, row for row."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration import test_sql_sources
+from tests.integration.test_sql_sources import MY_HOST, MY_PORT, PG_HOST, PG_PORT, My, Pg
+
+from ..conftest import CliResult, Workspace
+
+pg = test_sql_sources.pg  # a fresh schema per test
+my = test_sql_sources.my  # a fresh database per test
+
+pytestmark = pytest.mark.integration
+
+ROWS = 50_000
+COLUMNS = ("id", "v", "note", "updated_at")
+
+
+def _items(pg: Pg, rows: int = ROWS) -> None:
+    pg.sql(
+        f"CREATE TABLE {pg.schema}.items (id bigint PRIMARY KEY, v int, note text,"
+        " is_deleted boolean NOT NULL DEFAULT false, updated_at timestamptz NOT NULL)"
+    )
+    pg.sql(
+        f"INSERT INTO {pg.schema}.items SELECT g, g % 1000, 'n' || g, false,"
+        f" timestamptz '2024-01-01' + g * interval '1 second' FROM generate_series(1, {rows}) g"
+    )
+    pg.sql(f"ANALYZE {pg.schema}.items")
+
+
+def _pg_job(ws: Workspace, pg: Pg, name: str, target: str = "", source: str = "", table: str = "items") -> Path:
+    return ws.job(
+        f"{name}.yaml",
+        f"""
+        tenant_id: acme
+        name: {name}
+        source:
+          connector: postgres
+          connection: {{host: {PG_HOST}, port: {PG_PORT}, database: test, user: postgres}}
+          tables: [{{name: {pg.schema}.{table}}}]
+          incremental: {{cursor_field: updated_at}}
+          partitioning: {{column: id, partitions: 4}}
+        {source}
+        target:
+          namespace: acme
+          table: {name}
+          mode: merge
+          merge_key: [id]
+          delete_marker: {{column: is_deleted, value: true}}
+        {target}
+        governance_overrides: {{pii_detection: false}}
+        retry: {{max_attempts: 1}}
+        """,
+    )
+
+
+def _pg_source(pg: Pg, table: str = "items") -> list[tuple[Any, ...]]:
+    return pg.sql(f"SELECT {', '.join(COLUMNS)} FROM {pg.schema}.{table} WHERE NOT is_deleted ORDER BY id")
+
+
+def _iceberg(ws: Workspace, table: str) -> list[tuple[Any, ...]]:
+    rows = ws.read(f"acme.{table}").select(list(COLUMNS)).to_pylist()
+    return sorted(tuple(r[c] for c in COLUMNS) for r in rows)
+
+
+def _cli_with_input(ws: Workspace, text: str, *args: str) -> CliResult:
+    proc = subprocess.run(
+        [sys.executable, "-m", "dativo_workers.cli", *args],
+        cwd=ws.root,
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "DATIVO_RUNNER_CONFIG": str(ws.runner_file)},
+    )
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def _summary(ws: Workspace, table: str) -> dict[str, str]:
+    snapshot = ws.table(f"acme.{table}").current_snapshot()
+    assert snapshot is not None and snapshot.summary is not None
+    return snapshot.summary.additional_properties
+
+
+def _mutate(pg: Pg, round_: int, seed: float) -> None:
+    """2% of the rows updated (random keys), new rows, soft deletes, and rows changed twice."""
+    s = pg.schema
+    at = f"timestamptz '2030-01-01' + interval '{round_} day'"
+    pg.sql(f"SELECT setseed({seed})")
+    pg.sql(
+        f"UPDATE {s}.items SET v = v + 1, note = 'u{round_}', updated_at = {at} + id * interval '1 ms'"
+        f" WHERE id IN (SELECT id FROM {s}.items ORDER BY random() LIMIT {ROWS // 50})"
+    )
+    top = pg.sql(f"SELECT max(id) FROM {s}.items")[0][0]
+    pg.sql(
+        f"INSERT INTO {s}.items SELECT g, 7, 'new{round_}', false, {at} + g * interval '1 ms'"
+        f" FROM generate_series({top + 1}, {top + 500}) g"
+    )
+    pg.sql(
+        f"UPDATE {s}.items SET is_deleted = true, updated_at = {at} + interval '1 hour'"
+        f" WHERE id IN (SELECT id FROM {s}.items WHERE NOT is_deleted ORDER BY random() LIMIT 200)"
+    )
+    pg.sql(  # changed twice before the run: the source keeps the second change only
+        f"UPDATE {s}.items SET note = 'twice', updated_at = {at} + interval '2 hour'"
+        f" WHERE id IN (SELECT id FROM {s}.items WHERE note = 'u{round_}' LIMIT 50)"
+    )
+
+
+def test_postgres_merge_runs_keep_the_table_equal_to_the_source(workspace: Workspace, pg: Pg) -> None:
+    _items(pg)
+    job = _pg_job(workspace, pg, "items")
+    first = workspace.run(job)
+    assert first["state"] == "committed", first["error"]
+    assert _iceberg(workspace, "items") == _pg_source(pg)
+    assert len(workspace.table("acme.items").snapshots()) == 1
+    for round_ in (1, 2):
+        _mutate(pg, round_, seed=0.1 * round_)
+        changed = pg.sql(f"SELECT count(*) FROM {pg.schema}.items WHERE updated_at >= '2030-01-0{1 + round_}'")
+        summary = workspace.run(job)
+        assert summary["state"] == "committed", summary["error"]
+        assert summary["rows"] == changed[0][0] > ROWS // 50  # only the changed rows were read
+        assert _iceberg(workspace, "items") == _pg_source(pg)
+        snapshots = workspace.table("acme.items").snapshots()
+        assert len(snapshots) == 1 + round_  # one snapshot per run
+        props = _summary(workspace, "items")
+        assert props["dativo.run-id"] == summary["run_id"] and int(props["dativo.merge.deleted-keys"]) >= 200
+        assert workspace.table("acme.items").refs()[f"run-{summary['run_id']}"].snapshot_id == snapshots[-1].snapshot_id
+
+
+def test_merge_rewrites_only_files_whose_key_bounds_hold_an_incoming_key(workspace: Workspace, pg: Pg) -> None:
+    _items(pg, rows=20_000)
+    job = _pg_job(workspace, pg, "clustered")
+    assert workspace.run(job)["state"] == "committed"
+    before = {task.file.file_path for task in workspace.table("acme.clustered").scan().plan_files()}
+    assert len(before) == 4  # one file per id range
+
+    # keys 1..200 all live in the first id range's file
+    pg.sql(f"UPDATE {pg.schema}.items SET v = -1, updated_at = '2030-01-01' WHERE id <= 200")
+    summary = workspace.run(job)
+    assert summary["state"] == "committed", summary["error"]
+    props = _summary(workspace, "clustered")
+    assert props["dativo.merge.files-rewritten"] == "1" and props["deleted-data-files"] == "1"
+    after = {task.file.file_path for task in workspace.table("acme.clustered").scan().plan_files()}
+    assert len(before - after) == 1 and len(before & after) == 3  # three files untouched
+    assert all(f"/data/{summary['run_id']}/" in path for path in after - before)
+    assert _iceberg(workspace, "clustered") == _pg_source(pg)
+
+
+def test_merge_keeps_the_newest_row_of_a_key_within_one_run(workspace: Workspace, pg: Pg) -> None:
+    """A change log read in one run holds a key several times: the newest by merge_order_by wins,
+    and a newest row flagged deleted removes the key."""
+    s = pg.schema
+    pg.sql(f"CREATE TABLE {s}.changes (seq bigint PRIMARY KEY, id bigint, v int, gone boolean, at timestamptz)")
+    pg.sql(
+        f"INSERT INTO {s}.changes SELECT g, g, 0, false, timestamptz '2024-01-01' + g * interval '1 s'"
+        " FROM generate_series(1, 1000) g"
+    )
+    job = workspace.job(
+        "log.yaml",
+        f"""
+        tenant_id: acme
+        name: log
+        source:
+          connector: postgres
+          connection: {{host: {PG_HOST}, port: {PG_PORT}, database: test, user: postgres}}
+          tables: [{{name: {s}.changes}}]
+          incremental: {{cursor_field: seq}}
+          partitioning: {{column: seq, partitions: 3}}
+        target:
+          namespace: acme
+          table: log
+          mode: merge
+          merge_key: [id]
+          merge_order_by: at
+          delete_marker: {{column: gone, value: true}}
+        governance_overrides: {{pii_detection: false}}
+        """,
+    )
+    assert workspace.run(job)["state"] == "committed"
+    # id 5: changed twice (the newer change has the lower seq); id 6: changed, then deleted; id 7:
+    # deleted, then re-created; id 2000: new, changed twice
+    pg.sql(
+        f"INSERT INTO {s}.changes VALUES (1001, 5, 2, false, '2030-01-02'), (1002, 5, 1, false, '2030-01-01'),"
+        " (1003, 6, 1, false, '2030-01-01'), (1004, 6, 1, true, '2030-01-02'),"
+        " (1005, 7, 0, true, '2030-01-01'), (1006, 7, 3, false, '2030-01-02'),"
+        " (1007, 2000, 1, false, '2030-01-01'), (1008, 2000, 2, false, '2030-01-03')"
+    )
+    summary = workspace.run(job)
+    assert summary["state"] == "committed", summary["error"]
+    rows = {r["id"]: r for r in workspace.read("acme.log").to_pylist()}
+    assert len(rows) == 1000  # 1000 keys - id 6 + id 2000
+    assert rows[5]["v"] == 2 and rows[7]["v"] == 3 and rows[2000]["v"] == 2 and 6 not in rows
+    props = _summary(workspace, "log")
+    assert props["dativo.merge.superseded-rows"] == "4" and props["dativo.merge.deleted-keys"] == "1"
+
+
+def test_mariadb_merge_runs_keep_the_table_equal_to_the_source(workspace: Workspace, my: My) -> None:
+    my.sql(
+        "CREATE TABLE items (id bigint PRIMARY KEY, v int, note varchar(40), is_deleted boolean NOT NULL DEFAULT 0,"
+        " updated_at datetime(6) NOT NULL)"
+    )
+    my.sql("SET SESSION max_recursive_iterations = 1000000")
+    my.sql(
+        f"INSERT INTO items WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < {ROWS})"
+        " SELECT n, n % 1000, CONCAT('n', n), 0, TIMESTAMPADD(SECOND, n, '2024-01-01') FROM g"
+    )
+    job = workspace.job(
+        "my_items.yaml",
+        f"""
+        tenant_id: acme
+        name: my_items
+        source:
+          connector: mysql
+          connection: {{host: {MY_HOST}, port: {MY_PORT}, database: {my.database}, user: root}}
+          tables: [{{name: {my.database}.items}}]
+          incremental: {{cursor_field: updated_at}}
+          partitioning: {{column: id, partitions: 3}}
+        target:
+          namespace: acme
+          table: my_items
+          mode: merge
+          merge_key: [id]
+          delete_marker: {{column: is_deleted, value: true}}
+        governance_overrides: {{pii_detection: false}}
+        """,
+    )
+
+    def source() -> list[tuple[Any, ...]]:
+        return sorted(my.sql("SELECT id, v, note, updated_at FROM items WHERE NOT is_deleted"))
+
+    def table() -> list[tuple[Any, ...]]:
+        rows = workspace.read("acme.my_items").select(list(COLUMNS)).to_pylist()
+        return sorted(tuple(r[c] for c in COLUMNS) for r in rows)
+
+    assert workspace.run(job)["state"] == "committed"
+    assert table() == source()
+    for round_ in (1, 2):
+        at = f"TIMESTAMPADD(DAY, {round_}, '2030-01-01')"
+        my.sql(f"UPDATE items SET v = v + 1, note = 'u{round_}', updated_at = {at} ORDER BY RAND({round_}) LIMIT 1000")
+        my.sql(f"INSERT INTO items SELECT id + 100000 * {round_}, 7, 'new', 0, {at} FROM items WHERE id <= 500")
+        my.sql(f"UPDATE items SET is_deleted = 1, updated_at = TIMESTAMPADD(HOUR, 1, {at}) WHERE id % 251 = {round_}")
+        summary = workspace.run(job)
+        assert summary["state"] == "committed", summary["error"]
+        assert table() == source()
+        assert len(workspace.table("acme.my_items").snapshots()) == 1 + round_
+
+
+def test_full_refresh_after_hard_deletes_equals_the_source_and_resets_state(workspace: Workspace, pg: Pg) -> None:
+    _items(pg, rows=5000)
+    job = _pg_job(workspace, pg, "refresh")
+    assert workspace.run(job)["state"] == "committed"
+    pg.sql(f"DELETE FROM {pg.schema}.items WHERE id % 10 = 0")  # hard deletes: no incremental read sees them
+    pg.sql(f"UPDATE {pg.schema}.items SET note = 'late', updated_at = '2030-01-01' WHERE id = 7")
+    assert workspace.run(job)["rows"] == 1
+    assert len(_iceberg(workspace, "refresh")) == 5000  # the deleted rows are still there
+
+    result = workspace.cli("run", str(job), "--full-refresh", "--json")
+    assert result.code == 0, result.stderr
+    assert result.json["rows"] == 4500  # everything read again
+    assert _iceberg(workspace, "refresh") == _pg_source(pg)
+    table = workspace.table("acme.refresh")
+    assert len(table.snapshots()) == 3
+    props = _summary(workspace, "refresh")
+    assert props["deleted-records"] == "5000" and props["dativo.state-reset.acme.refresh"] == result.json["run_id"]
+    assert props["dativo.state.acme.refresh.items.updated_at"] == "2030-01-01T00:00:00+00:00"
+    assert workspace.run(job)["rows"] == 0  # the refreshed state holds
+
+
+def test_full_refresh_of_an_append_job_replaces_its_rows(workspace: Workspace, pg: Pg) -> None:
+    _items(pg, rows=1000)
+    job = workspace.job(
+        "plain.yaml",
+        f"""
+        tenant_id: acme
+        source:
+          connector: postgres
+          connection: {{host: {PG_HOST}, port: {PG_PORT}, database: test, user: postgres}}
+          tables: [{{name: {pg.schema}.items}}]
+        target: {{namespace: acme, table: plain}}
+        governance_overrides: {{pii_detection: false}}
+        """,
+    )
+    assert workspace.run(job)["state"] == "committed"
+    pg.sql(f"DELETE FROM {pg.schema}.items WHERE id > 600")
+    assert workspace.cli("run", str(job), "--full-refresh").code == 0
+    assert _iceberg(workspace, "plain") == _pg_source(pg)
+    assert len(workspace.table("acme.plain").snapshots()) == 2
+
+
+def test_merge_without_a_key_exits_2_naming_file_and_key(workspace: Workspace, pg: Pg) -> None:
+    _items(pg, rows=10)
+    job = workspace.job(
+        "nokey.yaml",
+        f"""
+        tenant_id: acme
+        source:
+          connector: postgres
+          connection: {{host: {PG_HOST}, port: {PG_PORT}, database: test, user: postgres}}
+          tables: [{{name: {pg.schema}.items}}]
+        target: {{namespace: acme, table: nokey, mode: merge}}
+        """,
+    )
+    result = workspace.cli("run", str(job))
+    assert result.code == 2
+    assert str(job) in result.stderr and "target.merge_key" in result.stderr
+    assert not workspace.catalog().table_exists("acme.nokey")
+
+    asset = workspace.write(
+        "nokey_asset.yaml",
+        """
+        apiVersion: v3.0.2
+        kind: DataContract
+        id: items
+        version: 1.0.0
+        status: active
+        schema:
+          - name: items
+            properties:
+              - {name: id, logicalType: integer, physicalType: bigint, required: true}
+              - {name: v, logicalType: integer}
+        """,
+    )
+    job.write_text(job.read_text().replace("tenant_id: acme", f"tenant_id: acme\nasset_path: {asset.name}"))
+    result = workspace.cli("run", str(job))
+    assert result.code == 2 and "primaryKey" in result.stderr and "target.merge_key" in result.stderr
+
+    job.write_text(job.read_text().replace("mode: merge}", "mode: append, merge_key: [id]}"))
+    result = workspace.cli("run", str(job))
+    assert result.code == 2 and "merge_key" in result.stderr and "mode: merge" in result.stderr
+
+
+def test_merge_key_from_the_asset_primary_key(workspace: Workspace, pg: Pg) -> None:
+    _items(pg, rows=100)
+    asset = workspace.write(
+        "items_asset.yaml",
+        """
+        apiVersion: v3.0.2
+        kind: DataContract
+        id: items
+        version: 1.0.0
+        status: active
+        schema:
+          - name: items
+            properties:
+              - {name: id, logicalType: integer, physicalType: bigint, required: true, primaryKey: true}
+              - {name: v, logicalType: integer}
+              - {name: note, logicalType: string}
+              - {name: is_deleted, logicalType: boolean}
+              - {name: updated_at, logicalType: timestamp, physicalType: timestamptz}
+        """,
+    )
+    job = workspace.job(
+        "pk.yaml",
+        f"""
+        tenant_id: acme
+        asset_path: {asset.name}
+        source:
+          connector: postgres
+          connection: {{host: {PG_HOST}, port: {PG_PORT}, database: test, user: postgres}}
+          tables: [{{name: {pg.schema}.items}}]
+          incremental: {{cursor_field: updated_at}}
+        target: {{namespace: acme, table: pk, mode: merge}}
+        governance_overrides: {{pii_detection: false}}
+        """,
+    )
+    assert workspace.run(job)["state"] == "committed"
+    pg.sql(f"UPDATE {pg.schema}.items SET v = 99, updated_at = '2030-01-01' WHERE id IN (3, 4)")
+    assert workspace.run(job)["rows"] == 2
+    assert _iceberg(workspace, "pk") == _pg_source(pg)
+
+
+def test_state_show_and_reset_round_trip(workspace: Workspace, pg: Pg) -> None:
+    _items(pg, rows=100)
+    job = _pg_job(workspace, pg, "stateful")
+    first = workspace.run(job)
+    shown = workspace.cli("state", "show", str(job), "--json")
+    assert shown.code == 0, shown.stderr
+    [entry] = shown.json["state"]
+    assert entry["table"] == "acme.stateful" and entry["object"] == "items" and entry["cursor_field"] == "updated_at"
+    assert entry["value"] == "2024-01-01T00:01:40+00:00"
+    assert entry["run_id"] == first["run_id"] and entry["snapshot_id"] == first["snapshot_id"]
+    text = workspace.cli("state", "show", str(job))
+    assert text.code == 0 and "2024-01-01T00:01:40+00:00" in text.stdout and first["run_id"] in text.stdout
+
+    snapshots = len(workspace.table("acme.stateful").snapshots())
+    declined = _cli_with_input(workspace, "n\n", "state", "reset", str(job), "--to", "2024-01-01T00:01:30+00:00")
+    assert declined.code != 0 and len(workspace.table("acme.stateful").snapshots()) == snapshots
+
+    reset = workspace.cli("state", "reset", str(job), "--object", "items", "--to", "2024-01-01T00:01:30+00:00", "--yes")
+    assert reset.code == 0, reset.stderr
+    table = workspace.table("acme.stateful")
+    assert len(table.snapshots()) == snapshots + 1  # a table change of its own, and no data changed
+    assert table.scan().to_arrow().num_rows == 100
+    [entry] = workspace.cli("state", "show", str(job), "--json").json["state"]
+    assert entry["value"] == "2024-01-01T00:01:30+00:00" and entry["run_id"] is None and entry["reset_id"]
+    assert entry["snapshot_id"] == table.current_snapshot().snapshot_id
+    assert workspace.run(job)["rows"] == 10  # the run reads again from the reset cursor
+
+    cleared = workspace.cli("state", "reset", str(job), "--yes", "--json")
+    assert cleared.code == 0, cleared.stderr
+    assert workspace.cli("state", "show", str(job), "--json").json["state"] == []
+    assert workspace.run(job)["rows"] == 100  # no cursor: everything read (merged: no duplicates)
+    assert _iceberg(workspace, "stateful") == _pg_source(pg)
+
+    unknown = workspace.cli("state", "reset", str(job), "--object", "nope", "--to", "1", "--yes")
+    assert unknown.code == 2 and "nope" in unknown.stderr
+
+
+def test_select_runs_only_the_named_objects(workspace: Workspace, pg: Pg) -> None:
+    _items(pg, rows=10)
+    pg.sql(f"CREATE TABLE {pg.schema}.other (id int PRIMARY KEY)")
+    pg.sql(f"INSERT INTO {pg.schema}.other VALUES (1)")
+    job = workspace.job(
+        "two.yaml",
+        f"""
+        tenant_id: acme
+        source:
+          connector: postgres
+          connection: {{host: {PG_HOST}, port: {PG_PORT}, database: test, user: postgres}}
+          tables: [{{name: {pg.schema}.items}}, {{name: {pg.schema}.other}}]
+        target: {{namespace: acme, table: "sel_{{object}}"}}
+        governance_overrides: {{pii_detection: false}}
+        """,
+    )
+    result = workspace.cli("run", str(job), "--select", "other", "--json")
+    assert result.code == 0, result.stderr
+    assert result.json["table"] == "acme.sel_other"
+    assert workspace.catalog().table_exists("acme.sel_other")
+    assert not workspace.catalog().table_exists("acme.sel_items")
+    checked = workspace.cli("check", str(job), "--select", "items", "--json")
+    assert checked.code == 0, checked.stderr
+    assert "1 partition(s)" in json.dumps(checked.json)
+    wrong = workspace.cli("run", str(job), "--select", "items,missing")
+    assert wrong.code == 2 and "missing" in wrong.stderr and "other" in wrong.stderr
+
+
+def test_concurrent_append_during_a_merge_is_replanned_and_exact(
+    workspace: Workspace, pg: Pg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another writer commits while the merge rewrites: the catalog refuses the merge's commit,
+    which plans again on the new snapshot (whose new file holds an incoming key)."""
+    from dativo_workers import merge
+
+    _items(pg, rows=2000)
+    job = _pg_job(workspace, pg, "race")
+    assert workspace.run(job)["state"] == "committed"
+    pg.sql(f"UPDATE {pg.schema}.items SET v = -5, updated_at = '2030-01-01' WHERE id IN (10, 1500)")
+
+    original = merge.apply_merge
+    calls: list[int] = []
+
+    def racing(*args: Any, **kwargs: Any) -> Any:
+        result = original(*args, **kwargs)
+        if not calls:  # a concurrent writer lands a stale copy of key 10 before the merge commits
+            table = workspace.table("acme.race")
+            table.append(table.scan(row_filter="id == 10").to_arrow())
+        calls.append(1)
+        return result
+
+    monkeypatch.setattr(merge, "apply_merge", racing)
+    summary = workspace.run(job)
+    assert summary["state"] == "committed", summary["error"]
+    assert len(calls) == 2  # planned twice: before and after the concurrent append
+    assert _iceberg(workspace, "race") == _pg_source(pg)
+    assert len(workspace.table("acme.race").snapshots()) == 3  # first run, the other writer, the merge
