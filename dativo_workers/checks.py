@@ -21,7 +21,7 @@ def check_job(job_path: Path, runner_path: Path | None, select: list[str] | None
     """Config errors raise (exit 2 with file/key/line); runtime problems are reported per check."""
     job = load_job(job_path)
     runner = load_runner(runner_path)
-    asset = load_job_asset(job)
+    asset = load_job_asset(expand_objects(job)[0])  # several tables: each has its own schema object
     checks: list[dict[str, Any]] = [{"name": "config", "ok": True, "detail": f"job {job.config.name} is valid"}]
     if asset is not None:
         checks.append({"name": "asset", "ok": True, "detail": f"{asset.path.name}: {len(asset.columns)} columns"})
@@ -42,7 +42,8 @@ def check_job(job_path: Path, runner_path: Path | None, select: list[str] | None
             reader = create_reader(one)
             try:
                 partitions += len(reader.plan())
-                schema = schema or source_schema(asset, reader)
+                one_asset = asset if one is job else load_job_asset(one)  # its contract object loads
+                schema = schema or source_schema(one_asset, reader)
             finally:
                 reader.close()
         checks.append({"name": "source", "ok": True, "detail": f"{reader.name}: readable, {partitions} partition(s)"})

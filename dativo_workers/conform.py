@@ -117,11 +117,11 @@ class Conformer:
             # text sources: an empty field (quoted or not) in a typed column means "no value"
             column = pc.if_else(pc.equal(column, ""), pa.scalar(None, column.type), column)
         try:
-            return pc.cast(column, field.type)
+            return cast_values(column, field.type)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
             pass
         try:
-            pc.cast(column.slice(0, 0), field.type)
+            cast_values(column.slice(0, 0), field.type)
         except (pa.ArrowNotImplementedError, pa.ArrowTypeError, pa.ArrowInvalid) as exc:
             raise SchemaMismatch(
                 f"column {field.name!r}: source type {column.type} cannot be converted to {field.type} ({exc}); "
@@ -139,7 +139,7 @@ class Conformer:
         # a null placeholder for bad rows; they are filtered out before anything is written
         mask = pa.array([i in bad_reasons for i in range(len(column))])
         try:
-            return pc.cast(pc.if_else(mask, pa.nulls(len(column), column.type), column), field.type)
+            return cast_values(pc.if_else(mask, pa.nulls(len(column), column.type), column), field.type)
         except pa.ArrowInvalid:
             if limit is None or len(found) < limit:
                 raise
@@ -152,6 +152,21 @@ class Conformer:
         arrays[REASON_COLUMN] = pa.array([reasons[r] for r in rows], pa.string())
         arrays[POSITION_COLUMN] = pa.array([self.describe(base_row + r) for r in rows], pa.string())
         return pa.table(arrays)
+
+
+_TIME_TEXT = r"^[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,9})?)?$"
+
+
+def cast_values(column: pa.Array, target: pa.DataType) -> pa.Array:
+    """``pc.cast``, plus text -> time of day, which Arrow's cast lacks (it has text -> date and
+    timestamp). Accepts what Arrow's CSV parser does: HH:MM, HH:MM:SS and up to 9 fraction
+    digits; a fraction finer than the target unit fails, like any lossy cast."""
+    if pa.types.is_time(target) and (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        if pc.any(pc.invert(pc.match_substring_regex(column, _TIME_TEXT))).as_py():  # nulls are no value
+            raise pa.ArrowInvalid(f"cannot convert text to {target}: expected HH:MM[:SS[.fraction]]")
+        stamped = pc.cast(pc.binary_join_element_wise("1970-01-01T", column, ""), pa.timestamp(target.unit))
+        return pc.cast(stamped, target)
+    return pc.cast(column, target)
 
 
 def _has_required_nulls(batch: pa.RecordBatch, schema: pa.Schema) -> bool:
@@ -168,7 +183,7 @@ def _bad_positions(column: pa.Array, target: pa.DataType, offset: int, limit: in
         if pa.types.is_nested(column.type):  # a sliced list casts its whole child: cast a compact copy
             piece = pa.concat_arrays([piece])
         try:
-            pc.cast(piece, target)
+            cast_values(piece, target)
             continue
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
             pass

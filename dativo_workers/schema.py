@@ -22,6 +22,7 @@ from pyiceberg.types import (
     LongType,
     MapType,
     NestedField,
+    PrimitiveType,
     StringType,
     StructType,
     TimestampType,
@@ -81,10 +82,16 @@ def asset_schema(asset: Asset) -> Schema:
     """The table schema an asset describes, with identifier fields from its primary keys."""
     counter = itertools.count(1)
     fields = [_field(col, asset, lambda: next(counter)) for col in asset.columns]
-    identifiers = [f.field_id for f, col in zip(fields, asset.columns, strict=True) if col.primary_key]
+    identifiers = []
     for f, col in zip(fields, asset.columns, strict=True):
-        if col.primary_key and not f.required:
-            raise ConfigError(f"{asset.path}: column {col.name!r} is a primaryKey and must be `required: true`")
+        if not col.primary_key:
+            continue
+        if not isinstance(f.field_type, PrimitiveType) or isinstance(f.field_type, FloatType | DoubleType):
+            raise ConfigError(
+                f"{col.where or asset.path}: column {col.name!r} is a primaryKey of type {f.field_type}; an Iceberg "
+                "key must be a non-floating scalar: give it a physicalType such as bigint, decimal(18,2) or varchar"
+            )
+        identifiers.append(f.field_id)
     return Schema(*fields, identifier_field_ids=identifiers)
 
 
@@ -100,31 +107,47 @@ def _field(col: Column, asset: Asset, next_id: Callable[[], int]) -> NestedField
 
 
 def column_type(col: Column, asset: Asset, next_id: Callable[[], int]) -> IcebergType:
+    where = col.where or str(asset.path)
     logical = (col.logical_type or "").strip().lower()
     if logical == "array":
         if col.items is None:
-            raise ConfigError(f"{asset.path}: column {col.name!r}: an array needs `items`")
+            raise ConfigError(f"{where}: column {col.name!r}: an array needs `items`")
         element_id = next_id()
         element = column_type(col.items, asset, next_id)
         return ListType(element_id=element_id, element_type=element, element_required=col.items.required)
     if logical == "object" and col.fields:
         return StructType(*[_field(f, asset, next_id) for f in col.fields])
-    if col.physical_type:
-        mapped = physical_type(col.physical_type)
-        if mapped is not None:
-            return mapped
-    if logical in _LOGICAL:
-        if logical == "timestamp" and col.logical_options.get("timezone") in (True, "true", "UTC"):
-            return TimestamptzType()
+    mapped = physical_type(col.physical_type) if col.physical_type else None
+    if mapped is None and logical in _LOGICAL:
         if logical == "number" and "precision" in col.logical_options:
-            return DecimalType(int(col.logical_options["precision"]), int(col.logical_options.get("scale", 0)))
-        return _LOGICAL[logical]
+            mapped = DecimalType(int(col.logical_options["precision"]), int(col.logical_options.get("scale", 0)))
+        else:
+            mapped = _LOGICAL[logical]
+    if mapped is None and logical == "object":
+        # no members to build a struct from, and no storage type: keep the value as (JSON) text
+        asset.warn(f"{where}: object {col.name!r} has no `properties`: loaded as a string (JSON text)")
+        return StringType()
+    if isinstance(mapped, TimestampType | TimestamptzType):
+        return _timestamp_zone(col, mapped)
+    if mapped is not None:
+        return mapped
     shown = col.physical_type or col.logical_type or "(none)"
     raise ConfigError(
-        f"{asset.path}: column {col.name!r}: unknown type {shown!r}; use an ODCS logicalType "
+        f"{where}: column {col.name!r}: unknown type {shown!r}; use an ODCS logicalType "
         f"(string, integer, number, boolean, date, timestamp, time, array, object) or a physicalType "
         f"such as bigint, decimal(18,2), timestamptz, binary"
     )
+
+
+def _timestamp_zone(col: Column, mapped: IcebergType) -> IcebergType:
+    """``logicalTypeOptions.timezone`` says whether values carry a zone; it decides over a
+    physicalType that does not say (``timestamp`` is zone-less in most databases, not in all)."""
+    zoned = col.logical_options.get("timezone")
+    if isinstance(zoned, str):
+        zoned = zoned.strip().lower() not in ("false", "no", "none", "")
+    if zoned is None:
+        return mapped
+    return TimestamptzType() if zoned else TimestampType()
 
 
 def physical_type(text: str) -> IcebergType | None:

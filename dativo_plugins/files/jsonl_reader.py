@@ -35,9 +35,11 @@ class JsonlOptions(TextOptions):
 def _json_type(target: pa.DataType) -> pa.DataType | None:
     """The type to ask the JSON parser for, or None when it cannot produce the target type."""
     t = pa.types
-    if t.is_date(target) or t.is_time(target):
-        # JSON spells these as strings, which the parser would only take as numbers:
-        # read the text and let the engine cast it.
+    if t.is_date(target) or t.is_time(target) or t.is_timestamp(target):
+        # JSON spells these as strings. The parser takes dates and times only as numbers, and
+        # its timestamps differ from CSV's (an offset into a zone-less column is shifted and
+        # dropped; a zone-less value in a zoned column is taken as UTC): read the text and let
+        # the engine cast it, by the same rules as CSV, bad values becoming bad rows.
         return pa.string()
     if (
         t.is_boolean(target)
@@ -48,7 +50,6 @@ def _json_type(target: pa.DataType) -> pa.DataType | None:
         or t.is_large_string(target)
         or t.is_binary(target)
         or t.is_large_binary(target)
-        or t.is_timestamp(target)
     ):
         return target
     if t.is_list(target):
@@ -72,6 +73,42 @@ def _json_text(value: Any) -> str | None:
     if isinstance(value, int | Decimal):
         return str(value)  # Decimal keeps the number's digits as written
     return json.dumps(value, ensure_ascii=False, default=float)
+
+
+def _shaped(value: Any, target: pa.DataType) -> Any:
+    """A parsed JSON value ready for ``pa.array``: numbers read as Decimal (to keep their
+    digits) become floats where the target wants floats."""
+    t = pa.types
+    if isinstance(value, Decimal) and t.is_floating(target):
+        return float(value)
+    if isinstance(value, list) and (t.is_list(target) or t.is_large_list(target)):
+        return [_shaped(v, target.value_type) for v in value]
+    if isinstance(value, dict) and t.is_struct(target):
+        members = {target.field(i).name: target.field(i).type for i in range(target.num_fields)}
+        return {k: _shaped(v, members[k]) for k, v in value.items() if k in members}
+    return value
+
+
+def _nested_column(
+    chunk: list[tuple[int, Any]], name: str, target: pa.DataType, where: Callable[[int], str]
+) -> pa.Array:
+    """A list/struct column of the untyped re-read, built from the parsed values (JSON text
+    cannot be cast to a nested type). Its leaves are parsed like the typed read's; a value
+    that does not fit stops the partition, naming its line."""
+    parsed = _json_type(target) or target
+    values = [_shaped(record.get(name), parsed) for _, record in chunk]
+    try:
+        return pa.array(values, parsed)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        pass
+    for (line, _), value in zip(chunk, values, strict=True):
+        try:
+            pa.array([value], parsed)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
+            shown = _json_text(value) or ""
+            shown = shown if len(shown) <= 80 else shown[:80] + "..."
+            raise SourceError(f"{where(line)}: column {name!r}: {shown} does not fit {target} ({exc})") from exc
+    raise SourceError(f"column {name!r}: values do not fit {target}")  # only the chunk as a whole failed
 
 
 class JsonlReader(TextFileReader):
@@ -162,6 +199,7 @@ class JsonlReader(TextFileReader):
         if is_empty(spec):
             return
         names = self._explicit_schema(spec, schema).names
+        nested = {f.name: f.type for f in schema if pa.types.is_nested(f.type)}
 
         def where(line: int) -> str:
             before = 0 if spec["first"] else count_newlines(spec["path"], spec["start"])
@@ -174,7 +212,10 @@ class JsonlReader(TextFileReader):
                     if not isinstance(record, dict):
                         raise SourceError(f"{where(line)}: expected a JSON object, got {_json_text(record)}")
                 columns = {
-                    name: pa.array([_json_text(record.get(name)) for _, record in chunk], pa.string()) for name in names
+                    name: _nested_column(chunk, name, nested[name], where)
+                    if name in nested
+                    else pa.array([_json_text(record.get(name)) for _, record in chunk], pa.string())
+                    for name in names
                 }
                 yield pa.record_batch(columns)
 

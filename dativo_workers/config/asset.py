@@ -2,6 +2,9 @@
 
 The older flat form (`asset: {name, version, schema: [{name, type, classification}]}`) is
 converted to ODCS on load, so the rest of the engine sees one shape: ``Asset``.
+
+A contract may describe several schema objects (tables); an asset is one of them, picked
+with ``contract.yaml#<object name>`` (a contract with a single object needs no name).
 """
 
 from __future__ import annotations
@@ -15,11 +18,16 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import structlog
 from open_data_contract_standard.model import OpenDataContractStandard, SchemaProperty
 from pydantic import ValidationError
 
 from dativo_workers.config.yamlio import LoadedYaml, format_key_path, load_yaml
 from dativo_workers.errors import ConfigError
+
+log = structlog.get_logger("dativo.asset")
+
+OBJECT_SEPARATOR = "#"  # asset_path: contract.yaml#orders
 
 
 @dataclass
@@ -35,6 +43,7 @@ class Column:
     tags: list[str] = field(default_factory=list)
     items: Column | None = None  # element of an array
     fields: list[Column] = field(default_factory=list)  # members of an object
+    where: str = ""  # "file:line: schema[0].properties[3]", for messages
 
 
 @dataclass
@@ -51,36 +60,64 @@ class Asset:
     columns: list[Column]
     custom: dict[str, Any]
     contract: OpenDataContractStandard
+    object_name: str | None = None  # the contract's schema object this asset is
+    warnings: list[str] = field(default_factory=list)
 
     def column(self, name: str) -> Column | None:
         return next((c for c in self.columns if c.name == name), None)
 
+    def warn(self, message: str) -> None:
+        """Something the contract leaves open that we settled (said once, in the log and the list)."""
+        if message not in self.warnings:
+            self.warnings.append(message)
+            log.warning(message)
 
-def load_asset(path: Path) -> Asset:
-    loaded = load_yaml(path)
+
+def split_asset_ref(ref: str) -> tuple[str, str | None]:
+    """``contract.yaml#orders`` -> ("contract.yaml", "orders"); no ``#``: no object named."""
+    path, separator, name = ref.rpartition(OBJECT_SEPARATOR)
+    if not separator:
+        return ref, None
+    return path, (name.strip() or None)
+
+
+def load_asset(path: Path, object_name: str | None = None) -> Asset:
+    """The asset one schema object of a contract describes (``object_name``, or the only one)."""
+    loaded = _read(path)
     data = loaded.data
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: an asset must be a mapping (an ODCS v3 data contract)")
     prefix: tuple[str, ...] = ()
     if "asset" in data and "apiVersion" not in data:
         data, prefix = _flat_to_odcs(data["asset"], loaded), ("asset",)
-    problems = _schema_problems(data, loaded, prefix)
+    # Only the picked schema object is validated: a contract may describe a whole database
+    # (dozens of tables), and its other objects are not this asset's business.
+    objects = data.get("schema")
+    index = 0
+    if isinstance(objects, list) and objects and all(isinstance(o, dict) for o in objects):
+        index = _pick_object(path, objects, object_name)
+        data = {**data, "schema": [objects[index]]}
+    elif object_name is not None:
+        raise ConfigError(f"{path}: schema: no schema object is called {object_name!r} (the contract has none)")
+    problems = _schema_problems(data, loaded, prefix, index)
     if problems:
         raise ConfigError(f"invalid ODCS v3 asset {path}", file=str(path), problems=problems)
     try:
         contract = OpenDataContractStandard.model_validate(data)
     except ValidationError as exc:
-        raise _odcs_error(loaded, exc, prefix) from None
+        raise _odcs_error(loaded, exc, prefix, index) from None
     if not contract.schema_:
         raise ConfigError(f"{path}: schema: an asset needs at least one schema object with properties")
-    if len(contract.schema_) > 1:
-        raise ConfigError(f"{path}: schema: one schema object per asset is supported (found {len(contract.schema_)})")
     obj = contract.schema_[0]
-    columns = [_column(p, loaded, ("schema", 0, "properties", i)) for i, p in enumerate(obj.properties or [])]
+    warnings: list[str] = []
+    columns = [
+        _column(p, loaded, ("schema", index, "properties", i), warnings) for i, p in enumerate(obj.properties or [])
+    ]
     if not columns:
-        raise ConfigError(f"{path}: schema[0].properties: the asset defines no columns")
+        where = f"{path}:{loaded.line_of(('schema', index))}"
+        raise ConfigError(f"{where}: schema[{index}].properties: the schema object {obj.name!r} defines no columns")
     custom = {cp.property: cp.value for cp in (contract.customProperties or []) if cp.property}
-    return Asset(
+    asset = Asset(
         path=path,
         id=contract.id,
         name=contract.name or obj.name,
@@ -93,7 +130,54 @@ def load_asset(path: Path) -> Asset:
         columns=columns,
         custom=custom,
         contract=contract,
+        object_name=obj.name,
     )
+    for message in warnings:
+        asset.warn(message)
+    return asset
+
+
+def _read(path: Path) -> LoadedYaml:
+    """The contract file as data; a job of many tables reads one contract many times."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return load_yaml(path, core_schema=True)  # says what is wrong with the path
+    return _read_cached(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_cached(path: Path, mtime_ns: int, size: int) -> LoadedYaml:
+    return load_yaml(path, core_schema=True)  # the data is only read, never changed, by load_asset
+
+
+def _pick_object(path: Path, objects: list[dict[str, Any]], wanted: str | None) -> int:
+    """Index of the schema object named ``wanted`` (its name, else its physicalName; exact
+    spelling first, then ignoring case); without a name, the contract's only object."""
+    names = [str(o.get("name") or o.get("physicalName") or f"#{i}") for i, o in enumerate(objects)]
+    shown = ", ".join(names[:12]) + (f", ... ({len(names)} in all)" if len(names) > 12 else "")
+    if wanted is None:
+        if len(objects) == 1:
+            return 0
+        raise ConfigError(
+            f"{path}: schema: the contract describes {len(objects)} schema objects ({shown}); pick one "
+            f"with `asset_path: {path.name}{OBJECT_SEPARATOR}<name>`, e.g. {path.name}{OBJECT_SEPARATOR}{names[0]}"
+        )
+    for same in (lambda a, b: a == b, lambda a, b: a.casefold() == b.casefold()):
+        for key in ("name", "physicalName"):
+            found = [i for i, o in enumerate(objects) if isinstance(o.get(key), str) and same(o[key], wanted)]
+            if len(found) > 1:
+                raise ConfigError(f"{path}: schema: {len(found)} schema objects are called {wanted!r}")
+            if found:
+                return found[0]
+    raise ConfigError(f"{path}: schema: no schema object is called {wanted!r} (the contract has: {shown})")
+
+
+def _in_file(loc: tuple[Any, ...], index: int) -> tuple[Any, ...]:
+    """A location in the validated document (one schema object) as a location in the file."""
+    if len(loc) >= 2 and loc[0] == "schema" and loc[1] == 0:
+        return ("schema", index, *loc[2:])
+    return loc
 
 
 def _owner(contract: OpenDataContractStandard, custom: dict[str, Any]) -> str | None:
@@ -106,22 +190,34 @@ def _owner(contract: OpenDataContractStandard, custom: dict[str, Any]) -> str | 
     return None
 
 
-def _column(prop: SchemaProperty, loaded: LoadedYaml, loc: tuple[Any, ...]) -> Column:
-    if not prop.name:
-        line = loaded.line_of(loc)
-        raise ConfigError(f"{loaded.path}:{line}: {_fmt(loc)}: every property needs a `name`")
+def _column(
+    prop: SchemaProperty, loaded: LoadedYaml, loc: tuple[Any, ...], warnings: list[str], *, element: bool = False
+) -> Column:
+    line = loaded.line_of(loc)
+    where = f"{loaded.path}:{line}: {_fmt(loc)}" if line else f"{loaded.path}: {_fmt(loc)}"
+    if not prop.name and not element:  # an array's `items` describes values, not a named column
+        raise ConfigError(f"{where}: every property needs a `name`")
+    name = prop.name or "element"
+    logical = (prop.logicalType or "").strip().lower()
+    items = _column(prop.items, loaded, (*loc, "items"), warnings, element=True) if prop.items else None
+    if logical == "array" and items is None:
+        # ODCS allows an array without `items`; text is the one element type every source can give
+        items = Column(name="element", logical_type="string", where=f"{where}.items")
+        warnings.append(f"{where}: array {name!r} has no `items`: loaded as a list of strings")
     return Column(
-        name=prop.name,
+        name=name,
         logical_type=(prop.logicalType or None),
         physical_type=(prop.physicalType or None),
         logical_options=dict(prop.logicalTypeOptions or {}),
-        required=bool(prop.required),
+        # ODCS keeps primaryKey and required apart; a key column without values is no key
+        required=bool(prop.required) or bool(prop.primaryKey),
         primary_key=bool(prop.primaryKey),
         classification=prop.classification,
         description=prop.description,
         tags=list(prop.tags or []),
-        items=_column(prop.items, loaded, (*loc, "items")) if prop.items else None,
-        fields=[_column(p, loaded, (*loc, "properties", i)) for i, p in enumerate(prop.properties or [])],
+        items=items,
+        fields=[_column(p, loaded, (*loc, "properties", i), warnings) for i, p in enumerate(prop.properties or [])],
+        where=where,
     )
 
 
@@ -152,10 +248,17 @@ def _require_logical_type_in_conditionals(node: Any) -> None:
             _require_logical_type_in_conditionals(value)
 
 
-def _schema_problems(data: dict[str, Any], loaded: LoadedYaml, prefix: tuple[str, ...]) -> list[str]:
+# ODCS v3.0 named a library check `rule` (free text); v3.1 made it `metric`, one of a fixed list.
+_RULE_HINT = (
+    "ODCS v3.1 replaced a library check's `rule` with `metric`: nullValues, missingValues, "
+    "invalidValues, duplicateValues or rowCount"
+)
+
+
+def _schema_problems(data: dict[str, Any], loaded: LoadedYaml, prefix: tuple[str, ...], index: int) -> list[str]:
     problems = []
     for error in sorted(_odcs_validator().iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path]):
-        loc = tuple(error.absolute_path)
+        loc = _in_file(tuple(error.absolute_path), index)
         if error.validator in ("additionalProperties", "unevaluatedProperties") and isinstance(error.instance, dict):
             # name each offending key (the message lists them quoted) so its own line is shown
             unknown = sorted(k for k in re.findall(r"'([^']+)'", error.message) if k in error.instance)
@@ -163,6 +266,8 @@ def _schema_problems(data: dict[str, Any], loaded: LoadedYaml, prefix: tuple[str
         else:
             messages = [(loc, error.message)]
         for key_loc, message in messages:
+            if key_loc and key_loc[-1] == "rule" and "quality" in key_loc:
+                message += f" ({_RULE_HINT})"
             shown = prefix or key_loc  # flat assets: point at the key the user wrote
             line = loaded.line_of(shown)
             where = f"{loaded.path}:{line}" if line else str(loaded.path)
@@ -170,11 +275,11 @@ def _schema_problems(data: dict[str, Any], loaded: LoadedYaml, prefix: tuple[str
     return problems
 
 
-def _odcs_error(loaded: LoadedYaml, exc: ValidationError, prefix: tuple[str, ...]) -> ConfigError:
+def _odcs_error(loaded: LoadedYaml, exc: ValidationError, prefix: tuple[str, ...], index: int) -> ConfigError:
     problems = []
     for err in exc.errors():
         # pydantic reports `schema_` for the aliased field; users wrote `schema`
-        loc = tuple("schema" if p == "schema_" else p for p in err["loc"])
+        loc = _in_file(tuple("schema" if p == "schema_" else p for p in err["loc"]), index)
         if prefix:  # flat assets: point at the original key when we can
             loc = prefix
         line = loaded.line_of(loc)

@@ -347,6 +347,23 @@ def expand_objects(job: LoadedJob, select: list[str] | None = None, full_refresh
     return [one.model_copy(update={"full_refresh": True}) for one in jobs] if full_refresh else jobs
 
 
+def _object_asset(job: LoadedJob, asset_path: str, name: str, tables: int) -> str:
+    """One object's asset: `{object}` replaced; in a job of several tables, a contract without
+    `#<object>` gives each table the schema object of its name (`contract.yaml#orders`)."""
+    if OBJECT_PLACEHOLDER in asset_path:
+        return asset_path.replace(OBJECT_PLACEHOLDER, name)
+    if tables <= 1:
+        return asset_path
+    if "#" in asset_path:
+        picked = asset_path.rpartition("#")[2]
+        raise ConfigError(
+            f"{job.path}: asset_path: `#{picked}` picks one schema object, but the job reads {tables} tables; "
+            f"drop `#{picked}` (each table then uses the contract's schema object of its own name) or write "
+            f"`#{OBJECT_PLACEHOLDER}`"
+        )
+    return f"{asset_path}#{name}"
+
+
 def _expand_objects(job: LoadedJob) -> list[LoadedJob]:
     tables = job.config.source.tables
     key = "table" if job.config.target.is_iceberg else "path"  # writer targets: `{object}` in target.path
@@ -356,9 +373,8 @@ def _expand_objects(job: LoadedJob) -> list[LoadedJob]:
             f"{job.path}: target.{key}: the job reads {len(tables)} tables; put `{OBJECT_PLACEHOLDER}` in "
             f'target.{key} (e.g. `{key}: "{OBJECT_PLACEHOLDER}"`) so each lands in its own {key}'
         )
-    if len(tables) > 1 and job.config.asset_path:
-        raise ConfigError(f"{job.path}: asset_path: an asset describes one table; split the job per table")
-    if len(tables) <= 1 and OBJECT_PLACEHOLDER not in template:
+    raw_asset = str(job.raw.get("asset_path") or "")
+    if len(tables) <= 1 and OBJECT_PLACEHOLDER not in template and OBJECT_PLACEHOLDER not in raw_asset:
         return [job]
     names = [object_name(t) for t in tables] or [job.config.name]
     if len(set(names)) != len(names):
@@ -373,5 +389,7 @@ def _expand_objects(job: LoadedJob) -> list[LoadedJob]:
         if raw_entry is not None:
             raw["source"]["tables"] = [raw_entry]
         raw["target"][key] = raw_template.replace(OBJECT_PLACEHOLDER, name)
+        if raw_asset:
+            raw["asset_path"] = _object_asset(job, raw_asset, name, len(tables))
         jobs.append(job_from_dict(str(job.path), raw))
     return jobs

@@ -2,6 +2,10 @@
 
 Every config error must name the file, the key path and the line; PyYAML's node marks
 give the line, so we compose the node tree once and build plain data plus a line index.
+
+Data contracts are read with YAML 1.2 core-schema scalars (``core_schema=True``): the
+ODCS JSON schema expects JSON values, and PyYAML's YAML 1.1 rules would turn an unquoted
+``2022-10-03`` into a date, ``no`` into false and ``012`` into 10.
 """
 
 from __future__ import annotations
@@ -70,8 +74,45 @@ def format_key_path(loc: Sequence[str | int]) -> str:
     return out
 
 
-def load_yaml(path: Path, *, expand_env: bool = True) -> LoadedYaml:
-    """Read a YAML file; errors name the file and line. `${VAR}` is expanded when asked."""
+# libyaml's parser when PyYAML has it: contracts run to thousands of lines
+_SafeBase: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class CoreSchemaLoader(_SafeBase):  # type: ignore[valid-type,misc]
+    """PyYAML's safe loader with the YAML 1.2 core schema's implicit types (JSON's values)."""
+
+    yaml_implicit_resolvers: dict[str, list[tuple[str, re.Pattern[str]]]] = {}
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        text = str(self.construct_scalar(node))
+        if text.startswith(("0o", "0x")):
+            return int(text[2:], 8 if text[1] == "o" else 16)
+        return int(text)  # "012" is twelve in YAML 1.2, not an octal ten
+
+
+_CORE_RESOLVERS = [
+    # (tag, pattern, possible first characters; "" is the empty scalar)
+    ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+    ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", list("tTfF")),
+    ("tag:yaml.org,2002:int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", list("-+0123456789")),
+    (
+        "tag:yaml.org,2002:float",
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+        list("-+0123456789."),
+    ),
+    ("tag:yaml.org,2002:merge", r"^<<$", ["<"]),  # kept only to refuse merge keys clearly
+]
+for _tag, _pattern, _first in _CORE_RESOLVERS:  # int before float: "12" is an int
+    CoreSchemaLoader.add_implicit_resolver(_tag, re.compile(_pattern), _first)
+CoreSchemaLoader.add_constructor("tag:yaml.org,2002:int", CoreSchemaLoader.construct_yaml_int)
+
+
+def load_yaml(path: Path, *, expand_env: bool = True, core_schema: bool = False) -> LoadedYaml:
+    """Read a YAML file; errors name the file and line. `${VAR}` is expanded when asked.
+
+    ``core_schema``: YAML 1.2 / JSON scalars (no dates, no yes/no booleans, no octal 012).
+    """
+    loader_class = CoreSchemaLoader if core_schema else yaml.SafeLoader
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -79,20 +120,24 @@ def load_yaml(path: Path, *, expand_env: bool = True) -> LoadedYaml:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read file: {exc}") from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=loader_class)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"{where}: invalid YAML: {problem}", file=str(path)) from None
     lines: dict[KeyPath, int] = {}
-    data = _construct(node, (), lines, path) if node is not None else {}
+    constructor = loader_class("")  # one for every scalar of the file: making one costs more than a scalar
+    try:
+        data = _construct(node, (), lines, path, constructor) if node is not None else {}
+    finally:
+        constructor.dispose()
     if expand_env:
         data = _expand(data, (), path, lines)
     return LoadedYaml(path, data, lines)
 
 
-def _construct(node: yaml.Node, loc: KeyPath, lines: dict[KeyPath, int], path: Path) -> Any:
+def _construct(node: yaml.Node, loc: KeyPath, lines: dict[KeyPath, int], path: Path, constructor: Any) -> Any:
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
@@ -104,19 +149,15 @@ def _construct(node: yaml.Node, loc: KeyPath, lines: dict[KeyPath, int], path: P
                     f"{path}:{key_node.start_mark.line + 1}: duplicate key {format_key_path((*loc, key))}"
                 )
             lines[(*loc, key)] = key_node.start_mark.line + 1
-            out[key] = _construct(value_node, (*loc, key), lines, path)
+            out[key] = _construct(value_node, (*loc, key), lines, path, constructor)
         return out
     if isinstance(node, yaml.SequenceNode):
         items = []
         for i, item in enumerate(node.value):
             lines[(*loc, i)] = item.start_mark.line + 1
-            items.append(_construct(item, (*loc, i), lines, path))
+            items.append(_construct(item, (*loc, i), lines, path, constructor))
         return items
-    loader = yaml.SafeLoader("")
-    try:
-        return loader.construct_object(node, deep=True)
-    finally:
-        loader.dispose()
+    return constructor.construct_object(node, deep=True)
 
 
 def _expand(value: Any, loc: KeyPath, path: Path, lines: dict[KeyPath, int]) -> Any:

@@ -706,11 +706,26 @@ def test_asset_unknown_type_names_the_column(tmp_path: Path) -> None:
     assert "column 'shape'" in message(exc) and "'geometry'" in message(exc)
 
 
-def test_asset_primary_key_must_be_required(tmp_path: Path) -> None:
-    asset = load_asset(odcs_with(tmp_path, "- {name: id, physicalType: bigint, primaryKey: true}"))
+def test_asset_primary_key_is_required_even_without_required(tmp_path: Path) -> None:
+    # ODCS keeps primaryKey and required apart (its examples set `primaryKey: true, required: false`)
+    asset = load_asset(
+        odcs_with(
+            tmp_path,
+            "- {name: id, physicalType: bigint, primaryKey: true, required: false}\n- {name: x, logicalType: string}",
+        )
+    )
+    schema = asset_schema(asset)
+    assert [(f.name, f.required) for f in schema.fields] == [("id", True), ("x", False)]
+    assert schema.identifier_field_ids == [1]
+
+
+def test_asset_floating_primary_key_names_the_column_and_line(tmp_path: Path) -> None:
+    path = odcs_with(
+        tmp_path, "- {name: x, logicalType: string}\n- {name: score, logicalType: number, primaryKey: true}"
+    )
     with pytest.raises(ConfigError) as exc:
-        asset_schema(asset)
-    assert "'id'" in message(exc) and "required" in message(exc)
+        asset_schema(load_asset(path))
+    assert f"{path}:10: schema[0].properties[1]: column 'score' is a primaryKey of type double" in message(exc)
 
 
 def test_asset_bad_decimal_precision(tmp_path: Path) -> None:
