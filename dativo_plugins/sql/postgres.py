@@ -187,8 +187,9 @@ class PostgresReader(SqlReader):
             if "invalid snapshot identifier" in str(exc):
                 raise SourceError(
                     f"postgres: {self._display()}: the run's snapshot {snapshot} no longer exists (the process "
-                    "that planned the run has ended); its other partitions were read in that snapshot, so this "
-                    "one cannot be read alike: run the job again"
+                    "that planned the run has ended, or the server closed its idle transaction: "
+                    "idle_in_transaction_session_timeout); its other partitions were read in that snapshot, so "
+                    "this one cannot be read alike: run the job again"
                 ) from None
             raise self.classify(exc, "cannot enter the run's snapshot") from None
 
