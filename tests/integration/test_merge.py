@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -473,3 +475,79 @@ def test_concurrent_append_during_a_merge_is_replanned_and_exact(
     assert len(calls) == 2  # planned twice: before and after the concurrent append
     assert _iceberg(workspace, "race") == _pg_source(pg)
     assert len(workspace.table("acme.race").snapshots()) == 3  # first run, the other writer, the merge
+
+
+@pytest.mark.timeout(240)
+def test_worker_killed_mid_merge_is_recovered_with_the_same_exact_table(workspace: Workspace, pg: Pg) -> None:
+    """A real Celery worker process dies while committing a merge (its rewritten files already
+    written): the commit claim lapses, the reconciler commits the run on a worker, the table equals
+    the source and the dead attempt's files are swept."""
+    from dativo_workers.config import load_job, load_runner
+    from dativo_workers.iceberg import run_files
+    from dativo_workers.producer import submit, wait
+    from dativo_workers.tasks import reconcile_task
+
+    from ..conftest import REPO
+    from .fleet import Fleet
+
+    pause = workspace.root / "pause"
+    workspace.write(
+        "runner.yaml",
+        f"""
+        runner:
+          ledger_url: sqlite:///{workspace.root}/state/dativo.db
+          lease_seconds: 5
+          catalogs:
+            default:
+              py-catalog-impl: tests.integration.pausing_catalog.PausingCatalog
+              pause-file: {pause}
+              uri: sqlite:///{workspace.root}/state/catalog.db
+              warehouse: {workspace.root}/state/warehouse
+        """,
+    )
+    fleet = Fleet(
+        root=workspace.root,
+        runner_file=workspace.runner_file,
+        broker_url=os.environ["DATIVO_BROKER_URL"],
+        result_backend=os.environ["DATIVO_RESULT_BACKEND"],
+        extra_env={"PYTHONPATH": str(REPO)},
+    )
+    fleet.flush()
+    try:
+        fleet.start_worker()
+        _items(pg, rows=20_000)
+        job = load_job(_pg_job(workspace, pg, "killed"))
+        runner = load_runner(workspace.runner_file)
+        ledger = workspace.ledger()
+        assert wait(submit(job, runner, ledger, None), ledger, timeout_s=90)["state"] == "committed"
+
+        _mutate(pg, 1, seed=0.5)
+        pause.write_text("60")
+        run_id = submit(job, runner, ledger, None)
+        pid_file = Path(f"{pause}.pid")
+        for _ in range(600):
+            if pid_file.exists() and pid_file.read_text():
+                break
+            time.sleep(0.1)
+        assert pid_file.exists(), "the merge never reached its commit"
+        os.kill(int(pid_file.read_text()), signal.SIGKILL)  # the pool process committing the merge
+        rewritten = list((workspace.state / f"warehouse/acme/killed/data/{run_id}").rglob("merge-*.parquet"))
+        assert rewritten, "the killed attempt had rewritten files"
+
+        summary = wait(run_id, ledger, timeout_s=5)
+        deadline = time.monotonic() + 120
+        while summary["state"] != "committed" and time.monotonic() < deadline:
+            time.sleep(5.5)  # past the lease: the dead committer's claim has lapsed
+            reconcile_task.delay().get(timeout=60)  # on the worker, like beat would
+            summary = wait(run_id, ledger, timeout_s=1)
+        assert summary["state"] == "committed", summary
+    finally:
+        fleet.stop()
+        fleet.flush()
+    assert _iceberg(workspace, "killed") == _pg_source(pg)
+    table = workspace.table("acme.killed")
+    assert len(table.snapshots()) == 2
+    on_disk = {p.as_uri() for p in (workspace.state / f"warehouse/acme/killed/data/{run_id}").rglob("*.parquet")}
+    assert {p.replace("file:///", "file:/") for p in on_disk} == {
+        p.replace("file:///", "file:/") for p in run_files(table, run_id) if f"/{run_id}/" in p
+    }  # the dead attempt's rewritten files were swept; what the snapshot references stays
