@@ -65,6 +65,7 @@ FullRefreshOpt = Annotated[
 def _selected(select: str | None) -> list[str] | None:
     return [name.strip() for name in select.split(",") if name.strip()] if select else None
 
+
 EXIT_OK, EXIT_WITH_BAD_ROWS, EXIT_FAILED, EXIT_OUTCOME_UNKNOWN = 0, 1, 2, 3
 
 
