@@ -84,8 +84,8 @@ def _plain(text: str) -> str:
 def test_wizard_in_a_terminal_fixes_wrong_answers_in_place_and_the_job_runs(workspace: Workspace) -> None:
     rows = write_contacts(workspace)
     term = Terminal(workspace, "job", "--out-dir", ".")
-    assert "must start with a letter" not in term.answer(r"Tenant[^\n]*: ", "bad tenant!")
-    assert "must start with a letter or digit" in _plain(term.answer(r"Tenant[^\n]*: ", "acme"))
+    assert "the tenant id" not in term.answer(r"Tenant[^\n]*: ", "bad tenant!")
+    assert "the tenant id: use lower-case letters" in _plain(term.answer(r"Tenant[^\n]*: ", "acme"))
     shown = term.answer(r"Source connector[^\n]*: ", "csv")
     assert "Installed sources" in shown and "lists files" in shown  # readers with their capabilities
     term.answer(r"Files to load[^\n]*: ", "missing/*.csv")
