@@ -142,9 +142,7 @@ def column_type(col: Column, asset: Asset, next_id: Callable[[], int]) -> Iceber
 def _timestamp_zone(col: Column, mapped: IcebergType) -> IcebergType:
     """``logicalTypeOptions.timezone`` says whether values carry a zone; it decides over a
     physicalType that does not say (``timestamp`` is zone-less in most databases, not in all)."""
-    zoned = col.logical_options.get("timezone")
-    if isinstance(zoned, str):
-        zoned = zoned.strip().lower() not in ("false", "no", "none", "")
+    zoned = col.logical_options.get("timezone")  # a boolean: the ODCS schema says so
     if zoned is None:
         return mapped
     return TimestamptzType() if zoned else TimestampType()

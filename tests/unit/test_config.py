@@ -85,6 +85,47 @@ def test_yaml_remembers_lines_of_nested_keys_and_list_items(tmp_path: Path) -> N
     assert loaded.line_of(("nowhere",)) is None
 
 
+def test_core_schema_yaml_keeps_json_values_and_lines(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "c.yaml",
+        """
+        day: 2022-10-03
+        stamp: 2022-10-03T10:00:00Z
+        answer: no
+        flag: True
+        leading_zero: 012
+        octal: 0o17
+        hex: 0x1F
+        exponent: 1e3
+        sexagesimal: 1:20
+        underscored: 1_000
+        nothing: ~
+        list: [2024-01-01, yes]
+        """,
+    )
+    core = load_yaml(path, core_schema=True)
+    assert core.data == {
+        "day": "2022-10-03",
+        "stamp": "2022-10-03T10:00:00Z",
+        "answer": "no",
+        "flag": True,
+        "leading_zero": 12,
+        "octal": 15,
+        "hex": 31,
+        "exponent": 1000.0,
+        "sexagesimal": "1:20",
+        "underscored": "1_000",
+        "nothing": None,
+        "list": ["2024-01-01", "yes"],
+    }
+    assert core.lines[("list", 1)] == 12 and core.lines[("exponent",)] == 8
+    # other files keep PyYAML's YAML 1.1 reading
+    assert load_yaml(path).data["answer"] is False
+    merge = write(tmp_path / "m.yaml", "base: &b {x: 1}\nother:\n  <<: *b\n")
+    with pytest.raises(ConfigError, match=r"m\.yaml:3: YAML merge keys are not supported"):
+        load_yaml(merge, core_schema=True)
+
+
 def test_format_key_path() -> None:
     assert format_key_path(("source", "files", 1, "path")) == "source.files[1].path"
     assert format_key_path(()) == ""
@@ -697,6 +738,97 @@ def test_asset_type_mapping(tmp_path: Path) -> None:
     assert len(set(all_ids)) == len(all_ids)  # every field, element and member has its own id
 
 
+def test_timezone_option_decides_between_timestamp_and_timestamptz(tmp_path: Path) -> None:
+    path = odcs_with(
+        tmp_path,
+        """
+        - {name: zoned, logicalType: timestamp, physicalType: timestamp, logicalTypeOptions: {timezone: true}}
+        - {name: zoned_dt, logicalType: timestamp, physicalType: datetime, logicalTypeOptions: {timezone: true}}
+        - {name: plain, logicalType: timestamp, physicalType: timestamptz, logicalTypeOptions: {timezone: false}}
+        - {name: unsaid, logicalType: timestamp, physicalType: timestamptz}
+        - {name: l_plain, logicalType: timestamp, logicalTypeOptions: {timezone: false}}
+        """,
+    )
+    types = {f.name: f.field_type for f in asset_schema(load_asset(path)).fields}
+    assert types == {
+        "zoned": TimestamptzType(),
+        "zoned_dt": TimestamptzType(),
+        "plain": TimestampType(),
+        "unsaid": TimestamptzType(),
+        "l_plain": TimestampType(),
+    }
+
+
+def test_array_without_items_and_object_without_properties_are_settled_and_warned(tmp_path: Path) -> None:
+    path = odcs_with(
+        tmp_path,
+        """
+        - {name: codes, logicalType: array, physicalType: list}
+        - {name: extra, logicalType: object}
+        - {name: doc, logicalType: object, physicalType: jsonb}
+        """,
+    )
+    asset = load_asset(path)
+    schema = asset_schema(asset)
+    assert [(f.name, f.field_type) for f in schema.fields] == [
+        ("codes", ListType(2, StringType(), element_required=False)),
+        ("extra", StringType()),
+        ("doc", StringType()),
+    ]
+    assert asset.warnings == [
+        f"{path}:9: schema[0].properties[0]: array 'codes' has no `items`: loaded as a list of strings",
+        f"{path}:10: schema[0].properties[1]: object 'extra' has no `properties`: loaded as a string (JSON text)",
+    ]
+
+
+MULTI_OBJECT = """
+apiVersion: v3.1.0
+kind: DataContract
+id: shop
+version: 1.0.0
+status: active
+schema:
+  - name: orders
+    physicalName: orders_v2
+    properties:
+      - {name: id, physicalType: bigint, primaryKey: true}
+  - name: customers
+    properties:
+      - {name: email, logicalType: string}
+  - name: Refunds
+    properties:
+      - {name: amount, logicalType: number}
+"""
+
+
+def test_contract_with_several_schema_objects_is_picked_by_name(tmp_path: Path) -> None:
+    path = write(tmp_path / "shop.yaml", MULTI_OBJECT)
+    assert [c.name for c in load_asset(path, "customers").columns] == ["email"]
+    assert load_asset(path, "orders_v2").object_name == "orders"  # its physicalName
+    assert load_asset(path, "refunds").object_name == "Refunds"  # case is a last resort
+    with pytest.raises(ConfigError) as exc:
+        load_asset(path)
+    assert "3 schema objects (orders, customers, Refunds)" in message(exc)
+    assert "asset_path: shop.yaml#<name>" in message(exc)
+    with pytest.raises(ConfigError, match=r"no schema object is called 'returns' \(the contract has: orders, custom"):
+        load_asset(path, "returns")
+
+
+def test_problems_in_a_later_schema_object_name_its_own_line(tmp_path: Path) -> None:
+    path = write(tmp_path / "shop.yaml", MULTI_OBJECT.replace("{name: amount,", "{name: amount, colour: red,"))
+    assert load_asset(path, "orders").columns[0].name == "id"  # the other objects are not this asset's
+    with pytest.raises(ConfigError) as exc:
+        load_asset(path, "Refunds")
+    assert f"{path}:16: schema[2].properties[0].colour: unknown key" in exc.value.problems
+
+
+def test_v30_library_rule_gets_a_hint_towards_metric(tmp_path: Path) -> None:
+    path = odcs_with(tmp_path, "- {name: id, logicalType: integer, quality: [{type: library, rule: nullCheck}]}")
+    with pytest.raises(ConfigError) as exc:
+        load_asset(path)
+    assert any("quality[0].rule: unknown key (ODCS v3.1 replaced" in p for p in exc.value.problems)
+
+
 def test_asset_unknown_type_names_the_column(tmp_path: Path) -> None:
     asset = load_asset(
         odcs_with(tmp_path, "- {name: id, physicalType: bigint}\n- {name: shape, physicalType: geometry}")
@@ -777,3 +909,35 @@ def test_multi_table_jobs_split_into_one_job_per_object(tmp_path: Path) -> None:
     ]
     with pytest.raises(ConfigError, match=r"target\.table: the job reads 2 tables; put `\{object\}`"):
         expand_objects(load_job(job("everything")))
+
+
+def test_multi_table_jobs_map_each_table_to_its_contract_object(tmp_path: Path) -> None:
+    from dativo_workers.config.job import expand_objects
+
+    def job(asset_path: str, tables: str = "[{name: s.orders}, {name: s.customers, object: people}]") -> Path:
+        path = tmp_path / "many.yaml"
+        path.write_text(
+            f"tenant_id: acme\nasset_path: {asset_path!r}\n"
+            f"source: {{connector: postgres, tables: {tables}}}\n"
+            "target: {namespace: crm, table: '{object}'}\n"
+        )
+        return path
+
+    def assets(path: Path) -> list[str | None]:
+        return [j.config.asset_path for j in expand_objects(load_job(path))]
+
+    assert assets(job("shop.yaml")) == ["shop.yaml#orders", "shop.yaml#people"]
+    assert assets(job("shop.yaml#{object}")) == ["shop.yaml#orders", "shop.yaml#people"]
+    assert assets(job("assets/{object}.yaml")) == ["assets/orders.yaml", "assets/people.yaml"]
+    assert assets(job("shop.yaml", "[{name: s.orders}]")) == ["shop.yaml"]  # one table: the only object
+    assert assets(job("shop.yaml#orders", "[{name: s.orders}]")) == ["shop.yaml#orders"]
+    with pytest.raises(ConfigError, match=r"asset_path: `#orders` picks one schema object, but the job reads 2"):
+        expand_objects(load_job(job("shop.yaml#orders")))
+
+
+def test_asset_ref_splits_off_the_schema_object() -> None:
+    from dativo_workers.config.asset import split_asset_ref
+
+    assert split_asset_ref("a/shop.yaml#orders") == ("a/shop.yaml", "orders")
+    assert split_asset_ref("a/shop.yaml") == ("a/shop.yaml", None)
+    assert split_asset_ref("a/shop.yaml#") == ("a/shop.yaml", None)
