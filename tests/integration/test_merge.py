@@ -551,3 +551,65 @@ def test_worker_killed_mid_merge_is_recovered_with_the_same_exact_table(workspac
     assert {p.replace("file:///", "file:/") for p in on_disk} == {
         p.replace("file:///", "file:/") for p in run_files(table, run_id) if f"/{run_id}/" in p
     }  # the dead attempt's rewritten files were swept; what the snapshot references stays
+
+
+def test_composite_text_and_date_key_prunes_by_bounds_and_merges_exactly(workspace: Workspace) -> None:
+    """A key of a string and a date: files pruned by both columns' bounds, rows matched on both."""
+    workspace.write(
+        "sales.yaml",
+        """
+        apiVersion: v3.0.2
+        kind: DataContract
+        id: sales
+        version: 1.0.0
+        status: active
+        schema:
+          - name: sales
+            properties:
+              - {name: region, logicalType: string, required: true, primaryKey: true}
+              - {name: day, logicalType: date, required: true, primaryKey: true}
+              - {name: amount, logicalType: integer}
+              - {name: gone, logicalType: boolean}
+        """,
+    )
+    days = [f"2024-01-{d:02d}" for d in range(1, 29)]
+    first = {(r, d): i for i, (r, d) in enumerate((r, d) for r in ("apac", "emea", "latam") for d in days)}
+    for region in ("apac", "emea", "latam"):  # one file each: disjoint region bounds
+        rows = "".join(f"{r},{d},{v},false\n" for (r, d), v in first.items() if r == region)
+        workspace.write(f"in1/{region}.csv", "region,day,amount,gone\n" + rows)
+
+    def job(folder: str) -> Path:
+        return workspace.job(
+            "sales_job.yaml",
+            f"""
+            tenant_id: acme
+            name: sales
+            asset_path: sales.yaml
+            source: {{connector: csv, files: [{{path: "{folder}/*.csv"}}]}}
+            target:
+              namespace: acme
+              table: sales
+              mode: merge
+              delete_marker: {{column: gone, value: true}}
+            governance_overrides: {{pii_detection: false}}
+            """,
+        )
+
+    assert workspace.run(job("in1"))["state"] == "committed"
+    # emea only: two changed days, one deleted, one new day; "emea" also twice in one run (last read wins)
+    workspace.write(
+        "in2/a.csv",
+        "region,day,amount,gone\nemea,2024-01-03,-1,false\nemea,2024-01-04,0,true\nemea,2024-02-01,7,false\n",
+    )
+    workspace.write("in2/b.csv", "region,day,amount,gone\nemea,2024-01-03,-2,false\n")
+    summary = workspace.run(job("in2"))
+    assert summary["state"] == "committed", summary["error"]
+    expected = dict(first)
+    expected[("emea", "2024-01-03")] = -2
+    del expected[("emea", "2024-01-04")]
+    expected[("emea", "2024-02-01")] = 7
+    got = {(r["region"], r["day"].isoformat()): r["amount"] for r in workspace.read("acme.sales").to_pylist()}
+    assert got == expected
+    props = _summary(workspace, "sales")
+    assert props["dativo.merge.files-rewritten"] == "1"  # apac and latam files: bounds exclude "emea"
+    assert props["dativo.merge.superseded-rows"] == "1" and props["dativo.merge.deleted-keys"] == "1"
