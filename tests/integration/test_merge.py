@@ -316,6 +316,8 @@ def test_merge_without_a_key_exits_2_naming_file_and_key(workspace: Workspace, p
     assert result.code == 2
     assert str(job) in result.stderr and "target.merge_key" in result.stderr
     assert not workspace.catalog().table_exists("acme.nokey")
+    checked = workspace.cli("check", str(job))
+    assert checked.code == 2 and "target.merge_key" in checked.stderr
 
     asset = workspace.write(
         "nokey_asset.yaml",
