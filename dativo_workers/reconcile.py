@@ -3,12 +3,13 @@
 - a running partition whose heartbeat is older than `runner.lease_seconds` (a dead host) is
   put back to pending and enqueued again; a duplicate this may cause is harmless (invariant 2);
 - a pending partition whose task message is lost (Redis flushed or failed over, a message
-  acknowledged after an error) is enqueued again. Lost means: last enqueued longer than the
-  lease ago, and its task id is neither waiting in the run's queue nor held by a worker
-  (prefetched, waiting for a retry countdown, running). A partition waiting behind a long
-  backlog is in the queue, so it is left alone however long it waits. When the broker cannot
-  be inspected, the reconciler falls back on time alone: a partition enqueued longer ago than
-  the broker's visibility timeout counts as lost;
+  acknowledged after an error, a worker that died holding it for a retry countdown) is
+  enqueued again. Lost means: last enqueued longer than the lease ago, and its task id is
+  neither waiting in the run's queue nor held by a live worker (prefetched, waiting for a retry
+  countdown, running). A partition waiting behind a long backlog is in the queue, so it is
+  left alone however long it waits. When the broker cannot be inspected, the reconciler falls
+  back on time alone: a partition enqueued longer ago than the broker's visibility timeout
+  counts as lost;
 - a run whose partitions have all finished but which has no snapshot yet (its chord callback
   never fired, or its commit died) is committed.
 """
@@ -28,7 +29,8 @@ from dativo_workers.pipeline import commit_run
 
 log = structlog.get_logger("dativo.reconcile")
 Enqueue = Callable[[str, list[int], str | None], Any]
-BrokerView = Callable[[set[str]], set[str] | None]  # queues -> task ids the broker holds, None: unknown
+# (queues, candidate task ids) -> the candidates the broker still holds; None: cannot tell
+BrokerView = Callable[[set[str], set[str]], set[str] | None]
 LOST_WITHOUT_BROKER_S = 6 * 3600  # the visibility timeout: Redis itself would redeliver by then
 
 
@@ -75,7 +77,8 @@ def _requeue_lost(
     # The ledger was read before the broker: a message that moves from the queue to a worker
     # while we look is found in one place or the other, and a partition that started or
     # finished meanwhile fails the claim below (it is no longer pending).
-    held = broker(set(waiting)) if broker is not None else None
+    candidates = {part["task_id"] for parts in waiting.values() for _, part in parts if part["task_id"]}
+    held = broker(set(waiting), candidates) if broker is not None else None
     lost: dict[tuple[str, str], list[int]] = defaultdict(list)  # (run id, queue) -> partitions
     for queue, candidates in waiting.items():
         for run_id, part in candidates:

@@ -106,14 +106,17 @@ def enqueue_partitions(run_id: str, indexes: list[int], queue: str | None = None
     return str(result.id)
 
 
-def broker_task_ids(queues: set[str]) -> set[str] | None:
-    """The ids of the tasks the broker still holds for ``queues``: waiting in a queue, or handed
-    to a worker and not acknowledged yet (prefetched, waiting out a retry countdown, running).
-    None when the broker cannot be inspected (a transport other than Redis, or unreachable).
+def broker_task_ids(queues: set[str], candidates: set[str]) -> set[str] | None:
+    """Which of the ``candidates`` (task ids) the broker still holds for ``queues``: waiting in a
+    queue, or handed to a live worker and not acknowledged yet (prefetched, waiting out a retry
+    countdown, running). None when the broker cannot be inspected (a transport other than
+    Redis, or unreachable): the caller then cannot tell.
 
     Redis keeps a queue as a list (one per priority step) and every delivered, unacknowledged
     message in the `unacked` hash; both are read in chunks, once per reconciler pass, and only
-    when some partition has waited longer than the lease.
+    when some partition has waited longer than the lease. A message in `unacked` may belong to
+    a worker that died (Redis hands it out again only after the visibility timeout): it counts
+    as held only if a live worker reports it (active, reserved or scheduled).
     """
     try:
         with app.connection_for_read() as conn:
@@ -122,19 +125,45 @@ def broker_task_ids(queues: set[str]) -> set[str] | None:
             key_for = getattr(channel, "_q_for_pri", None)
             if client is None or key_for is None or not hasattr(channel, "unacked_key"):
                 return None
-            ids: set[str] = set()
+            queued: set[str] = set()
             for queue in queues:
                 for key in {key_for(queue, step) for step in channel.priority_steps}:
                     start = 0
                     while chunk := client.lrange(key, start, start + BROKER_SCAN_CHUNK - 1):
-                        ids.update(filter(None, (_task_id(json.loads(raw)) for raw in chunk)))
+                        queued.update(filter(None, (_task_id(json.loads(raw)) for raw in chunk)))
                         start += len(chunk)
+            delivered: set[str] = set()
             for _tag, raw in client.hscan_iter(channel.unacked_key, count=BROKER_SCAN_CHUNK):
-                ids.update(filter(None, [_task_id(json.loads(raw)[0])]))
-            return ids
+                delivered.update(filter(None, [_task_id(json.loads(raw)[0])]))
     except Exception as exc:  # the pass goes on without this check; the next one looks again
         log.warning("could not inspect the broker's queues", error=f"{type(exc).__name__}: {exc}")
         return None
+    held = candidates & queued
+    suspects = (candidates & delivered) - queued
+    if suspects:
+        live = _held_by_live_workers()
+        held |= suspects if live is None else suspects & live
+    return held
+
+
+def _held_by_live_workers() -> set[str] | None:
+    """Task ids the live workers hold (running, prefetched, or waiting for their countdown), as
+    they answer a broadcast; None when the broadcast fails. A worker that does not answer in
+    time may see its message sent again: a duplicate the ledger resolves."""
+    try:
+        inspect = app.control.inspect(timeout=1.0)
+        replies = [inspect.active(), inspect.reserved(), inspect.scheduled()]
+    except Exception as exc:
+        log.warning("could not ask the workers what they hold", error=f"{type(exc).__name__}: {exc}")
+        return None
+    ids: set[str] = set()
+    for reply in replies:
+        for tasks in (reply or {}).values():
+            for task in tasks:
+                request = task.get("request", task)  # scheduled entries wrap the request
+                if request.get("id"):
+                    ids.add(request["id"])
+    return ids
 
 
 def _task_id(message: Any) -> str | None:

@@ -8,6 +8,8 @@ with pyiceberg: every row exactly once, in one snapshot, with no operator action
   the task retries instead of being acknowledged away;
 - a reader silent for longer than the lease before its first batch: the heartbeat thread keeps
   the partition alive, the reconciler leaves it alone;
+- a worker dying while it holds a partition's retry for its countdown: the message is stuck in
+  Redis's unacknowledged set, which no live worker claims, so the reconciler sends it again;
 - a cancel landing while a task is starting: the run stays cancelled.
 Plus the ledger's schema on PostgreSQL: first use by many at once, an old ledger upgraded in place.
 """
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 import redis
 import sqlalchemy as sa
@@ -40,6 +43,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 PG_BASE = os.environ.get("DATIVO_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 READER = '''
+import os
 import time
 import pyarrow as pa
 from dativo_workers.plugins import DataReader, Partition, PluginSettings
@@ -51,6 +55,7 @@ class Settings(PluginSettings):
     rows: int = 100
     first_batch_delay_s: float = 0.0  # partition 0 only: a slow first query, a long Retry-After
     batch_sleep_s: float = 0.0
+    fail_once_marker: str = ""  # partition 0 only: a transient error the first time (then this file exists)
 
 
 class FaultReader(DataReader):
@@ -72,6 +77,9 @@ class FaultReader(DataReader):
         i, cfg = partition.spec["i"], self.config
         if i == 0:
             time.sleep(cfg.first_batch_delay_s)
+            if cfg.fail_once_marker and not os.path.exists(cfg.fail_once_marker):
+                open(cfg.fail_once_marker, "w").close()
+                raise ConnectionResetError("the source dropped the connection")
         for b in range(cfg.batches):
             time.sleep(cfg.batch_sleep_s)
             start = (i * cfg.batches + b) * cfg.rows
@@ -158,7 +166,7 @@ def _fast_leases(ws: Workspace, ledger_url: str | None = None) -> None:
     ws.runner_file.write_text(text)
 
 
-def _job(ws: Workspace, table: str, **settings: Any) -> Path:
+def _job(ws: Workspace, table: str, extra: str = "", **settings: Any) -> Path:
     ws.write("faultreader.py", READER)
     config = ", ".join(f"{k}: {v}" for k, v in settings.items())
     return ws.job(
@@ -169,6 +177,7 @@ def _job(ws: Workspace, table: str, **settings: Any) -> Path:
         source:
           reader: {{type: plugin, plugin_path: faultreader.FaultReader, config: {{{config}}}}}
         target: {{namespace: acme, table: {table}}}
+        {extra}
         """,
     )
 
@@ -240,6 +249,39 @@ def test_reader_silent_past_the_lease_is_not_stolen(workspace: Workspace, fleet:
     _assert_exactly_once(workspace, "slow_first", summary, 2 * 2 * 100)
     assert [(p["attempts"], p["winning_attempt"]) for p in ledger.partitions(run_id)] == [(1, 1), (1, 1)]
     assert len(re.findall(r"Task dativo\.reconcile\[\S+\] succeeded", fleet.log_text())) >= 5  # it was looking
+
+
+def test_worker_dead_while_holding_a_retry_countdown_is_recovered(workspace: Workspace, fleet: Fleet) -> None:
+    _fast_leases(workspace)
+    marker = workspace.root / "failed-once"
+    job = _job(
+        workspace,
+        "countdown",
+        extra="retry: {max_attempts: 3, backoff_seconds: 60, max_backoff_seconds: 60}",
+        partitions=1,
+        fail_once_marker=f'"{marker}"',
+    )
+    ledger = workspace.ledger()
+    fleet.start_worker()
+    run_id = submit(load_job(job), load_runner(workspace.runner_file), ledger, None)
+    broker = redis.Redis.from_url(fleet.broker_url)
+
+    def countdown_held() -> bool:  # the partition is pending, its retry message waits in the worker
+        part = ledger.partitions(run_id)[0]
+        return part["state"] == "pending" and part["attempts"] == 1 and broker.hlen("unacked") == 1
+
+    _wait_for(countdown_held, 30, "the worker to hold the retry for its countdown")
+    assert broker.llen("dativo") == 0
+    worker = psutil.Process(fleet.processes[0].pid)
+    for proc in [*worker.children(recursive=True), worker]:  # the whole pod dies, nothing is acknowledged
+        proc.kill()
+    fleet.processes[0].wait()
+    assert broker.hlen("unacked") == 1  # Redis would hand it out again only after the visibility timeout
+
+    fleet.start_worker(beat=True)
+    summary = wait(run_id, ledger, timeout_s=40)
+    _assert_exactly_once(workspace, "countdown", summary, 1 * 2 * 100)
+    assert ledger.partitions(run_id)[0]["attempts"] == 2
 
 
 def test_a_cancel_racing_a_starting_task_keeps_the_run_cancelled(
