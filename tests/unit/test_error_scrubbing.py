@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -211,3 +212,13 @@ def test_a_cross_tenant_reference_is_refused_at_load_naming_file_line_and_key(tm
     with pytest.raises(ConfigError) as exc:
         load_job(path)
     assert f"{path}:7: source.connection.password: secret reference ${{secret:globex/db_password}}" in str(exc.value)
+
+
+def test_log_events_and_stdlib_records_are_scrubbed_too() -> None:
+    redact.remember("resolved-for-logs")
+    event = redact.redact_event(
+        None, "error", {"event": "partition failed", "error": "x postgresql://u:pw-in-url@h/db resolved-for-logs"}
+    )
+    assert event["error"] == "x postgresql://u:***@h/db ***"
+    record = logging.LogRecord("celery", logging.ERROR, __file__, 1, "task failed: %s", ("redis://:pw2@h",), None)
+    assert redact.RedactingFilter().filter(record) and record.getMessage() == "task failed: redis://:***@h"
