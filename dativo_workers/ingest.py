@@ -19,6 +19,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import structlog
+from sqlalchemy.exc import NoResultFound
 
 from dativo_workers.config.job import LoadedJob, job_from_dict
 from dativo_workers.config.runner import RunnerConfig
@@ -106,7 +107,10 @@ def ingest_partition(run_id: str, index: int, runner: RunnerConfig, ledger: Ledg
 def _not_started(ledger: Ledger, base: dict[str, Any], lease_seconds: float) -> dict[str, Any]:
     """Why start_attempt refused: the run or the partition is past running, or a live attempt holds it."""
     run = ledger.run(base["run_id"]) or {"state": "unknown"}
-    part = ledger.partition(base["run_id"], base["partition"])
+    try:
+        part = ledger.partition(base["run_id"], base["partition"])
+    except NoResultFound:  # a message for a partition the run does not have: nothing to retry
+        return {**base, "status": "failed", "error": f"run {base['run_id']} has no partition {base['partition']}"}
     if part["state"] == "done":
         return {**base, "status": "done", "reason": "already done"}
     if run["state"] not in ("pending", "running"):
