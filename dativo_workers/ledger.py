@@ -181,6 +181,7 @@ class Ledger:
         table_ident: str,
         plan: dict[str, Any],
         partition_specs: list[dict[str, Any]],
+        queue: str | None = None,
     ) -> None:
         now = time.time()
         with self._tx() as conn:
@@ -201,6 +202,7 @@ class Ledger:
                     files=0,
                     bytes=0,
                     bad_rows=0,
+                    queue=queue,
                 )
             )
             if partition_specs:

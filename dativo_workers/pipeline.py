@@ -87,11 +87,14 @@ def plan_run(
     ledger: Ledger,
     run_id: str | None = None,
     hold: list[DataReader] | None = None,
+    queue: str | None = None,
 ) -> PlannedRun:
     """Validate, fix the table schema, split the source and record the run in the ledger.
 
     ``hold``: the caller outlives every partition read of the run (embedded mode); the planning
-    reader is appended to it still open (it may hold a source snapshot) and the caller closes it."""
+    reader is appended to it still open (it may hold a source snapshot) and the caller closes it.
+    ``queue``: a distributed run's broker queue, recorded with the run so the reconciler sends
+    its partitions even if the producer dies before it does."""
     cfg = job.config
     asset = load_job_asset(job)
     catalog_cfg = runner.catalog(cfg.target.catalog)
@@ -153,6 +156,7 @@ def plan_run(
         table_ident=target,
         plan=plan,
         partition_specs=[p.to_dict() for p in partitions],
+        queue=queue,
     )
     log.info("run planned", run_id=run_id, partitions=len(partitions), table=target)
     return PlannedRun(run_id, partitions, table)

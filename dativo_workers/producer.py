@@ -18,9 +18,11 @@ from dativo_workers.storage import catalog_properties
 
 def submit(job: LoadedJob, runner: RunnerConfig, ledger: Ledger, queue: str | None) -> str:
     """Plan the run, record it, send the chord. Returns the run id at once."""
+    from dativo_workers.celery_app import DEFAULT_QUEUE
     from dativo_workers.tasks import enqueue_partitions
 
-    planned = plan_run(job, runner, ledger)
+    queue = queue or DEFAULT_QUEUE
+    planned = plan_run(job, runner, ledger, queue=queue)
     enqueue_partitions(planned.run_id, [p.index for p in planned.partitions], queue, ledger)
     return planned.run_id
 

@@ -87,8 +87,8 @@ class SourceContext:
     query: str | None = None  # source.query: a custom SELECT (database readers)
     partitioning: dict[str, Any] = field(default_factory=dict)  # source.partitioning: {column, partitions, target_rows}
     incremental: dict[str, Any] | None = None  # source.incremental: {cursor_field, lookback}
-    # Cursor values the table's last snapshot committed, {"<object>.<cursor_field>": value}:
-    # an incremental reader plans only what lies past them.
+    # Cursor values this job's last committed run reached, {"<object>.<cursor_field>": value}:
+    # an incremental reader plans only what lies past them (available in plan(), not in read()).
     state: dict[str, str] = field(default_factory=dict)
     # True when the planning reader stays open until every partition of the run has been read
     # (embedded runs): what plan() opens (e.g. a database snapshot) lives until close().
@@ -165,7 +165,7 @@ class DataReader(ABC):
         """Incremental state this run reaches if it commits, {"<object>.<cursor_field>": value}.
 
         Called after ``plan()``; the engine stores it in the same snapshot as the data
-        (summary keys ``dativo.state.<object>.<cursor_field>``). Default: no state.
+        (summary keys ``dativo.state.<tenant>.<job>.<object>.<cursor_field>``). Default: no state.
         """
         return {}
 

@@ -10,7 +10,9 @@ with pyiceberg: every row exactly once, in one snapshot, with no operator action
   the partition alive, the reconciler leaves it alone;
 - a worker dying while it holds a partition's retry for its countdown: the message is stuck in
   Redis's unacknowledged set, which no live worker claims, so the reconciler sends it again;
-- a cancel landing while a task is starting: the run stays cancelled.
+- a cancel landing while a task is starting: the run stays cancelled;
+- a producer dying after it recorded the run but before it sent any message: the run's queue is
+  in the ledger, so the reconciler sends its partitions.
 Plus the ledger's schema on PostgreSQL: first use by many at once, an old ledger upgraded in place.
 """
 
@@ -33,6 +35,7 @@ import sqlalchemy as sa
 
 from dativo_workers.config import load_job, load_runner
 from dativo_workers.ledger import SCHEMA_HEAD, VERSION_TABLE, Ledger, metadata, schema_revision
+from dativo_workers.pipeline import plan_run
 from dativo_workers.producer import cancel, submit, wait
 
 from ..conftest import Workspace
@@ -216,6 +219,22 @@ def test_queue_deleted_after_submit_is_resent_by_the_reconciler(workspace: Works
     _assert_exactly_once(workspace, "lost_queue", summary, 3 * 2 * 100)
     assert [p["attempts"] for p in ledger.partitions(run_id)] == [1, 1, 1]
     assert "re-enqueued partitions whose task message was lost" in fleet.log_text()
+
+
+def test_producer_dead_before_sending_anything_is_recovered_by_the_reconciler(
+    workspace: Workspace, fleet: Fleet
+) -> None:
+    _fast_leases(workspace)
+    job = _job(workspace, "orphan_plan", partitions=3)
+    ledger = workspace.ledger()
+    # `dativo submit` planned and recorded the run, then died before it sent a single message
+    planned = plan_run(load_job(job), load_runner(workspace.runner_file), ledger, queue="dativo")
+    assert all(p["task_id"] is None for p in ledger.partitions(planned.run_id))
+
+    fleet.start_worker(concurrency=2, beat=True)
+    summary = wait(planned.run_id, ledger, timeout_s=45)
+    _assert_exactly_once(workspace, "orphan_plan", summary, 3 * 2 * 100)
+    assert [p["attempts"] for p in ledger.partitions(planned.run_id)] == [1, 1, 1]
 
 
 def test_ledger_refusing_connections_as_a_task_starts_loses_nothing(
