@@ -21,7 +21,7 @@ from celery import Task, chord, group
 from sqlalchemy.exc import SQLAlchemyError
 
 from dativo_workers.celery_app import DEFAULT_QUEUE, app, worker_runner
-from dativo_workers.ingest import ingest_partition
+from dativo_workers.ingest import describe_error, ingest_partition
 from dativo_workers.ledger import Ledger
 from dativo_workers.pipeline import commit_run
 from dativo_workers.reconcile import reconcile
@@ -61,6 +61,8 @@ def ingest_partition_task(self: Task, run_id: str, index: int) -> dict[str, Any]
             error=f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
         )
         raise self.retry(countdown=delay) from None
+    except Exception as exc:
+        raise _scrubbed(exc) from None
     if status["status"] in ("retry", "busy"):
         raise self.retry(countdown=status["delay_s"])
     if finished:
@@ -79,6 +81,18 @@ def commit_run_task(self: Task, _results: list[dict[str, Any]] | None, run_id: s
         delay = ledger_retry_delay(self.request.retries)
         log.warning("ledger unavailable, commit will retry", run_id=run_id, delay_s=round(delay, 2), error=str(exc))
         raise self.retry(countdown=delay) from None
+    except Exception as exc:
+        raise _scrubbed(exc) from None
+
+
+class TaskFailed(Exception):
+    """What the result backend stores for an exception that escaped a task: its scrubbed text."""
+
+
+def _scrubbed(exc: Exception) -> TaskFailed:
+    # Celery stores an escaping exception's text and traceback in the result backend (and
+    # Flower shows it); the original may quote a secret or a source value
+    return TaskFailed(describe_error(exc))
 
 
 @app.task(name="dativo.reconcile")

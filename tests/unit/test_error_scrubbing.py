@@ -222,3 +222,19 @@ def test_log_events_and_stdlib_records_are_scrubbed_too() -> None:
     assert event["error"] == "x postgresql://u:***@h/db ***"
     record = logging.LogRecord("celery", logging.ERROR, __file__, 1, "task failed: %s", ("redis://:pw2@h",), None)
     assert redact.RedactingFilter().filter(record) and record.getMessage() == "task failed: redis://:***@h"
+
+
+def test_an_exception_escaping_a_celery_task_reaches_the_result_backend_scrubbed() -> None:
+    from celery.exceptions import Retry
+
+    from dativo_workers.tasks import TaskFailed, commit_run_task
+
+    redact.remember("escaped-Secret-9")
+    boom = RuntimeError("unexpected: dsn postgresql://app:escaped-Secret-9@db/shop")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("dativo_workers.tasks.commit_run", lambda *a: (_ for _ in ()).throw(boom))
+        with pytest.raises(TaskFailed) as raised:
+            commit_run_task.run(None, "r1")
+    assert "escaped-Secret-9" not in str(raised.value) and "RuntimeError: unexpected" in str(raised.value)
+    assert raised.value.__cause__ is None and raised.value.__suppress_context__
+    assert not isinstance(raised.value, Retry)
