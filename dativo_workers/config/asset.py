@@ -268,6 +268,8 @@ def _schema_problems(data: dict[str, Any], loaded: LoadedYaml, prefix: tuple[str
         for key_loc, message in messages:
             if key_loc and key_loc[-1] == "rule" and "quality" in key_loc:
                 message += f" ({_RULE_HINT})"
+            elif key_loc and key_loc[-1] in ("exclusiveMinimum", "exclusiveMaximum") and error.instance is True:
+                message += f" (ODCS v3.1: `{key_loc[-1]}` holds the bound itself, e.g. `{key_loc[-1]}: 100`)"
             shown = prefix or key_loc  # flat assets: point at the key the user wrote
             line = loaded.line_of(shown)
             where = f"{loaded.path}:{line}" if line else str(loaded.path)

@@ -827,6 +827,12 @@ def test_v30_library_rule_gets_a_hint_towards_metric(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as exc:
         load_asset(path)
     assert any("quality[0].rule: unknown key (ODCS v3.1 replaced" in p for p in exc.value.problems)
+    bound = odcs_with(
+        tmp_path, "- {name: n, logicalType: integer, logicalTypeOptions: {maximum: 9, exclusiveMaximum: true}}"
+    )
+    with pytest.raises(ConfigError) as exc:
+        load_asset(bound)
+    assert any("`exclusiveMaximum` holds the bound itself" in p for p in exc.value.problems)
 
 
 def test_asset_unknown_type_names_the_column(tmp_path: Path) -> None:
