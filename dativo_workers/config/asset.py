@@ -10,6 +10,7 @@ with ``contract.yaml#<object name>`` (a contract with a single object needs no n
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -140,14 +141,14 @@ def load_asset(path: Path, object_name: str | None = None) -> Asset:
 def _read(path: Path) -> LoadedYaml:
     """The contract file as data; a job of many tables reads one contract many times."""
     try:
-        stat = path.stat()
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()  # a same-size rewrite is seen too
     except OSError:
         return load_yaml(path, core_schema=True)  # says what is wrong with the path
-    return _read_cached(path, stat.st_mtime_ns, stat.st_size)
+    return _read_cached(path, digest)
 
 
 @functools.lru_cache(maxsize=8)
-def _read_cached(path: Path, mtime_ns: int, size: int) -> LoadedYaml:
+def _read_cached(path: Path, digest: str) -> LoadedYaml:
     return load_yaml(path, core_schema=True)  # the data is only read, never changed, by load_asset
 
 
