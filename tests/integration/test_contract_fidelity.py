@@ -454,6 +454,9 @@ def test_multi_table_job_maps_each_table_to_its_schema_object(
         target: {{namespace: acme, table: "{{object}}"}}
         """,
     )
+    checked = workspace.cli("check", str(job))
+    assert checked.code == 0, checked.stdout + checked.stderr
+    assert "full_v310.odcs.yaml: 3 columns" in checked.stdout
     result = workspace.cli("run", str(job), "--json")
     assert result.code == 0, result.stderr
     assert [(r["table"], r["rows"], r["state"]) for r in result.json["runs"]] == [
