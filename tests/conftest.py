@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,18 +22,38 @@ from dativo_workers.config import load_job, load_runner
 from dativo_workers.executor import execute
 from dativo_workers.ledger import Ledger
 
-from .integration.fleet import REDIS_BASE, private_dbs
+from .integration.services import RedisForTests, redis_for_this_process
 
 REPO = Path(__file__).resolve().parent.parent
+_redis: RedisForTests | None = None
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """The producer side of distributed tests (this process) and the workers it starts share a
-    private Redis db pair per xdist worker; set before dativo_workers.celery_app is imported."""
-    worker_id = getattr(config, "workerinput", {}).get("workerid", "master")
-    broker_db, result_db = private_dbs(worker_id)
-    os.environ["DATIVO_BROKER_URL"] = f"{REDIS_BASE}/{broker_db}"
-    os.environ["DATIVO_RESULT_BACKEND"] = f"{REDIS_BASE}/{result_db}"
+    Redis of this test process's own (see tests/integration/services.py); set before
+    dativo_workers.celery_app is imported."""
+    global _redis
+    _redis = redis_for_this_process()
+    os.environ["DATIVO_BROKER_URL"] = _redis.broker_url
+    os.environ["DATIVO_RESULT_BACKEND"] = _redis.result_backend
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    global _redis
+    if _redis is not None:
+        _redis.close()
+        _redis = None
+
+
+@pytest.fixture(autouse=True)
+def _restore_environment() -> Iterator[None]:
+    """Whatever a test puts in os.environ (an in-process CLI call exports DATIVO_LOG_*, a provider
+    test sets secrets) is gone before the next test, and from the subprocesses it starts."""
+    saved = dict(os.environ)
+    yield
+    if dict(os.environ) != saved:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 @dataclass

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,23 +13,9 @@ from pathlib import Path
 
 import redis
 
-REDIS_BASE = os.environ.get("DATIVO_TEST_REDIS_URL", "redis://127.0.0.1:6379").rstrip("/")
+from .services import free_port, service_unavailable
 
-
-def private_dbs(worker_id: str) -> tuple[int, int]:
-    """A broker/result db pair per xdist worker (gw0, gw1, ... or master), so parallel test
-    processes never share queues. Dbs 2-11; 0 and 1 are left to people's own workers."""
-    if os.environ.get("DATIVO_TEST_DB_PAIR"):  # concurrent pytest sessions on one machine pick distinct pairs
-        n = int(os.environ["DATIVO_TEST_DB_PAIR"]) % 5
-    else:
-        n = int(worker_id.removeprefix("gw")) % 5 if worker_id.startswith("gw") else 4
-    return 2 + 2 * n, 3 + 2 * n
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+__all__ = ["Fleet", "free_port"]
 
 
 @dataclass
@@ -101,5 +86,9 @@ class Fleet:
         self.processes.clear()
 
     def flush(self) -> None:
+        """Empty this test process's own broker and result dbs (no other process uses them)."""
         for url in (self.broker_url, self.result_backend):
-            redis.Redis.from_url(url).flushdb()
+            try:
+                redis.Redis.from_url(url).flushdb()
+            except redis.ConnectionError as exc:
+                service_unavailable("Redis", url, exc)

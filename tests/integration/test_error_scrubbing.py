@@ -24,6 +24,7 @@ from dativo_workers.secrets import SecretsConfig, mask_value, redact, use
 
 from ..conftest import Workspace
 from .fleet import Fleet
+from .services import service_unavailable
 from .test_secrets_e2e import _redis_dump
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -191,7 +192,7 @@ def pg_catalog_db(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> Iter
     try:
         admin = psycopg.connect(PG_DSN, autocommit=True)
     except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL not reachable: {exc}")
+        service_unavailable("PostgreSQL", PG_DSN, exc)
     state = workspace.root / "state"
     workspace.runner_file.write_text(
         "runner:\n"

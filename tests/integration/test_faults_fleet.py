@@ -40,6 +40,7 @@ from dativo_workers.producer import cancel, submit, wait
 
 from ..conftest import Workspace
 from .fleet import Fleet
+from .services import service_unavailable
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -128,7 +129,7 @@ def pg() -> Iterator[PgLedger]:
             conn.execute(sa.text(f'CREATE SCHEMA "{name}" AUTHORIZATION "{name}"'))
     except sa.exc.OperationalError as exc:
         admin.dispose()
-        pytest.skip(f"PostgreSQL not reachable at {PG_BASE}: {exc.orig}")
+        service_unavailable("PostgreSQL", PG_BASE, exc.orig)
     url = sa.make_url(PG_BASE).set(username=name).update_query_dict({"options": f"-csearch_path={name}"})
     ledger = PgLedger(url.render_as_string(hide_password=False), name, admin)
     try:

@@ -35,11 +35,11 @@ from dativo_workers.executor import execute
 from dativo_workers.ledger import Ledger
 from dativo_workers.storage import catalog_properties
 
+from .services import service_unavailable
+
 pytestmark = pytest.mark.integration
 
 PG_BASE = os.environ.get("DATIVO_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-REDIS_BASE = os.environ.get("DATIVO_TEST_REDIS_URL", "redis://127.0.0.1:6379").rstrip("/")
-BROKER_DB, RESULT_DB = 14, 15
 SECRET_ENV = "DATIVO_SECRET__GLOBAL__S3"
 LEDGER_TABLES = {"dativo_runs", "dativo_partitions", "dativo_fragments"}
 CATALOG_TABLES = {"iceberg_tables", "iceberg_namespace_properties"}
@@ -121,7 +121,7 @@ def pg_url() -> Iterator[str]:
             conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
     except sa.exc.OperationalError as exc:
         admin.dispose()
-        pytest.skip(f"PostgreSQL not reachable at {PG_BASE}: {exc.orig}")
+        service_unavailable("PostgreSQL", PG_BASE, exc.orig)
     url = sa.make_url(PG_BASE).update_query_dict({"options": f"-csearch_path={schema}"})
     try:
         yield url.render_as_string(hide_password=False)
@@ -198,8 +198,8 @@ def fleet(tmp_path: Path, pg_url: str, s3_server: S3Server, monkeypatch: pytest.
         "runner.yaml",
         f"""
         runner:
-          broker_url: {REDIS_BASE}/{BROKER_DB}
-          result_backend: {REDIS_BASE}/{RESULT_DB}
+          broker_url: {os.environ["DATIVO_BROKER_URL"]}
+          result_backend: {os.environ["DATIVO_RESULT_BACKEND"]}
           ledger_url: "{pg_url}"
           catalogs:
             default:
@@ -357,13 +357,15 @@ def _celery_worker(fleet: Fleet) -> Iterator[Path]:
 
 
 @pytest.fixture
-def private_redis() -> Iterator[None]:
-    clients = [redis.Redis.from_url(f"{REDIS_BASE}/{db}") for db in (BROKER_DB, RESULT_DB)]
+def private_redis(fleet: Fleet) -> Iterator[None]:
+    """The broker and result dbs of this test process (tests/integration/services.py), emptied."""
+    runner = fleet.runner()
+    clients = [redis.Redis.from_url(url) for url in (runner.broker_url, runner.result_backend)]
     try:
         for client in clients:
             client.flushdb()
     except redis.ConnectionError as exc:
-        pytest.skip(f"Redis not reachable at {REDIS_BASE}: {exc}")
+        service_unavailable("Redis", runner.broker_url, exc)
     yield
     for client in clients:
         client.flushdb()
@@ -384,7 +386,6 @@ def test_distributed_run_on_a_real_worker_uses_postgres_and_s3(
     monkeypatch.setenv("DATIVO_RUNNER_CONFIG", str(fleet.runner_file))
     job, expected = _people(fleet, "people_dist")
     runner = fleet.runner()
-    assert (runner.broker_url, runner.result_backend) == (f"{REDIS_BASE}/{BROKER_DB}", f"{REDIS_BASE}/{RESULT_DB}")
     ledger = Ledger(runner.ledger_url)
     try:
         with _producer_app(runner), _celery_worker(fleet) as log:

@@ -1,11 +1,13 @@
-"""Plugins from installed packages: tests/plugin_package is pip-installed into the test environment
-(as a user installs a connector package) and found through the `dativo` entry point group by fresh
+"""Plugins from installed packages: tests/plugin_package is pip-installed into a directory on
+PYTHONPATH (as a user installs a connector package) and found through the `dativo` entry point group by fresh
 processes: the CLI and real Celery workers."""
 
 from __future__ import annotations
 
 import csv
+import importlib.metadata
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,15 +24,22 @@ PACKAGE = REPO / "tests" / "plugin_package"
 
 
 @pytest.fixture
-def test_plugin_installed() -> Iterator[None]:
-    """`pip install -e tests/plugin_package`, uninstalled afterwards. One test uses it: tests spread
-    over xdist workers must not uninstall the package under each other."""
-    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-    subprocess.run([*pip, "install", "--no-deps", "-e", str(PACKAGE)], check=True, timeout=240)
-    try:
-        yield
-    finally:
-        subprocess.run([*pip, "uninstall", "-y", "dativo-test-plugin"], check=True, timeout=120)
+def test_plugin_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """`pip install --target` of tests/plugin_package into a directory of this test's own, put on
+    PYTHONPATH for the processes the test starts (CLI, workers): the shared environment, which
+    other test processes use meanwhile, is never changed."""
+    source = tmp_path / "plugin_package"
+    shutil.copytree(PACKAGE, source)  # the build writes next to its sources
+    site = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q", "install", "--no-deps",
+         "--no-compile", "--target", str(site), str(source)],
+        check=True, timeout=240,
+    )  # fmt: skip
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])))
+    yield site
+    with pytest.raises(importlib.metadata.PackageNotFoundError):  # nothing reached the shared environment
+        importlib.metadata.distribution("dativo-test-plugin")
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from dativo_workers.secrets import SecretsConfig, use
 
 from ..conftest import Workspace
 from .fleet import Fleet, free_port
+from .services import service_unavailable
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -53,7 +54,7 @@ def _root() -> Any:
     try:
         return pymysql.connect(host=MY_HOST, port=MY_PORT, user="root", password="", database="test", autocommit=True)
     except pymysql.err.OperationalError as exc:
-        pytest.skip(f"MariaDB not reachable on {MY_HOST}:{MY_PORT}: {exc}")
+        service_unavailable("MariaDB", f"{MY_HOST}:{MY_PORT}", exc)
 
 
 @pytest.fixture
