@@ -8,14 +8,17 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import redis
 
 from .services import free_port, service_unavailable
 
-__all__ = ["Fleet", "free_port"]
+__all__ = ["Fleet", "eventually", "free_port"]
+T = TypeVar("T")
 
 
 @dataclass
@@ -92,3 +95,16 @@ class Fleet:
                 redis.Redis.from_url(url).flushdb()
             except redis.ConnectionError as exc:
                 service_unavailable("Redis", url, exc)
+
+
+def eventually(condition: Callable[[], T], timeout: float = 30, interval: float = 0.1, what: str = "condition") -> T:
+    """Poll ``condition`` until it returns something truthy (returned), failing after ``timeout``:
+    tests wait for a state, never for a fixed time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not reached within {timeout}s (last: {result!r})")
+        time.sleep(interval)

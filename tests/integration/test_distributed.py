@@ -26,7 +26,7 @@ from dativo_workers.producer import retry, submit, wait
 from dativo_workers.reconcile import reconcile
 
 from ..conftest import Workspace
-from .fleet import Fleet, free_port
+from .fleet import Fleet, eventually, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -302,7 +302,9 @@ def test_flower_lists_the_workers_and_the_runs_tasks(workspace: Workspace, fleet
     try:
         base = f"http://127.0.0.1:{port}"
         _wait_http(f"{base}/healthcheck")
-        time.sleep(1.0)  # flower subscribes to the event stream; tasks sent before that are not seen
+        # flower sees tasks sent after it joined the event stream: wait until it has our worker's events
+        eventually(lambda: any(w.startswith(f"{name}@") for w in json.loads(_get(f"{base}/api/workers"))),
+                   timeout=30, interval=0.3, what="flower receiving the worker's events")  # fmt: skip
         summary = _submit_and_wait(workspace, _slow_job(workspace, "fl", "flowered", partitions=2, sleep_s=0.01))
         assert summary["state"] == "committed"
         deadline = time.monotonic() + 30
@@ -400,7 +402,12 @@ def test_redis_restart_mid_run_is_completed_by_retry_without_duplicates(
         time.sleep(0.1)
 
     private_redis.restart()  # queued partitions and the chord's bookkeeping are lost
-    time.sleep(7)  # longer than lease_seconds: interrupted partitions now count as silent
+
+    def interrupted_partitions_silent() -> bool:  # longer than lease_seconds without a heartbeat
+        now = time.time()
+        return all(p["state"] != "running" or now - p["heartbeat_at"] > 5 for p in ledger.partitions(run_id))
+
+    eventually(interrupted_partitions_silent, timeout=60, interval=0.25, what="interrupted partitions going silent")
     assert ledger.run(run_id)["state"] != "committed"
 
     retried = workspace.cli("retry", run_id, "--wait", "--json", env=env)
@@ -425,7 +432,13 @@ def test_cancel_stops_the_run_and_commits_nothing(workspace: Workspace, fleet: F
         time.sleep(0.1)
     summary = cancel(run_id, runner, ledger)
     assert summary["state"] == "cancelled"
-    time.sleep(3)  # the running partition notices at its next heartbeat; queued ones were revoked
+    # the running partition notices at its next heartbeat and removes its files; queued ones were revoked
+    eventually(
+        lambda: all(p["state"] != "running" for p in ledger.partitions(run_id))
+        and not list((workspace.state / "warehouse").rglob("*.parquet")),
+        timeout=30,
+        what="the running partition stopping",
+    )
     states = {p["idx"]: p["state"] for p in ledger.partitions(run_id)}
     assert "done" not in states.values() and "running" not in states.values(), states
     assert ledger.run(run_id)["state"] == "cancelled"

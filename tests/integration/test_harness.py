@@ -96,3 +96,7 @@ def test_db_pairs_of_a_shared_server_are_never_handed_out_twice(tmp_path: Path) 
     finally:
         for pair in held:
             pair.close()
+
+
+def test_every_test_has_a_time_limit(pytestconfig: pytest.Config) -> None:
+    assert 0 < float(pytestconfig.getini("timeout")) <= 300  # pyproject's pytest config (pytest-timeout)
