@@ -8,7 +8,7 @@ from typing import Any
 from dativo_workers.config import load_job, load_runner
 from dativo_workers.config.job import expand_objects
 from dativo_workers.config.runner import local_path_of
-from dativo_workers.errors import ConfigError, DativoError, SourceError
+from dativo_workers.errors import ConfigError, DativoError, SchemaChangeError, SourceError
 from dativo_workers.iceberg import open_catalog, plan_table
 from dativo_workers.pipeline import load_job_asset, source_schema
 from dativo_workers.plugins.manager import create_reader, plugin_name, target_writer
@@ -72,16 +72,36 @@ def check_job(job_path: Path, runner_path: Path | None, select: list[str] | None
             }
         )
     else:
+        schema_check = None
         try:
             catalog = open_catalog(job.config.target.catalog, catalog_properties(catalog_cfg, job.config.tenant_id))
             detail = f"{job.config.target.catalog}: reachable"
             if schema is not None:
-                plan = plan_table(catalog, job.config.target, schema, catalog_cfg.warehouse)
-                detail += f"; table {'exists' if plan.exists else 'will be created'} at {plan.location}"
+                try:
+                    plan = plan_table(catalog, job.config.target, schema, catalog_cfg.warehouse)
+                except SchemaChangeError as exc:  # the catalog is fine: the source's schema is not
+                    schema_check = {"name": "schema", "ok": False, "detail": describe_error(exc)}
+                else:
+                    detail += f"; table {'exists' if plan.exists else 'will be created'} at {plan.location}"
+                    if plan.exists:
+                        schema_check = {"name": "schema", "ok": True, "detail": describe_changes(plan.schema_changes)}
             checks.append({"name": "catalog", "ok": True, "detail": detail})
         except Exception as exc:
             checks.append({"name": "catalog", "ok": False, "detail": describe_error(exc)})
+        if schema_check is not None:
+            checks.append(schema_check)
     return {"job": str(job.path), "ok": all(c["ok"] for c in checks), "checks": checks}
+
+
+def describe_changes(changes: dict[str, list[dict[str, str]]] | None) -> str:
+    """One line for what a run would change in an existing table's schema."""
+    if not changes:
+        return "the table takes the source's schema as it is"
+    parts = [f"adds {c['column']} ({c['type']})" for c in changes["added"]]
+    parts += [f"widens {c['column']} {c['from']} -> {c['to']}" for c in changes["type_changed"]]
+    parts += [f"casts {c['column']} {c['source_type']} -> {c['table_type']}" for c in changes["cast"]]
+    parts += [f"{c['column']} no longer in the source (kept, null in new rows)" for c in changes["dropped"]]
+    return "; ".join(parts) or "the table takes the source's schema as it is"
 
 
 def explain_tags(job_path: Path) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from dativo_workers import logging as dativo_logging
 from dativo_workers.cli_generate import generate_app
 from dativo_workers.cli_secrets import SecretManagerOpt, secrets_app, use_secret_manager
 from dativo_workers.cli_state import state_app
-from dativo_workers.errors import DativoError
+from dativo_workers.errors import DativoError, SchemaChangeError
 
 app = typer.Typer(
     name="dativo",
@@ -177,38 +177,57 @@ class _RunProgress:
         self.progress.update(self.task, completed=done, rows=rows, mb=mb, rate=rows / elapsed if elapsed else 0.0)
 
 
+SUMMARY_KEYS = (
+    "run_id",
+    "state",
+    "table",
+    "table_location",
+    "rows",
+    "files",
+    "bytes",
+    "bad_rows",
+    "snapshot_id",
+    "partitions_done",
+    "partitions_failed",
+    "duration_s",
+)
+
+
 def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
+    """One `key  value` line each, never wrapped (ids and paths stay whole for copy and paste)."""
     if as_json:
         sys.stdout.write(json.dumps(summary, default=str) + "\n")
         return
     state = summary["state"]
-    color = "green" if state == "committed" else "red"
-    table = Table(show_header=False, box=None, padding=(0, 2))
-    for key in (
-        "run_id",
-        "state",
-        "table",
-        "table_location",
-        "rows",
-        "files",
-        "bytes",
-        "bad_rows",
-        "snapshot_id",
-        "partitions_done",
-        "partitions_failed",
-        "duration_s",
-    ):
+    width = max(len(k) for k in SUMMARY_KEYS)
+    for key in SUMMARY_KEYS:
         value = summary[key]
+        if value is None:
+            continue  # e.g. no snapshot_id for a run that committed nothing
+        text = Text(f"{key:<{width}}  ")
         if key == "state":
-            value = f"[{color}]{value}[/{color}]"
-        elif isinstance(value, int) and key in ("rows", "bytes"):
-            value = f"{value:,}"
-        table.add_row(key, str(value))
-    out.print(table)
+            text.append(str(value), style="green" if state == "committed" else "red")
+        else:
+            text.append(f"{value:,}" if isinstance(value, int) and key in ("rows", "bytes") else str(value))
+        out.print(text, soft_wrap=True, highlight=False)
+    changes = _describe_schema_changes(summary.get("schema_changes"))
+    if changes:
+        out.print(Text(f"{'schema':<{width}}  {changes}"), soft_wrap=True, highlight=False)
     for path in summary.get("quarantine_files") or []:
-        out.print(f"[yellow]quarantined rows:[/yellow] {path}")
+        out.print(Text("quarantined rows: ", style="yellow") + Text(path), soft_wrap=True, highlight=False)
     if summary.get("error"):
-        err.print(f"[red]error:[/red] {summary['error']}")
+        err.print(Text("error: ", style="red") + Text(summary["error"]), soft_wrap=True, highlight=False)
+
+
+def _describe_schema_changes(changes: dict[str, list[dict[str, str]]] | None) -> str:
+    """What the run changes in the table's schema; nothing for a table it leaves as it is."""
+    if not changes:
+        return ""
+    if changes.get("created"):
+        return f"creates the table with {len(changes['added'])} column(s)"
+    from dativo_workers.checks import describe_changes
+
+    return describe_changes(changes) if any(changes[k] for k in ("added", "dropped", "type_changed", "cast")) else ""
 
 
 def _load_runner(path: Path | None) -> Any:
@@ -248,19 +267,31 @@ def submit(
     jobs = expand_objects(load_job(job), _selected(select), full_refresh)  # one run per source table
     runner_cfg = _load_runner(runner)
     ledger = Ledger(runner_cfg.ledger_url)
-    run_ids = [submit_run(one, runner_cfg, ledger, queue) for one in jobs]
+    run_ids, refused = [], set()
+    for one in jobs:
+        try:
+            run_ids.append(submit_run(one, runner_cfg, ledger, queue))
+        except SchemaChangeError as exc:  # refused while planning, recorded as a failed run
+            if exc.run_id is None:
+                raise
+            run_ids.append(exc.run_id)
+            refused.add(exc.run_id)
     if not wait:
-        if as_json:
-            from dativo_workers.pipeline import run_summary
+        from dativo_workers.pipeline import run_summary
 
+        if as_json:
             _print_summaries([run_summary(ledger, run_id) for run_id in run_ids], as_json=True)
         else:
             for run_id in run_ids:
-                out.print(f"submitted run [bold]{run_id}[/bold]; follow it with `dativo status {run_id} --watch`")
-        return
+                if run_id in refused:
+                    _print_summary(run_summary(ledger, run_id), as_json=False)
+                else:
+                    out.print(f"submitted run [bold]{run_id}[/bold]; follow it with `dativo status {run_id} --watch`")
+        raise typer.Exit(EXIT_FAILED if refused else EXIT_OK)
     summaries = []
     for run_id in run_ids:
-        err.print(f"submitted run {run_id}")
+        if run_id not in refused:
+            err.print(f"submitted run {run_id}")
         summaries.append(_watch(ledger, run_id, as_json))
     _print_summaries(summaries, as_json)
     raise typer.Exit(max(_exit_code(s) for s in summaries))
@@ -422,8 +453,8 @@ def check(
         sys.stdout.write(json.dumps(report) + "\n")
     else:
         for item in report["checks"]:
-            mark = "[green]ok[/green]" if item["ok"] else "[red]FAIL[/red]"
-            out.print(f"{mark}  {item['name']}: {item['detail']}")
+            mark = Text("ok", style="green") if item["ok"] else Text("FAIL", style="red")
+            out.print(mark + Text(f"  {item['name']}: {item['detail']}"), soft_wrap=True, highlight=False)
     raise typer.Exit(EXIT_OK if report["ok"] else EXIT_FAILED)
 
 

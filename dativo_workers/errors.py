@@ -27,6 +27,16 @@ class BadDataError(DativoError):
     """Rows that do not fit the schema under `bad_rows: fail`, or more than `bad_rows.max`."""
 
 
+class SchemaChangeError(DativoError):
+    """The source changed a column's type in a way the table cannot take; found while planning,
+    so nothing was written. ``run_id``: the failed run recorded in the ledger, once it is."""
+
+    def __init__(self, message: str, columns: list[dict[str, str]]) -> None:
+        self.columns = columns  # [{"column", "table_type", "source_type"}]
+        self.run_id: str | None = None
+        super().__init__(message)
+
+
 class CommitError(DativoError):
     """The run could not be committed to the catalog."""
 

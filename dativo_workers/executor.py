@@ -17,10 +17,11 @@ from typing import Any
 
 from dativo_workers.config.job import LoadedJob
 from dativo_workers.config.runner import RunnerConfig
+from dativo_workers.errors import SchemaChangeError
 from dativo_workers.ingest import ingest_partition, share_cores
 from dativo_workers.ledger import Ledger
 from dativo_workers.logging import configure_from_env
-from dativo_workers.pipeline import commit_run, plan_run
+from dativo_workers.pipeline import commit_run, plan_run, run_summary
 from dativo_workers.plugins.base import DataReader
 
 ProgressCallback = Callable[[list[dict[str, Any]]], None]
@@ -68,7 +69,12 @@ def execute(
     # they all read (this process outlives them, unlike a fleet's producer).
     planner: list[DataReader] = []
     try:
-        planned = plan_run(job, runner, ledger, hold=planner)
+        try:
+            planned = plan_run(job, runner, ledger, hold=planner)
+        except SchemaChangeError as exc:
+            if exc.run_id is None:
+                raise
+            return run_summary(ledger, exc.run_id)  # refused before anything was written, and recorded
         run_id = planned.run_id
         if on_plan:
             on_plan(run_id, len(planned.partitions))

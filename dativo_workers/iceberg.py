@@ -16,6 +16,7 @@ from pyiceberg.exceptions import (
     CommitStateUnknownException,
     NoSuchNamespaceError,
     NoSuchTableError,
+    ResolveError,
     TableAlreadyExistsError,
 )
 from pyiceberg.io import FileIO, load_file_io
@@ -26,16 +27,17 @@ from pyiceberg.io.pyarrow import (
 )
 from pyiceberg.manifest import DataFile, DataFileContent, FileFormat
 from pyiceberg.partitioning import UNPARTITIONED_PARTITION_SPEC, PartitionField, PartitionSpec
-from pyiceberg.schema import Schema, assign_fresh_schema_ids
+from pyiceberg.schema import Schema, assign_fresh_schema_ids, index_by_id, promote
 from pyiceberg.table import Table, TableProperties, Transaction
 from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.snapshots import Snapshot
 from pyiceberg.table.update.snapshot import ManageSnapshots
 from pyiceberg.transforms import parse_transform
+from pyiceberg.types import DecimalType, IcebergType, ListType, MapType, StructType
 
 from dativo_workers.config.job import TargetConfig
 from dativo_workers.config.runner import local_path_of
-from dativo_workers.errors import CommitError, CommitOutcomeUnknown, ConfigError
+from dativo_workers.errors import CommitError, CommitOutcomeUnknown, ConfigError, SchemaChangeError
 from dativo_workers.retry import is_transient
 
 if TYPE_CHECKING:
@@ -68,6 +70,7 @@ class TablePlan:
     schema: Schema
     spec: PartitionSpec
     exists: bool
+    schema_changes: dict[str, list[dict[str, str]]] | None = None  # an existing table's (evolve_schema)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -76,6 +79,7 @@ class TablePlan:
             "schema": self.schema.model_dump_json(),
             "spec": self.spec.model_dump_json(),
             "exists": self.exists,
+            "schema_changes": self.schema_changes,
         }
 
     @classmethod
@@ -86,6 +90,7 @@ class TablePlan:
             schema=Schema.model_validate_json(data["schema"]),
             spec=PartitionSpec.model_validate_json(data["spec"]),
             exists=data["exists"],
+            schema_changes=data.get("schema_changes"),
         )
 
 
@@ -97,29 +102,147 @@ def load_table(catalog: Catalog, identifier: tuple[str, str]) -> Table | None:
 
 
 def plan_table(catalog: Catalog, target: TargetConfig, source_schema: Schema, warehouse: str | None) -> TablePlan:
-    """Fix the table schema (with field IDs) and location before any worker writes a file."""
+    """Fix the table schema (with field IDs) and location before any worker writes a file.
+
+    An existing table takes the source's new columns and the type promotions Iceberg allows
+    (reported in ``schema_changes``); any other type change raises SchemaChangeError, unless
+    ``target.schema_evolution.on_type_change`` is ``cast``."""
     identifier = (target.namespace, target.table)
     table = load_table(catalog, identifier)
     if table is None:
         schema = assign_fresh_schema_ids(source_schema)
         spec = partition_spec(target, schema)
         location = _default_location(catalog, target, warehouse)
-        return TablePlan(identifier, location, schema, spec, exists=False)
-    schema = evolved_schema(table, source_schema)
+        changes = _changes(Schema(), schema, created=True)
+        return TablePlan(identifier, location, schema, spec, exists=False, schema_changes=changes)
+    schema, changes = evolve_schema(table, source_schema, target.schema_evolution.on_type_change)
     if target.partition_by and not _same_spec(table.spec(), partition_spec(target, schema)):
         log.warning("table %s keeps its existing partition spec; partition_by differs", ".".join(identifier))
-    return TablePlan(identifier, table.location(), schema, table.spec(), exists=True)
+    return TablePlan(identifier, table.location(), schema, table.spec(), exists=True, schema_changes=changes)
 
 
 def evolved_schema(table: Table, source_schema: Schema) -> Schema:
-    """The table schema plus the source's new columns (and allowed type promotions)."""
-    try:
-        return table.update_schema().union_by_name(source_schema)._apply()
-    except (ValueError, TypeError):
-        # incompatible type for an existing column: keep the table's type, add only new columns
-        existing = {f.name for f in table.schema().fields}
-        new_fields = [f for f in source_schema.fields if f.name not in existing]
-        return table.update_schema().union_by_name(Schema(*new_fields))._apply()
+    """The table schema plus the source's new columns and allowed type promotions (raises
+    SchemaChangeError on any other type change)."""
+    return evolve_schema(table, source_schema)[0]
+
+
+def evolve_schema(table: Table, source_schema: Schema, on_type_change: str = "fail") -> tuple[Schema, SchemaChanges]:
+    """The table's next schema and what changes from the current one.
+
+    Iceberg's promotions (int -> long, float -> double, wider decimal precision, and whatever else
+    pyiceberg's ``promote`` allows) are applied; a source type narrower than the table's is read
+    into the table's type. Anything else is a conflict: SchemaChangeError naming each column, or,
+    with ``on_type_change: cast``, the table keeps its type and the conformer casts the values
+    (the ones that do not fit become bad rows)."""
+    current = table.schema()
+    conflicts: list[dict[str, str]] = []
+    dropped: list[dict[str, str]] = []
+    _compare(current.as_struct(), source_schema.as_struct(), "", conflicts, dropped)
+    if conflicts and on_type_change != "cast":
+        raise SchemaChangeError(_conflict_message(".".join(table.name()), conflicts), conflicts)
+    incoming = list(source_schema.fields)
+    if conflicts:  # cast: a conflicting column keeps the table's type (the whole top-level column)
+        tops = {c["column"].split(".")[0] for c in conflicts}
+        incoming = [current.find_field(f.name) if f.name in tops else f for f in incoming]
+    existing = {f.name for f in current.fields}
+    # a column new to a table that already holds rows cannot be required: those rows have no value
+    incoming = [f if f.name in existing else f.model_copy(update={"required": False}) for f in incoming]
+    evolved = table.update_schema().union_by_name(Schema(*incoming))._apply()
+    return evolved, _changes(current, evolved, dropped, conflicts)
+
+
+def _compare(
+    old: IcebergType, new: IcebergType, path: str, conflicts: list[dict[str, str]], dropped: list[dict[str, str]]
+) -> None:
+    """Walk the table's type (old) and the source's (new) by name: type conflicts, missing columns."""
+    if isinstance(old, StructType) and isinstance(new, StructType):
+        fields = {f.name: f for f in new.fields}
+        for f in old.fields:
+            name = f"{path}.{f.name}" if path else f.name
+            if f.name in fields:
+                _compare(f.field_type, fields[f.name].field_type, name, conflicts, dropped)
+            else:
+                dropped.append({"column": name, "type": str(f.field_type)})
+        return
+    if isinstance(old, ListType) and isinstance(new, ListType):
+        _compare(old.element_type, new.element_type, f"{path}.element", conflicts, dropped)
+        return
+    if isinstance(old, MapType) and isinstance(new, MapType):
+        _compare(old.key_type, new.key_type, f"{path}.key", conflicts, dropped)
+        _compare(old.value_type, new.value_type, f"{path}.value", conflicts, dropped)
+        return
+    if old.is_primitive and new.is_primitive:
+        if old == new:
+            return
+        if isinstance(old, DecimalType) and isinstance(new, DecimalType) and old.scale != new.scale:
+            # pyiceberg 0.12's promote() compares a decimal's scale with itself; Iceberg forbids it
+            conflicts.append({"column": path, "table_type": str(old), "source_type": str(new)})
+            return
+        for file_type, read_type in ((old, new), (new, old)):  # widened either way: the table takes it
+            try:
+                promote(file_type, read_type)
+                return
+            except ResolveError:
+                pass
+    conflicts.append({"column": path, "table_type": str(old), "source_type": str(new)})
+
+
+def _conflict_message(table: str, conflicts: list[dict[str, str]]) -> str:
+    first = conflicts[0]
+    columns = "; ".join(
+        f"column {c['column']!r}: the table has {c['table_type']}, the source now brings {c['source_type']}"
+        for c in conflicts
+    )
+    return (
+        f"table {table} cannot take the source's type change ({columns}); Iceberg does not "
+        "allow it, and nothing was written. Ways out: declare the column with the table's type in the "
+        f"asset (e.g. {first['column']!r} as {first['table_type']}) so values are cast and the ones that "
+        "do not fit follow bad_rows; or set `target.schema_evolution: {on_type_change: cast}` in the job "
+        "to do the same without an asset; or load into a new table."
+    )
+
+
+SchemaChanges = dict[str, list[dict[str, str]]]
+
+
+def _changes(
+    before: Schema,
+    after: Schema,
+    dropped: list[dict[str, str]] | None = None,
+    conflicts: list[dict[str, str]] | None = None,
+    rejected: list[dict[str, str]] | None = None,
+    created: bool = False,
+) -> SchemaChanges:
+    """``added``/``type_changed`` by field id (exactly what the commit changes), ``dropped``: table
+    columns the source no longer brings (kept; null in new rows), ``cast``: conflicts kept at the
+    table's type under ``on_type_change: cast``, ``rejected``: conflicts that failed the run,
+    ``created``: the run creates the table (every column is ``added``)."""
+    old, new = index_by_id(before), index_by_id(after)
+    added_names = [after.find_column_name(i) or new[i].name for i in new if i not in old]
+    added = [
+        {"column": name, "type": str(after.find_type(name))}
+        for name in added_names
+        if not any(name.startswith(other + ".") for other in added_names)  # a new struct's fields: the struct
+    ]
+    type_changed = [
+        {"column": after.find_column_name(i) or field.name, "from": str(old[i].field_type), "to": str(field.field_type)}
+        for i, field in new.items()
+        if i in old and field.field_type.is_primitive and field.field_type != old[i].field_type
+    ]
+    return {
+        "created": created,
+        "added": added,
+        "dropped": dropped or [],
+        "type_changed": type_changed,
+        "cast": conflicts or [],
+        "rejected": rejected or [],
+    }
+
+
+def rejected_changes(conflicts: list[dict[str, str]]) -> SchemaChanges:
+    """The ``schema_changes`` of a run that failed on type conflicts: nothing changed."""
+    return _changes(Schema(), Schema(), rejected=conflicts)
 
 
 def partition_spec(target: TargetConfig, schema: Schema) -> PartitionSpec:

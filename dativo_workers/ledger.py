@@ -182,8 +182,12 @@ class Ledger:
         plan: dict[str, Any],
         partition_specs: list[dict[str, Any]],
         queue: str | None = None,
+        failed: str | None = None,
     ) -> None:
+        """``failed``: record a run that failed while planning (its error), in one insert, so no
+        reconciler or committer ever sees it pending."""
         now = time.time()
+        final = {"error": scrub(failed)[:4000], "finished_at": now} if failed else {}
         with self._tx() as conn:
             conn.execute(
                 runs.insert().values(
@@ -195,7 +199,7 @@ class Ledger:
                     catalog=catalog,
                     table_ident=table_ident,
                     plan_json=json.dumps(plan),
-                    state="pending",
+                    state="failed" if failed else "pending",
                     partitions_total=len(partition_specs),
                     created_at=now,
                     rows=0,
@@ -203,6 +207,7 @@ class Ledger:
                     bytes=0,
                     bad_rows=0,
                     queue=queue,
+                    **final,
                 )
             )
             if partition_specs:

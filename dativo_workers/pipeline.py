@@ -15,13 +15,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
+from pyiceberg.partitioning import UNPARTITIONED_PARTITION_SPEC
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table
 
 from dativo_workers.config.asset import Asset, load_asset, split_asset_ref
 from dativo_workers.config.job import JobConfig, LoadedJob, job_from_dict
 from dativo_workers.config.runner import RunnerConfig
-from dativo_workers.errors import CommitOutcomeUnknown, ConfigError, DativoError
+from dativo_workers.errors import CommitOutcomeUnknown, ConfigError, DativoError, SchemaChangeError
 from dativo_workers.fragments import sweep_run
 from dativo_workers.governance import column_docs, table_properties
 from dativo_workers.governance.pii import Finding, detect
@@ -35,6 +36,7 @@ from dativo_workers.iceberg import (
     load_table,
     open_catalog,
     plan_table,
+    rejected_changes,
     run_files,
     state_prefix,
     state_reset_key,
@@ -131,7 +133,10 @@ def plan_run(
     if writer is not None and writer.output is not None:
         table = writer.output_table()
     else:
-        table = plan_table(catalog, cfg.target, schema, catalog_cfg.warehouse)
+        try:
+            table = plan_table(catalog, cfg.target, schema, catalog_cfg.warehouse)
+        except SchemaChangeError as exc:
+            raise _record_refused_run(job, ledger, catalog, run_id, queue, exc) from None
     merge = merge_spec(job, asset, table.schema) if writer is None or writer.output is None else None
     run_id = run_id or new_run_id()
     columns = [f.name for f in table.schema.fields]
@@ -160,6 +165,39 @@ def plan_run(
     )
     log.info("run planned", run_id=run_id, partitions=len(partitions), table=target)
     return PlannedRun(run_id, partitions, table)
+
+
+def _record_refused_run(
+    job: LoadedJob, ledger: Ledger, catalog: Any, run_id: str | None, queue: str | None, exc: SchemaChangeError
+) -> SchemaChangeError:
+    """A run refused while planning is still a run: recorded failed with its message (no
+    partitions, nothing written), so `dativo runs` and `dativo status` show it."""
+    cfg = job.config
+    run_id = run_id or new_run_id()
+    identifier = (cfg.target.namespace or "", cfg.target.table or "")
+    existing = load_table(catalog, identifier)
+    location = existing.location() if existing is not None else ""
+    schema = existing.schema() if existing is not None else Schema()
+    spec = existing.spec() if existing is not None else UNPARTITIONED_PARTITION_SPEC
+    table = TablePlan(identifier, location, schema, spec, exists=existing is not None)
+    table.schema_changes = rejected_changes(exc.columns)
+    error = SchemaChangeError(f"{job.path}: {exc}", exc.columns)
+    error.run_id = run_id
+    ledger.create_run(
+        run_id=run_id,
+        tenant=cfg.tenant_id,
+        job_name=cfg.name,
+        job_path=str(job.path),
+        job=job.raw,
+        catalog=cfg.target.catalog,
+        table_ident=".".join(identifier),
+        plan={"table": table.to_dict(), "mode": cfg.target.mode, "state": {}, "refused": True},
+        partition_specs=[],
+        queue=queue,
+        failed=str(error),
+    )
+    log.info("run refused", run_id=run_id, error=str(error))  # the caller reports the error itself
+    return error
 
 
 def governance_inputs(
@@ -324,5 +362,6 @@ def run_summary(ledger: Ledger, run_id: str) -> dict[str, Any]:
         "partitions_done": len(done),
         "partitions_failed": sum(1 for p in parts if p["state"] == "failed"),
         "duration_s": round(end - run["created_at"], 3),
+        "schema_changes": plan["table"].get("schema_changes"),
         "error": run["error"],
     }

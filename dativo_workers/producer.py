@@ -34,6 +34,8 @@ def retry(run_id: str, runner: RunnerConfig, ledger: Ledger, queue: str | None) 
     run = _existing(ledger, run_id)
     if run["state"] in ("committed", "cancelled"):
         raise DativoError(f"run {run_id} is {run['state']}: nothing to retry")
+    if json.loads(run["plan_json"]).get("refused"):  # failed while planning: it has no partitions to re-run
+        raise DativoError(f"run {run_id} was refused before reading anything ({run['error']}); run the job again")
     indexes = ledger.reopen(run_id, runner.lease_seconds)
     if indexes:
         enqueue_partitions(run_id, indexes, queue or run["queue"], ledger)

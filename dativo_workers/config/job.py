@@ -112,8 +112,24 @@ class DeleteMarker(Strict):
 _MERGE_ONLY = ("merge_key", "merge_order_by", "delete_marker")
 
 # Keys that belong to one kind of target only: an Iceberg table, or a writer's output directory.
-_ICEBERG_ONLY = ("namespace", "table", "partition_by", "file_size_mb", "format", "format_options")
+_ICEBERG_ONLY = (
+    "namespace",
+    "table",
+    "partition_by",
+    "file_size_mb",
+    "format",
+    "format_options",
+    "schema_evolution",
+)
 _WRITER_ONLY = ("path", "options")
+
+
+class SchemaEvolution(Strict):
+    on_type_change: Literal["fail", "cast"] = Field(
+        default="fail",
+        description="a column's type changed in a way Iceberg cannot promote: fail the run before writing "
+        "anything, or keep the table's type and cast the values (those that do not fit follow bad_rows)",
+    )
 
 
 class TargetConfig(Strict):
@@ -136,6 +152,7 @@ class TargetConfig(Strict):
     options: dict[str, Any] = Field(default_factory=dict, description="settings of the writer named by `connector`")
     format: str | None = Field(default=None, description="iceberg targets: a table-format writer shapes the rows")
     format_options: dict[str, Any] = Field(default_factory=dict)
+    schema_evolution: SchemaEvolution = Field(default_factory=SchemaEvolution)
 
     @field_validator("namespace", "table")
     @classmethod

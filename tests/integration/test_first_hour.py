@@ -1,0 +1,220 @@
+"""A new user's first hour (issue #18), through the CLI as a user runs it: subprocesses, real
+files, exact exit codes, and messages that name the column, file, line or variable."""
+
+from __future__ import annotations
+
+import decimal
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from ..conftest import Workspace
+
+pytestmark = pytest.mark.integration
+
+CSV_JOB = """
+tenant_id: acme
+name: evo
+source:
+  connector: csv
+  files: [{path: data/a.csv}]
+target:
+  namespace: acme
+  table: evo
+"""
+
+PARQUET_JOB = """
+tenant_id: acme
+name: pevo
+source:
+  connector: parquet
+  files: [{path: data/a.parquet}]
+target:
+  namespace: acme
+  table: pevo
+"""
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _run_files(ws: Workspace, table: str, run_id: str) -> list[Path]:
+    """Every file a run wrote under the table location (data fragments, quarantine)."""
+    root = ws.state / "warehouse" / Path(*table.split("."))
+    return [p for p in root.rglob("*") if p.is_file() and run_id in str(p)]
+
+
+# -- 1. schema evolution ------------------------------------------------------------------
+
+
+def test_allowed_promotions_are_applied_and_reported(workspace: Workspace) -> None:
+    ws = workspace
+    path = ws.root / "data" / "a.parquet"
+    path.parent.mkdir(parents=True)
+    first = {
+        "id": pa.array([1], pa.int32()),
+        "f": pa.array([1.5], pa.float32()),
+        "d": pa.array([decimal.Decimal("1.25")], pa.decimal128(5, 2)),
+        "gone": ["x"],
+    }
+    pq.write_table(pa.table(first), path)
+    job = ws.job("job.yaml", PARQUET_JOB)
+    created = ws.cli("run", str(job), "--json")
+    assert created.code == 0, created.stderr
+    assert created.json["schema_changes"]["created"]
+    assert [c["column"] for c in created.json["schema_changes"]["added"]] == ["id", "f", "d", "gone"]
+
+    second = {
+        "id": pa.array([2**40], pa.int64()),
+        "f": pa.array([2.5], pa.float64()),
+        "d": pa.array([decimal.Decimal("123456.25")], pa.decimal128(9, 2)),
+        "new": [3],
+    }
+    pq.write_table(pa.table(second), path)
+    check = ws.cli("check", str(job), "--json")
+    assert check.code == 0, check.stdout
+    schema_check = next(c for c in check.json["checks"] if c["name"] == "schema")
+    assert schema_check["ok"] and "widens id int -> long" in schema_check["detail"]
+
+    result = ws.cli("run", str(job), "--json")
+    assert result.code == 0, result.stderr
+    assert result.json["schema_changes"] == {
+        "created": False,
+        "added": [{"column": "new", "type": "long"}],
+        "dropped": [{"column": "gone", "type": "string"}],
+        "type_changed": [
+            {"column": "id", "from": "int", "to": "long"},
+            {"column": "f", "from": "float", "to": "double"},
+            {"column": "d", "from": "decimal(5, 2)", "to": "decimal(9, 2)"},
+        ],
+        "cast": [],
+        "rejected": [],
+    }
+    table = ws.table("acme.pevo")
+    assert {f.name: str(f.field_type) for f in table.schema().fields} == {
+        "id": "long",
+        "f": "double",
+        "d": "decimal(9, 2)",
+        "gone": "string",
+        "new": "long",
+    }
+    rows = ws.read("acme.pevo", sort_by="id").to_pylist()
+    assert rows == [
+        {"id": 1, "f": 1.5, "d": decimal.Decimal("1.25"), "gone": "x", "new": None},
+        {"id": 2**40, "f": 2.5, "d": decimal.Decimal("123456.25"), "gone": None, "new": 3},
+    ]
+
+
+def test_incompatible_type_change_fails_before_writing_and_is_recorded(workspace: Workspace) -> None:
+    ws = workspace
+    ws.write("data/a.csv", "id,v\n1,1.5\n")
+    job = ws.job("job.yaml", CSV_JOB)
+    assert ws.cli("run", str(job)).code == 0
+    before = ws.table("acme.evo").metadata_location
+
+    ws.write("data/a.csv", "id,v\n2,abc\n")
+    text = ws.cli("run", str(job))
+    assert text.code == 2, text.stderr
+    assert "Traceback" not in text.stderr
+    message = _one_line(text.stderr)
+    for fragment in ("job.yaml", "column 'v'", "the table has double", "the source now brings string"):
+        assert fragment in message, (fragment, message)
+    assert "asset" in message and "bad_rows" in message and "on_type_change: cast" in message
+    assert "snapshot_id" not in text.stdout  # a failed run has none to show
+
+    result = ws.cli("run", str(job), "--json")
+    assert result.code == 2
+    summary = result.json
+    assert summary["state"] == "failed" and summary["snapshot_id"] is None
+    assert summary["schema_changes"]["rejected"] == [{"column": "v", "table_type": "double", "source_type": "string"}]
+    assert "column 'v'" in summary["error"]
+    # nothing was written: same table metadata, no fragment of the refused run
+    assert ws.table("acme.evo").metadata_location == before
+    assert _run_files(ws, "acme.evo", summary["run_id"]) == []
+
+    runs = ws.cli("runs", "--json")
+    assert runs.code == 0
+    listed = {r["run_id"]: r for r in runs.json}
+    assert listed[summary["run_id"]]["state"] == "failed"
+    assert "column 'v'" in listed[summary["run_id"]]["error"]
+    status = ws.cli("status", summary["run_id"], "--json")
+    assert status.code == 0 and status.json["state"] == "failed"
+
+    retry = ws.cli("retry", summary["run_id"])
+    assert retry.code == 2 and "refused before reading anything" in _one_line(retry.stderr)
+    assert ws.table("acme.evo").metadata_location == before
+
+    check = ws.cli("check", str(job), "--json")
+    assert check.code == 2
+    by_name = {c["name"]: c for c in check.json["checks"]}
+    assert by_name["catalog"]["ok"]
+    assert not by_name["schema"]["ok"] and "column 'v'" in by_name["schema"]["detail"]
+    plain = ws.cli("check", str(job))
+    assert plain.code == 2
+    line = next(line for line in plain.stdout.splitlines() if line.startswith("FAIL"))
+    assert line.startswith("FAIL  schema: table acme.evo cannot take") and "load into a new table." in line
+
+
+def test_type_change_cast_sends_bad_values_to_bad_rows(workspace: Workspace) -> None:
+    ws = workspace
+    ws.write("data/a.csv", "id,v\n1,1.5\n")
+    assert ws.cli("run", str(ws.job("job.yaml", CSV_JOB))).code == 0
+    ws.write("data/a.csv", "id,v\n2,abc\n3,2.5\n")
+    job = ws.job(
+        "cast.yaml",
+        CSV_JOB + "  schema_evolution: {on_type_change: cast}\nbad_rows: {action: quarantine}\n",
+    )
+    result = ws.cli("run", str(job), "--json")
+    assert result.code == 1, result.stderr  # committed, with a bad row
+    assert result.json["bad_rows"] == 1
+    assert result.json["schema_changes"]["cast"] == [{"column": "v", "table_type": "double", "source_type": "string"}]
+    assert str(ws.table("acme.evo").schema().find_field("v").field_type) == "double"
+    assert ws.read("acme.evo", sort_by="id").to_pylist() == [{"id": 1, "v": 1.5}, {"id": 3, "v": 2.5}]
+
+
+def test_type_declared_in_the_asset_casts_values(workspace: Workspace) -> None:
+    ws = workspace
+    ws.write("data/a.csv", "id,v\n1,1.5\n")
+    assert ws.cli("run", str(ws.job("job.yaml", CSV_JOB))).code == 0
+    ws.write("data/a.csv", "id,v\n2,abc\n3,2.5\n")
+    ws.write(
+        "assets/evo.yaml",
+        """
+        apiVersion: v3.0.2
+        kind: DataContract
+        id: evo
+        version: 1.0.0
+        status: active
+        schema:
+          - name: evo
+            properties:
+              - {name: id, physicalType: bigint}
+              - {name: v, physicalType: double}
+        """,
+    )
+    job = ws.job(
+        "asset.yaml", CSV_JOB.replace("name: evo", "name: evo\nasset_path: assets/evo.yaml") + "bad_rows: {action: skip}\n"
+    )
+    result = ws.cli("run", str(job), "--json")
+    assert result.code == 1, result.stderr
+    assert result.json["bad_rows"] == 1 and result.json["rows"] == 1
+
+
+def test_decimal_scale_change_is_refused(workspace: Workspace) -> None:
+    ws = workspace
+    path = ws.root / "data" / "a.parquet"
+    path.parent.mkdir(parents=True)
+    pq.write_table(pa.table({"d": pa.array([decimal.Decimal("1.25")], pa.decimal128(5, 2))}), path)
+    job = ws.job("job.yaml", PARQUET_JOB)
+    assert ws.cli("run", str(job)).code == 0
+    pq.write_table(pa.table({"d": pa.array([decimal.Decimal("1.250")], pa.decimal128(9, 3))}), path)
+    result = ws.cli("run", str(job), "--json")
+    assert result.code == 2
+    assert result.json["schema_changes"]["rejected"] == [
+        {"column": "d", "table_type": "decimal(5, 2)", "source_type": "decimal(9, 3)"}
+    ]
+    assert json.loads(ws.cli("runs", "--json").stdout)[0]["state"] == "failed"
