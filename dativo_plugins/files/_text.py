@@ -7,9 +7,10 @@ import io
 import os
 from abc import abstractmethod
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import pairwise
-from typing import Any
+from typing import Any, BinaryIO
 
 import pyarrow as pa
 from pydantic import Field
@@ -24,6 +25,23 @@ from dativo_plugins.files._common import (
 )
 from dativo_workers.errors import SourceError
 from dativo_workers.plugins import DataReader, Partition, PluginSettings, SourceContext
+
+_ROWS_PER_BATCH = 65536
+
+
+@dataclass
+class _RowCursor:
+    """A scan of one partition for row positions, paused: rows ``first ..`` start on ``lines``."""
+
+    spec: dict[str, Any]
+    batches: Iterator[list[int]]
+    first: int = 0
+    lines: list[int] = field(default_factory=list)
+
+    def close(self) -> None:
+        close = getattr(self.batches, "close", None)
+        if close is not None:
+            close()  # the scan's file
 
 
 class TextOptions(PluginSettings):
@@ -54,6 +72,7 @@ class TextFileReader(DataReader):
     def __init__(self, config: PluginSettings, context: SourceContext) -> None:
         super().__init__(config, context)
         self._schema: pa.Schema | None = None
+        self._cursors: dict[int, _RowCursor] = {}  # per partition: where describe_position stopped
 
     # --- format hooks ---------------------------------------------------------------
 
@@ -113,41 +132,88 @@ class TextFileReader(DataReader):
         return partitions
 
     def _ranges(self, path: str, size: int, compression: str | None) -> list[tuple[int, int]]:
-        """Byte ranges of about ``target_partition_bytes``, each starting on a line start."""
+        """Byte ranges of about ``target_partition_bytes``, each starting on a record start."""
         target = self.context.target_partition_bytes
-        if compression or self.config.newlines_in_values or size <= target or not self._splittable():
+        if compression or size <= target or not self._may_split():
             return [(0, size)]
         with open(path, "rb") as file:
             # The header stays in the first range: other ranges get the column names passed in.
             data_start = sum(len(line) for line in self._preamble(iter(file)))
-            points = [0]
-            while (nominal := max(points[-1] + target, data_start + 1)) < size:
-                boundary = next_line_start(file, nominal)
-                if boundary >= size:
-                    break
-                points.append(boundary)
-        points.append(size)
+            points = self._split_points(file, data_start, size, target)
         return list(pairwise(points))
 
+    def _knows_lines(self) -> bool:
+        """Whether ``_row_lines`` can tell the line each row starts on."""
+        return not self.config.newlines_in_values
+
+    def _may_split(self) -> bool:
+        """Whether a file may be cut into byte ranges at all."""
+        return not self.config.newlines_in_values and self._splittable()
+
+    def _split_points(self, file: BinaryIO, data_start: int, size: int, target: int) -> list[int]:
+        """``[0, p1, ..., size]``: cut points about ``target`` apart, each a record start. Here a
+        line start: in a line-oriented format every line break ends a record."""
+        points = [0]
+        while (nominal := max(points[-1] + target, data_start + 1)) < size:
+            boundary = next_line_start(file, nominal)
+            if boundary >= size:
+                break
+            points.append(boundary)
+        points.append(size)
+        return points
+
     def describe_position(self, partition: Partition, row_in_partition: int) -> str:
+        """File and line of a row. The engine asks for the rows of a partition in order, so one
+        scan of the partition answers every question: it stops at the row asked for and the
+        next question resumes there (asking for an earlier row starts over)."""
         spec = partition.spec
         path = spec["path"]
-        if self.config.newlines_in_values:
+        if not self._knows_lines():
             # Records may span lines; only whole files are read, so the row is the record number.
             return f"{path}: record {row_in_partition + 1}"
-        line_number = 0 if spec["first"] else count_newlines(path, spec["start"])
-        row = -1
+        line = self._line_of(partition, row_in_partition)
+        if line is None:
+            return f"{path}: {super().describe_position(partition, row_in_partition)}"
+        return f"{path}: line {line}"
+
+    def _line_of(self, partition: Partition, row: int) -> int | None:
+        """The file line (1-based) a row of the partition starts on; None past its last row."""
+        cursor = self._cursors.get(partition.index)
+        if cursor is None or cursor.spec != partition.spec or row < cursor.first:
+            if cursor is not None:
+                cursor.close()
+            cursor = self._cursors[partition.index] = _RowCursor(partition.spec, self._row_lines(partition.spec))
+        while row >= cursor.first + len(cursor.lines):
+            batch = next(cursor.batches, None)
+            if batch is None:
+                return None
+            cursor.first += len(cursor.lines)
+            cursor.lines = batch
+        return cursor.lines[row - cursor.first]
+
+    def _row_lines(self, spec: dict[str, Any]) -> Iterator[list[int]]:
+        """The first line (1-based) of each row of a partition, in batches: one scan of its bytes."""
+        line_number = 0 if spec["first"] else count_newlines(spec["path"], spec["start"])
         with io.BufferedReader(open_slice(spec)) as stream:
             lines = iter(stream)
             if spec["first"]:
                 line_number += len(self._preamble(lines))
+            batch: list[int] = []
             for line in lines:
                 line_number += 1
                 if not self._is_blank(line):
-                    row += 1
-                    if row == row_in_partition:
-                        return f"{path}: line {line_number}"
-        return f"{path}: {super().describe_position(partition, row_in_partition)}"
+                    batch.append(line_number)
+                    if len(batch) == _ROWS_PER_BATCH:
+                        yield batch
+                        batch = []
+            if batch:
+                yield batch
+
+    def close(self) -> None:
+        for cursor in self._cursors.values():
+            cursor.close()
+        self._cursors.clear()
+        super().close()
 
     @staticmethod
     def _where(spec: dict[str, Any]) -> str:

@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 import codecs
+import io
 import itertools
+import mmap
+import os
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from pydantic import Field, field_validator
 
-from dativo_plugins.files._common import check_columns, decode_schema, is_empty, open_slice, read_sample
+from dativo_plugins.files._common import (
+    check_columns,
+    count_newlines,
+    decode_schema,
+    is_empty,
+    open_slice,
+    read_sample,
+    whole_file_spec,
+)
+from dativo_plugins.files._csv_records import CHUNK, Dialect, RecordLexer, RecordScanner, record_lines, split_points
 from dativo_plugins.files._text import TextFileReader, TextOptions
 from dativo_workers.errors import SourceError
 from dativo_workers.plugins import Partition
@@ -34,6 +46,10 @@ class CsvOptions(TextOptions):
     encoding: str = "utf-8"
     null_values: list[str] = Field(default_factory=lambda: [""])
     skip_rows: int = Field(0, ge=0)  # lines skipped before the header
+    # Line breaks inside quoted values are always read right: a range holding a quote or escape
+    # byte is parsed quote-aware, and files are cut only at record starts. true skips the check
+    # (always quote-aware); false is accepted for older jobs and changes nothing.
+    newlines_in_values: bool | None = None
 
     @field_validator("delimiter", "quote_char", "escape_char")
     @classmethod
@@ -76,7 +92,7 @@ def _csv_type(target: pa.DataType) -> pa.DataType:
 
 
 class CsvReader(TextFileReader):
-    """Delimited text files, optionally gzip/bz2/zstd compressed; large files are split on line starts."""
+    """Delimited text files, optionally gzip/bz2/zstd compressed; large files are split at record starts."""
 
     name = "csv"
     config_model = CsvOptions
@@ -98,13 +114,14 @@ class CsvReader(TextFileReader):
             block_size=options.block_size,
         )
 
-    def _parse_options(self) -> pacsv.ParseOptions:
+    def _parse_options(self, newlines: bool) -> pacsv.ParseOptions:
         options = self.config
         return pacsv.ParseOptions(
             delimiter=options.delimiter,
             quote_char=options.quote_char or False,
             escape_char=options.escape_char or False,
-            newlines_in_values=options.newlines_in_values,
+            # pyarrow cuts its parse blocks at raw line breaks unless told values may hold them
+            newlines_in_values=newlines,
         )
 
     def _convert_options(self, types: dict[str, pa.DataType]) -> pacsv.ConvertOptions:
@@ -126,6 +143,45 @@ class CsvReader(TextFileReader):
         # UTF-16/32 spell a newline with more than the byte 0x0A: such files stay whole.
         return "\n".encode(self.config.encoding) == b"\n"
 
+    def _quoting(self) -> bool:
+        """Whether a line break can be part of a value at all (inside quotes, or escaped)."""
+        return self.config.quote_char is not None or self.config.escape_char is not None
+
+    def _dialect(self) -> Dialect | None:
+        options = self.config
+        return Dialect.of(options.delimiter, options.quote_char, options.escape_char, options.encoding)
+
+    def _may_split(self) -> bool:
+        return self._splittable() and (not self._quoting() or self._dialect() is not None)
+
+    def _knows_lines(self) -> bool:
+        return True
+
+    def _split_points(self, file: BinaryIO, data_start: int, size: int, target: int) -> list[int]:
+        dialect = self._dialect()
+        if dialect is None or data_start >= size:
+            return super()._split_points(file, data_start, size, target)  # no quoting: lines are records
+        with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            if dialect.plain(data, data_start):
+                return super()._split_points(file, data_start, size, target)
+            # Quotes somewhere: cut only where the quotes before prove a record starts.
+            return split_points(data, dialect, data_start, size, target)
+
+    def _newlines_possible(self, spec: dict[str, Any]) -> bool:
+        """Whether a value of this range may hold a line break: then pyarrow must parse it
+        quote-aware (a little slower). A range without any quote or escape byte cannot."""
+        if not self._quoting():
+            return False
+        dialect = self._dialect()
+        if self.config.newlines_in_values or dialect is None or spec["compression"]:
+            return True  # a compressed stream cannot be checked without decompressing it twice
+        size = os.path.getsize(spec["path"])
+        end = size if spec["end"] is None else spec["end"]
+        if end <= spec["start"]:
+            return False
+        with open(spec["path"], "rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            return not dialect.plain(data, spec["start"], end)
+
     def _is_blank(self, line: bytes) -> bool:
         return not line.rstrip(b"\r\n")
 
@@ -142,15 +198,15 @@ class CsvReader(TextFileReader):
     def _infer_schema(self, path: str) -> pa.Schema:
         size = self.config.block_size
         while True:
-            sample, complete = read_sample(path, size)
+            sample, complete = self._sample(path, size)
             try:
-                with self._open(pa.BufferReader(sample), True, None, {}) as reader:
+                with self._open(pa.BufferReader(sample), True, None, {}, newlines=True) as reader:
                     inferred = reader.schema
                 break
             except pa.ArrowInvalid:
                 if complete:
                     raise
-                size *= 4  # a quoted value with newlines ran past the sample: take more
+                size *= 4  # one record is longer than the sample: take more
         floats = [field.name for field in inferred if pa.types.is_float64(field.type)]
         replaced = self._integer_columns(sample, floats) if floats else {}
         return pa.schema(
@@ -159,10 +215,36 @@ class CsvReader(TextFileReader):
             for f in inferred
         )
 
+    def _sample(self, path: str, size: int) -> tuple[pa.Buffer, bool]:
+        """About the first ``size`` bytes of a file, cut after its last whole record (a line
+        break inside a quoted value is not the end of one), and whether that is all of it."""
+        dialect = self._dialect()
+        if not self._quoting() or dialect is None:
+            return read_sample(path, size)
+        with io.BufferedReader(open_slice(whole_file_spec(path))) as stream:
+            data = stream.read(size + 1)
+        if len(data) <= size:
+            return pa.py_buffer(data), True
+        with io.BytesIO(data) as lines:
+            data_start = sum(len(line) for line in self._preamble(lines))
+        scanner = RecordScanner(dialect, offset=data_start)
+        scanner.feed(data[data_start:size])
+        cut = scanner.record_start
+        if scanner.irregular is not None:  # follow the rest exactly
+            lexer = RecordLexer(dialect)
+            position = scanner.record_start
+            for line in io.BytesIO(data[position:size]):
+                position += len(line)
+                if lexer.feed(line):
+                    cut = position
+        if cut <= data_start:
+            return self._sample(path, size * 4)  # not one whole record yet
+        return pa.py_buffer(data[:cut]), False
+
     def _integer_columns(self, sample: pa.Buffer, names: list[str]) -> dict[str, pa.DataType]:
         """Types for float-inferred columns whose sample values are all integer literals."""
         as_text = dict.fromkeys(names, pa.string())
-        with self._open(pa.BufferReader(sample), True, None, as_text) as reader:
+        with self._open(pa.BufferReader(sample), True, None, as_text, newlines=True) as reader:
             try:
                 batch = reader.read_next_batch()  # the same first block inference saw
             except StopIteration:
@@ -199,17 +281,23 @@ class CsvReader(TextFileReader):
             return  # an empty file: not even a header to parse
         expected = list(types)
         names = None if spec["first"] else self._later_range_names(spec["path"], expected)
-        with open_slice(spec) as source, self._open(source, spec["first"], names, types) as reader:
+        newlines = self._newlines_possible(spec)
+        with open_slice(spec) as source, self._open(source, spec["first"], names, types, newlines) as reader:
             check_columns(spec["path"], reader.schema.names, expected)
             yield from reader
 
     def _open(
-        self, source: object, first: bool, names: list[str] | None, types: dict[str, pa.DataType]
+        self,
+        source: object,
+        first: bool,
+        names: list[str] | None,
+        types: dict[str, pa.DataType],
+        newlines: bool,
     ) -> pacsv.CSVStreamingReader:
         return pacsv.open_csv(
             source,
             read_options=self._read_options(first, names),
-            parse_options=self._parse_options(),
+            parse_options=self._parse_options(newlines),
             convert_options=self._convert_options(types),
         )
 
@@ -223,5 +311,36 @@ class CsvReader(TextFileReader):
         with open(path, "rb") as file:
             header_end = sum(len(line) for line in self._preamble(iter(file)))
         spec = {"path": path, "start": 0, "end": header_end, "compression": None}
-        with open_slice(spec) as source, self._open(source, True, None, {}) as reader:
+        with open_slice(spec) as source, self._open(source, True, None, {}, newlines=True) as reader:
             return reader.schema.names
+
+    # --- positions ------------------------------------------------------------------
+
+    def _row_lines(self, spec: dict[str, Any]) -> Iterator[list[int]]:
+        dialect = self._dialect()
+        if not self._quoting() or dialect is None:
+            yield from super()._row_lines(spec)  # every line is a record (or bytes cannot be followed)
+            return
+        lines = 0 if spec["first"] else count_newlines(spec["path"], spec["start"])
+        skipped = 0
+        with io.BufferedReader(open_slice(spec), CHUNK) as stream:
+            if spec["first"]:
+                preamble = self._preamble(iter(stream))
+                lines += len(preamble)
+                skipped = sum(len(line) for line in preamble)
+
+            def reopen(offset: int) -> BinaryIO:
+                return _skip(spec, skipped + offset)
+
+            yield from record_lines(stream, dialect, lines, reopen)
+
+
+def _skip(spec: dict[str, Any], count: int) -> BinaryIO:
+    """A partition's bytes from its ``count``-th byte on."""
+    if spec["compression"]:
+        stream = io.BufferedReader(open_slice(spec), CHUNK)
+        while count > 0 and (got := len(stream.read(min(count, CHUNK)))):
+            count -= got
+        return stream
+    end = spec["end"]
+    return io.BufferedReader(open_slice({**spec, "start": spec["start"] + count, "end": end}), CHUNK)

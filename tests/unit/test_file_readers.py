@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import bz2
+import csv
+import functools
 import gzip
+import io
 import itertools
 import json
+import random
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -24,7 +28,9 @@ from dativo_plugins.files import (
     JsonlReader,
     ParquetOptions,
     ParquetReader,
+    _csv_records,
 )
+from dativo_plugins.files._csv_records import Dialect, record_lines, split_points
 from dativo_workers.errors import SourceError
 from dativo_workers.plugins import DataReader, Partition, SourceContext, hookspecs
 
@@ -142,14 +148,17 @@ def test_csv_quotes_unicode_and_empty_versus_null(tmp_path: Path) -> None:
     ]
 
 
-def test_csv_newlines_in_values(tmp_path: Path) -> None:
+@pytest.mark.parametrize("newlines_in_values", [None, True, False])
+def test_csv_newlines_in_values(tmp_path: Path, newlines_in_values: bool | None) -> None:
     text = 'id,body\n1,"line one\nline two"\n2,plain\n3,"a\r\nb"\n'
     (tmp_path / "n.csv").write_bytes(text.encode())
-    reader = make(CsvReader, tmp_path, "n.csv", target=8, newlines_in_values=True)
-    partitions = reader.plan()
-    assert len(partitions) == 1  # records may span lines: never byte-split
+    reader = make(CsvReader, tmp_path, "n.csv", target=8, newlines_in_values=newlines_in_values)
+    partitions = [through_json(p) for p in reader.plan()]
+    # cut only at record starts, never inside a quoted value (whatever the option says)
+    assert [p.spec["start"] for p in partitions] == [0, text.index("2,plain"), text.index("3,")]
     assert [r["body"] for r in rows(reader, partitions)] == ["line one\nline two", "plain", "a\r\nb"]
-    assert reader.describe_position(partitions[0], 2).endswith("n.csv: record 3")
+    assert reader.describe_position(partitions[0], 0) == f"{tmp_path / 'n.csv'}: line 2"
+    assert reader.describe_position(partitions[2], 0) == f"{tmp_path / 'n.csv'}: line 5"
 
 
 def test_csv_integers_beyond_int64_become_decimal(tmp_path: Path) -> None:
@@ -279,6 +288,94 @@ def test_csv_malformed_rows_are_source_errors(tmp_path: Path) -> None:
 
 
 # --- byte-range splitting -----------------------------------------------------------------
+
+
+def _record_ends(data: bytes, dialect: Dialect) -> list[int]:
+    """Offsets of the line breaks that end records, one byte at a time the way pyarrow reads:
+    a quote opens a value only at a field start, a doubled quote is a quote, an escape takes
+    the next byte."""
+    field_start, unquoted, quoted = 0, 1, 2
+    state, i, ends = field_start, 0, []
+    while i < len(data):
+        c = data[i]
+        if state == quoted:
+            if c == dialect.escape:
+                i += 1
+            elif c == dialect.quote:
+                if data[i + 1 : i + 2] == bytes([c]):
+                    i += 1
+                else:
+                    state = unquoted
+        elif c == dialect.escape:
+            state, i = unquoted, i + 1
+        elif state == field_start and c == dialect.quote:
+            state = quoted
+        elif c in (dialect.delimiter, 0x0D, 0x0A):
+            state = field_start
+            if c == 0x0A:
+                ends.append(i)
+        else:
+            state = unquoted
+        i += 1
+    return ends
+
+
+def _random_csv(rng: random.Random) -> bytes:
+    pieces = ["a", "b", ",", '"', "\n", "\r\n", " ", "é", '""', "abcdefghij"]
+    rows = [
+        ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 6))) for _ in range(rng.randint(1, 4))]
+        for _ in range(rng.randint(1, 30))
+    ]
+    text = io.StringIO()
+    csv.writer(text, lineterminator=rng.choice(["\n", "\r\n"])).writerows(rows)
+    data = text.getvalue().encode()
+    if rng.random() < 0.3:  # a stray quote (as in 5" screw), an escape byte or a bare line break
+        at = rng.randrange(len(data))
+        data = data[:at] + rng.choice([b'"', b'x"', b"\\", b"\n"]) + data[at:]
+    return data
+
+
+def _tail(data: bytes, start: int) -> io.BytesIO:
+    return io.BytesIO(data[start:])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_csv_cut_points_are_always_record_starts(monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+    """The planner's cut points against a byte-at-a-time reference, on random CSV (regular and
+    not), with scan steps small enough to put every quote and line break on a step edge."""
+    rng = random.Random(seed)
+    for _ in range(100):
+        monkeypatch.setattr(_csv_records, "CHUNK", rng.choice([2, 7, 1 << 20]))
+        data = _random_csv(rng)
+        dialect = Dialect(ord(","), ord('"'), rng.choice([None, ord("\\")]))
+        starts = {end + 1 for end in _record_ends(data, dialect)}
+        points = split_points(data, dialect, 0, len(data), rng.randint(1, max(1, len(data) // 2)))
+        assert points[0] == 0 and points[-1] == len(data)
+        assert points == sorted(set(points))
+        assert set(points[1:-1]) <= starts, data
+        if dialect.escape is None and b"\\" not in data:
+            batches = record_lines(io.BytesIO(data), dialect, 3, functools.partial(_tail, data))
+            lines = [line for batch in batches for line in batch]
+            records = zip([0, *sorted(starts)], [*sorted(starts), len(data)], strict=True)
+            expected = [data.count(b"\n", 0, a) + 4 for a, b in records if data[a:b].strip(b"\r\n")]
+            if b"\r" not in data.replace(b"\r\n", b""):  # a bare CR ends a record for pyarrow, not a line
+                assert lines == expected, data
+
+
+def test_csv_with_stray_quotes_is_cut_only_before_them(tmp_path: Path) -> None:
+    # "5\" screw" is text to pyarrow (a quote inside an unquoted value), but it breaks the quote
+    # parity the planner follows: nothing after it is cut, and every value still reads right.
+    head = "".join(f'{i},"a\nb {i}"\n' for i in range(2000))
+    tail = "".join(f'{i},5" screw {i}\n' for i in range(2000, 4000))
+    (tmp_path / "s.csv").write_text("id,text\n" + head + tail)
+    reader = make(CsvReader, tmp_path, "s.csv", target=4096)
+    partitions = reader.plan()
+    assert 2 < len(partitions) < 20 and partitions[-1].spec["start"] <= len("id,text\n" + head)
+    got = rows(reader, partitions)
+    assert [r["text"] for r in got] == [f"a\nb {i}" for i in range(2000)] + [f'5" screw {i}' for i in range(2000, 4000)]
+    last = partitions[-1]
+    count = sum(b.num_rows for b in reader.read(last, None))
+    assert reader.describe_position(last, count - 1) == f"{tmp_path / 's.csv'}: line {1 + 2 * 2000 + 2000}"
 
 
 @pytest.fixture
