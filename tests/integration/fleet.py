@@ -1,7 +1,9 @@
-"""Real Celery workers for tests: subprocesses on a private Redis db pair, stopped at teardown."""
+"""Real Celery workers for tests: `dativo worker` subprocesses on the test process's own Redis, stopped at
+teardown (and when the test process dies)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -15,10 +17,16 @@ from typing import TypeVar
 
 import redis
 
-from .services import free_port, service_unavailable
+from .services import die_with_parent, free_port, service_unavailable
 
 __all__ = ["Fleet", "eventually", "free_port"]
 T = TypeVar("T")
+
+
+def dativo_command() -> list[str]:
+    """The `dativo` console script of this environment (as installed), else the module."""
+    script = Path(sys.executable).with_name("dativo")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "dativo_workers.cli"]
 
 
 @dataclass
@@ -45,23 +53,36 @@ class Fleet:
             **self.extra_env,
         }
 
-    def start_worker(self, concurrency: int = 1, queues: str = "dativo,dativo.control", beat: bool = False) -> str:
+    def start_worker(self, concurrency: int = 1, queues: str | None = None, beat: bool = False) -> str:
+        """A worker started as operators start one, `dativo worker` (the console script), so its
+        options, default queues (dativo,dativo.control) and process setup are what is tested.
+        ``beat``: `dativo worker --beat`, the embedded beat that sends the reconciler every
+        reconcile_seconds (its schedule file lands in the test's directory)."""
         name = f"w{len(self.names)}-{uuid.uuid4().hex[:6]}"
         log = self.root / f"{name}.log"
-        cmd = [
-            sys.executable, "-m", "celery", "-A", "dativo_workers.celery_app", "worker",
-            "-c", str(concurrency), "-P", "prefork", "-Q", queues, "--hostname", f"{name}@%h",
-            "-E", "--without-gossip", "--without-mingle", "-l", "INFO",
-        ]  # fmt: skip
-        if beat:  # the embedded beat (`dativo worker --beat`): sends the reconciler every reconcile_seconds
-            cmd += ["-B", "--schedule", str(self.root / f"{name}-beat-schedule")]
+        cmd = [*dativo_command(), "--log-level", "info", "--log-format", "json", "worker",
+               "--concurrency", str(concurrency), "--hostname", f"{name}@%h"]  # fmt: skip
+        if queues is not None:
+            cmd += ["--queues", queues]
+        if beat:
+            cmd += ["--beat"]
         handle = log.open("wb")
-        proc = subprocess.Popen(cmd, cwd=self.root, env=self.env(), stdout=handle, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            cmd, cwd=self.root, env=self.env(), stdout=handle, stderr=subprocess.STDOUT,
+            start_new_session=True, preexec_fn=die_with_parent,
+        )  # fmt: skip
         self.processes.append(proc)
         self.names.append(name)
         self.logs.append(log)
         self._wait_ready(log, proc)
         return name
+
+    def kill_worker(self, index: int) -> None:
+        """SIGKILL a whole worker, main process and pool alike (its own process group), as a lost
+        host or a pod past its grace period: no warm shutdown, no acknowledgement, no requeue."""
+        proc = self.processes[index]
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
     def _wait_ready(self, log: Path, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -86,6 +107,8 @@ class Fleet:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+            with contextlib.suppress(ProcessLookupError):  # pool processes left behind by a killed main process
+                os.killpg(proc.pid, signal.SIGKILL)
         self.processes.clear()
 
     def flush(self) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 import redis
 import sqlalchemy as sa
@@ -434,8 +435,10 @@ def test_cancel_stops_the_run_and_commits_nothing(workspace: Workspace, fleet: F
     assert summary["state"] == "cancelled"
     # the running partition notices at its next heartbeat and removes its files; queued ones were revoked
     eventually(
-        lambda: all(p["state"] != "running" for p in ledger.partitions(run_id))
-        and not list((workspace.state / "warehouse").rglob("*.parquet")),
+        lambda: (
+            all(p["state"] != "running" for p in ledger.partitions(run_id))
+            and not list((workspace.state / "warehouse").rglob("*.parquet"))
+        ),
         timeout=30,
         what="the running partition stopping",
     )
@@ -497,3 +500,42 @@ def test_runs_are_routed_to_their_queue(workspace: Workspace, fleet: Fleet) -> N
     assert summary["state"] == "committed", summary
     assert ledger.run(run_id)["queue"] == "tenant-acme"
     assert "tenant-acme" in fleet.log_text()
+
+
+def test_dativo_worker_consumes_its_default_queues_and_its_beat_reconciles(workspace: Workspace, fleet: Fleet) -> None:
+    """`dativo worker --beat` as an operator starts it: the default queues, the pool size asked for,
+    and the embedded beat sending the reconciler, which commits a run whose callback was lost."""
+    from dativo_workers.celery_app import app
+
+    text = workspace.runner_file.read_text()
+    workspace.runner_file.write_text(text.replace("runner:\n", "runner:\n  reconcile_seconds: 1\n", 1))
+    name = fleet.start_worker(concurrency=2, beat=True)
+    proc = psutil.Process(fleet.processes[0].pid)
+    assert proc.cmdline()[1:].count("worker") == 1 and "--beat" in proc.cmdline()  # the `dativo` console script
+    node = eventually(lambda: [n for n in (app.control.inspect(timeout=2).active_queues() or {}) if n.startswith(name)],
+                      timeout=30, what="the worker answering inspect")[0]  # fmt: skip
+    inspect = app.control.inspect(destination=[node], timeout=5)
+    assert {q["name"] for q in inspect.active_queues()[node]} == {"dativo", "dativo.control"}
+    assert inspect.stats()[node]["pool"]["max-concurrency"] == 2
+
+    workspace.write("data/a.csv", "id\n1\n2\n3\n")
+    job = workspace.job(
+        "beat.yaml",
+        """
+        tenant_id: acme
+        source: {connector: csv, files: [{path: data/a.csv}]}
+        target: {namespace: acme, table: by_beat}
+        """,
+    )
+    runner = load_runner(workspace.runner_file)
+    ledger = workspace.ledger()
+    planned = plan_run(load_job(job), runner, ledger)
+    assert ingest_partition(planned.run_id, 0, runner, ledger)["status"] == "done"  # the chord body never sent
+    with ledger.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE dativo_runs SET created_at = created_at - 3600"))
+    summary = wait(planned.run_id, ledger, timeout_s=60)  # nobody but the worker's beat reconciles
+    assert summary["state"] == "committed", summary
+    assert _ids(workspace, "by_beat") == [1, 2, 3]
+    events = [json.loads(line) for line in fleet.log_text().splitlines() if line.startswith("{")]
+    assert any("dativo.reconcile" in line for line in fleet.log_text().splitlines()), "beat sent no reconcile"
+    assert events, "the worker's own events are JSON lines (--log-format json)"

@@ -288,7 +288,9 @@ def test_worker_dead_while_holding_a_retry_countdown_is_recovered(workspace: Wor
 
     def countdown_held() -> bool:  # the partition is pending, its retry message waits in the worker
         part = ledger.partitions(run_id)[0]
-        return part["state"] == "pending" and part["attempts"] == 1 and broker.hlen("unacked") == 1
+        # (the retry message is sent before the first delivery is acked: wait until it was taken)
+        held = broker.hlen("unacked") == 1 and broker.llen("dativo") == 0
+        return part["state"] == "pending" and part["attempts"] == 1 and held
 
     _wait_for(countdown_held, 30, "the worker to hold the retry for its countdown")
     assert broker.llen("dativo") == 0

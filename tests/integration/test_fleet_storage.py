@@ -13,7 +13,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import textwrap
 import time
 import uuid
@@ -35,6 +34,7 @@ from dativo_workers.executor import execute
 from dativo_workers.ledger import Ledger
 from dativo_workers.storage import catalog_properties
 
+from .fleet import dativo_command
 from .services import service_unavailable
 
 pytestmark = pytest.mark.integration
@@ -330,11 +330,8 @@ def _producer_app(runner: RunnerConfig) -> Iterator[None]:
 @contextmanager
 def _celery_worker(fleet: Fleet) -> Iterator[Path]:
     log = fleet.root / "worker.log"
-    cmd = [
-        sys.executable, "-m", "celery", "-A", "dativo_workers.celery_app", "worker",
-        "-c", "1", "--pool", "prefork", "-Q", "dativo", "--hostname", f"fleet-{uuid.uuid4().hex[:8]}@%h",
-        "-E", "--without-gossip", "--without-mingle", "-l", "INFO",
-    ]  # fmt: skip
+    cmd = [*dativo_command(), "--log-level", "info", "worker", "-c", "1", "--queues", "dativo",
+           "--hostname", f"fleet-{uuid.uuid4().hex[:8]}@%h"]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k not in ("DATIVO_BROKER_URL", "DATIVO_RESULT_BACKEND")}
     env["DATIVO_RUNNER_CONFIG"] = str(fleet.runner_file)  # the worker's broker, ledger and catalog
     with log.open("wb") as out:
