@@ -6,7 +6,7 @@ values, so k bad values in n rows cost O(k log n) casts, and good rows never lea
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,7 +108,7 @@ class Conformer:
             return Conformed(pa.RecordBatch.from_arrays(columns, schema=self.schema), None)
 
         # bad rows hold null placeholders in `columns`; dropping them leaves only converted values
-        keep = pa.array([i not in bad_reasons for i in range(n)])
+        keep = pc.invert(_row_mask(n, bad_reasons))
         good = pa.RecordBatch.from_arrays([pc.filter(c, keep) for c in columns], schema=self.schema)
         return Conformed(good, self._bad_table(batch, bad_reasons, base_row))
 
@@ -137,7 +137,7 @@ class Conformer:
                 shown = repr(value) if len(repr(value)) <= MAX_REASON_VALUE else repr(value)[:MAX_REASON_VALUE] + "..."
             bad_reasons.setdefault(row, f"column {field.name!r}: cannot convert {shown} to {field.type}")
         # a null placeholder for bad rows; they are filtered out before anything is written
-        mask = pa.array([i in bad_reasons for i in range(len(column))])
+        mask = _row_mask(len(column), bad_reasons)
         try:
             return cast_values(pc.if_else(mask, pa.nulls(len(column), column.type), column), field.type)
         except pa.ArrowInvalid:
@@ -167,6 +167,14 @@ def cast_values(column: pa.Array, target: pa.DataType) -> pa.Array:
         stamped = pc.cast(pc.binary_join_element_wise("1970-01-01T", column, ""), pa.timestamp(target.unit))
         return pc.cast(stamped, target)
     return pc.cast(column, target)
+
+
+def _row_mask(length: int, rows: Iterable[int]) -> pa.Array:
+    """Booleans, true at ``rows``: the work is per bad row, not per row of the batch."""
+    flags = bytearray(length)
+    for row in rows:
+        flags[row] = 1
+    return pc.cast(pa.Array.from_buffers(pa.uint8(), length, [None, pa.py_buffer(flags)]), pa.bool_())
 
 
 def _has_required_nulls(batch: pa.RecordBatch, schema: pa.Schema) -> bool:

@@ -247,3 +247,17 @@ def test_to_record_batches_rejects_other_objects() -> None:
         list(to_record_batches(42))
     with pytest.raises(TypeError, match="yielded dict"):
         list(to_record_batches({"a": [1]}))
+
+
+def test_positions_are_asked_once_per_bad_row_in_source_order() -> None:
+    # File readers answer these with one resumable scan per partition, which relies on this order.
+    asked: list[int] = []
+
+    def record(row: int) -> str:
+        asked.append(row)
+        return describe(row)
+
+    conformer = Conformer(target(pa.field("n", pa.int64()), pa.field("d", pa.date32())), record)
+    for values, days in [(["1", "x", "3", "y"], ["2024-01-01", "bad", None, None]), (["z", "5"], [None, "nope"])]:
+        conformer.conform(pa.record_batch({"n": values, "d": days}))
+    assert asked == [1, 3, 4, 5]

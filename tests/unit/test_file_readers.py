@@ -29,8 +29,11 @@ from dativo_plugins.files import (
     ParquetOptions,
     ParquetReader,
     _csv_records,
+    _text,
+    csv_reader,
 )
 from dativo_plugins.files._csv_records import Dialect, record_lines, split_points
+from dativo_workers.conform import POSITION_COLUMN, Conformer
 from dativo_workers.errors import SourceError
 from dativo_workers.plugins import DataReader, Partition, SourceContext, hookspecs
 
@@ -567,3 +570,60 @@ def test_parquet_later_file_with_other_columns_fails(tmp_path: Path) -> None:
     reader = make(ParquetReader, tmp_path, "*.parquet")
     with pytest.raises(SourceError, match=r"b\.parquet"):
         rows(reader, reader.plan())
+
+
+# --- positions of bad rows ------------------------------------------------------------------
+
+
+def test_bad_row_positions_are_right_and_take_one_scan_per_partition(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Thousands of bad rows over many batches: each gets its own file line (records with
+    quoted line breaks and blank lines in between), and each partition is scanned once."""
+    records = ["id,qty,note\n"]
+    line_of: dict[int, int] = {}
+    lines = 1
+    for i in range(6000):
+        if i % 500 == 0:
+            records.append("\n")
+            lines += 1
+        line_of[i] = lines + 1
+        note = f'"two\nlines {i}"' if i % 4 == 0 else f"n{i}"
+        records.append(f"{i},{'bad' if i % 3 == 0 else i},{note}\n")
+        lines += records[-1].count("\n")
+    (tmp_path / "bad.csv").write_text("".join(records))
+    reader = make(CsvReader, tmp_path, "bad.csv", target=40 * 1024, block_size_mb=0.005)
+    partitions = reader.plan()
+    assert len(partitions) >= 3
+    opened: list[int] = []
+    for module in (csv_reader, _text):
+        slice_of = module.open_slice
+        monkeypatch.setattr(module, "open_slice", lambda spec, f=slice_of: (opened.append(spec["start"]), f(spec))[1])
+    schema = pa.schema([("id", pa.int64()), ("qty", pa.int64()), ("note", pa.string())])
+    found: dict[int, str] = {}
+    batches = 0
+    for partition in partitions:
+        conformer = Conformer(schema, functools.partial(reader.describe_position, partition))
+        for batch in reader.read_untyped(partition, schema):
+            batches += 1
+            bad = conformer.conform(batch).bad
+            assert bad is not None
+            ids = map(int, bad.column("id").to_pylist())
+            found.update(zip(ids, bad.column(POSITION_COLUMN).to_pylist(), strict=True))
+    reader.close()
+    assert batches > 2 * len(partitions)  # positions are asked for batch after batch
+    assert found == {i: f"{tmp_path / 'bad.csv'}: line {line_of[i]}" for i in range(0, 6000, 3)}
+    # each partition's file is opened to read it, to read the header names (after the first) and
+    # once to find positions: not once per bad row
+    assert len(opened) == 3 * len(partitions) - 1
+
+
+def test_positions_asked_out_of_order_are_still_right(big_csv: tuple[Path, dict[int, int]]) -> None:
+    path, line_of = big_csv
+    reader = make(CsvReader, path.parent, "big.csv", target=256 * 1024)
+    second = reader.plan()[1]
+    ids = [row["id"] for batch in reader.read(second, None) for row in batch.to_pylist()]
+    for row in (500, 20, 3000, 3001, 0, len(ids) - 1):
+        assert reader.describe_position(second, row) == f"{path}: line {line_of[ids[row]]}"
+    assert reader.describe_position(second, len(ids)).endswith(f"row {len(ids) + 1}")  # past the end
+    reader.close()
