@@ -26,6 +26,7 @@ from dativo_workers.plugins.base import DataReader
 
 ProgressCallback = Callable[[list[dict[str, Any]]], None]
 POLL_SECONDS = 0.25
+MAX_POOL_RESTARTS = 20  # a backstop: the ledger's delivery cap fails a partition long before
 
 _process_ledgers: dict[str, Ledger] = {}
 
@@ -114,16 +115,37 @@ def _ingest_all(
         context = multiprocessing.get_context("spawn")  # fork is unsafe with Arrow's and SQLite's threads
         runner_data = runner.model_dump()
         cores = max(1, (os.cpu_count() or 1) // pool_size)  # no oversubscription: each worker its share
-        with ProcessPoolExecutor(
-            max_workers=pool_size, mp_context=context, initializer=_init_worker, initargs=(cores,)
-        ) as pool:
-            futures: list[Future[dict[str, Any]]] = [
-                pool.submit(_ingest_in_worker, run_id, i, runner_data) for i in indexes
-            ]
-            _watch(ledger, run_id, on_progress, lambda timeout: not wait(futures, timeout=timeout).not_done)
-            for future, index in zip(futures, indexes, strict=True):
-                if future.exception() is not None:  # the worker process died: record it, the commit decides
-                    ledger.fail_partition(run_id, index, None, f"worker process died: {future.exception()}")
+        # A pool process that dies (OOM-killed, segfault) breaks the whole pool: the partitions it
+        # did not finish go to a fresh pool. The ledger counts each start, so a partition that kills
+        # its process every time fails after retry.max_attempts + 2 deliveries, as on a fleet.
+        died: dict[int, str] = dict.fromkeys(indexes, "")
+        for _ in range(MAX_POOL_RESTARTS + 1):
+            died = _ingest_on_pool(ledger, run_id, list(died), runner_data, context, pool_size, cores, on_progress)
+            if not died:
+                return
+        for index, error in died.items():
+            ledger.fail_partition(run_id, index, None, f"worker process died: {error}")
+
+
+def _ingest_on_pool(
+    ledger: Ledger,
+    run_id: str,
+    indexes: list[int],
+    runner_data: dict[str, Any],
+    context: Any,
+    pool_size: int,
+    cores: int,
+    on_progress: ProgressCallback | None,
+) -> dict[int, str]:
+    """One pool for ``indexes``; returns the partitions whose process died, with the error."""
+    with ProcessPoolExecutor(
+        max_workers=min(pool_size, len(indexes)), mp_context=context, initializer=_init_worker, initargs=(cores,)
+    ) as pool:
+        futures: list[Future[dict[str, Any]]] = [
+            pool.submit(_ingest_in_worker, run_id, i, runner_data) for i in indexes
+        ]
+        _watch(ledger, run_id, on_progress, lambda timeout: not wait(futures, timeout=timeout).not_done)
+    return {i: str(f.exception()) for f, i in zip(futures, indexes, strict=True) if f.exception() is not None}
 
 
 def _watch(

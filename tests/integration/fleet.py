@@ -15,12 +15,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+import psutil
 import redis
 
 from .services import die_with_parent, free_port, service_unavailable
 
-__all__ = ["Fleet", "eventually", "free_port"]
+__all__ = ["Fleet", "alive_in_group", "eventually", "free_port"]
 T = TypeVar("T")
+
+
+def alive_in_group(group: int) -> list[int]:
+    """The live (not zombie) processes of a process group."""
+    alive = []
+    for proc in psutil.process_iter():
+        with contextlib.suppress(ProcessLookupError, psutil.Error):
+            if os.getpgid(proc.pid) == group and proc.status() != psutil.STATUS_ZOMBIE:
+                alive.append(proc.pid)
+    return alive
 
 
 def dativo_command() -> list[str]:
@@ -81,7 +92,13 @@ class Fleet:
         """SIGKILL a whole worker, main process and pool alike (its own process group), as a lost
         host or a pod past its grace period: no warm shutdown, no acknowledgement, no requeue."""
         proc = self.processes[index]
-        os.killpg(proc.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while True:  # again while a member lives: a process forked as the signal went out
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            if not alive_in_group(proc.pid) or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         proc.wait()
 
     def _wait_ready(self, log: Path, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -27,7 +28,7 @@ from dativo_workers.producer import retry, submit, wait
 from dativo_workers.reconcile import reconcile
 
 from ..conftest import Workspace
-from .fleet import Fleet, eventually, free_port
+from .fleet import Fleet, alive_in_group, eventually, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -157,6 +158,76 @@ def test_worker_killed_mid_partition_loses_and_duplicates_nothing(workspace: Wor
     assert killed["attempts"] >= 2 and killed["winning_attempt"] >= 2
     data_files = list((workspace.state / "warehouse/acme/killed/data").rglob("*.parquet"))
     assert len(data_files) == summary["files"], "the killed attempt's files must not linger"
+
+
+def _table_files_only(ws: Workspace, table: str) -> None:
+    """Every Parquet file under the table's data directory is one the table references: the
+    attempts that died left nothing behind."""
+    referenced = {task.file.file_path.removeprefix("file://") for task in ws.table(f"acme.{table}").scan().plan_files()}
+    on_disk = {str(p) for p in (ws.state / f"warehouse/acme/{table}/data").rglob("*.parquet")}
+    assert on_disk == referenced, f"orphaned: {sorted(on_disk - referenced)}"
+
+
+def test_whole_worker_killed_is_recovered_by_a_fresh_worker(workspace: Workspace, fleet: Fleet) -> None:
+    """A lost host: the worker's main process and its pool die together (SIGKILL to the process
+    group), so nothing is requeued by Celery; a fresh worker's beat re-runs the silent partitions."""
+    text = workspace.runner_file.read_text()
+    workspace.runner_file.write_text(
+        text.replace("runner:\n", "runner:\n  lease_seconds: 5\n  reconcile_seconds: 1\n", 1)
+    )
+    fleet.start_worker(concurrency=2)
+    job = _slow_job(workspace, "host", "host_lost", partitions=3, batches=8, sleep_s=0.3)
+    runner = load_runner(workspace.runner_file)
+    ledger = workspace.ledger()
+    run_id = submit(load_job(job), runner, ledger, None)
+    eventually(lambda: any(p["state"] == "running" and p["rows"] > 0 for p in ledger.partitions(run_id)),
+               timeout=60, what="a partition writing rows")  # fmt: skip
+    group = fleet.processes[0].pid
+    fleet.kill_worker(0)
+    assert not alive_in_group(group), "a process of the killed worker lives on"
+    interrupted = {p["idx"] for p in ledger.partitions(run_id) if p["state"] == "running"}
+    assert interrupted
+
+    fleet.start_worker(concurrency=2, beat=True)  # a new pod; nobody calls retry or reconcile
+    summary = wait(run_id, ledger, timeout_s=120)
+    assert summary["state"] == "committed", summary
+    assert _ids(workspace, "host_lost") == list(range(3 * 8 * 500))
+    [snapshot] = workspace.table("acme.host_lost").snapshots()
+    assert snapshot.summary["dativo.run-id"] == run_id
+    for p in ledger.partitions(run_id):
+        if p["idx"] in interrupted:
+            assert p["winning_attempt"] >= 2, p
+    _table_files_only(workspace, "host_lost")
+
+
+def test_embedded_run_survives_a_dead_pool_process(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`dativo run -w 2` whose pool process is SIGKILLed mid-partition (OOM killer): the partitions
+    it did not finish run again on a fresh pool; the table is exact, in one snapshot."""
+    monkeypatch.setenv("DATIVO_SECRET__ACME__API_TOKEN", SECRET)
+    job = _slow_job(workspace, "embkill", "emb_killed", partitions=3, batches=8, sleep_s=0.3)
+    ledger = workspace.ledger()
+    result: dict[str, Any] = {}
+    runner = threading.Thread(target=lambda: result.update(workspace.run(job, workers=2)))
+    runner.start()
+
+    def victim() -> dict[str, Any] | None:
+        for run in ledger.list_runs(limit=1):
+            for p in ledger.partitions(run["run_id"]):
+                if p["state"] == "running" and p["rows"] > 0:
+                    return p
+        return None
+
+    try:
+        killed = eventually(victim, timeout=90, what="a pool process writing rows")
+        os.kill(int(killed["worker"].rsplit(":", 1)[1]), signal.SIGKILL)
+    finally:
+        runner.join(timeout=150)
+    assert result.get("state") == "committed", result
+    assert _ids(workspace, "emb_killed") == list(range(3 * 8 * 500))
+    assert len(workspace.table("acme.emb_killed").snapshots()) == 1
+    again = ledger.partition(result["run_id"], killed["idx"])
+    assert again["winning_attempt"] >= 2
+    _table_files_only(workspace, "emb_killed")
 
 
 def test_permanent_failure_then_retry_reruns_only_that_partition(workspace: Workspace, fleet: Fleet) -> None:
