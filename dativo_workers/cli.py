@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import os
 import sys
@@ -25,7 +26,8 @@ app = typer.Typer(
     help="Move data from files, databases and APIs into governed Apache Iceberg tables.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
+    context_settings={"help_option_names": ["-h", "--help"]},  # inherited by every subcommand
 )
 plugins_app = typer.Typer(help="Inspect installed reader and writer plugins.", no_args_is_help=True)
 app.add_typer(plugins_app, name="plugins")
@@ -69,19 +71,39 @@ def _selected(select: str | None) -> list[str] | None:
 EXIT_OK, EXIT_WITH_BAD_ROWS, EXIT_FAILED, EXIT_OUTCOME_UNKNOWN = 0, 1, 2, 3
 
 
+LogLevel = enum.Enum("LogLevel", {name: name for name in dativo_logging.LEVELS}, type=str)  # type: ignore[misc]
+LogFormat = enum.Enum("LogFormat", {name: name for name in dativo_logging.FORMATS}, type=str)  # type: ignore[misc]
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        out.print(f"dativo {version('dativo-workers')}", highlight=False)
+        raise typer.Exit()
+
+
 @app.callback()
 def main_options(
     ctx: typer.Context,
     log_level: Annotated[
-        str | None,
-        typer.Option(help="debug, info, warning or error; logs go to stderr (default: warning; worker: info)."),
+        LogLevel | None,
+        typer.Option(case_sensitive=False, help="Logs go to stderr (default: warning; worker: info)."),
     ] = None,
-    log_format: Annotated[str, typer.Option(help="console or json.")] = "console",
+    log_format: Annotated[LogFormat, typer.Option(case_sensitive=False)] = LogFormat.console,
+    version: Annotated[
+        bool | None, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = None,
 ) -> None:
-    level = log_level or ("info" if ctx.invoked_subcommand == "worker" else "warning")
+    level = log_level.value if log_level else ("info" if ctx.invoked_subcommand == "worker" else "warning")
+    fmt = log_format.value
+    # Commands that follow a run print its error in their summary: without an explicit
+    # --log-level, the log events saying the same are left out (the worker logs them all).
+    quiet = log_level is None and ctx.invoked_subcommand != "worker"
     # exported so worker processes log the same way
-    os.environ["DATIVO_LOG_LEVEL"], os.environ["DATIVO_LOG_FORMAT"] = level, log_format
-    dativo_logging.configure(level, log_format)
+    os.environ["DATIVO_LOG_LEVEL"], os.environ["DATIVO_LOG_FORMAT"] = level, fmt
+    os.environ[dativo_logging.QUIET_OUTCOMES_ENV] = "1" if quiet else "0"
+    dativo_logging.configure(level, fmt, quiet_outcomes=quiet)
 
 
 @app.command()
@@ -210,7 +232,7 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
         else:
             text.append(f"{value:,}" if isinstance(value, int) and key in ("rows", "bytes") else str(value))
         out.print(text, soft_wrap=True, highlight=False)
-    changes = _describe_schema_changes(summary.get("schema_changes"))
+    changes = _describe_schema_changes(summary.get("schema_changes")) if state == "committed" else ""
     if changes:
         out.print(Text(f"{'schema':<{width}}  {changes}"), soft_wrap=True, highlight=False)
     for path in summary.get("quarantine_files") or []:
@@ -459,18 +481,25 @@ def check(
 
 
 @app.command()
-def discover(job: JobArg, as_json: JsonOpt = False, secret_manager: SecretManagerOpt = None) -> None:
+def discover(
+    job: JobArg, runner: RunnerOpt = None, as_json: JsonOpt = False, secret_manager: SecretManagerOpt = None
+) -> None:
     """List what the job's source holds: tables (or files, API objects) with their columns,
     types, row estimates and primary keys. Reads no data."""
     from dativo_workers.config import load_job
     from dativo_workers.plugins.manager import create_reader
 
     use_secret_manager(secret_manager)
+    _load_runner(runner)  # its secrets provider resolves the connection's references
     reader = create_reader(load_job(job))
     try:
         found = reader.discover()
     finally:
         reader.close()
+
+    def estimate(obj: Any) -> int | None:  # a negative estimate (PostgreSQL: never analyzed) is unknown
+        return obj.row_estimate if obj.row_estimate is not None and obj.row_estimate >= 0 else None
+
     if as_json:
         records = []
         for obj in found:
@@ -480,7 +509,7 @@ def discover(job: JobArg, as_json: JsonOpt = False, secret_manager: SecretManage
                 {
                     "name": obj.name,
                     "kind": obj.kind,
-                    "row_estimate": obj.row_estimate,
+                    "row_estimate": estimate(obj),
                     "primary_key": obj.primary_key,
                     "columns": columns if obj.schema else None,
                     **{k: v for k, v in obj.details.items() if k != "columns"},
@@ -488,18 +517,53 @@ def discover(job: JobArg, as_json: JsonOpt = False, secret_manager: SecretManage
             )
         sys.stdout.write(json.dumps({"source": reader.name, "objects": records}, default=str) + "\n")
         return
-    listing = Table("object", "kind", "rows (est.)", "primary key", "columns")
+    rows = []
     for obj in found:
         native = obj.details.get("columns", {})
         columns = ", ".join(f"{f.name} {native.get(f.name, f.type)}" for f in obj.schema) if obj.schema else ""
-        listing.add_row(
-            obj.name,
-            obj.kind,
-            f"{obj.row_estimate:,}" if obj.row_estimate is not None else "?",
-            ", ".join(obj.primary_key),
-            columns or f"[red]{obj.details.get('error', 'unknown')}[/red]",
+        rows.append(
+            [
+                obj.name,
+                obj.kind,
+                f"{rows_:,}" if (rows_ := estimate(obj)) is not None else "?",
+                ", ".join(obj.primary_key),
+                columns or f"error: {obj.details.get('error', 'unknown')}",
+            ]
         )
-    out.print(listing)
+    _print_rows(["object", "kind", "rows (est.)", "primary key", "columns"], rows)
+
+
+def _print_rows(headers: list[str], rows: list[list[str]]) -> None:
+    """A listing that copies and pipes well: aligned columns under a header on a terminal,
+    tab-separated values without a header otherwise (`cut -f1`); never cut or wrapped by us."""
+    if not out.is_terminal:
+        for row in rows:
+            sys.stdout.write("\t".join(cell.replace("\t", " ").replace("\n", " ") for cell in row) + "\n")
+        return
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+
+    def line(cells: list[str]) -> str:
+        padded = [c.ljust(w) for c, w in zip(cells[:-1], widths[:-1], strict=True)]
+        return "  ".join([*padded, cells[-1]]).replace("\n", " ")
+
+    out.print(Text(line(headers), style="bold"), soft_wrap=True, highlight=False)
+    for row in rows:
+        out.print(Text(line(row)), soft_wrap=True, highlight=False)
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+def _local_time(iso: str) -> str:
+    from datetime import datetime
+
+    return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
 @app.command()
@@ -526,48 +590,65 @@ def status(
         sys.stdout.write(json.dumps(summary, default=str) + "\n")
         return
     _print_summary(summary, as_json=False)
-    table = Table("partition", "source", "state", "attempts", "rows", "bad rows", "error")
-    for p in parts:
-        table.add_row(
-            str(p["idx"]),
-            p["label"],
-            p["state"],
-            str(p["attempts"]),
-            f"{p['rows']:,}",
-            str(p["bad_rows"]),
-            (p["error"] or "")[:120],
-        )
-    out.print(table)
+    if not parts:
+        return
+    out.print()
+    _print_rows(
+        ["partition", "source", "state", "attempts", "rows", "bad rows"],
+        [
+            [str(p["idx"]), p["label"], p["state"], str(p["attempts"]), f"{p['rows']:,}", str(p["bad_rows"])]
+            for p in parts
+        ],
+    )
+    for p in parts:  # each error once: the run's own error already quotes the first failures
+        if p["error"] and p["error"] not in (summary["error"] or ""):
+            err.print(Text(f"partition {p['idx']} ({p['label']}): {p['error']}"), soft_wrap=True, highlight=False)
 
 
 @app.command()
 def runs(
     tenant: Annotated[str | None, typer.Option(help="Only this tenant's runs.")] = None,
-    limit: Annotated[int, typer.Option(help="How many of the newest runs.")] = 20,
+    limit: Annotated[int, typer.Option(min=1, help="How many of the newest runs.")] = 20,
     runner: RunnerOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List recent runs, newest first."""
-    from dativo_workers.config import load_runner
-    from dativo_workers.ledger import Ledger
+    """List recent runs, newest first: whole run ids (for `dativo status`), start time, duration.
 
-    rows = Ledger(load_runner(runner).ledger_url).list_runs(tenant, limit)
-    fields = ("run_id", "state", "tenant", "job_name", "table_ident", "rows", "snapshot_id", "error")
+    Not on a terminal, one tab-separated line per run and no header. `--json` prints
+    {"runs": [...]} with the same summary per run as `dativo run --json`."""
+    from sqlalchemy.engine import make_url
+
+    from dativo_workers.ledger import Ledger
+    from dativo_workers.pipeline import run_summary
+
+    runner_cfg = _load_runner(runner)
+    ledger = Ledger(runner_cfg.ledger_url)
+    summaries = [run_summary(ledger, r["run_id"]) for r in ledger.list_runs(tenant, limit)]
     if as_json:
-        sys.stdout.write(json.dumps([{k: r[k] for k in fields} for r in rows], default=str) + "\n")
+        sys.stdout.write(json.dumps({"runs": summaries}, default=str) + "\n")
         return
-    table = Table("run", "state", "tenant", "job", "table", "rows", "snapshot")
-    for r in rows:
-        table.add_row(
-            r["run_id"],
-            r["state"],
-            r["tenant"],
-            r["job_name"],
-            r["table_ident"],
-            f"{r['rows']:,}",
-            str(r["snapshot_id"] or ""),
-        )
-    out.print(table)
+    if not summaries:
+        where = make_url(runner_cfg.ledger_url).render_as_string(hide_password=True)
+        scope = f" for tenant {tenant}" if tenant else ""
+        err.print(Text(f"no runs{scope} in the ledger {where}"), soft_wrap=True, highlight=False)
+        return
+    _print_rows(
+        ["run", "state", "started", "duration", "tenant", "job", "table", "rows", "bad rows"],
+        [
+            [
+                r["run_id"],
+                r["state"],
+                _local_time(r["started_at"]),
+                _duration(r["duration_s"]),
+                r["tenant"],
+                r["job"],
+                r["table"],
+                f"{r['rows']:,}",
+                str(r["bad_rows"]),
+            ]
+            for r in summaries
+        ],
+    )
 
 
 @tags_app.command("explain")
@@ -629,7 +710,7 @@ def main() -> None:
     from dativo_workers.secrets.redact import format_traceback, scrub
 
     try:
-        app()
+        app(prog_name="dativo")  # also under `python -m dativo_workers.cli` (usage, completion)
     except DativoError as exc:
         err.print(Text("error: ", style="bold red") + Text(scrub(str(exc))), highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)

@@ -13,8 +13,21 @@ import structlog
 
 from dativo_workers.secrets.redact import RedactingFilter, redact_event
 
+LEVELS = ("debug", "info", "warning", "error")
+FORMATS = ("console", "json")
+# Events whose whole content the command that runs the job prints itself in its summary:
+# logged as well, they would show the same error two or three times.
+OUTCOME_EVENTS = frozenset({"partition failed", "run failed", "run refused"})
+QUIET_OUTCOMES_ENV = "DATIVO_LOG_QUIET_OUTCOMES"
 
-def configure(level: str = "warning", fmt: str = "console") -> None:
+
+def _drop_outcomes(_logger: object, _name: str, event: dict[str, object]) -> dict[str, object]:
+    if event.get("event") in OUTCOME_EVENTS:
+        raise structlog.DropEvent
+    return event
+
+
+def configure(level: str = "warning", fmt: str = "console", quiet_outcomes: bool = False) -> None:
     numeric = getattr(logging, level.upper(), logging.WARNING)
     logging.basicConfig(level=numeric, stream=sys.stderr, format="%(message)s")
     for handler in logging.getLogger().handlers:  # on handlers: records propagated from any logger pass here
@@ -25,6 +38,7 @@ def configure(level: str = "warning", fmt: str = "console") -> None:
     )
     structlog.configure(
         processors=[
+            *([_drop_outcomes] if quiet_outcomes else []),
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -43,4 +57,8 @@ def configure_from_env() -> None:
     """For child processes: same settings as the parent CLI (it exports them)."""
     import os
 
-    configure(os.environ.get("DATIVO_LOG_LEVEL", "warning"), os.environ.get("DATIVO_LOG_FORMAT", "console"))
+    configure(
+        os.environ.get("DATIVO_LOG_LEVEL", "warning"),
+        os.environ.get("DATIVO_LOG_FORMAT", "console"),
+        quiet_outcomes=os.environ.get(QUIET_OUTCOMES_ENV) == "1",
+    )

@@ -361,6 +361,7 @@ def run_summary(ledger: Ledger, run_id: str) -> dict[str, Any]:
         "partitions_total": run["partitions_total"],
         "partitions_done": len(done),
         "partitions_failed": sum(1 for p in parts if p["state"] == "failed"),
+        "started_at": datetime.fromtimestamp(run["created_at"], UTC).isoformat(timespec="seconds"),
         "duration_s": round(end - run["created_at"], 3),
         "schema_changes": plan["table"].get("schema_changes"),
         "error": run["error"],

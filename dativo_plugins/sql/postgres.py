@@ -84,7 +84,7 @@ WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum
 """
 _RELATION_SQL = """
-SELECT c.oid, c.relkind, GREATEST(c.reltuples, 0)::int8, pg_total_relation_size(c.oid), c.relpages,
+SELECT c.oid, c.relkind, c.reltuples::int8, pg_total_relation_size(c.oid), c.relpages,
        has_table_privilege(c.oid, 'SELECT'),
        ARRAY(SELECT a.attname::text FROM pg_index i
              JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
@@ -252,7 +252,7 @@ class PostgresReader(SqlReader):
             source=source,
             columns=columns,
             primary_key=list(primary_key or []),
-            row_estimate=int(tuples) if query is None else None,
+            row_estimate=int(tuples) if query is None and tuples >= 0 else None,  # -1: never analyzed
             byte_estimate=int(size) if query is None and kind in ("r", "p", "m") else None,
             is_table=query is None and kind in ("r", "m"),
             display=table or "query",

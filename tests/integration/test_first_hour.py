@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import decimal
 import json
+import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -14,6 +19,9 @@ import pytest
 from ..conftest import Workspace
 
 pytestmark = pytest.mark.integration
+
+PG_HOST = os.environ.get("DATIVO_TEST_PG_HOST", "127.0.0.1")
+PG_PORT = int(os.environ.get("DATIVO_TEST_PG_PORT", "5432"))
 
 CSV_JOB = """
 tenant_id: acme
@@ -138,7 +146,7 @@ def test_incompatible_type_change_fails_before_writing_and_is_recorded(workspace
 
     runs = ws.cli("runs", "--json")
     assert runs.code == 0
-    listed = {r["run_id"]: r for r in runs.json}
+    listed = {r["run_id"]: r for r in runs.json["runs"]}
     assert listed[summary["run_id"]]["state"] == "failed"
     assert "column 'v'" in listed[summary["run_id"]]["error"]
     status = ws.cli("status", summary["run_id"], "--json")
@@ -197,7 +205,8 @@ def test_type_declared_in_the_asset_casts_values(workspace: Workspace) -> None:
         """,
     )
     job = ws.job(
-        "asset.yaml", CSV_JOB.replace("name: evo", "name: evo\nasset_path: assets/evo.yaml") + "bad_rows: {action: skip}\n"
+        "asset.yaml",
+        CSV_JOB.replace("name: evo", "name: evo\nasset_path: assets/evo.yaml") + "bad_rows: {action: skip}\n",
     )
     result = ws.cli("run", str(job), "--json")
     assert result.code == 1, result.stderr
@@ -217,4 +226,121 @@ def test_decimal_scale_change_is_refused(workspace: Workspace) -> None:
     assert result.json["schema_changes"]["rejected"] == [
         {"column": "d", "table_type": "decimal(5, 2)", "source_type": "decimal(9, 3)"}
     ]
-    assert json.loads(ws.cli("runs", "--json").stdout)[0]["state"] == "failed"
+    assert json.loads(ws.cli("runs", "--json").stdout)["runs"][0]["state"] == "failed"
+
+
+# -- 3. CLI behaviour -----------------------------------------------------------------------
+
+
+def test_version_help_completion_and_log_options(workspace: Workspace) -> None:
+    ws = workspace
+    version = ws.cli("--version")
+    assert version.code == 0 and version.stdout.strip() == "dativo 0.1.0"
+    for args in (["-h"], ["runs", "-h"], ["state", "show", "-h"]):
+        helped = ws.cli(*args)
+        assert helped.code == 0 and "Usage: dativo" in helped.stdout, args
+    assert "--install-completion" in ws.cli("-h").stdout
+    shown = ws.cli("--show-completion", "bash", env={"SHELL": "/bin/bash"})
+    assert shown.code == 0 and "_dativo_completion" in shown.stdout
+    completed = ws.cli(env={"_DATIVO_COMPLETE": "complete_bash", "COMP_WORDS": "dativo ru", "COMP_CWORD": "1"})
+    assert completed.stdout.split() == ["run", "runs"]
+
+    for option, value in (("--log-level", "loud"), ("--log-format", "xml")):
+        refused = ws.cli(option, value, "runs")
+        assert refused.code == 2
+        message = _one_line(refused.stderr)
+        assert f"Invalid value for '{option}'" in message and repr(value) in message
+    assert ws.cli("--log-level", "INFO", "runs").code == 0  # case does not matter
+
+
+def test_runs_lists_whole_ids_start_and_duration(workspace: Workspace) -> None:
+    ws = workspace
+    empty = ws.cli("runs")
+    assert empty.code == 0 and empty.stdout == "" and "no runs in the ledger" in empty.stderr
+    assert ws.cli("runs", "--json").json == {"runs": []}
+
+    ws.write("data/a.csv", "id,v\n1,1.5\n")
+    ws.write("data/b.csv", "id,v\n2,2.5\n3,x\n")
+    job = ws.job("job.yaml", CSV_JOB.replace("data/a.csv", "data/*.csv"))
+    failed = ws.cli("run", str(job), "-w", "1", env={"COLUMNS": "40"})
+    assert failed.code == 2
+    # the partition's error once (not also as log lines), naming file, line and column
+    assert failed.stderr.count("cannot convert 'x'") == 1, failed.stderr
+    assert "b.csv: line 3: column 'v'" in failed.stderr
+    assert "snapshot_id" not in failed.stdout
+    location = next(line for line in failed.stdout.splitlines() if line.startswith("table_location"))
+    assert location.split()[-1].endswith("/warehouse/acme/evo")  # whole, at 40 columns
+
+    ws.write("data/b.csv", "id,v\n2,2.5\n")
+    ok = ws.cli("run", str(job), "--json", "-w", "1")
+    assert ok.code == 0
+    committed = ok.json
+
+    listing = ws.cli("runs", env={"COLUMNS": "40"})
+    lines = listing.stdout.splitlines()
+    assert len(lines) == 2  # no header, not a terminal
+    fields = lines[0].split("\t")
+    assert fields[0] == committed["run_id"] and fields[1] == "committed"
+    assert len(fields) == 9 and fields[4:7] == ["acme", "evo", "acme.evo"] and fields[7] == "2"
+    assert len(fields[2]) == len("2026-01-01 00:00:00") and fields[3].endswith("s")
+    assert lines[1].split("\t")[1] == "failed"
+    assert ws.cli("status", lines[1].split("\t")[0]).code == 0  # the id copies straight into status
+
+    listed = ws.cli("runs", "--json").json["runs"]
+    assert set(listed[0]) == set(committed)  # the same keys as `run --json`
+    same = ("run_id", "state", "rows", "files", "bytes", "snapshot_id", "started_at", "schema_changes")
+    assert {k: listed[0][k] for k in same} == {k: committed[k] for k in same}
+    assert listed[1]["state"] == "failed" and "line 3" in listed[1]["error"]
+
+    status = ws.cli("status", listed[1]["run_id"])
+    assert status.stderr.count("cannot convert 'x'") == 1
+    assert "snapshot_id" not in status.stdout
+    ledger_url = f"sqlite:///{ws.state}/dativo.db"
+    assert ws.cli("runs", "--tenant", "other").stderr.strip() == f"no runs for tenant other in the ledger {ledger_url}"
+
+
+@pytest.fixture
+def pg_schema() -> Iterator[tuple[psycopg.Connection[Any], str]]:
+    schema = f"dativo_fh_{uuid.uuid4().hex[:10]}"
+    conn = psycopg.connect(f"host={PG_HOST} port={PG_PORT} dbname=test user=postgres", autocommit=True)
+    conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield conn, schema
+    finally:
+        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        conn.close()
+
+
+def test_discover_unknown_estimate_and_runner_option(
+    workspace: Workspace, pg_schema: tuple[psycopg.Connection[Any], str]
+) -> None:
+    ws = workspace
+    conn, schema = pg_schema
+    conn.execute(f'CREATE TABLE "{schema}".fresh (id int PRIMARY KEY, name text)')  # never analyzed
+    ws.write("secrets/acme/pg_user", "postgres")
+    runner = ws.write(
+        "other-runner.yaml",
+        ws.runner_file.read_text()
+        + f"  secrets:\n    provider: filesystem\n    filesystem: {{dir: {ws.root}/secrets}}\n",
+    )
+    job = ws.job(
+        "pg.yaml",
+        f"""
+        tenant_id: acme
+        source:
+          connector: postgres
+          connection: {{host: {PG_HOST}, port: {PG_PORT}, database: test, user: "${{secret:pg_user}}"}}
+          tables: [{{name: {schema}.fresh}}]
+        target: {{namespace: acme, table: fresh}}
+        """,
+    )
+    without = ws.cli("discover", str(job))  # the default runner's env provider lacks the secret
+    assert without.code == 2 and "pg_user" in without.stderr
+
+    found = ws.cli("discover", str(job), "--runner", str(runner), "--json")
+    assert found.code == 0, found.stderr
+    fresh = next(o for o in found.json["objects"] if o["name"] == f"{schema}.fresh")
+    assert fresh["row_estimate"] is None and fresh["primary_key"] == ["id"]
+    text = ws.cli("discover", str(job), "--runner", str(runner))
+    row = next(line.split("\t") for line in text.stdout.splitlines() if line.startswith(f"{schema}.fresh"))
+    assert row[1:4] == ["table", "?", "id"] and row[4].startswith("id ")
