@@ -29,10 +29,10 @@ from dativo_plugins.files._text import TextFileReader, TextOptions
 from dativo_workers.errors import SourceError
 from dativo_workers.plugins import Partition
 
-# Integers beyond int64 are inferred as float64 by pyarrow, which drops digits.
+# pyarrow infers numbers from text that is not one: "08123" (a zip code) becomes 8123, and
+# integers beyond int64 become float64 (digits dropped). Such columns are inferred as text.
 _INTEGER_LITERAL = r"^[+-]?[0-9]+$"
-_DECIMAL_LITERAL = r"^[+-]?[0-9]{1,38}$"
-_WIDE_INTEGER = pa.decimal128(38, 0)
+_LEADING_ZERO = r"^[+-]?0[0-9]"
 
 
 class CsvOptions(TextOptions):
@@ -207,8 +207,8 @@ class CsvReader(TextFileReader):
                 if complete:
                     raise
                 size *= 4  # one record is longer than the sample: take more
-        floats = [field.name for field in inferred if pa.types.is_float64(field.type)]
-        replaced = self._integer_columns(sample, floats) if floats else {}
+        numbers = [f.name for f in inferred if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)]
+        replaced = self._text_columns(sample, numbers, inferred) if numbers else {}
         return pa.schema(
             # An all-empty sample column gives no type: text holds whatever comes later.
             pa.field(f.name, replaced.get(f.name, pa.string() if pa.types.is_null(f.type) else f.type))
@@ -241,8 +241,9 @@ class CsvReader(TextFileReader):
             return self._sample(path, size * 4)  # not one whole record yet
         return pa.py_buffer(data[:cut]), False
 
-    def _integer_columns(self, sample: pa.Buffer, names: list[str]) -> dict[str, pa.DataType]:
-        """Types for float-inferred columns whose sample values are all integer literals."""
+    def _text_columns(self, sample: pa.Buffer, names: list[str], inferred: pa.Schema) -> dict[str, pa.DataType]:
+        """String for the number-inferred columns whose sample text a number would change: a
+        leading zero, or (inferred as float) an integer too long for int64."""
         as_text = dict.fromkeys(names, pa.string())
         with self._open(pa.BufferReader(sample), True, None, as_text, newlines=True) as reader:
             try:
@@ -252,9 +253,13 @@ class CsvReader(TextFileReader):
         types: dict[str, pa.DataType] = {}
         for name in names:
             column = batch.column(name)
-            if pc.all(pc.match_substring_regex(column, _INTEGER_LITERAL)).as_py():
-                fits = pc.all(pc.match_substring_regex(column, _DECIMAL_LITERAL)).as_py()
-                types[name] = _WIDE_INTEGER if fits else pa.string()
+            leading_zero = pc.any(pc.match_substring_regex(column, _LEADING_ZERO)).as_py()
+            too_long = (
+                pa.types.is_floating(inferred.field(name).type)
+                and pc.all(pc.match_substring_regex(column, _INTEGER_LITERAL)).as_py()
+            )
+            if leading_zero or too_long:
+                types[name] = pa.string()
         return types
 
     # --- reading --------------------------------------------------------------------

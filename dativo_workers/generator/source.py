@@ -335,12 +335,32 @@ def probe_reader(reader: DataReader, discovered: DiscoveredObject | None = None)
         arrow = sample.schema
     if arrow is None or not len(arrow):
         raise Invalid("the source reports no columns and returned no sample rows: check what it points at")
+    findings = detect(sample, arrow.names)
+    arrow = identifiers_as_text(arrow, findings)
     try:
         iceberg = arrow_to_iceberg(arrow)
     except DativoError as exc:
         raise Invalid(str(exc)) from None
     primary_key = list(discovered.primary_key) if discovered is not None else []
-    return Probe(arrow, iceberg, sample, len(partitions), detect(sample, arrow.names), primary_key)
+    return Probe(arrow, iceberg, sample, len(partitions), findings, primary_key)
+
+
+# Detected kinds of value that are identifiers written with digits, not quantities: as a number
+# type they lose leading zeros (zip 08123 -> 8123, phone 0171... -> 171...) in every later row.
+DIGIT_IDENTIFIERS = frozenset({"postal_address", "phone", "national_id"})
+
+
+def identifiers_as_text(schema: pa.Schema, findings: dict[str, Finding]) -> pa.Schema:
+    """``schema`` with text for every numeric column detected as a postal code, phone number or
+    national id (a sample of 90210s says nothing about the 08123 in row 5,000)."""
+    fields = []
+    for f in schema:
+        finding = findings.get(f.name)
+        numeric = pa.types.is_integer(f.type) or pa.types.is_floating(f.type) or pa.types.is_decimal(f.type)
+        if numeric and finding is not None and finding.detector in DIGIT_IDENTIFIERS:
+            f = f.with_type(pa.string())
+        fields.append(f)
+    return pa.schema(fields, metadata=schema.metadata)
 
 
 def _describe(exc: BaseException) -> str:

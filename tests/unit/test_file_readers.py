@@ -164,7 +164,7 @@ def test_csv_newlines_in_values(tmp_path: Path, newlines_in_values: bool | None)
     assert reader.describe_position(partitions[2], 0) == f"{tmp_path / 'n.csv'}: line 5"
 
 
-def test_csv_integers_beyond_int64_become_decimal(tmp_path: Path) -> None:
+def test_csv_integers_beyond_int64_are_inferred_as_text(tmp_path: Path) -> None:
     forty_digits = "1" * 40
     (tmp_path / "big.csv").write_text(
         f"id,big,huge,ratio\n1,12345678901234567890,{forty_digits},0.5\n2,-99999999999999999999,7,1\n3,,,\n"
@@ -172,13 +172,35 @@ def test_csv_integers_beyond_int64_become_decimal(tmp_path: Path) -> None:
     reader = make(CsvReader, tmp_path, "big.csv")
     schema = reader.schema()
     assert schema.field("id").type == pa.int64()
-    assert schema.field("big").type == pa.decimal128(38, 0)
+    assert schema.field("big").type == pa.string()
     assert schema.field("huge").type == pa.string()
     assert schema.field("ratio").type == pa.float64()
     assert [(r["big"], r["huge"]) for r in rows(reader, reader.plan())] == [
-        (Decimal("12345678901234567890"), forty_digits),
-        (Decimal("-99999999999999999999"), "7"),
+        ("12345678901234567890", forty_digits),
+        ("-99999999999999999999", "7"),
         (None, None),
+    ]
+
+
+def test_csv_digit_strings_with_leading_zeros_are_inferred_as_text(tmp_path: Path) -> None:
+    (tmp_path / "zip.csv").write_text(
+        'id,zip,plz,code,amount,ratio,count\n1,"08123",01067,-007,0.50,00.5,0\n2,"90210",10115,12,10.25,1.5,-0\n'
+    )
+    reader = make(CsvReader, tmp_path, "zip.csv")
+    schema = reader.schema()
+    assert {name: str(schema.field(name).type) for name in schema.names} == {
+        "id": "int64",
+        "zip": "string",  # quoted or not, a leading zero is kept
+        "plz": "string",
+        "code": "string",
+        "amount": "double",  # 0.50: a zero before the point is not a leading zero
+        "ratio": "string",
+        "count": "int64",  # 0 and -0 alone are numbers
+    }
+    got = rows(reader, reader.plan())
+    assert [(r["zip"], r["plz"], r["code"], r["ratio"]) for r in got] == [
+        ("08123", "01067", "-007", "00.5"),
+        ("90210", "10115", "12", "1.5"),
     ]
 
 
