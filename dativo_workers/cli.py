@@ -44,8 +44,9 @@ RunnerOpt = Annotated[
     Path | None,
     typer.Option(
         "--runner",
-        help="runner.yaml (default: $DATIVO_RUNNER_CONFIG, else ./config/runner.yaml, "
-        "else built-in SQLite defaults under ./.dativo/)",
+        help="runner.yaml (default: $DATIVO_RUNNER_CONFIG, else the project's config/runner.yaml, "
+        "else built-in SQLite defaults under the project's .dativo/; the project root is the nearest "
+        "directory upwards with a dativo.yaml or a .dativo/, else the current one)",
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of tables.")]
@@ -455,6 +456,31 @@ def ledger_upgrade(runner: RunnerOpt = None, as_json: JsonOpt = False) -> None:
         out.print(f"ledger schema is current ({after})")
     else:
         out.print(f"ledger schema upgraded: {before or 'none'} -> {after}")
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Project directory (created if missing).")] = Path("."),
+) -> None:
+    """Scaffold a project: dativo.yaml, config/runner.yaml, jobs/, assets/ and data/ with an
+    example job, and a .gitignore entry for .dativo/. Existing files are left as they are.
+
+    Commands run anywhere below a directory holding dativo.yaml (or an existing .dativo/) use
+    that project's runner config and state."""
+    from dativo_workers.project import init_project
+
+    written = init_project(directory)
+    root = directory.resolve()
+    for path, created in written:
+        label = Text("created  ", style="green") if created else Text("kept     ", style="yellow")
+        out.print(label + Text(str(path.relative_to(root))), soft_wrap=True, highlight=False)
+    where = os.path.relpath(root)
+    step = "" if where == "." else f"cd {where} && "
+    out.print(
+        Text(f"project ready in {root}; try: {step}dativo run jobs/example.yaml && dativo runs"),
+        soft_wrap=True,
+        highlight=False,
+    )
 
 
 @app.command()

@@ -1,8 +1,11 @@
 """Runner configuration: where the ledger, catalogs, broker and secrets live.
 
-Looked up from `--runner FILE`, else `$DATIVO_RUNNER_CONFIG`, else `./config/runner.yaml`,
-else built-in defaults (SQLite ledger and catalog under `./.dativo/`). Any top-level key
-can be overridden with `DATIVO_<KEY>`, nested keys with `DATIVO_<KEY>__<SUBKEY>`.
+Looked up from `--runner FILE`, else `$DATIVO_RUNNER_CONFIG`, else the project's runner file
+(`config/runner.yaml`, or the `runner:` of `dativo.yaml`), else built-in defaults (SQLite ledger
+and catalog under the project's `.dativo/`). The project root is the nearest directory, from
+the current one upwards, holding a `dativo.yaml` project file or an existing `.dativo/`; without
+one, the current directory. Relative paths in the runner config are relative to that root.
+Any top-level key can be overridden with `DATIVO_<KEY>`, nested keys with `DATIVO_<KEY>__<SUBKEY>`.
 """
 
 from __future__ import annotations
@@ -77,12 +80,63 @@ class RunnerConfig(BaseModel):
         return self.catalogs[name]
 
 
+PROJECT_FILE = "dativo.yaml"
+DEFAULT_RUNNER_FILE = "config/runner.yaml"
+
+
+class ProjectFile(BaseModel):
+    """`dativo.yaml`: marks a project's root; every `dativo` command below it uses the project."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = None
+    runner: str = Field(default=DEFAULT_RUNNER_FILE, description="the runner config, relative to the project root")
+
+
+def find_project_root(start: Path | None = None) -> Path | None:
+    """The nearest directory, from ``start`` (default: the current one) upwards, holding a
+    `dativo.yaml` or an existing `.dativo/` state directory; None when there is none."""
+    here = (start or Path.cwd()).resolve()
+    for directory in (here, *here.parents):
+        if (directory / PROJECT_FILE).is_file() or (directory / DEFAULT_STATE_DIR).is_dir():
+            return directory
+    return None
+
+
+def project_root() -> Path:
+    """Where relative runner paths and the default state directory live."""
+    return find_project_root() or Path.cwd().resolve()
+
+
+def load_project_file(root: Path) -> ProjectFile | None:
+    path = root / PROJECT_FILE
+    if not path.is_file():
+        return None
+    loaded = load_yaml(path)
+    if loaded.data is None:
+        return ProjectFile()
+    if not isinstance(loaded.data, dict):
+        raise ConfigError(f"{path}: expected a mapping (name:, runner:)")
+    try:
+        return ProjectFile.model_validate(loaded.data)
+    except ValidationError as exc:
+        raise loaded.validation_error(exc) from None
+
+
 def locate_runner_file(explicit: str | Path | None) -> Path | None:
     if explicit:
         return Path(explicit)
     if os.environ.get("DATIVO_RUNNER_CONFIG"):
         return Path(os.environ["DATIVO_RUNNER_CONFIG"])
-    default = Path("config/runner.yaml")
+    root = find_project_root()
+    project = load_project_file(root) if root is not None else None
+    base = root or Path.cwd()
+    if project is not None and project.runner != DEFAULT_RUNNER_FILE:
+        named = base / project.runner
+        if not named.is_file():
+            raise ConfigError(f"{base / PROJECT_FILE}: runner: {named} does not exist")
+        return named
+    default = base / DEFAULT_RUNNER_FILE
     return default if default.exists() else None
 
 
@@ -111,7 +165,7 @@ def load_runner(explicit: str | Path | None = None) -> RunnerConfig:
             raise ConfigError(f"invalid runner settings from DATIVO_* environment variables: {exc}") from None
         raise loaded.validation_error(exc, prefix=("runner",)) from None
     config.source_file = str(path) if path else None
-    return _absolutise(config)
+    return _absolutise(config, project_root())
 
 
 _OVERRIDABLE = set(RunnerConfig.model_fields) - {"source_file"}
@@ -134,27 +188,27 @@ def _apply_env_overrides(data: dict[str, Any]) -> None:
         node[parts[-1]] = value
 
 
-def _absolutise(config: RunnerConfig) -> RunnerConfig:
-    """Workers may start in another directory: pin relative local paths to the cwd now."""
-    config.ledger_url = absolute_sqlite_url(config.ledger_url)
+def _absolutise(config: RunnerConfig, base: Path) -> RunnerConfig:
+    """Workers may start in another directory: pin relative local paths to the project root now."""
+    config.ledger_url = absolute_sqlite_url(config.ledger_url, base)
     for catalog in config.catalogs.values():
         if catalog.uri:
-            catalog.uri = absolute_sqlite_url(catalog.uri)
+            catalog.uri = absolute_sqlite_url(catalog.uri, base)
         if catalog.warehouse and "://" not in catalog.warehouse:
-            catalog.warehouse = Path(catalog.warehouse).expanduser().resolve().as_uri()
+            catalog.warehouse = (base / Path(catalog.warehouse).expanduser()).resolve().as_uri()
         elif (
             catalog.warehouse
             and catalog.warehouse.startswith("file://")
             and not catalog.warehouse.startswith("file:///")
         ):
-            catalog.warehouse = Path(catalog.warehouse[len("file://") :]).resolve().as_uri()
+            catalog.warehouse = (base / catalog.warehouse[len("file://") :]).resolve().as_uri()
     return config
 
 
-def absolute_sqlite_url(url: str) -> str:
+def absolute_sqlite_url(url: str, base: Path | None = None) -> str:
     prefix = "sqlite:///"
     if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
-        return prefix + str(Path(url[len(prefix) :]).resolve())
+        return prefix + str(((base or Path.cwd()) / url[len(prefix) :]).resolve())
     return url
 
 

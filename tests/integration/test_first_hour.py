@@ -6,6 +6,8 @@ from __future__ import annotations
 import decimal
 import json
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ..conftest import Workspace
+from ..conftest import CliResult, Workspace
 
 pytestmark = pytest.mark.integration
 
@@ -344,3 +346,80 @@ def test_discover_unknown_estimate_and_runner_option(
     text = ws.cli("discover", str(job), "--runner", str(runner))
     row = next(line.split("\t") for line in text.stdout.splitlines() if line.startswith(f"{schema}.fresh"))
     assert row[1:4] == ["table", "?", "id"] and row[4].startswith("id ")
+
+
+# -- 4. where state lives ---------------------------------------------------------------------
+
+
+def _dativo(cwd: Path, *args: str, env: dict[str, str] | None = None) -> CliResult:
+    """The installed `dativo` command as a user runs it: no DATIVO_RUNNER_CONFIG, only its cwd."""
+    base = {k: v for k, v in os.environ.items() if k != "DATIVO_RUNNER_CONFIG"}
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "dativo"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**base, **(env or {})},
+    )
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def test_init_scaffolds_a_project_used_from_any_subdirectory(tmp_path: Path) -> None:
+    made = _dativo(tmp_path, "init", "shop")
+    assert made.code == 0, made.stderr
+    project = tmp_path / "shop"
+    for relative in ("dativo.yaml", "config/runner.yaml", "jobs/example.yaml", "assets/example.yaml"):
+        assert (project / relative).is_file(), relative
+        assert f"created  {relative}" in made.stdout
+    assert ".dativo/" in (project / ".gitignore").read_text().splitlines()
+
+    again = _dativo(tmp_path, "init", "shop")
+    assert again.code == 2 and f"{project / 'dativo.yaml'} already exists" in _one_line(again.stderr)
+
+    # from a subdirectory: the project's runner config and its one .dativo/ at the root
+    result = _dativo(project / "jobs", "run", "example.yaml", "--json")
+    assert result.code == 0, result.stderr
+    assert result.json["rows"] == 3
+    assert result.json["table_location"] == (project / ".dativo" / "warehouse" / "demo" / "example").as_uri()
+    assert (project / ".dativo" / "dativo.db").is_file()
+    assert not (project / "jobs" / ".dativo").exists()
+    listed = _dativo(project / "assets", "runs", "--json")
+    assert [r["run_id"] for r in listed.json["runs"]] == [result.json["run_id"]]
+
+    # an existing .gitignore keeps its lines; init into an existing directory keeps its files
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / ".gitignore").write_text("*.pyc")
+    (other / "jobs").mkdir()
+    (other / "jobs" / "example.yaml").write_text("# mine\n")
+    kept = _dativo(other, "init")
+    assert kept.code == 0 and "kept     jobs/example.yaml" in kept.stdout
+    assert (other / "jobs" / "example.yaml").read_text() == "# mine\n"
+    assert (other / ".gitignore").read_text().splitlines()[0] == "*.pyc"
+    assert ".dativo/" in (other / ".gitignore").read_text().splitlines()
+
+
+def test_an_existing_state_directory_marks_the_root(tmp_path: Path) -> None:
+    root = tmp_path / "adhoc"
+    (root / "data").mkdir(parents=True)
+    (root / "data" / "a.csv").write_text("id,v\n1,x\n")
+    (root / "job.yaml").write_text(CSV_JOB)
+    first = _dativo(root, "run", "job.yaml", "--json")
+    assert first.code == 0, first.stderr
+    assert (root / ".dativo").is_dir()
+    (root / "sub" / "deeper").mkdir(parents=True)
+    second = _dativo(root / "sub" / "deeper", "run", "../../job.yaml", "--json")
+    assert second.code == 0, second.stderr
+    assert not (root / "sub" / "deeper" / ".dativo").exists()
+    assert len(_dativo(root / "sub", "runs", "--json").json["runs"]) == 2
+
+
+def test_project_file_mistakes_name_file_line_and_key(tmp_path: Path) -> None:
+    (tmp_path / "dativo.yaml").write_text("name: p\nrunnr: x.yaml\n")
+    bad = _dativo(tmp_path, "runs")
+    assert bad.code == 2
+    assert f"{tmp_path / 'dativo.yaml'}:2: runnr: unknown key" in _one_line(bad.stderr)
+    (tmp_path / "dativo.yaml").write_text("name: p\nrunner: conf/missing.yaml\n")
+    missing = _dativo(tmp_path / ".", "runs")
+    assert missing.code == 2 and f"runner: {tmp_path / 'conf/missing.yaml'} does not exist" in _one_line(missing.stderr)
