@@ -3,24 +3,30 @@ teardown (and when the test process dies)."""
 
 from __future__ import annotations
 
+import base64
+import codecs
 import contextlib
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import quote, quote_plus
 
 import psutil
 import redis
 
 from .services import die_with_parent, free_port, service_unavailable
 
-__all__ = ["Fleet", "alive_in_group", "eventually", "free_port"]
+__all__ = ["BrokerRecorder", "Fleet", "alive_in_group", "eventually", "free_port", "leaks"]
 T = TypeVar("T")
 
 
@@ -148,3 +154,83 @@ def eventually(condition: Callable[[], T], timeout: float = 30, interval: float 
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not reached within {timeout}s (last: {result!r})")
         time.sleep(interval)
+
+
+class BrokerRecorder:
+    """Everything the test process's Redis carries while it carries it: every command any
+    client sends (Redis MONITOR, on a thread), so a message is seen before a worker takes,
+    acknowledges and deletes it. Kombu base64-encodes message bodies: `texts()` decodes them."""
+
+    def __init__(self, url: str) -> None:
+        self._client = redis.Redis.from_url(url)
+        self._commands: list[list[bytes]] = []
+        self._monitor = self._client.monitor()
+        self._monitor.__enter__()
+        self._thread = threading.Thread(target=self._record, daemon=True)
+        self._thread.start()
+
+    def _record(self) -> None:
+        with contextlib.suppress(Exception):  # the connection is closed by stop()
+            while True:
+                response = self._monitor.connection.read_response()
+                if isinstance(response, bytes):
+                    self._commands.append(_monitor_args(response))
+
+    def stop(self) -> BrokerRecorder:
+        time.sleep(0.2)  # the last commands in flight
+        with contextlib.suppress(Exception):
+            self._monitor.__exit__(None, None, None)
+        self._thread.join(timeout=5)
+        return self
+
+    def texts(self) -> list[str]:
+        """Every argument of every command, plus the decoded body of every kombu message."""
+        out: list[str] = []
+        for args in list(self._commands):
+            for arg in args:
+                text = arg.decode("utf-8", "replace")
+                out.append(text)
+                out.extend(_message_bodies(text))
+        return out
+
+
+_MONITOR_ARG = re.compile(rb'"((?:[^"\\]|\\.)*)"')
+
+
+def _monitor_args(line: bytes) -> list[bytes]:
+    """`1700000000.1 [0 127.0.0.1:5000] "LPUSH" "dativo" "{\\"body\\": ...}"`: the quoted arguments,
+    unescaped (Redis writes \\" \\\\ \\n \\xHH ...)."""
+    return [codecs.escape_decode(m)[0] for m in _MONITOR_ARG.findall(line)]  # type: ignore[attr-defined]
+
+
+def _message_bodies(text: str) -> list[str]:
+    try:
+        envelope = json.loads(text)
+    except ValueError:
+        return []
+    found: list[str] = []
+    stack = [envelope]
+    while stack:  # a message may sit inside a list ([message, exchange, routing key] in `unacked`)
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            body = node.get("body")
+            if isinstance(body, str) and (node.get("properties") or {}).get("body_encoding") == "base64":
+                with contextlib.suppress(ValueError):
+                    found.append(base64.b64decode(body).decode("utf-8", "replace"))
+    return found
+
+
+def secret_forms(value: str) -> set[str]:
+    """How a value can show up in text: as is, URL-quoted (path and form style), JSON-escaped,
+    JSON-escaped twice (a JSON document inside a JSON string), and Python-repr'd."""
+    forms = {value, quote(value, safe=""), quote_plus(value), quote(value), json.dumps(value)[1:-1], repr(value)[1:-1]}
+    forms |= {json.dumps(value, ensure_ascii=False)[1:-1], json.dumps(json.dumps(value)[1:-1])[1:-1]}
+    return {f for f in forms if f}
+
+
+def leaks(value: str, *texts: str) -> list[str]:
+    """The forms of ``value`` found in ``texts`` (empty: no leak)."""
+    forms = secret_forms(value)
+    return sorted({form for text in texts for form in forms if form in text})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import os
 import signal
@@ -28,11 +29,12 @@ from dativo_workers.producer import retry, submit, wait
 from dativo_workers.reconcile import reconcile
 
 from ..conftest import Workspace
-from .fleet import Fleet, alive_in_group, eventually, free_port
+from .fleet import BrokerRecorder, Fleet, alive_in_group, eventually, free_port, leaks
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
-SECRET = "tok-9f3a77e1c2-very-secret"
+# needs quoting in a URL, escaping in JSON, and holds a non-ASCII letter: every form is searched for
+SECRET = 'tok-9f3a77e1c2/very "secret" &+=%é'
 
 SLOW_READER = '''
 import time
@@ -45,6 +47,7 @@ class Settings(PluginSettings):
     batches: int = 6
     rows: int = 500
     sleep_s: float = 0.25
+    refuse_partition: int = -1  # this partition fails the way an API refusing a credential does
 
 
 class SlowReader(DataReader):
@@ -64,6 +67,8 @@ class SlowReader(DataReader):
         if token is not None and len(token) < 10:
             raise ValueError("the token did not resolve")
         i = partition.spec["i"]
+        if i == self.config.refuse_partition:  # a library quoting the credential it was given
+            raise PermissionError(f"401 from the API: credential {token} refused")
         for b in range(self.config.batches):
             time.sleep(self.config.sleep_s)
             start = (i * self.config.batches + b) * self.config.rows
@@ -345,24 +350,63 @@ def _redis_dump(url: str) -> bytes:
 
 def test_secret_values_reach_no_message_result_log_or_ledger(workspace: Workspace, fleet: Fleet) -> None:
     fleet.start_worker()
+    recorder = BrokerRecorder(fleet.broker_url)  # what Redis carries, while it carries it
     job = _slow_job(workspace, "sec", "secretive", partitions=2, batches=2, sleep_s=0.01)
     summary = _submit_and_wait(workspace, job)
     assert summary["state"] == "committed", summary
-    dump = _redis_dump(fleet.broker_url) + _redis_dump(fleet.result_backend)
-    assert b"dativo.ingest_partition" in dump or b"dativo.commit_run" in dump  # we did scan real traffic
-    assert SECRET.encode() not in dump
+    traffic = recorder.stop().texts()
+    bodies = [t for t in traffic if t.startswith("[[") and summary["run_id"] in t]  # decoded task bodies
+    assert any(f'"{summary["run_id"]}", 0]' in t for t in bodies) and any(
+        f'"{summary["run_id"]}", 1]' in t for t in bodies
+    )
+    assert any('"status": "done"' in t for t in traffic)  # the results went through the same server
+    assert leaks(SECRET, *traffic) == []
+    assert leaks(SECRET, _redis_dump(fleet.broker_url).decode(errors="replace")) == []  # and what stays
     logs = fleet.log_text()
-    assert summary["run_id"] in logs and SECRET not in logs
+    assert summary["run_id"] in logs and leaks(SECRET, logs) == []
     ledger_bytes = b"".join(p.read_bytes() for p in workspace.state.glob("dativo.db*"))  # with the WAL
-    assert b"${secret:api_token}" in ledger_bytes and SECRET.encode() not in ledger_bytes
+    assert b"${secret:api_token}" in ledger_bytes and leaks(SECRET, ledger_bytes.decode(errors="replace")) == []
     table = workspace.table("acme.secretive")
-    assert SECRET not in json.dumps(table.properties) + json.dumps(
-        [s.summary.additional_properties for s in table.snapshots()]
+    assert (
+        leaks(
+            SECRET,
+            json.dumps(table.properties),
+            json.dumps([s.summary.additional_properties for s in table.snapshots()]),
+        )
+        == []
     )
 
 
-def test_flower_lists_the_workers_and_the_runs_tasks(workspace: Workspace, fleet: Fleet) -> None:
+def test_a_failing_task_leaves_the_secret_out_of_the_broker_results_and_flower(
+    workspace: Workspace, fleet: Fleet
+) -> None:
+    """A partition whose reader quotes the credential in its error: the broker traffic, the result
+    backend, Flower's task view and the worker's log show the failure, masked, never the value."""
     name = fleet.start_worker()
+    with _flower(workspace, fleet, name) as base:
+        recorder = BrokerRecorder(fleet.broker_url)
+        job = _slow_job(workspace, "refused", "refused", partitions=2, batches=1, sleep_s=0.01, refuse_partition=1)
+        summary = _submit_and_wait(workspace, job)
+        assert summary["state"] == "failed" and "credential *** refused" in summary["error"], summary
+        traffic = recorder.stop().texts()
+
+        def failed_task() -> dict[str, Any] | None:
+            tasks = json.loads(_get(f"{base}/api/tasks"))
+            return next((t for t in tasks.values() if t.get("args") and summary["run_id"] in t["args"]
+                         and "credential *** refused" in str(t.get("result"))), None)  # fmt: skip
+
+        task = eventually(failed_task, timeout=30, interval=0.5, what="flower showing the failed partition")
+        info = _get(f"{base}/api/task/info/{task['uuid']}").decode()
+        assert "PermissionError" in info and leaks(SECRET, info, json.dumps(task)) == []
+        assert leaks(SECRET, _get(f"{base}/api/tasks").decode(), _get(f"{base}/tasks").decode()) == []
+    assert any("credential *** refused" in t for t in traffic)  # the result went through Redis, masked
+    assert leaks(SECRET, *traffic) == []
+    assert leaks(SECRET, fleet.log_text()) == [] and "partition failed" in fleet.log_text()
+
+
+@contextlib.contextmanager
+def _flower(workspace: Workspace, fleet: Fleet, worker: str) -> Iterator[str]:
+    """Flower on a free port, subscribed to the fleet's events (it has seen ``worker``)."""
     port = free_port()
     flower_log = (workspace.root / "flower.log").open("wb")
     flower = subprocess.Popen(
@@ -375,8 +419,17 @@ def test_flower_lists_the_workers_and_the_runs_tasks(workspace: Workspace, fleet
         base = f"http://127.0.0.1:{port}"
         _wait_http(f"{base}/healthcheck")
         # flower sees tasks sent after it joined the event stream: wait until it has our worker's events
-        eventually(lambda: any(w.startswith(f"{name}@") for w in json.loads(_get(f"{base}/api/workers"))),
+        eventually(lambda: any(w.startswith(f"{worker}@") for w in json.loads(_get(f"{base}/api/workers"))),
                    timeout=30, interval=0.3, what="flower receiving the worker's events")  # fmt: skip
+        yield base
+    finally:
+        flower.terminate()
+        flower.wait(timeout=15)
+
+
+def test_flower_lists_the_workers_and_the_runs_tasks(workspace: Workspace, fleet: Fleet) -> None:
+    name = fleet.start_worker()
+    with _flower(workspace, fleet, name) as base:
         summary = _submit_and_wait(workspace, _slow_job(workspace, "fl", "flowered", partitions=2, sleep_s=0.01))
         assert summary["state"] == "committed"
         deadline = time.monotonic() + 30
@@ -392,14 +445,11 @@ def test_flower_lists_the_workers_and_the_runs_tasks(workspace: Workspace, fleet
             [summary["run_id"], 0],
             [summary["run_id"], 1],
         ]
-        assert SECRET not in json.dumps(tasks)
+        assert leaks(SECRET, json.dumps(tasks)) == []
         workers = json.loads(_get(f"{base}/api/workers?refresh=1"))
         assert any(w.startswith(f"{name}@") for w in workers), workers
         stats = next(v for k, v in workers.items() if k.startswith(f"{name}@"))
         assert stats["stats"]["pool"]["max-concurrency"] == 1
-    finally:
-        flower.terminate()
-        flower.wait(timeout=15)
 
 
 def _get(url: str) -> bytes:

@@ -24,7 +24,7 @@ from dativo_workers.producer import retry, submit, wait
 from dativo_workers.secrets import SecretsConfig, use
 
 from ..conftest import Workspace
-from .fleet import Fleet, free_port
+from .fleet import BrokerRecorder, Fleet, free_port, leaks
 from .services import service_unavailable
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -284,6 +284,7 @@ def aws_fleet(
 def test_distributed_run_leaves_the_password_nowhere(workspace: Workspace, aws_fleet: tuple[Fleet, DbUser]) -> None:
     fleet, db = aws_fleet
     fleet.start_worker(concurrency=2)
+    recorder = BrokerRecorder(fleet.broker_url)  # every command Redis receives, while the run is on
     job = _job(workspace, db, "distributed", partitions=3)
     runner = load_runner(workspace.runner_file)
     ledger = workspace.ledger()
@@ -293,12 +294,14 @@ def test_distributed_run_leaves_the_password_nowhere(workspace: Workspace, aws_f
     assert summary["partitions_done"] == 3
 
     secret = db.password.encode()
+    traffic = recorder.stop().texts()
+    assert sum(f'[["{run_id}", ' in t for t in traffic) >= 3  # the partitions' messages, decoded, were scanned
+    assert leaks(db.password, *traffic) == []  # as is, URL-quoted, JSON-escaped
     dump = _redis_dump(fleet.broker_url) + _redis_dump(fleet.result_backend)
-    assert b"dativo.ingest_partition" in dump or b"dativo.commit_run" in dump  # real traffic was scanned
-    assert secret not in dump
+    assert leaks(db.password, dump.decode(errors="replace")) == []
     logs = fleet.log_text()
     assert run_id in logs and "partition done" in logs  # the workers did log this run
-    assert db.password not in logs
+    assert leaks(db.password, logs) == []
     ledger_bytes = b"".join(p.read_bytes() for p in (workspace.root / "state").glob("dativo.db*"))
     assert b"${secret:mariadb.password}" in ledger_bytes and secret not in ledger_bytes
     assert secret not in _persisted_bytes(workspace)
