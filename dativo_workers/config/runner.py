@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from dativo_workers import secrets
 from dativo_workers.config.yamlio import LoadedYaml, load_yaml
@@ -156,36 +157,94 @@ def load_runner(explicit: str | Path | None = None) -> RunnerConfig:
             raise ConfigError(f"{path}:{line}: {sorted(extra)[0]}: unknown key (everything goes under `runner:`)")
         data = dict(raw.get("runner") or {})
     if "catalogs" not in data:  # so DATIVO_CATALOGS__DEFAULT__URI keeps the built-in catalog's other keys
-        data["catalogs"] = {k: v.model_dump(exclude_none=True) for k, v in RunnerConfig().catalogs.items()}
-    _apply_env_overrides(data)
+        catalogs = RunnerConfig.model_fields["catalogs"].default_factory()  # type: ignore[misc,call-arg]
+        data["catalogs"] = {k: v.model_dump(exclude_none=True) for k, v in catalogs.items()}
     try:
-        config = RunnerConfig.model_validate(data)
+        config = RunnerSettings(**data)
+    except SettingsError as exc:  # a DATIVO_* value that is not the JSON a mapping setting needs
+        raise ConfigError(f"invalid runner setting from the environment: {_settings_error_variable(exc)}") from None
     except ValidationError as exc:
-        if loaded is None:
-            raise ConfigError(f"invalid runner settings from DATIVO_* environment variables: {exc}") from None
-        raise loaded.validation_error(exc, prefix=("runner",)) from None
+        raise _runner_error(exc, loaded) from None
     config.source_file = str(path) if path else None
     return _absolutise(config, project_root())
 
 
-_OVERRIDABLE = set(RunnerConfig.model_fields) - {"source_file"}
+ENV_PREFIX = "DATIVO_"
+ENV_NESTED_DELIMITER = "__"
 
 
-def _apply_env_overrides(data: dict[str, Any]) -> None:
-    for key, value in os.environ.items():
-        if not key.startswith("DATIVO_"):
+class RunnerSettings(BaseSettings, RunnerConfig):
+    """The runner config as loaded: the runner file's values with `DATIVO_*` environment variables
+    over them (pydantic-settings: `DATIVO_LEASE_SECONDS`, nested keys with `__` as in
+    `DATIVO_CATALOGS__DEFAULT__URI`; a mapping may also be given whole as JSON). Variables that
+    name no runner key (`DATIVO_SECRET__*` secret values, `DATIVO_LOG_LEVEL`...) are not read."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter=ENV_NESTED_DELIMITER, case_sensitive=False, extra="forbid"
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return env_settings, init_settings  # the environment wins over the file; no .env files
+
+
+def _env_variable(loc: tuple[str | int, ...]) -> str | None:
+    """The DATIVO_* variable a value at ``loc`` came from, if one is set (the deepest first)."""
+    names = {name.upper() for name in os.environ}
+    for end in range(len(loc), 0, -1):
+        name = ENV_PREFIX + ENV_NESTED_DELIMITER.join(str(part) for part in loc[:end]).upper()
+        if name in names:
+            return name
+    return None
+
+
+def _runner_error(exc: ValidationError, loaded: LoadedYaml | None) -> ConfigError:
+    """Name the environment variable, or the runner file's line, of every bad value (never the
+    value itself: a variable may hold a credential)."""
+    from dativo_workers.config.yamlio import format_key_path
+
+    from_env, from_file = [], []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        variable = _env_variable(loc)
+        if variable is None:
+            from_file.append(err)
             continue
-        parts = [p.lower() for p in key[len("DATIVO_") :].split("__")]
-        if parts[0] not in _OVERRIDABLE:
-            continue
-        node = data
-        for part in parts[:-1]:
-            child = node.get(part)
-            if not isinstance(child, dict):
-                child = {} if child is None else child
-                node[part] = child
-            node = child
-        node[parts[-1]] = value
+        message = "unknown runner key" if err["type"] == "extra_forbidden" else err["msg"]
+        from_env.append(f"{variable}: {message} (runner setting {format_key_path(loc)})")
+    problems = list(from_env)
+    if from_file and loaded is not None:
+        file_error = loaded.validation_error(
+            ValidationError.from_exception_data(exc.title, from_file),  # type: ignore[arg-type]
+            prefix=("runner",),
+        )
+        problems = file_error.problems + problems
+    elif from_file:
+        problems += [f"{format_key_path(e['loc'])}: {e['msg']}" for e in from_file]
+    if not from_file:
+        return ConfigError("invalid runner setting in the environment", problems=problems)
+    where = str(loaded.path) if loaded is not None else "the built-in runner defaults"
+    return ConfigError(f"invalid runner settings in {where}", file=where, problems=problems)
+
+
+def _settings_error_variable(exc: SettingsError) -> str:
+    """pydantic-settings says `error parsing value for field "catalogs" ...`: name the variable."""
+    text = str(exc)
+    field = text.split('"')[1] if text.count('"') >= 2 else ""
+    if not field:
+        return text
+    variable = f"{ENV_PREFIX}{field.upper()}"
+    return (
+        f"{variable} is not valid JSON for the mapping `{field}` "
+        f"(or set its keys one by one: {variable}{ENV_NESTED_DELIMITER}<KEY>)"
+    )
 
 
 def _absolutise(config: RunnerConfig, base: Path) -> RunnerConfig:

@@ -423,3 +423,50 @@ def test_project_file_mistakes_name_file_line_and_key(tmp_path: Path) -> None:
     (tmp_path / "dativo.yaml").write_text("name: p\nrunner: conf/missing.yaml\n")
     missing = _dativo(tmp_path / ".", "runs")
     assert missing.code == 2 and f"runner: {tmp_path / 'conf/missing.yaml'} does not exist" in _one_line(missing.stderr)
+
+
+# -- 5. runner settings from the environment ------------------------------------------------
+
+
+def test_runner_env_overrides_and_bad_values_name_the_variable(workspace: Workspace) -> None:
+    ws = workspace
+    bad = ws.cli("runs", env={"DATIVO_LEASE_SECONDS": "abc-hunter2"})
+    assert bad.code == 2 and "Traceback" not in bad.stderr
+    message = _one_line(bad.stderr)
+    assert "DATIVO_LEASE_SECONDS: Input should be a valid integer" in message
+    assert "abc-hunter2" not in message and "errors.pydantic.dev" not in message  # no value, no raw dump
+
+    low = ws.cli("runs", env={"DATIVO_RECONCILE_SECONDS": "0", "DATIVO_SECRETS__VAULT__URLL": "x"})
+    assert low.code == 2
+    message = _one_line(low.stderr)
+    assert "DATIVO_RECONCILE_SECONDS: Input should be greater than or equal to 1" in message
+    assert "DATIVO_SECRETS__VAULT__URLL: unknown runner key (runner setting secrets.vault.urll)" in message
+
+    not_json = ws.cli("runs", env={"DATIVO_CATALOGS": "default"})
+    assert not_json.code == 2 and "DATIVO_CATALOGS is not valid JSON" in _one_line(not_json.stderr)
+
+    # a bad value in the file names file and line, one from the environment its variable
+    ws.write("runner.yaml", ws.runner_file.read_text() + "  lease_seconds: soon\n")
+    both = ws.cli("runs", env={"DATIVO_WORKERS": "-1"})
+    assert both.code == 2
+    message = _one_line(both.stderr)
+    assert f"{ws.runner_file}:8: runner.lease_seconds: Input should be a valid integer" in message
+    assert "DATIVO_WORKERS: Input should be greater than or equal to 0" in message
+
+
+def test_runner_env_values_win_over_the_file(workspace: Workspace) -> None:
+    ws = workspace
+    ws.write("data/a.csv", "id,v\n1,x\n")
+    job = ws.job("job.yaml", CSV_JOB)
+    elsewhere = ws.root / "elsewhere"
+    env = {
+        "DATIVO_LEDGER_URL": f"sqlite:///{ws.root}/env-ledger.db",
+        "DATIVO_CATALOGS__DEFAULT__WAREHOUSE": str(elsewhere),  # the file's catalog uri stays
+        "DATIVO_SECRET__ACME__ANYTHING": "{not a runner key",  # secret values are not settings
+    }
+    result = ws.cli("run", str(job), "--json", env=env)
+    assert result.code == 0, result.stderr
+    assert result.json["table_location"] == (elsewhere / "acme" / "evo").as_uri()
+    assert ws.table("acme.evo").metadata.location == (elsewhere / "acme" / "evo").as_uri()  # the file's catalog db
+    assert (ws.root / "env-ledger.db").is_file() and not (ws.state / "dativo.db").exists()
+    assert [r["run_id"] for r in ws.cli("runs", "--json", env=env).json["runs"]] == [result.json["run_id"]]
