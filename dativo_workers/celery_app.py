@@ -11,12 +11,14 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import sys
 from typing import Any
 
 from celery import Celery, signals
 from kombu import Queue
 
 from dativo_workers.config.runner import RunnerConfig, load_runner
+from dativo_workers.errors import ConfigError
 
 DEFAULT_QUEUE = "dativo"
 CONTROL_QUEUE = "dativo.control"  # the reconciler must not wait behind a backlog of partitions
@@ -68,7 +70,18 @@ def make_app(runner: RunnerConfig) -> Celery:
     return celery
 
 
-app = make_app(worker_runner())
+def _runner_or_exit() -> RunnerConfig:
+    """The runner config, or a clean exit: `celery -A dativo_workers.celery_app worker|beat|flower`
+    imports this module first, and a traceback through Celery's loader would bury the one line
+    (file, line, key) that says what is wrong."""
+    try:
+        return worker_runner()
+    except ConfigError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        raise SystemExit(2) from None
+
+
+app = make_app(_runner_or_exit())
 
 
 @signals.celeryd_init.connect

@@ -133,7 +133,10 @@ def test_two_workers_give_the_same_table_as_embedded(workspace: Workspace, fleet
     table = workspace.table("acme.distributed")
     assert len(table.snapshots()) == 1
     assert table.snapshots()[0].summary["dativo.run-id"] == summary["run_id"]
-    assert workspace.read("acme.distributed", "id").equals(workspace.read("acme.embedded", "id"))
+    # both against what the source holds (4 partitions x 6 batches x 500 rows), not only each other
+    expected = [{"id": n, "part": n // (6 * 500)} for n in range(4 * 6 * 500)]
+    assert workspace.read("acme.distributed", "id").to_pylist() == expected
+    assert workspace.read("acme.embedded", "id").to_pylist() == expected
     workers = {p["worker"].split(":")[1] for p in workspace.ledger().partitions(summary["run_id"])}
     assert len(workers) >= 2, "both worker processes should have taken partitions"
 

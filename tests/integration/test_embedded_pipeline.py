@@ -415,12 +415,22 @@ class FlakyReader(DataReader):
         marker = self.context.base_dir / "attempts.txt"
         seen = int(marker.read_text()) if marker.exists() else 0
         marker.write_text(str(seen + 1))
+        yield pa.table({"id": [1, 2, 3]})  # every attempt gets this far: a failed one has written output
         if seen < self.config.fail_times:
             if self.config.error == "connection":
                 raise ConnectionResetError(104, "Connection reset by peer")
             raise PermissionError("password authentication failed")
-        yield pa.table({"id": [1, 2, 3]})
+        yield pa.table({"id": [4, 5, 6]})
 """
+
+
+def _only_referenced_files(ws: Workspace) -> None:
+    """No file of a failed attempt is left beside the table's (or at all, without a table)."""
+    on_disk = {str(p) for p in (ws.state / "warehouse").rglob("*.parquet")}
+    referenced = set()
+    if ws.catalog().table_exists("acme.flaky"):
+        referenced = {t.file.file_path.removeprefix("file://") for t in ws.table("acme.flaky").scan().plan_files()}
+    assert on_disk == referenced, sorted(on_disk - referenced)
 
 
 def _flaky_job(ws: Workspace, error: str, fail_times: int) -> Path:
@@ -441,15 +451,17 @@ def _flaky_job(ws: Workspace, error: str, fail_times: int) -> Path:
 def test_transient_errors_are_retried_with_backoff(workspace: Workspace) -> None:
     summary = workspace.run(_flaky_job(workspace, "connection", fail_times=2))
     assert summary["state"] == "committed", summary
-    assert workspace.read("acme.flaky").num_rows == 3
+    assert sorted(workspace.read("acme.flaky").column("id").to_pylist()) == [1, 2, 3, 4, 5, 6]  # once each
     [partition] = workspace.ledger().partitions(summary["run_id"])
     assert partition["attempts"] == 3 and partition["winning_attempt"] == 3
+    _only_referenced_files(workspace)
 
 
 def test_transient_errors_give_up_after_max_attempts(workspace: Workspace) -> None:
     summary = workspace.run(_flaky_job(workspace, "connection", fail_times=5))
     assert summary["state"] == "failed" and "ConnectionResetError" in summary["error"]
     assert workspace.ledger().partitions(summary["run_id"])[0]["attempts"] == 3
+    _only_referenced_files(workspace)
 
 
 def test_permanent_errors_fail_at_once(workspace: Workspace) -> None:
@@ -457,3 +469,4 @@ def test_permanent_errors_fail_at_once(workspace: Workspace) -> None:
     assert summary["state"] == "failed" and "password authentication failed" in summary["error"]
     assert workspace.ledger().partitions(summary["run_id"])[0]["attempts"] == 1
     assert not workspace.catalog().table_exists("acme.flaky")
+    _only_referenced_files(workspace)

@@ -361,7 +361,7 @@ def test_postgres_multi_table_job_discover_and_check(workspace: Workspace, pg: P
 
     workspace.write("many.yaml", job.read_text().replace(f"{pg.schema}.customers", f"{pg.schema}.missing"))
     checked = workspace.cli("check", str(job))
-    assert checked.code != 0 and f"{pg.schema}.missing does not exist" in checked.stdout + checked.stderr
+    assert checked.code == 2 and f"{pg.schema}.missing does not exist" in checked.stdout + checked.stderr
 
 
 def test_postgres_unreachable_server_is_transient_and_retried(workspace: Workspace) -> None:
@@ -519,9 +519,9 @@ def test_mariadb_password_privileges_and_missing_table(workspace: Workspace, my:
         my.sql("CREATE TABLE hidden (id int)")
         denied = workspace.job("hidden.yaml", ok.read_text().replace(".secretive}", ".hidden}"))
         checked = workspace.cli("check", str(denied), env=env)
-        assert checked.code != 0 and f"user {user} cannot see it" in checked.stdout
+        assert checked.code == 2 and f"user {user} cannot see it" in checked.stdout
         missing = workspace.job("missing.yaml", ok.read_text().replace(".secretive}", ".nope}"))
         checked = workspace.cli("check", str(missing), env=env)
-        assert checked.code != 0 and "nope does not exist" in checked.stdout
+        assert checked.code == 2 and "nope does not exist" in checked.stdout
     finally:
         my.sql(f"DROP USER '{user}'@'%'")

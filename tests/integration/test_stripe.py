@@ -3,6 +3,7 @@ injects 429s (with Retry-After) and 500s; tables read back with pyiceberg."""
 
 from __future__ import annotations
 
+import calendar
 import json
 import random
 import threading
@@ -274,6 +275,20 @@ def test_subscriptions_include_canceled_ones(workspace: Workspace, stripe_key: s
     assert [t and int(t.timestamp()) for t in table.column("canceled_at").to_pylist()] == [None, T0 + DAY] * 3
 
 
+@pytest.fixture
+def zone_in_daylight_saving_time(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """This process's local time zone set to one observing DST today: a UTC conversion through
+    local time (mktime) is then an hour off, where a correct one is not."""
+    zone = "Europe/Berlin" if time.localtime().tm_mon in range(4, 10) else "Australia/Sydney"
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    assert time.localtime().tm_isdst == 1, zone
+    yield zone
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.usefixtures("zone_in_daylight_saving_time")
 def test_incremental_runs_continue_from_the_committed_cursor(workspace: Workspace, stripe_key: str) -> None:
     now = int(time.time())
     old = make_charges(40, now - 20 * DAY, 19 * DAY, seed=1)
@@ -291,7 +306,7 @@ def test_incremental_runs_continue_from_the_committed_cursor(workspace: Workspac
         state = {k: v for k, v in snapshot.summary.additional_properties.items() if k.startswith("dativo.state.")}
         [(key, cursor)] = state.items()
         assert key.startswith("dativo.state.acme.") and key.endswith(".charges.created")  # keyed by the job
-        end = int(time.mktime(time.strptime(cursor, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone)
+        end = calendar.timegm(time.strptime(cursor, "%Y-%m-%dT%H:%M:%SZ"))  # UTC, whatever the local zone and DST
         assert now <= end <= int(time.time())
         new = make_charges(3, end, 1, seed=2)  # created exactly at the committed cursor
         server.add("charges", new)
