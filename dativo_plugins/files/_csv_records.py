@@ -87,6 +87,23 @@ def _arange(n: int) -> pa.Array:
     return pc.subtract(pc.cumulative_sum(ones), pa.scalar(1, pa.uint32()))
 
 
+def _every_other(count: int, first: int) -> pa.Array:
+    """Indices ``first, first + 2, ...`` below ``count``: the opening quotes among a chunk's quotes
+    (the n-th quote since a record start opens a value when n is even)."""
+    return _strided(CHUNK, first).slice(0, max(0, (count - first + 1) // 2))
+
+
+@cache
+def _strided(size: int, first: int) -> pa.Array:
+    return pc.add(pc.multiply(_arange(size // 2 + 1), pa.scalar(2, pa.uint32())), pa.scalar(first, pa.uint32()))
+
+
+@cache
+def _field_start_table(dialect: Dialect) -> pa.Array:
+    """By byte value: whether a quote after that byte stands at a field start."""
+    return pa.array([b in (dialect.delimiter, LF, CR, dialect.quote) for b in range(256)], pa.bool_())
+
+
 _EMPTY = pa.array([], pa.int64())
 _EMPTY_U32 = pa.array([], pa.uint32())
 _U8 = {b: pa.scalar(b, pa.uint8()) for b in range(256)}
@@ -143,8 +160,7 @@ class RecordScanner:
         if d.quote is not None and chunk.find(bytes([d.quote]), 0, cut) >= 0:
             quotes = pc.filter(_arange(CHUNK).slice(0, cut), pc.equal(data.slice(1), _U8[d.quote]))
             # the n-th quote since the record start opens a value when n is even (counting from 0)
-            nth = pc.bit_wise_and(_arange(CHUNK).slice(0, len(quotes)), pa.scalar(1, pa.uint32()))
-            opening = pc.filter(quotes, pc.equal(nth, pa.scalar(inside, pa.uint32())))
+            opening = pc.take(quotes, _every_other(len(quotes), inside))
             bad = self._first_misplaced(data, opening)
             if bad is not None:
                 quotes = pc.filter(quotes, pc.less(quotes, pa.scalar(bad, pa.uint32())))
@@ -167,11 +183,11 @@ class RecordScanner:
         """The first of these opening quotes that does not stand at a field start, if any."""
         if not len(opening):
             return None
-        d = self.dialect
         before = pc.take(data, opening)  # data is shifted by one: the byte before each quote
-        at_field_start = pc.is_in(before, value_set=pa.array([d.delimiter, LF, CR, d.quote], pa.uint8()))
-        first = pc.index(at_field_start, False).as_py()
-        return None if first < 0 else opening[first].as_py()
+        at_field_start = pc.take(_field_start_table(self.dialect), before)
+        if pc.all(at_field_start).as_py():
+            return None
+        return opening[pc.index(at_field_start, False).as_py()].as_py()
 
     def _moved(self, chunk: bytes, cut: int, bad: int | None) -> None:
         if cut < len(chunk) and bad is None:
