@@ -45,7 +45,12 @@ class Dialect:
         other characters (multi-byte encodings other than UTF-8), so no byte can be trusted."""
         if not _byte_transparent(encoding):
             return None
-        return cls(ord(delimiter), None if quote is None else ord(quote), None if escape is None else ord(escape))
+        spelled = [None if c is None else c.encode(encoding) for c in (delimiter, quote, escape)]
+        if any(b is not None and len(b) != 1 for b in spelled):
+            return None  # e.g. a non-ASCII delimiter in UTF-8
+        d, q, e = (None if b is None else b[0] for b in spelled)
+        assert d is not None
+        return cls(d, q, e)
 
     @property
     def specials(self) -> tuple[bytes, ...]:

@@ -179,7 +179,8 @@ class TextFileReader(DataReader):
     def _line_of(self, partition: Partition, row: int) -> int | None:
         """The file line (1-based) a row of the partition starts on; None past its last row."""
         cursor = self._cursors.get(partition.index)
-        if cursor is None or cursor.spec != partition.spec or row < cursor.first:
+        stale = cursor is not None and cursor.spec is not partition.spec and cursor.spec != partition.spec
+        if cursor is None or stale or row < cursor.first:
             if cursor is not None:
                 cursor.close()
             cursor = self._cursors[partition.index] = _RowCursor(partition.spec, self._row_lines(partition.spec))

@@ -179,8 +179,11 @@ class CsvReader(TextFileReader):
         end = size if spec["end"] is None else spec["end"]
         if end <= spec["start"]:
             return False
-        with open(spec["path"], "rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            return not dialect.plain(data, spec["start"], end)
+        with open(spec["path"], "rb") as file:
+            # a quoted header ("id","name") holds no line break the parser could misread
+            start = sum(len(line) for line in self._preamble(iter(file))) if spec["first"] else spec["start"]
+            with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                return not dialect.plain(data, start, end)
 
     def _is_blank(self, line: bytes) -> bool:
         return not line.rstrip(b"\r\n")

@@ -387,6 +387,19 @@ def test_csv_cut_points_are_always_record_starts(monkeypatch: pytest.MonkeyPatch
                 assert lines == expected, data
 
 
+def test_csv_quote_free_ranges_keep_the_fast_parse(tmp_path: Path) -> None:
+    # Only a range holding a quote byte is parsed quote-aware (slower); a quoted header does not count.
+    body = "".join(f"{i},name {i}\n" for i in range(3000))
+    (tmp_path / "plain.csv").write_text('"id","name"\n' + body)
+    (tmp_path / "late.csv").write_text("id,name\n" + body + '3000,"a\nb"\n')
+    plain, late = (make(CsvReader, tmp_path, name, target=8192) for name in ("plain.csv", "late.csv"))
+    assert not any(plain._newlines_possible(p.spec) for p in plain.plan())
+    flags = [late._newlines_possible(p.spec) for p in late.plan()]
+    assert len(flags) > 3 and flags[-1] and not any(flags[:-1])
+    assert rows(late, late.plan())[-1] == {"id": 3000, "name": "a\nb"}
+    assert make(CsvReader, tmp_path, "plain.csv", quote_char=None)._newlines_possible(plain.plan()[0].spec) is False
+
+
 def test_csv_with_stray_quotes_is_cut_only_before_them(tmp_path: Path) -> None:
     # "5\" screw" is text to pyarrow (a quote inside an unquoted value), but it breaks the quote
     # parity the planner follows: nothing after it is cut, and every value still reads right.
