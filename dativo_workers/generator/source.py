@@ -258,7 +258,8 @@ class Draft:
     def reader(self) -> DataReader:
         cls = self.connector.cls
         try:
-            config = cls.config_model.model_validate(self.options)
+            model = getattr(cls, "config_model", None)  # none: the plugin takes its settings as a dict
+            config = model.model_validate(self.options) if model is not None else dict(self.options)
         except ValidationError as exc:
             raise Invalid(
                 "; ".join(

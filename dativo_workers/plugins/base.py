@@ -2,7 +2,9 @@
 
 A reader plans partitions, may report its schema, and yields Arrow record batches for one
 partition. A writer receives batches and reports what it wrote. Both receive their
-validated settings as ``self.config`` (an instance of the plugin's ``config_model``).
+validated settings as ``self.config``: an instance of the plugin's ``config_model``, or, for a
+plugin that declares none, the settings as a plain dict. A plugin without a ``name`` is called
+by its class name.
 """
 
 from __future__ import annotations
@@ -132,11 +134,18 @@ class ReaderConversionError(ValueError):
     """
 
 
+def _default_name(cls: type) -> None:
+    """A plugin class without its own ``name`` is called by its class name (never missing)."""
+    if "name" not in vars(cls) and not isinstance(getattr(cls, "name", None), str):
+        cls.name = cls.__name__  # type: ignore[attr-defined]
+
+
 class DataReader(ABC):
-    """Base class for sources. Subclasses set ``name`` and usually ``config_model``."""
+    """Base class for sources. Subclasses may set ``name`` (default: the class name) and
+    ``config_model`` (default: none, ``self.config`` is the settings dict)."""
 
     name: ClassVar[str]
-    config_model: ClassVar[type[PluginSettings]] = PluginSettings
+    config_model: ClassVar[type[BaseModel] | None] = None
     description: ClassVar[str] = ""
     api_version: ClassVar[int] = PLUGIN_API_VERSION  # the plugin API the class is written for
     # Optional declarations read by tools that write jobs (`dativo generate`); the engine ignores them.
@@ -149,7 +158,11 @@ class DataReader(ABC):
     ``pydantic.SecretStr`` or declared with ``json_schema_extra={"secret": True}`` are asked for as
     secret references (``${secret:NAME}``) and never written as values."""
 
-    def __init__(self, config: PluginSettings, context: SourceContext) -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _default_name(cls)
+
+    def __init__(self, config: Any, context: SourceContext) -> None:
         self.config = config
         self.context = context
 
@@ -256,11 +269,15 @@ class DataWriter(ABC):
     """
 
     name: ClassVar[str]
-    config_model: ClassVar[type[PluginSettings]] = PluginSettings
+    config_model: ClassVar[type[BaseModel] | None] = None  # none: ``self.config`` is the settings dict
     description: ClassVar[str] = ""
     api_version: ClassVar[int] = PLUGIN_API_VERSION  # the plugin API the class is written for
 
-    def __init__(self, config: PluginSettings, context: WriterContext) -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _default_name(cls)
+
+    def __init__(self, config: Any, context: WriterContext) -> None:
         self.config = config
         self.context = context
 

@@ -108,9 +108,10 @@ def installed_plugins() -> list[PluginInfo]:
                 continue
             for cls in classes:
                 if (problem := api_mismatch(cls)) is not None:
-                    registry.broken.append(BrokenPlugin(f"{cls.name} ({kind})", package, version, problem))
+                    registry.broken.append(BrokenPlugin(f"{plugin_name(cls)} ({kind})", package, version, problem))
                     continue
-                found.append(PluginInfo(cls.name, kind, package, version, cls.description, cls))
+                description = str(getattr(cls, "description", "") or "")
+                found.append(PluginInfo(plugin_name(cls), kind, package, version, description, cls))
     return sorted(found, key=lambda p: (p.kind, p.name))
 
 
@@ -300,12 +301,21 @@ def create_reader(
 
 
 def validate_settings(cls: Any, settings: dict[str, Any], key: str, job: LoadedJob) -> Any:
+    """The plugin's ``self.config``: its ``config_model`` instance, or the settings as a plain
+    dict for a plugin that declares no model (validated only as a mapping)."""
+    model = getattr(cls, "config_model", None)
+    if model is None:
+        if not isinstance(settings, dict):
+            raise ConfigError(f"{job.path}: {key}: expected a mapping of settings, got {type(settings).__name__}")
+        return dict(settings)
     try:
-        return cls.config_model.model_validate(settings)
+        return model.model_validate(settings)
     except ValidationError as exc:
         problems = [
             f"{job.path}: {key}.{format_key_path(err['loc'])}: "
             + ("unknown option" if err["type"] == "extra_forbidden" else err["msg"])
             for err in exc.errors()
         ]
-        raise ConfigError(f"invalid settings for plugin {cls.name!r}", file=str(job.path), problems=problems) from None
+        raise ConfigError(
+            f"invalid settings for plugin {plugin_name(cls)!r}", file=str(job.path), problems=problems
+        ) from None

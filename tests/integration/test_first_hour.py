@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from ..conftest import CliResult, Workspace
+from .fleet import Fleet
 
 pytestmark = pytest.mark.integration
 
@@ -470,3 +471,129 @@ def test_runner_env_values_win_over_the_file(workspace: Workspace) -> None:
     assert ws.table("acme.evo").metadata.location == (elsewhere / "acme" / "evo").as_uri()  # the file's catalog db
     assert (ws.root / "env-ledger.db").is_file() and not (ws.state / "dativo.db").exists()
     assert [r["run_id"] for r in ws.cli("runs", "--json", env=env).json["runs"]] == [result.json["run_id"]]
+
+
+# -- 7. plugins as simple as the docs' first example ---------------------------------------
+
+MINIMAL_PLUGINS = """
+import json
+from urllib.request import urlopen
+
+from dativo_workers.plugins import DataReader, DataWriter
+
+
+class ApiReader(DataReader):
+    def read_batch(self, batch_size):
+        with urlopen(self.config["api_url"]) as response:
+            rows = json.load(response)
+        for start in range(0, len(rows), batch_size):
+            yield rows[start : start + batch_size]
+
+
+class LinesWriter(DataWriter):
+    def __init__(self, config, context):
+        super().__init__(config, context)
+        self.rows = []
+
+    def write(self, batch):
+        self.rows += batch.to_pylist()
+
+    def close(self):
+        path = self.context.output_dir / f"{self.context.file_prefix}{self.config['suffix']}"
+        path.write_text("".join(json.dumps(row) + "\\n" for row in self.rows))
+        return [{"path": str(path), "rows": len(self.rows), "bytes": path.stat().st_size}]
+"""
+
+API_ASSET = """
+apiVersion: v3.0.2
+kind: DataContract
+id: api
+version: 1.0.0
+status: active
+schema:
+  - name: api
+    properties:
+      - {name: id, physicalType: bigint}
+      - {name: name, logicalType: string}
+"""
+
+
+def _minimal_jobs(ws: Workspace, config_key: str = "api_url") -> tuple[Path, Path]:
+    ws.write("minimal.py", MINIMAL_PLUGINS)
+    ws.write("asset.yaml", API_ASSET)
+    api = ws.write("data/api.json", json.dumps([{"id": i, "name": f"n{i}"} for i in range(5)]))
+    ws.write("data/a.csv", "id,name\n1,x\n2,y\n")
+    reader = ws.job(
+        "api.yaml",
+        f"""
+        tenant_id: acme
+        asset_path: asset.yaml
+        source:
+          reader: {{type: plugin, plugin_path: minimal.ApiReader, config: {{{config_key}: "{api.as_uri()}"}}}}
+        target: {{namespace: acme, table: api}}
+        """,
+    )
+    writer = ws.job(
+        "lines.yaml",
+        """
+        tenant_id: acme
+        source: {connector: csv, files: [{path: data/a.csv}]}
+        target:
+          writer: {type: plugin, plugin_path: minimal.LinesWriter, config: {suffix: .jsonl}}
+          path: out
+        """,
+    )
+    return reader, writer
+
+
+def _lines(ws: Workspace, run_id: str) -> list[dict[str, Any]]:
+    files = sorted((ws.root / "out").glob(f"{run_id}*.jsonl"))
+    assert len(files) == 1, files
+    return [json.loads(line) for line in files[0].read_text().splitlines()]
+
+
+def test_minimal_plugins_without_name_or_config_model_run_embedded(workspace: Workspace) -> None:
+    ws = workspace
+    reader, writer = _minimal_jobs(ws)
+    result = ws.cli("run", str(reader), "--json")
+    assert result.code == 0, result.stderr
+    assert ws.read("acme.api", sort_by="id").to_pylist() == [{"id": i, "name": f"n{i}"} for i in range(5)]
+    written = ws.cli("run", str(writer), "--json")
+    assert written.code == 0, written.stderr
+    assert _lines(ws, written.json["run_id"]) == [{"id": 1, "name": "x"}, {"id": 2, "name": "y"}]
+
+    # a missing setting fails the run naming the plugin (its class name), not an AttributeError
+    broken, _ = _minimal_jobs(ws, config_key="apiurl")
+    failed = ws.cli("run", str(broken))
+    assert failed.code == 2
+    assert "plugin ApiReader: KeyError: 'api_url'" in failed.stderr
+    assert "AttributeError" not in failed.stderr and "Traceback" not in failed.stderr
+
+
+@pytest.fixture
+def fleet(workspace: Workspace) -> Iterator[Fleet]:
+    fleet = Fleet(
+        root=workspace.root,
+        runner_file=workspace.runner_file,
+        broker_url=os.environ["DATIVO_BROKER_URL"],  # set per test process by conftest.pytest_configure
+        result_backend=os.environ["DATIVO_RESULT_BACKEND"],
+    )
+    fleet.flush()
+    try:
+        yield fleet
+    finally:
+        fleet.stop()
+        fleet.flush()
+
+
+def test_minimal_plugins_without_name_or_config_model_run_on_workers(workspace: Workspace, fleet: Fleet) -> None:
+    ws = workspace
+    reader, writer = _minimal_jobs(ws)
+    fleet.start_worker(concurrency=1)
+    result = ws.cli("submit", str(reader), "--wait", "--json")
+    assert result.code == 0, result.stderr
+    assert result.json["state"] == "committed" and result.json["rows"] == 5
+    assert ws.read("acme.api", sort_by="id").to_pylist() == [{"id": i, "name": f"n{i}"} for i in range(5)]
+    written = ws.cli("submit", str(writer), "--wait", "--json")
+    assert written.code == 0, written.stderr
+    assert _lines(ws, written.json["run_id"]) == [{"id": 1, "name": "x"}, {"id": 2, "name": "y"}]
