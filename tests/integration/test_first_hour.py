@@ -6,6 +6,8 @@ from __future__ import annotations
 import decimal
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import uuid
@@ -597,3 +599,63 @@ def test_minimal_plugins_without_name_or_config_model_run_on_workers(workspace: 
     written = ws.cli("submit", str(writer), "--wait", "--json")
     assert written.code == 0, written.stderr
     assert _lines(ws, written.json["run_id"]) == [{"id": 1, "name": "x"}, {"id": 2, "name": "y"}]
+
+
+# -- 8. the docs say what is true ------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _markdown_blocks(text: str, language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", text, flags=re.DOTALL)
+
+
+def test_readme_python_snippet_runs_as_written(tmp_path: Path) -> None:
+    shutil.copytree(REPO / "config", tmp_path / "config")
+    demo = _dativo(tmp_path, "run", "config/jobs/acme/customers.yaml", "--json")
+    assert demo.code in (0, 1), demo.stderr  # the demo data holds a few rows that are quarantined on purpose
+    (snippet,) = _markdown_blocks((REPO / "README.md").read_text(), "python")
+    # as written, then with its last expression printed: it reads the rows the demo committed
+    body, last = snippet.rstrip().rsplit("\n", 1)
+    for code in (snippet, f"{body}\nprint({last}.num_rows)"):
+        ran = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert ran.returncode == 0, ran.stderr
+    assert int(ran.stdout) == demo.json["rows"] > 0
+
+
+def test_docs_link_only_to_files_in_the_repository() -> None:
+    pages = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    for page in pages:
+        text = page.read_text()
+        assert "../shared" not in text, page
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"^[a-z]+:", target) or target.startswith("#"):
+                continue
+            path = (page.parent / target.split("#", 1)[0]).resolve()
+            assert path.is_relative_to(REPO) and path.exists(), (page.name, target)
+
+
+def test_json_output_doc_describes_every_key(workspace: Workspace) -> None:
+    ws = workspace
+    ws.write("data/a.csv", "id,v\n1,1.5\n")
+    result = ws.cli("run", str(ws.job("job.yaml", CSV_JOB)), "--json")
+    assert result.code == 0, result.stderr
+    doc = (REPO / "docs" / "json-output.md").read_text()
+    summary_section = doc.split("## The run summary", 1)[1].split("\n## ", 1)[0]
+    tables = summary_section.split("`schema_changes` (see", 1)
+    documented = set(re.findall(r"^\| `([a-z_]+)` \|", tables[0], flags=re.MULTILINE))
+    assert documented == set(result.json)
+    changes = set(re.findall(r"^\| `([a-z_]+)` \|", tables[1], flags=re.MULTILINE))
+    assert changes == set(result.json["schema_changes"])
+    example = json.loads(_markdown_blocks(summary_section, "json")[0])
+    assert set(example) == set(result.json) and set(example["schema_changes"]) == changes
+
+
+def test_readme_names_every_service_the_tests_need() -> None:
+    readme = (REPO / "README.md").read_text()
+    ports = re.findall(r"port_open 127\.0\.0\.1 (\d+)", (REPO / "scripts" / "services.sh").read_text())
+    assert sorted(set(ports)) == ["3306", "5432", "6379"]
+    for port in ports:
+        assert f"127.0.0.1:{port}" in readme, port
+    for name in ("Redis", "PostgreSQL", "MariaDB"):
+        assert name in readme
