@@ -14,22 +14,35 @@ import os
 import sys
 from typing import Any
 
+import structlog
 from celery import Celery, signals
 from kombu import Queue
 
 from dativo_workers.config.runner import RunnerConfig, load_runner
+from dativo_workers.cpus import available_cpus
 from dativo_workers.errors import ConfigError
+from dativo_workers.secrets.redact import redact_event
 
 DEFAULT_QUEUE = "dativo"
 CONTROL_QUEUE = "dativo.control"  # the reconciler must not wait behind a backlog of partitions
 VISIBILITY_TIMEOUT_S = 6 * 3600  # above the longest partition: a redelivery before that duplicates work
 RESULT_EXPIRES_S = 7 * 24 * 3600  # well above the longest run
+PARTITION_KILL_AFTER_S = 60  # hard time limit = runner.partition_timeout_seconds + this
 
 
 @functools.cache
 def worker_runner() -> RunnerConfig:
     """The runner config of this process (workers resolve their own, never from messages)."""
     return load_runner(None)
+
+
+def partition_time_limits(runner: RunnerConfig) -> tuple[int, int]:
+    """(soft, hard) seconds for one partition attempt. The soft limit raises inside the task, so
+    the attempt fails cleanly (its error says so); the hard limit kills the pool process if the
+    source ignores that. Both stay below the visibility timeout; a worker's shutdown grace period
+    (terminationGracePeriodSeconds, stop_grace_period) must be longer than the hard limit."""
+    soft = runner.partition_timeout_seconds
+    return soft, soft + PARTITION_KILL_AFTER_S
 
 
 def celery_settings(runner: RunnerConfig) -> dict[str, Any]:
@@ -44,6 +57,8 @@ def celery_settings(runner: RunnerConfig) -> dict[str, Any]:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
+        # without --concurrency: one process per CPU this container may use, not per core of the node
+        "worker_concurrency": available_cpus(),
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         "broker_connection_retry_on_startup": True,
         "broker_transport_options": transport,
@@ -86,9 +101,21 @@ app = make_app(_runner_or_exit())
 
 @signals.celeryd_init.connect
 def _plan_core_shares(options: dict[str, Any] | None = None, **_: Any) -> None:
-    """Each pool process gets cores / concurrency CPUs (inherited by the forked processes)."""
-    concurrency = (options or {}).get("concurrency") or os.cpu_count() or 1
-    os.environ["DATIVO_PROCESS_CORES"] = str(max(1, (os.cpu_count() or 1) // int(concurrency)))
+    """Each pool process gets CPUs / concurrency (inherited by the forked processes), counting the
+    CPUs this container may use (cgroup quota, affinity), not the node's cores."""
+    cpus = available_cpus()
+    concurrency = (options or {}).get("concurrency") or cpus
+    os.environ["DATIVO_PROCESS_CORES"] = str(max(1, cpus // int(concurrency)))
+
+
+@signals.celeryd_init.connect
+def _apply_time_limits(**_: Any) -> None:
+    """The worker enforces its own runner's partition time limits. Set on the worker's task, not in
+    the app's settings: there the producer would stamp its own limits into every message, and a
+    message's limits win over the worker's."""
+    soft, hard = partition_time_limits(worker_runner())
+    task = app.tasks["dativo.ingest_partition"]
+    task.soft_time_limit, task.time_limit = soft, hard
 
 
 @signals.worker_process_init.connect
@@ -106,3 +133,19 @@ def _setup_logging(**_: Any) -> None:
 
     configure_from_env()
     logging.getLogger("celery").setLevel(logging.INFO)
+    if os.environ.get("DATIVO_LOG_FORMAT") == "json":  # Celery's own lines too, not only Dativo's events
+        formatter = structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[
+                structlog.stdlib.add_log_level,
+                structlog.stdlib.add_logger_name,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+                structlog.processors.format_exc_info,
+            ],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                redact_event,  # the traceback was rendered from exc_info here: scrub it again
+                structlog.processors.JSONRenderer(),
+            ],
+        )
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(formatter)

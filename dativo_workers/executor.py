@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from typing import Any
 
 from dativo_workers.config.job import LoadedJob
 from dativo_workers.config.runner import RunnerConfig
+from dativo_workers.cpus import available_cpus
 from dativo_workers.errors import SchemaChangeError
 from dativo_workers.ingest import ingest_partition, share_cores
 from dativo_workers.ledger import Ledger
@@ -54,7 +54,7 @@ def ingest_with_retries(run_id: str, index: int, runner: RunnerConfig, ledger: L
 
 
 def default_workers(runner: RunnerConfig) -> int:
-    return runner.workers or os.cpu_count() or 1
+    return runner.workers or available_cpus()  # the container's CPU limit, not the node's cores
 
 
 def execute(
@@ -114,7 +114,7 @@ def _ingest_all(
     else:
         context = multiprocessing.get_context("spawn")  # fork is unsafe with Arrow's and SQLite's threads
         runner_data = runner.model_dump()
-        cores = max(1, (os.cpu_count() or 1) // pool_size)  # no oversubscription: each worker its share
+        cores = max(1, available_cpus() // pool_size)  # no oversubscription: each worker its share
         # A pool process that dies (OOM-killed, segfault) breaks the whole pool: the partitions it
         # did not finish go to a fresh pool. The ledger counts each start, so a partition that kills
         # its process every time fails after retry.max_attempts + 2 deliveries, as on a fleet.

@@ -53,6 +53,9 @@ class RunnerConfig(BaseModel):
     ledger_url: str = f"sqlite:///{DEFAULT_STATE_DIR}/dativo.db"
     lease_seconds: int = Field(default=60, ge=5)
     reconcile_seconds: int = Field(default=30, ge=1, description="how often beat sends the reconciler")
+    # Celery soft time limit of one partition attempt (hard limit: + PARTITION_KILL_AFTER_S); below
+    # the 6 h visibility timeout, and a worker's shutdown grace period must exceed the hard limit
+    partition_timeout_seconds: int = Field(default=3600, ge=1, le=5 * 3600)
     workers: int = Field(default=0, ge=0, description="embedded pool size; 0 = one per CPU core")
     catalogs: dict[str, CatalogConfig] = Field(
         default_factory=lambda: {

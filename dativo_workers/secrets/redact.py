@@ -4,8 +4,10 @@ Every value the resolver hands out in this process is remembered (with its URL- 
 JSON-escaped forms), and so is the value of every `${ENV}` variable a loaded job refers to;
 `mask()` replaces each occurrence with `***`. The structlog processor and the logging filter
 apply it to every log event, and `scrub_exception()` to an error raised while a secret was in
-use. Values shorter than MIN_LENGTH are not masked in free text: they cannot be told apart from
-ordinary words and numbers (they still never show through `repr`).
+use. Values too short or too common to be secret material (`too_common()`: under MIN_LENGTH
+characters, a word of letters only, a short number) are not masked in free text: masking them
+would cut every occurrence of an ordinary word out of unrelated text (they still never show
+through `repr`).
 
 `scrub()` is the one cleaning every error text goes through before it is printed or stored
 (CLI output, `dativo check`, partition and run errors in the ledger, task results): the masks
@@ -31,6 +33,8 @@ from dativo_workers.errors import DativoError
 from dativo_workers.secrets.base import MASK
 
 MIN_LENGTH = 4
+COMMON_WORD_MAX = 12  # letters only and shorter than this: reads like a word or a name (`dativo`, `admin`)
+COMMON_NUMBER_MAX = 8  # digits only and shorter than this: a port, a count, a year
 _lock = threading.Lock()
 _values: set[str] = set()
 _pattern: re.Pattern[str] | None = None
@@ -40,7 +44,7 @@ def remember(value: str) -> None:
     """Mask ``value`` (and its escaped forms) from now on, in this process."""
     global _pattern
     plain = str.__str__(value)
-    if len(plain) < MIN_LENGTH:
+    if too_common(plain):
         return
     forms = {plain, quote(plain, safe=""), quote_plus(plain), json.dumps(plain)[1:-1]}
     with _lock:
@@ -49,6 +53,17 @@ def remember(value: str) -> None:
         _values.update(forms)
         # longest first, so a value containing another is masked whole
         _pattern = re.compile("|".join(re.escape(v) for v in sorted(_values, key=len, reverse=True)))
+
+
+def too_common(value: str) -> bool:
+    """A value that is not masked in free text: too short, or too common to be secret material
+    (a word of ASCII letters only shorter than COMMON_WORD_MAX, digits only shorter than
+    COMMON_NUMBER_MAX). Passwords in URLs and `password=` settings are masked whatever they are."""
+    if len(value) < MIN_LENGTH:
+        return True
+    if value.isascii() and value.isalpha() and len(value) < COMMON_WORD_MAX:
+        return True
+    return value.isascii() and value.isdigit() and len(value) < COMMON_NUMBER_MAX
 
 
 def forget_all() -> None:

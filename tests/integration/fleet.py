@@ -30,6 +30,12 @@ __all__ = ["BrokerRecorder", "Fleet", "alive_in_group", "eventually", "free_port
 T = TypeVar("T")
 
 
+def _child_setup(cpus: set[int] | None) -> None:
+    die_with_parent()
+    if cpus is not None:
+        os.sched_setaffinity(0, cpus)
+
+
 def alive_in_group(group: int) -> list[int]:
     """The live (not zombie) processes of a process group."""
     alive = []
@@ -70,11 +76,14 @@ class Fleet:
             **self.extra_env,
         }
 
-    def start_worker(self, concurrency: int = 1, queues: str | None = None, beat: bool = False) -> str:
+    def start_worker(
+        self, concurrency: int = 1, queues: str | None = None, beat: bool = False, cpus: set[int] | None = None
+    ) -> str:
         """A worker started as operators start one, `dativo worker` (the console script), so its
         options, default queues (dativo,dativo.control) and process setup are what is tested.
         ``beat``: `dativo worker --beat`, the embedded beat that sends the reconciler every
-        reconcile_seconds (its schedule file lands in the test's directory)."""
+        reconcile_seconds (its schedule file lands in the test's directory). ``cpus``: the CPU
+        affinity of the worker (as `taskset` or a cpuset would set it)."""
         name = f"w{len(self.names)}-{uuid.uuid4().hex[:6]}"
         log = self.root / f"{name}.log"
         cmd = [*dativo_command(), "--log-level", "info", "--log-format", "json", "worker",
@@ -86,7 +95,7 @@ class Fleet:
         handle = log.open("wb")
         proc = subprocess.Popen(
             cmd, cwd=self.root, env=self.env(), stdout=handle, stderr=subprocess.STDOUT,
-            start_new_session=True, preexec_fn=die_with_parent,
+            start_new_session=True, preexec_fn=lambda: _child_setup(cpus),
         )  # fmt: skip
         self.processes.append(proc)
         self.names.append(name)

@@ -48,6 +48,7 @@ class Settings(PluginSettings):
     rows: int = 500
     sleep_s: float = 0.25
     refuse_partition: int = -1  # this partition fails the way an API refusing a credential does
+    report_to: str = ""  # a file: the reading process writes the CPUs Arrow may use there
 
 
 class SlowReader(DataReader):
@@ -67,6 +68,10 @@ class SlowReader(DataReader):
         if token is not None and len(token) < 10:
             raise ValueError("the token did not resolve")
         i = partition.spec["i"]
+        if self.config.report_to:
+            import json, os
+            with open(self.config.report_to, "w") as report:
+                json.dump({"arrow_cpus": pa.cpu_count(), "share": os.environ.get("DATIVO_PROCESS_CORES")}, report)
         if i == self.config.refuse_partition:  # a library quoting the credential it was given
             raise PermissionError(f"401 from the API: credential {token} refused")
         for b in range(self.config.batches):
@@ -663,3 +668,28 @@ def test_dativo_worker_consumes_its_default_queues_and_its_beat_reconciles(works
     events = [json.loads(line) for line in fleet.log_text().splitlines() if line.startswith("{")]
     assert any("dativo.reconcile" in line for line in fleet.log_text().splitlines()), "beat sent no reconcile"
     assert events, "the worker's own events are JSON lines (--log-format json)"
+
+
+def test_pool_processes_size_arrow_for_the_cpus_the_worker_may_use(workspace: Workspace, fleet: Fleet) -> None:
+    """A worker pinned to one CPU (as a container's cpuset or CPU quota does) gives each pool
+    process one CPU, not the host's cores / concurrency."""
+    fleet.start_worker(concurrency=1, cpus={0})
+    report = workspace.root / "cpus.json"
+    job = _slow_job(workspace, "pinned", "pinned", partitions=1, batches=1, sleep_s=0, report_to=f'"{report}"')
+    assert _submit_and_wait(workspace, job)["state"] == "committed"
+    assert json.loads(report.read_text()) == {"arrow_cpus": 1, "share": "1"}
+
+
+def test_a_partition_past_its_time_limit_fails_cleanly(workspace: Workspace, fleet: Fleet) -> None:
+    """runner.partition_timeout_seconds is Celery's soft time limit of a partition attempt: the
+    attempt stops with a clear error (not a killed process), and the run fails without a snapshot."""
+    text = workspace.runner_file.read_text()
+    workspace.runner_file.write_text(text.replace("runner:\n", "runner:\n  partition_timeout_seconds: 2\n", 1))
+    fleet.start_worker()
+    job = _slow_job(workspace, "limited", "limited", partitions=1, batches=20, sleep_s=0.5)
+    summary = _submit_and_wait(workspace, job)
+    assert summary["state"] == "failed", summary
+    assert "SoftTimeLimitExceeded" in summary["error"], summary["error"]
+    assert not workspace.catalog().table_exists("acme.limited")
+    [partition] = workspace.ledger().partitions(summary["run_id"])
+    assert partition["attempts"] == 1 and partition["state"] == "failed"
