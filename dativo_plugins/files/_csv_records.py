@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 LF = 0x0A
 CR = 0x0D
 CHUNK = 1024 * 1024  # bytes per vectorised step: small arrays stay in the CPU cache
+_PLAIN_SCAN = 4 * 1024 * 1024
 _NOT_SINGLE_BYTE = {"utf_7", "hz"}  # stateful codecs that spell characters with ASCII bytes
 
 
@@ -262,10 +263,26 @@ class _Quotes:
         return later[0].as_py() if len(later) else None
 
 
-def split_points(source: Any, dialect: Dialect, data_start: int, size: int, target: int) -> list[int]:
+def plain_range(file: BinaryIO, dialect: Dialect, start: int, end: int) -> bool:
+    """No quote or escape byte in bytes ``[start, end)`` of ``file``. Read a buffer at a time:
+    memory stays flat (a ``mmap`` would count the whole range in the process's RSS)."""
+    if not dialect.specials:
+        return True
+    buffer = bytearray(_PLAIN_SCAN)
+    view = memoryview(buffer)
+    file.seek(start)
+    remaining = end - start
+    while remaining > 0 and (count := file.readinto(view[: min(len(buffer), remaining)])):
+        if not dialect.plain(buffer, 0, count):
+            return False
+        remaining -= count
+    return True
+
+
+def split_points(file: BinaryIO, dialect: Dialect, data_start: int, size: int, target: int) -> list[int]:
     """Byte offsets, about ``target`` apart, where a CSV can be cut into independently parsed
-    ranges: ``[0, p1, p2, ..., size]``, each ``p`` a record start. ``source`` is the file's bytes
-    (a ``mmap``); ``data_start`` the first record start (after the header and skipped lines).
+    ranges: ``[0, p1, p2, ..., size]``, each ``p`` a record start. ``file`` holds the CSV's
+    bytes; ``data_start`` is the first record start (after the header and skipped lines).
 
     Every point is proven: the quotes between ``data_start`` and it were followed one by one
     and the line break before it lies outside any quoted value. Past an irregular byte
@@ -275,8 +292,8 @@ def split_points(source: Any, dialect: Dialect, data_start: int, size: int, targ
     scanner = RecordScanner(dialect, offset=data_start)
     wanted = max(target, data_start + 1)  # the next point should be at or after this
     base = data_start
-    while base < size and wanted < size and scanner.irregular is None:
-        chunk = source[base : min(base + CHUNK, size)]
+    file.seek(base)
+    while base < size and wanted < size and scanner.irregular is None and (chunk := file.read(min(CHUNK, size - base))):
         seen = scanner.advance(chunk)
         search = max(wanted - 1 - base, 0)  # a point is just past a line break
         while search < seen.limit:

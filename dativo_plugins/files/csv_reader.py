@@ -5,7 +5,6 @@ from __future__ import annotations
 import codecs
 import io
 import itertools
-import mmap
 import os
 from collections.abc import Iterator
 from typing import Any, BinaryIO
@@ -24,7 +23,15 @@ from dativo_plugins.files._common import (
     read_sample,
     whole_file_spec,
 )
-from dativo_plugins.files._csv_records import CHUNK, Dialect, RecordLexer, RecordScanner, record_lines, split_points
+from dativo_plugins.files._csv_records import (
+    CHUNK,
+    Dialect,
+    RecordLexer,
+    RecordScanner,
+    plain_range,
+    record_lines,
+    split_points,
+)
 from dativo_plugins.files._text import TextFileReader, TextOptions
 from dativo_workers.errors import SourceError
 from dativo_workers.plugins import Partition
@@ -161,11 +168,10 @@ class CsvReader(TextFileReader):
         dialect = self._dialect()
         if dialect is None or data_start >= size:
             return super()._split_points(file, data_start, size, target)  # no quoting: lines are records
-        with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            if dialect.plain(data, data_start):
-                return super()._split_points(file, data_start, size, target)
-            # Quotes somewhere: cut only where the quotes before prove a record starts.
-            return split_points(data, dialect, data_start, size, target)
+        if plain_range(file, dialect, data_start, size):
+            return super()._split_points(file, data_start, size, target)
+        # Quotes somewhere: cut only where the quotes before prove a record starts.
+        return split_points(file, dialect, data_start, size, target)
 
     def _newlines_possible(self, spec: dict[str, Any]) -> bool:
         """Whether a value of this range may hold a line break: then pyarrow must parse it
@@ -182,8 +188,7 @@ class CsvReader(TextFileReader):
         with open(spec["path"], "rb") as file:
             # a quoted header ("id","name") holds no line break the parser could misread
             start = sum(len(line) for line in self._preamble(iter(file))) if spec["first"] else spec["start"]
-            with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
-                return not dialect.plain(data, start, end)
+            return not plain_range(file, dialect, start, end)
 
     def _is_blank(self, line: bytes) -> bool:
         return not line.rstrip(b"\r\n")

@@ -374,7 +374,7 @@ def test_csv_cut_points_are_always_record_starts(monkeypatch: pytest.MonkeyPatch
         data = _random_csv(rng)
         dialect = Dialect(ord(","), ord('"'), rng.choice([None, ord("\\")]))
         starts = {end + 1 for end in _record_ends(data, dialect)}
-        points = split_points(data, dialect, 0, len(data), rng.randint(1, max(1, len(data) // 2)))
+        points = split_points(io.BytesIO(data), dialect, 0, len(data), rng.randint(1, max(1, len(data) // 2)))
         assert points[0] == 0 and points[-1] == len(data)
         assert points == sorted(set(points))
         assert set(points[1:-1]) <= starts, data
