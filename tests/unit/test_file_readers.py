@@ -400,6 +400,20 @@ def test_csv_quote_free_ranges_keep_the_fast_parse(tmp_path: Path) -> None:
     assert make(CsvReader, tmp_path, "plain.csv", quote_char=None)._newlines_possible(plain.plan()[0].spec) is False
 
 
+def test_csv_in_other_multibyte_encodings_is_split_only_without_quoting(tmp_path: Path) -> None:
+    # In Shift-JIS the byte 0x5C (backslash) or 0x7C (|) can be half of a character: the
+    # planner cannot follow quotes and escapes byte by byte there, so it does not try.
+    body = "".join(f'{i},"表{i}\n能"\n' for i in range(2000))
+    (tmp_path / "sjis.csv").write_bytes(("id,name\n" + body).encode("shift_jis"))
+    quoted = make(CsvReader, tmp_path, "sjis.csv", target=4096, encoding="shift_jis")
+    assert len(quoted.plan()) == 1
+    assert rows(quoted, quoted.plan())[1999] == {"id": 1999, "name": "表1999\n能"}
+    (tmp_path / "bare.csv").write_bytes(("id,name\n" + body.replace('"', "").replace("\n能", "能")).encode("shift_jis"))
+    bare = make(CsvReader, tmp_path, "bare.csv", target=4096, encoding="shift_jis", quote_char=None)
+    assert len(bare.plan()) > 3
+    assert rows(bare, bare.plan())[1999] == {"id": 1999, "name": "表1999能"}
+
+
 def test_csv_with_stray_quotes_is_cut_only_before_them(tmp_path: Path) -> None:
     # "5\" screw" is text to pyarrow (a quote inside an unquoted value), but it breaks the quote
     # parity the planner follows: nothing after it is cut, and every value still reads right.
