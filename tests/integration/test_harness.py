@@ -122,3 +122,16 @@ def test_the_broker_recorder_sees_a_message_that_is_gone_before_the_scan() -> No
     found = leaks(secret, *texts)
     assert quote(secret, safe="") in found and json.dumps(secret)[1:-1] in found  # what each one carried
     assert leaks("not-there-at-all", *texts) == []
+
+
+def test_the_test_command_measures_coverage_in_every_process() -> None:
+    """scripts/test.sh runs the suite under coverage.py, configured to follow subprocesses (CLI
+    calls, workers), forked pool processes and processes ending in os._exit, and prints the figures."""
+    import tomllib
+
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["coverage"]["run"]
+    assert {"subprocess", "fork", "_exit"} <= set(config["patch"]) and config["parallel"] is True
+    assert {"dativo_workers", "dativo_plugins"} <= set(config["source"])
+    script = (REPO / "scripts" / "test.sh").read_text()
+    assert "coverage run -m pytest" in script and "coverage combine" in script
+    assert "coverage report" in script and 'COVERAGE_FILE="$PWD/.coverage"' in script
