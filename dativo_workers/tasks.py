@@ -97,13 +97,16 @@ def _scrubbed(exc: Exception) -> TaskFailed:
 
 @app.task(name="dativo.reconcile")
 def reconcile_task() -> dict[str, Any]:
-    ledger = _ledger()
-    return reconcile(
-        worker_runner(),
-        ledger,
-        enqueue=lambda run_id, idx, queue: enqueue_partitions(run_id, idx, queue, ledger),
-        broker=broker_task_ids,
-    )
+    try:
+        ledger = _ledger()
+        return reconcile(
+            worker_runner(),
+            ledger,
+            enqueue=lambda run_id, idx, queue: enqueue_partitions(run_id, idx, queue, ledger),
+            broker=broker_task_ids,
+        )
+    except Exception as exc:  # the next pass tries again; its text reaches the result backend and Flower
+        raise _scrubbed(exc) from None
 
 
 def enqueue_partitions(run_id: str, indexes: list[int], queue: str | None = None, ledger: Ledger | None = None) -> str:

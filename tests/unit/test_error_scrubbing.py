@@ -238,3 +238,15 @@ def test_an_exception_escaping_a_celery_task_reaches_the_result_backend_scrubbed
     assert "escaped-Secret-9" not in str(raised.value) and "RuntimeError: unexpected" in str(raised.value)
     assert raised.value.__cause__ is None and raised.value.__suppress_context__
     assert not isinstance(raised.value, Retry)
+
+
+def test_an_exception_escaping_the_reconcile_task_is_scrubbed_too() -> None:
+    from dativo_workers.tasks import TaskFailed, reconcile_task
+
+    redact.remember("reconcile-Secret-7")
+    boom = RuntimeError("catalog refused token reconcile-Secret-7 at postgresql://app:pw-8@db/cat")
+    with pytest.MonkeyPatch.context() as patch, pytest.raises(TaskFailed) as raised:
+        patch.setattr("dativo_workers.tasks.reconcile", lambda *a, **k: (_ for _ in ()).throw(boom))
+        reconcile_task.run()
+    assert "reconcile-Secret-7" not in str(raised.value) and "pw-8" not in str(raised.value)
+    assert "RuntimeError: catalog refused token ***" in str(raised.value)
