@@ -23,7 +23,7 @@ from dativo_workers.producer import submit, wait
 from dativo_workers.secrets import SecretsConfig, mask_value, redact, use
 
 from ..conftest import Workspace
-from .fleet import Fleet
+from .fleet import BrokerRecorder, Fleet, leaks
 from .services import service_unavailable
 from .test_secrets_e2e import _redis_dump
 
@@ -261,6 +261,7 @@ def fleet(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fle
 
 def test_distributed_failures_leave_no_secret_env_value_url_password_or_pii(workspace: Workspace, fleet: Fleet) -> None:
     fleet.start_worker(concurrency=1)
+    recorder = BrokerRecorder(fleet.broker_url)  # what Redis carries while it carries it
     runner = load_runner(workspace.runner_file)
     ledger = workspace.ledger()
     summaries: dict[str, dict[str, Any]] = {}
@@ -276,4 +277,8 @@ def test_distributed_failures_leave_no_secret_env_value_url_password_or_pii(work
     logs = fleet.log_text()
     assert "partition failed" in logs
     _assert_clean(dump, logs, json.dumps(summaries))
+    traffic = recorder.stop().texts()
+    assert any('"status": "failed"' in t for t in traffic)  # the failed results went through Redis
+    for value in (TOKEN, ENV_PW, PII, URL_PW):  # as is, URL-quoted, JSON-escaped
+        assert leaks(value, *traffic) == [], value
     _assert_clean(_ledger_bytes(workspace), url_password=False)
