@@ -16,11 +16,15 @@ Two ways to follow a file, both starting at a known record start:
 from __future__ import annotations
 
 import codecs
+import contextlib
+import os
 import re
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -117,8 +121,7 @@ _U8 = {b: pa.scalar(b, pa.uint8()) for b in range(256)}
 
 class RecordScanner:
     """Follows CSV bytes chunk by chunk from a record start (see the module docstring for when
-    it stops). ``feed`` reports the line breaks that end records; ``advance`` only follows the
-    quotes, for the planner, which asks about a few positions."""
+    it stops), and reports the line breaks that end records."""
 
     def __init__(self, dialect: Dialect, offset: int = 0, lines: int = 0) -> None:
         self.dialect = dialect
@@ -148,33 +151,6 @@ class RecordScanner:
         if len(ends) == 1:
             return ends[0], lines[0]
         return pa.concat_arrays(ends), pa.concat_arrays(lines)
-
-    def advance(self, chunk: bytes) -> _Quotes:
-        """Follow ``chunk`` (at most ``CHUNK`` bytes) without reporting record ends: what the
-        planner needs to tell whether a line break in it ends a record."""
-        assert len(chunk) <= CHUNK
-        inside = self.inside
-        if self.irregular is not None:
-            return _Quotes(inside, _EMPTY_U32, 0)
-        d = self.dialect
-        if d.plain(chunk):  # the common case: nothing to follow
-            self._moved(chunk, len(chunk), None)
-            return _Quotes(inside, _EMPTY_U32, len(chunk))
-        data, cut = self._prepare(chunk)
-        quotes = _EMPTY_U32
-        bad = None
-        if d.quote is not None and chunk.find(bytes([d.quote]), 0, cut) >= 0:
-            quotes = pc.filter(_arange(CHUNK).slice(0, cut), pc.equal(data.slice(1), _U8[d.quote]))
-            # the n-th quote since the record start opens a value when n is even (counting from 0)
-            opening = pc.take(quotes, _every_other(len(quotes), inside))
-            bad = self._first_misplaced(data, opening)
-            if bad is not None:
-                quotes = pc.filter(quotes, pc.less(quotes, pa.scalar(bad, pa.uint32())))
-                cut = bad
-            else:
-                self.inside = inside ^ (len(quotes) & 1)
-        self._moved(chunk, cut, bad)
-        return _Quotes(inside, quotes, cut)
 
     def _prepare(self, chunk: bytes) -> tuple[pa.Array, int]:
         """The chunk as uint8 with the byte before it in front (``data[i]`` is the byte before
@@ -245,22 +221,45 @@ class RecordScanner:
 
 
 @dataclass(frozen=True)
-class _Quotes:
-    """What ``RecordScanner.advance`` saw in one chunk."""
+class _ChunkQuotes:
+    """The quotes of one chunk, and what they mean for either state at the chunk's start: all
+    a chunk's facts that do not depend on the chunks before it, so chunks are examined in
+    parallel and chained in order afterwards."""
 
-    inside: int  # 1 when the chunk began inside a quoted value
     positions: pa.Array  # the chunk's quote bytes (uint32, relative), before ``limit``
-    limit: int  # bytes followed: the chunk's length, or where an irregular byte stopped the scan
+    limit: int  # the chunk's length, or the offset of an escape byte, where following stops
+    misplaced: tuple[int | None, int | None]  # first misplaced opening quote if the chunk starts outside / inside
 
-    def ends_record(self, position: int) -> bool:
-        """Whether a line break at ``position`` (relative, below ``limit``) ends a record."""
+    def ends_record(self, position: int, inside: int) -> bool:
+        """Whether a line break at ``position`` (relative) ends a record, given the state at the chunk's start."""
         before = pc.sum(pc.less(self.positions, pa.scalar(position, pa.uint32()))).as_py() or 0
-        return not (self.inside ^ (before & 1))
+        return not (inside ^ (before & 1))
 
     def next_quote(self, position: int) -> int | None:
         """The first quote at or after ``position``, if any before ``limit``."""
         later = pc.filter(self.positions, pc.greater_equal(self.positions, pa.scalar(position, pa.uint32())))
         return later[0].as_py() if len(later) else None
+
+
+def _chunk_quotes(dialect: Dialect, chunk: bytes, before: int) -> _ChunkQuotes:
+    """``_ChunkQuotes`` of a chunk whose preceding byte is ``before``. Runs on planner threads:
+    Arrow releases the GIL in its kernels."""
+    cut = len(chunk)
+    if dialect.escape is not None and (found := chunk.find(bytes([dialect.escape]))) >= 0:
+        cut = found
+    if dialect.quote is None or chunk.find(bytes([dialect.quote]), 0, cut) < 0:
+        return _ChunkQuotes(_EMPTY_U32, cut, (None, None))
+    data = pa.Array.from_buffers(pa.uint8(), cut + 1, [None, pa.py_buffer(bytes([before]) + chunk[:cut])])
+    quotes = pc.filter(_arange(CHUNK).slice(0, cut), pc.equal(data.slice(1), _U8[dialect.quote]))
+    table = _field_start_table(dialect)
+    misplaced: list[int | None] = []
+    for inside in (0, 1):
+        # the n-th quote since a record start opens a value when n is even
+        opening = pc.take(quotes, _every_other(len(quotes), inside))
+        at_field_start = pc.take(table, pc.take(data, opening))  # data[i] is the byte before chunk[i]
+        bad = None if pc.all(at_field_start).as_py() is not False else pc.index(at_field_start, False).as_py()
+        misplaced.append(None if bad is None else opening[bad].as_py())
+    return _ChunkQuotes(quotes, cut, (misplaced[0], misplaced[1]))
 
 
 def plain_range(file: BinaryIO, dialect: Dialect, start: int, end: int) -> bool:
@@ -279,39 +278,68 @@ def plain_range(file: BinaryIO, dialect: Dialect, start: int, end: int) -> bool:
     return True
 
 
-def split_points(file: BinaryIO, dialect: Dialect, data_start: int, size: int, target: int) -> list[int]:
+def _now(function: Callable[..., _ChunkQuotes], *args: Any) -> Future[_ChunkQuotes]:
+    """``submit`` without threads: for files too small to be worth them."""
+    done: Future[_ChunkQuotes] = Future()
+    done.set_result(function(*args))
+    return done
+
+
+def split_points(
+    file: BinaryIO, dialect: Dialect, data_start: int, size: int, target: int, threads: int | None = None
+) -> list[int]:
     """Byte offsets, about ``target`` apart, where a CSV can be cut into independently parsed
     ranges: ``[0, p1, p2, ..., size]``, each ``p`` a record start. ``file`` holds the CSV's
     bytes; ``data_start`` is the first record start (after the header and skipped lines).
 
     Every point is proven: the quotes between ``data_start`` and it were followed one by one
     and the line break before it lies outside any quoted value. Past an irregular byte
-    nothing is proven, so the rest of the file stays in the last range.
+    nothing is proven, so the rest of the file stays in the last range; past the last point
+    nothing needs proving, so the scan stops there.
     """
     points = [0]
-    scanner = RecordScanner(dialect, offset=data_start)
     wanted = max(target, data_start + 1)  # the next point should be at or after this
-    base = data_start
-    file.seek(base)
-    while base < size and wanted < size and scanner.irregular is None and (chunk := file.read(min(CHUNK, size - base))):
-        seen = scanner.advance(chunk)
-        search = max(wanted - 1 - base, 0)  # a point is just past a line break
-        while search < seen.limit:
-            newline = chunk.find(b"\n", search, seen.limit)
-            if newline < 0:
+    threads = threads or min(8, os.cpu_count() or 1)
+    ahead: deque[tuple[int, bytes, Future[_ChunkQuotes]]] = deque()
+    offset, before = data_start, LF
+    inside = 0
+    with contextlib.ExitStack() as stack:
+        submit = _now
+        if threads > 1 and size - data_start > 8 * CHUNK:
+            submit = stack.enter_context(ThreadPoolExecutor(threads, thread_name_prefix="dativo-csv-plan")).submit
+        file.seek(data_start)
+        while wanted < size:
+            while len(ahead) < 2 * threads and offset < size:
+                chunk = file.read(min(CHUNK, size - offset))
+                if not chunk:
+                    break
+                ahead.append((offset, chunk, submit(_chunk_quotes, dialect, chunk, before)))
+                offset, before = offset + len(chunk), chunk[-1]
+            if not ahead:
                 break
-            if seen.ends_record(newline):
-                points.append(base + newline + 1)
-                wanted = points[-1] + target
-                search = max(wanted - 1 - base, newline + 1)
-                continue
-            closing = seen.next_quote(newline)  # inside a quoted value: look past the quote that may close it
-            if closing is None:
-                break
-            search = closing + 1
-        base += seen.limit
-        if seen.limit < len(chunk):
-            break  # irregular: nothing further is proven
+            base, chunk, pending = ahead.popleft()
+            seen = pending.result()
+            bad = seen.misplaced[inside]
+            limit = seen.limit if bad is None else bad
+            search = max(wanted - 1 - base, 0)  # a point is just past a line break
+            while search < limit:
+                newline = chunk.find(b"\n", search, limit)
+                if newline < 0:
+                    break
+                if seen.ends_record(newline, inside):
+                    points.append(base + newline + 1)
+                    wanted = points[-1] + target
+                    search = max(wanted - 1 - base, newline + 1)
+                    continue
+                closing = seen.next_quote(newline)  # inside a quoted value: look past the quote that may close it
+                if closing is None:
+                    break
+                search = closing + 1
+            if limit < len(chunk):
+                break  # irregular: nothing further is proven
+            inside ^= len(seen.positions) & 1
+        for _, _, pending in ahead:
+            pending.cancel()
     if points[-1] >= size:
         points.pop()
     points.append(size)
