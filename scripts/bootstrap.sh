@@ -15,6 +15,7 @@ PYTHON="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-pip() { .venv/bin/python -m pip --quiet --disable-pip-version-check "$@"; }
+# -qq: errors only (setuptools' notes on every editable build are not news to anyone)
+pip() { .venv/bin/python -m pip -qq --disable-pip-version-check "$@"; }
 pip install -c "$lock" pip
 pip install -c "$lock" --build-constraint "$lock" -e "$target"
