@@ -11,6 +11,10 @@ Two ways to follow a file, both starting at a known record start:
   escape character) it stops and says where (``irregular``); what it reported before is exact.
 - ``RecordLexer``: the parser's state machine, a line at a time in Python. Exact for any input,
   slower on lines with quotes; used past an irregular byte and on small samples.
+
+``split_points`` (the planner) follows the same parity, but examines chunks on threads: what a
+chunk's quotes mean for either state at its start does not depend on the chunks before it, so
+only the chaining is sequential.
 """
 
 from __future__ import annotations
@@ -161,16 +165,6 @@ class RecordScanner:
         with_prev = bytes([self.prev]) + chunk[:cut]
         return pa.Array.from_buffers(pa.uint8(), cut + 1, [None, pa.py_buffer(with_prev)]), cut
 
-    def _first_misplaced(self, data: pa.Array, opening: pa.Array) -> int | None:
-        """The first of these opening quotes that does not stand at a field start, if any."""
-        if not len(opening):
-            return None
-        before = pc.take(data, opening)  # data is shifted by one: the byte before each quote
-        at_field_start = pc.take(_field_start_table(self.dialect), before)
-        if pc.all(at_field_start).as_py():
-            return None
-        return opening[pc.index(at_field_start, False).as_py()].as_py()
-
     def _moved(self, chunk: bytes, cut: int, bad: int | None) -> None:
         if cut < len(chunk) and bad is None:
             bad = cut  # the escape byte
@@ -199,7 +193,7 @@ class RecordScanner:
             # quotes up to and including each special byte; uint8 wraps, and only the parity counts
             quotes = pc.cumulative_sum(pc.cast(is_quote, pa.uint8()))
             inside = pc.bit_wise_xor(pc.bit_wise_and(quotes, _U8[1]), _U8[self.inside])
-            bad = self._first_misplaced(data, pc.filter(special, pc.and_(is_quote, pc.equal(inside, _U8[1]))))
+            bad = _first_misplaced(d, data, pc.filter(special, pc.and_(is_quote, pc.equal(inside, _U8[1]))))
             is_break = pc.invert(is_quote)
             line_no = pc.add(pc.cumulative_sum(pc.cast(is_break, pa.int64())), self.lines - 1)
             ending = pc.and_(is_break, pc.equal(inside, _U8[0]))
@@ -251,15 +245,21 @@ def _chunk_quotes(dialect: Dialect, chunk: bytes, before: int) -> _ChunkQuotes:
         return _ChunkQuotes(_EMPTY_U32, cut, (None, None))
     data = pa.Array.from_buffers(pa.uint8(), cut + 1, [None, pa.py_buffer(bytes([before]) + chunk[:cut])])
     quotes = pc.filter(_arange(CHUNK).slice(0, cut), pc.equal(data.slice(1), _U8[dialect.quote]))
-    table = _field_start_table(dialect)
-    misplaced: list[int | None] = []
-    for inside in (0, 1):
-        # the n-th quote since a record start opens a value when n is even
-        opening = pc.take(quotes, _every_other(len(quotes), inside))
-        at_field_start = pc.take(table, pc.take(data, opening))  # data[i] is the byte before chunk[i]
-        bad = None if pc.all(at_field_start).as_py() is not False else pc.index(at_field_start, False).as_py()
-        misplaced.append(None if bad is None else opening[bad].as_py())
-    return _ChunkQuotes(quotes, cut, (misplaced[0], misplaced[1]))
+    # the n-th quote since a record start opens a value when n is even
+    outside, inside = (_first_misplaced(dialect, data, pc.take(quotes, _every_other(len(quotes), s))) for s in (0, 1))
+    return _ChunkQuotes(quotes, cut, (outside, inside))
+
+
+def _first_misplaced(dialect: Dialect, data: pa.Array, opening: pa.Array) -> int | None:
+    """The first of these opening quotes (positions in a chunk) that does not stand at a field
+    start, if any. ``data`` is the chunk with the byte before it in front: ``data[i]`` is the
+    byte before ``chunk[i]``."""
+    if not len(opening):
+        return None
+    at_field_start = pc.take(_field_start_table(dialect), pc.take(data, opening))
+    if pc.all(at_field_start).as_py():
+        return None
+    return opening[pc.index(at_field_start, False).as_py()].as_py()
 
 
 def plain_range(file: BinaryIO, dialect: Dialect, start: int, end: int) -> bool:
