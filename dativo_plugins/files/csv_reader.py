@@ -54,9 +54,12 @@ class CsvOptions(TextOptions):
     null_values: list[str] = Field(default_factory=lambda: [""])
     skip_rows: int = Field(0, ge=0)  # lines skipped before the header
     # Line breaks inside quoted values are always read right: a range holding a quote or escape
-    # byte is parsed quote-aware, and files are cut only at record starts. true skips the check
-    # (always quote-aware); false is accepted for older jobs and changes nothing.
-    newlines_in_values: bool | None = None
+    # byte is parsed quote-aware, and files are cut only at record starts.
+    newlines_in_values: bool | None = Field(
+        None,
+        description="line breaks inside quoted values are detected; true parses every range quote-aware "
+        "without looking first; false is accepted for older jobs and changes nothing",
+    )
 
     @field_validator("delimiter", "quote_char", "escape_char")
     @classmethod
