@@ -146,22 +146,6 @@ def pg() -> Iterator[PgLedger]:
         admin.dispose()
 
 
-@pytest.fixture
-def fleet(workspace: Workspace) -> Iterator[Fleet]:
-    fleet = Fleet(
-        root=workspace.root,
-        runner_file=workspace.runner_file,
-        broker_url=os.environ["DATIVO_BROKER_URL"],  # set per test process by conftest.pytest_configure
-        result_backend=os.environ["DATIVO_RESULT_BACKEND"],
-    )
-    fleet.flush()
-    try:
-        yield fleet
-    finally:
-        fleet.stop()
-        fleet.flush()
-
-
 def _fast_leases(ws: Workspace, ledger_url: str | None = None) -> None:
     """A 5 s lease and a reconciler every second, so a fault is recovered within seconds."""
     text = ws.runner_file.read_text().replace("runner:\n", "runner:\n  lease_seconds: 5\n  reconcile_seconds: 1\n", 1)

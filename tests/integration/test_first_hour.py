@@ -572,22 +572,6 @@ def test_minimal_plugins_without_name_or_config_model_run_embedded(workspace: Wo
     assert "AttributeError" not in failed.stderr and "Traceback" not in failed.stderr
 
 
-@pytest.fixture
-def fleet(workspace: Workspace) -> Iterator[Fleet]:
-    fleet = Fleet(
-        root=workspace.root,
-        runner_file=workspace.runner_file,
-        broker_url=os.environ["DATIVO_BROKER_URL"],  # set per test process by conftest.pytest_configure
-        result_backend=os.environ["DATIVO_RESULT_BACKEND"],
-    )
-    fleet.flush()
-    try:
-        yield fleet
-    finally:
-        fleet.stop()
-        fleet.flush()
-
-
 def test_minimal_plugins_without_name_or_config_model_run_on_workers(workspace: Workspace, fleet: Fleet) -> None:
     ws = workspace
     reader, writer = _minimal_jobs(ws)

@@ -4,7 +4,6 @@ on real Celery workers, writer targets (staging, publishing, retry), and plugin 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -26,22 +25,6 @@ from .fleet import Fleet, free_port
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 EXAMPLES = REPO / "examples" / "plugins"
-
-
-@pytest.fixture
-def fleet(workspace: Workspace) -> Iterator[Fleet]:
-    fleet = Fleet(
-        root=workspace.root,
-        runner_file=workspace.runner_file,
-        broker_url=os.environ["DATIVO_BROKER_URL"],  # set per test process by conftest.pytest_configure
-        result_backend=os.environ["DATIVO_RESULT_BACKEND"],
-    )
-    fleet.flush()
-    try:
-        yield fleet
-    finally:
-        fleet.stop()
-        fleet.flush()
 
 
 @pytest.fixture

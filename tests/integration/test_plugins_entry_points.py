@@ -42,22 +42,6 @@ def test_plugin_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> It
         importlib.metadata.distribution("dativo-test-plugin")
 
 
-@pytest.fixture
-def fleet(workspace: Workspace) -> Iterator[Fleet]:
-    fleet = Fleet(
-        root=workspace.root,
-        runner_file=workspace.runner_file,
-        broker_url=os.environ["DATIVO_BROKER_URL"],
-        result_backend=os.environ["DATIVO_RESULT_BACKEND"],
-    )
-    fleet.flush()
-    try:
-        yield fleet
-    finally:
-        fleet.stop()
-        fleet.flush()
-
-
 def _counter_to_csv(ws: Workspace, name: str, path: str) -> Path:
     return ws.job(
         f"{name}.yaml",
