@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import random
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,18 +22,16 @@ from pyiceberg.table import Table
 from rich.console import Console
 
 from dativo_workers.config.job import LoadedJob, object_name
-from dativo_workers.errors import CommitError, CommitOutcomeUnknown, ConfigError
+from dativo_workers.errors import ConfigError
 from dativo_workers.iceberg import (
-    _CONFLICTS,
-    COMMIT_ATTEMPTS,
     _disable_library_retries,
+    commit_verified,
     load_table,
     open_catalog,
     state_prefix,
     state_reset_key,
     state_snapshot,
 )
-from dativo_workers.retry import is_transient
 
 state_app = typer.Typer(
     help="See and reset a job's incremental state (the cursors its next run starts from).", no_args_is_help=True
@@ -207,37 +204,26 @@ def commit_state(catalog: Catalog, identifier: tuple[str, str], tenant: str, job
         "dativo.job": job,
         "dativo.operation": "state-reset",
     }
-    delay = 0.2
-    for attempt in range(1, COMMIT_ATTEMPTS + 1):
-        try:
-            table = catalog.load_table(identifier)
-            if (done := _recorded(table, marker, reset_id)) is not None:
-                return done
-            tx = table.transaction()
-            with tx.update_snapshot(snapshot_properties=properties).fast_append():
-                pass  # no files: the snapshot carries only the state
-            snapshot = tx.table_metadata.current_snapshot()
-            assert snapshot is not None
-            _disable_library_retries(tx)
-            tx.commit_transaction()
-            return snapshot.snapshot_id
-        except Exception as exc:
-            try:
-                landed = _recorded(catalog.load_table(identifier), marker, reset_id)
-            except Exception as read_error:
-                raise CommitOutcomeUnknown(
-                    f"the state reset of {'.'.join(identifier)} failed ({exc}) and the table could not be read "
-                    f"back to tell whether it landed ({read_error}); `dativo state show` tells"
-                ) from exc
-            if landed is not None:
-                return landed
-            if not (isinstance(exc, _CONFLICTS) or is_transient(exc)) or attempt == COMMIT_ATTEMPTS:
-                raise CommitError(
-                    f"the state reset of {'.'.join(identifier)} failed: {type(exc).__name__}: {exc}"
-                ) from exc
-            time.sleep(delay * (1 + random.random()))
-            delay = min(delay * 2, 10.0)
-    raise AssertionError("unreachable")
+
+    def apply(table: Table | None) -> int:
+        if table is None:
+            raise ConfigError(f"table {'.'.join(identifier)} does not exist")
+        tx = table.transaction()
+        with tx.update_snapshot(snapshot_properties=properties).fast_append():
+            pass  # no files: the snapshot carries only the state
+        snapshot = tx.table_metadata.current_snapshot()
+        assert snapshot is not None
+        _disable_library_retries(tx)
+        tx.commit_transaction()
+        return snapshot.snapshot_id
+
+    return commit_verified(
+        catalog,
+        identifier,
+        f"the state reset of {'.'.join(identifier)}",
+        landed=lambda table: _recorded(table, marker, reset_id),
+        apply=apply,
+    )
 
 
 def _recorded(table: Table, marker: str, reset_id: str) -> int | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -119,12 +120,6 @@ def plan_table(catalog: Catalog, target: TargetConfig, source_schema: Schema, wa
     if target.partition_by and not _same_spec(table.spec(), partition_spec(target, schema)):
         log.warning("table %s keeps its existing partition spec; partition_by differs", ".".join(identifier))
     return TablePlan(identifier, table.location(), schema, table.spec(), exists=True, schema_changes=changes)
-
-
-def evolved_schema(table: Table, source_schema: Schema) -> Schema:
-    """The table schema plus the source's new columns and allowed type promotions (raises
-    SchemaChangeError on any other type change)."""
-    return evolve_schema(table, source_schema)[0]
 
 
 def evolve_schema(table: Table, source_schema: Schema, on_type_change: str = "fail") -> tuple[Schema, SchemaChanges]:
@@ -360,34 +355,53 @@ class CommitRequest:
 
 
 def commit(catalog: Catalog, request: CommitRequest) -> int:
-    """Add a run's files in ONE snapshot (create/evolve, properties, tag). Returns the snapshot id.
-
-    After ANY error the table is reloaded and searched for the run before deciding: a catalog
-    may apply a commit and still fail the call (a lost COMMIT acknowledgement, a read timeout),
-    and a run whose snapshot exists is committed whatever the client saw. Conflicts and other
-    transient errors are retried on the reloaded table with backoff. Raises CommitOutcomeUnknown
-    when the table cannot be read back to tell, and CommitError when the run is surely not in it.
-    """
+    """Add a run's files in ONE snapshot (create/evolve, properties, tag). Returns the snapshot id."""
     _ensure_namespace(catalog, request.plan.identifier[0])
+    return commit_verified(
+        catalog,
+        request.plan.identifier,
+        f"commit of run {request.run_id}",
+        landed=lambda table: _snapshot_id(committed_snapshot(table, request.run_id)),
+        apply=lambda table: _commit_once(catalog, table, request),
+    )
+
+
+def commit_verified(
+    catalog: Catalog,
+    identifier: tuple[str, str],
+    what: str,
+    landed: Callable[[Table], int | None],
+    apply: Callable[[Table | None], int],
+) -> int:
+    """Apply one table change exactly once; returns the id of the snapshot that carries it.
+
+    ``landed`` finds the change's snapshot in a table (None: not there), ``apply`` commits it to
+    the freshly loaded table (None: not created yet). After ANY error the table is reloaded and
+    searched before deciding: a catalog may apply a commit and still fail the call (a lost COMMIT
+    acknowledgement, a read timeout), and a change whose snapshot exists is committed whatever
+    the client saw. Conflicts and other transient errors are retried on the reloaded table with
+    backoff. Raises CommitOutcomeUnknown when the table cannot be read back to tell, and
+    CommitError when the change is surely not in it.
+    """
     delay = 0.2
     for attempt in range(1, COMMIT_ATTEMPTS + 1):
         try:
-            table = load_table(catalog, request.plan.identifier)
-            if table is not None and (done := committed_snapshot(table, request.run_id)) is not None:
-                return done.snapshot_id
-            return _commit_once(catalog, table, request)
+            table = load_table(catalog, identifier)
+            if table is not None and (done := landed(table)) is not None:
+                return done
+            return apply(table)
         except Exception as exc:
-            landed = _landed_snapshot(catalog, request, exc)
-            if landed is not None:
-                log.warning("commit of run %s reported %s but landed as snapshot %d", request.run_id, exc, landed)
-                return landed
+            found = _read_back(catalog, identifier, what, landed, exc)
+            if found is not None:
+                log.warning("%s reported %s but landed as snapshot %d", what, exc, found)
+                return found
             retryable = isinstance(exc, _CONFLICTS) or is_transient(exc)
             if not retryable or attempt == COMMIT_ATTEMPTS:
                 raise CommitError(
-                    f"commit of run {request.run_id} failed after {attempt} attempt(s), and the table does not "
-                    f"contain it: {type(exc).__name__}: {exc}"
+                    f"{what} failed after {attempt} attempt(s), and the table does not contain it: "
+                    f"{type(exc).__name__}: {exc}"
                 ) from exc
-            log.warning("commit of %s failed (attempt %d), retrying: %s", request.plan.identifier, attempt, exc)
+            log.warning("%s failed (attempt %d), retrying: %s", what, attempt, exc)
             time.sleep(delay * (1 + random.random()))
             delay = min(delay * 2, 10.0)
     raise AssertionError("unreachable")
@@ -397,26 +411,35 @@ _CONFLICTS = (CommitFailedException, CommitStateUnknownException, TableAlreadyEx
 VERIFY_ATTEMPTS = 5
 
 
-def _landed_snapshot(catalog: Catalog, request: CommitRequest, error: Exception) -> int | None:
-    """The run's snapshot id if the failed commit landed anyway, None if the table surely lacks it.
+def _snapshot_id(snapshot: Snapshot | None) -> int | None:
+    return snapshot.snapshot_id if snapshot is not None else None
+
+
+def _read_back(
+    catalog: Catalog,
+    identifier: tuple[str, str],
+    what: str,
+    landed: Callable[[Table], int | None],
+    error: Exception,
+) -> int | None:
+    """The change's snapshot id if the failed commit landed anyway, None if the table surely lacks it.
 
     Reading the table back is itself retried: deciding "not committed" on a catalog we cannot
     read would fail a run whose rows are in the table (and a re-run would load them twice)."""
     delay = 0.2
     for attempt in range(1, VERIFY_ATTEMPTS + 1):
         try:
-            table = load_table(catalog, request.plan.identifier)
+            table = load_table(catalog, identifier)
         except Exception as exc:
             if attempt == VERIFY_ATTEMPTS:
                 raise CommitOutcomeUnknown(
-                    f"commit of run {request.run_id} failed ({type(error).__name__}: {error}) and the table "
+                    f"{what} failed ({type(error).__name__}: {error}) and the table "
                     f"could not be read back to tell whether it landed ({type(exc).__name__}: {exc})"
                 ) from exc
             time.sleep(delay * (1 + random.random()))
             delay = min(delay * 2, 10.0)
             continue
-        snapshot = committed_snapshot(table, request.run_id) if table is not None else None
-        return snapshot.snapshot_id if snapshot is not None else None
+        return landed(table) if table is not None else None
     raise AssertionError("unreachable")
 
 
