@@ -17,6 +17,7 @@ from dativo_workers.secrets.redact import mask_value
 
 REASON_COLUMN = "_dativo_reason"
 POSITION_COLUMN = "_dativo_position"
+RAW_COLUMN = "_dativo_raw"  # a record the reader could not split into columns, as the source holds it
 MAX_REASON_VALUE = 80
 
 

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -23,12 +23,19 @@ from sqlalchemy.exc import NoResultFound
 
 from dativo_workers.config.job import LoadedJob, job_from_dict
 from dativo_workers.config.runner import RunnerConfig
-from dativo_workers.conform import Conformer, SchemaMismatch, to_record_batches
+from dativo_workers.conform import (
+    POSITION_COLUMN,
+    RAW_COLUMN,
+    REASON_COLUMN,
+    Conformer,
+    SchemaMismatch,
+    to_record_batches,
+)
 from dativo_workers.errors import BadDataError, DativoError, SourceError
 from dativo_workers.fragments import FragmentWriter, delete_uris, quarantine_dir
 from dativo_workers.iceberg import TablePlan
 from dativo_workers.ledger import Fragment, Ledger
-from dativo_workers.plugins.base import DataReader, Partition, ReaderConversionError
+from dativo_workers.plugins.base import DataReader, Partition, ReaderConversionError, RejectedRecords
 from dativo_workers.plugins.manager import (
     create_reader,
     plugin_call,
@@ -44,6 +51,7 @@ from dativo_workers.storage import StorageProperties, catalog_properties, filesy
 from dativo_workers.writers import TableFormatSink, WriterPlan, WriterSink, open_sink, writer_plan
 
 log = structlog.get_logger("dativo.ingest")
+T = TypeVar("T")
 _read_ahead = True  # off when this process must stay on its own share of the cores
 
 
@@ -281,6 +289,7 @@ def _write_partition(work: _Attempt, reader: DataReader, *, typed: bool) -> tupl
     quarantine = _QuarantineWriter(
         f"{table.location}/{quarantine_dir(work.run_id)}/p{partition.index:05d}-a{work.attempt:02d}.parquet",
         work.storage,
+        schema.names,
     )
     conformer = Conformer(
         schema,
@@ -289,25 +298,35 @@ def _write_partition(work: _Attempt, reader: DataReader, *, typed: bool) -> tupl
         sensitive=work.sensitive,
     )
     bad_rows = rows = 0
+
+    def sort_out(bad: pa.Table) -> None:
+        """Apply the job's bad_rows policy to these bad rows."""
+        nonlocal bad_rows
+        bad_rows += bad.num_rows
+        if policy.action == "fail":
+            first = bad.slice(0, 1).to_pylist()[0]
+            raise BadDataError(
+                f"{first[POSITION_COLUMN]}: {first[REASON_COLUMN]} "
+                "(bad_rows.action is 'fail'; use 'quarantine' or 'skip' to load the other rows)"
+            )
+        if policy.max is not None and bad_rows > policy.max:
+            raise BadDataError(
+                f"more than bad_rows.max={policy.max} rows do not fit the schema; last: "
+                f"{bad.column(POSITION_COLUMN)[-1]}: {bad.column(REASON_COLUMN)[-1]}"
+            )
+        if policy.action == "quarantine":
+            quarantine.write(bad)
+
     try:
         batches = _batches(reader, partition, schema, typed)
         for batch in prefetched(batches) if _read_ahead else batches:
+            if isinstance(batch, RejectedRecords):
+                if len(batch):
+                    sort_out(_rejected_table(batch))
+                continue
             result = conformer.conform(batch)
             if result.bad is not None and result.bad.num_rows:
-                bad_rows += result.bad.num_rows
-                if policy.action == "fail":
-                    first = result.bad.slice(0, 1).to_pylist()[0]
-                    raise BadDataError(
-                        f"{first['_dativo_position']}: {first['_dativo_reason']} "
-                        "(bad_rows.action is 'fail'; use 'quarantine' or 'skip' to load the other rows)"
-                    )
-                if policy.max is not None and bad_rows > policy.max:
-                    raise BadDataError(
-                        f"more than bad_rows.max={policy.max} rows do not fit the schema; last: "
-                        f"{result.bad.column('_dativo_position')[-1]}: {result.bad.column('_dativo_reason')[-1]}"
-                    )
-                if policy.action == "quarantine":
-                    quarantine.write(result.bad)
+                sort_out(result.bad)
             writer.write(result.good)
             rows += result.good.num_rows
             if work.heartbeat is not None:  # its thread reports these, and tells us of a cancel
@@ -331,8 +350,22 @@ def _write_partition(work: _Attempt, reader: DataReader, *, typed: bool) -> tupl
         raise
 
 
-def _batches(reader: DataReader, partition: Partition, schema: pa.Schema, typed: bool) -> Iterator[pa.RecordBatch]:
-    """The reader's output as record batches; whatever the reader raises names it (PluginError)."""
+def _rejected_table(rejected: RejectedRecords) -> pa.Table:
+    """Records a reader could not make rows of, in the quarantine layout: their text, not columns."""
+    return pa.table(
+        {
+            RAW_COLUMN: pa.array(rejected.text, pa.string()),
+            REASON_COLUMN: pa.array(rejected.reasons, pa.string()),
+            POSITION_COLUMN: pa.array(rejected.positions, pa.string()),
+        }
+    )
+
+
+def _batches(
+    reader: DataReader, partition: Partition, schema: pa.Schema, typed: bool
+) -> Iterator[pa.RecordBatch | RejectedRecords]:
+    """The reader's output as record batches, and the records it rejected; whatever the reader
+    raises names it (PluginError)."""
     name = reader.name
     if not typed:
         try:
@@ -340,6 +373,9 @@ def _batches(reader: DataReader, partition: Partition, schema: pa.Schema, typed:
         except NotImplementedError:
             raise SourceError(f"reader {name!r} produced values that do not convert") from None
         for obj in plugin_iter(name, source):
+            if isinstance(obj, RejectedRecords):
+                yield obj
+                continue
             yield from plugin_iter(name, to_record_batches(obj))
         return
     iterator = plugin_call(name, lambda: iter(reader.read(partition, schema)))
@@ -354,13 +390,16 @@ def _batches(reader: DataReader, partition: Partition, schema: pa.Schema, typed:
             raise _TypedReadFailed(str(exc)) from None
         except BaseException as exc:
             reraise_as_plugin_error(name, exc)
+        if isinstance(obj, RejectedRecords):
+            yield obj
+            continue
         yield from plugin_iter(name, to_record_batches(obj))
 
 
 _DONE = object()
 
 
-def prefetched(batches: Iterator[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
+def prefetched(batches: Iterator[T], depth: int = 2) -> Iterator[T]:
     """Read the next batches on a helper thread while this one converts and writes.
 
     Parsing and Parquet encoding both release the GIL, so one worker keeps two cores busy;
@@ -404,26 +443,36 @@ def prefetched(batches: Iterator[pa.RecordBatch], depth: int = 2) -> Iterator[pa
 
 
 class _QuarantineWriter:
-    """Bad rows, as text with their reason and position, in one Parquet file per attempt."""
+    """Bad rows, as text with their reason and position, in one Parquet file per attempt.
 
-    def __init__(self, uri: str, storage: StorageProperties) -> None:
+    Layout: the first bad rows' columns and the table's, then the record's text (only for a
+    record the reader could not split into columns), the reason and the position."""
+
+    def __init__(self, uri: str, storage: StorageProperties, columns: list[str]) -> None:
         self.uri = uri
         self.storage = storage
+        self.columns = columns
         self.fs, self.path = filesystem(uri, storage)
         self.writer: pq.ParquetWriter | None = None
         self.rows = 0
 
     def write(self, bad: pa.Table) -> None:
         if self.writer is None:
-            make_parent_dir(self.fs, self.path)
-            self.writer = pq.ParquetWriter(self.fs.open_output_stream(self.path), bad.schema, compression="zstd")
-        else:  # align later batches (a later file may have other columns) with the first one's layout
-            bad = pa.table(
-                {
-                    f.name: bad.column(f.name) if f.name in bad.schema.names else pa.nulls(len(bad), f.type)
-                    for f in self.writer.schema
-                }
+            extra = (RAW_COLUMN, REASON_COLUMN, POSITION_COLUMN)
+            names = [n for n in bad.schema.names if n not in extra]
+            names += [n for n in self.columns if n not in names]
+            layout = pa.schema(
+                [bad.schema.field(n) if n in bad.schema.names else pa.field(n, pa.string()) for n in names]
+                + [pa.field(n, pa.string()) for n in extra]
             )
+            make_parent_dir(self.fs, self.path)
+            self.writer = pq.ParquetWriter(self.fs.open_output_stream(self.path), layout, compression="zstd")
+        # later bad rows (from another file, or rejected records) may have other columns: align them
+        layout = self.writer.schema
+        have = bad.schema.names
+        bad = pa.Table.from_arrays(
+            [bad.column(f.name) if f.name in have else pa.nulls(len(bad), f.type) for f in layout], schema=layout
+        )
         self.writer.write_table(bad)
         self.rows += bad.num_rows
 

@@ -134,6 +134,22 @@ class ReaderConversionError(ValueError):
     """
 
 
+@dataclass(frozen=True)
+class RejectedRecords:
+    """Records of a partition that a reader could not make rows of (a CSV line with more or fewer
+    fields than the header), yielded between its batches. The engine applies the job's
+    ``bad_rows`` policy to them as to rows whose values do not convert: ``text`` is each record as
+    the source holds it (kept in the quarantine file), ``reasons`` says what is wrong with it, and
+    ``positions`` names its place (file and line), in the order of the records."""
+
+    text: list[str]
+    reasons: list[str]
+    positions: list[str]
+
+    def __len__(self) -> int:
+        return len(self.text)
+
+
 def _default_name(cls: type) -> None:
     """A plugin class without its own ``name`` is called by its class name (never missing)."""
     if "name" not in vars(cls) and not isinstance(getattr(cls, "name", None), str):
@@ -219,6 +235,8 @@ class DataReader(ABC):
             iterator = iter(self.read(partition, None))
             try:
                 for obj in iterator:
+                    if isinstance(obj, RejectedRecords):
+                        continue
                     for batch in to_record_batches(obj):
                         batches.append(batch.slice(0, rows - have))
                         have += batches[-1].num_rows
