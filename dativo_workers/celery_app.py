@@ -74,7 +74,13 @@ def celery_settings(runner: RunnerConfig) -> dict[str, Any]:
         "task_routes": {"dativo.reconcile": {"queue": CONTROL_QUEUE}},
         "worker_hijack_root_logger": False,
         "beat_schedule": {
-            "dativo-reconcile": {"task": "dativo.reconcile", "schedule": float(runner.reconcile_seconds)},
+            "dativo-reconcile": {
+                "task": "dativo.reconcile",
+                "schedule": float(runner.reconcile_seconds),
+                # a pass that waited a whole interval is stale: the next one is due, so passes
+                # slower than the interval never pile up in the control queue
+                "options": {"expires": float(runner.reconcile_seconds)},
+            },
         },
     }
 

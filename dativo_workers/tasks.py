@@ -158,29 +158,22 @@ def broker_task_ids(queues: set[str], candidates: set[str]) -> set[str] | None:
     held = candidates & queued
     suspects = (candidates & delivered) - queued
     if suspects:
-        live = _held_by_live_workers()
+        live = _held_by_live_workers(suspects)
         held |= suspects if live is None else suspects & live
     return held
 
 
-def _held_by_live_workers() -> set[str] | None:
-    """Task ids the live workers hold (running, prefetched, or waiting for their countdown), as
-    they answer a broadcast; None when the broadcast fails. A worker that does not answer in
-    time may see its message sent again: a duplicate the ledger resolves."""
+def _held_by_live_workers(task_ids: set[str]) -> set[str] | None:
+    """Which of ``task_ids`` the live workers hold (running, prefetched, or waiting for their
+    countdown), as they answer one broadcast; None when the broadcast fails. A worker that does
+    not answer in time may see its message sent again: a duplicate the ledger resolves."""
     try:
-        inspect = app.control.inspect(timeout=1.0)
-        replies = [inspect.active(), inspect.reserved(), inspect.scheduled()]
+        # one round trip: a worker answers for every request it holds, scheduled ones included
+        replies = app.control.inspect(timeout=1.0).query_task(*sorted(task_ids))
     except Exception as exc:
         log.warning("could not ask the workers what they hold", error=f"{type(exc).__name__}: {exc}")
         return None
-    ids: set[str] = set()
-    for reply in replies:
-        for tasks in (reply or {}).values():
-            for task in tasks:
-                request = task.get("request", task)  # scheduled entries wrap the request
-                if request.get("id"):
-                    ids.add(request["id"])
-    return ids
+    return {task_id for held in (replies or {}).values() for task_id in held}
 
 
 def _task_id(message: Any) -> str | None:

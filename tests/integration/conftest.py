@@ -26,3 +26,15 @@ def fleet(workspace: Workspace) -> Iterator[Fleet]:
     finally:
         fleet.stop()
         fleet.flush()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> pytest.TestReport:
+    """A failed fleet test shows the end of its workers' logs: what the reconciler and the tasks
+    did is the first thing to read when a run did not finish in time (in CI above all)."""
+    report: pytest.TestReport = yield
+    fleet = getattr(item, "funcargs", {}).get("fleet")
+    if report.when == "call" and report.failed and isinstance(fleet, Fleet):
+        tail = "\n".join(fleet.log_text().splitlines()[-120:])
+        report.sections.append(("worker logs (last 120 lines)", tail))
+    return report

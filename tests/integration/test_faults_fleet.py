@@ -9,7 +9,8 @@ with pyiceberg: every row exactly once, in one snapshot, with no operator action
 - a reader silent for longer than the lease before its first batch: the heartbeat thread keeps
   the partition alive, the reconciler leaves it alone;
 - a worker dying while it holds a partition's retry for its countdown: the message is stuck in
-  Redis's unacknowledged set, which no live worker claims, so the reconciler sends it again;
+  Redis's unacknowledged set, which no live worker claims, so the reconciler sends it again
+  (while a live worker that holds it is left alone);
 - a cancel landing while a task is starting: the run stays cancelled;
 - a producer dying after it recorded the run but before it sent any message: the run's queue is
   in the ledger, so the reconciler sends its partitions.
@@ -285,9 +286,33 @@ def test_worker_dead_while_holding_a_retry_countdown_is_recovered(workspace: Wor
     assert broker.hlen("unacked") == 1  # Redis would hand it out again only after the visibility timeout
 
     fleet.start_worker(beat=True)
-    summary = wait(run_id, ledger, timeout_s=40)
+    summary = wait(run_id, ledger, timeout_s=90)
     _assert_exactly_once(workspace, "countdown", summary, 1 * 2 * 100)
     assert ledger.partitions(run_id)[0]["attempts"] == 2
+
+
+def test_a_live_worker_holding_a_retry_countdown_is_left_alone(workspace: Workspace, fleet: Fleet) -> None:
+    """The other side of the case above: while a live worker waits out a retry countdown longer
+    than the lease, the reconciler finds the message with that worker and sends nothing."""
+    _fast_leases(workspace)
+    marker = workspace.root / "failed-once"
+    job = _job(
+        workspace,
+        "held",
+        extra="retry: {max_attempts: 3, backoff_seconds: 12, max_backoff_seconds: 12}",
+        partitions=1,
+        fail_once_marker=f'"{marker}"',
+    )
+    ledger = workspace.ledger()
+    fleet.start_worker(beat=True)
+    run_id = submit(load_job(job), load_runner(workspace.runner_file), ledger, None)
+    summary = wait(run_id, ledger, timeout_s=60)
+    _assert_exactly_once(workspace, "held", summary, 1 * 2 * 100)
+    assert ledger.partitions(run_id)[0]["attempts"] == 2  # the failed try and the held retry, no third
+    log = fleet.log_text()
+    assert "re-enqueued partitions whose task message was lost" not in log
+    assert re.search(r"'lost': \{'" + run_id, log) is None
+    assert len(re.findall(r"Task dativo\.reconcile\[\S+\] succeeded", log)) >= 5  # it was looking
 
 
 def test_a_cancel_racing_a_starting_task_keeps_the_run_cancelled(
