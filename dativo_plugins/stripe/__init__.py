@@ -1,5 +1,6 @@
 """Stripe source: customers, charges, invoices, subscriptions (and other list endpoints),
-partitioned by `created` windows, incremental on `created`. See docs/stripe.md.
+partitioned by `created` windows, incremental on `created` (new objects) or on `updated`
+(changes, through the Events API). See docs/stripe.md.
 
 Registered through the ``dativo`` entry point group like any third-party plugin.
 """

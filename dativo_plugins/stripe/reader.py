@@ -1,4 +1,5 @@
-"""The `stripe` reader: one Stripe list endpoint, split into `created` time windows."""
+"""The `stripe` reader: one Stripe list endpoint, split into `created` time windows; with
+`cursor_field: updated`, later runs read the object's changes from the Events API instead."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pyarrow as pa
 from pydantic import Field, SecretStr, ValidationError
 
 from dativo_plugins.stripe.client import RetrySettings, StripeClient
-from dativo_plugins.stripe.objects import LIST_PARAMS, OBJECT_FIELDS, object_schema, to_batch
+from dativo_plugins.stripe.objects import EVENTS, LIST_PARAMS, OBJECT_FIELDS, object_schema, to_batch
 from dativo_workers.errors import ConfigError, DativoError, SourceError
 from dativo_workers.plugins import (
     DataReader,
@@ -26,6 +27,9 @@ from dativo_workers.plugins import (
 )
 
 CURSOR_FIELD = "created"
+UPDATED_CURSOR = "updated"  # changes through the Events API (objects in EVENTS)
+# Stripe keeps events for 30 days; a cursor older than this (an hour's margin) cannot be continued
+EVENT_RETENTION_SECONDS = 30 * 86_400 - 3600
 DEFAULT_START = "2011-01-01T00:00:00Z"  # before any Stripe object existed
 _OBJECT_NAME = re.compile(r"^[a-z][a-z_]*$")
 
@@ -104,10 +108,11 @@ class StripeReader(DataReader):
             ]
             raise ConfigError("invalid connection for the 'stripe' source", problems=problems) from None
         incremental = context.incremental or {}
-        if incremental and incremental.get("cursor_field") != CURSOR_FIELD:
+        self.cursor = incremental.get("cursor_field") or CURSOR_FIELD
+        if self.cursor not in (CURSOR_FIELD, UPDATED_CURSOR):
             raise ConfigError(
-                f"source.incremental.cursor_field: the stripe source is incremental on {CURSOR_FIELD!r}, "
-                f"not {incremental.get('cursor_field')!r}"
+                f"source.incremental.cursor_field: the stripe source is incremental on {CURSOR_FIELD!r} "
+                f"(new objects) or {UPDATED_CURSOR!r} (changes, through the Events API), not {self.cursor!r}"
             )
         self._client: StripeClient | None = None
         self._end: int | None = None
@@ -149,40 +154,75 @@ class StripeReader(DataReader):
             raise ConfigError("source.options.window: must be at least 1s")
         return seconds
 
-    def _start(self) -> int:
-        start = parse_time(DEFAULT_START if self.config.start is None else self.config.start, "source.options.start")
-        committed = self.context.state.get(f"{self.object}.{CURSOR_FIELD}") if self.context.incremental else None
-        if committed:
-            lookback = parse_lookback((self.context.incremental or {}).get("lookback"))
-            back = int(lookback.total_seconds()) if isinstance(lookback, dt.timedelta) else int(lookback)
-            # everything created before the committed cursor is in the table already
-            start = max(start, parse_time(committed, f"incremental state {self.object}.{CURSOR_FIELD}") - back)
-        return start
+    @property
+    def changes(self) -> bool:
+        """Incremental on `updated`: rows carry `updated`/`deleted`; runs after the first read events."""
+        return bool(self.context.incremental) and self.cursor == UPDATED_CURSOR
+
+    def _lookback(self) -> int:
+        lookback = parse_lookback((self.context.incremental or {}).get("lookback"))
+        return int(lookback.total_seconds()) if isinstance(lookback, dt.timedelta) else int(lookback)
+
+    def _first_created(self) -> int:
+        return parse_time(DEFAULT_START if self.config.start is None else self.config.start, "source.options.start")
+
+    def _committed(self) -> int | None:
+        """The committed cursor of this object (None: none yet, or not incremental)."""
+        key = f"{self.object}.{self.cursor}"
+        committed = self.context.state.get(key) if self.context.incremental else None
+        return parse_time(committed, f"incremental state {key}") if committed else None
 
     def plan(self) -> list[Partition]:
-        """One partition per `created` window [gte, lt) from start to end: adjacent, no overlap."""
-        start = self._start()
+        """One partition per window [gte, lt) from start to end: adjacent, no overlap. Windows of
+        `created` (the object list), or, for `updated` past a committed cursor, of event time."""
+        if self.changes and self.object not in EVENTS:
+            raise ConfigError(
+                f"source.incremental.cursor_field: `updated` reads changes through Stripe's Events API, "
+                f"known for {', '.join(EVENTS)}, not {self.object!r}; use `created` (new objects only), or "
+                "no incremental with `target.mode: overwrite`"
+            )
+        if self.changes and self.config.end is not None:
+            raise ConfigError(
+                "source.options.end: not with `cursor_field: updated`: each run reads the changes up to "
+                "the moment it is planned"
+            )
         end = int(time.time()) if self.config.end is None else parse_time(self.config.end, "source.options.end")
         self._end = end
+        start, committed = self._first_created(), self._committed()
+        events = False
+        if self.changes and committed is not None:
+            events = True
+            oldest = end - EVENT_RETENTION_SECONDS
+            if committed < oldest:
+                raise SourceError(
+                    f"stripe {self.object}: the committed cursor {self.object}.{UPDATED_CURSOR} = {iso(committed)} "
+                    f"is older than the 30 days Stripe keeps events, so the changes since then cannot be "
+                    "read; reload the object with `dativo run JOB --full-refresh` (it also removes deleted objects)"
+                )
+            # the lookback re-reads events that reached the list late; none older than retention
+            start = max(committed - self._lookback(), oldest)
+        elif committed is not None:  # `created`: everything created before the cursor is loaded
+            start = max(start, committed - self._lookback())
         step = self._window_seconds()
         bounds = [*range(start, end, step), end] if start < end else [end, end]
+        kind = "events" if events else "created"
         return [
             Partition(
                 index=i,
-                spec={"object": self.object, "gte": gte, "lt": lt},
-                label=f"stripe {self.object} created [{iso(gte)}, {iso(lt)})",
+                spec={"object": self.object, "gte": gte, "lt": lt, **({"events": True} if events else {})},
+                label=f"stripe {self.object} {kind} [{iso(gte)}, {iso(lt)})",
             )
             for i, (gte, lt) in enumerate(itertools.pairwise(bounds))
         ]
 
     def planned_state(self) -> dict[str, str]:
-        """The planned end: every object created before it is read by this run."""
+        """The planned end: every object created (or changed, for `updated`) before it is read by this run."""
         if not self.context.incremental or self._end is None:
             return {}
-        return {f"{self.object}.{CURSOR_FIELD}": iso(self._end)}
+        return {f"{self.object}.{self.cursor}": iso(self._end)}
 
     def schema(self) -> pa.Schema:
-        return object_schema(self.object)
+        return object_schema(self.object, self.changes)
 
     def discover(self) -> list[DiscoveredObject]:
         return [
@@ -227,31 +267,70 @@ class StripeReader(DataReader):
         obj, gte, lt = spec["object"], int(spec["gte"]), int(spec["lt"])
         if gte >= lt:
             return
-        path = f"/v1/{obj}"
-        params: dict[str, Any] = {
-            "limit": self.config.page_size,
-            "created[gte]": gte,
-            "created[lt]": lt,
-            **LIST_PARAMS.get(obj, {}),
-        }
+        if spec.get("events"):
+            yield from self._read_events(obj, gte, lt)
+            return
+        params: dict[str, Any] = {"created[gte]": gte, "created[lt]": lt, **LIST_PARAMS.get(obj, {})}
+        changes = self.changes
         pending: list[dict[str, Any]] = []
+        for page in self._pages(f"/v1/{obj}", params):
+            pending.extend(page)
+            if len(pending) >= self.config.batch_size:
+                yield to_batch(obj, pending, _as_listed(pending) if changes else None)
+                pending = []
+        if pending:
+            yield to_batch(obj, pending, _as_listed(pending) if changes else None)
+
+    def _read_events(self, obj: str, gte: int, lt: int) -> Iterator[pa.RecordBatch]:
+        """The newest version of each object changed in [gte, lt), from its events.
+
+        Stripe lists events newest first, so the first event of an object in this window is its
+        newest here; older ones are skipped (only their ids are kept). Windows of one run do
+        not overlap, and `updated` (the event's time) orders the versions of different windows."""
+        kind, types, deleting = EVENTS[obj]
+        params: dict[str, Any] = {"created[gte]": gte, "created[lt]": lt, "types[]": list(types)}
+        first_created = self._first_created()
+        seen: set[str] = set()
+        items: list[dict[str, Any]] = []
+        changes: list[tuple[int, bool]] = []
+        for page in self._pages("/v1/events", params):
+            for event in page:
+                data = event.get("data") if isinstance(event, dict) else None
+                item = data.get("object") if isinstance(data, dict) else None
+                if not isinstance(item, dict) or item.get("object") != kind or event.get("type") not in types:
+                    continue
+                object_id, created = item.get("id"), item.get("created")
+                if not object_id or object_id in seen:
+                    continue
+                seen.add(object_id)
+                if isinstance(created, int) and created < first_created:
+                    continue  # created before `start`: not one of this table's objects
+                items.append(item)
+                when = event.get("created")
+                if not isinstance(when, int):
+                    raise SourceError(f"stripe: GET /v1/events: event {event.get('id')!r} has no `created` time")
+                changes.append((when, event["type"] in deleting or item.get("deleted") is True))
+            if len(items) >= self.config.batch_size:
+                yield to_batch(obj, items, changes)
+                items, changes = [], []
+        if items:
+            yield to_batch(obj, items, changes)
+
+    def _pages(self, path: str, params: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
+        """Every page of a list endpoint, through `starting_after` cursor pagination."""
+        params = {"limit": self.config.page_size, **params}
         while True:
             page = self.client.get(path, params)
             items = page.get("data")
             if page.get("object") != "list" or not isinstance(items, list):
                 raise SourceError(f"stripe: GET {path}: expected a list object with `data`, got {str(page)[:120]}")
-            pending.extend(items)
-            if len(pending) >= self.config.batch_size:
-                yield to_batch(obj, pending)
-                pending = []
+            yield items
             if not page.get("has_more") or not items:
-                break
+                return
             last = items[-1].get("id") if isinstance(items[-1], dict) else None
             if not last:
                 raise SourceError(f"stripe: GET {path}: a list item has no `id` to continue after")
             params["starting_after"] = last  # cursor pagination: the next page starts after this object
-        if pending:
-            yield to_batch(obj, pending)
 
     def describe_position(self, partition: Partition, row_in_partition: int) -> str:
         return f"{partition.label or 'stripe'}, object {row_in_partition + 1}"
@@ -260,3 +339,9 @@ class StripeReader(DataReader):
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+def _as_listed(items: list[dict[str, Any]]) -> list[tuple[int, bool]]:
+    """Objects from the list endpoint: `updated` is unknown there, so their `created` stands in
+    (any later change comes from the events with its own time); a listed object is not deleted."""
+    return [(int(item.get("created") or 0), item.get("deleted") is True) for item in items]

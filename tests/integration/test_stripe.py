@@ -34,11 +34,13 @@ class StripeServer:
     """Stripe's list API for a few objects, on loopback.
 
     Honours limit, created[gte]/created[lt], starting_after (newest first, like Stripe) and
-    hides canceled subscriptions unless status=all. ``faults`` is a list of (status,
+    hides canceled subscriptions unless status=all. ``change`` changes an object and records
+    its event, served by /v1/events (types[] filter, events newest first). ``faults`` is a list of (status,
     headers) served, in turn, before every ``fault_every``-th request is answered normally."""
 
     def __init__(self, objects: dict[str, list[dict[str, Any]]], fault_every: int = 0) -> None:
         self.objects = {name: list(items) for name, items in objects.items()}
+        self.events: list[dict[str, Any]] = []
         self.fault_every = fault_every
         self.faults: list[tuple[int, dict[str, str]]] = [(429, {"Retry-After": "0"}), (500, {})]
         self.lock = threading.Lock()
@@ -74,6 +76,18 @@ class StripeServer:
         with self.lock:
             self.objects.setdefault(obj, []).extend(items)
 
+    def change(self, obj: str, event_type: str, item: dict[str, Any]) -> None:
+        """``item`` becomes the current version of its object (a `*.deleted` customer is
+        removed from the list), and an event of ``event_type`` carrying it is recorded now."""
+        with self.lock:
+            items = [o for o in self.objects.setdefault(obj, []) if o["id"] != item["id"]]
+            self.objects[obj] = items if event_type == "customer.deleted" else [*items, item]
+            number = len(self.events)
+            self.events.append(
+                {"id": f"evt_{number:05d}", "object": "event", "type": event_type, "created": int(time.time()),
+                 "data": {"object": json.loads(json.dumps(item))}, "seq": number}
+            )  # fmt: skip
+
     def respond(self, raw_path: str, auth: str) -> tuple[int, dict[str, str], dict[str, Any]]:
         with self.lock:
             self.requests += 1
@@ -97,6 +111,8 @@ class StripeServer:
                     return status, headers, {"error": {"message": "injected", "type": "api_error"}}
             url = urlparse(raw_path)
             obj = url.path.removeprefix("/v1/")
+            if obj == "events":
+                return self._events(url.path, parse_qs(url.query))
             if obj not in self.objects:
                 self.served[404] += 1
                 message = f"Unrecognized request URL (GET: {url.path})"
@@ -116,6 +132,23 @@ class StripeServer:
             limit = int(query.get("limit", 10))
             self.served[200] += 1
             return 200, {}, {"object": "list", "data": items[:limit], "has_more": len(items) > limit, "url": url.path}
+
+    def _events(self, path: str, query: dict[str, list[str]]) -> tuple[int, dict[str, str], dict[str, Any]]:
+        one = {k: v[-1] for k, v in query.items()}
+        self.queries.append({"object": "events", **one, "types[]": ",".join(query.get("types[]", []))})
+        items = sorted(self.events, key=lambda e: (e["created"], e["seq"]), reverse=True)  # newest first
+        items = [e for e in items if e["type"] in query.get("types[]", [])]
+        if "created[gte]" in one:
+            items = [e for e in items if e["created"] >= int(one["created[gte]"])]
+        if "created[lt]" in one:
+            items = [e for e in items if e["created"] < int(one["created[lt]"])]
+        if "starting_after" in one:
+            ids = [e["id"] for e in items]
+            items = items[ids.index(one["starting_after"]) + 1 :]
+        limit = int(one.get("limit", 10))
+        page = [{k: v for k, v in e.items() if k != "seq"} for e in items[:limit]]
+        self.served[200] += 1
+        return 200, {}, {"object": "list", "data": page, "has_more": len(items) > limit, "url": path}
 
     def __enter__(self) -> StripeServer:
         self.thread.start()
@@ -466,3 +499,119 @@ def test_client_paces_itself_when_asked(server: StripeServer) -> None:
         client.get("/v1/charges", {"limit": 1})
     assert time.monotonic() - started >= 8 / 40 * 0.95  # 9 requests: at least 8 intervals of 25 ms
     client.close()
+
+
+# -- merge on `updated`: changes through the Events API -------------------------------------
+
+
+def _current(server: StripeServer, obj: str) -> dict[str, dict[str, Any]]:
+    return {o["id"]: o for o in server.objects[obj]}
+
+
+def _table_equals_api(ws: Workspace, server: StripeServer, obj: str) -> list[dict[str, Any]]:
+    rows = ws.read(f"stripe.{obj}", sort_by="id").to_pylist()
+    api = sorted(server.objects[obj], key=lambda o: o["id"])
+    assert [r["id"] for r in rows] == [o["id"] for o in api], obj
+    assert [json.loads(r["raw_json"]) for r in rows] == api, obj  # every field, the newest version
+    assert not any(r["deleted"] for r in rows)
+    return rows
+
+
+def test_merge_on_updated_keeps_customers_and_subscriptions_equal_to_the_api(
+    workspace: Workspace, stripe_key: str
+) -> None:
+    """First run: the object lists. Then objects are updated (one twice), deleted and created at
+    the API; the next run reads only their events and merges them: each table equals the API's
+    current objects, one snapshot per run."""
+    customers = [
+        {"id": f"cus_{i:03d}", "object": "customer", "created": T0 + i * 3600, "livemode": False,
+         "email": f"user{i}@example.com", "name": f"User {i}", "balance": 0, "delinquent": False}
+        for i in range(80)
+    ]  # fmt: skip
+    subscriptions = [
+        {"id": f"sub_{i:03d}", "object": "subscription", "created": T0 + i * 3600, "livemode": False,
+         "customer": f"cus_{i:03d}", "status": "active", "cancel_at_period_end": False, "canceled_at": None}
+        for i in range(40)
+    ]  # fmt: skip
+    with StripeServer({"customers": customers, "subscriptions": subscriptions}) as server:
+        job = workspace.job(
+            "changes.yaml",
+            f"""
+            tenant_id: acme
+            name: changes
+            source:
+              connector: stripe
+              connection: {{api_key: "${{secret:stripe_key}}", base_url: "{server.url}"}}
+              tables: [{{name: customers}}, {{name: subscriptions}}]
+              options: {{start: {T0}, window: 400d, page_size: 10, backoff_seconds: 0.01}}
+              incremental: {{cursor_field: updated, lookback: 10m}}
+            target:
+              namespace: stripe
+              table: "{{object}}"
+              mode: merge
+              merge_key: [id]
+              delete_marker: {{column: deleted, value: true}}
+            governance_overrides: {{pii_detection: false}}
+            """,
+        )
+
+        def run() -> dict[str, dict[str, Any]]:
+            result = workspace.cli("run", str(job), "--json")
+            assert result.code == 0, result.stdout + result.stderr
+            return {r["table"]: r for r in result.json["runs"]}
+
+        first = run()
+        assert first["stripe.customers"]["rows"] == 80 and first["stripe.subscriptions"]["rows"] == 40
+        listed = _table_equals_api(workspace, server, "customers")
+        assert all(int(r["updated"].timestamp()) == r["created"].timestamp() for r in listed)  # listed: created
+        _table_equals_api(workspace, server, "subscriptions")
+
+        cus, sub = _current(server, "customers"), _current(server, "subscriptions")
+        for i in range(10):
+            server.change("customers", "customer.updated", {**cus[f"cus_{i:03d}"], "email": f"new{i}@example.com"})
+        twice = {**_current(server, "customers")["cus_003"], "name": "second change", "balance": -5}
+        server.change("customers", "customer.updated", twice)
+        twice_at = server.events[-1]["created"]
+        for i in (20, 21, 22):  # deleted: gone from the list, the event carries the last version
+            server.change("customers", "customer.deleted", cus[f"cus_{i:03d}"])
+        server.change("customers", "customer.updated", {**cus["cus_030"], "name": "updated, then deleted"})
+        server.change("customers", "customer.deleted", {**cus["cus_030"], "name": "updated, then deleted"})
+        now = int(time.time())
+        new = {"object": "customer", "created": now, "livemode": False, "balance": 0, "delinquent": False}
+        server.change("customers", "customer.created", {**new, "id": "cus_new1", "email": "n1@example.com"})
+        server.change("customers", "customer.created", {**new, "id": "cus_new2", "email": "gone@example.com"})
+        server.change("customers", "customer.deleted", {**new, "id": "cus_new2", "email": "gone@example.com"})
+        canceled = {**sub["sub_005"], "status": "canceled", "canceled_at": now}
+        server.change("subscriptions", "customer.subscription.deleted", canceled)  # canceled, still listed
+        server.change("subscriptions", "customer.subscription.updated", {**sub["sub_006"], "status": "past_due"})
+        server.change(
+            "subscriptions",
+            "customer.subscription.created",
+            {**sub["sub_000"], "id": "sub_new", "created": now, "customer": "cus_new1"},
+        )
+        last_event = max(e["created"] for e in server.events)
+        while int(time.time()) <= last_event:  # the next run's range ends past every change
+            time.sleep(0.1)
+        server.queries.clear()
+        second = run()
+        assert {q["object"] for q in server.queries} == {"events"}  # no object list was read again
+        kinds = "created updated deleted paused resumed pending_update_applied pending_update_expired trial_will_end"
+        assert {q["types[]"] for q in server.queries} == {
+            "customer.created,customer.updated,customer.deleted",
+            ",".join(f"customer.subscription.{k}" for k in kinds.split()),
+        }
+        changed_customers = 10 + 3 + 1 + 2  # one row per changed object: its newest event in the run
+        assert second["stripe.customers"]["rows"] == changed_customers
+        assert second["stripe.subscriptions"]["rows"] == 3
+        rows = {r["id"]: r for r in _table_equals_api(workspace, server, "customers")}
+        _table_equals_api(workspace, server, "subscriptions")
+    assert rows["cus_003"]["name"] == "second change" and rows["cus_003"]["email"] == "new3@example.com"
+    assert int(rows["cus_003"]["updated"].timestamp()) == twice_at  # the time of its newest event
+    assert {"cus_020", "cus_030", "cus_new2"}.isdisjoint(rows) and "cus_new1" in rows
+    for obj in ("customers", "subscriptions"):
+        table = workspace.table(f"stripe.{obj}")
+        assert len(table.snapshots()) == 2  # one snapshot per run
+        summary = table.current_snapshot().summary.additional_properties
+        assert summary[f"dativo.state.acme.changes.{obj}.updated"].endswith("Z")
+    summary = workspace.table("stripe.customers").current_snapshot().summary.additional_properties
+    assert summary["dativo.merge.deleted-keys"] == "5"  # cus_020-022, cus_030 and cus_new2

@@ -12,8 +12,8 @@ import pytest
 
 from dativo_plugins.stripe.client import StripeClient
 from dativo_plugins.stripe.objects import object_schema, to_batch
-from dativo_plugins.stripe.reader import StripeOptions, StripeReader, iso, parse_time
-from dativo_workers.errors import ConfigError
+from dativo_plugins.stripe.reader import EVENT_RETENTION_SECONDS, StripeOptions, StripeReader, iso, parse_time
+from dativo_workers.errors import ConfigError, SourceError
 from dativo_workers.plugins import SourceContext
 from dativo_workers.plugins.manager import installed_plugins
 from dativo_workers.secrets import SecretValue
@@ -99,7 +99,12 @@ def test_the_end_defaults_to_the_planning_time() -> None:
         ({"tables": []}, "name the Stripe object to load"),
         ({"tables": ["Charges!"]}, "is not a Stripe object name"),
         ({"options": {"window": "soon"}}, "source.options.window: 'soon'"),
-        ({"incremental": {"cursor_field": "updated"}}, "incremental on 'created', not 'updated'"),
+        ({"incremental": {"cursor_field": "modified"}}, "incremental on 'created' .* or 'updated' .*, not 'modified'"),
+        ({"incremental": {"cursor_field": "updated"}}, r"source\.options\.end: not with `cursor_field: updated`"),
+        (
+            {"incremental": {"cursor_field": "updated"}, "tables": ["payouts"], "options": {"end": None}},
+            "Events API, known for customers, subscriptions, charges, invoices, not 'payouts'",
+        ),
     ],
 )
 def test_settings_errors_name_the_key(kwargs: dict[str, Any], message: str) -> None:
@@ -149,3 +154,33 @@ def test_discover_lists_the_typed_objects_with_their_key() -> None:
     assert set(found) == {"customers", "charges", "invoices", "subscriptions"}
     assert all(o.primary_key == ["id"] and o.kind == "object" for o in found.values())
     assert found["charges"].schema is not None and found["charges"].schema.field("amount").type == pa.int64()
+
+
+def test_updated_lists_objects_first_then_plans_event_windows_from_the_cursor() -> None:
+    incremental = {"cursor_field": "updated", "lookback": "10m"}
+    first = _reader({"start": T0, "window": "400d"}, tables=["customers"], incremental=incremental)
+    listing = first.plan()
+    assert listing[0].spec == {"object": "customers", "gte": T0, "lt": listing[0].spec["lt"]}  # created windows
+    assert first.schema().names[-3:] == ["updated", "deleted", "raw_json"]
+    (cursor,) = first.planned_state().values()
+    assert list(first.planned_state()) == ["customers.updated"]
+    later = _reader({"start": T0}, tables=["customers"], incremental=incremental, state={"customers.updated": cursor})
+    (events,) = later.plan()
+    assert events.spec["events"] is True and events.spec["gte"] == parse_time(cursor, "k") - 600
+    assert events.label.startswith("stripe customers events [")
+
+
+def test_updated_cursor_older_than_event_retention_asks_for_a_full_refresh() -> None:
+    stale = iso(int(dt.datetime.now(dt.UTC).timestamp()) - EVENT_RETENTION_SECONDS - 60)
+    reader = _reader(
+        {}, tables=["subscriptions"], incremental={"cursor_field": "updated"}, state={"subscriptions.updated": stale}
+    )
+    with pytest.raises(SourceError, match=f"subscriptions.updated = {stale} is older than the 30 days.*--full-refresh"):
+        reader.plan()
+
+
+def test_changes_add_updated_and_deleted_columns() -> None:
+    item = {"id": "cus_1", "object": "customer", "created": T0, "email": "a@example.com"}
+    row = to_batch("customers", [item], [(T0 + 5, True)]).to_pylist()[0]
+    assert row["updated"] == dt.datetime.fromtimestamp(T0 + 5, dt.UTC) and row["deleted"] is True
+    assert to_batch("customers", [item]).schema == object_schema("customers")  # `created` jobs: unchanged
