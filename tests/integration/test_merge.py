@@ -615,3 +615,90 @@ def test_composite_text_and_date_key_prunes_by_bounds_and_merges_exactly(workspa
     props = _summary(workspace, "sales")
     assert props["dativo.merge.files-rewritten"] == "1"  # apac and latam files: bounds exclude "emea"
     assert props["dativo.merge.superseded-rows"] == "1" and props["dativo.merge.deleted-keys"] == "1"
+
+
+CHANGES_READER = '''
+import json
+from pathlib import Path
+
+import pyarrow as pa
+from dativo_workers.plugins import DataReader
+from dativo_workers.plugins.base import Partition
+
+
+class ChangesReader(DataReader):
+    """Rows of a JSON file whose `updated` lies past the committed cursor, in file order."""
+
+    name = "changes"
+
+    def schema(self):
+        return pa.schema([("id", pa.int64()), ("v", pa.string()), ("updated", pa.int64()), ("gone", pa.bool_())])
+
+    def _rows(self):
+        return json.loads(Path(self.config["path"]).read_text())
+
+    def plan(self):
+        self.after = int(self.context.state.get("things.updated", -1))
+        self.top = max(r["updated"] for r in self._rows())
+        return [Partition(index=0, spec={"after": self.after, "upto": self.top})]
+
+    def planned_state(self):
+        return {"things.updated": str(self.top)}
+
+    def read(self, partition, schema):
+        after, upto = partition.spec["after"], partition.spec["upto"]
+        rows = [r for r in self._rows() if after < r["updated"] <= upto]
+        yield pa.Table.from_pylist(rows, schema=self.schema())
+'''
+
+
+def test_plugin_reader_with_a_cursor_merges_by_key_ordered_by_its_cursor(workspace: Workspace) -> None:
+    """A plugin that reports a cursor: the next run reads past it, the merge orders a key's rows by
+    it (the default `merge_order_by`), flagged rows delete their key."""
+    workspace.write("changes_plugin.py", CHANGES_READER)
+    source = workspace.root / "things.json"
+    rows = [{"id": i, "v": f"a{i}", "updated": i, "gone": False} for i in range(1, 301)]
+    source.write_text(json.dumps(rows))
+    job = workspace.job(
+        "things.yaml",
+        f"""
+        tenant_id: acme
+        name: things
+        source:
+          reader: {{type: plugin, plugin_path: changes_plugin.ChangesReader, config: {{path: "{source}"}}}}
+          incremental: {{cursor_field: updated}}
+        target:
+          {{namespace: acme, table: things, mode: merge, merge_key: [id], delete_marker: {{column: gone, value: true}}}}
+        governance_overrides: {{pii_detection: false}}
+        """,
+    )
+
+    def expected() -> list[tuple[int, str]]:
+        live = {r["id"]: r for r in sorted(json.loads(source.read_text()), key=lambda r: r["updated"])}
+        return sorted((i, r["v"]) for i, r in live.items() if not r["gone"])
+
+    def table() -> list[tuple[int, str]]:
+        return sorted((r["id"], r["v"]) for r in workspace.read("acme.things").to_pylist())
+
+    first = workspace.run(job)
+    assert first["state"] == "committed", first["error"]
+    assert table() == expected() and first["rows"] == 300
+    # key 7 changes twice, the newer change first in read order: the cursor decides, not the order
+    rows += [
+        {"id": 7, "v": "newest", "updated": 402, "gone": False},
+        {"id": 7, "v": "older", "updated": 401, "gone": False},
+        {"id": 8, "v": "b8", "updated": 403, "gone": False},
+        {"id": 9, "v": "a9", "updated": 404, "gone": True},
+        {"id": 301, "v": "new", "updated": 405, "gone": False},
+    ]
+    source.write_text(json.dumps(rows))
+    second = workspace.run(job)
+    assert second["state"] == "committed", second["error"]
+    assert second["rows"] == 5  # only the rows past the cursor were read
+    assert table() == expected()
+    assert dict(table())[7] == "newest" and 9 not in dict(table())
+    things = workspace.table("acme.things")
+    assert len(things.snapshots()) == 2
+    props = things.current_snapshot().summary.additional_properties
+    assert props["dativo.state.acme.things.things.updated"] == "405"
+    assert props["dativo.merge.superseded-rows"] == "1" and props["dativo.merge.deleted-keys"] == "1"
