@@ -15,8 +15,16 @@ What it does, each `dativo run` in its own subprocess sampled for RSS (scripts/b
 3. Prints seconds, changed rows/s, files rewritten out of the table's files (the snapshot's
    `dativo.merge.files-rewritten`), peak RSS, and checks the table's record count.
 
-The comparison with dlt's merge into Iceberg that the issue asks for is not part of this script
-yet. A benchmark, not a test: it asserts only that every run commits with the right row count.
+``--rewrite-scaling`` measures the commit step's rewrite alone, in this process: a table of
+``--files`` files of ``--file-rows`` rows each (key-clustered), incoming changes touching 1, 2, 4,
+... of them, each merge planned and rewritten by ``apply_merge`` (what a commit does) with 1, 2
+and 4 rewrite threads; prints seconds, seconds per touched file and rewritten rows/s.
+
+``--dlt /tmp/dltvenv/bin/python`` runs dlt's merge into Iceberg side by side (scripts/bench_merge_dlt.py,
+in dlt's own venv): after each dativo run, on the same source state, a dlt pipeline run with its
+own incremental state and Iceberg table; both get a row in the table.
+
+A benchmark, not a test: it asserts only that every run commits with the right row count.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ import bench
 
 DSN = os.environ.get("DATIVO_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
 SCHEMA = "dativo_bench_merge"
+DLT_DSN = os.environ.get("DATIVO_BENCH_PG_DLT", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 
 
 def pg() -> object:
@@ -114,6 +123,87 @@ def table_facts(state: Path) -> dict[str, int]:
     }
 
 
+HEADER = (
+    "| touched files | rewrite threads | wall s (median) | wall s (best) | best wall s per file | CPU s | "
+    "CPU s per file | rows rewritten/s (best) |\n|---|---:|---:|---:|---:|---:|---:|---:|"
+)
+
+
+def rewrite_scaling(files: int, file_rows: int, touched: list[int], threads: list[int], repeat: int) -> list[str]:
+    """apply_merge timed on a table of ``files`` key-clustered files, per touched-file count and
+    rewrite thread count; 100 changed keys per touched file."""
+    import statistics
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    from dativo_workers import merge
+
+    scratch = Path(tempfile.mkdtemp(prefix="dativo-bench-rewrite-"))
+    lines: list[str] = []
+    try:
+        warehouse = scratch / "warehouse"
+        catalog = SqlCatalog("bench", uri=f"sqlite:///{scratch}/catalog.db", warehouse=warehouse.as_uri())
+        catalog.create_namespace("bench")
+
+        def rows(first: int, n: int, note: str) -> pa.Table:
+            ids = pa.array(range(first, first + n), pa.int64())
+            return pa.table(
+                {
+                    "id": ids,
+                    "customer_id": pa.array([(i * 7919) % 1000003 for i in range(first, first + n)], pa.int32()),
+                    "amount": pa.array([i % 100000 for i in range(first, first + n)], pa.int64()),
+                    "name": pa.array([f"{note}-{i % 50000}" for i in range(first, first + n)], pa.string()),
+                    "updated_at": pa.array([1_700_000_000_000_000 + i for i in range(first, first + n)], pa.int64())
+                    .cast(pa.timestamp("us", "UTC")),
+                }
+            )  # fmt: skip
+
+        table = catalog.create_table("bench.items", schema=rows(0, 1, "x").schema)
+        for f in range(files):  # one append, one file each: disjoint id ranges
+            table.append(rows(f * file_rows + 1, file_rows, "customer"))
+        spec = merge.MergeSpec(key=("id",), order_by="updated_at", target_bytes=256 * 1024 * 1024)
+        print(HEADER, file=sys.stderr)
+        for k in touched:
+            chosen = [i * files // k for i in range(k)]  # spread over the table
+            incoming = pa.concat_tables([rows(f * file_rows + 1000, 100, "changed") for f in chosen])
+            fragment = scratch / f"incoming-{k}.parquet"
+            pq.write_table(incoming, fragment)
+            for t in threads:
+                merge.REWRITE_THREADS = t
+                times, cpu = [], []
+                for r in range(repeat):
+                    table = catalog.load_table("bench.items")
+                    run_id = f"bench-{k}-{t}-{r}"
+                    started, cpu_started = time.perf_counter(), time.process_time()
+                    result = merge.apply_merge(
+                        table,
+                        table.metadata,
+                        table.io,
+                        catalog.properties,
+                        spec,
+                        run_id,
+                        [(fragment.as_uri(), fragment.stat().st_size)],
+                        table.schema(),
+                    )
+                    times.append(time.perf_counter() - started)
+                    cpu.append(time.process_time() - cpu_started)  # every thread of this process
+                    rewritten = int(result.summary["dativo.merge.rows-rewritten"])
+                    if len(result.deleted) != k or rewritten != k * (file_rows - 100):
+                        raise SystemExit(f"{k} files, {t} threads: {len(result.deleted)} touched, {rewritten} rows")
+                    shutil.rmtree(warehouse / "bench" / "items" / "data" / run_id, ignore_errors=True)
+                seconds, fastest, cpu_s = statistics.median(times), min(times), statistics.median(cpu)
+                lines.append(
+                    f"| {k} of {files} | {t} | {seconds:.2f} | {fastest:.2f} | {fastest / k:.2f} | {cpu_s:.2f} | "
+                    f"{cpu_s / k:.2f} | {rewritten / fastest:,.0f} |"
+                )
+                print(lines[-1], f"(runs: {', '.join(f'{x:.2f}' for x in times)})", file=sys.stderr)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=10_000_000)
@@ -122,7 +212,27 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--file-mb", type=int, default=32)
+    parser.add_argument("--rewrite-scaling", action="store_true", help="time the commit's rewrite alone")
+    parser.add_argument("--files", type=int, default=16)
+    parser.add_argument("--file-rows", type=int, default=250_000)
+    parser.add_argument("--touched", default="1,2,4,8,16")
+    parser.add_argument("--threads", default="1,2,4")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--dlt", metavar="PYTHON", help="also merge with dlt, run by this venv's python")
     args = parser.parse_args()
+    if args.rewrite_scaling:
+        lines = rewrite_scaling(
+            args.files,
+            args.file_rows,
+            [int(k) for k in args.touched.split(",")],
+            [int(t) for t in args.threads.split(",")],
+            args.repeat,
+        )
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        print(f"\n{args.files} files of {args.file_rows:,} rows, 100 changed keys per touched file, load {load}\n")
+        print(HEADER)
+        print("\n".join(lines))
+        return
 
     print(f"creating {SCHEMA}.items with {args.rows:,} rows ...", file=sys.stderr)
     create_table(args.rows)
@@ -132,6 +242,9 @@ def main() -> None:
         job = write_job(scratch, args.partitions, args.file_mb)
         runner = bench.write_runner(scratch)
         cmd = [*bench.dativo_command(), "run", str(job), "--workers", str(args.workers), "--runner", str(runner)]
+        dlt_work = scratch / "dlt"
+        dlt_cmd = [args.dlt, str(Path(__file__).with_name("bench_merge_dlt.py")), "--dsn", DLT_DSN]
+        dlt_cmd += ["--schema", SCHEMA, "--work", str(dlt_work)]
         runs: list[tuple[str, float | None]] = [("initial load", None)]
         for fraction in (float(f) for f in args.fractions.split(",")):
             runs.append((f"{100 * fraction:g}% changed ({args.layout})", fraction))
@@ -142,18 +255,50 @@ def main() -> None:
             facts = table_facts(scratch)
             if summary["state"] != "committed" or summary["rows"] != changed or facts["records"] != args.rows:
                 raise SystemExit(f"{label}: {summary} / {facts}: expected {changed} rows read, {args.rows} in table")
-            lines.append(
-                f"| {label} | {changed:,} | {measured.seconds:.2f} | {changed / measured.seconds:,.0f} | "
-                f"{facts['rewritten']} of {facts['files_before']} | {measured.peak_single / bench.MIB:,.0f} MiB |"
-            )
+            lines.append(row("dativo", label, changed, measured, f"{facts['rewritten']} of {facts['files_before']}", 1))
             print(lines[-1], file=sys.stderr)
             time.sleep(1)
+            if args.dlt:
+                dlt_work.mkdir(exist_ok=True)
+                initial = ["--initial"] if fraction is None else []
+                measured, stdout = bench.measure(f"dlt {label}", [*dlt_cmd, *initial], dlt_work, dlt_env())
+                got = json.loads(stdout.strip().splitlines()[-1])
+                if got["records"] != args.rows:
+                    raise SystemExit(f"dlt {label}: {got}: expected {args.rows} records in the table")
+                before = got["files"] - got["files_added"] + got["files_deleted"]
+                rewritten = f"{got['files_deleted']} of {before}"
+                lines.append(row("dlt", label, changed, measured, rewritten, got["snapshots"], got["rows"]))
+                print(lines[-1], file=sys.stderr)
+                time.sleep(1)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    print(f"\n{args.rows:,} rows, {args.workers} workers, {args.partitions} partitions, {time.strftime('%Y-%m-%d')}\n")
-    print("| run | rows changed | seconds | changed rows/s | files rewritten | peak RSS (largest process) |")
-    print("|---|---:|---:|---:|---:|---:|")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(
+        f"\n{args.rows:,} rows, dativo: {args.workers} workers, {args.partitions} partitions, "
+        f"{time.strftime('%Y-%m-%d')}, load at the end {load}\n"
+    )
+    print(
+        "| tool | run | rows changed | wall s | CPU s | changed rows/s | files rewritten | snapshots | "
+        "peak RSS (process tree) |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     print("\n".join(lines))
+
+
+def row(
+    tool: str, label: str, changed: int, m: bench.Measurement, rewritten: str, snapshots: int, read: int | None = None
+) -> str:
+    rows = f"{changed:,}" if read is None or read == changed else f"{changed:,} ({read:,} read)"
+    return (
+        f"| {tool} | {label} | {rows} | {m.seconds:.2f} | {m.cpu_seconds:.2f} | {changed / m.seconds:,.0f} | "
+        f"{rewritten} | {snapshots} | {m.peak_total / bench.MIB:,.0f} MiB |"
+    )
+
+
+def dlt_env() -> dict[str, str]:
+    """dlt's own venv, no dativo settings; its telemetry off."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATIVO_", "VIRTUAL_ENV", "PYTHON"))}
+    return {**env, "RUNTIME__DLTHUB_TELEMETRY": "false"}
 
 
 if __name__ == "__main__":
