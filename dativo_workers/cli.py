@@ -17,6 +17,7 @@ from rich.text import Text
 
 from dativo_workers import logging as dativo_logging
 from dativo_workers.cli_generate import generate_app
+from dativo_workers.cli_maintain import maintain
 from dativo_workers.cli_secrets import SecretManagerOpt, secrets_app, use_secret_manager
 from dativo_workers.cli_state import state_app
 from dativo_workers.errors import DativoError, SchemaChangeError
@@ -36,6 +37,7 @@ app.add_typer(tags_app, name="tags")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(generate_app, name="generate")
 app.add_typer(state_app, name="state")
+app.command("maintain")(maintain)
 
 err = Console(stderr=True)
 out = Console()

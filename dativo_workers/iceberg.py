@@ -26,7 +26,7 @@ from pyiceberg.io.pyarrow import (
     data_file_statistics_from_parquet_metadata,
     parquet_path_to_id_mapping,
 )
-from pyiceberg.manifest import DataFile, DataFileContent, FileFormat
+from pyiceberg.manifest import DataFile, DataFileContent, FileFormat, ManifestContent
 from pyiceberg.partitioning import UNPARTITIONED_PARTITION_SPEC, PartitionField, PartitionSpec
 from pyiceberg.schema import Schema, assign_fresh_schema_ids, index_by_id, promote
 from pyiceberg.table import Table, TableProperties, Transaction
@@ -342,6 +342,46 @@ def state_snapshot(table: Table, tenant: str, job: str) -> tuple[dict[str, str],
     return {}, None
 
 
+def state_holders(table: Table) -> dict[tuple[str, str], Snapshot]:
+    """For every job that wrote the table, (tenant, job) -> the snapshot its state lookup ends at.
+
+    Jobs are known by the `dativo.tenant`/`dativo.job` of the snapshots from the current one back
+    (a compaction's own identity holds no state)."""
+    jobs: set[tuple[str, str]] = set()
+    snapshot = table.current_snapshot()
+    while snapshot is not None:
+        summary = snapshot.summary.additional_properties if snapshot.summary is not None else {}
+        tenant, job = summary.get("dativo.tenant"), summary.get("dativo.job")
+        if tenant and job and summary.get(OPERATION_PROPERTY) != COMPACT_OPERATION:
+            jobs.add((tenant, job))
+        snapshot = table.snapshot_by_id(snapshot.parent_snapshot_id) if snapshot.parent_snapshot_id else None
+    holders = {}
+    for tenant, job in sorted(jobs):
+        found = state_snapshot(table, tenant, job)[1]
+        if found is not None:
+            holders[(tenant, job)] = found
+    return holders
+
+
+def carried_state(table: Table) -> dict[str, str]:
+    """Every job's incremental state as the summary properties of one new snapshot.
+
+    A snapshot that carries them (a compaction's) ends each job's state lookup with the same
+    cursors as before, so the older snapshots are no longer needed for the state."""
+    carried: dict[str, str] = {}
+    for (tenant, job), _ in state_holders(table).items():
+        state, found = state_snapshot(table, tenant, job)
+        carried.update({state_prefix(tenant, job) + key: value for key, value in state.items()})
+        reset = state_reset_key(tenant, job)
+        if found is not None and found.summary is not None and reset in found.summary.additional_properties:
+            carried[reset] = found.summary.additional_properties[reset]
+    return carried
+
+
+OPERATION_PROPERTY = "dativo.operation"
+COMPACT_OPERATION = "compact"
+
+
 @dataclass
 class CommitRequest:
     run_id: str
@@ -349,9 +389,12 @@ class CommitRequest:
     data_files: list[tuple[str, int]]  # (URI, size in bytes)
     mode: str
     snapshot_properties: dict[str, str]
-    table_properties: dict[str, str]
+    table_properties: dict[str, str] | None  # None: the table's properties stay as they are
     column_docs: dict[str, str]
     merge: MergeSpec | None = None  # mode merge: upsert/delete by key (dativo_workers/merge.py)
+    # compaction: the table files the run's files replace (all still in the table, or nothing commits)
+    replaces: list[str] | None = None
+    tag_max_age_ms: int | None = None  # the run tag's max-ref-age-ms: snapshot expiry may drop it after that
 
 
 def commit(catalog: Catalog, request: CommitRequest) -> int:
@@ -476,6 +519,15 @@ def _commit_once(catalog: Catalog, table: Table | None, request: CommitRequest) 
         )
         added, removed = merged.added, merged.deleted
         snapshot_properties = {**snapshot_properties, **merged.summary}
+    elif request.replaces is not None:
+        removed = _replaced_files(table, request)
+        if table is not None:  # every job's state moves onto the new snapshot: the lookup and expiry find it there
+            snapshot_properties = {**carried_state(table), **snapshot_properties}
+        snapshot_properties = {
+            **snapshot_properties,
+            OPERATION_PROPERTY: COMPACT_OPERATION,
+            "dativo.compact.files-replaced": str(len(removed)),
+        }
     data_files = _data_files(io, tx.table_metadata, added)
 
     update_snapshot = tx.update_snapshot(snapshot_properties=snapshot_properties)
@@ -499,18 +551,41 @@ def _commit_once(catalog: Catalog, table: Table | None, request: CommitRequest) 
     snapshot = tx.table_metadata.current_snapshot()
     assert snapshot is not None
     with ManageSnapshots(tx) as refs:
-        refs.create_tag(snapshot.snapshot_id, f"run-{request.run_id}")
+        refs.create_tag(snapshot.snapshot_id, f"run-{request.run_id}", max_ref_age_ms=request.tag_max_age_ms)
 
-    current = dict(tx.table_metadata.properties)
-    stale = [k for k in current if k.startswith(GOVERNED_PREFIX) and k not in request.table_properties]
-    if stale:
-        tx.remove_properties(*stale)
-    changed = {k: v for k, v in request.table_properties.items() if current.get(k) != v}
-    if changed:
-        tx.set_properties(changed)
+    if request.table_properties is not None:
+        current = dict(tx.table_metadata.properties)
+        stale = [k for k in current if k.startswith(GOVERNED_PREFIX) and k not in request.table_properties]
+        if stale:
+            tx.remove_properties(*stale)
+        changed = {k: v for k, v in request.table_properties.items() if current.get(k) != v}
+        if changed:
+            tx.set_properties(changed)
     _disable_library_retries(tx)
     tx.commit_transaction()
     return snapshot.snapshot_id
+
+
+def _replaced_files(table: Table | None, request: CommitRequest) -> list[DataFile]:
+    """The table's entries of the files a compaction replaces; CommitError when one is gone (a
+    concurrent overwrite or merge rewrote it): its rows may have changed, so nothing commits."""
+    snapshot = table.current_snapshot() if table is not None else None
+    wanted = set(request.replaces or ())
+    found: dict[str, DataFile] = {}
+    if table is not None and snapshot is not None:
+        for manifest in snapshot.manifests(table.io):
+            if manifest.content != ManifestContent.DATA:
+                continue
+            for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True):
+                if entry.data_file.file_path in wanted:
+                    found[entry.data_file.file_path] = entry.data_file
+    missing = sorted(wanted - set(found))
+    if missing:
+        raise CommitError(
+            f"run {request.run_id}: {len(missing)} file(s) it compacts are no longer in the table (first: "
+            f"{missing[0]}); a concurrent commit replaced them, so nothing was committed: compact again"
+        )
+    return list(found.values())
 
 
 def _disable_library_retries(tx: Transaction) -> None:

@@ -250,6 +250,8 @@ class RunCancelled(DativoError):
 
 def _read_and_write(work: _Attempt) -> tuple[list[Fragment], int]:
     reader = create_reader(work.job)
+    if hasattr(reader, "use_table_storage"):  # reads the table's own files (a compaction): the catalog's storage
+        reader.use_table_storage(work.storage)
     try:
         try:
             return _write_partition(work, reader, typed=True)

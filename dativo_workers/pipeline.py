@@ -238,7 +238,8 @@ def commit_run(run_id: str, runner: RunnerConfig, ledger: Ledger | None = None) 
         errors = "; ".join(f"partition {p['idx']} ({p['label']}): {p['error']}" for p in failed[:5])
         _fail_run(ledger, run_id, f"{len(failed)} of {len(parts)} partitions failed: {errors}")
         return run_summary(ledger, run_id)
-    max_bad = job_from_dict(run["job_path"], job).config.bad_rows.max  # the stored job keeps its ${ENV}
+    config = job_from_dict(run["job_path"], job).config  # the stored job keeps its ${ENV}
+    max_bad = config.bad_rows.max
     if max_bad is not None and bad_total > max_bad:
         _fail_run(ledger, run_id, f"{bad_total} bad rows exceed bad_rows.max={max_bad}; nothing committed")
         return run_summary(ledger, run_id)
@@ -248,6 +249,10 @@ def commit_run(run_id: str, runner: RunnerConfig, ledger: Ledger | None = None) 
     plan = json.loads(run["plan_json"])
     data = ledger.winning_fragments(run_id, "data")
     rows = sum(f.rows for f in data)
+    compact = plan.get("compact")  # a compaction (dativo_workers/maintenance.py): the same rows, fewer files
+    if compact is not None and rows != compact["rows"]:
+        _fail_run(ledger, run_id, f"compaction wrote {rows} rows, the files it replaces hold {compact['rows']}")
+        return run_summary(ledger, run_id)
     state_key = state_prefix(run["tenant"], run["job_name"])
     request = CommitRequest(
         run_id=run_id,
@@ -266,9 +271,11 @@ def commit_run(run_id: str, runner: RunnerConfig, ledger: Ledger | None = None) 
             # a full refresh's state replaces the job's whole state, even where it holds no cursor
             **({state_reset_key(run["tenant"], run["job_name"]): run_id} if plan.get("full_refresh") else {}),
         },
-        table_properties=plan["table_properties"],
+        table_properties=None if compact is not None else plan["table_properties"],
         column_docs=plan["column_docs"],
         merge=MergeSpec.from_dict(plan["merge"]) if plan.get("merge") else None,
+        replaces=compact["files"] if compact is not None else None,
+        tag_max_age_ms=config.target.run_tag_max_age_ms,
     )
     storage = catalog_properties(runner.catalog(run["catalog"]), run["tenant"])
     writer = writer_plan(plan)

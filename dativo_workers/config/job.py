@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,6 +27,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from dativo_workers.config.yamlio import LoadedYaml, expand_env_vars, format_key_path, load_yaml
 from dativo_workers.errors import ConfigError
+from dativo_workers.plugins.base import parse_lookback
 from dativo_workers.secrets import redact
 from dativo_workers.secrets.base import SecretError, parse_references, tenant_problem
 
@@ -120,6 +122,7 @@ _ICEBERG_ONLY = (
     "format",
     "format_options",
     "schema_evolution",
+    "run_tag_max_age",
 )
 _WRITER_ONLY = ("path", "options")
 
@@ -153,6 +156,26 @@ class TargetConfig(Strict):
     format: str | None = Field(default=None, description="iceberg targets: a table-format writer shapes the rows")
     format_options: dict[str, Any] = Field(default_factory=dict)
     schema_evolution: SchemaEvolution = Field(default_factory=SchemaEvolution)
+    run_tag_max_age: str = Field(
+        default="30d",
+        description="how long a run's `run-<run_id>` tag keeps its snapshot from `dativo maintain "
+        "--expire-older-than` (90m, 12h, 30d, 8w)",
+    )
+
+    @field_validator("run_tag_max_age")
+    @classmethod
+    def _age(cls, value: str) -> str:
+        try:
+            age = parse_lookback(value)
+        except ValueError:
+            age = None
+        if not isinstance(age, timedelta) or age.total_seconds() <= 0:
+            raise ValueError("a positive duration with a unit: 90m, 12h, 30d, 8w")
+        return value
+
+    @property
+    def run_tag_max_age_ms(self) -> int:
+        return int(parse_lookback(self.run_tag_max_age).total_seconds() * 1000)  # type: ignore[union-attr]
 
     @field_validator("namespace", "table")
     @classmethod
