@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import codecs
+import contextlib
 import io
 import itertools
 import os
-from collections.abc import Iterator
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
 import pyarrow as pa
@@ -34,7 +37,7 @@ from dativo_plugins.files._csv_records import (
 )
 from dativo_plugins.files._text import TextFileReader, TextOptions
 from dativo_workers.errors import SourceError
-from dativo_workers.plugins import Partition
+from dativo_workers.plugins import Partition, RejectedRecords, SourceContext
 
 # pyarrow infers numbers from text that is not one: "08123" (a zip code) becomes 8123, and
 # integers beyond int64 become float64 (digits dropped). Such columns are inferred as text.
@@ -109,6 +112,10 @@ class CsvReader(TextFileReader):
     description = "CSV / delimited text files (local paths and globs, gzip/bz2/zstd)"
     config: CsvOptions
 
+    def __init__(self, config: CsvOptions, context: SourceContext) -> None:
+        super().__init__(config, context)
+        self._ragged: dict[int, _RaggedRecords] = {}  # per partition: the ragged records of its last read
+
     # --- parser options -------------------------------------------------------------
 
     def _read_options(self, first: bool, names: list[str] | None) -> pacsv.ReadOptions:
@@ -124,7 +131,7 @@ class CsvReader(TextFileReader):
             block_size=options.block_size,
         )
 
-    def _parse_options(self, newlines: bool) -> pacsv.ParseOptions:
+    def _parse_options(self, newlines: bool, invalid_row: _InvalidRowHandler) -> pacsv.ParseOptions:
         options = self.config
         return pacsv.ParseOptions(
             delimiter=options.delimiter,
@@ -132,6 +139,8 @@ class CsvReader(TextFileReader):
             escape_char=options.escape_char or False,
             # pyarrow cuts its parse blocks at raw line breaks unless told values may hold them
             newlines_in_values=newlines,
+            # a record with more or fewer fields than the header: called only for those
+            invalid_row_handler=invalid_row,
         )
 
     def _convert_options(self, types: dict[str, pa.DataType]) -> pacsv.ConvertOptions:
@@ -275,32 +284,48 @@ class CsvReader(TextFileReader):
 
     # --- reading --------------------------------------------------------------------
 
-    def read(self, partition: Partition, schema: pa.Schema | None) -> Iterator[pa.RecordBatch]:
+    def read(self, partition: Partition, schema: pa.Schema | None) -> Iterator[pa.RecordBatch | RejectedRecords]:
         source = decode_schema(partition.spec["source_schema"])
         types = {field.name: field.type for field in source}
         if schema is not None:
             # Target types for the file's columns; extra file columns keep the sampled type.
             types.update((f.name, _csv_type(f.type)) for f in schema if f.name in types)
-        yield from self._read(partition.spec, types)
+        yield from self._read(partition, types)
 
-    def read_untyped(self, partition: Partition, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    def read_untyped(self, partition: Partition, schema: pa.Schema) -> Iterator[pa.RecordBatch | RejectedRecords]:
         source = decode_schema(partition.spec["source_schema"])
         try:
-            yield from self._read(partition.spec, dict.fromkeys(source.names, pa.string()))
+            yield from self._read(partition, dict.fromkeys(source.names, pa.string()))
         except pa.ArrowInvalid as exc:
             # Nothing is converted here, so this is a malformed file, not a bad value.
             raise SourceError(f"{self._where(partition.spec)}: {exc}") from exc
 
-    def _read(self, spec: dict[str, Any], types: dict[str, pa.DataType]) -> Iterator[pa.RecordBatch]:
-        """Batches of one partition; ``types`` names every source column (the columns expected)."""
+    def _read(self, partition: Partition, types: dict[str, pa.DataType]) -> Iterator[pa.RecordBatch | RejectedRecords]:
+        """Batches of one partition, and its ragged records (more or fewer fields than the
+        header) before the batch they were skipped from; ``types`` names every source column."""
+        spec = partition.spec
         if is_empty(spec):
             return  # an empty file: not even a header to parse
         expected = list(types)
         names = None if spec["first"] else self._later_range_names(spec["path"], expected)
         newlines = self._newlines_possible(spec)
-        with open_slice(spec) as source, self._open(source, spec["first"], names, types, newlines) as reader:
-            check_columns(spec["path"], reader.schema.names, expected)
-            yield from reader
+        ragged = self._ragged[partition.index] = _RaggedRecords(self, spec, newlines)
+        try:
+            with (
+                open_slice(spec) as source,
+                self._open(source, spec["first"], names, types, newlines, ragged.count) as reader,
+            ):
+                check_columns(spec["path"], reader.schema.names, expected)
+                ragged.names = reader.schema.names
+                for batch in reader:
+                    # the rows describe_position is asked about next lie past these
+                    if (rejected := ragged.take()) is not None:
+                        yield rejected
+                    yield batch
+            if (rejected := ragged.take()) is not None:
+                yield rejected
+        finally:
+            ragged.close()
 
     def _open(
         self,
@@ -309,11 +334,13 @@ class CsvReader(TextFileReader):
         names: list[str] | None,
         types: dict[str, pa.DataType],
         newlines: bool,
+        invalid_row: _InvalidRowHandler | None = None,
     ) -> pacsv.CSVStreamingReader:
+        """A streaming parse; ragged records go to ``invalid_row``, by default skipped (sampling)."""
         return pacsv.open_csv(
             source,
             read_options=self._read_options(first, names),
-            parse_options=self._parse_options(newlines),
+            parse_options=self._parse_options(newlines, invalid_row or _skip_record),
             convert_options=self._convert_options(types),
         )
 
@@ -332,6 +359,16 @@ class CsvReader(TextFileReader):
 
     # --- positions ------------------------------------------------------------------
 
+    def describe_position(self, partition: Partition, row_in_partition: int) -> str:
+        ragged = self._ragged.get(partition.index)
+        if ragged is not None:  # rows are counted without the ragged records, lines with them
+            row_in_partition = ragged.record_of(row_in_partition)
+        return super().describe_position(partition, row_in_partition)
+
+    def close(self) -> None:
+        self._ragged.clear()
+        super().close()
+
     def _row_lines(self, spec: dict[str, Any]) -> Iterator[list[int]]:
         dialect = self._dialect()
         if not self._quoting() or dialect is None:
@@ -349,6 +386,122 @@ class CsvReader(TextFileReader):
                 return _skip(spec, skipped + offset)
 
             yield from record_lines(stream, dialect, lines, reopen)
+
+
+_InvalidRowHandler = Callable[[pacsv.InvalidRow], str]
+
+
+def _skip_record(row: pacsv.InvalidRow) -> str:
+    return "skip"
+
+
+class _RaggedRecords:
+    """The records of one partition's read that pyarrow skipped for having more or fewer fields
+    than the header, found again with their text and line.
+
+    The read's parse runs on Arrow's threads, where a record's place is not known, so its
+    handler only counts. When there is one to hand out, a second parse of the partition starts,
+    single-threaded and converting one column as bytes: there pyarrow numbers each record it
+    skips, and the partition's record lines (quoted line breaks counted) turn that number into
+    the line. A file without ragged records never starts it.
+    """
+
+    def __init__(self, reader: CsvReader, spec: dict[str, Any], newlines: bool) -> None:
+        self.reader, self.spec, self.newlines = reader, spec, newlines
+        self.names: list[str] = []  # the read's column names
+        self.numbers: list[int] = []  # of the records handed out: 1-based among the partition's records
+        self._counted = 0
+        self._lock = threading.Lock()  # the handler runs on several Arrow threads
+        self._found: deque[pacsv.InvalidRow] = deque()  # numbered by the second parse, not yet handed out
+        self._numbering: pacsv.CSVStreamingReader | None = None
+        self._files = contextlib.ExitStack()
+        self._lines: Iterator[list[int]] | None = None  # the partition's record lines, in batches
+        self._batch: tuple[int, list[int]] = (0, [])  # the current one: (its first record, lines)
+        self._seen = (0, 0)  # record_of's last question: (row, ragged records before it)
+
+    def count(self, row: pacsv.InvalidRow) -> str:
+        with self._lock:
+            self._counted += 1
+        return "skip"
+
+    def take(self) -> RejectedRecords | None:
+        """The ragged records counted so far and not handed out yet, in file order."""
+        with self._lock:
+            wanted = self._counted - len(self.numbers)
+        if wanted <= 0:
+            return None
+        while len(self._found) < wanted:
+            try:
+                self._numbering_parse().read_next_batch()
+            except StopIteration:
+                raise SourceError(
+                    f"{self.reader._where(self.spec)}: {wanted} records with a wrong number of fields "
+                    "were skipped but could not be found again"
+                ) from None
+        text, reasons, positions = [], [], []
+        for _ in range(wanted):
+            row = self._found.popleft()
+            self.numbers.append(row.number)
+            text.append(row.text)
+            reasons.append(f"expected {row.expected_columns} fields, found {row.actual_columns}")
+            positions.append(self._position(row.number))
+        return RejectedRecords(text, reasons, positions)
+
+    def record_of(self, row: int) -> int:
+        """The record (0-based, ragged ones counted) that row ``row`` of the read comes from."""
+        asked, before = self._seen
+        if row < asked:
+            before = 0
+        while before < len(self.numbers) and self.numbers[before] <= row + 1 + before:
+            before += 1
+        self._seen = (row, before)
+        return row + before
+
+    def _position(self, number: int) -> str:
+        """File and line of the ``number``-th record (1-based); numbers come in increasing order."""
+        if self._lines is None:
+            self._lines = self._files.enter_context(contextlib.closing(self.reader._row_lines(self.spec)))
+        first, lines = self._batch
+        while number > first + len(lines):
+            batch = next(self._lines, None)
+            if batch is None:
+                return f"{self.reader._where(self.spec)}: record {number}"
+            first, lines = first + len(lines), batch
+        self._batch = (first, lines)
+        return f"{self.spec['path']}: line {lines[number - 1 - first]}"
+
+    def _numbering_parse(self) -> pacsv.CSVStreamingReader:
+        if self._numbering is None:
+            skipped = 0
+            if self.spec["first"]:  # from the first record on, as the record lines count
+                with io.BufferedReader(open_slice(self.spec), CHUNK) as stream:
+                    skipped = sum(len(line) for line in self.reader._preamble(iter(stream)))
+            options = self.reader.config
+            self._numbering = self._files.enter_context(
+                pacsv.open_csv(
+                    self._files.enter_context(_skip(self.spec, skipped)),
+                    read_options=pacsv.ReadOptions(
+                        column_names=self.names,
+                        encoding=options.encoding,
+                        block_size=options.block_size,
+                        use_threads=False,  # pyarrow numbers the records it skips only then
+                    ),
+                    parse_options=self.reader._parse_options(self.newlines, self._numbered),
+                    convert_options=pacsv.ConvertOptions(
+                        include_columns=self.names[:1], column_types={self.names[0]: pa.binary()}
+                    ),
+                )
+            )
+        return self._numbering
+
+    def _numbered(self, row: pacsv.InvalidRow) -> str:
+        self._found.append(row)
+        return "skip"
+
+    def close(self) -> None:
+        """Release the files; what was handed out stays, for describe_position."""
+        self._files.close()
+        self._numbering = None
 
 
 def _skip(spec: dict[str, Any], count: int) -> BinaryIO:
