@@ -13,7 +13,7 @@ fi
 export COVERAGE_FILE="$PWD/.coverage"  # absolute: workers and CLI subprocesses run in temporary dirs
 rm -f .coverage .coverage.*
 status=0
-.venv/bin/coverage run -m pytest -n 2 "$@" || status=$?
+.venv/bin/coverage run -m pytest -n 2 --durations=25 "$@" || status=$?
 core="pipeline ingest iceberg ledger tasks producer reconcile checks"
 if .venv/bin/coverage combine -q 2>/dev/null; then
   echo
