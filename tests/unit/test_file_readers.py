@@ -35,7 +35,7 @@ from dativo_plugins.files import (
 from dativo_plugins.files._csv_records import Dialect, record_lines, split_points
 from dativo_workers.conform import POSITION_COLUMN, Conformer
 from dativo_workers.errors import SourceError
-from dativo_workers.plugins import DataReader, Partition, SourceContext, hookspecs
+from dativo_workers.plugins import DataReader, Partition, RejectedRecords, SourceContext, hookspecs
 
 
 def make(
@@ -298,18 +298,26 @@ def test_csv_bad_value_raises_then_untyped_read_shows_it(tmp_path: Path) -> None
     assert reader.describe_position(partition, 1).endswith("bad.csv: line 3")
 
 
-def test_csv_malformed_rows_are_source_errors(tmp_path: Path) -> None:
-    (tmp_path / "1.csv").write_text("id,qty\n1,10\n")
-    (tmp_path / "2.csv").write_text("id,qty\n1,10\n2,3,4\n")
-    reader = make(CsvReader, tmp_path, "*.csv")
-    later = reader.plan()[1]
-    with pytest.raises(pa.ArrowInvalid):
-        rows(reader, [later])
-    with pytest.raises(SourceError, match=r"2\.csv"):
-        untyped_rows(reader, later, reader.schema())
-    # In the sampled file the schema cannot even be inferred.
-    with pytest.raises(SourceError, match=r"2\.csv: cannot infer"):
-        make(CsvReader, tmp_path, "2.csv").plan()
+def test_csv_ragged_records_are_handed_out_with_their_line(tmp_path: Path) -> None:
+    (tmp_path / "1.csv").write_text('id,qty\n1,"ten\nmore"\n2,3,4\n\n3,30\n4\n5,50\n')
+    reader = make(CsvReader, tmp_path, "1.csv")
+    [partition] = reader.plan()  # the ragged record in the sample is skipped by inference
+    assert reader.schema().names == ["id", "qty"]
+    read = list(reader.read(partition, None))
+    rejected = [r for r in read if isinstance(r, RejectedRecords)]
+    assert [(r.text, r.reasons, r.positions) for r in rejected] == [
+        (
+            ["2,3,4", "4"],
+            ["expected 2 fields, found 3", "expected 2 fields, found 1"],
+            [f"{tmp_path / '1.csv'}: line 4", f"{tmp_path / '1.csv'}: line 7"],
+        )
+    ]
+    ids = [i for r in read if isinstance(r, pa.RecordBatch) for i in r.column("id").to_pylist()]
+    assert ids == [1, 3, 5]
+    # rows are counted without the ragged records, lines with them
+    assert [reader.describe_position(partition, row) for row in range(3)] == [
+        f"{tmp_path / '1.csv'}: line {n}" for n in (2, 6, 8)
+    ]
 
 
 # --- byte-range splitting -----------------------------------------------------------------
