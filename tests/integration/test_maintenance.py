@@ -25,9 +25,11 @@ from dativo_workers.maintenance import (
     referenced_paths,
 )
 from dativo_workers.pipeline import commit_run, plan_run
+from dativo_workers.producer import wait
 from dativo_workers.storage import catalog_properties
 
 from ..conftest import Workspace
+from .fleet import Fleet
 
 pytestmark = pytest.mark.integration
 
@@ -295,3 +297,20 @@ def test_maintain_refuses_nothing_to_do_and_bad_ages(workspace: Workspace) -> No
     assert bad.code == 2 and "--expire-older-than" in bad.stderr and "7" in bad.stderr
     missing = ws.cli("maintain", "acme.nope", "--remove-orphans")
     assert missing.code == 2 and "acme.nope does not exist" in missing.stderr
+
+
+def test_compaction_submitted_to_the_fleet(workspace: Workspace, fleet: Fleet) -> None:
+    ws = workspace
+    for n in range(6):
+        _csv(ws, f"s-{n}", n * 10, 10)
+    job = _job(ws)
+    ws.run(job)
+    rows = _rows(ws)
+    fleet.start_worker()
+    result = ws.cli("maintain", str(job), "--compact", "--submit", "--json")
+    assert result.code == 0, result.stderr
+    report = result.json["compaction"]
+    assert report["state"] in ("pending", "running") and report["files_compacted"] == 6
+    summary = wait(report["run_id"], ws.ledger(), timeout_s=60)
+    assert summary["state"] == "committed", summary["error"]
+    assert _rows(ws) == rows and len(_files(ws)) == 1
