@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from dativo_workers.cli_state import commit_state
@@ -314,3 +316,43 @@ def test_compaction_submitted_to_the_fleet(workspace: Workspace, fleet: Fleet) -
     summary = wait(report["run_id"], ws.ledger(), timeout_s=60)
     assert summary["state"] == "committed", summary["error"]
     assert _rows(ws) == rows and len(_files(ws)) == 1
+
+
+def test_compaction_commit_retries_after_losing_a_race_to_an_append(workspace: Workspace) -> None:
+    ws = workspace
+    race = ws.root / "race"
+    ws.write(
+        "runner.yaml",
+        f"""
+        runner:
+          ledger_url: sqlite:///{ws.root}/state/dativo.db
+          catalogs:
+            default:
+              py-catalog-impl: tests.integration.racing_catalog.RacingCatalog
+              race-file: {race}
+              uri: sqlite:///{ws.root}/state/catalog.db
+              warehouse: {ws.root}/state/warehouse
+        """,
+    )
+    for n in range(5):
+        _csv(ws, f"s-{n}", n * 10, 10)
+    ws.run(_job(ws))
+    rows = _rows(ws)
+    late = ws.read("acme.events").slice(0, 3)
+    late = late.set_column(0, "id", pa.array([900, 901, 902], late.schema.field("id").type))
+    pq.write_table(late, ws.root / "late.parquet")
+    race.write_text(str(ws.root / "late.parquet"))  # the compaction's first commit attempt loses to this append
+
+    report = compact(_target(ws), load_runner(ws.runner_file), ws.ledger(), workers=1)
+    assert report["state"] == "committed" and not race.exists()
+    assert [r[0] for r in _rows(ws)] == [r[0] for r in rows] + [900, 901, 902]  # nothing dropped
+    table = ws.table("acme.events")
+    current = table.current_snapshot()
+    assert current is not None and current.parent_snapshot_id is not None
+    parent = table.snapshot_by_id(current.parent_snapshot_id)
+    assert (
+        parent is not None
+        and parent.summary is not None
+        and "dativo.run-id" not in parent.summary.additional_properties
+    )
+    assert len(_files(ws)) == 2  # the compacted file and the appended one
