@@ -229,6 +229,7 @@ def compact(
         "run_id": None,
         "state": "nothing to do" if not plan.partitions else ("planned" if dry_run else None),
         "snapshot_id": None,
+        "error": None,
         "files_written": 0,
         "files_after": plan.files_before,
         "bytes_after": plan.bytes_before,

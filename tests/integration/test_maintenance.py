@@ -15,7 +15,8 @@ import pytest
 
 from dativo_workers.cli_state import commit_state
 from dativo_workers.config import load_job, load_runner
-from dativo_workers.executor import _ingest_all
+from dativo_workers.config.job import expand_objects
+from dativo_workers.executor import _ingest_all, execute
 from dativo_workers.iceberg import committed_state, state_prefix
 from dativo_workers.ingest import ingest_partition
 from dativo_workers.maintenance import (
@@ -151,7 +152,8 @@ def test_compaction_keeps_concurrent_appends_and_fails_cleanly_when_its_files_ar
     assert len(_files(ws)) == 2
 
     run_id = planned()  # the compacted file and the late one
-    ws.cli("run", str(_job(ws, "late", files="data/late.csv")), "--full-refresh")  # replaces every file
+    refresh = expand_objects(load_job(_job(ws, "late", files="data/late.csv")), None, full_refresh=True)[0]
+    assert execute(refresh, runner, 1)["state"] == "committed"  # replaces every file of the table
     summary = commit_run(run_id, runner, ledger)
     assert summary["state"] == "failed" and "no longer in the table" in summary["error"]
     assert [r[0] for r in _rows(ws)] == list(range(1000, 1005))  # nothing of the compaction committed
@@ -288,13 +290,11 @@ def test_compact_expire_and_remove_orphans_in_one_pass(workspace: Workspace) -> 
     assert _rows(ws) == rows  # fully readable, the same rows
 
 
-def test_maintain_refuses_nothing_to_do_and_bad_ages(workspace: Workspace) -> None:
+def test_maintain_refuses_bad_ages_and_unknown_tables(workspace: Workspace) -> None:
     ws = workspace
     _csv(ws, "a-0", 0, 5)
     job = _job(ws, files="data/a-0.csv")
     ws.run(job)
-    nothing = ws.cli("maintain", str(job))
-    assert nothing.code == 2 and "--compact" in nothing.stderr
     bad = ws.cli("maintain", str(job), "--expire-older-than", "7")
     assert bad.code == 2 and "--expire-older-than" in bad.stderr and "7" in bad.stderr
     missing = ws.cli("maintain", "acme.nope", "--remove-orphans")
