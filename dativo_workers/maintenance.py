@@ -414,8 +414,12 @@ def referenced_paths(table: Table) -> set[str]:
     for snapshot in metadata.snapshots:
         paths.add(snapshot.manifest_list)
         for value in (snapshot.summary.additional_properties if snapshot.summary is not None else {}).values():
-            if isinstance(value, str) and _fs_path(value).startswith(location):
+            if not isinstance(value, str):
+                continue
+            if _fs_path(value).startswith(location):
                 paths.add(value)
+            elif "/" in value and "://" not in value and not value.startswith("/"):  # relative to the location
+                paths.add(location + value)
         for manifest in snapshot.manifests(io):
             if manifest.manifest_path in seen:
                 continue

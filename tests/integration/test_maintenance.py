@@ -219,8 +219,11 @@ def test_orphan_removal_keeps_referenced_files_and_a_run_in_flight(workspace: Wo
     table = ws.table("acme.events")
     location = Path(table.location().removeprefix("file://"))
     listing = location / "metadata" / "loaded-objects.parquet"  # a file only a snapshot summary names
+    relative = location / "metadata" / "loaded-objects-2.parquet"  # named relative to the location
     listing.write_bytes(b"listing")
-    commit_state(ws.catalog(), ("acme", "events"), "acme", "events", {"files.listing": str(listing)}, "r1")
+    relative.write_bytes(b"listing")
+    state = {"files.listing": str(listing), "more.listing": "metadata/loaded-objects-2.parquet"}
+    commit_state(ws.catalog(), ("acme", "events"), "acme", "events", state, "r1")
 
     _csv(ws, "a-3", 30, 10)
     in_flight = plan_run(load_job(job), runner, ledger)  # fragments written, not committed
@@ -248,7 +251,7 @@ def test_orphan_removal_keeps_referenced_files_and_a_run_in_flight(workspace: Wo
     assert result.code == 0, result.stderr
     orphans = result.json["orphans"]
     assert orphans["removed"] == [str(old_orphan)] and orphans["orphan_bytes"] == 100
-    assert not old_orphan.exists() and fresh_orphan.exists() and listing.exists()
+    assert not old_orphan.exists() and fresh_orphan.exists() and listing.exists() and relative.exists()
     assert all(Path(p).exists() for p in referenced)
     assert all(f.exists() for f in fragments)
 
