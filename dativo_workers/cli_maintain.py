@@ -172,37 +172,41 @@ def _target(table_or_job: str, runner: Any, catalog: str | None, tenant: str | N
 
 
 def _print(report: dict[str, Any]) -> None:
+    """One line per step, never wrapped (run ids and counts stay whole for copy and paste)."""
     prefix = "would be " if report["dry_run"] else ""
     name = report["table"]
+    lines: list[str] = []
     if (c := report["compaction"]) is not None:
         if not c["groups"]:
-            out.print(f"{name}: compaction: nothing to do ({c['files_before']} files, none small enough to merge)")
-        elif c["state"] == "committed":
-            out.print(
-                f"{name}: compacted {c['files_compacted']} small files into {c['files_written']} "
-                f"(run {c['run_id']}, snapshot {c['snapshot_id']}): {c['files_before']} -> {c['files_after']} files, "
-                f"{c['rows']:,} rows",
-                highlight=False,
-            )
+            files = c["files_before"]
+            lines.append(f"{name}: compaction: nothing to do ({files} file(s); no two small files share a partition)")
         elif c["state"] == "planned":
-            out.print(f"{name}: {c['files_compacted']} small files would be compacted in {c['groups']} groups")
-        elif c["state"] == "failed":
-            err.print(f"{name}: compaction run {c['run_id']} failed, nothing committed: {c['error']}", highlight=False)
-        else:
-            out.print(
-                f"{name}: compaction run {c['run_id']} is {c['state']}; follow it with `dativo status {c['run_id']}`"
+            lines.append(f"{name}: {c['files_compacted']} small files would be compacted in {c['groups']} group(s)")
+        elif c["state"] == "committed":
+            lines.append(
+                f"{name}: compacted {c['files_compacted']} small files into {c['files_written']} (run {c['run_id']}, "
+                f"snapshot {c['snapshot_id']}): {c['files_before']} -> {c['files_after']} files, {c['rows']:,} rows"
             )
+        elif c["state"] == "failed":
+            err.print(
+                f"{name}: compaction run {c['run_id']} failed, nothing committed: {c['error']}",
+                highlight=False,
+                soft_wrap=True,
+            )
+        else:
+            run_id = c["run_id"]
+            lines.append(f"{name}: compaction run {run_id} is {c['state']}; follow it with `dativo status {run_id}`")
     if (e := report["expiry"]) is not None:
-        tags = f", {len(e['tags_removed'])} aged tags {prefix}removed" if e["tags_removed"] else ""
+        tags = f", {len(e['tags_removed'])} aged tag(s) {prefix}removed" if e["tags_removed"] else ""
         state = f", {e['kept_for_state']} older kept for incremental state" if e["kept_for_state"] else ""
-        out.print(
+        lines.append(
             f"{name}: {e['snapshots_expired']} of {e['snapshots_before']} snapshots {prefix}expired "
-            f"(older than {e['older_than']}){tags}{state}",
-            highlight=False,
+            f"(older than {e['older_than']}){tags}{state}"
         )
     if (o := report["orphans"]) is not None:
-        out.print(
+        lines.append(
             f"{name}: {o['orphans_removed']} orphan files ({o['orphan_bytes']:,} bytes) {prefix}removed "
-            f"of {o['files_scanned']} files (older than {o['older_than']})",
-            highlight=False,
+            f"of {o['files_scanned']} files (older than {o['older_than']})"
         )
+    for line in lines:
+        out.print(line, highlight=False, soft_wrap=True)
