@@ -40,7 +40,7 @@ from dativo_workers.iceberg import TablePlan, load_table, state_holders
 from dativo_workers.ledger import Ledger
 from dativo_workers.pipeline import commit_run, new_run_id, run_summary
 from dativo_workers.plugins.base import Partition
-from dativo_workers.storage import filesystem
+from dativo_workers.storage import filesystem, scheme_prefix
 
 MIN_FILE_FRACTION = 0.75  # a file below 75% of file_size_mb is small (Iceberg's rewrite_data_files default)
 DEFAULT_RUN_TAG_MAX_AGE_MS = 30 * 86400 * 1000
@@ -386,7 +386,7 @@ def remove_orphans(
         "files_scanned": len(listed),
         "orphans_removed": len(candidates),
         "orphan_bytes": sum(i.size or 0 for i in candidates),
-        "removed": [i.path for i in candidates[:LISTED_PATHS]],
+        "removed": [scheme_prefix(table.location()) + i.path for i in candidates[:LISTED_PATHS]],
     }
 
 

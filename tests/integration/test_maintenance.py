@@ -245,12 +245,12 @@ def test_orphan_removal_keeps_referenced_files_and_a_run_in_flight(workspace: Wo
 
     dry = ws.cli("maintain", str(job), "--remove-orphans", "--dry-run", "--json")
     assert dry.code == 0, dry.stderr
-    assert dry.json["orphans"]["removed"] == [str(old_orphan)] and old_orphan.exists()
+    assert dry.json["orphans"]["removed"] == [old_orphan.as_uri()] and old_orphan.exists()
 
     result = ws.cli("maintain", str(job), "--remove-orphans", "--json")
     assert result.code == 0, result.stderr
     orphans = result.json["orphans"]
-    assert orphans["removed"] == [str(old_orphan)] and orphans["orphan_bytes"] == 100
+    assert orphans["removed"] == [old_orphan.as_uri()] and orphans["orphan_bytes"] == 100
     assert not old_orphan.exists() and fresh_orphan.exists() and listing.exists() and relative.exists()
     assert all(Path(p).exists() for p in referenced)
     assert all(f.exists() for f in fragments)
