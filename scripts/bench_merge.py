@@ -265,8 +265,7 @@ def main() -> None:
                 got = json.loads(stdout.strip().splitlines()[-1])
                 if got["records"] != args.rows:
                     raise SystemExit(f"dlt {label}: {got}: expected {args.rows} records in the table")
-                before = got["files"] - got["files_added"] + got["files_deleted"]
-                rewritten = f"{got['files_deleted']} of {before}"
+                rewritten = f"{got['files_deleted']} of {got['files_before']}"
                 lines.append(row("dlt", label, changed, measured, rewritten, got["snapshots"], got["rows"]))
                 print(lines[-1], file=sys.stderr)
                 time.sleep(1)

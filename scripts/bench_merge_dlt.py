@@ -11,8 +11,9 @@ updated_at, primary key id) into the filesystem destination with `table_format="
 write disposition merge (strategy upsert), as dlt's docs describe. ``--initial`` loads with
 `append` instead: dlt's Iceberg merge upserts in batches of 1,000 rows, which for a whole table
 would take far longer than the merges measured here (the table is empty either way).
-Prints one JSON line: rows loaded, snapshots added, data files deleted/added by the run, and the
-table's record and file totals after it.
+Prints one JSON line: rows loaded, snapshots added, data files deleted/added by the run (over
+all its snapshots: a file may be rewritten several times), the table's files before it, and its
+record and file totals after it.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def main() -> None:
     parser.add_argument("--initial", action="store_true")
     args = parser.parse_args()
     bucket = args.work / "bucket"
-    before, _ = table_state(bucket)
+    before, before_summary = table_state(bucket)
     known = {s.snapshot_id for s in before}
 
     items = sql_table(
@@ -80,6 +81,7 @@ def main() -> None:
                 "files_added": sum(int(p.get("added-data-files", 0)) for p in props),
                 "records": int(summary.get("total-records", 0)),
                 "files": int(summary.get("total-data-files", 0)),
+                "files_before": int(before_summary.get("total-data-files", 0)),
             }
         )
     )
