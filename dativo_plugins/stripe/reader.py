@@ -196,8 +196,9 @@ class StripeReader(DataReader):
             if committed < oldest:
                 raise SourceError(
                     f"stripe {self.object}: the committed cursor {self.object}.{UPDATED_CURSOR} = {iso(committed)} "
-                    f"is older than the 30 days Stripe keeps events, so the changes since then cannot be "
-                    "read; reload the object with `dativo run JOB --full-refresh` (it also removes deleted objects)"
+                    "is older than Stripe's 30-day event retention (less an hour's margin), so the changes since "
+                    "then cannot be read; reload the object with `dativo run JOB --full-refresh` "
+                    "(it also removes deleted objects)"
                 )
             # the lookback re-reads events that reached the list late; none older than retention
             start = max(committed - self._lookback(), oldest)
@@ -231,11 +232,15 @@ class StripeReader(DataReader):
         ]
 
     def check(self) -> list[str]:
-        """One page of one object per listed table: the key works and may read each of them."""
+        """One page of one object per listed table: the key works and may read each of them (and
+        the events, for `updated`: a restricted key needs that permission too)."""
         problems = []
-        for name in self._names():  # `dativo check` asks before the job is split per object
+        requests = [(f"/v1/{name}", {"limit": 1, **LIST_PARAMS.get(name, {})}) for name in self._names()]
+        if self.changes:  # `dativo check` asks before the job is split per object
+            requests.append(("/v1/events", {"limit": 1}))
+        for path, params in requests:
             try:
-                self.client.get(f"/v1/{name}", {"limit": 1, **LIST_PARAMS.get(name, {})})
+                self.client.get(path, params)
             except DativoError as exc:
                 problems.append(str(exc))
         return problems

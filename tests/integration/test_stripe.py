@@ -560,6 +560,9 @@ def test_merge_on_updated_keeps_customers_and_subscriptions_equal_to_the_api(
             assert result.code == 0, result.stdout + result.stderr
             return {r["table"]: r for r in result.json["runs"]}
 
+        check = workspace.cli("check", str(job), "--json")
+        assert check.code == 0, check.stdout + check.stderr
+        assert any(q["object"] == "events" for q in server.queries)  # the key may read events too
         first = run()
         assert first["stripe.customers"]["rows"] == 80 and first["stripe.subscriptions"]["rows"] == 40
         listed = _table_equals_api(workspace, server, "customers")

@@ -175,7 +175,10 @@ def test_updated_cursor_older_than_event_retention_asks_for_a_full_refresh() -> 
     reader = _reader(
         {}, tables=["subscriptions"], incremental={"cursor_field": "updated"}, state={"subscriptions.updated": stale}
     )
-    with pytest.raises(SourceError, match=f"subscriptions.updated = {stale} is older than the 30 days.*--full-refresh"):
+    with pytest.raises(
+        SourceError,
+        match=f"subscriptions.updated = {stale} is older than Stripe's 30-day event retention.*--full-refresh",
+    ):
         reader.plan()
 
 
