@@ -4,6 +4,7 @@ local warehouse), read back with pyiceberg; the CLI in a subprocess like a sched
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import os
 import time
 from pathlib import Path
@@ -359,3 +360,21 @@ def test_compaction_commit_retries_after_losing_a_race_to_an_append(workspace: W
         and "dativo.run-id" not in parent.summary.additional_properties
     )
     assert len(_files(ws)) == 2  # the compacted file and the appended one
+
+
+def test_compaction_of_a_partitioned_table_keeps_each_file_in_its_partition(workspace: Workspace) -> None:
+    ws = workspace
+    for n in range(6):  # each file holds rows of two days
+        lines = ["id,v,updated_at"] + [f"{n * 10 + i},v,2024-01-0{1 + i % 2}T12:00:00+00:00" for i in range(10)]
+        ws.write(f"data/d-{n}.csv", "\n".join(lines) + "\n")
+    job = _job(ws, extra="  partition_by: [{field: updated_at, transform: day}]")
+    ws.run(job)
+    rows = _rows(ws)
+    assert len(_files(ws)) == 12
+    report = compact(_target(ws), load_runner(ws.runner_file), ws.ledger(), workers=1)
+    assert report["state"] == "committed" and report["groups"] == 2 and report["files_after"] == 2
+    assert _rows(ws) == rows
+    days = ws.table("acme.events").inspect.files().column("partition").to_pylist()
+    assert sorted(d["updated_at_day"] for d in days) == [dt.date(2024, 1, 1), dt.date(2024, 1, 2)]
+    one_day = ws.table("acme.events").scan(row_filter="updated_at >= '2024-01-02T00:00:00+00:00'").plan_files()
+    assert len(list(one_day)) == 1  # partition pruning still works on the rewritten files
