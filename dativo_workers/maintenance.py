@@ -355,31 +355,31 @@ def remove_orphans(
     now = now if now is not None else time.time()
     table = target.table()
     fs, root = filesystem(table.location(), target.storage)
-    cutoff, protected = _in_flight(target, ledger, now - older_than_s)
-    keep_dirs = [f"{root}/{d}/" for d in protected] + [f"{root}/_dativo_quarantine/"]
     listed = [
         info
         for info in fs.get_file_info(pafs.FileSelector(root, recursive=True, allow_not_found=True))
         if info.type == pafs.FileType.File
     ]
-    referenced = referenced_paths(table)
-
-    def orphan(info: pafs.FileInfo, referenced: set[str], keep_dirs: list[str], cutoff: float) -> bool:
-        return (
-            info.path not in referenced
+    candidates, runs = listed, []
+    # twice: a commit or a run may have started while the files were listed, so the table and the
+    # ledger are read again just before deleting
+    for _ in range(2):
+        if not candidates:
+            break
+        runs = _unfinished_runs(target, ledger)
+        cutoff = min([now - older_than_s, *(r["created_at"] for r in runs)])
+        keep_dirs = [f"{root}/{d}/" for r in runs for d in (run_data_dir(r["run_id"]), quarantine_dir(r["run_id"]))]
+        keep_dirs.append(f"{root}/{quarantine_dir('')}")
+        referenced = referenced_paths(target.table())
+        candidates = [
+            info
+            for info in candidates
+            if info.path not in referenced
             and info.mtime is not None
             and info.mtime.timestamp() < cutoff
-            and not any(info.path.startswith(d) for d in keep_dirs)
+            and not info.path.startswith(tuple(keep_dirs))
             and not info.path.endswith("/version-hint.text")
-        )
-
-    candidates = [i for i in listed if orphan(i, referenced, keep_dirs, cutoff)]
-    if candidates:  # a commit or a run may have started meanwhile: check the table and the ledger again
-        table = target.table()
-        cutoff, protected = _in_flight(target, ledger, cutoff)
-        keep_dirs = [f"{root}/{d}/" for d in protected] + [f"{root}/_dativo_quarantine/"]
-        referenced = referenced_paths(table)
-        candidates = [i for i in candidates if orphan(i, referenced, keep_dirs, cutoff)]
+        ]
     if not dry_run:
         delete_files(fs, [i.path for i in candidates])
     return {
@@ -387,16 +387,13 @@ def remove_orphans(
         "orphans_removed": len(candidates),
         "orphan_bytes": sum(i.size or 0 for i in candidates),
         "removed": [scheme_prefix(table.location()) + i.path for i in candidates[:LISTED_PATHS]],
+        "unfinished_runs": sorted(r["run_id"] for r in runs),  # they hold the cutoff back
     }
 
 
-def _in_flight(target: MaintainTarget, ledger: Ledger, cutoff: float) -> tuple[float, list[str]]:
-    """The cutoff moved before every unfinished run of the table, and those runs' directories."""
-    runs = [r for r in ledger.active_runs() if r["catalog"] == target.catalog_name and r["table_ident"] == target.name]
-    if runs:
-        cutoff = min(cutoff, min(r["created_at"] for r in runs))
-    dirs = [d for r in runs for d in (run_data_dir(r["run_id"]), quarantine_dir(r["run_id"]))]
-    return cutoff, dirs
+def _unfinished_runs(target: MaintainTarget, ledger: Ledger) -> list[dict[str, Any]]:
+    """The table's runs that may still write or commit files (pending, running, committing)."""
+    return [r for r in ledger.active_runs() if (r["catalog"], r["table_ident"]) == (target.catalog_name, target.name)]
 
 
 def referenced_paths(table: Table) -> set[str]:

@@ -252,6 +252,7 @@ def test_orphan_removal_keeps_referenced_files_and_a_run_in_flight(workspace: Wo
     assert result.code == 0, result.stderr
     orphans = result.json["orphans"]
     assert orphans["removed"] == [old_orphan.as_uri()] and orphans["orphan_bytes"] == 100
+    assert orphans["unfinished_runs"] == [in_flight.run_id]
     assert not old_orphan.exists() and fresh_orphan.exists() and listing.exists() and relative.exists()
     assert all(Path(p).exists() for p in referenced)
     assert all(f.exists() for f in fragments)
