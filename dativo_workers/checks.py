@@ -38,15 +38,18 @@ def check_job(job_path: Path, runner_path: Path | None, select: list[str] | None
         if problems:
             raise SourceError(f"{reader.name}: " + "; ".join(problems))
         partitions = 0
+        found: list[str] = []
         for one in objects:  # one run per source table
             reader = create_reader(one)
             try:
                 partitions += len(reader.plan())
+                found += [summary] if (summary := reader.plan_summary()) else []
                 one_asset = asset if one is job else load_job_asset(one)  # its contract object loads
                 schema = schema or source_schema(one_asset, reader)
             finally:
                 reader.close()
-        checks.append({"name": "source", "ok": True, "detail": f"{reader.name}: readable, {partitions} partition(s)"})
+        detail = f"{reader.name}: readable, {', '.join([*found, f'{partitions} partition(s)'])}"
+        checks.append({"name": "source", "ok": True, "detail": detail})
     except ConfigError:
         raise  # exit 2 naming the file and key, like `dativo run`
     except (DativoError, OSError) as exc:  # details are printed: scrubbed like every error text

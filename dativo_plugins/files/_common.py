@@ -1,4 +1,5 @@
-"""Plumbing shared by the file readers: finding files, compression, byte slices, schemas in specs."""
+"""Plumbing shared by the file readers: finding files, opening them (local paths or object-store
+URIs through the engine's storage), compression, byte slices, schemas in specs."""
 
 from __future__ import annotations
 
@@ -7,13 +8,15 @@ import glob
 import io
 import os
 import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import pyarrow as pa
 
-from dativo_workers.errors import SourceError
+from dativo_workers.errors import SourceError, TransientError
 from dativo_workers.plugins import SourceContext
+from dativo_workers.storage import StoredFile, filesystem, list_files, scheme_of
 
 # Suffix -> pyarrow codec name. Compressed streams cannot be entered at a byte offset,
 # so a compressed file is always read as one partition.
@@ -21,25 +24,46 @@ COMPRESSION_BY_SUFFIX = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd"}
 
 _GLOB_MAGIC = re.compile(r"[*?[]")
 _SCAN_CHUNK = 1024 * 1024
+# Object-store reads: one ranged request per this many bytes at least (line-at-a-time readers
+# would otherwise ask for a few KiB each).
+_REMOTE_BUFFER = 256 * 1024
+_REMOTE_LINES_BUFFER = 64 * 1024  # for reading a header: a few short lines
 
 
-def resolve_files(context: SourceContext) -> list[str]:
-    """Absolute paths of every file matched by ``source.files``, sorted and deduplicated."""
+class SourceChanged(TransientError):
+    """A file changed while a partition read it: the read is not one version of it, so the
+    partition fails and its retry reads the file again."""
+
+
+def resolve_files(context: SourceContext) -> list[StoredFile]:
+    """Every file matched by ``source.files`` with its size, sorted by path and deduplicated.
+
+    Local paths and globs resolve against the job's directory; object-store URIs are listed
+    (one paginated listing per pattern, no object read)."""
     if not context.files:
         raise SourceError("source.files is empty: the file readers need at least one {path: ...} entry")
-    found: set[str] = set()
+    found: dict[str, StoredFile] = {}
     for entry in context.files:
         pattern = entry.get("path")
         if not isinstance(pattern, str) or not pattern:
             raise SourceError(f"source.files entry {entry!r} has no 'path'")
-        full = Path(pattern).expanduser()
+        scheme = scheme_of(pattern)
+        if scheme and scheme != "file":
+            matches = list_files(pattern, context.storage)
+            if not matches:
+                raise SourceError(f"no object matches {pattern!r}")
+            found.update((m.uri, m) for m in matches)
+            continue
+        full = Path(pattern.removeprefix("file://")).expanduser()
         if not full.is_absolute():
             full = context.base_dir / full
-        matches = [m for m in glob.glob(str(full), recursive=True) if os.path.isfile(m)]
-        if not matches:
+        paths = [m for m in glob.glob(str(full), recursive=True) if os.path.isfile(m)]
+        if not paths:
             raise SourceError(f"no file matches {pattern!r} (looked in {_search_root(full)})")
-        found.update(os.path.abspath(m) for m in matches)
-    return sorted(found)
+        for path in map(os.path.abspath, paths):
+            stat = os.stat(path)
+            found[path] = StoredFile(path, stat.st_size, stat.st_mtime_ns)
+    return sorted(found.values(), key=lambda f: f.uri)
 
 
 def _search_root(pattern: Path) -> Path:
@@ -63,22 +87,37 @@ class RawSlice(io.RawIOBase):
     byte range of the file is ever read.
     """
 
-    def __init__(self, source: BinaryIO | pa.NativeFile, limit: int | None) -> None:
+    def __init__(
+        self, source: BinaryIO | pa.NativeFile, limit: int | None, at_end: Callable[[], None] | None = None
+    ) -> None:
         super().__init__()
         self._source = source
         self._remaining = limit
+        self._at_end = at_end  # called once, when the slice has been read to its end
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
+        wanted = len(view)
         if self._remaining is not None:
             view = view[: self._remaining]
-        count = self._source.readinto(view) or 0
+        try:
+            count = (self._source.readinto(view) or 0) if len(view) else 0
+        except OSError:
+            self._finished()  # a read past the end of an object that shrank: say so
+            raise
         if self._remaining is not None:
             self._remaining -= count
+        if count == 0 and wanted:
+            self._finished()  # the end of the file or of the slice
         return count
+
+    def _finished(self) -> None:
+        at_end, self._at_end = self._at_end, None
+        if at_end is not None:
+            at_end()
 
     def close(self) -> None:
         if not self.closed:
@@ -86,39 +125,145 @@ class RawSlice(io.RawIOBase):
         super().close()
 
 
-def open_slice(spec: dict[str, Any]) -> RawSlice:
-    """The bytes of a partition: ``[start, end)`` of a plain file, or a whole compressed one."""
-    if spec["compression"]:
-        return RawSlice(pa.input_stream(spec["path"], compression=spec["compression"]), None)
-    raw = open(spec["path"], "rb", buffering=0)  # noqa: SIM115 - owned and closed by RawSlice
-    raw.seek(spec["start"])
-    return RawSlice(raw, None if spec["end"] is None else spec["end"] - spec["start"])
+class _NativeRaw(io.RawIOBase):
+    """A pyarrow file (an object store's ranged reader) as a raw Python stream."""
+
+    def __init__(self, file: pa.NativeFile) -> None:
+        super().__init__()
+        self._file = file
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        return self._file.readinto(buffer)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def close(self) -> None:
+        if not self.closed:
+            self._file.close()
+        super().close()
+
+
+class SourceFiles:
+    """Opens a job's files: local paths with the OS, object-store URIs through the engine's
+    storage API (``source.storage`` settings) as ranged reads, so a partition reads its own
+    bytes and never the whole object. Resolved settings stay in this object, never in a spec."""
+
+    def __init__(self, storage: Mapping[str, Any] | None = None) -> None:
+        self._storage = dict(storage or {})
+
+    def _native(self, path: str) -> pa.NativeFile:
+        fs, inner = filesystem(path, self._storage)
+        try:
+            return fs.open_input_file(inner)
+        except FileNotFoundError:
+            raise SourceError(f"{path}: no such object (deleted since the run was planned?)") from None
+        except OSError as exc:
+            raise SourceError(f"{path}: cannot open: {exc}") from None
+
+    def open(self, path: str) -> BinaryIO:
+        """A seekable binary file (buffered)."""
+        if not scheme_of(path):
+            return open(path, "rb")
+        return io.BufferedReader(_NativeRaw(self._native(path)), _REMOTE_LINES_BUFFER)
+
+    @staticmethod
+    def remote(path: str) -> bool:
+        """Whether ``path`` is an object-store URI (each read a request) rather than a local file."""
+        return bool(scheme_of(path)) and scheme_of(path) != "file"
+
+    def open_arrow(self, path: str) -> pa.NativeFile | str:
+        """What pyarrow readers (Parquet) take: a path, or an object store's ranged reader."""
+        return self._native(path) if scheme_of(path) else path
+
+    def size(self, path: str) -> int:
+        if not scheme_of(path):
+            return os.path.getsize(path)
+        with self._native(path) as file:
+            return file.size()
+
+    def open_slice(self, spec: dict[str, Any]) -> RawSlice:
+        """The bytes of a partition: ``[start, end)`` of a plain file, or a whole compressed one.
+
+        A byte range belongs to the file as planned (``size``): a file of another size fails
+        the partition. Any read checks, at its end, that the file kept the size it had when it
+        was opened; otherwise the partition fails with ``SourceChanged`` and is read again."""
+        path = spec["path"]
+        remote = bool(scheme_of(path))
+        raw: BinaryIO | pa.NativeFile
+        if remote:
+            raw = self._native(path)
+            size = raw.size()
+        elif spec["compression"]:
+            raw = pa.OSFile(path, "r")
+            size = raw.size()
+        else:
+            raw = open(path, "rb", buffering=0)  # noqa: SIM115 - owned and closed by RawSlice
+            size = os.fstat(raw.fileno()).st_size
+        planned = spec.get("size")
+        if spec["end"] is not None and planned is not None and size != planned:
+            raw.close()
+            raise SourceError(
+                f"{path}: changed size since the run was planned ({planned} bytes then, {size} now): its "
+                "byte ranges no longer start on records; run the job again to plan the file as it is now"
+            )
+
+        def unchanged() -> None:
+            now = self.size(path)
+            if now != size:
+                raise SourceChanged(f"{path}: changed while being read ({size} bytes when opened, {now} now)")
+
+        if spec["compression"]:
+            return RawSlice(pa.CompressedInputStream(raw, spec["compression"]), None, unchanged)
+        raw.seek(spec["start"])
+        limit = None if spec["end"] is None else spec["end"] - spec["start"]
+        if remote:  # never buffer past the slice: those bytes would be fetched for nothing
+            raw = pa.BufferedInputStream(raw, max(1, min(_REMOTE_BUFFER, limit if limit is not None else size)))  # type: ignore[arg-type]
+        return RawSlice(raw, limit, unchanged)
+
+    def read_sample(self, path: str, size: int) -> tuple[pa.Buffer, bool]:
+        """About the first ``size`` bytes of a file (decompressed) for schema inference, cut after
+        the last whole line; and whether that is the complete file.
+
+        Inference must not open a streaming reader on the whole file: Arrow reads many blocks
+        ahead in the background, so "the first block" would cost most of the file in memory.
+        """
+        with io.BufferedReader(self.open_slice(whole_file_spec(path))) as stream:
+            data = stream.read(size + 1)
+        if len(data) <= size:
+            return pa.py_buffer(data), True
+        cut = data.rfind(b"\n", 0, size) + 1
+        return pa.py_buffer(data[: cut or size]), False
+
+    def is_empty(self, spec: dict[str, Any]) -> bool:
+        """No bytes to read: an empty file (``end`` None means "to the end of the file")."""
+        if spec["end"] is not None:
+            return spec["end"] - spec["start"] == 0
+        return (spec.get("size") if spec.get("size") is not None else self.size(spec["path"])) - spec["start"] == 0
+
+    def count_newlines(self, path: str, end: int) -> int:
+        """Number of line breaks in the first ``end`` bytes of a file."""
+        count = 0
+        with self.open(path) as file:
+            remaining = end
+            while remaining > 0 and (chunk := file.read(min(_SCAN_CHUNK, remaining))):
+                count += chunk.count(b"\n")
+                remaining -= len(chunk)
+        return count
 
 
 def whole_file_spec(path: str) -> dict[str, Any]:
     """The spec fields that make ``open_slice`` read a complete file."""
     return {"path": path, "start": 0, "end": None, "compression": compression_of(path)}
-
-
-def read_sample(path: str, size: int) -> tuple[pa.Buffer, bool]:
-    """About the first ``size`` bytes of a file (decompressed) for schema inference, cut after
-    the last whole line; and whether that is the complete file.
-
-    Inference must not open a streaming reader on the whole file: Arrow reads many blocks
-    ahead in the background, so "the first block" would cost most of the file in memory.
-    """
-    with io.BufferedReader(open_slice(whole_file_spec(path))) as stream:
-        data = stream.read(size + 1)
-    if len(data) <= size:
-        return pa.py_buffer(data), True
-    cut = data.rfind(b"\n", 0, size) + 1
-    return pa.py_buffer(data[: cut or size]), False
-
-
-def is_empty(spec: dict[str, Any]) -> bool:
-    """No bytes to read: an empty file (``end`` None means "to the end of the file")."""
-    end = os.path.getsize(spec["path"]) if spec["end"] is None else spec["end"]
-    return end - spec["start"] == 0
 
 
 def next_line_start(file: BinaryIO, offset: int) -> int:
@@ -131,17 +276,6 @@ def next_line_start(file: BinaryIO, offset: int) -> int:
             return position + newline + 1
         position += len(chunk)
     return position
-
-
-def count_newlines(path: str, end: int) -> int:
-    """Number of line breaks in the first ``end`` bytes of a file."""
-    count = 0
-    with open(path, "rb") as file:
-        remaining = end
-        while remaining > 0 and (chunk := file.read(min(_SCAN_CHUNK, remaining))):
-            count += chunk.count(b"\n")
-            remaining -= len(chunk)
-    return count
 
 
 def check_columns(path: str, found: list[str], expected: list[str]) -> None:

@@ -4,7 +4,6 @@ sampling the schema once, and turning a row of a partition back into a file line
 from __future__ import annotations
 
 import io
-import os
 from abc import abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,15 +15,15 @@ import pyarrow as pa
 from pydantic import Field
 
 from dativo_plugins.files._common import (
+    SourceFiles,
     compression_of,
-    count_newlines,
     encode_schema,
     next_line_start,
-    open_slice,
     resolve_files,
 )
 from dativo_workers.errors import SourceError
 from dativo_workers.plugins import DataReader, Partition, PluginSettings, SourceContext
+from dativo_workers.storage import StoredFile
 
 _ROWS_PER_BATCH = 65536
 
@@ -60,8 +59,9 @@ class TextOptions(PluginSettings):
 class TextFileReader(DataReader):
     """Base of the CSV and JSON Lines readers.
 
-    A partition spec is ``{"path", "start", "end", "first", "compression", "source_schema"}``:
-    bytes ``[start, end)`` of one file (a whole file when compressed), ``first`` when the
+    A partition spec is ``{"path", "start", "end", "first", "size", "compression", "source_schema"}``:
+    bytes ``[start, end)`` of one file of ``size`` bytes (a whole file when compressed), a local
+    path or an object-store URI, ``first`` when the
     range holds the file's beginning, and the sampled source schema (encoded), so every
     partition parses with the same types without sampling again.
     """
@@ -72,6 +72,7 @@ class TextFileReader(DataReader):
     def __init__(self, config: PluginSettings, context: SourceContext) -> None:
         super().__init__(config, context)
         self._schema: pa.Schema | None = None
+        self._files = SourceFiles(context.storage)
         self._cursors: dict[int, _RowCursor] = {}  # per partition: where describe_position stopped
 
     # --- format hooks ---------------------------------------------------------------
@@ -95,13 +96,20 @@ class TextFileReader(DataReader):
     # --- DataReader -----------------------------------------------------------------
 
     @cached_property
-    def _paths(self) -> list[str]:
+    def _found(self) -> list[StoredFile]:
         return resolve_files(self.context)
+
+    @property
+    def _paths(self) -> list[str]:
+        return [f.uri for f in self._found]
+
+    def plan_summary(self) -> str:
+        return f"{len(self._found)} file(s) matched"
 
     def schema(self) -> pa.Schema:
         if self._schema is None:
             # Sample the first non-empty file: an empty one has nothing to infer from.
-            sample = next((p for p in self._paths if os.path.getsize(p) > 0), None)
+            sample = next((f.uri for f in self._found if f.size > 0), None)
             if sample is None:
                 raise SourceError(f"every file matched by source.files is empty: {self._paths}")
             try:
@@ -113,10 +121,10 @@ class TextFileReader(DataReader):
     def plan(self) -> list[Partition]:
         source_schema = encode_schema(self.schema())
         partitions: list[Partition] = []
-        for path in self._paths:
+        for found in self._found:
+            path, size = found.uri, found.size
             compression = compression_of(path)
-            size = os.path.getsize(path)
-            name = os.path.basename(path)
+            name = path.rsplit("/", 1)[-1]
             for start, end in self._ranges(path, size, compression):
                 spec = {
                     "path": path,
@@ -124,6 +132,7 @@ class TextFileReader(DataReader):
                     # a whole file is read to its end, so a retry after the input was fixed sees all of it
                     "end": None if (start, end) == (0, size) else end,
                     "first": start == 0,
+                    "size": size,  # a range holds records only in the file as planned
                     "compression": compression,
                     "source_schema": source_schema,
                 }
@@ -136,7 +145,7 @@ class TextFileReader(DataReader):
         target = self.context.target_partition_bytes
         if compression or size <= target or not self._may_split():
             return [(0, size)]
-        with open(path, "rb") as file:
+        with self._files.open(path) as file:
             # The header stays in the first range: other ranges get the column names passed in.
             data_start = sum(len(line) for line in self._preamble(iter(file)))
             points = self._split_points(file, data_start, size, target)
@@ -194,8 +203,8 @@ class TextFileReader(DataReader):
 
     def _row_lines(self, spec: dict[str, Any]) -> Iterator[list[int]]:
         """The first line (1-based) of each row of a partition, in batches: one scan of its bytes."""
-        line_number = 0 if spec["first"] else count_newlines(spec["path"], spec["start"])
-        with io.BufferedReader(open_slice(spec)) as stream:
+        line_number = 0 if spec["first"] else self._files.count_newlines(spec["path"], spec["start"])
+        with io.BufferedReader(self._files.open_slice(spec)) as stream:
             lines = iter(stream)
             if spec["first"]:
                 line_number += len(self._preamble(lines))

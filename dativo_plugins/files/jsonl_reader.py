@@ -12,13 +12,7 @@ from typing import Any, BinaryIO
 import pyarrow as pa
 import pyarrow.json as pajson
 
-from dativo_plugins.files._common import (
-    count_newlines,
-    decode_schema,
-    is_empty,
-    open_slice,
-    read_sample,
-)
+from dativo_plugins.files._common import decode_schema
 from dativo_plugins.files._text import TextFileReader, TextOptions
 from dativo_workers.errors import SourceError
 from dativo_workers.plugins import Partition
@@ -116,14 +110,14 @@ class JsonlReader(TextFileReader):
 
     name = "jsonl"
     config_model = JsonlOptions
-    description = "JSON Lines files (local paths and globs, gzip/bz2/zstd)"
+    description = "JSON Lines files (local paths, object-store URIs, globs; gzip/bz2/zstd)"
     config: JsonlOptions
 
     def _read_options(self) -> pajson.ReadOptions:
         return pajson.ReadOptions(block_size=self.config.block_size)
 
     def _infer_schema(self, path: str) -> pa.Schema:
-        sample, _ = read_sample(path, self.config.block_size)
+        sample, _ = self._files.read_sample(path, self.config.block_size)
         with pajson.open_json(pa.BufferReader(sample), read_options=self._read_options()) as reader:
             inferred = reader.schema
         floats = [field.name for field in inferred if pa.types.is_float64(field.type)]
@@ -181,7 +175,7 @@ class JsonlReader(TextFileReader):
 
     def read(self, partition: Partition, schema: pa.Schema | None) -> Iterator[pa.RecordBatch]:
         spec = partition.spec
-        if is_empty(spec):
+        if self._files.is_empty(spec):
             return
         parse_options = pajson.ParseOptions(
             explicit_schema=self._explicit_schema(spec, schema),
@@ -189,23 +183,23 @@ class JsonlReader(TextFileReader):
             unexpected_field_behavior="ignore",
         )
         with (
-            open_slice(spec) as source,
+            self._files.open_slice(spec) as source,
             pajson.open_json(source, read_options=self._read_options(), parse_options=parse_options) as reader,
         ):
             yield from reader
 
     def read_untyped(self, partition: Partition, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
         spec = partition.spec
-        if is_empty(spec):
+        if self._files.is_empty(spec):
             return
         names = self._explicit_schema(spec, schema).names
         nested = {f.name: f.type for f in schema if pa.types.is_nested(f.type)}
 
         def where(line: int) -> str:
-            before = 0 if spec["first"] else count_newlines(spec["path"], spec["start"])
+            before = 0 if spec["first"] else self._files.count_newlines(spec["path"], spec["start"])
             return f"{spec['path']}: line {before + line}"
 
-        with io.BufferedReader(open_slice(spec)) as stream:
+        with io.BufferedReader(self._files.open_slice(spec)) as stream:
             records = self._records(stream, where)
             while chunk := list(itertools.islice(records, _UNTYPED_CHUNK)):
                 for line, record in chunk:

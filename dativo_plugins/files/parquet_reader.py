@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import Field
 
-from dativo_plugins.files._common import check_columns, resolve_files
+from dativo_plugins.files._common import SourceFiles, check_columns, resolve_files
 from dativo_workers.errors import SourceError
-from dativo_workers.plugins import DataReader, Partition, PluginSettings
+from dativo_workers.plugins import DataReader, Partition, PluginSettings, SourceContext
+from dativo_workers.storage import StoredFile, scheme_of
+
+_FOOTER_THREADS = 16  # object-store footers are read concurrently: each costs round trips
 
 
 class ParquetOptions(PluginSettings):
@@ -21,9 +24,14 @@ class ParquetOptions(PluginSettings):
     batch_size: int = Field(65_536, gt=0)  # rows per record batch
 
 
-def _open(path: str) -> pq.ParquetFile:
+def _open(files: SourceFiles, path: str, size: int | None = None) -> pq.ParquetFile:
+    """The file's footer, read with ranged requests; ``size``: the size it was planned at."""
+    source = files.open_arrow(path)
+    if size is not None and not isinstance(source, str) and source.size() != size:
+        source.close()
+        raise SourceError(f"{path}: changed size since the run was planned ({size} bytes then, {source.size()} now)")
     try:
-        return pq.ParquetFile(path)
+        return pq.ParquetFile(source)
     except (pa.ArrowInvalid, OSError) as exc:
         # Reported as a source problem, not as a value that failed to convert.
         raise SourceError(f"{path}: not a readable Parquet file: {exc}") from exc
@@ -53,36 +61,50 @@ def _label(name: str, row_groups: list[int], total: int) -> str:
 class ParquetReader(DataReader):
     """Parquet files; a file larger than the target partition size is split by row groups.
 
-    A partition spec is ``{"path", "row_groups": [...], "columns": [...]}``, ``columns``
-    being the sampled (first) file's, which every file must match.
+    A partition spec is ``{"path", "row_groups": [...], "columns": [...], "size"}``, ``columns``
+    being the sampled (first) file's, which every file must match; ``path`` a local path or an
+    object-store URI.
     """
 
     name = "parquet"
     config_model = ParquetOptions
-    description = "Parquet files (local paths and globs)"
+    description = "Parquet files (local paths, object-store URIs, globs)"
     source_list = "files"
     config: ParquetOptions
 
+    def __init__(self, config: ParquetOptions, context: SourceContext) -> None:
+        super().__init__(config, context)
+        self._files = SourceFiles(context.storage)
+
     @cached_property
-    def _paths(self) -> list[str]:
+    def _found(self) -> list[StoredFile]:
         return resolve_files(self.context)
 
+    def plan_summary(self) -> str:
+        return f"{len(self._found)} file(s) matched"
+
     def schema(self) -> pa.Schema:
-        with _open(self._paths[0]) as file:
+        with _open(self._files, self._found[0].uri) as file:
             return file.schema_arrow.remove_metadata()
+
+    def _metadata(self, found: StoredFile) -> pq.FileMetaData:
+        with _open(self._files, found.uri, found.size) as file:
+            return file.metadata
 
     def plan(self) -> list[Partition]:
         columns = self.schema().names
         partitions: list[Partition] = []
-        for path in self._paths:
-            with _open(path) as file:
-                metadata = file.metadata
-            name = os.path.basename(path)
+        remote = any(scheme_of(f.uri) for f in self._found)
+        with ThreadPoolExecutor(_FOOTER_THREADS if remote else 1) as pool:
+            footers = list(pool.map(self._metadata, self._found))
+        for found, metadata in zip(self._found, footers, strict=True):
+            path = found.uri
+            name = path.rsplit("/", 1)[-1]
             for row_groups in _row_group_sets(metadata, self.context.target_partition_bytes):
                 partitions.append(
                     Partition(
                         index=len(partitions),
-                        spec={"path": path, "row_groups": row_groups, "columns": columns},
+                        spec={"path": path, "row_groups": row_groups, "columns": columns, "size": found.size},
                         estimated_bytes=sum(metadata.row_group(i).total_byte_size for i in row_groups),
                         estimated_rows=sum(metadata.row_group(i).num_rows for i in row_groups),
                         label=_label(name, row_groups, metadata.num_row_groups),
@@ -93,7 +115,7 @@ class ParquetReader(DataReader):
     def read(self, partition: Partition, schema: pa.Schema | None) -> Iterator[pa.RecordBatch]:
         # Parquet values are already typed: the engine casts to ``schema`` if they differ.
         spec = partition.spec
-        with _open(spec["path"]) as file:
+        with _open(self._files, spec["path"], spec.get("size")) as file:
             check_columns(spec["path"], file.schema_arrow.names, spec["columns"])
             if spec["row_groups"]:  # an empty list would mean "all row groups" to pyarrow
                 yield from file.iter_batches(batch_size=self.config.batch_size, row_groups=spec["row_groups"])
@@ -101,6 +123,6 @@ class ParquetReader(DataReader):
     def describe_position(self, partition: Partition, row_in_partition: int) -> str:
         spec = partition.spec
         first_group = spec["row_groups"][0] if spec["row_groups"] else 0
-        with _open(spec["path"]) as file:
+        with _open(self._files, spec["path"]) as file:
             before = sum(file.metadata.row_group(i).num_rows for i in range(first_group))
         return f"{spec['path']}: row {before + row_in_partition + 1}"

@@ -42,7 +42,16 @@ class Strict(BaseModel):
 
 
 class FileEntry(Strict):
-    path: str
+    path: str = Field(description="a local path or glob (relative to the job file), or s3://, gs://, abfs:// URIs")
+
+    @field_validator("path")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        from dativo_workers.storage import unsupported_scheme  # storage imports the config package
+
+        if (problem := unsupported_scheme(value)) is not None:
+            raise ValueError(problem)
+        return value
 
 
 class TableEntry(Strict):
@@ -82,8 +91,24 @@ class SourceConfig(Strict):
     query: str | None = None
     objects: list[Any] = Field(default_factory=list)
     options: dict[str, Any] = Field(default_factory=dict)
+    storage: dict[str, Any] = Field(
+        default_factory=dict,
+        description="object-store settings for source.files URIs, pyiceberg FileIO names (s3.endpoint, "
+        "s3.access-key-id, ..., gcs.*, adls.*); values may be ${secret:...} references",
+    )
     incremental: Incremental | None = None
     partitioning: Partitioning = Field(default_factory=Partitioning)
+
+    @field_validator("storage")
+    @classmethod
+    def _storage_keys(cls, value: dict[str, Any]) -> dict[str, str]:
+        from dativo_workers.storage import STORAGE_KEYS
+
+        unknown = sorted(set(value) - STORAGE_KEYS)
+        if unknown:
+            raise ValueError(f"unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(STORAGE_KEYS))}")
+        # YAML's `true` is the property's "true"
+        return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
 
     @model_validator(mode="after")
     def _one_reader(self) -> SourceConfig:

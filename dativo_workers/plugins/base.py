@@ -84,6 +84,9 @@ class SourceContext:
     files: list[dict[str, Any]] = field(default_factory=list)  # source.files entries
     tables: list[dict[str, Any]] = field(default_factory=list)  # source.tables entries
     connection: dict[str, Any] = field(default_factory=dict)  # secret references resolved (SecretValue)
+    # source.storage: object-store settings (pyiceberg FileIO names), secret references resolved;
+    # open files through dativo_workers.storage with them
+    storage: dict[str, Any] = field(default_factory=dict)
     target_partition_bytes: int = 128 * 1024 * 1024
     tenant_id: str = ""
     query: str | None = None  # source.query: a custom SELECT (database readers)
@@ -263,6 +266,10 @@ class DataReader(ABC):
         """What this source holds (tables, files, API objects) with columns when known. Default:
         one object described by ``schema()``."""
         return [DiscoveredObject(name=self.name, kind="object", schema=self.schema())]
+
+    def plan_summary(self) -> str | None:
+        """A few words on what ``plan()`` found ("1024 file(s) matched"), for `dativo check`."""
+        return None
 
     def check(self) -> list[str]:
         """Connect and verify access (privileges, objects exist) without reading data.

@@ -287,6 +287,7 @@ def create_reader(
         files=[f.model_dump() for f in source.files],
         tables=[t.model_dump() for t in source.tables],
         connection=resolve(dict(source.connection), tenant),
+        storage=resolve(dict(source.storage), tenant),
         target_partition_bytes=source.partitioning.target_mb * 1024 * 1024,
         tenant_id=tenant,
         query=source.query,
@@ -297,7 +298,7 @@ def create_reader(
     )
     reader = plugin_call(plugin_name(cls), cls, validate_settings(cls, settings, key, job), context)
     # errors the reader raises carry no resolved value, and an auth failure names the references
-    return guard(reader, references([raw_settings, dict(source.connection)]))
+    return guard(reader, references([raw_settings, dict(source.connection), dict(source.storage)]))
 
 
 def validate_settings(cls: Any, settings: dict[str, Any], key: str, job: LoadedJob) -> Any:

@@ -9,6 +9,7 @@ import pytest
 
 from ..conftest import Workspace
 from .fleet import Fleet
+from .s3 import S3Server, moto_s3
 
 
 @pytest.fixture
@@ -38,3 +39,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         tail = "\n".join(fleet.log_text().splitlines()[-120:])
         report.sections.append(("worker logs (last 120 lines)", tail))
     return report
+
+
+@pytest.fixture(scope="module")
+def s3_server() -> Iterator[S3Server]:
+    """moto's S3 on loopback with signatures checked (tests/integration/s3.py); one per module,
+    each test in its own bucket."""
+    with moto_s3() as server:
+        yield server

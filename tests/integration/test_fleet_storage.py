@@ -11,7 +11,6 @@ import datetime as dt
 import json
 import os
 import signal
-import socket
 import subprocess
 import textwrap
 import time
@@ -22,10 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import redis
-import requests
 import sqlalchemy as sa
 from pyiceberg.catalog.sql import SqlCatalog
 
@@ -35,6 +32,7 @@ from dativo_workers.ledger import Ledger
 from dativo_workers.storage import catalog_properties
 
 from .fleet import dativo_command
+from .s3 import S3Server
 from .services import service_unavailable
 
 pytestmark = pytest.mark.integration
@@ -46,69 +44,6 @@ CATALOG_TABLES = {"iceberg_tables", "iceberg_namespace_properties"}
 
 
 # -- services -------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class S3Server:
-    endpoint: str
-    access_key: str
-    secret_key: str
-
-    def client(self, secret_key: str | None = None) -> Any:
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint,
-            region_name="us-east-1",
-            aws_access_key_id=self.access_key,
-            aws_secret_access_key=secret_key or self.secret_key,
-        )
-
-    def keys(self, bucket: str) -> list[str]:
-        pages = self.client().get_paginator("list_objects_v2").paginate(Bucket=bucket)
-        return [obj["Key"] for page in pages for obj in page.get("Contents", [])]
-
-
-@pytest.fixture(scope="module")
-def s3_server() -> Iterator[S3Server]:
-    """moto's S3 over real HTTP on loopback, with request signing enforced.
-
-    moto accepts any credentials unless authentication is switched on: we create an IAM user with
-    an access key while it is off, then switch it on, so a wrong secret key fails the signature check
-    exactly as AWS, MinIO or Ceph would.
-    """
-    from moto.server import ThreadedMotoServer
-
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    previous_auth = None
-    try:
-        iam = boto3.client(
-            "iam",
-            endpoint_url=endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="bootstrap",
-            aws_secret_access_key="bootstrap",
-        )
-        iam.create_user(UserName="dativo")
-        policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
-        iam.put_user_policy(UserName="dativo", PolicyName="s3", PolicyDocument=json.dumps(policy))
-        key = iam.create_access_key(UserName="dativo")["AccessKey"]
-        reply = requests.post(f"{endpoint}/moto-api/reset-auth", data=b"0", timeout=10)
-        reply.raise_for_status()
-        previous_auth = reply.json()["PREVIOUS_INITIAL_NO_AUTH_ACTION_COUNT"]
-        yield S3Server(endpoint, key["AccessKeyId"], key["SecretAccessKey"])
-    finally:
-        if previous_auth is not None:  # moto's auth switch is process-wide: leave it as we found it
-            requests.post(f"{endpoint}/moto-api/reset-auth", data=previous_auth.encode(), timeout=10)
-        server.stop()
 
 
 @pytest.fixture

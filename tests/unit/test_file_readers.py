@@ -29,9 +29,8 @@ from dativo_plugins.files import (
     ParquetOptions,
     ParquetReader,
     _csv_records,
-    _text,
-    csv_reader,
 )
+from dativo_plugins.files._common import SourceFiles
 from dativo_plugins.files._csv_records import Dialect, record_lines, split_points
 from dativo_workers.conform import POSITION_COLUMN, Conformer
 from dativo_workers.errors import SourceError
@@ -653,9 +652,10 @@ def test_bad_row_positions_are_right_and_take_one_scan_per_partition(
     partitions = reader.plan()
     assert len(partitions) >= 3
     opened: list[int] = []
-    for module in (csv_reader, _text):
-        slice_of = module.open_slice
-        monkeypatch.setattr(module, "open_slice", lambda spec, f=slice_of: (opened.append(spec["start"]), f(spec))[1])
+    slice_of = SourceFiles.open_slice
+    monkeypatch.setattr(
+        SourceFiles, "open_slice", lambda self, spec: (opened.append(spec["start"]), slice_of(self, spec))[1]
+    )
     schema = pa.schema([("id", pa.int64()), ("qty", pa.int64()), ("note", pa.string())])
     found: dict[int, str] = {}
     batches = 0
