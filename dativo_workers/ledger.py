@@ -606,6 +606,31 @@ def upgrade_schema(engine: sa.Engine, url: str) -> str | None:
     """Run the missing migrations under a lock, so processes first using one fresh ledger at
     once do not race to create its tables: the first does the work, the others then find the
     schema current. Returns the revision found under the lock."""
+    with _schema_lock(engine, url) as conn:
+        before = _revision(conn)
+        if before is None and not set(sa.inspect(conn).get_table_names()) & set(metadata.tables):
+            _create_schema(conn)
+        elif before != SCHEMA_HEAD:
+            _migrate(conn, before)
+    return before
+
+
+def _create_schema(conn: sa.Connection) -> None:
+    """A new ledger: this version's tables, stamped with the newest revision. What the migrations
+    would make (a test compares the two), without loading Alembic and running each migration,
+    which costs every first run of a project about half a second."""
+    metadata.create_all(conn)
+    version = sa.Table(  # Alembic's own version table, so later migrations find their start
+        VERSION_TABLE,
+        sa.MetaData(),
+        sa.Column("version_num", sa.String(32), nullable=False),
+        sa.PrimaryKeyConstraint("version_num", name=f"{VERSION_TABLE}_pkc"),
+    )
+    version.create(conn)
+    conn.execute(version.insert().values(version_num=SCHEMA_HEAD))
+
+
+def _migrate(conn: sa.Connection, before: str | None) -> None:
     from alembic import command
     from alembic.config import Config
     from alembic.util import CommandError
@@ -615,18 +640,14 @@ def upgrade_schema(engine: sa.Engine, url: str) -> str | None:
     config = Config()
     config.set_main_option("script_location", os.path.dirname(ledger_migrations.__file__))
     config.attributes["version_table"] = VERSION_TABLE
-    with _schema_lock(engine, url) as conn:
-        before = _revision(conn)
-        if before != SCHEMA_HEAD:
-            config.attributes["connection"] = conn
-            try:
-                command.upgrade(config, "head")
-            except CommandError as exc:
-                raise DativoError(
-                    f"the ledger's schema is at revision {before!r}, which this version of dativo does not "
-                    f"know (it knows up to {SCHEMA_HEAD!r}): upgrade dativo here ({exc})"
-                ) from None
-    return before
+    config.attributes["connection"] = conn
+    try:
+        command.upgrade(config, "head")
+    except CommandError as exc:
+        raise DativoError(
+            f"the ledger's schema is at revision {before!r}, which this version of dativo does not "
+            f"know (it knows up to {SCHEMA_HEAD!r}): upgrade dativo here ({exc})"
+        ) from None
 
 
 @contextmanager

@@ -20,6 +20,7 @@ from dativo_workers.ledger import (
     VERSION_TABLE,
     Fragment,
     Ledger,
+    _migrate,
     fragments,
     metadata,
     partitions,
@@ -398,6 +399,37 @@ def test_a_new_ledger_is_at_the_newest_migration(tmp_path: Path) -> None:
     assert tables == {"dativo_runs", "dativo_partitions", "dativo_fragments", VERSION_TABLE}
     assert ledger.upgrade() == (SCHEMA_HEAD, SCHEMA_HEAD)  # nothing left to do
     ledger.dispose()
+
+
+def _shape(engine: sa.Engine) -> dict[str, Any]:
+    """Tables, columns, keys and indexes, as the database reports them."""
+    inspector = sa.inspect(engine)
+    return {
+        table: {
+            "columns": [(c["name"], str(c["type"]), c["nullable"]) for c in inspector.get_columns(table)],
+            "primary_key": inspector.get_pk_constraint(table)["constrained_columns"],
+            "references": [(k["constrained_columns"], k["referred_table"]) for k in inspector.get_foreign_keys(table)],
+            "indexes": sorted((i["name"], i["column_names"], bool(i["unique"])) for i in inspector.get_indexes(table)),
+        }
+        for table in sorted(inspector.get_table_names())
+    }
+
+
+def test_a_new_ledger_is_made_as_the_migrations_would_make_it_without_loading_alembic(tmp_path: Path) -> None:
+    migrated = sa.create_engine(f"sqlite:///{tmp_path}/migrated.db")
+    with migrated.begin() as conn:
+        _migrate(conn, None)  # every migration, from an empty database
+    made = Ledger(f"sqlite:///{tmp_path}/made.db")
+    assert _shape(made.engine) == _shape(migrated)
+    assert schema_revision(made.engine) == schema_revision(migrated) == SCHEMA_HEAD
+    made.dispose()
+    migrated.dispose()
+    # a first run pays for no Alembic import (about half a second)
+    probe = (
+        "import sys; from dativo_workers.ledger import Ledger; "
+        f"Ledger('sqlite:///{tmp_path}/fresh.db').engine; print('alembic' in sys.modules)"
+    )
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout == "False\n"
 
 
 def old_style_ledger(url: str) -> None:
