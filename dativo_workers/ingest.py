@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import queue
 import threading
 import time
@@ -34,7 +35,7 @@ from dativo_workers.conform import (
 from dativo_workers.errors import BadDataError, DativoError, SourceError
 from dativo_workers.fragments import FragmentWriter, delete_uris, quarantine_dir
 from dativo_workers.iceberg import TablePlan
-from dativo_workers.ledger import Fragment, Ledger
+from dativo_workers.ledger import Claim, Fragment, Ledger
 from dativo_workers.plugins.base import DataReader, Partition, ReaderConversionError, RejectedRecords
 from dativo_workers.plugins.manager import (
     create_reader,
@@ -90,26 +91,62 @@ def ingest_partition(run_id: str, index: int, runner: RunnerConfig, ledger: Ledg
     delay_s). A ledger error propagates: the caller retries it (the Celery task does)."""
     ledger = ledger or Ledger(runner.ledger_url)
     base = {"run_id": run_id, "partition": index}
-    run = ledger.run(run_id)
-    if run is None:
-        return {**base, "status": "failed", "error": f"unknown run {run_id}"}
-    if run["state"] in ("committed", "cancelled", "failed"):
-        return {**base, "status": "skipped", "reason": f"run is {run['state']}"}
-    attempt = ledger.start_attempt(run_id, index, lease_seconds=runner.lease_seconds)
-    if attempt is None:
+    run = _runs.get((ledger.url, run_id))
+    if run is None:  # the first partition of this run in this process
+        run = ledger.run(run_id)
+        if run is None:
+            return {**base, "status": "failed", "error": f"unknown run {run_id}"}
+        if run["state"] in ("committed", "cancelled", "failed"):
+            return {**base, "status": "skipped", "reason": f"run is {run['state']}"}
+    # the claim checks the run's state itself: a cached row is not trusted for it
+    claim = ledger.claim_attempt(run_id, index, lease_seconds=runner.lease_seconds)
+    if claim is None:
         return _not_started(ledger, base, runner.lease_seconds)
-    base["attempt"] = attempt
-    heartbeat = _Heartbeat(ledger, run_id, index, attempt, min(HEARTBEAT_SECONDS, runner.lease_seconds / 3))
+    base["attempt"] = claim.attempt
+    heartbeat = _Heartbeat(ledger, run_id, index, claim.attempt, min(HEARTBEAT_SECONDS, runner.lease_seconds / 3))
     try:
-        return _run_attempt(run, index, attempt, runner, ledger, base, heartbeat)
+        return _run_attempt(run, index, claim, runner, ledger, base, heartbeat)
     except BaseException:
         # left running, the partition would wait a whole lease for another worker; the task
         # retries a ledger error, and the reconciler resends a pending partition whose message is gone
         with contextlib.suppress(Exception):
-            ledger.release_partition(run_id, index, attempt)
+            ledger.release_partition(run_id, index, claim.attempt)
         raise
     finally:
         heartbeat.stop()
+
+
+class _RunCache:
+    """The runs this process works on: their job and plan never change after planning, so a
+    worker reads and validates them once per run, not once per partition (a run's state is
+    never taken from here: every claim checks it in the ledger). Secrets are not kept: the
+    storage properties are resolved again for every attempt."""
+
+    SIZE = 8
+
+    def __init__(self) -> None:
+        self._runs: dict[tuple[str, str], dict[str, Any]] = {}
+        self._jobs: dict[tuple[str, str], tuple[LoadedJob, dict[str, Any], TablePlan]] = {}
+
+    def get(self, key: tuple[str, str]) -> dict[str, Any] | None:
+        return self._runs.get(key)
+
+    def job(self, key: tuple[str, str], run: dict[str, Any]) -> tuple[LoadedJob, dict[str, Any], TablePlan]:
+        """The run's job (validated, ${ENV} expanded on this worker), plan and table plan. A job
+        that does not load (a ${VAR} missing here) raises and is not remembered."""
+        if key not in self._jobs:
+            job = job_from_dict(run["job_path"], json.loads(run["job_json"]))
+            plan = json.loads(run["plan_json"])
+            while len(self._jobs) >= self.SIZE:
+                oldest = next(iter(self._jobs))
+                self._jobs.pop(oldest)
+                self._runs.pop(oldest, None)
+            self._jobs[key] = (job, plan, TablePlan.from_dict(plan["table"]))
+            self._runs[key] = run
+        return self._jobs[key]
+
+
+_runs = _RunCache()
 
 
 def _not_started(ledger: Ledger, base: dict[str, Any], lease_seconds: float) -> dict[str, Any]:
@@ -132,23 +169,22 @@ def _not_started(ledger: Ledger, base: dict[str, Any], lease_seconds: float) -> 
 def _run_attempt(
     run: dict[str, Any],
     index: int,
-    attempt: int,
+    claim: Claim,
     runner: RunnerConfig,
     ledger: Ledger,
     base: dict[str, Any],
     heartbeat: _Heartbeat,
 ) -> dict[str, Any]:
-    run_id = run["run_id"]
+    run_id, attempt = run["run_id"], claim.attempt
     bound = log.bind(run_id=run_id, partition=index, attempt=attempt)
     try:
-        job = job_from_dict(run["job_path"], json.loads(run["job_json"]))
+        job, plan, table = _runs.job((ledger.url, run_id), run)
     except DativoError as exc:  # a ${VAR} the job needs is not set on this worker
         message = describe_error(exc)
         ledger.fail_partition(run_id, index, attempt, message)
         bound.error("partition failed", error=message)
         return {**base, "status": "failed", "error": message}
-    spec = ledger.partition(run_id, index)
-    deliveries = attempt - spec["attempt_base"]
+    deliveries = attempt - claim.attempt_base
     if deliveries > job.config.retry.max_attempts + REDELIVERY_ALLOWANCE:
         # a message that kills its worker is redelivered forever unless someone counts
         message = f"partition was started {deliveries} times without finishing (worker lost each time); giving up"
@@ -160,12 +196,12 @@ def _run_attempt(
             run_id=run_id,
             attempt=attempt,
             job=job,
-            table=TablePlan.from_dict(json.loads(run["plan_json"])["table"]),
-            partition=Partition.from_dict(json.loads(spec["spec_json"])),
+            table=table,
+            partition=Partition.from_dict(json.loads(claim.spec_json)),
             storage=catalog_properties(runner.catalog(run["catalog"]), run["tenant"]),
             ledger=ledger,
-            writer=writer_plan(json.loads(run["plan_json"])),
-            sensitive=_sensitive_columns(json.loads(run["plan_json"])),
+            writer=writer_plan(plan),
+            sensitive=_sensitive_columns(plan),
             heartbeat=heartbeat,
         )
         produced, bad_rows = _read_and_write(work)
@@ -210,38 +246,72 @@ class _TypedReadFailed(Exception):
 
 
 class _Heartbeat:
-    """Beats in the ledger on its own thread for the whole attempt, from start_attempt until the
-    attempt ends, whether or not batches arrive: a slow first query, a long Retry-After or a
-    slow conform step is not a silent worker, so the reconciler never steals a live partition.
-    It carries the progress counters the attempt reports, and notices a cancelled run, which
-    the attempt acts on at its next batch."""
+    """Beats in the ledger for the whole attempt, from its claim until the attempt ends, whether
+    or not batches arrive: a slow first query, a long Retry-After or a slow conform step is not a
+    silent worker, so the reconciler never steals a live partition. It carries the progress
+    counters the attempt reports, and notices a cancelled run, which the attempt acts on at its
+    next batch.
+
+    One thread per process beats for every attempt under way in it, started with the first:
+    starting and joining a thread per attempt cost more than a whole one-row partition on a
+    busy host. A beat still in flight when its attempt stops changes nothing: the ledger
+    touches only the attempt that holds a running partition."""
+
+    _wake = threading.Condition()
+    _beating: dict[int, _Heartbeat] = {}
+    _thread: threading.Thread | None = None
 
     def __init__(self, ledger: Ledger, run_id: str, index: int, attempt: int, every_s: float) -> None:
         self.ledger, self.run_id, self.index, self.attempt, self.every_s = ledger, run_id, index, attempt, every_s
         self.rows = self.bytes = 0
         self.cancelled = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"dativo-heartbeat-p{index}", daemon=True)
-        self._thread.start()
+        self.due = time.monotonic() + every_s
+        cls = type(self)
+        with cls._wake:
+            cls._beating[id(self)] = self
+            if cls._thread is None or not cls._thread.is_alive():
+                cls._thread = threading.Thread(target=cls._run, name="dativo-heartbeat", daemon=True)
+                cls._thread.start()
+            cls._wake.notify()
 
     def progress(self, rows: int, nbytes: int) -> None:
         self.rows, self.bytes = rows, nbytes
 
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
+        with self._wake:
+            self._beating.pop(id(self), None)
+
+    @classmethod
+    def _run(cls) -> None:
+        while True:
+            with cls._wake:
+                now = time.monotonic()
+                due = [beat for beat in cls._beating.values() if beat.due <= now]
+                if not due:
+                    cls._wake.wait(min((b.due for b in cls._beating.values()), default=now + 60.0) - now)
+                    continue
+                for beat in due:
+                    beat.due = now + beat.every_s
+            for beat in due:
+                beat._beat()
+
+    @classmethod
+    def _after_fork(cls) -> None:  # the parent's thread (and lock holder) do not exist in a child
+        cls._wake, cls._beating, cls._thread = threading.Condition(), {}, None
 
     def _beat(self) -> None:
-        while not self._stop.wait(self.every_s):
-            try:
-                state = self.ledger.heartbeat(self.run_id, self.index, self.attempt, self.rows, self.bytes)
-            except Exception as exc:  # a ledger blip: beat again next time; only a long outage lapses the lease
-                log.warning(
-                    "heartbeat failed", run_id=self.run_id, partition=self.index, error=f"{type(exc).__name__}: {exc}"
-                )
-                continue
-            if state == "cancelled":
-                self.cancelled.set()
+        try:
+            state = self.ledger.heartbeat(self.run_id, self.index, self.attempt, self.rows, self.bytes)
+        except Exception as exc:  # a ledger blip: beat again next time; only a long outage lapses the lease
+            log.warning(
+                "heartbeat failed", run_id=self.run_id, partition=self.index, error=f"{type(exc).__name__}: {exc}"
+            )
+            return
+        if state == "cancelled":
+            self.cancelled.set()
+
+
+os.register_at_fork(after_in_child=_Heartbeat._after_fork)
 
 
 class RunCancelled(DativoError):

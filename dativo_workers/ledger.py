@@ -78,6 +78,8 @@ partitions = sa.Table(
     sa.Column("started_at", sa.Float),
     sa.Column("finished_at", sa.Float),
     sa.Column("enqueued_at", sa.Float),  # when its task message was last sent (the reconciler's clock)
+    # "is any partition of this run still open?" after every finish: a lookup, not a scan of the run
+    sa.Index("ix_dativo_partitions_run_state", "run_id", "state"),
 )
 
 fragments = sa.Table(
@@ -106,7 +108,7 @@ _RUN_FROM: dict[str, tuple[str, ...]] = {
     "failed": ("pending", "running", "committing", "failed"),
     "cancelled": ("pending", "running", "failed"),
 }
-SCHEMA_HEAD = "0002_enqueued_at"  # the newest migration in ledger_migrations/versions
+SCHEMA_HEAD = "0003_partition_state_index"  # the newest migration in ledger_migrations/versions
 VERSION_TABLE = "dativo_ledger_version"  # not `alembic_version`: the ledger may share a schema
 _PG_LOCK_CLASS = 0x0DA7  # pg_advisory_xact_lock(class, hashtext(schema)): one upgrader per schema
 
@@ -117,6 +119,23 @@ class Fragment:
     path: str
     rows: int
     bytes: int
+
+
+@dataclass
+class Claim:
+    """A started attempt and what its worker needs from the partition's row (one round trip)."""
+
+    attempt: int
+    spec_json: str
+    attempt_base: int
+
+
+def task_id_for(run_id: str, batch: str, idx: int) -> str:
+    """The task id of a partition's message in one enqueue batch (`Ledger.set_task_batch`)."""
+    return f"{run_id}-{batch}-p{idx}"
+
+
+UPDATE_CHUNK = 5000  # partition indexes per statement (SQLite allows 32,766 bound values)
 
 
 class Ledger:
@@ -261,13 +280,10 @@ class Ledger:
             return [dict(r) for r in conn.execute(query).mappings()]
 
     def all_partitions_finished(self, run_id: str) -> bool:
+        """Whether no partition of the run is pending or running. Every finishing partition asks,
+        so it is an index lookup that stops at the first open partition, not a count."""
         with self.engine.connect() as conn:
-            unfinished = conn.execute(
-                sa.select(sa.func.count())
-                .select_from(partitions)
-                .where(partitions.c.run_id == run_id, partitions.c.state.in_(("pending", "running")))
-            ).scalar_one()
-        return unfinished == 0
+            return not _any_open(conn, run_id)
 
     def set_task_ids(self, run_id: str, task_ids: dict[int, str], queue: str) -> None:
         """Record the task ids about to be sent, and when (the reconciler's lost-message clock)."""
@@ -281,6 +297,25 @@ class Ledger:
                     .values(task_id=sa.bindparam("b_task_id"), enqueued_at=now),
                     [{"b_idx": idx, "b_task_id": task_id} for idx, task_id in task_ids.items()],
                 )
+
+    def set_task_batch(self, run_id: str, indexes: list[int], batch: str, queue: str) -> dict[int, str]:
+        """Like `set_task_ids` for one enqueue batch, whose task ids are `task_id_for(run_id, batch,
+        idx)`: computed by the database, so 100,000 partitions are one statement, not 100,000."""
+        now = time.time()
+        task_id = sa.literal(task_id_for(run_id, batch, 0)[:-1]) + sa.cast(partitions.c.idx, sa.String)
+        with self._tx() as conn:
+            conn.execute(runs.update().where(runs.c.run_id == run_id).values(queue=queue))
+            total = conn.execute(
+                sa.select(sa.func.count()).select_from(partitions).where(partitions.c.run_id == run_id)
+            ).scalar_one()
+            update = partitions.update().values(task_id=task_id, enqueued_at=now)
+            if len(indexes) == total and len(set(indexes)) == total:  # the whole run: no index list
+                conn.execute(update.where(partitions.c.run_id == run_id))
+            else:
+                for start in range(0, len(indexes), UPDATE_CHUNK):
+                    chunk = indexes[start : start + UPDATE_CHUNK]
+                    conn.execute(update.where(partitions.c.run_id == run_id, partitions.c.idx.in_(chunk)))
+        return {idx: task_id_for(run_id, batch, idx) for idx in indexes}
 
     def claim_requeue(self, run_id: str, idx: int, enqueued_at: float | None) -> bool:
         """The reconciler found this pending partition's message nowhere in the broker: claim
@@ -408,6 +443,14 @@ class Ledger:
         """Claim a new attempt number, or None: the run is not pending or running (cancelled,
         failed, committed), the partition is not pending or running (done, failed, cancelled),
         or another attempt holds it and is alive (see `holder_gone`)."""
+        claim = self.claim_attempt(run_id, idx, worker, lease_seconds)
+        return claim.attempt if claim is not None else None
+
+    def claim_attempt(
+        self, run_id: str, idx: int, worker: str | None = None, lease_seconds: float = 60.0
+    ) -> Claim | None:
+        """`start_attempt`, returning with the attempt the partition's spec and delivery base
+        read in the same transaction (a worker needs no second read of the row)."""
         now = time.time()
         with self._tx() as conn:
             # the run's row first, locked by a no-op write (the order cancel locks in): a cancel
@@ -419,7 +462,12 @@ class Ledger:
                 return None
             row = conn.execute(
                 sa.select(
-                    partitions.c.state, partitions.c.attempts, partitions.c.worker, partitions.c.heartbeat_at
+                    partitions.c.state,
+                    partitions.c.attempts,
+                    partitions.c.worker,
+                    partitions.c.heartbeat_at,
+                    partitions.c.spec_json,
+                    partitions.c.attempt_base,
                 ).where(partitions.c.run_id == run_id, partitions.c.idx == idx)
             ).first()
             if row is None or row.state not in ("pending", "running"):
@@ -451,7 +499,7 @@ class Ledger:
             conn.execute(
                 runs.update().where(runs.c.run_id == run_id, runs.c.state == "pending").values(state="running")
             )
-            return int(row.attempts) + 1
+            return Claim(int(row.attempts) + 1, row.spec_json, int(row.attempt_base))
 
     def heartbeat(self, run_id: str, idx: int, attempt: int, rows: int, nbytes: int) -> str:
         """Record progress; returns the run's state so a cancelled run stops its workers."""
@@ -553,6 +601,13 @@ class Ledger:
     def dispose(self) -> None:
         if self._engine is not None:
             self._engine.dispose()
+
+
+def _any_open(conn: sa.Connection, run_id: str) -> bool:
+    query = sa.select(partitions.c.idx).where(
+        partitions.c.run_id == run_id, partitions.c.state.in_(("pending", "running"))
+    )
+    return conn.execute(query.limit(1)).first() is not None
 
 
 def _running_attempt(run_id: str, idx: int, attempt: int) -> tuple[sa.ColumnElement[bool], ...]:

@@ -11,13 +11,14 @@ partition whose message is nowhere in the broker.
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import uuid
 from typing import Any
 
 import structlog
-from celery import Task, chord, group
+from celery import Task
 from sqlalchemy.exc import SQLAlchemyError
 
 from dativo_workers.celery_app import DEFAULT_QUEUE, app, worker_runner
@@ -30,6 +31,7 @@ log = structlog.get_logger("dativo.tasks")
 _ledgers: dict[str, Ledger] = {}
 LEDGER_RETRY_MAX_S = 60.0
 BROKER_SCAN_CHUNK = 1000
+PUBLISH_BATCH = 1000  # Redis commands per pipelined round trip when enqueueing partitions
 
 
 def _ledger() -> Ledger:
@@ -44,7 +46,16 @@ def ledger_retry_delay(retries: int) -> float:
     return min(LEDGER_RETRY_MAX_S, 2.0 ** min(retries, 6)) * random.uniform(0.75, 1.25)
 
 
-@app.task(name="dativo.ingest_partition", bind=True, max_retries=None)  # the ledger caps attempts
+# The ledger caps attempts and holds each partition's outcome: the result backend gets no
+# STARTED/SUCCESS record per partition (two Redis writes each, and a week of memory at 100,000
+# partitions), only the (scrubbed) error of an exception that escaped.
+@app.task(
+    name="dativo.ingest_partition",
+    bind=True,
+    max_retries=None,
+    ignore_result=True,
+    store_errors_even_if_ignored=True,
+)
 def ingest_partition_task(self: Task, run_id: str, index: int) -> dict[str, Any]:
     try:
         ledger = _ledger()
@@ -66,15 +77,16 @@ def ingest_partition_task(self: Task, run_id: str, index: int) -> dict[str, Any]
     if status["status"] in ("retry", "busy"):
         raise self.retry(countdown=status["delay_s"])
     if finished:
-        # Safety net beside the chord: a redelivered header task can make Redis chord counting
-        # fire early or never. The ledger lets one committer claim the run; the other returns.
+        # The partition that leaves none open sends the commit. Two that finish at once may both
+        # see that and both send it: the ledger lets one committer claim the run, the other returns.
         commit_run_task.apply_async(args=(None, run_id), queue=run.get("queue") or DEFAULT_QUEUE)
     return status
 
 
 @app.task(name="dativo.commit_run", bind=True, max_retries=None)
 def commit_run_task(self: Task, _results: list[dict[str, Any]] | None, run_id: str) -> dict[str, Any]:
-    """Chord body (header results are ignored: the ledger decides what is committed)."""
+    """Commit a run whose partitions have all finished (the first argument is unused: it was the
+    chord's header results, kept so messages already queued by an older producer still run)."""
     try:
         return commit_run(run_id, worker_runner(), _ledger())
     except SQLAlchemyError as exc:
@@ -110,17 +122,81 @@ def reconcile_task() -> dict[str, Any]:
 
 
 def enqueue_partitions(run_id: str, indexes: list[int], queue: str | None = None, ledger: Ledger | None = None) -> str:
-    """One ingest task per partition, the commit as the chord body. Returns the chord id.
+    """One ingest message per partition; returns the enqueue batch id (part of every task id).
 
-    Task ids (and when they were sent) are recorded in the ledger so `dativo cancel` can revoke
-    what has not run, and the reconciler can tell a queued partition from a lost one.
+    Task ids (and when they were sent) are recorded in the ledger first, in one statement, so
+    `dativo cancel` can revoke what has not run and the reconciler can tell a queued partition
+    from a lost one. Then the messages go out in pipelined batches (`_publish`).
+
+    No chord: the partition that leaves none open sends the commit (the ledger tells it), and
+    the reconciler commits a run whose partitions all finished if that message is lost. A chord
+    would count in Redis, carry the commit's signature in every message, and send the body every
+    header's result (10,000 status records in one message for 10,000 partitions). A batch that
+    fails half-way is not resent here: a message that never reached the broker is a lost
+    message, which the reconciler sends again (a duplicate is harmless: the ledger decides).
     """
     queue = queue or DEFAULT_QUEUE
-    task_ids = {i: f"{run_id}-p{i:05d}-{uuid.uuid4().hex[:8]}" for i in indexes}
-    (ledger or _ledger()).set_task_ids(run_id, task_ids, queue)
-    header = group(ingest_partition_task.si(run_id, i).set(queue=queue, task_id=task_ids[i]) for i in indexes)
-    result = chord(header)(commit_run_task.s(run_id).set(queue=queue))
-    return str(result.id)
+    batch = uuid.uuid4().hex[:8]
+    ledger = ledger or _ledger()
+    task_ids = ledger.set_task_batch(run_id, indexes, batch, queue)
+    if not indexes:  # nothing to ingest (a source with no rows): commit at once
+        commit_run_task.apply_async(args=(None, run_id), queue=queue)
+    else:
+        _publish(run_id, task_ids, queue)
+    return batch
+
+
+def _publish(run_id: str, task_ids: dict[int, str], queue: str) -> None:
+    """Send one ingest message per partition, ``PUBLISH_BATCH`` per round trip.
+
+    On Redis the messages are built from one Celery-made template (only the task id and the
+    partition index change) and LPUSHed through a pipeline: 0.1 ms a message instead of the
+    ~1.5 ms of `apply_async` (routing, entity declarations, a task-sent event and a result
+    subscription per message). The envelope is kombu's Redis format, the one `broker_task_ids`
+    reads. Flower then sees a partition from when a worker receives it (no task-sent event).
+    Other transports go through Celery with kombu's publish batch where the transport has one.
+    """
+    template = app.amqp.create_task_message(
+        "", ingest_partition_task.name, (run_id, 0), {}, ignore_result=True, reply_to=app.thread_oid
+    )
+    with app.connection_for_write() as conn:
+        channel = conn.default_channel
+        key_for = getattr(channel, "_q_for_pri", None)
+        acquire = getattr(channel, "conn_or_acquire", None)
+        if key_for is None or acquire is None:
+            with app.producer_or_acquire() as producer, producer.batch(max_size=PUBLISH_BATCH):
+                for idx, task_id in task_ids.items():
+                    ingest_partition_task.apply_async(
+                        (run_id, idx), task_id=task_id, queue=queue, producer=producer, ignore_result=True
+                    )
+            return
+        key = key_for(queue, 0)  # the default priority's list
+        with acquire() as client, client.pipeline(transaction=False) as pipe:
+            for idx, task_id in task_ids.items():
+                pipe.lpush(key, json.dumps(_redis_message(template, task_id, (run_id, idx), queue)))
+                if len(pipe) >= PUBLISH_BATCH:
+                    pipe.execute()
+            pipe.execute()
+
+
+def _redis_message(template: Any, task_id: str, args: tuple[str, int], queue: str) -> dict[str, Any]:
+    """What kombu's Redis transport pushes for `apply_async(args, task_id=..., queue=queue)`."""
+    body = json.dumps([list(args), {}, template.body[2]]).encode()
+    return {
+        "body": base64.b64encode(body).decode(),
+        "content-encoding": "utf-8",
+        "content-type": "application/json",
+        "headers": {**template.headers, "id": task_id, "root_id": task_id, "argsrepr": repr(args)},
+        "properties": {
+            **template.properties,
+            "correlation_id": task_id,
+            "delivery_mode": 2,  # persistent
+            "delivery_info": {"exchange": "", "routing_key": queue},
+            "priority": 0,
+            "body_encoding": "base64",
+            "delivery_tag": str(uuid.uuid4()),
+        },
+    }
 
 
 def broker_task_ids(queues: set[str], candidates: set[str]) -> set[str] | None:
