@@ -25,7 +25,7 @@ from dativo_workers.errors import ConfigError, DativoError, SourceError
 from dativo_workers.plugins import SourceContext
 from dativo_workers.producer import submit, wait
 
-from ..conftest import Workspace
+from ..conftest import REPO, Workspace
 from .fleet import Fleet
 from .s3 import S3Server
 
@@ -334,3 +334,23 @@ def test_fleet_workers_read_the_source_from_the_object_store(workspace: Workspac
     assert s3.secret_key not in fleet.log_text()
     ledger_text = json.dumps([ledger.run(run_id), ledger.partitions(run_id)], default=str)
     assert s3.secret_key not in ledger_text and "${secret:src_s3.secret}" in ledger_text
+
+
+def test_the_fleet_example_job_reads_its_file_from_the_object_store(
+    workspace: Workspace, s3: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """config/jobs/acme/customers_s3.yaml, as compose's producer submits it once minio-init has
+    uploaded config/data/customers.csv: the same rows as the local demo job."""
+    bucket = s3.new_bucket()
+    s3.put(bucket, [("acme/customers/customers.csv", (REPO / "config" / "data" / "customers.csv").read_bytes())])
+    monkeypatch.setenv("DATIVO_SOURCE_BUCKET", bucket)
+    monkeypatch.setenv("DATIVO_S3_ENDPOINT", s3.endpoint)
+    monkeypatch.setenv(
+        "DATIVO_SECRET__GLOBAL__S3", json.dumps({"access_key": s3.access_key, "secret_key": s3.secret_key})
+    )
+    remote = workspace.run(REPO / "config" / "jobs" / "acme" / "customers_s3.yaml")
+    assert remote["state"] == "committed", remote
+    from_s3 = workspace.read("acme.customers", "customer_id")
+    local = workspace.run(REPO / "config" / "jobs" / "acme" / "customers.yaml")
+    assert local["state"] == "committed" and local["rows"] == remote["rows"] > 0
+    assert workspace.read("acme.customers", "customer_id").equals(from_s3)
