@@ -243,20 +243,44 @@ def write_plugin_job(root: Path, name: str, table: str, partitions: int, rows: i
     return path
 
 
-def write_runner(root: Path) -> Path:
+def write_runner(root: Path, pg: str | None = None) -> Path:
+    """SQLite ledger and catalog under ``root``; or, with ``pg`` (a PostgreSQL URL whose
+    search_path is the bench's own schema), both in PostgreSQL as a fleet runs them."""
     state = root / "state"
-    path = root / "runner.yaml"
+    path = root / ("runner-pg.yaml" if pg else "runner.yaml")
+    ledger = pg or f"sqlite:///{state / 'dativo.db'}"
+    catalog = pg or f"sqlite:///{state / 'catalog.db'}"
     path.write_text(
         "runner:\n"
-        f"  ledger_url: sqlite:///{state / 'dativo.db'}\n"
+        f"  ledger_url: {json.dumps(ledger)}\n"
         "  catalogs:\n"
         "    default:\n"
         "      type: sql\n"
-        f"      uri: sqlite:///{state / 'catalog.db'}\n"
+        f"      uri: {json.dumps(catalog)}\n"
         f"      warehouse: {(state / 'warehouse').as_uri()}\n"
         "  secrets: {provider: env}\n"
     )
     return path
+
+
+@contextlib.contextmanager
+def pg_schema(base_url: str) -> Iterator[str]:
+    """A fresh PostgreSQL schema for the bench (dropped afterwards); yields a URL that uses it."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    schema = f"bench_dist_{uuid.uuid4().hex[:8]}"
+    engine = sa.create_engine(base_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in base_url else "?"
+    try:
+        yield f"{base_url}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        engine.dispose()
 
 
 # -- machine load, memory sampling --------------------------------------------------------------
@@ -650,6 +674,7 @@ class Bench:
             "commit_gap_s": self.commit_gap(summary["run_id"]),
             "ingest_task_ms": 1000 * sum(ingests) / max(1, len(ingests)),
             "overhead_ms": 1000 * (total - commit_s) / count,
+            "worker_cpu_ms": 1000 * sampler.cpu_seconds / count,  # the whole worker tree, commit included
             "other_cores": meter.other_cores(sampler.cpu_seconds),
         }
 
@@ -766,6 +791,107 @@ class Bench:
             out["profile"] = {"fragments": count, "seconds": seconds, **profile_summary(profile)}
             print(f"  {count:,} fragments under cProfile: {seconds:.2f} s", file=sys.stderr)
         return out
+
+    # 4 ------------------------------------------------------------------------------------
+    def plan_and_enqueue(self, count: int, broker: str, label: str) -> dict[str, Any]:
+        """Plan a run of ``count`` one-row partitions and send its messages (no worker runs):
+        the two halves of `producer.submit`, timed apart, and the broker's memory before/after."""
+        import redis
+
+        from dativo_workers.config import load_job
+        from dativo_workers.pipeline import plan_run
+        from dativo_workers.tasks import enqueue_partitions
+
+        runner, ledger = self.runner(), self.ledger()
+        ledger.engine  # noqa: B018 - connect (and create the schema) before the clock starts
+        client = redis.Redis.from_url(broker)
+        client.flushdb()
+        loaded = load_job(write_plugin_job(self.root, f"sched_{label}", f"sched_{label}", count, 1))
+        wait_for_quiet(self.wait_quiet)
+        memory = client.info("memory")["used_memory"]
+        with LoadMeter() as meter:
+            started = time.perf_counter()
+            planned = plan_run(loaded, runner, ledger, queue="dativo")
+            planned_at = time.perf_counter()
+            enqueue_partitions(planned.run_id, [p.index for p in planned.partitions], "dativo", ledger)
+            done = time.perf_counter()
+        queued = client.llen("dativo")
+        grown = client.info("memory")["used_memory"] - memory
+        client.flushdb()
+        client.close()
+        ledger.dispose()
+        if queued != count:
+            raise SystemExit(f"plan + enqueue of {count}: {queued} messages in the queue")
+        return {
+            "partitions": count,
+            "plan_s": planned_at - started,
+            "enqueue_s": done - planned_at,
+            "seconds": done - started,
+            "redis_bytes": grown,
+            "other_cores": meter.other_cores(),
+        }
+
+    def prepare_copies(self, count: int, table: str) -> tuple[str, float]:
+        """Like `prepare_fragments`, faster for big counts: one fragment is written, the others are
+        byte copies of it under their own names (a commit reads only footers and sizes)."""
+        from dativo_workers.config import load_job
+        from dativo_workers.fragments import FragmentWriter
+        from dativo_workers.ledger import Fragment
+        from dativo_workers.pipeline import plan_run
+        from dativo_workers.plugins.manager import create_reader
+        from dativo_workers.schema import arrow_schema
+        from dativo_workers.storage import catalog_properties
+
+        runner, ledger = self.runner(), self.ledger()
+        loaded = load_job(write_plugin_job(self.root, f"commit_{table}", table, count, 3))
+        started = time.perf_counter()
+        planned = plan_run(loaded, runner, ledger)
+        schema = arrow_schema(planned.table.schema)
+        reader = create_reader(loaded)
+        template: Fragment | None = None
+        for partition in planned.partitions:
+            attempt = ledger.start_attempt(planned.run_id, partition.index)
+            if template is None:
+                writer = FragmentWriter(
+                    location=planned.table.location,
+                    storage=catalog_properties(runner.catalog("default"), "bench"),
+                    run_id=planned.run_id,
+                    partition_index=partition.index,
+                    attempt=attempt,
+                    schema=schema,
+                    table_schema=planned.table.schema,
+                    spec=planned.table.spec,
+                    target_bytes=256 * MIB,
+                )
+                for batch in reader.read(partition, schema):
+                    writer.write(batch.cast(schema).to_batches()[0])
+                (template,) = writer.close()
+                produced = [template]
+            else:
+                path = template.path.replace("/p00000-", f"/p{partition.index:05d}-")
+                shutil.copyfile(template.path.removeprefix("file://"), path.removeprefix("file://"))
+                produced = [Fragment("data", path, template.rows, template.bytes)]
+            if not ledger.finish_partition(planned.run_id, partition.index, attempt, produced, 0):
+                raise RuntimeError(f"partition {partition.index} was already done")
+        reader.close()
+        ledger.dispose()
+        return planned.run_id, time.perf_counter() - started
+
+    def commit_copies(self, count: int, repeat: int) -> dict[str, Any]:
+        runs = []
+        for r in range(repeat):
+            run_id, prep_s = self.prepare_copies(count, f"pgcommit_{count}_{r}")
+            wait_for_quiet(self.wait_quiet)
+            with LoadMeter() as meter:
+                summary, seconds = self.commit(run_id)
+            _check(summary, count * 3, f"commit of {count} fragments")
+            if summary["files"] != count:
+                raise SystemExit(f"commit of {count} fragments: the table got {summary['files']} files")
+            print(f"  {count:,} fragments (PostgreSQL): prepared in {prep_s:.1f} s, commit_run {seconds:.2f} s",
+                  file=sys.stderr)  # fmt: skip
+            runs.append({"commit_s": seconds, "prepare_s": prep_s, "other_cores": meter.other_cores()})
+        best = sorted(runs, key=lambda r: r["commit_s"])[len(runs) // 2]
+        return {"fragments": count, **best, "all_s": [r["commit_s"] for r in runs]}
 
 
 def _check(summary: dict[str, Any], rows: int | None, label: str) -> None:
@@ -1088,7 +1214,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tiny", type=int, default=200, help="one-row CSV files for the overhead measurement")
     parser.add_argument("--fragments", default="1000,10000", help="fragment counts of the commit measurement")
     parser.add_argument("--no-profile", action="store_true", help="skip the cProfile'd commit of the largest size")
-    parser.add_argument("--only", default="cpu,tiny,commit", help="comma-separated subset of: cpu, tiny, commit")
+    parser.add_argument(
+        "--only", default="cpu,tiny,commit,sched,commitpg", help="subset of: cpu, tiny, commit, sched, commitpg"
+    )
+    parser.add_argument("--tiny-repeat", type=int, default=1, help="Celery runs of the overhead measurement (median)")
+    parser.add_argument("--sched-sizes", default="1000,10000,100000", help="partition counts of plan + enqueue")
+    parser.add_argument("--sched-repeat", type=int, default=3, help="runs of each plan + enqueue size (median)")
+    parser.add_argument("--sched-ledgers", default="sqlite,pg", help="ledgers of plan + enqueue: sqlite, pg")
+    parser.add_argument(
+        "--pg-url", default=os.environ.get("DATIVO_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    )
+    parser.add_argument("--pg-fragments", default="1000,10000", help="fragment counts of the PostgreSQL commit")
+    parser.add_argument("--pg-repeat", type=int, default=3, help="commits of each size on PostgreSQL (median)")
+    parser.add_argument("--json", type=Path, help="also write the raw results here")
     parser.add_argument("--redis", default=os.environ.get("DATIVO_BENCH_REDIS_URL", "redis://127.0.0.1:6379"))
     parser.add_argument("--broker-db", type=int, default=12)
     parser.add_argument("--result-db", type=int, default=13)
@@ -1166,9 +1304,15 @@ def main(argv: list[str] | None = None) -> None:
             with bench.worker(2) as worker:
                 warm = write_csv_job(root, "tiny_warm", "tiny/part-0000*.csv", "tiny_warm")
                 _check(bench.submit_and_wait(warm)[0], None, "warm-up")
-                celery_result = bench.tiny_distributed(
-                    worker, write_csv_job(root, "tiny_celery", "tiny/*.csv", "tiny_celery"), args.tiny
-                )
+                celery_runs = [
+                    bench.tiny_distributed(
+                        worker, write_csv_job(root, f"tiny_celery{r}", "tiny/*.csv", f"tiny_celery{r}"), args.tiny
+                    )
+                    for r in range(args.tiny_repeat)
+                ]
+                celery_result = sorted(celery_runs, key=lambda r: r["overhead_ms"])[len(celery_runs) // 2]
+                celery_result["all_ms"] = [r["overhead_ms"] for r in celery_runs]
+                celery_result["all_cpu_ms"] = [r["worker_cpu_ms"] for r in celery_runs]
             print(f"  celery -c 2: {celery_result['overhead_ms']:.1f} ms per partition", file=sys.stderr)
             embedded = []
             for workers in (2, 1):
@@ -1181,6 +1325,26 @@ def main(argv: list[str] | None = None) -> None:
         if "commit" in parts:
             print(f"3. commit of {', '.join(f'{s:,}' for s in sizes)} fragments", file=sys.stderr)
             results["commit"] = bench.commit_sizes(sizes, profile_largest=not args.no_profile)
+        if "sched" in parts or "commitpg" in parts:
+            with pg_schema(args.pg_url) as pg_url:
+                pg_bench = Bench(root, write_runner(root, pg_url), worker_env, args.wait_quiet)
+                if "sched" in parts:
+                    results["sched"] = []
+                    for kind in [k.strip() for k in args.sched_ledgers.split(",") if k.strip()]:
+                        target = pg_bench if kind == "pg" else bench
+                        for count in [int(c) for c in args.sched_sizes.split(",") if c.strip()]:
+                            runs = [target.plan_and_enqueue(count, broker, f"{kind}_{count}_{r}")
+                                    for r in range(args.sched_repeat)]  # fmt: skip
+                            best = sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]
+                            best.update(ledger=kind, all_s=[r["seconds"] for r in runs])
+                            results["sched"].append(best)
+                            print(f"4. plan + enqueue {count:,} ({kind} ledger): {best['seconds']:.2f} s "
+                                  f"(plan {best['plan_s']:.2f}, enqueue {best['enqueue_s']:.2f}), Redis "
+                                  f"+{best['redis_bytes'] / MIB:.1f} MiB", file=sys.stderr)  # fmt: skip
+                if "commitpg" in parts:
+                    results["commit_pg"] = [
+                        pg_bench.commit_copies(int(c), args.pg_repeat) for c in args.pg_fragments.split(",") if c
+                    ]
     finally:
         for worker in bench.workers:
             worker.stop()
@@ -1190,6 +1354,8 @@ def main(argv: list[str] | None = None) -> None:
         else:
             shutil.rmtree(root, ignore_errors=True)
 
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1, default=str))
     command = "python scripts/bench_distributed.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     body = render(results, machine_info(), command.strip())
     print(body)
