@@ -428,6 +428,23 @@ class Ledger:
             ).mappings()
             return [dict(r) for r in rows]
 
+    def partition_states(self, run_id: str) -> list[dict[str, Any]]:
+        """`partitions` without the specs and error texts: what the reconciler reads of every
+        active run on every pass (a 100,000-partition run's specs are megabytes)."""
+        columns = [
+            partitions.c.idx,
+            partitions.c.state,
+            partitions.c.attempts,
+            partitions.c.task_id,
+            partitions.c.heartbeat_at,
+            partitions.c.enqueued_at,
+        ]
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(*columns).where(partitions.c.run_id == run_id).order_by(partitions.c.idx)
+            ).mappings()
+            return [dict(r) for r in rows]
+
     def partition(self, run_id: str, idx: int) -> dict[str, Any]:
         with self.engine.connect() as conn:
             row = (

@@ -45,7 +45,7 @@ def reconcile(
         run_id = run["run_id"]
         if run["created_at"] > stale_before and run["state"] == "pending":
             continue  # just submitted: its tasks are probably still queued
-        parts = ledger.partitions(run_id)
+        parts = ledger.partition_states(run_id)
         stale = [p for p in parts if p["state"] == "running" and (p["heartbeat_at"] or 0) < stale_before]
         if stale and enqueue is not None:
             requeued = [p["idx"] for p in stale if ledger.release_partition(run_id, p["idx"], p["attempts"])]

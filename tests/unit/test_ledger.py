@@ -499,3 +499,35 @@ def test_cli_ledger_upgrade(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert Ledger(url).run("old-run") is not None
     help_text = CliRunner().invoke(app, ["ledger", "upgrade", "--help"]).stdout
     assert "migrate" in help_text and "lock" in help_text
+
+
+def test_a_task_batch_records_every_id_in_one_statement_whole_run_or_subset(ledger: Ledger) -> None:
+    from dativo_workers.ledger import task_id_for
+
+    create(ledger, n=12)
+    ids = ledger.set_task_batch(RUN, list(range(12)), "b1", "q1")
+    assert ids == {i: task_id_for(RUN, "b1", i) for i in range(12)} and len(set(ids.values())) == 12
+    assert [p["task_id"] for p in ledger.partitions(RUN)] == [ids[i] for i in range(12)]
+    assert ledger.run(RUN)["queue"] == "q1"
+    first = partition(ledger, 3)["enqueued_at"]
+    # a resend of some partitions: new ids for those only, the others keep theirs
+    again = ledger.set_task_batch(RUN, [3, 10], "b2", "q1")
+    assert again == {3: task_id_for(RUN, "b2", 3), 10: task_id_for(RUN, "b2", 10)}
+    states = {p["idx"]: p for p in ledger.partition_states(RUN)}
+    assert states[3]["task_id"] == again[3] and states[3]["enqueued_at"] >= first
+    assert states[4]["task_id"] == ids[4] and set(states[4]) == {
+        "idx", "state", "attempts", "task_id", "heartbeat_at", "enqueued_at"
+    }  # fmt: skip
+
+
+def test_a_claim_returns_the_spec_and_the_open_check_follows_every_finish(ledger: Ledger) -> None:
+    create(ledger, n=2)
+    claim = ledger.claim_attempt(RUN, 1, worker="w1")
+    assert claim is not None and claim.attempt == 1 and claim.attempt_base == 0
+    assert '"label": "part-1"' in claim.spec_json
+    assert ledger.claim_attempt(RUN, 1, worker="w2", lease_seconds=60) is None  # held and beating
+    assert not ledger.all_partitions_finished(RUN)
+    assert ledger.finish_partition(RUN, 1, 1, [], 0)
+    assert not ledger.all_partitions_finished(RUN)  # partition 0 is still pending
+    ledger.fail_partition(RUN, 0, None, "boom")
+    assert ledger.all_partitions_finished(RUN)
