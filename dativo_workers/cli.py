@@ -242,6 +242,8 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
         out.print(Text("quarantined rows: ", style="yellow") + Text(path), soft_wrap=True, highlight=False)
     if summary.get("error"):
         err.print(Text("error: ", style="red") + Text(summary["error"]), soft_wrap=True, highlight=False)
+    if summary.get("message"):
+        out.print(Text(summary["message"]), soft_wrap=True, highlight=False)
 
 
 def _describe_schema_changes(changes: dict[str, list[dict[str, str]]] | None) -> str:

@@ -144,6 +144,11 @@ def reset(
     targets = _targets(job, runner)
     for one, catalog, table in targets:
         cfg = one.config
+        if to is not None and cfg.source.incremental is not None and cfg.source.incremental.new_files:
+            raise ConfigError(
+                f"{one.path}: --to: a `mode: new_files` job's state is the list of files it loaded; "
+                "reset it without --to (the next run loads every file again)"
+            )
         state = state_snapshot(table, cfg.tenant_id, cfg.name)[0] if table is not None else {}
         own = object_name(cfg.source.tables[0]) if cfg.source.tables else None
         objects |= {_split(k)[0] for k in state} | ({own} if own else set())

@@ -43,6 +43,7 @@ from dativo_workers.iceberg import (
 )
 from dativo_workers.ingest import describe_error
 from dativo_workers.ledger import Ledger
+from dativo_workers.loaded_files import LISTING_KEY, read_listing, write_listing
 from dativo_workers.merge import MergeSpec, merge_spec
 from dativo_workers.plugins.base import DataReader, Partition
 from dativo_workers.plugins.manager import create_reader, plugin_call
@@ -52,6 +53,7 @@ from dativo_workers.storage import catalog_properties
 from dativo_workers.writers import plan_writer, publish_run, writer_plan
 
 log = structlog.get_logger("dativo.pipeline")
+NOTHING_NEW = "no new files: every file the job matches was loaded by an earlier committed run; nothing committed"
 
 
 def new_run_id() -> str:
@@ -100,17 +102,29 @@ def plan_run(
     cfg = job.config
     asset = load_job_asset(job)
     catalog_cfg = runner.catalog(cfg.target.catalog)
-    catalog = open_catalog(cfg.target.catalog, catalog_properties(catalog_cfg, cfg.tenant_id))
+    storage = catalog_properties(catalog_cfg, cfg.tenant_id)
+    catalog = open_catalog(cfg.target.catalog, storage)
     incremental = cfg.source.incremental and cfg.target.is_iceberg
+    new_files = cfg.source.incremental is not None and cfg.source.incremental.new_files
+    if new_files and not cfg.target.is_iceberg:
+        raise ConfigError(f"{job.path}: source.incremental: `mode: new_files` keeps its state in an Iceberg table")
+    files: dict[str, Any] = {}  # new_files mode: what earlier runs loaded, and what this one loads
     # a full refresh reloads everything: its reader gets no state
     existing = load_table(catalog, (cfg.target.namespace, cfg.target.table)) if incremental else None
     existing = None if job.full_refresh else existing
 
     def plan_source() -> tuple[Schema, list[Partition], dict[str, str], dict[str, Finding], dict[str, str]]:
         state = committed_state(existing, cfg.tenant_id, cfg.name) if existing is not None else None
-        reader = create_reader(job, state=state, planner_lives_for_run=hold is not None)
+        files["loaded"] = read_listing(state or {}, storage) if new_files else None
+        loaded = files["loaded"].column("key").combine_chunks() if new_files else None
+        reader = create_reader(job, state=state, planner_lives_for_run=hold is not None, loaded=loaded)
         planned = False
         try:
+            if new_files and type(reader).planned_files is DataReader.planned_files:
+                raise ConfigError(
+                    f"{job.path}: source.incremental: the {reader.name!r} source cannot load new files only "
+                    "(`mode: new_files` is for file sources)"
+                )
             schema = source_schema(asset, reader)
             if schema is None:
                 raise ConfigError(
@@ -118,6 +132,7 @@ def plan_run(
                     "set `asset_path` to a data contract"
                 )
             partitions = plugin_call(reader.name, reader.plan)
+            files["new"] = plugin_call(reader.name, reader.planned_files) if new_files else None
             detected, source_tags = governance_inputs(cfg, reader, partitions, [f.name for f in schema.fields])
             planned = True
             return schema, partitions, reader.planned_state(), detected, source_tags
@@ -139,6 +154,9 @@ def plan_run(
             raise _record_refused_run(job, ledger, catalog, run_id, queue, exc) from None
     merge = merge_spec(job, asset, table.schema) if writer is None or writer.output is None else None
     run_id = run_id or new_run_id()
+    if new_files and files["new"]:
+        # the files loaded so far plus this run's, named by the state this run commits
+        state = {**state, **write_listing(table.location, run_id, files["loaded"], files["new"], storage)}
     columns = [f.name for f in table.schema.fields]
     plan = {
         "table": table.to_dict(),
@@ -149,6 +167,7 @@ def plan_run(
         "column_docs": column_docs(cfg, asset, columns, detected, source_tags),
         "state": state,
         "writer": writer.to_dict() if writer is not None else None,
+        "nothing_new": new_files and not files["new"],
     }
     target = writer.output if writer is not None and writer.output else f"{cfg.target.namespace}.{cfg.target.table}"
     ledger.create_run(
@@ -247,6 +266,10 @@ def commit_run(run_id: str, runner: RunnerConfig, ledger: Ledger | None = None) 
     if not ledger.claim_commit(run_id, runner.lease_seconds):
         return run_summary(ledger, run_id)  # another process is committing this run right now
     plan = json.loads(run["plan_json"])
+    if plan.get("nothing_new"):  # new_files mode and no file to load: the table stays as it is
+        record_committed(ledger, run_id, None)
+        log.info("run found no new files; nothing committed", run_id=run_id)
+        return run_summary(ledger, run_id)
     data = ledger.winning_fragments(run_id, "data")
     rows = sum(f.rows for f in data)
     compact = plan.get("compact")  # a compaction (dativo_workers/maintenance.py): the same rows, fewer files
@@ -301,6 +324,7 @@ def commit_run(run_id: str, runner: RunnerConfig, ledger: Ledger | None = None) 
     keep = {f.path for f in data} | quarantine
     if request.merge is not None and table is not None and (referenced := run_files(table, run_id)):
         keep = referenced | quarantine  # fragments the merge rewrote (duplicates dropped) are not in the table
+    keep |= {plan["state"][LISTING_KEY]} if LISTING_KEY in plan.get("state", {}) else set()  # the new_files state
     swept = sweep_run(request.plan.location, run_id, keep, storage, table)
     record_committed(ledger, run_id, snapshot_id)
     log.info("run committed", run_id=run_id, snapshot_id=snapshot_id, rows=rows, files=len(data), swept=swept)
@@ -372,4 +396,5 @@ def run_summary(ledger: Ledger, run_id: str) -> dict[str, Any]:
         "duration_s": round(end - run["created_at"], 3),
         "schema_changes": plan["table"].get("schema_changes"),
         "error": run["error"],
+        **({"message": NOTHING_NEW} if plan.get("nothing_new") else {}),
     }

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from dativo_workers.errors import SourceError, TransientError
 from dativo_workers.plugins import SourceContext
@@ -64,6 +65,25 @@ def resolve_files(context: SourceContext) -> list[StoredFile]:
             stat = os.stat(path)
             found[path] = StoredFile(path, stat.st_size, stat.st_mtime_ns)
     return sorted(found.values(), key=lambda f: f.uri)
+
+
+def new_files_mode(context: SourceContext) -> bool:
+    """`source.incremental: {mode: new_files}`: plan only files no earlier committed run loaded."""
+    return bool(context.incremental) and context.incremental.get("mode") == "new_files"  # type: ignore[union-attr]
+
+
+def not_loaded(context: SourceContext, matched: list[StoredFile]) -> list[StoredFile]:
+    """The matched files an earlier committed run did not load (all of them outside new_files mode)."""
+    if not new_files_mode(context) or context.loaded is None or not len(context.loaded):
+        return matched
+    loaded = pc.is_in(pa.array([f.uri for f in matched], pa.string()), value_set=context.loaded).to_pylist()
+    return [f for f, seen in zip(matched, loaded, strict=True) if not seen]
+
+
+def matched_summary(context: SourceContext, matched: list[StoredFile], found: list[StoredFile]) -> str:
+    if not new_files_mode(context) or context.loaded is None:  # `dativo check` does not read the state
+        return f"{len(matched)} file(s) matched"
+    return f"{len(matched)} file(s) matched, {len(found)} not loaded yet"
 
 
 def _search_root(pattern: Path) -> Path:

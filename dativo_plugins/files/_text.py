@@ -18,7 +18,10 @@ from dativo_plugins.files._common import (
     SourceFiles,
     compression_of,
     encode_schema,
+    matched_summary,
+    new_files_mode,
     next_line_start,
+    not_loaded,
     resolve_files,
 )
 from dativo_workers.errors import SourceError
@@ -96,20 +99,29 @@ class TextFileReader(DataReader):
     # --- DataReader -----------------------------------------------------------------
 
     @cached_property
-    def _found(self) -> list[StoredFile]:
+    def _matched(self) -> list[StoredFile]:
         return resolve_files(self.context)
+
+    @cached_property
+    def _found(self) -> list[StoredFile]:
+        """The files this run reads: the matched ones, less those loaded before in new_files mode."""
+        return not_loaded(self.context, self._matched)
 
     @property
     def _paths(self) -> list[str]:
         return [f.uri for f in self._found]
 
     def plan_summary(self) -> str:
-        return f"{len(self._found)} file(s) matched"
+        return matched_summary(self.context, self._matched, self._found)
+
+    def planned_files(self) -> list[StoredFile] | None:
+        return list(self._found) if new_files_mode(self.context) else None
 
     def schema(self) -> pa.Schema:
         if self._schema is None:
-            # Sample the first non-empty file: an empty one has nothing to infer from.
-            sample = next((f.uri for f in self._found if f.size > 0), None)
+            # Sample the first non-empty file: an empty one has nothing to infer from (with no
+            # new file to load, the schema is still the source's).
+            sample = next((f.uri for f in self._found or self._matched if f.size > 0), None)
             if sample is None:
                 raise SourceError(f"every file matched by source.files is empty: {self._paths}")
             try:

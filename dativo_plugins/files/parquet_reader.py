@@ -10,7 +10,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import Field
 
-from dativo_plugins.files._common import SourceFiles, check_columns, resolve_files
+from dativo_plugins.files._common import (
+    SourceFiles,
+    check_columns,
+    matched_summary,
+    new_files_mode,
+    not_loaded,
+    resolve_files,
+)
 from dativo_workers.errors import SourceError
 from dativo_workers.plugins import DataReader, Partition, PluginSettings, SourceContext
 from dativo_workers.storage import StoredFile, scheme_of
@@ -77,14 +84,22 @@ class ParquetReader(DataReader):
         self._files = SourceFiles(context.storage)
 
     @cached_property
-    def _found(self) -> list[StoredFile]:
+    def _matched(self) -> list[StoredFile]:
         return resolve_files(self.context)
 
+    @cached_property
+    def _found(self) -> list[StoredFile]:
+        """The files this run reads: the matched ones, less those loaded before in new_files mode."""
+        return not_loaded(self.context, self._matched)
+
     def plan_summary(self) -> str:
-        return f"{len(self._found)} file(s) matched"
+        return matched_summary(self.context, self._matched, self._found)
+
+    def planned_files(self) -> list[StoredFile] | None:
+        return list(self._found) if new_files_mode(self.context) else None
 
     def schema(self) -> pa.Schema:
-        with _open(self._files, self._found[0].uri) as file:
+        with _open(self._files, (self._found or self._matched)[0].uri) as file:
             return file.schema_arrow.remove_metadata()
 
     def _metadata(self, found: StoredFile) -> pq.FileMetaData:

@@ -78,8 +78,25 @@ class Partitioning(Strict):
 
 
 class Incremental(Strict):
-    cursor_field: str
+    mode: Literal["cursor", "new_files"] = Field(
+        default="cursor",
+        description="cursor: rows past the last committed cursor value; new_files: files (objects) no "
+        "earlier committed run of the job loaded, late-arriving ones included",
+    )
+    cursor_field: str | None = None
     lookback: str | None = None
+
+    @model_validator(mode="after")
+    def _fields_of_the_mode(self) -> Incremental:
+        if self.mode == "cursor" and self.cursor_field is None:
+            raise ValueError("set `cursor_field` (or `mode: new_files` for file sources)")
+        if self.mode == "new_files" and (self.cursor_field is not None or self.lookback is not None):
+            raise ValueError("`mode: new_files` tracks which files were loaded: it takes no cursor_field or lookback")
+        return self
+
+    @property
+    def new_files(self) -> bool:
+        return self.mode == "new_files"
 
 
 class SourceConfig(Strict):

@@ -15,11 +15,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
 import structlog
 from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from dativo_workers.storage import StoredFile
 
 log = structlog.get_logger("dativo.plugins")
 
@@ -95,6 +98,9 @@ class SourceContext:
     # Cursor values this job's last committed run reached, {"<object>.<cursor_field>": value}:
     # an incremental reader plans only what lies past them (available in plan(), not in read()).
     state: dict[str, str] = field(default_factory=dict)
+    # `incremental: {mode: new_files}`: the keys (paths, URIs) earlier committed runs loaded; a
+    # reader that supports the mode plans only the others (available in plan(), not in read())
+    loaded: pa.Array | None = None
     # True when the planning reader stays open until every partition of the run has been read
     # (embedded runs): what plan() opens (e.g. a database snapshot) lives until close().
     planner_lives_for_run: bool = False
@@ -200,6 +206,12 @@ class DataReader(ABC):
         (summary keys ``dativo.state.<tenant>.<job>.<object>.<cursor_field>``). Default: no state.
         """
         return {}
+
+    def planned_files(self) -> list[StoredFile] | None:
+        """`incremental: {mode: new_files}`: the files (objects) this run loads, called after
+        ``plan()``, which left out those in ``context.loaded``. The engine commits them, with the
+        ones loaded before, in the same snapshot as the data. Default None: the mode is not supported."""
+        return None
 
     def read(self, partition: Partition, schema: pa.Schema | None) -> Iterable[Any]:
         """Yield batches for one partition.

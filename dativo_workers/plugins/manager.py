@@ -18,6 +18,7 @@ from types import ModuleType
 from typing import Any, NoReturn, TypeVar
 
 import pluggy
+import pyarrow as pa
 from pydantic import ValidationError
 
 from dativo_workers.config.job import LoadedJob
@@ -265,12 +266,15 @@ def api_mismatch(cls: type) -> str | None:
 
 
 def create_reader(
-    job: LoadedJob, state: dict[str, str] | None = None, planner_lives_for_run: bool = False
+    job: LoadedJob,
+    state: dict[str, str] | None = None,
+    planner_lives_for_run: bool = False,
+    loaded: pa.Array | None = None,
 ) -> DataReader:
     """Build the job's reader with validated settings; errors name the plugin and key.
 
     ``state``: the incremental cursor values committed so far (planning only; partitions
-    carry their own bounds). ``planner_lives_for_run``: see ``SourceContext``."""
+    carry their own bounds). ``planner_lives_for_run``, ``loaded``: see ``SourceContext``."""
     source = job.config.source
     if source.reader is not None:
         cls = import_plugin_class(source.reader.plugin_path, str(job.base_dir), "source.reader", DataReader)
@@ -295,6 +299,7 @@ def create_reader(
         incremental=source.incremental.model_dump() if source.incremental else None,
         state=dict(state or {}),
         planner_lives_for_run=planner_lives_for_run,
+        loaded=loaded,
     )
     reader = plugin_call(plugin_name(cls), cls, validate_settings(cls, settings, key, job), context)
     # errors the reader raises carry no resolved value, and an auth failure names the references
