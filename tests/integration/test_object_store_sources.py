@@ -23,7 +23,9 @@ from dativo_plugins.files._common import SourceChanged, SourceFiles
 from dativo_workers.config import load_job, load_runner
 from dativo_workers.errors import ConfigError, DativoError, SourceError
 from dativo_workers.plugins import SourceContext
+from dativo_workers.plugins.manager import plugin_error
 from dativo_workers.producer import submit, wait
+from dativo_workers.retry import is_transient
 
 from ..conftest import REPO, Workspace
 from .fleet import Fleet
@@ -250,8 +252,9 @@ def test_an_object_changing_while_read_fails_the_read_and_a_retry_reads_it_again
     batches = iter(reader.read(whole, None))
     next(batches)
     s3.put(bucket, [("c/small.csv", b"id,v\n1,1\n")])  # replaced while the partition reads it
-    with pytest.raises(SourceChanged, match=rf"s3://{bucket}/c/small.csv: changed while being read"):
+    with pytest.raises(SourceChanged, match=rf"s3://{bucket}/c/small.csv: changed while being read") as changed:
         list(batches)
+    assert is_transient(plugin_error("csv", changed.value))  # the job's retry policy reads it again
     assert sum(b.num_rows for b in reader.read(whole, None)) == 1  # a retry reads the object as it is now
 
     reader = CsvReader(options, _context(workspace, s3, f"s3://{bucket}/c/big.csv"))
