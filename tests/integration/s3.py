@@ -89,10 +89,11 @@ def moto_s3() -> Iterator[S3Server]:
             aws_access_key_id="bootstrap",
             aws_secret_access_key="bootstrap",
         )
-        iam.create_user(UserName="dativo")
+        user = f"dativo-{uuid.uuid4().hex[:8]}"  # moto's accounts outlive a server: each server its own user
+        iam.create_user(UserName=user)
         policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
-        iam.put_user_policy(UserName="dativo", PolicyName="s3", PolicyDocument=json.dumps(policy))
-        key = iam.create_access_key(UserName="dativo")["AccessKey"]
+        iam.put_user_policy(UserName=user, PolicyName="s3", PolicyDocument=json.dumps(policy))
+        key = iam.create_access_key(UserName=user)["AccessKey"]
         reply = requests.post(f"{endpoint}/moto-api/reset-auth", data=b"0", timeout=10)
         reply.raise_for_status()
         previous_auth = reply.json()["PREVIOUS_INITIAL_NO_AUTH_ACTION_COUNT"]

@@ -20,6 +20,7 @@ import zstandard
 
 from dativo_plugins.files import CsvOptions, CsvReader, ParquetReader
 from dativo_plugins.files._common import SourceChanged, SourceFiles
+from dativo_workers.checks import check_job
 from dativo_workers.config import load_job, load_runner
 from dativo_workers.errors import ConfigError, DativoError, SourceError
 from dativo_workers.plugins import SourceContext
@@ -309,6 +310,9 @@ def test_bad_inputs_fail_clearly_with_exit_2_and_commit_nothing(workspace: Works
     [source] = [c for c in check.json["checks"] if c["name"] == "source"]
     assert check.code == 2 and not source["ok"] and f"access to bucket {bucket!r} denied" in source["detail"]
     assert wrong not in check.stdout + check.stderr
+    missing = check_job(_job(workspace, "nobucket", "s3://no-such-bucket-x1/raw/*.csv", s3), workspace.runner_file)
+    [source] = [c for c in missing["checks"] if c["name"] == "source"]
+    assert not missing["ok"] and "bucket 'no-such-bucket-x1' does not exist" in source["detail"]
     catalog = workspace.state / "catalog.db"
     assert not catalog.exists() or ("acme",) not in workspace.catalog().list_namespaces()  # nothing committed
 
