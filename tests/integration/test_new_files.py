@@ -11,6 +11,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from dativo_workers.config import load_job, load_runner
+from dativo_workers.config.job import expand_objects
+from dativo_workers.executor import execute
+
 from ..conftest import Workspace
 from .s3 import S3Server
 
@@ -111,6 +115,12 @@ def test_the_loaded_set_commits_and_rolls_back_with_the_data(workspace: Workspac
     assert _state(ws, "atomic")["files.count"] == "1"
     again = ws.run(job)
     assert again["rows"] == 3 and _ids(ws, "atomic") == [0, 1, 2, 30, 40, 41]
+
+    # a full refresh replaces the table with every file and starts the set again
+    [refresh] = expand_objects(load_job(job), full_refresh=True)
+    replaced = execute(refresh, load_runner(ws.runner_file))
+    assert replaced["rows"] == 6 and _ids(ws, "atomic") == [0, 1, 2, 30, 40, 41]
+    assert _state(ws, "atomic")["files.count"] == "3"
 
 
 def test_new_files_in_an_object_store(
