@@ -426,9 +426,10 @@ class _RaggedRecords:
             wanted = self._counted - len(self.numbers)
         if wanted <= 0:
             return None
+        numbering = self._numbering_parse()  # opening it parses the first block already
         while len(self._found) < wanted:
             try:
-                self._numbering_parse().read_next_batch()
+                numbering.read_next_batch()
             except StopIteration:
                 raise SourceError(
                     f"{self.reader._where(self.spec)}: {wanted} records with a wrong number of fields "

@@ -319,6 +319,17 @@ def test_csv_ragged_records_are_handed_out_with_their_line(tmp_path: Path) -> No
     ]
 
 
+def test_csv_of_ragged_records_only_hands_every_one_out(tmp_path: Path) -> None:
+    (tmp_path / "1.csv").write_text("a,b\n1,2,3\n4,5,6\n")
+    reader = make(CsvReader, tmp_path, "1.csv")
+    [partition] = reader.plan()
+    read = list(reader.read(partition, None))
+    assert [(r.text, r.positions) for r in read if isinstance(r, RejectedRecords)] == [
+        (["1,2,3", "4,5,6"], [f"{tmp_path / '1.csv'}: line 2", f"{tmp_path / '1.csv'}: line 3"])
+    ]
+    assert sum(r.num_rows for r in read if isinstance(r, pa.RecordBatch)) == 0
+
+
 # --- byte-range splitting -----------------------------------------------------------------
 
 
