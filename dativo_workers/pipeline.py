@@ -396,5 +396,5 @@ def run_summary(ledger: Ledger, run_id: str) -> dict[str, Any]:
         "duration_s": round(end - run["created_at"], 3),
         "schema_changes": plan["table"].get("schema_changes"),
         "error": run["error"],
-        **({"message": NOTHING_NEW} if plan.get("nothing_new") else {}),
+        "message": NOTHING_NEW if plan.get("nothing_new") else None,
     }
