@@ -410,7 +410,7 @@ def cancel(
 @app.command()
 def reconcile(runner: RunnerOpt = None, as_json: JsonOpt = False) -> None:
     """Re-enqueue partitions whose worker went silent or whose task message was lost, and commit
-    runs whose chord never fired.
+    runs whose commit never fired.
 
     Beat runs this every `runner.reconcile_seconds` (30 s) on the fleet's workers.
     """

@@ -392,7 +392,7 @@ class Ledger:
             return True
 
     def claim_commit(self, run_id: str, lease_seconds: float) -> bool:
-        """Become the run's only committer (the chord body, the safety net and the reconciler
+        """Become the run's only committer (the last partitions to finish and the reconciler
         may all try at once). A claim older than the lease is taken over: its holder died."""
         now = time.time()
         with self._tx() as conn:

@@ -17,7 +17,7 @@ from dativo_workers.storage import catalog_properties
 
 
 def submit(job: LoadedJob, runner: RunnerConfig, ledger: Ledger, queue: str | None) -> str:
-    """Plan the run, record it, send the chord. Returns the run id at once."""
+    """Plan the run, record it, send its partitions. Returns the run id at once."""
     from dativo_workers.celery_app import DEFAULT_QUEUE
     from dativo_workers.tasks import enqueue_partitions
 

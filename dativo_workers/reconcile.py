@@ -1,4 +1,4 @@
-"""The reconciler: finishes what the chord could not.
+"""The reconciler: finishes what the workers could not.
 
 - a running partition whose heartbeat is older than `runner.lease_seconds` (a dead host) is
   put back to pending and enqueued again; a duplicate this may cause is harmless (invariant 2);
@@ -10,8 +10,8 @@
   left alone however long it waits. When the broker cannot be inspected, the reconciler falls
   back on time alone: a partition enqueued longer ago than the broker's visibility timeout
   counts as lost;
-- a run whose partitions have all finished but which has no snapshot yet (its chord callback
-  never fired, or its commit died) is committed.
+- a run whose partitions have all finished but which has no snapshot yet (its commit message
+  was lost, or its commit died) is committed.
 """
 
 from __future__ import annotations
