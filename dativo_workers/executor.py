@@ -79,7 +79,7 @@ def execute(
         run_id = planned.run_id
         if on_plan:
             on_plan(run_id, len(planned.partitions))
-        _ingest_all(ledger, runner, run_id, [p.index for p in planned.partitions], workers, on_progress)
+        ingest_all(ledger, runner, run_id, [p.index for p in planned.partitions], workers, on_progress)
     finally:
         for reader in planner:
             with contextlib.suppress(Exception):  # the reads are over: a failing close must not fail the run
@@ -90,7 +90,7 @@ def execute(
     return summary
 
 
-def _ingest_all(
+def ingest_all(
     ledger: Ledger,
     runner: RunnerConfig,
     run_id: str,

@@ -246,10 +246,10 @@ def compact(
         enqueue_partitions(run_id, indexes, queue, ledger)
         summary = run_summary(ledger, run_id)
     else:
-        from dativo_workers.executor import _ingest_all
+        from dativo_workers.executor import ingest_all
 
         run_id = create_compaction_run(target, table, plan, ledger)
-        _ingest_all(ledger, runner, run_id, indexes, workers, None)
+        ingest_all(ledger, runner, run_id, indexes, workers, None)
         summary = commit_run(run_id, runner, ledger)
     return {**report, **compaction_outcome(target, summary)}
 

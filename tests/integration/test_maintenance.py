@@ -17,7 +17,7 @@ import pytest
 from dativo_workers.cli_state import commit_state
 from dativo_workers.config import load_job, load_runner
 from dativo_workers.config.job import expand_objects
-from dativo_workers.executor import _ingest_all, execute
+from dativo_workers.executor import execute, ingest_all
 from dativo_workers.iceberg import committed_state, state_prefix
 from dativo_workers.ingest import ingest_partition
 from dativo_workers.maintenance import (
@@ -142,7 +142,7 @@ def test_compaction_keeps_concurrent_appends_and_fails_cleanly_when_its_files_ar
     def planned() -> str:
         table = target.table()
         run_id = create_compaction_run(target, table, plan_compaction(table, 1024 * 1024), ledger)
-        _ingest_all(ledger, runner, run_id, [0], 1, None)  # written, not committed yet
+        ingest_all(ledger, runner, run_id, [0], 1, None)  # written, not committed yet
         return run_id
 
     run_id = planned()
