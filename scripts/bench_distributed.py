@@ -24,6 +24,13 @@ What it measures:
    ``FragmentWriter`` and recorded with ``Ledger.start_attempt`` / ``Ledger.finish_partition``, then
    ``dativo_workers.pipeline.commit_run`` alone is timed in this process. The largest size is
    committed a second time (a fresh, identical run) under cProfile to show where the time goes.
+4. Plan + enqueue (``--only sched``): ``pipeline.plan_run`` and ``tasks.enqueue_partitions`` timed
+   apart for ``--sched-sizes`` one-row partitions of a plugin reader, on a SQLite and a PostgreSQL
+   ledger (``--sched-ledgers``), no worker running; Redis ``used_memory`` before and after.
+   ``--only tinypg`` repeats measurement 2 with ledger and catalog in PostgreSQL, and ``--only
+   commitpg`` measurement 3 there (``--pg-fragments``; one fragment written, the others copies).
+   PostgreSQL work happens in a fresh schema of ``--pg-url``, dropped at the end. These figures
+   go to stderr and ``--json``; docs/performance.md's fleet-scale section is written from them.
 
 Everything lives in a temporary directory (SQLite ledger and catalog, warehouse, worker logs);
 Redis dbs ``--broker-db`` / ``--result-db`` (12 / 13) are flushed before and after. Every worker
@@ -1215,7 +1222,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fragments", default="1000,10000", help="fragment counts of the commit measurement")
     parser.add_argument("--no-profile", action="store_true", help="skip the cProfile'd commit of the largest size")
     parser.add_argument(
-        "--only", default="cpu,tiny,commit,sched,commitpg", help="subset of: cpu, tiny, commit, sched, commitpg"
+        "--only", default="cpu,tiny,commit,sched,commitpg", help="subset of: cpu, tiny, tinypg, commit, sched, commitpg"
     )
     parser.add_argument("--tiny-repeat", type=int, default=1, help="Celery runs of the overhead measurement (median)")
     parser.add_argument("--sched-sizes", default="1000,10000,100000", help="partition counts of plan + enqueue")
@@ -1325,9 +1332,29 @@ def main(argv: list[str] | None = None) -> None:
         if "commit" in parts:
             print(f"3. commit of {', '.join(f'{s:,}' for s in sizes)} fragments", file=sys.stderr)
             results["commit"] = bench.commit_sizes(sizes, profile_largest=not args.no_profile)
-        if "sched" in parts or "commitpg" in parts:
+        if "sched" in parts or "commitpg" in parts or "tinypg" in parts:
             with pg_schema(args.pg_url) as pg_url:
-                pg_bench = Bench(root, write_runner(root, pg_url), worker_env, args.wait_quiet)
+                pg_runner = write_runner(root, pg_url)
+                pg_env = {**worker_env, "DATIVO_RUNNER_CONFIG": str(pg_runner)}
+                pg_bench = Bench(root, pg_runner, pg_env, args.wait_quiet)
+                if "tinypg" in parts:  # as a fleet runs it: ledger and catalog in PostgreSQL
+                    print(f"2b. scheduling overhead on PostgreSQL, {args.tiny} one-row partitions", file=sys.stderr)
+                    if not (root / "tiny").exists():
+                        write_tiny_files(root / "tiny", args.tiny)
+                    with pg_bench.worker(2) as worker:
+                        warm = write_csv_job(root, "tinypg_warm", "tiny/part-0000*.csv", "tinypg_warm")
+                        _check(pg_bench.submit_and_wait(warm)[0], None, "warm-up")
+                        runs = [
+                            pg_bench.tiny_distributed(
+                                worker, write_csv_job(root, f"tinypg{r}", "tiny/*.csv", f"tinypg{r}"), args.tiny
+                            )
+                            for r in range(args.tiny_repeat)
+                        ]
+                    best = sorted(runs, key=lambda r: r["overhead_ms"])[len(runs) // 2]
+                    best.update(all_ms=[r["overhead_ms"] for r in runs], all_cpu_ms=[r["worker_cpu_ms"] for r in runs])
+                    results["tiny_pg"] = best
+                    print(f"  celery -c 2 on PostgreSQL: {best['overhead_ms']:.1f} ms per partition "
+                          f"(worker CPU {best['worker_cpu_ms']:.1f} ms)", file=sys.stderr)  # fmt: skip
                 if "sched" in parts:
                     results["sched"] = []
                     for kind in [k.strip() for k in args.sched_ledgers.split(",") if k.strip()]:
