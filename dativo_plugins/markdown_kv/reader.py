@@ -49,7 +49,11 @@ class MarkdownKvReader(DataReader):
 
     @cached_property
     def _paths(self) -> list[str]:
-        return resolve_files(self.context)
+        paths = [f.uri for f in resolve_files(self.context)]
+        remote = [path for path in paths if "://" in path]
+        if remote:  # this reader opens local files; object stores are for the CSV/JSON/Parquet readers
+            raise SourceError(f"markdown_kv reads local files only, not {remote[0]!r}")
+        return paths
 
     def plan(self) -> list[Partition]:
         return [
