@@ -342,8 +342,9 @@ def state_snapshot(table: Table, tenant: str, job: str) -> tuple[dict[str, str],
     return {}, None
 
 
-def state_holders(table: Table) -> dict[tuple[str, str], Snapshot]:
-    """For every job that wrote the table, (tenant, job) -> the snapshot its state lookup ends at.
+def state_holders(table: Table) -> dict[tuple[str, str], tuple[dict[str, str], Snapshot]]:
+    """For every job that wrote the table, (tenant, job) -> its state and the snapshot its state
+    lookup ends at.
 
     Jobs are known by the `dativo.tenant`/`dativo.job` of the snapshots from the current one back
     (a compaction's own identity holds no state)."""
@@ -357,9 +358,9 @@ def state_holders(table: Table) -> dict[tuple[str, str], Snapshot]:
         snapshot = table.snapshot_by_id(snapshot.parent_snapshot_id) if snapshot.parent_snapshot_id else None
     holders = {}
     for tenant, job in sorted(jobs):
-        found = state_snapshot(table, tenant, job)[1]
+        state, found = state_snapshot(table, tenant, job)
         if found is not None:
-            holders[(tenant, job)] = found
+            holders[(tenant, job)] = (state, found)
     return holders
 
 
@@ -369,11 +370,10 @@ def carried_state(table: Table) -> dict[str, str]:
     A snapshot that carries them (a compaction's) ends each job's state lookup with the same
     cursors as before, so the older snapshots are no longer needed for the state."""
     carried: dict[str, str] = {}
-    for (tenant, job), _ in state_holders(table).items():
-        state, found = state_snapshot(table, tenant, job)
+    for (tenant, job), (state, found) in state_holders(table).items():
         carried.update({state_prefix(tenant, job) + key: value for key, value in state.items()})
         reset = state_reset_key(tenant, job)
-        if found is not None and found.summary is not None and reset in found.summary.additional_properties:
+        if found.summary is not None and reset in found.summary.additional_properties:
             carried[reset] = found.summary.additional_properties[reset]
     return carried
 

@@ -335,7 +335,7 @@ def _state_chain(table: Table) -> set[int]:
     while snapshot is not None:
         chain.append(snapshot.snapshot_id)
         snapshot = table.snapshot_by_id(snapshot.parent_snapshot_id) if snapshot.parent_snapshot_id else None
-    holders = {s.snapshot_id for s in state_holders(table).values()}
+    holders = {snapshot.snapshot_id for _, snapshot in state_holders(table).values()}
     deepest = max((i for i, sid in enumerate(chain) if sid in holders), default=0)
     return set(chain[: deepest + 1])
 
