@@ -285,22 +285,10 @@ class Ledger:
         with self.engine.connect() as conn:
             return not _any_open(conn, run_id)
 
-    def set_task_ids(self, run_id: str, task_ids: dict[int, str], queue: str) -> None:
-        """Record the task ids about to be sent, and when (the reconciler's lost-message clock)."""
-        now = time.time()
-        with self._tx() as conn:
-            conn.execute(runs.update().where(runs.c.run_id == run_id).values(queue=queue))
-            if task_ids:
-                conn.execute(
-                    partitions.update()
-                    .where(partitions.c.run_id == run_id, partitions.c.idx == sa.bindparam("b_idx"))
-                    .values(task_id=sa.bindparam("b_task_id"), enqueued_at=now),
-                    [{"b_idx": idx, "b_task_id": task_id} for idx, task_id in task_ids.items()],
-                )
-
     def set_task_batch(self, run_id: str, indexes: list[int], batch: str, queue: str) -> dict[int, str]:
-        """Like `set_task_ids` for one enqueue batch, whose task ids are `task_id_for(run_id, batch,
-        idx)`: computed by the database, so 100,000 partitions are one statement, not 100,000."""
+        """Record the task ids of one enqueue batch about to be sent, and when (the reconciler's
+        lost-message clock). The ids are `task_id_for(run_id, batch, idx)`, computed by the
+        database, so 100,000 partitions are one statement, not 100,000."""
         now = time.time()
         task_id = sa.literal(task_id_for(run_id, batch, 0)[:-1]) + sa.cast(partitions.c.idx, sa.String)
         with self._tx() as conn:

@@ -366,9 +366,10 @@ def test_enqueue_time_is_recorded_and_a_lost_partition_is_claimed_once(ledger: L
     create(ledger, n=2)
     assert partition(ledger, 0)["enqueued_at"] is None
     before = time.time()
-    ledger.set_task_ids(RUN, {0: "t0", 1: "t1"}, "dativo")
+    ids = ledger.set_task_batch(RUN, [0, 1], "b0", "dativo")
     p0, p1 = partition(ledger, 0), partition(ledger, 1)
-    assert (p0["task_id"], p1["task_id"]) == ("t0", "t1") and p0["enqueued_at"] >= before
+    assert (p0["task_id"], p1["task_id"]) == (ids[0], ids[1]) == (f"{RUN}-b0-p0", f"{RUN}-b0-p1")
+    assert p0["enqueued_at"] >= before
     assert ledger.run(RUN)["queue"] == "dativo"
     # two reconcilers saw p0's message missing: one resends it
     assert ledger.claim_requeue(RUN, 0, p0["enqueued_at"]) is True
