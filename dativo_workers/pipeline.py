@@ -125,14 +125,19 @@ def plan_run(
                     f"{job.path}: source.incremental: the {reader.name!r} source cannot load new files only "
                     "(`mode: new_files` is for file sources)"
                 )
-            schema = source_schema(asset, reader)
+            files["new"] = plugin_call(reader.name, reader.planned_files) if new_files else None
+            if new_files and not files["new"] and asset is None and existing is not None:
+                # nothing new, and the files loaded before may have been moved away (archived):
+                # no file to infer a schema from, and none is needed: the table's stands
+                schema = existing.schema()
+            else:
+                schema = source_schema(asset, reader)
             if schema is None:
                 raise ConfigError(
                     f"{job.path}: the {reader.name!r} source cannot tell its schema; "
                     "set `asset_path` to a data contract"
                 )
             partitions = plugin_call(reader.name, reader.plan)
-            files["new"] = plugin_call(reader.name, reader.planned_files) if new_files else None
             detected, source_tags = governance_inputs(cfg, reader, partitions, [f.name for f in schema.fields])
             planned = True
             return schema, partitions, reader.planned_state(), detected, source_tags

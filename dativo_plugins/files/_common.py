@@ -40,7 +40,9 @@ def resolve_files(context: SourceContext) -> list[StoredFile]:
     """Every file matched by ``source.files`` with its size, sorted by path and deduplicated.
 
     Local paths and globs resolve against the job's directory; object-store URIs are listed
-    (one paginated listing per pattern, no object read)."""
+    (one paginated listing per pattern, no object read). A pattern that matches nothing is an
+    error, except in new_files mode for a job that has loaded files before: those may have been
+    moved away since (archived), so the run has nothing new rather than a mistake."""
     if not context.files:
         raise SourceError("source.files is empty: the file readers need at least one {path: ...} entry")
     found: dict[str, StoredFile] = {}
@@ -51,7 +53,7 @@ def resolve_files(context: SourceContext) -> list[StoredFile]:
         scheme = scheme_of(pattern)
         if scheme and scheme != "file":
             matches = list_files(pattern, context.storage)
-            if not matches:
+            if not matches and not _loaded_before(context):
                 raise SourceError(f"no object matches {pattern!r}")
             found.update((m.uri, m) for m in matches)
             continue
@@ -59,7 +61,7 @@ def resolve_files(context: SourceContext) -> list[StoredFile]:
         if not full.is_absolute():
             full = context.base_dir / full
         paths = [m for m in glob.glob(str(full), recursive=True) if os.path.isfile(m)]
-        if not paths:
+        if not paths and not _loaded_before(context):
             raise SourceError(f"no file matches {pattern!r} (looked in {_search_root(full)})")
         for path in map(os.path.abspath, paths):
             stat = os.stat(path)
@@ -70,6 +72,11 @@ def resolve_files(context: SourceContext) -> list[StoredFile]:
 def new_files_mode(context: SourceContext) -> bool:
     """`source.incremental: {mode: new_files}`: plan only files no earlier committed run loaded."""
     return bool(context.incremental) and context.incremental.get("mode") == "new_files"  # type: ignore[union-attr]
+
+
+def _loaded_before(context: SourceContext) -> bool:
+    """new_files mode, and an earlier committed run of the job loaded files (its state says so)."""
+    return new_files_mode(context) and context.loaded is not None and len(context.loaded) > 0
 
 
 def not_loaded(context: SourceContext, matched: list[StoredFile]) -> list[StoredFile]:

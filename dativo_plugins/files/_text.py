@@ -131,6 +131,8 @@ class TextFileReader(DataReader):
         return self._schema
 
     def plan(self) -> list[Partition]:
+        if not self._found:  # new_files mode with nothing new: no file to infer a schema from either
+            return []
         source_schema = encode_schema(self.schema())
         partitions: list[Partition] = []
         for found in self._found:

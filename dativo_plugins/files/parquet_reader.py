@@ -107,6 +107,8 @@ class ParquetReader(DataReader):
             return file.metadata
 
     def plan(self) -> list[Partition]:
+        if not self._found:  # new_files mode with nothing new: no file to read a schema from either
+            return []
         columns = self.schema().names
         partitions: list[Partition] = []
         remote = any(scheme_of(f.uri) for f in self._found)

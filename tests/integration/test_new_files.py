@@ -13,6 +13,7 @@ import pytest
 
 from dativo_workers.config import load_job, load_runner
 from dativo_workers.config.job import expand_objects
+from dativo_workers.errors import DativoError
 from dativo_workers.executor import execute
 
 from ..conftest import Workspace
@@ -149,3 +150,37 @@ def test_new_files_in_an_object_store(
     third = workspace.run(job)
     assert third["rows"] == 0 and third["snapshot_id"] is None and "no new files" in third["message"]
     assert len(_ids(workspace, "landing_s3")) == 62
+
+
+def test_files_moved_away_after_loading_mean_nothing_new(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loaded files archived away: the glob matches nothing, and a re-run says "nothing new"
+    (exit 0, no snapshot). A job that never loaded a file still fails clearly on such a glob."""
+    from typer.testing import CliRunner
+
+    from dativo_workers.cli import app
+
+    ws = workspace
+    _csv(ws, "a.csv", range(0, 3))
+    job = _job(ws, "archived", "in/*.csv")
+    assert ws.run(job)["rows"] == 3
+    (ws.root / "jobs/archive").mkdir()
+    (ws.root / "jobs/in/a.csv").rename(ws.root / "jobs/archive/a.csv")
+    snapshots = len(ws.table("acme.archived").snapshots())
+    monkeypatch.setenv("DATIVO_RUNNER_CONFIG", str(ws.runner_file))
+    monkeypatch.chdir(ws.root)
+
+    again = CliRunner().invoke(app, ["run", str(job), "--json"])
+    assert again.exit_code == 0, again.output
+    summary = json.loads(again.stdout)
+    assert summary["state"] == "committed" and summary["snapshot_id"] is None and summary["rows"] == 0
+    assert summary["message"].startswith("no new files")
+    assert len(ws.table("acme.archived").snapshots()) == snapshots and _ids(ws, "archived") == [0, 1, 2]
+
+    _csv(ws, "b.csv", range(10, 12))  # a new file lands: it loads, the archived one is not read again
+    assert ws.run(job)["rows"] == 2 and _ids(ws, "archived") == [0, 1, 2, 10, 11]
+
+    never = _job(ws, "never", "nowhere/*.csv")
+    failed = CliRunner().invoke(app, ["run", str(never)])  # `dativo` prints the error and exits with its code
+    assert isinstance(failed.exception, DativoError) and failed.exception.exit_code == 2
+    assert "no file matches 'nowhere/*.csv'" in str(failed.exception)
+    assert ws.catalog().table_exists("acme.never") is False
