@@ -927,7 +927,7 @@ def tables() -> list[Table]:
         N("BusinessEntityID", I64, "key", intr(1, 20777)),
         C("PasswordHash", S, "CREDENTIAL", "password hash (base64 SHA)",
           lambda g: base64.b64encode(hashlib.sha256(g.s(ALNUM, 12).encode()).digest()).decode()[:40]),
-        C("PasswordSalt", S, "CREDENTIAL", "password salt (part of the hash record)",
+        N("PasswordSalt", S, "salt: not secret and grants nothing alone: NONE (borderline)",
           lambda g: base64.b64encode(bytes(g.r.getrandbits(8) for _ in range(6))).decode()),
     ]))
     t.append(Table("adventureworks", "Sales.CreditCard", 150, [
