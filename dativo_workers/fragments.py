@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -23,6 +23,9 @@ from pyiceberg.typedef import Record
 from dativo_workers.iceberg import run_files
 from dativo_workers.ledger import Fragment
 from dativo_workers.storage import StorageProperties, filesystem, make_parent_dir, scheme_prefix
+
+if TYPE_CHECKING:
+    from dativo_workers.encryption import ParquetEncryption
 
 PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 1, "write_statistics": True}
 
@@ -45,8 +48,11 @@ class RollingParquetWriter:
         schema: pa.Schema,
         target_bytes: int,
         parquet_options: dict[str, Any] | None = None,
+        encryption: ParquetEncryption | None = None,
     ) -> None:
+        """``encryption``: each file is written with fresh keys from it (`target.encryption`)."""
         self.fs = fs
+        self.encryption = encryption
         self.make_path = make_path
         self.schema = schema
         self.target_bytes = target_bytes
@@ -60,8 +66,11 @@ class RollingParquetWriter:
             path = self.make_path(self.sequence)
             self.sequence += 1
             make_parent_dir(self.fs, path)
+            options = dict(self.parquet_options)
+            if self.encryption is not None:
+                options["encryption_properties"] = self.encryption.file_properties()
             sink = self.fs.open_output_stream(path)
-            self.current = _OpenFile(path, pq.ParquetWriter(sink, self.schema, **self.parquet_options), sink)
+            self.current = _OpenFile(path, pq.ParquetWriter(sink, self.schema, **options), sink)
         self.current.writer.write_batch(batch)
         self.current.rows += batch.num_rows
         if self.current.sink.tell() >= self.target_bytes:

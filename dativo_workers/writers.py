@@ -29,6 +29,13 @@ from pyiceberg.schema import Schema, assign_fresh_schema_ids
 
 from dativo_workers.config.job import LoadedJob
 from dativo_workers.conform import to_record_batches
+from dativo_workers.encryption import (
+    EncryptionError,
+    KmsUnavailable,
+    ParquetEncryption,
+    encrypted_columns,
+    footer_is_encrypted,
+)
 from dativo_workers.errors import CommitError, ConfigError, PluginError
 from dativo_workers.fragments import FragmentWriter, delete_files, staging_dir
 from dativo_workers.iceberg import TablePlan
@@ -36,6 +43,7 @@ from dativo_workers.ledger import Fragment
 from dativo_workers.plugins.base import DataWriter, PluginSettings, WriterContext
 from dativo_workers.plugins.manager import plugin_call, plugin_iter, plugin_name, target_writer
 from dativo_workers.schema import arrow_schema, arrow_to_iceberg
+from dativo_workers.secrets.redact import sensitive_columns
 from dativo_workers.storage import StorageProperties, filesystem, make_parent_dir, scheme_prefix
 
 
@@ -46,6 +54,9 @@ class WriterPlan:
     name: str
     output: str | None  # writer target: the output directory; None: an Iceberg table format
     source_schema: Schema  # what the reader's batches are conformed to before the writer sees them
+    # the columns the run's effective classification marks sensitive (from the run's plan, not stored
+    # twice): `target.encryption.columns: auto` encrypts these
+    sensitive: frozenset[str] = frozenset()
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "output": self.output, "source_schema": self.source_schema.model_dump_json()}
@@ -64,7 +75,12 @@ class WriterPlan:
 
 def writer_plan(plan: dict[str, Any]) -> WriterPlan | None:
     """The writer part of a run's stored plan (None for a plain Iceberg target)."""
-    return WriterPlan.from_dict(plan["writer"]) if plan.get("writer") else None
+    if not plan.get("writer"):
+        return None
+    found = WriterPlan.from_dict(plan["writer"])
+    columns = [f.name for f in found.source_schema.fields]
+    found.sensitive = sensitive_columns(plan.get("table_properties") or {}, columns)
+    return found
 
 
 def plan_writer(job: LoadedJob, source_schema: Schema) -> tuple[WriterPlan | None, Schema]:
@@ -76,6 +92,7 @@ def plan_writer(job: LoadedJob, source_schema: Schema) -> tuple[WriterPlan | Non
     cls, settings = found
     name = plugin_name(cls)
     if not job.config.target.is_iceberg:
+        check_encryption(job, cls, [f.name for f in source_schema.fields])
         return WriterPlan(name, output_location(job), source_schema), source_schema
     source = plain_schema(arrow_schema(source_schema))
     with tempfile.TemporaryDirectory(prefix="dativo-format-") as scratch:  # a table format writes no files
@@ -86,6 +103,44 @@ def plan_writer(job: LoadedJob, source_schema: Schema) -> tuple[WriterPlan | Non
             f"{job.path}: target.format: writer {name!r} is not a table format (its table_schema() returns None)"
         )
     return WriterPlan(name, None, source_schema), arrow_to_iceberg(shaped)
+
+
+def check_encryption(job: LoadedJob, cls: type[DataWriter], columns: list[str]) -> None:
+    """`target.encryption` can be honoured: a writer that encrypts, the listed columns exist, no
+    plain-text quarantine, and the KMS wraps and unwraps with both master keys (before anything
+    is written: a wrong key name fails the run here)."""
+    config = job.config.target.encryption
+    if config is None:
+        return
+    where = f"{job.path}: target.encryption"
+    if not cls.supports_encryption:
+        raise ConfigError(f"{where}: writer {plugin_name(cls)!r} does not write encrypted Parquet")
+    if isinstance(config.columns, list) and (unknown := [c for c in config.columns if c not in columns]):
+        raise ConfigError(f"{where}.columns: no column {', '.join(map(repr, unknown))} in the schema")
+    if job.config.bad_rows.action == "quarantine":
+        raise ConfigError(
+            f"{job.path}: bad_rows.action: quarantine keeps rejected rows in plain Parquet, which an encrypted "
+            "target must not; use `skip` or `fail`"
+        )
+    try:
+        ParquetEncryption(config, [], job.base_dir).check_keys()
+    except ConfigError as exc:
+        raise ConfigError(f"{job.path}: {exc}") from None
+    except EncryptionError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    except KmsUnavailable as exc:
+        raise KmsUnavailable(f"{where}: {exc}") from None
+
+
+def sink_encryption(job: LoadedJob, columns: list[str], sensitive: frozenset[str]) -> ParquetEncryption | None:
+    """One attempt's encryption: the listed columns, or those the run's classification marks sensitive."""
+    config = job.config.target.encryption
+    if config is None:
+        return None
+    try:
+        return ParquetEncryption(config, encrypted_columns(config, columns, sensitive), job.base_dir)
+    except ConfigError as exc:
+        raise ConfigError(f"{job.path}: {exc}") from None
 
 
 def output_location(job: LoadedJob) -> str:
@@ -101,9 +156,16 @@ def plain_schema(schema: pa.Schema) -> pa.Schema:
     return pa.schema([f.remove_metadata() for f in schema])
 
 
-def _context(job: LoadedJob, output_dir: Path, prefix: str, schema: pa.Schema) -> WriterContext:
+def _context(
+    job: LoadedJob, output_dir: Path, prefix: str, schema: pa.Schema, encryption: ParquetEncryption | None = None
+) -> WriterContext:
     return WriterContext(
-        output_dir=output_dir, file_prefix=prefix, schema=schema, base_dir=job.base_dir, tenant_id=job.config.tenant_id
+        output_dir=output_dir,
+        file_prefix=prefix,
+        schema=schema,
+        base_dir=job.base_dir,
+        tenant_id=job.config.tenant_id,
+        encryption=encryption,
     )
 
 
@@ -127,8 +189,10 @@ class WriterSink:
         storage: StorageProperties,
         prefix: str,
         schema: pa.Schema,
+        encryption: ParquetEncryption | None = None,
     ) -> None:
         self.name = plugin_name(cls)
+        self.encryption = encryption
         self.prefix = prefix
         self.storage = storage
         self.staging = staging
@@ -139,7 +203,8 @@ class WriterSink:
         self.uploaded: list[str] = []
         self.schema = plain_schema(schema)
         try:
-            self.writer = plugin_call(self.name, cls, settings, _context(job, self.dir, prefix, self.schema))
+            context = _context(job, self.dir, prefix, self.schema, encryption)
+            self.writer = plugin_call(self.name, cls, settings, context)
         except BaseException:
             self._remove_local()
             raise
@@ -189,6 +254,11 @@ class WriterSink:
             )
         if not path.is_file():
             raise PluginError(self.name, ValueError(f"reported {path}, which does not exist"))
+        encryption = self.encryption
+        if encryption is not None and not encryption.config.plaintext_footer and not footer_is_encrypted(path):
+            raise PluginError(
+                self.name, ValueError(f"wrote {path.name} without encryption although target.encryption is set")
+            )
         return Fragment("data", f"{self.staging}/{relative}", item["rows"], path.stat().st_size)
 
     def abort(self) -> None:
@@ -263,8 +333,16 @@ def open_sink(
     cls, settings = found
     if plan.output is not None:
         staging = f"{location}/{staging_dir(run_id)}"
+        encryption = sink_encryption(job, fragments.schema.names, plan.sensitive)
         return fragments.schema, WriterSink(
-            cls, settings, job, staging=staging, storage=storage, prefix=prefix, schema=fragments.schema
+            cls,
+            settings,
+            job,
+            staging=staging,
+            storage=storage,
+            prefix=prefix,
+            schema=fragments.schema,
+            encryption=encryption,
         )
     source = arrow_schema(plan.source_schema)
     scratch = Path(tempfile.mkdtemp(prefix=f"dativo-{prefix}-"))

@@ -5,7 +5,10 @@ target:
   connector: parquet
   path: out/customers          # relative to the job file, or a URI (s3://bucket/prefix)
   options: {compression: zstd, file_size_mb: 256}
+  encryption: {kms: {type: vault_transit}, footer_key: dativo-footer, columns: auto}  # optional
 ```
+
+`target.encryption` writes Parquet modular encryption (docs/governance.md, "Encrypted files").
 
 Registered through the ``dativo`` entry point group like any third-party plugin.
 """
@@ -34,6 +37,7 @@ class ParquetWriter(DataWriter):
     name = "parquet"
     description = "Parquet files in a directory (local or object store)"
     config_model = ParquetWriterOptions
+    supports_encryption = True  # `target.encryption`: Parquet modular encryption
 
     def __init__(self, config: ParquetWriterOptions, context: WriterContext) -> None:
         super().__init__(config, context)
@@ -53,6 +57,7 @@ class ParquetWriter(DataWriter):
                     "compression_level": self.options.compression_level,
                     "write_statistics": True,
                 },
+                encryption=self.context.encryption,
             )
         self.files.write(batch)
 

@@ -25,6 +25,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from dativo_workers.config.encryption import EncryptionConfig
 from dativo_workers.config.yamlio import LoadedYaml, expand_env_vars, format_key_path, load_yaml
 from dativo_workers.errors import ConfigError
 from dativo_workers.plugins.base import parse_lookback
@@ -198,6 +199,9 @@ class TargetConfig(Strict):
     format: str | None = Field(default=None, description="iceberg targets: a table-format writer shapes the rows")
     format_options: dict[str, Any] = Field(default_factory=dict)
     schema_evolution: SchemaEvolution = Field(default_factory=SchemaEvolution)
+    encryption: EncryptionConfig | None = Field(
+        default=None, description="file targets: Parquet modular encryption, keys wrapped by a KMS"
+    )
     run_tag_max_age: str = Field(
         default="30d",
         description="how long a run's `run-<run_id>` tag keeps its snapshot from `dativo maintain "
@@ -242,6 +246,12 @@ class TargetConfig(Strict):
 
         if self.writer is not None and "connector" in self.model_fields_set:
             problem("writer", "set either `connector` (a writer name) or `writer` (a plugin), not both")
+        if self.is_iceberg and self.encryption is not None:
+            problem(
+                "encryption",
+                "Iceberg targets cannot be encrypted yet: pyiceberg cannot read Parquet files with modular "
+                "encryption; encrypt a file target (`connector: parquet`)",
+            )
         if self.is_iceberg:
             for key in ("namespace", "table"):
                 if getattr(self, key) is None:

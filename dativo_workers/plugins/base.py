@@ -22,6 +22,7 @@ import structlog
 from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
+    from dativo_workers.encryption import ParquetEncryption
     from dativo_workers.storage import StoredFile
 
 log = structlog.get_logger("dativo.plugins")
@@ -133,6 +134,9 @@ class WriterContext:
     schema: pa.Schema | None = None
     base_dir: Path = Path(".")
     tenant_id: str = ""
+    # `target.encryption` is set: pass it to RollingParquetWriter (``encryption=``), or call its
+    # ``file_properties()`` for each Parquet file (pyarrow ``encryption_properties``)
+    encryption: ParquetEncryption | None = None
 
 
 class ReaderConversionError(ValueError):
@@ -309,6 +313,8 @@ class DataWriter(ABC):
     config_model: ClassVar[type[BaseModel] | None] = None  # none: ``self.config`` is the settings dict
     description: ClassVar[str] = ""
     api_version: ClassVar[int] = PLUGIN_API_VERSION  # the plugin API the class is written for
+    # True: writes Parquet encrypted as ``context.encryption`` says (`target.encryption` refuses others)
+    supports_encryption: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -109,6 +109,13 @@ class VaultSecretProvider(SecretProvider):
         else:
             self._renew_at = None  # a static token cannot be replaced from here
 
+    def authenticated_client(self) -> Any:
+        """The hvac client, logged in and its token renewed as needed (other Vault engines, such
+        as Transit for Parquet encryption, use the same connection and auth as the secrets)."""
+        with self._lock:
+            self._keep_token_fresh()
+            return self.client
+
     @staticmethod
     def _hvac_errors() -> Any:
         import hvac.exceptions
