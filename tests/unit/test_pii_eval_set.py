@@ -1,0 +1,122 @@
+"""The blind PII evaluation set (tests/data/pii_eval) and its scorer (scripts/eval_pii.py).
+
+These tests check the set and the scorer's arithmetic with stand-in detectors; they never run the
+real detector (scoring it is the scorer's job, reported in docs, not asserted here).
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType, SimpleNamespace
+
+import pyarrow.parquet as pq
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SET = ROOT / "tests" / "data" / "pii_eval"
+
+
+def _load(name: str, path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def make_set() -> ModuleType:
+    return _load("pii_eval_make_set", SET / "make_set.py")
+
+
+@pytest.fixture(scope="module")
+def scorer() -> ModuleType:
+    return _load("pii_eval_scorer", ROOT / "scripts" / "eval_pii.py")
+
+
+def _labels() -> list[dict[str, str]]:
+    with open(SET / "labels.csv", newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_every_labelled_column_is_in_its_file_with_its_type() -> None:
+    rows = _labels()
+    assert len(rows) >= 170
+    assert len({(r["file"], r["column"]) for r in rows}) == len(rows)
+    assert {r["label"] for r in rows} == {"PII", "SENSITIVE", "CREDENTIAL", "NONE"}
+    none_share = sum(r["label"] == "NONE" for r in rows) / len(rows)
+    assert 0.4 <= none_share <= 0.7
+    files = {r["file"] for r in rows}
+    assert files == {p.name for p in (SET / "data").glob("*.parquet")}
+    tables = {f: pq.read_table(SET / "data" / f) for f in files}
+    for r in rows:
+        table = tables[r["file"]]
+        assert 50 <= table.num_rows <= 200, r["file"]
+        assert str(table.schema.field(r["column"]).type) == r["arrow_type"], (r["file"], r["column"])
+        assert r["source_url"] and r["reason"], r["column"]
+    assert sum(len(t.column_names) for t in tables.values()) == len(rows)  # no unlabelled column
+
+
+def test_the_generator_reproduces_the_committed_set(make_set: ModuleType, tmp_path: Path) -> None:
+    make_set.main(tmp_path)
+    assert (tmp_path / "labels.csv").read_text() == (SET / "labels.csv").read_text()
+    for path in sorted((SET / "data").glob("*.parquet")):
+        assert pq.read_table(tmp_path / "data" / path.name).equals(pq.read_table(path)), path.name
+
+
+def test_numbers_carry_valid_check_digits(make_set: ModuleType) -> None:
+    def values(file: str, column: str) -> list[str]:
+        raw = pq.read_table(SET / "data" / file).column(column).to_pylist()
+        return [str(v) for v in raw if v not in (None, "", "N/A")]
+
+    ibans = values("opaque__export_a.parquet", "value") + values("odoo__res_partner_bank.parquet", "acc_number")
+    assert ibans and all(make_set.iban_ok(v) for v in ibans)
+    assert not make_set.iban_ok("DE00123456780000000000")
+    cards = values("adventureworks__Sales.CreditCard.parquet", "CardNumber")
+    assert cards and all(make_set.luhn_ok(v.replace(" ", "").replace("-", "")) for v in cards)
+    assert not make_set.luhn_ok("4111111111111112")
+
+
+def test_scorer_counts_hits_misses_and_labels(scorer: ModuleType) -> None:
+    cases = scorer.load_cases(SET)
+    miss = next(i for i, c in enumerate(cases) if c.label == "PII")
+    false_alarm = next(i for i, c in enumerate(cases) if c.label == "NONE")
+    relabel = next(i for i, c in enumerate(cases) if c.label == "SENSITIVE")
+    calls: list[str] = []
+
+    def oracle(name: str, array: object) -> object:
+        """Answers from the labels (the scorer asks in the set's order), with three mistakes."""
+        i = len(calls)
+        calls.append(name)
+        assert name == cases[i].column and array is not None
+        label = {miss: "NONE", false_alarm: "PII", relabel: "PII"}.get(i, cases[i].label)
+        return None if label == "NONE" else SimpleNamespace(label=label, detector="oracle")
+
+    outcomes, _ = scorer.run(cases, SET, oracle)
+    summary = scorer.summarise(outcomes, 0.0)
+    positives = sum(c.label != "NONE" for c in cases)
+    b = summary["binary"]
+    assert (b["tp"], b["fp"], b["fn"], b["tn"]) == (positives - 1, 1, 1, len(cases) - positives - 1)
+    assert b["precision"] == round((positives - 1) / positives, 4) == b["recall"]
+    assert [o["column"] for o in summary["false_negatives"]] == [cases[miss].column]
+    assert [o["column"] for o in summary["false_positives"]] == [cases[false_alarm].column]
+    assert [o["column"] for o in summary["label_mismatches"]] == [cases[relabel].column]
+    assert summary["confusion"]["SENSITIVE"]["PII"] == 1
+    assert summary["per_label"]["SENSITIVE"]["binary_recall"] == 1.0
+    text = scorer.render(summary)
+    assert "false negatives (sensitive columns missed): 1" in text and cases[miss].column in text
+
+
+def test_scorer_reports_a_crashing_detector(scorer: ModuleType) -> None:
+    cases = scorer.load_cases(SET)[:3]
+
+    def crash(name: str, array: object) -> object:
+        raise ValueError("boom")
+
+    outcomes, _ = scorer.run(cases, SET, crash)
+    summary = scorer.summarise(outcomes, 0.0)
+    assert len(summary["errors"]) == 3 and "ValueError: boom" in summary["errors"][0]["error"]
