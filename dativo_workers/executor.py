@@ -84,7 +84,11 @@ def execute(
         for reader in planner:
             with contextlib.suppress(Exception):  # the reads are over: a failing close must not fail the run
                 reader.close()
-    summary = commit_run(run_id, runner, ledger)
+    rewrites: list[int] = []  # a merge's rewrite of touched files, as partitions on the same pool
+    summary = commit_run(run_id, runner, ledger, dispatch=lambda _run, indexes, _queue: rewrites.extend(indexes))
+    if rewrites:
+        ingest_all(ledger, runner, run_id, rewrites, workers, on_progress)
+        summary = commit_run(run_id, runner, ledger)
     if on_progress:
         on_progress(ledger.partitions(run_id))
     return summary

@@ -42,7 +42,7 @@ from dativo_workers.errors import CommitError, CommitOutcomeUnknown, ConfigError
 from dativo_workers.retry import is_transient
 
 if TYPE_CHECKING:
-    from dativo_workers.merge import MergeSpec
+    from dativo_workers.merge import MergeSpec, Prepared
 
 log = logging.getLogger(__name__)
 
@@ -395,6 +395,7 @@ class CommitRequest:
     # compaction: the table files the run's files replace (all still in the table, or nothing commits)
     replaces: list[str] | None = None
     tag_max_age_ms: int | None = None  # the run tag's max-ref-age-ms: snapshot expiry may drop it after that
+    prepared: Prepared | None = None  # merge: table files the run's rewrite partitions already rewrote
 
 
 def commit(catalog: Catalog, request: CommitRequest) -> int:
@@ -515,7 +516,15 @@ def _commit_once(catalog: Catalog, table: Table | None, request: CommitRequest) 
         from dativo_workers.merge import apply_merge
 
         merged = apply_merge(
-            table, tx.table_metadata, io, catalog.properties, request.merge, request.run_id, added, plan.schema
+            table,
+            tx.table_metadata,
+            io,
+            catalog.properties,
+            request.merge,
+            request.run_id,
+            added,
+            plan.schema,
+            request.prepared,
         )
         added, removed = merged.added, merged.deleted
         snapshot_properties = {**snapshot_properties, **merged.summary}

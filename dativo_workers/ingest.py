@@ -83,6 +83,7 @@ class _Attempt:
     writer: WriterPlan | None = None
     sensitive: frozenset[str] = frozenset()  # columns whose values errors must not show
     heartbeat: _Heartbeat | None = None
+    merge: dict[str, Any] | None = None  # a merge run's MergeSpec (its rewrite partitions need it)
 
 
 def ingest_partition(run_id: str, index: int, runner: RunnerConfig, ledger: Ledger | None = None) -> dict[str, Any]:
@@ -203,6 +204,7 @@ def _run_attempt(
             writer=writer_plan(plan),
             sensitive=_sensitive_columns(plan),
             heartbeat=heartbeat,
+            merge=plan.get("merge"),
         )
         produced, bad_rows = _read_and_write(work)
     except Exception as exc:
@@ -319,6 +321,8 @@ class RunCancelled(DativoError):
 
 
 def _read_and_write(work: _Attempt) -> tuple[list[Fragment], int]:
+    if "merge_rewrite" in work.partition.spec:  # not a source read: a merge's rewrite of one table file
+        return _merge_rewrite(work), 0
     reader = create_reader(work.job)
     if hasattr(reader, "use_table_storage"):  # reads the table's own files (a compaction): the catalog's storage
         reader.use_table_storage(work.storage)
@@ -330,6 +334,17 @@ def _read_and_write(work: _Attempt) -> tuple[list[Fragment], int]:
             return _write_partition(work, reader, typed=False)
     finally:
         plugin_call(reader.name, reader.close)
+
+
+def _merge_rewrite(work: _Attempt) -> list[Fragment]:
+    from dativo_workers.iceberg import load_table, open_catalog
+    from dativo_workers.merge import MergeSpec, rewrite_partition
+
+    table = load_table(open_catalog(work.job.config.target.catalog, work.storage), work.table.identifier)
+    if table is None or work.merge is None:
+        raise DativoError(f"merge rewrite of run {work.run_id}: the table {'.'.join(work.table.identifier)} is gone")
+    spec = MergeSpec.from_dict(work.merge)
+    return rewrite_partition(table, work.storage, spec, work.run_id, work.partition.spec["merge_rewrite"], work.attempt)
 
 
 def _write_partition(work: _Attempt, reader: DataReader, *, typed: bool) -> tuple[list[Fragment], int]:

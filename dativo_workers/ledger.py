@@ -119,6 +119,7 @@ class Fragment:
     path: str
     rows: int
     bytes: int
+    idx: int = -1  # the partition that wrote it (as read by winning_fragments)
 
 
 @dataclass
@@ -397,6 +398,41 @@ class Ledger:
             )
             return result.rowcount == 1
 
+    def add_partitions(self, run_id: str, specs: list[dict[str, Any]]) -> list[int]:
+        """A second round of partitions for a run being committed (a merge's rewrite of touched
+        files), numbered after the existing ones, recorded together with the run going back from
+        `committing` to `running` (the committer's claim released): the partition that finishes
+        last fires the commit again, as for ingest partitions. Returns their indexes; [] when the
+        run is no longer being committed (nothing recorded)."""
+        with self._tx() as conn:
+            moved = conn.execute(
+                runs.update()
+                .where(runs.c.run_id == run_id, runs.c.state == "committing")
+                .values(state="running", commit_started_at=None)
+            )
+            if moved.rowcount != 1:
+                return []
+            top = conn.execute(sa.select(sa.func.max(partitions.c.idx)).where(partitions.c.run_id == run_id)).scalar()
+            first = -1 if top is None else int(top)
+            rows = [
+                {
+                    "run_id": run_id,
+                    "idx": first + 1 + n,
+                    "spec_json": json.dumps({**spec, "index": first + 1 + n}),
+                    "label": spec.get("label", ""),
+                    "state": "pending",
+                    "attempts": 0,
+                    "rows": 0,
+                    "bytes": 0,
+                    "files": 0,
+                    "bad_rows": 0,
+                }
+                for n, spec in enumerate(specs)
+            ]
+            if rows:
+                conn.execute(partitions.insert(), rows)
+            return [r["idx"] for r in rows]
+
     def fail_run(self, run_id: str, error: str) -> bool:
         """Mark a run failed unless it is already committed or cancelled (a concurrent
         committer may have won). Returns whether the state changed."""
@@ -604,7 +640,7 @@ class Ledger:
                 .where(fragments.c.run_id == run_id, fragments.c.kind == kind)
                 .order_by(fragments.c.idx, fragments.c.id)
             ).all()
-        return [Fragment(kind, r.path, r.rows, r.bytes) for r in rows if winners.get(r.idx) == r.attempt]
+        return [Fragment(kind, r.path, r.rows, r.bytes, r.idx) for r in rows if winners.get(r.idx) == r.attempt]
 
     def dispose(self) -> None:
         if self._engine is not None:

@@ -19,7 +19,10 @@ refuse ours, and the commit loop plans again on the reloaded table.
 from __future__ import annotations
 
 import bisect
+import json
+import math
 import os
+import tempfile
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -41,12 +44,20 @@ from pyiceberg.types import DoubleType, FloatType, PrimitiveType
 from dativo_workers.config.asset import Asset
 from dativo_workers.config.job import LoadedJob
 from dativo_workers.errors import CommitError, ConfigError
-from dativo_workers.fragments import FragmentWriter
+from dativo_workers.fragments import FragmentWriter, run_data_dir
+from dativo_workers.ledger import Fragment
 from dativo_workers.schema import arrow_schema
-from dativo_workers.storage import StorageProperties, filesystem
+from dativo_workers.storage import StorageProperties, filesystem, make_parent_dir
 
 _RANK = "__dativo_rank"
+_SEQ = "__dativo_seq"  # an incoming row's read position: fragment number << 32 | row within the fragment
 REWRITE_THREADS = max(1, min(4, os.cpu_count() or 1))
+# The incoming key/order/marker columns are reduced this many rows at a time: above it they are
+# split into buckets by ranges of the first key column, spilled to Arrow IPC files, and each bucket
+# is deduplicated on its own, so the commit's memory follows the bucket size, not the run's rows.
+BUCKET_ROWS = 1_000_000
+SAMPLE_PER_BUCKET = 1000  # first-key values sampled per bucket to place the bucket boundaries
+REWRITE_KIND = "rewrite"  # ledger fragments of a merge's rewrite partitions (not the run's own rows)
 
 
 @dataclass(frozen=True)
@@ -147,6 +158,20 @@ class _Incoming:
     superseded: int  # incoming rows replaced by a newer row of their key within the run
 
 
+@dataclass
+class Prepared:
+    """Table files already rewritten by a merge's rewrite partitions (on workers), each valid for
+    the table file it names as long as the table schema and spec are what they were planned with."""
+
+    layout: str  # `layout_of` the metadata the files were written for
+    files: dict[str, tuple[list[tuple[str, int]], int]]  # table file -> (its rewritten files, rows)
+
+
+def layout_of(metadata: TableMetadata) -> str:
+    """The table schema and partition spec rewritten files are written in, as one comparable text."""
+    return json.dumps([metadata.schema().model_dump_json(), metadata.spec().model_dump_json()])
+
+
 def apply_merge(
     table: Table | None,
     metadata: TableMetadata,
@@ -156,11 +181,15 @@ def apply_merge(
     run_id: str,
     fragments: list[tuple[str, int]],
     fragment_schema: Schema,
+    prepared: Prepared | None = None,
 ) -> MergeResult:
     """Rewrite what the merge changes; return the files to add and to remove.
 
     ``table`` is the table the transaction starts from (None: it is being created);
-    ``metadata`` the transaction's metadata (the evolved schema rewritten files are written in)."""
+    ``metadata`` the transaction's metadata (the evolved schema rewritten files are written in).
+    ``prepared``: table files the run's rewrite partitions already rewrote; a touched file among
+    them is not rewritten again (unless it has delete files, or the table's schema or spec moved
+    since: then it is rewritten here)."""
     token = uuid.uuid4().hex[:8]  # a commit attempt's own files: a retry or a takeover never overwrites them
     incoming = _read_incoming(fragments, spec, storage)
     added: list[tuple[str, int]] = []
@@ -176,16 +205,23 @@ def apply_merge(
     rows_rewritten = 0
     snapshot = table.current_snapshot() if table is not None else None
     if table is not None and snapshot is not None:
-        tasks = table.scan(snapshot_id=snapshot.snapshot_id).plan_files()
         if spec.replace:
-            deleted = [task.file for task in tasks]
+            deleted = [task.file for task in table.scan(snapshot_id=snapshot.snapshot_id).plan_files()]
         elif incoming.keys.num_rows:
-            index = _KeyIndex(incoming.keys, spec.key, metadata.schema())
-            affected = [(task, keys) for task in tasks if (keys := index.candidates(task.file)) is not None]
+            affected = touched_files(table, snapshot.snapshot_id, incoming.keys, spec, metadata.schema())
             deleted = [task.file for task, _ in affected]
+            ready = prepared.files if prepared is not None and prepared.layout == layout_of(metadata) else {}
+            todo = []
+            for i, (task, keys) in enumerate(affected):
+                done = ready.get(task.file.file_path) if not task.delete_files else None
+                if done is None:
+                    todo.append((i, (task, keys)))
+                else:
+                    added += done[0]
+                    rows_rewritten += done[1]
             rewrite = _Rewriter(metadata, io, storage, spec, run_id, token)
             with ThreadPoolExecutor(max_workers=REWRITE_THREADS) as pool:
-                for files, rows in pool.map(lambda item: rewrite(*item), enumerate(affected)):
+                for files, rows in pool.map(lambda item: rewrite(*item), todo):
                     added += files
                     rows_rewritten += rows
     summary = {
@@ -198,57 +234,181 @@ def apply_merge(
     return MergeResult(added=added, deleted=deleted, summary=summary)
 
 
+def touched_files(
+    table: Table, snapshot_id: int, keys: pa.Table, spec: MergeSpec, schema: Schema
+) -> list[tuple[FileScanTask, pa.Table]]:
+    """The snapshot's files whose key bounds may hold an incoming key, each with those keys."""
+    index = _KeyIndex(keys, spec.key, schema)
+    tasks = table.scan(snapshot_id=snapshot_id).plan_files()
+    return [(task, found) for task in tasks if (found := index.candidates(task.file)) is not None]
+
+
+# -- the incoming rows, one winner per key, in bounded memory -------------------------------------
+
+
 def _read_incoming(fragments: list[tuple[str, int]], spec: MergeSpec, storage: StorageProperties) -> _Incoming:
     """One winner per key among the run's rows, as keep-masks over its fragments.
 
-    Reads only the key, order and marker columns; the work is vectorised: one stable sort by
-    (key, order) puts each key's rows oldest first, in read order among equals, and the last row
-    of each key wins."""
+    Reads only the key, order and marker columns, batch by batch. Up to ``BUCKET_ROWS`` rows are
+    reduced in memory at once; more are split by ranges of the first key column (boundaries from
+    a sample) into buckets spilled to Arrow IPC files, and each bucket is reduced on its own: a
+    key's rows all land in one bucket, and the buckets' winners, in bucket order, are sorted.
+    The work is vectorised: per bucket one sort by (key, order, read position); the last row of
+    each key wins. Memory: one bucket, the distinct incoming keys (key columns only) and 8 bytes
+    per dropped row (superseded or deleted)."""
     columns = list(dict.fromkeys([*spec.key, *(c for c in (spec.order_by, spec.delete_column) if c)]))
-    parts = []
+    files = []
     for path, _ in fragments:
         fs, inner = filesystem(path, storage)
-        parts.append(pq.read_table(inner, columns=columns, filesystem=fs))
-    sizes = [p.num_rows for p in parts]
-    if not sum(sizes):
+        files.append(pq.ParquetFile(inner, filesystem=fs))
+    sizes = [f.metadata.num_rows for f in files]
+    total = sum(sizes)
+    if not total:
         empty = pa.schema([(k, pa.null()) for k in spec.key]).empty_table()
-        return _Incoming([None] * len(parts), empty, 0, 0)
-    data = pa.concat_tables(parts).combine_chunks()
-    for name in spec.key:
-        nulls = data.column(name).null_count
-        if nulls:
+        return _Incoming([None] * len(files), empty, 0, 0)
+    buckets = math.ceil(total / BUCKET_ROWS)
+    bounds = _boundaries(files, spec.key[0], total, buckets) if buckets > 1 else None
+    reduced: list[_Reduced] = []
+    nulls = dict.fromkeys(spec.key, 0)
+    if bounds is None:  # one bucket: in memory
+        reduced.append(_reduce(pa.concat_tables(_batches(files, columns, nulls)), spec))
+        _check_nulls(nulls)
+    else:
+        with tempfile.TemporaryDirectory(prefix="dativo-merge-") as spill:
+            paths = [os.path.join(spill, f"bucket-{b:04d}.arrow") for b in range(len(bounds) + 1)]
+            writers: list[Any] = []
+            try:
+                for table in _batches(files, columns, nulls):
+                    if not writers:
+                        writers = [pa.ipc.new_file(p, table.schema) for p in paths]
+                    first = table.column(spec.key[0])
+                    bucket = pc.search_sorted(bounds, first.combine_chunks(), side="right")
+                    for b, writer in enumerate(writers):
+                        part = table.filter(pc.equal(bucket, b))
+                        if part.num_rows:
+                            writer.write_table(part)
+            finally:
+                for writer in writers:
+                    writer.close()
+            _check_nulls(nulls)
+            for p in paths:
+                with pa.memory_map(p) as source:
+                    data = pa.ipc.open_file(source).read_all()
+                reduced.append(_reduce(data, spec))
+                del data
+                os.unlink(p)
+    keys = pa.concat_tables([r.keys for r in reduced]) if len(reduced) > 1 else reduced[0].keys
+    drops = pa.concat_arrays([r.drops for r in reduced]) if len(reduced) > 1 else reduced[0].drops
+    winners = sum(r.keys.num_rows for r in reduced)
+    deleted = sum(r.deleted for r in reduced)
+    return _Incoming(_masks(drops, sizes), keys, deleted, total - winners)
+
+
+@dataclass
+class _Reduced:
+    keys: pa.Table  # the bucket's distinct keys, sorted
+    drops: pa.Array  # read positions (`_SEQ`) of the rows that do not stay
+    deleted: int
+
+
+def _batches(files: list[pq.ParquetFile], columns: list[str], nulls: dict[str, int]) -> Any:
+    """The incoming key/order/marker columns, batch by batch in read order, with each row's read
+    position; counts the key columns' nulls."""
+    for i, source in enumerate(files):
+        start = 0
+        for batch in source.iter_batches(batch_size=65536, columns=columns):
+            n = batch.num_rows
+            seq = pc.add(_arange(n), (i << 32) + start)
+            for name in nulls:
+                nulls[name] += batch.column(name).null_count
+            yield pa.Table.from_batches([batch]).append_column(_SEQ, seq)
+            start += n
+
+
+def _check_nulls(nulls: dict[str, int]) -> None:
+    for name, count in nulls.items():
+        if count:
             raise CommitError(
-                f"merge key column {name!r} is null in {nulls} incoming row(s); a key must identify a row "
+                f"merge key column {name!r} is null in {count} incoming row(s); a key must identify a row "
                 "(filter those rows at the source, or choose another target.merge_key)"
             )
+
+
+def _arange(n: int) -> pa.Array:
+    """0, 1, ... n-1, built by Arrow (no Python loop)."""
+    if n == 0:
+        return pa.array([], pa.int64())
+    return pc.subtract(pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int64()), n)), 1)
+
+
+def _boundaries(files: list[pq.ParquetFile], column: str, total: int, buckets: int) -> pa.Array | None:
+    """``buckets - 1`` values of the first key column splitting a strided sample of it into equal
+    parts (None: the column's type cannot be searched, or it has too few distinct values: one
+    bucket)."""
+    stride = max(1, total // (buckets * SAMPLE_PER_BUCKET))
+    samples = []
+    for source in files:
+        for batch in source.iter_batches(batch_size=65536, columns=[column]):
+            values = batch.column(0)
+            samples.append(values.take(pc.multiply(_arange(math.ceil(len(values) / stride)), stride)))
+    sample = pa.concat_arrays(samples) if samples else pa.array([])
+    sample = sample.drop_null().take(pc.sort_indices(sample.drop_null()))
+    if len(sample) < buckets:
+        return None
+    picks = [sample[(b * len(sample)) // buckets].as_py() for b in range(1, buckets)]
+    bounds = pa.array(picks, type=sample.type).unique()
+    try:
+        pc.search_sorted(bounds, sample.slice(0, 1))
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    return bounds if len(bounds) else None
+
+
+def _reduce(data: pa.Table, spec: MergeSpec) -> _Reduced:
+    """One winner per key in ``data`` (rows in read order, with their `_SEQ`)."""
     n = data.num_rows
+    if n == 0:
+        return _Reduced(data.select(list(spec.key)), pa.array([], pa.int64()), 0)
     sort_keys = [(k, "ascending") for k in spec.key]
     if spec.order_by is not None:
         sort_keys.append((spec.order_by, "ascending", "at_start"))  # a row without an order value is oldest
-    order = pc.sort_indices(data.select(columns), sort_keys=sort_keys)  # a stable sort: ties stay in read order
+    sort_keys.append((_SEQ, "ascending"))  # among equals, the last read wins
+    order = pc.sort_indices(data, sort_keys=sort_keys)
     keys = data.select(list(spec.key)).take(order)
     changes = [pc.not_equal(keys.column(k).slice(0, n - 1), keys.column(k).slice(1)) for k in spec.key]
     last = changes[0]
     for change in changes[1:]:
         last = pc.or_(last, change)
     last = pa.concat_arrays([last.combine_chunks() if isinstance(last, pa.ChunkedArray) else last, pa.array([True])])
-    winners = pc.sum(last).as_py()
-    keep_sorted = last
-    deleted_keys = 0
+    keep = last
+    deleted = 0
     if spec.delete_column is not None:
         marker = data.column(spec.delete_column)
         flagged = pc.fill_null(pc.equal(marker, pa.scalar(spec.delete_value).cast(marker.type)), False).take(order)
-        deleted_keys = pc.sum(pc.and_(last, flagged)).as_py() or 0
-        keep_sorted = pc.and_(last, pc.invert(flagged))
-    keep = keep_sorted.take(pc.sort_indices(order))  # back to read order (the inverse permutation)
-    keep = keep.combine_chunks() if isinstance(keep, pa.ChunkedArray) else keep
+        flagged = flagged.combine_chunks() if isinstance(flagged, pa.ChunkedArray) else flagged
+        deleted = pc.sum(pc.and_(last, flagged)).as_py() or 0
+        keep = pc.and_(last, pc.invert(flagged))
+    drops = data.column(_SEQ).take(order).filter(pc.invert(keep)).combine_chunks()
+    return _Reduced(keys.filter(last).combine_chunks(), drops, deleted)
+
+
+def _masks(drops: pa.Array, sizes: list[int]) -> list[pa.BooleanArray | None]:
+    """Per fragment, the rows that stay (None: every row)."""
+    if not len(drops):
+        return [None] * len(sizes)
+    drops = drops.take(pc.sort_indices(drops))
+    fragment = pc.shift_right(drops, 32)
+    numbers = pa.array(range(len(sizes)), pa.int64())
+    starts = pc.search_sorted(fragment, numbers, side="left").to_pylist()
+    stops = pc.search_sorted(fragment, numbers, side="right").to_pylist()
     masks: list[pa.BooleanArray | None] = []
-    start = 0
-    for size in sizes:
-        part = keep.slice(start, size)
-        masks.append(None if pc.all(part).as_py() is not False else part)
-        start += size
-    return _Incoming(masks, keys.filter(last), deleted_keys, n - winners)
+    for size, start, stop in zip(sizes, starts, stops, strict=True):
+        if start == stop:
+            masks.append(None)
+            continue
+        rows = pc.bit_wise_and(drops.slice(start, stop - start), 0xFFFFFFFF)
+        masks.append(pc.invert(pc.is_in(_arange(size), value_set=rows)))
+    return masks
 
 
 def _rewrite_fragment(
@@ -318,12 +478,11 @@ class _Rewriter:
         self.arrow = arrow_schema(self.schema)
         self.scan = ArrowScan(metadata, io, self.schema, AlwaysTrue())
 
-    def __call__(self, i: int, item: tuple[FileScanTask, pa.Table]) -> tuple[list[tuple[str, int]], int]:
+    def __call__(self, i: int | str, item: tuple[FileScanTask, pa.Table]) -> tuple[list[tuple[str, int]], int]:
         task, keys = item
+        name = f"{self.token}-e{i:05d}" if isinstance(i, int) else i
+        writer = _writer(self.metadata, self.storage, self.run_id, name, self.arrow, self.schema, self.spec)
         key = list(self.spec.key)
-        writer = _writer(
-            self.metadata, self.storage, self.run_id, f"{self.token}-e{i:05d}", self.arrow, self.schema, self.spec
-        )
         rows = 0
         try:
             for batch in self.scan.to_record_batches([task]):  # the current schema, deletes applied
@@ -341,6 +500,105 @@ class _Rewriter:
         except BaseException:
             writer.abort()
             raise
+
+
+# -- distributing the rewrite of touched files ---------------------------------------------------
+
+
+def plan_rewrites(
+    table: Table,
+    metadata: TableMetadata,
+    storage: StorageProperties,
+    spec: MergeSpec,
+    run_id: str,
+    fragments: list[tuple[str, int]],
+    in_process_files: int,
+) -> list[dict[str, Any]] | None:
+    """The rewrite partitions of a merge (one per touched file), or None: the commit rewrites in
+    its own process (at most ``in_process_files`` touched files, a full refresh, an empty table,
+    a touched file with delete files).
+
+    Each partition's spec names the table file, the snapshot it was planned against, the layout
+    (schema and spec) to write in, and a Parquet file of the incoming keys the file may hold
+    (written here, under the run's data directory, where every worker can read it)."""
+    snapshot = table.current_snapshot()
+    if spec.replace or snapshot is None:
+        return None
+    incoming = _read_incoming(fragments, spec, storage)
+    if not incoming.keys.num_rows:
+        return None
+    affected = touched_files(table, snapshot.snapshot_id, incoming.keys, spec, metadata.schema())
+    if len(affected) <= in_process_files or any(task.delete_files for task, _ in affected):
+        return None
+    token = uuid.uuid4().hex[:8]
+    layout = layout_of(metadata)
+    root_fs, root = filesystem(metadata.location, storage)
+    prefix = metadata.location[: len(metadata.location) - len(root)] if metadata.location.endswith(root) else ""
+    partitions = []
+    for i, (task, keys) in enumerate(affected):
+        inner = f"{root}/{run_data_dir(run_id)}/merge-keys-{token}-{i:05d}.parquet"
+        make_parent_dir(root_fs, inner)
+        pq.write_table(keys, inner, filesystem=root_fs)
+        partitions.append(
+            {
+                "spec": {
+                    "merge_rewrite": {
+                        "file": task.file.file_path,
+                        "snapshot_id": snapshot.snapshot_id,
+                        "keys": prefix + inner,
+                        "layout": layout,
+                        "name": f"{token}-d{i:05d}",
+                    }
+                },
+                "estimated_bytes": task.file.file_size_in_bytes,
+                "estimated_rows": task.file.record_count,
+                "label": f"merge rewrite {task.file.file_path.rsplit('/', 1)[-1]}",
+            }
+        )
+    return partitions
+
+
+_tasks: dict[tuple[str, int], dict[str, FileScanTask]] = {}  # (table location, snapshot) -> file -> scan task
+
+
+def rewrite_partition(
+    table: Table, storage: StorageProperties, spec: MergeSpec, run_id: str, work: dict[str, Any], attempt: int
+) -> list[Fragment]:
+    """One rewrite partition on a worker: the table file without the incoming keys, written under
+    the run's data directory, named by the partition and attempt. Returns the written files (kind
+    `rewrite`, their rows the rows kept)."""
+    key = (table.metadata.location, int(work["snapshot_id"]))
+    if key not in _tasks:
+        _tasks.clear()  # one run's snapshot at a time per process
+        _tasks[key] = {t.file.file_path: t for t in table.scan(snapshot_id=key[1]).plan_files()}
+    task = _tasks[key].get(work["file"])
+    if task is None:
+        raise CommitError(f"merge rewrite: {work['file']} is not in snapshot {key[1]} of the table")
+    schema = Schema.model_validate_json(json.loads(work["layout"])[0])  # the evolved schema the commit writes in
+    others = [s for s in table.metadata.schemas if s.schema_id != schema.schema_id]
+    metadata = table.metadata.model_copy(update={"schemas": [schema, *others], "current_schema_id": schema.schema_id})
+    if layout_of(metadata) != work["layout"]:  # the spec moved on: written, then ignored by the commit
+        raise CommitError(f"merge rewrite of {work['file']}: the table's partition spec changed since it was planned")
+    fs, inner = filesystem(work["keys"], storage)
+    keys = pq.read_table(inner, filesystem=fs)
+    rewrite = _Rewriter(metadata, table.io, storage, spec, run_id, "")
+    files, rows = rewrite(f"{work['name']}-a{attempt:02d}", (task, keys))
+    return [Fragment(REWRITE_KIND, path, rows if n == 0 else 0, size) for n, (path, size) in enumerate(files)]
+
+
+def prepared_rewrites(specs: list[dict[str, Any]], produced: dict[int, list[Fragment]]) -> Prepared | None:
+    """What the run's finished rewrite partitions (``specs`` by index, with their winning
+    fragments) prepared for the commit."""
+    layout = None
+    files: dict[str, tuple[list[tuple[str, int]], int]] = {}
+    for spec in specs:
+        work = spec["spec"].get("merge_rewrite")
+        if work is None:
+            continue
+        layout = work["layout"]
+        out = produced.get(spec["index"], [])
+        files[work["file"]] = ([(f.path, f.bytes) for f in out], sum(f.rows for f in out))
+    return Prepared(layout, files) if layout is not None else None
 
 
 class _KeyIndex:

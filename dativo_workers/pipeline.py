@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -42,9 +44,9 @@ from dativo_workers.iceberg import (
     state_reset_key,
 )
 from dativo_workers.ingest import describe_error
-from dativo_workers.ledger import Ledger
+from dativo_workers.ledger import Fragment, Ledger
 from dativo_workers.loaded_files import LISTING_KEY, read_listing, write_listing
-from dativo_workers.merge import MergeSpec, merge_spec
+from dativo_workers.merge import REWRITE_KIND, MergeSpec, merge_spec, plan_rewrites, prepared_rewrites
 from dativo_workers.plugins.base import DataReader, Partition
 from dativo_workers.plugins.manager import create_reader, plugin_call
 from dativo_workers.retry import call_with_retries
@@ -243,8 +245,18 @@ def governance_inputs(
 # -- commit ---------------------------------------------------------------------------------
 
 
-def commit_run(run_id: str, runner: RunnerConfig, ledger: Ledger | None = None) -> dict[str, Any]:
-    """Commit a finished run as ONE snapshot, or fail it. Idempotent; returns the run summary."""
+Dispatch = Callable[[str, list[int], str | None], Any]  # (run id, partition indexes, queue): send them
+
+
+def commit_run(
+    run_id: str, runner: RunnerConfig, ledger: Ledger | None = None, dispatch: Dispatch | None = None
+) -> dict[str, Any]:
+    """Commit a finished run as ONE snapshot, or fail it. Idempotent; returns the run summary.
+
+    ``dispatch``: how to send partitions to workers. Given one, a merge that touches more than
+    `runner.merge_rewrite_in_process_files` table files records their rewrite as partitions of the
+    run and dispatches them instead of committing; the last of them to finish fires the commit
+    again, which then uses what they wrote. Without one, touched files are rewritten here."""
     ledger = ledger or Ledger(runner.ledger_url)
     run = ledger.run(run_id)
     if run is None:
@@ -292,7 +304,7 @@ def commit_run(run_id: str, runner: RunnerConfig, ledger: Ledger | None = None) 
             "dativo.job": run["job_name"],
             "dativo.tenant": run["tenant"],
             "dativo.rows": str(rows),
-            "dativo.partitions": str(len(parts)),
+            "dativo.partitions": str(sum(1 for p in parts if p["idx"] < run["partitions_total"])),
             "dativo.bad-rows": str(bad_total),
             # committed with the data, so data and cursor can never disagree (invariant 5)
             **{state_key + key: value for key, value in plan.get("state", {}).items()},
@@ -307,6 +319,15 @@ def commit_run(run_id: str, runner: RunnerConfig, ledger: Ledger | None = None) 
     )
     storage = catalog_properties(runner.catalog(run["catalog"]), run["tenant"])
     writer = writer_plan(plan)
+    if request.merge is not None and (writer is None or writer.output is None):
+        rewrites = [p for p in parts if p["idx"] >= run["partitions_total"]]  # a merge's rewrite partitions
+        if rewrites:
+            produced: dict[int, list[Fragment]] = defaultdict(list)
+            for fragment in ledger.winning_fragments(run_id, REWRITE_KIND):
+                produced[fragment.idx].append(fragment)
+            request.prepared = prepared_rewrites([json.loads(p["spec_json"]) for p in rewrites], produced)
+        elif dispatch is not None and _distribute_rewrite(run, request, storage, runner, ledger, dispatch):
+            return run_summary(ledger, run_id)
     table = None
     try:
         if writer is not None and writer.output is not None:  # a writer target: files, no snapshot
@@ -334,6 +355,48 @@ def commit_run(run_id: str, runner: RunnerConfig, ledger: Ledger | None = None) 
     record_committed(ledger, run_id, snapshot_id)
     log.info("run committed", run_id=run_id, snapshot_id=snapshot_id, rows=rows, files=len(data), swept=swept)
     return run_summary(ledger, run_id)
+
+
+def _distribute_rewrite(
+    run: dict[str, Any],
+    request: CommitRequest,
+    storage: dict[str, str],
+    runner: RunnerConfig,
+    ledger: Ledger,
+    dispatch: Dispatch,
+) -> bool:
+    """Plan a merge's rewrite of touched files as partitions of the run and send them (True), or
+    leave it to this commit (False: few touched files, or planning failed; the commit then plans
+    again itself and reports any error)."""
+    run_id = run["run_id"]
+    try:
+        catalog = open_catalog(run["catalog"], storage)
+        table = load_table(catalog, request.plan.identifier)
+        if table is None or committed_snapshot(table, run_id) is not None:
+            return False
+        tx = table.transaction()  # the schema the commit writes in (never committed from here)
+        with tx.update_schema() as update:
+            update.union_by_name(request.plan.schema)
+        assert request.merge is not None
+        specs = plan_rewrites(
+            table,
+            tx.table_metadata,
+            catalog.properties,
+            request.merge,
+            run_id,
+            request.data_files,
+            runner.merge_rewrite_in_process_files,
+        )
+    except Exception as exc:
+        log.warning("merge rewrite not distributed: planning failed", run_id=run_id, error=describe_error(exc))
+        return False
+    if not specs:
+        return False
+    indexes = ledger.add_partitions(run_id, specs)
+    if indexes:
+        dispatch(run_id, indexes, run["queue"])
+        log.info("merge rewrite distributed", run_id=run_id, files=len(indexes))
+    return True
 
 
 def record_committed(ledger: Ledger, run_id: str, snapshot_id: int | None) -> None:
@@ -379,6 +442,7 @@ def run_summary(ledger: Ledger, run_id: str) -> dict[str, Any]:
     parts = ledger.partitions(run_id)
     quarantine = ledger.winning_fragments(run_id, "quarantine")
     plan = json.loads(run["plan_json"])
+    parts = [p for p in parts if p["idx"] < run["partitions_total"]]  # a merge's rewrite partitions are not counted
     done = [p for p in parts if p["state"] == "done"]
     end = run["finished_at"] or time.time()
     return {

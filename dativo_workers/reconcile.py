@@ -58,8 +58,11 @@ def reconcile(
                 (run_id, p) for p in parts if p["state"] == "pending" and (p["enqueued_at"] or 0) < stale_before
             )
         if not stale and all(p["state"] not in ("pending", "running") for p in parts):
-            summary = commit_run(run_id, runner, ledger)
-            report["committed" if summary["state"] == "committed" else "failed"].append(run_id)
+            # a distributed run's merge may send its rewrite partitions to the workers first
+            dispatch = enqueue if run["queue"] is not None else None
+            summary = commit_run(run_id, runner, ledger, dispatch=dispatch)
+            if summary["state"] != "running":  # running: it sent a merge's rewrite partitions
+                report["committed" if summary["state"] == "committed" else "failed"].append(run_id)
             log.info("reconciled run", run_id=run_id, state=summary["state"])
     if waiting and enqueue is not None:
         _requeue_lost(ledger, enqueue, broker, waiting, now, report)

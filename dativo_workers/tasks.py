@@ -88,7 +88,10 @@ def commit_run_task(self: Task, _results: list[dict[str, Any]] | None, run_id: s
     """Commit a run whose partitions have all finished (the first argument is unused: it was the
     chord's header results, kept so messages already queued by an older producer still run)."""
     try:
-        return commit_run(run_id, worker_runner(), _ledger())
+        ledger = _ledger()  # a merge may send the rewrite of its touched files as partitions first
+        return commit_run(
+            run_id, worker_runner(), ledger, dispatch=lambda r, idx, q: enqueue_partitions(r, idx, q, ledger)
+        )
     except SQLAlchemyError as exc:
         delay = ledger_retry_delay(self.request.retries)
         log.warning("ledger unavailable, commit will retry", run_id=run_id, delay_s=round(delay, 2), error=str(exc))

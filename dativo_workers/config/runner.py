@@ -57,6 +57,9 @@ class RunnerConfig(BaseModel):
     # the 6 h visibility timeout, and a worker's shutdown grace period must exceed the hard limit
     partition_timeout_seconds: int = Field(default=3600, ge=1, le=5 * 3600)
     workers: int = Field(default=0, ge=0, description="embedded pool size; 0 = one per CPU core")
+    # a merge touching more table files than this rewrites them as partitions on the workers (the
+    # embedded pool); up to this many are rewritten by the committing process (docs/merge.md)
+    merge_rewrite_in_process_files: int = Field(default=4, ge=0)
     catalogs: dict[str, CatalogConfig] = Field(
         default_factory=lambda: {
             "default": CatalogConfig(

@@ -702,3 +702,49 @@ def test_plugin_reader_with_a_cursor_merges_by_key_ordered_by_its_cursor(workspa
     props = things.current_snapshot().summary.additional_properties
     assert props["dativo.state.acme.things.things.updated"] == "405"
     assert props["dativo.merge.superseded-rows"] == "1" and props["dativo.merge.deleted-keys"] == "1"
+
+
+def _rewrite_on_partitions(workspace: Workspace) -> None:
+    """Every touched file rewritten as a partition of the run (none in the committing process)."""
+    text = workspace.runner_file.read_text()
+    workspace.runner_file.write_text(text.replace("runner:\n", "runner:\n  merge_rewrite_in_process_files: 0\n", 1))
+
+
+def test_rewrite_partitions_commit_one_exact_snapshot_around_a_concurrent_append(
+    workspace: Workspace, pg: Pg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The touched files are rewritten as partitions of the run (recorded in the ledger, run by the
+    pool); a writer appends a stale copy of a changed key after they finish: the commit rewrites
+    that new file itself, uses the partitions' files for the others, and the table stays exact."""
+    from dativo_workers import pipeline
+
+    _items(pg, rows=8000)
+    _rewrite_on_partitions(workspace)
+    job = _pg_job(workspace, pg, "parted")
+    assert workspace.run(job)["state"] == "committed"
+    pg.sql(f"UPDATE {pg.schema}.items SET v = -3, updated_at = '2030-01-01' WHERE id % 97 = 0")  # every file
+    pg.sql(f"UPDATE {pg.schema}.items SET is_deleted = true, updated_at = '2030-01-01' WHERE id = 4001")
+
+    original = pipeline.prepared_rewrites
+
+    def racing(*args: Any, **kwargs: Any) -> Any:
+        table = workspace.table("acme.parted")  # the rewrite partitions are done; the commit is next
+        table.append(table.scan(row_filter="id == 97").to_arrow())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "prepared_rewrites", racing)
+    summary = workspace.run(job)
+    assert summary["state"] == "committed", summary["error"]
+    assert summary["partitions_done"] == summary["partitions_total"] == 4
+    rewrites = workspace.ledger().partitions(summary["run_id"])[4:]
+    assert len(rewrites) == 4 and all(p["state"] == "done" and "merge_rewrite" in p["spec_json"] for p in rewrites)
+    assert _iceberg(workspace, "parted") == _pg_source(pg)
+    assert len(workspace.table("acme.parted").snapshots()) == 3  # first run, the other writer, the merge
+    props = _summary(workspace, "parted")
+    assert props["dativo.merge.files-rewritten"] == "5" and props["dativo.partitions"] == "4"
+    from dativo_workers.iceberg import run_files
+
+    names = [p.rsplit("/", 1)[-1] for p in run_files(workspace.table("acme.parted"), summary["run_id"])]
+    assert sum(n.startswith("merge-") and "-d0" in n for n in names) == 4  # by the rewrite partitions
+    live = [t.file.file_path.rsplit("/", 1)[-1] for t in workspace.table("acme.parted").scan().plan_files()]
+    assert all(n.startswith(("p0", "merge-")) for n in live)  # the concurrent file (only key 97) is gone
