@@ -748,3 +748,87 @@ def test_rewrite_partitions_commit_one_exact_snapshot_around_a_concurrent_append
     assert sum(n.startswith("merge-") and "-d0" in n for n in names) == 4  # by the rewrite partitions
     live = [t.file.file_path.rsplit("/", 1)[-1] for t in workspace.table("acme.parted").scan().plan_files()]
     assert all(n.startswith(("p0", "merge-")) for n in live)  # the concurrent file (only key 97) is gone
+
+
+@pytest.mark.timeout(240)
+def test_worker_killed_in_a_rewrite_partition_is_recovered_with_one_exact_snapshot(
+    workspace: Workspace, pg: Pg
+) -> None:
+    """The touched files are rewritten as partitions on a real Celery worker; the worker process
+    rewriting one is killed: the partition is redelivered (or reconciled) and run again, the commit
+    uses one winning rewrite per file, and the table equals the source with one snapshot added."""
+    from dativo_workers.config import load_job, load_runner
+    from dativo_workers.iceberg import run_files
+    from dativo_workers.producer import submit, wait
+    from dativo_workers.tasks import reconcile_task
+
+    from ..conftest import REPO
+    from .fleet import Fleet
+
+    pause = workspace.root / "pause-rewrite"
+    workspace.write(
+        "runner.yaml",
+        f"""
+        runner:
+          ledger_url: sqlite:///{workspace.root}/state/dativo.db
+          lease_seconds: 5
+          merge_rewrite_in_process_files: 0
+          catalogs:
+            default:
+              py-catalog-impl: tests.integration.pausing_catalog.PausingCatalog
+              pause-file: {workspace.root}/no-commit-pause
+              pause-rewrite-file: {pause}
+              uri: sqlite:///{workspace.root}/state/catalog.db
+              warehouse: {workspace.root}/state/warehouse
+        """,
+    )
+    fleet = Fleet(
+        root=workspace.root,
+        runner_file=workspace.runner_file,
+        broker_url=os.environ["DATIVO_BROKER_URL"],
+        result_backend=os.environ["DATIVO_RESULT_BACKEND"],
+        extra_env={"PYTHONPATH": str(REPO)},
+    )
+    fleet.flush()
+    try:
+        fleet.start_worker()
+        _items(pg, rows=8000)
+        job = load_job(_pg_job(workspace, pg, "rewritten"))
+        runner = load_runner(workspace.runner_file)
+        ledger = workspace.ledger()
+        assert wait(submit(job, runner, ledger, None), ledger, timeout_s=90)["state"] == "committed"
+
+        pg.sql(f"UPDATE {pg.schema}.items SET v = -3, updated_at = '2030-01-01' WHERE id % 97 = 0")  # every file
+        pg.sql(f"UPDATE {pg.schema}.items SET is_deleted = true, updated_at = '2030-01-01' WHERE id = 4001")
+        pause.write_text("60")
+        run_id = submit(job, runner, ledger, None)
+        pid_file = Path(f"{pause}.pid")
+        for _ in range(600):
+            if pid_file.exists() and pid_file.read_text():
+                break
+            time.sleep(0.1)
+        assert pid_file.exists(), "no rewrite partition started"
+        os.kill(int(pid_file.read_text()), signal.SIGKILL)  # the pool process in a rewrite partition
+
+        summary = wait(run_id, ledger, timeout_s=20)
+        deadline = time.monotonic() + 120
+        while summary["state"] != "committed" and time.monotonic() < deadline:
+            time.sleep(5.5)  # past the lease: a partition the dead process held is stale
+            reconcile_task.delay().get(timeout=60)
+            summary = wait(run_id, ledger, timeout_s=1)
+        assert summary["state"] == "committed", summary
+        rewrites = ledger.partitions(run_id)[4:]
+    finally:
+        fleet.stop()
+        fleet.flush()
+    assert len(rewrites) == 4 and all(p["state"] == "done" for p in rewrites)
+    assert max(p["attempts"] for p in rewrites) >= 2  # the killed one ran again
+    assert _iceberg(workspace, "rewritten") == _pg_source(pg)
+    table = workspace.table("acme.rewritten")
+    assert len(table.snapshots()) == 2
+    names = [p.rsplit("/", 1)[-1] for p in run_files(table, run_id)]
+    assert sum(n.startswith("merge-") and "-d0" in n for n in names) == 4  # one rewrite per touched file
+    on_disk = {p.as_uri() for p in (workspace.state / f"warehouse/acme/rewritten/data/{run_id}").rglob("*.parquet")}
+    assert {p.replace("file:///", "file:/") for p in on_disk} == {
+        p.replace("file:///", "file:/") for p in run_files(table, run_id) if f"/{run_id}/" in p
+    }  # the killed attempt's files and the key files were swept; what the snapshot references stays
