@@ -348,7 +348,7 @@ def probe_reader(reader: DataReader, discovered: DiscoveredObject | None = None)
 
 # Detected kinds of value that are identifiers written with digits, not quantities: as a number
 # type they lose leading zeros (zip 08123 -> 8123, phone 0171... -> 171...) in every later row.
-DIGIT_IDENTIFIERS = frozenset({"postal_address", "phone", "national_id"})
+DIGIT_IDENTIFIERS = frozenset({"postal_address", "phone", "national_id", "tax_id", "passport", "drivers_license"})
 
 
 def identifiers_as_text(schema: pa.Schema, findings: dict[str, Finding]) -> pa.Schema:

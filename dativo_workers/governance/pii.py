@@ -3,11 +3,15 @@
 Detection is deliberately conservative: a value rule labels a column only when at least
 ``VALUE_SHARE`` (80 %) of its non-null sampled values match, so a free-text column that now and
 then contains an e-mail address is not an e-mail column. Digit-only look-alikes (order numbers,
-16-digit ids) never match on values alone: payment cards must pass Luhn, IBANs mod-97, phone
-numbers need phone formatting, and a name that says order/invoice/id/sku vetoes digit detectors.
+16-digit ids) never match on values alone: payment cards must pass Luhn, IBANs their country's
+length and mod-97, national and tax ids their check digits (python-stdnum), phone numbers must be
+possible numbers for libphonenumber (the ``phonenumbers`` package) with an international prefix
+or, under an opaque name, valid numbers of a few guessed regions; and a name that says
+order/invoice/id/sku vetoes the phone and IP detectors.
 
-Value checks run on at most ``SAMPLE_VALUES`` values per column with ``pyarrow.compute`` regexes;
-the few checksums (Luhn, mod-97, DNI letter) run in Python on those sampled values only.
+Value checks run on at most ``SAMPLE_VALUES`` values per column: a ``pyarrow.compute`` regex
+picks the candidates of each rule, and the checksums and phone parsing run in Python on at most
+``CHECK_VALUES`` of those candidates (the share is estimated from them), never on every row.
 """
 
 from __future__ import annotations
@@ -20,11 +24,27 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+import phonenumbers
 import pyarrow as pa
 import pyarrow.compute as pc
+from stdnum import bic as _bic
+from stdnum import iban as _stdnum_iban
+from stdnum.br import cnpj as _cnpj
+from stdnum.br import cpf as _cpf
+from stdnum.ca import sin as _sin
+from stdnum.de import idnr as _idnr
+from stdnum.es import nif as _nif
+from stdnum.fr import nir as _nir
+from stdnum.gb import nhs as _nhs
+from stdnum.in_ import aadhaar as _aadhaar
+from stdnum.it import codicefiscale as _codicefiscale
+from stdnum.us import ein as _ein
+from stdnum.us import itin as _itin
+from stdnum.us import rtn as _rtn
 
 PII, SENSITIVE, CREDENTIAL = "PII", "SENSITIVE", "CREDENTIAL"
 SAMPLE_VALUES = 1000
+CHECK_VALUES = 100  # Python checks (checksums, phone parsing) per rule: the share is estimated from these
 VALUE_SHARE = 0.8  # share of non-null sampled values that must match a value rule
 CONTRADICTION_SHARE = 0.2  # a name match is dropped when fewer sampled values look right
 MIN_VALUES_TO_CONTRADICT = 3
@@ -36,7 +56,7 @@ class Finding:
     label: str  # PII | SENSITIVE | CREDENTIAL
     reason: str  # name | values | both
     confidence: float  # 0..1
-    detector: str  # email, phone, national_id, payment_card, iban, ip_address, ...
+    detector: str  # email, phone, national_id, tax_id, passport, payment_card, iban, credential, ...
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -57,7 +77,10 @@ def _words(*alternatives: str) -> re.Pattern[str]:
     return re.compile(r"(?:^|_)(?:" + "|".join(alternatives) + r")(?:_|$)")
 
 
-# detector -> (label, name pattern, confidence of a name-only match)
+_NUM = r"(?:_?(?:number|num|no|nr|nbr|id|code))?"  # `passport`, `passport_no`, `passportNumber`...
+
+# detector -> (label, name pattern, confidence of a name-only match); the detectors that can be
+# surest on values come first, so that weaker ones need not look at the values of a decided column
 NAME_RULES: dict[str, tuple[str, re.Pattern[str], float]] = {
     "credential": (
         CREDENTIAL,
@@ -66,58 +89,191 @@ NAME_RULES: dict[str, tuple[str, re.Pattern[str], float]] = {
             "passwd",
             "pwd",
             "pass_?word",
+            "pass_?phrase",
+            "passcode",
             "passwort",
+            "kennwort",
             "contrasena",
+            "contrasenya",
+            "senha",
             "mot_de_passe",
+            "wachtwoord",
             "secret",
             "client_secret",
             "token",
             "access_token",
             "refresh_token",
+            "auth_?token",
+            "bearer",
             "api_?key",
             "apikey",
-            "access_key",
-            "secret_key",
-            "private_key",
-            "auth_key",
+            "access_?key",
+            "secret_?key",
+            "private_?key",
+            "signing_?key",
+            "encryption_?key",
+            "master_?key",
+            "auth_?key",
             "credentials?",
+            "otp_?secret",
+            "totp(?:_secret)?",
+            "mfa_secret",
+            "recovery_codes?",
         ),
         0.8,
     ),
     "email": (PII, _words("e_?mail", "email_?address", "mail", "correo", "courriel", "mail_?adresse"), 0.85),
-    "phone": (
-        PII,
-        _words("phone", "telephone", "tel", "telefono", "telefon", "mobile", "mobil", "movil", "handy", "cell", "fax"),
-        0.8,
-    ),
     "national_id": (
         SENSITIVE,
         _words(
             "ssn",
-            "social_security(?:_number)?",
+            "social_security" + _NUM,
+            "ss_number",
+            "sozialversicherungs_?nummer",
+            "svnr",
+            "social_insurance" + _NUM,
+            "sin_(?:number|no|nr)",
             "nino",
-            "national_insurance(?:_number)?",
-            "national_id",
+            "ni_number",
+            "national_insurance" + _NUM,
+            "national_id(?:entity|entification)?" + _NUM,
+            "national_identity" + _NUM,
+            "national_number",
             "dni",
             "nie",
-            "nif",
-            "tax_id",
-            "passport(?:_number|_no)?",
+            "cpf",
+            "curp",
+            "aadhaa?r" + _NUM,
+            "nir",
+            "numero_secu(?:rite_sociale)?",
+            "securite_sociale",
             "personalausweis(?:nummer)?",
+            "ausweis(?:nummer)?",
+            "(?:id|identity)_card" + _NUM,
+            "cedula",
+            "bsn",
+            "pesel",
+            "personnummer",
+            "nhs" + _NUM,
+            "mrn",
+            "medical_record" + _NUM,
+            "medicare" + _NUM,
+            "medicaid" + _NUM,
+            "health_(?:insurance|card)" + _NUM,
+        ),
+        0.85,
+    ),
+    "tax_id": (
+        SENSITIVE,
+        _words(
+            "tax_?id",
+            "tax_ids",
+            "tax_?id_number",
+            "tax_?payer_id",
+            "tax_?number",
+            "tax_identification" + _NUM,
+            "tin",
+            "itin",
+            "ein",
+            "fein",
+            "nif",
             "steuer_?id",
-            "numero_secu",
+            "steuer_?identifikationsnummer",
+            "steuer_?nummer",
+            "steuer_?nr",
+            "codice_fiscale",
+            "cnpj",
+            "pan_(?:number|no|card)",
+            "numero_fiscal",
+            "identifiant_fiscal",
+        ),
+        0.85,
+    ),
+    "passport": (
+        SENSITIVE,
+        _words("passport" + _NUM, "reisepass(?:nummer)?", "pasaporte", "passeport", "passaporto", "passaporte"),
+        0.85,
+    ),
+    "drivers_license": (
+        SENSITIVE,
+        _words(
+            "driver(?:s|_s)?_licen[cs]e" + _NUM,
+            "driving_licen[cs]e" + _NUM,
+            "dl_(?:number|no)",
+            "fuhrerschein(?:nummer)?",
+            "permis_(?:de_)?conduire",
+            "licencia_de_conducir",
+            "carnet_de_conducir",
+            "patente_di_guida",
         ),
         0.85,
     ),
     "payment_card": (
         SENSITIVE,
         _words(
-            "card_?number", "credit_?card(?:_number)?", "cc_?number", "pan", "kartennummer", "numero_tarjeta", "tarjeta"
+            "card_?number",
+            "card_?num",
+            "card_no",
+            "credit_?card(?:_number|_no)?",
+            "debit_?card(?:_number|_no)?",
+            "cc_?num(?:ber)?",
+            "ccn",
+            "pan",
+            "primary_account_number",
+            "cvv2?",
+            "cvc2?",
+            "card_verification(?:_code|_value)?",
+            "card_security_code",
+            "kartennummer",
+            "kreditkarte(?:nnummer)?",
+            "numero_tarjeta",
+            "tarjeta",
+            "numero_carte",
         ),
         0.85,
     ),
-    "iban": (SENSITIVE, _words("iban", "bank_account(?:_number)?"), 0.85),
+    "iban": (SENSITIVE, _words("iban", "bank_account" + _NUM, "numero_de_cuenta", "rib"), 0.85),
+    "bank_code": (
+        SENSITIVE,
+        _words(
+            "bic",
+            "swift",
+            "swift_?(?:bic|code)",
+            "bic_?code",
+            "routing_number",
+            "aba_routing",
+            "sort_code",
+            "bankleitzahl",
+            "blz",
+        ),
+        0.75,
+    ),
     "ip_address": (PII, _words("ip", "ip_?address", "ipv4", "ipv6", "remote_addr", "client_ip"), 0.75),
+    "phone": (
+        PII,
+        _words(
+            "phone",
+            "phone_?number",
+            "(?:home|work|mobile|cell|business|other|assistant|contact)_?phone",
+            "cellphone",
+            "telephone",
+            "tel",
+            "tel_?no",
+            "telefono",
+            "telefone",
+            "telefon",
+            "mobile",
+            "mobil",
+            "movil",
+            "handy",
+            "cell",
+            "fax",
+            "msisdn",
+            "whatsapp",
+            "contact_number",
+        ),
+        0.8,
+    ),
     "date_of_birth": (
         PII,
         _words(
@@ -203,27 +359,97 @@ ID_LIKE_NAME = _words(
     "bestellung",
     "commande",
 )
-# names that use a credential word for something else (counts, expiries, flags)
-CREDENTIAL_NOT = _words("count", "expires?", "expiry", "expires_at", "length", "type", "hint", "policy", "changed_at")
+# names that use a credential word for something else (counts, expiries, flags, ids, endpoints)
+CREDENTIAL_NOT = _words(
+    "count",
+    "expires?",
+    "expiry",
+    "expires_at",
+    "length",
+    "type",
+    "hint",
+    "policy",
+    "changed_at",
+    "method",
+    "strength",
+    "reset",
+    "required",
+    "id",
+    "ids",
+    "name",
+    "url",
+    "uri",
+    "endpoint",
+    "prefix",
+    "last4",
+    "scope",
+    "scopes",
+)
+# names that speak of a document's or account's attribute, not its number
+ATTRIBUTE_NOT = _words(
+    "country",
+    "expiry",
+    "expiration",
+    "expires?(?:_at|_on)?",
+    "exp",
+    "exp_month",
+    "exp_year",
+    "issued?(?:_at|_on|_by|_date)?",
+    "issuer",
+    "issuing",
+    "authority",
+    "date",
+    "type",
+    "brand",
+    "status",
+    "state",
+    "class",
+    "verified",
+    "verification_status",
+    "valid",
+    "validity",
+    "category",
+    "last4",
+    "last_4",
+    "last_four",
+    "fingerprint",
+    "funding",
+    "holder_name",
+    "name",
+    "bank_name",
+    "currency",
+    "present",
+    "provided",
+    "check",
+    "exempt",
+)
+IDENTIFIER_DETECTORS = {"national_id", "tax_id", "passport", "drivers_license", "payment_card", "iban", "bank_code"}
 # (checksummed or distinctive shapes - cards, IBANs, SSNs - are not vetoed)
 DIGIT_DETECTORS = {"phone", "ip_address"}
 
 # -- values -----------------------------------------------------------------------------------
 
 EMAIL_RE = r"^[^\s@<>(),;:\"]+@[^\s@<>(),;:\".]+(\.[^\s@<>(),;:\".]+)*\.[^\W\d_]{2,}$"
-# phone formatting: a leading + or separators between digit groups; 7-15 digits
-PHONE_FORMATTED_RE = (
-    r"^(\+\d{1,3}[ .-]?)?(\(\d{1,5}\)[ .-]?)?\d{1,5}([ .-]\d{1,6}){1,5}$"
-    r"|^\+\d{7,15}$"
-    r"|^\(\d{1,5}\)[ .-]?\d{3,}([ .-]\d+)*$"
+# candidates for libphonenumber: an international prefix (+ or 00), or digits with phone punctuation
+_EXT = r"(\s*(x|ext\.?|#)\s*\d{1,6})?"
+PHONE_INTL_RE = r"^(\+|00)\s*\d[\d ().\-/]{5,20}\d" + _EXT + "$"
+PHONE_ANY_RE = r"^(\+|00)?\s*\(?\d[\d ().\-/]{5,20}\d" + _EXT + "$"
+# a value formatted as a phone number (separators or parentheses, not bare digits)
+_PHONE_FORMATTED = re.compile(r"\d[ .\-/()]+\d|^\(")
+_NANP_PAREN = re.compile(r"^\(\d{3}\) ?\d{3}[ .-]?\d{4}$")
+_NANP = re.compile(r"^\(?[2-9]\d{2}\)?[ .-]?\d{3}[ .-]\d{4}$")
+_NOT_PHONE = re.compile(
+    r"^\d{4}[./-]\d{1,2}[./-]\d{1,2}$"  # dates
+    r"|^\d{1,2}[./-]\d{1,2}[./-]\d{2,4}$"
+    r"|^\d{1,3}(\.\d{1,3}){3}$"  # IPv4
+    r"|^[+-]?\d+[.,]\d{1,2}$"  # amounts
+    r"|^\d{1,2}(\.\d+){2,}$"  # versions
 )
 PHONE_LOOSE_RE = r"^\+?[\d ().-]{7,22}$"
-SSN_RE = r"^\d{3}-\d{2}-\d{4}$"
-SSN_LOOSE_RE = r"^\d{3}-?\d{2}-?\d{4}$"
+PHONE_REGIONS = ("US", "GB", "DE", "FR", "ES", "IT", "NL", "BR", "IN", "AU")
 NINO_RE = r"^[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]$"
-DNI_RE = r"^[XYZ]?-?\d{7,8}-?[A-Z]$"
 CARD_SHAPE_RE = r"^\d{4}[ -]?\d{4}[ -]?\d{4}[ -]?\d{1,7}$"
-IBAN_SHAPE_RE = r"^[A-Z]{2}\d{2}( ?[A-Z0-9]){11,30}$"
+IBAN_SHAPE_RE = r"(?i)^[A-Z]{2}\d{2}( ?[A-Z0-9]){11,30}$"
 IPV4_RE = r"^((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$"
 IPV6_SHAPE_RE = r"^[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*$"
 STREET_RE = (
@@ -240,15 +466,41 @@ PERSON_NAME_RE = (
 )
 PERSON_WORD_RE = rf"^{_UP}{_LOW}+( {_UP}{_LOW}+)?$"
 DATE_RE = r"^(\d{4}-\d{2}-\d{2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4})([ T]\d{2}:\d{2}.*)?$"
-SECRET_VALUE_RE = (
-    r"^(sk|pk|rk)_(live|test)_[A-Za-z0-9]{16,}$"  # Stripe
-    r"|^(AKIA|ASIA)[A-Z0-9]{16}$"  # AWS access key id
-    r"|^gh[pousr]_[A-Za-z0-9]{30,}$"  # GitHub
-    r"|^xox[abprs]-[A-Za-z0-9-]{10,}$"  # Slack
-    r"|^AIza[0-9A-Za-z_-]{35}$"  # Google API key
-    r"|^eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}$"  # JWT
-    r"|^-----BEGIN [A-Z ]*PRIVATE KEY-----"
-    r"|^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$"  # bcrypt hash
+# secrets recognisable by their shape, whatever the column is called
+SECRET_VALUE_RE = "|".join(
+    [
+        r"^(sk|rk|pk)_(live|test)_[A-Za-z0-9]{16,}$",  # Stripe secret / restricted / publishable keys
+        r"^whsec_[A-Za-z0-9+/=]{24,}$",  # Stripe webhook signing secret
+        r"^(AKIA|ASIA)[A-Z0-9]{16}$",  # AWS access key id
+        r"^gh[pousr]_[A-Za-z0-9]{30,}$",  # GitHub tokens
+        r"^github_pat_[A-Za-z0-9_]{40,}$",  # GitHub fine-grained token
+        r"^glpat-[A-Za-z0-9_-]{20,}$",  # GitLab personal access token
+        r"^xox[abposre]-[A-Za-z0-9-]{10,}$",  # Slack tokens
+        r"^xapp-\d-[A-Za-z0-9-]{10,}$",  # Slack app token
+        r"^AIza[0-9A-Za-z_-]{35}$",  # Google API key
+        r"^ya29\.[0-9A-Za-z_-]{20,}$",  # Google OAuth access token
+        r"^sk-(proj-|ant-[a-z0-9]{2,6}-)?[A-Za-z0-9_-]{20,}$",  # OpenAI / Anthropic keys
+        r"^SG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}$",  # SendGrid
+        r"^npm_[A-Za-z0-9]{36}$",  # npm
+        r"^pypi-[A-Za-z0-9_-]{50,}$",  # PyPI
+        r"^shp(at|ss|ca|pa)_[a-fA-F0-9]{32}$",  # Shopify
+        r"^hf_[A-Za-z0-9]{30,}$",  # Hugging Face
+        r"^dop_v1_[a-f0-9]{64}$",  # DigitalOcean
+        r"^sq0(atp|csp)-[A-Za-z0-9_-]{20,}$",  # Square
+        r"^key-[0-9a-f]{32}$",  # Mailgun
+        r"^SK[0-9a-f]{32}$",  # Twilio API key
+        r"^eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}$",  # JWT
+        r"^-----BEGIN ([A-Z0-9]+ )*PRIVATE KEY-----",  # PEM / OpenSSH private keys
+        r"^\$2[abxy]?\$\d{2}\$[./A-Za-z0-9]{53}$",  # bcrypt
+        r"^\$argon2(id|i|d)\$",  # argon2
+        r"^\$[156]\$[./A-Za-z0-9]{1,16}\$[./A-Za-z0-9]{22,}$",  # crypt(3) md5/sha256/sha512
+        r"^\$scrypt\$",
+        r"^(pbkdf2_sha(1|256)|bcrypt_sha256|argon2)\$",  # Django password hashes
+        r"^(pbkdf2|scrypt):[a-z0-9:]+\$",  # Werkzeug password hashes
+        r"^(Bearer|Basic) [A-Za-z0-9._~+/-]{16,}=*$",  # Authorization header values
+        r"^[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@",  # URLs with a password
+        r"(AccountKey|SharedAccessKey)=[A-Za-z0-9+/=]{20,}",  # Azure connection strings
+    ]
 )
 HIGH_ENTROPY_MIN_LEN = 20
 HIGH_ENTROPY_BITS = 3.5
@@ -269,15 +521,8 @@ def _card(value: str) -> bool:
     return 13 <= len(digits) <= 19 and digits[0] in "23456" and _luhn(digits)
 
 
-def _iban(value: str) -> bool:
-    text = value.replace(" ", "")
-    rearranged = text[4:] + text[:4]
-    number = "".join(str(int(ch, 36)) for ch in rearranged)
-    return int(number) % 97 == 1
-
-
 def _ssn(value: str) -> bool:
-    digits = value.replace("-", "")
+    digits = re.sub(r"[ -]", "", value)
     area, group, serial = digits[:3], digits[3:5], digits[5:]
     return area not in ("000", "666") and area[0] != "9" and group != "00" and serial != "0000"
 
@@ -301,6 +546,15 @@ def _dni(value: str) -> bool:
     return _DNI_LETTERS[int(body) % 23] == letter
 
 
+def _uk_driving_licence(value: str) -> bool:
+    month = value[6]  # the second digit of the month, +5 for women
+    return month in "0156"
+
+
+def _some_digits(value: str) -> bool:
+    return sum(ch.isdigit() for ch in value) >= 4
+
+
 def _ipv6(value: str) -> bool:
     try:
         return isinstance(ipaddress.ip_address(value), ipaddress.IPv6Address)
@@ -318,6 +572,134 @@ def _high_entropy(value: str) -> bool:
     return len(value) >= HIGH_ENTROPY_MIN_LEN and " " not in value and _entropy(value) >= HIGH_ENTROPY_BITS
 
 
+def _phone_digits(value: str) -> bool:
+    return 7 <= sum(ch.isdigit() for ch in value) <= 15
+
+
+def _parse_phone(value: str, region: str | None) -> phonenumbers.PhoneNumber | None:
+    try:
+        return phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException:
+        return None
+
+
+def _phone_international(value: str) -> bool:
+    """``+49 30 1234567`` / ``0049 30 1234567``: a possible number of the country it names."""
+    text = value.lstrip()
+    bare = not _PHONE_FORMATTED.search(text)
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    number = _parse_phone(text, None)
+    if number is None or not phonenumbers.is_possible_number(number):
+        return False
+    # bare 00-prefixed digits may be a zero-padded id: only a number libphonenumber knows counts
+    return not (bare and value.lstrip().startswith("00")) or phonenumbers.is_valid_number(number)
+
+
+def _phone_named(value: str) -> bool:
+    """Under a phone-like name: a possible number, international or of one of the guessed regions."""
+    if value.lstrip()[:1] == "+" or value.lstrip()[:2] == "00":
+        return _phone_international(value)
+    if _NOT_PHONE.match(value):
+        return False
+    for region in PHONE_REGIONS:
+        number = _parse_phone(value, region)
+        if number is not None and phonenumbers.is_possible_number(number):
+            return True
+    return False
+
+
+def _phone_unnamed(value: str) -> bool:
+    """Under an opaque name: international numbers; else formatted national numbers that are valid
+    numbers of the guessed regions: North American 3-3-4, or with a trunk prefix 0 (bare digit
+    strings, dates, amounts and versions never)."""
+    if value.lstrip()[:1] == "+" or value.lstrip()[:2] == "00":
+        return _phone_international(value)
+    if _NOT_PHONE.match(value) or not _PHONE_FORMATTED.search(value):
+        return False
+    if _NANP_PAREN.match(value):  # (555) 123-4567: North American formatting
+        number = _parse_phone(value, "US")
+        return number is not None and phonenumbers.is_possible_number(number)
+    if _NANP.match(value):
+        number = _parse_phone(value, "US")
+        return number is not None and phonenumbers.is_valid_number(number)
+    if value[0] != "0":
+        return False
+    for region in PHONE_REGIONS:
+        number = _parse_phone(value, region)
+        if number is not None and phonenumbers.is_valid_number(number):
+            return True
+    return False
+
+
+def _stdnum(module: object) -> Callable[[str], bool]:
+    is_valid: Callable[[str], bool] = module.is_valid  # type: ignore[attr-defined]
+    return lambda value: bool(is_valid(value))
+
+
+@dataclass(frozen=True)
+class ValueRule:
+    """Values that look like one kind of identifier: a regex picks candidates, ``check`` confirms."""
+
+    pattern: str  # pyarrow.compute (RE2) regex
+    check: Callable[[str], bool] | None = None
+    alone: bool = True  # may label a column whose name says nothing
+
+
+# value rules of the identifier detectors; named-only rules (alone=False) back a name match
+IDENTIFIER_RULES: dict[str, list[ValueRule]] = {
+    "national_id": [
+        ValueRule(r"^\d{3}-\d{2}-\d{4}$", _ssn),  # US SSN
+        ValueRule(r"^\d{3} ?\d{2} ?\d{4}$", _ssn, alone=False),
+        ValueRule(NINO_RE, _nino),  # UK National Insurance number
+        ValueRule(r"^[XYZ]?-?\d{7,8}-?[A-Z]$", _dni),  # ES DNI / NIE
+        ValueRule(r"^\d{3}[ -]\d{3}[ -]\d{3}$", _stdnum(_sin)),  # CA SIN (Luhn)
+        ValueRule(r"^\d{9}$", _stdnum(_sin), alone=False),
+        ValueRule(r"^[12] ?\d{2} ?\d{2} ?(\d{2}|2[AB]) ?\d{3} ?\d{3} ?\d{2}$", _stdnum(_nir)),  # FR NIR
+        ValueRule(r"^\d{3}\.\d{3}\.\d{3}-\d{2}$", _stdnum(_cpf)),  # BR CPF
+        ValueRule(r"^\d{11}$", _stdnum(_cpf), alone=False),
+        ValueRule(r"^[2-9]\d{3}[ -]\d{4}[ -]\d{4}$", _stdnum(_aadhaar)),  # IN Aadhaar (Verhoeff)
+        ValueRule(r"^[2-9]\d{11}$", _stdnum(_aadhaar), alone=False),
+        ValueRule(r"^\d{3} \d{3} \d{4}$", _stdnum(_nhs)),  # UK NHS number (mod 11)
+        ValueRule(r"^\d{10}$", _stdnum(_nhs), alone=False),
+        ValueRule(r"(?i)^[A-Z0-9][A-Z0-9 ./-]{3,22}[A-Z0-9]$", _some_digits, alone=False),
+    ],
+    "tax_id": [
+        ValueRule(r"^9\d{2}-\d{2}-\d{4}$", _stdnum(_itin)),  # US ITIN
+        ValueRule(r"^\d{2}-\d{7}$", _stdnum(_ein), alone=False),  # US EIN
+        ValueRule(r"^\d{2} \d{3} \d{3} \d{3}$", _stdnum(_idnr)),  # DE Steuer-ID
+        ValueRule(r"^\d{11}$", _stdnum(_idnr), alone=False),
+        ValueRule(r"^[0-9XYZKLM]\d{7}[A-Z]$|^[A-HJNP-SUVW]\d{7}[0-9A-J]$", _stdnum(_nif)),  # ES NIF / CIF
+        ValueRule(
+            r"(?i)^[A-Z]{6}[0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z]$",
+            _stdnum(_codicefiscale),
+        ),  # IT codice fiscale
+        ValueRule(r"^\d{2}\.\d{3}\.\d{3}/\d{4}-\d{2}$", _stdnum(_cnpj)),  # BR CNPJ
+        ValueRule(r"^\d{14}$", _stdnum(_cnpj), alone=False),
+        ValueRule(r"^[A-Z]{3}[PCHFATBLJG][A-Z]\d{4}[A-Z]$"),  # IN PAN
+        ValueRule(r"(?i)^[A-Z0-9][A-Z0-9 ./-]{3,22}[A-Z0-9]$", _some_digits, alone=False),
+    ],
+    "passport": [ValueRule(r"(?i)^[A-Z0-9]{6,10}$", alone=False)],
+    "drivers_license": [
+        ValueRule(r"^[A-Z9]{5}\d{6}[A-Z9]{2}\d[A-Z]{2}$", _uk_driving_licence),  # GB DVLA
+        ValueRule(r"(?i)^[A-Z0-9][A-Z0-9 *-]{3,20}[A-Z0-9]$", alone=False),
+    ],
+    "payment_card": [
+        ValueRule(CARD_SHAPE_RE, _card),
+        ValueRule(r"^[\d*Xx•]{4}[ -]?[\d*Xx•]{4}[ -]?[\d*Xx•]{4}[ -]?\d{1,7}$", alone=False),  # masked
+        ValueRule(r"^\d{3,4}$", alone=False),  # CVV/CVC
+    ],
+    "iban": [ValueRule(IBAN_SHAPE_RE, _stdnum(_stdnum_iban))],
+    "bank_code": [
+        ValueRule(r"^[A-Z]{6}[A-Z0-9]{2}([A-Z0-9]{3})?$", _stdnum(_bic), alone=False),  # BIC / SWIFT
+        ValueRule(r"^\d{9}$", _stdnum(_rtn), alone=False),  # US ABA routing number
+        ValueRule(r"^\d{2}-?\d{2}-?\d{2}$|^\d{3} ?\d{3} ?\d{2}$", alone=False),  # UK sort code, DE BLZ
+    ],
+}
+
+_ALONE_UNION = {d: "|".join(f"(?:{r.pattern})" for r in rules if r.alone) for d, rules in IDENTIFIER_RULES.items()}
+
+
 class _Values:
     """The non-null sampled values of one column as stripped strings, with cheap share helpers."""
 
@@ -333,40 +715,77 @@ class _Values:
             text = pa.array([], pa.string())
         self.text = pc.filter(text, pc.not_equal(text, ""))
         self.count = len(self.text)
+        self.has_digit = self.count and pc.sum(pc.match_substring_regex(self.text, r"\d")).as_py() / self.count
 
-    def share(self, pattern: str, check: Callable[[str], bool] | None = None) -> float:
+    def share(self, pattern: str, check: Callable[[str], bool] | None = None, need: float = 0.0) -> float:
+        """Share of values matching ``pattern`` (and ``check``, run on at most ``CHECK_VALUES`` of
+        them). With ``need``, gives up with 0.0 as soon as that share can no longer be reached."""
         if not self.count:
             return 0.0
         mask = pc.match_substring_regex(self.text, pattern)
         if check is None:
             return pc.sum(mask).as_py() / self.count
-        candidates = pc.filter(self.text, mask).to_pylist()
-        return sum(1 for v in candidates if check(v)) / self.count
+        n = pc.sum(mask).as_py() or 0
+        if not n or n / self.count < need:
+            return 0.0
+        candidates = pc.filter(self.text, mask)
+        if n > CHECK_VALUES:  # estimate from evenly spread candidates
+            step = n / CHECK_VALUES
+            checked = [candidates[int(i * step)].as_py() for i in range(CHECK_VALUES)]
+        else:
+            checked = candidates.to_pylist()
+        scale = n / self.count / len(checked)
+        allowed = len(checked) - need / scale  # failures that still leave ``need`` reachable
+        passed = failed = 0
+        for value in checked:
+            if check(value):
+                passed += 1
+            else:
+                failed += 1
+                if need and failed > allowed:
+                    return 0.0
+        return passed * scale
 
     def share_where(self, check: Callable[[str], bool]) -> float:
-        if not self.count:
-            return 0.0
-        return sum(1 for v in self.text.to_pylist() if check(v)) / self.count
+        """Share of values passing ``check``, estimated on at most ``CHECK_VALUES`` of them."""
+        return self.share(".", check)
+
+
+def _rules_share(detector: str, values: _Values, name_matched: bool) -> float:
+    rules = IDENTIFIER_RULES[detector] if name_matched else [r for r in IDENTIFIER_RULES[detector] if r.alone]
+    need = 0.0 if name_matched else VALUE_SHARE
+    if need and values.share(_ALONE_UNION[detector]) < need:  # one regex rules the column out
+        return 0.0
+    best = 0.0
+    for rule in rules:
+        best = max(best, values.share(rule.pattern, rule.check, need))
+        if best >= 1.0:
+            break
+    return best
 
 
 def _value_share(detector: str, values: _Values, name_matched: bool) -> float:
     """Share of sampled values that look like ``detector``; looser when the name already says so."""
     t = values.type
+    if detector in IDENTIFIER_RULES:
+        if not values.has_digit and detector != "bank_code":
+            return 0.0
+        return _rules_share(detector, values, name_matched)
     if detector == "email":
         return values.share(EMAIL_RE)
+    if detector in DIGIT_DETECTORS and not values.has_digit:
+        return 0.0
     if detector == "phone":
         if pa.types.is_integer(t):
             return values.share(r"^\d{7,15}$") if name_matched else 0.0
-        return values.share(PHONE_LOOSE_RE if name_matched else PHONE_FORMATTED_RE, _phone_digits)
-    if detector == "national_id":
-        ssn = values.share(SSN_LOOSE_RE if name_matched else SSN_RE, _ssn)
-        nino = values.share(NINO_RE, _nino)
-        dni = values.share(DNI_RE, _dni)
-        return max(ssn, nino, dni)
-    if detector == "payment_card":
-        return values.share(CARD_SHAPE_RE, _card)
-    if detector == "iban":
-        return values.share(IBAN_SHAPE_RE, _iban)
+        if name_matched:
+            parsed = values.share(PHONE_ANY_RE, _phone_named)
+            if parsed >= CONTRADICTION_SHARE:
+                return parsed
+            # numbers libphonenumber rejects (a digit too many) are still phone-shaped under a phone
+            # name: enough not to contradict the name, never enough to confirm it
+            return min(values.share(PHONE_LOOSE_RE, _phone_digits), CONTRADICTION_SHARE)
+        return values.share(PHONE_ANY_RE, _phone_unnamed, VALUE_SHARE)
     if detector == "ip_address":
         return values.share(IPV4_RE) + values.share(IPV6_SHAPE_RE, _ipv6)
     if detector == "credential":
@@ -386,15 +805,13 @@ def _value_share(detector: str, values: _Values, name_matched: bool) -> float:
     return 0.0
 
 
-def _phone_digits(value: str) -> bool:
-    return 7 <= len(re.sub(r"\D", "", value)) <= 15
-
-
 # detectors that may label a column on values alone (with their confidence at a 100 % share)
 VALUE_ONLY = {
     "email": 0.9,
     "phone": 0.8,
     "national_id": 0.9,
+    "tax_id": 0.9,
+    "drivers_license": 0.9,
     "payment_card": 0.95,
     "iban": 0.95,
     "ip_address": 0.85,
@@ -402,8 +819,20 @@ VALUE_ONLY = {
     "postal_address": 0.75,
 }  # person names are too easily confused with product or company names to go on values alone
 # value shapes a name match must be consistent with (else the name is taken as a false friend)
-CONTRADICTABLE = {"email", "phone", "payment_card", "iban", "ip_address", "national_id", "date_of_birth"}
-STRINGISH = {"email", "ip_address", "iban", "postal_address", "person_name", "credential"}
+CONTRADICTABLE = {
+    "email",
+    "phone",
+    "payment_card",
+    "iban",
+    "bank_code",
+    "ip_address",
+    "national_id",
+    "tax_id",
+    "passport",
+    "drivers_license",
+    "date_of_birth",
+}
+DIGITS_AS_INTEGERS = {"phone", "national_id", "tax_id", "passport", "drivers_license", "payment_card", "iban"}
 
 
 def _type_allows(detector: str, t: pa.DataType) -> bool:
@@ -412,8 +841,18 @@ def _type_allows(detector: str, t: pa.DataType) -> bool:
     if pa.types.is_date(t) or pa.types.is_timestamp(t) or pa.types.is_time(t):
         return detector == "date_of_birth"
     if pa.types.is_integer(t):
-        return detector in {"phone", "national_id", "payment_card", "postal_address"}
+        return detector in DIGITS_AS_INTEGERS or detector in {"postal_address", "bank_code"}
     return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_dictionary(t) or pa.types.is_null(t)
+
+
+def _name_hit(detector: str, pattern: re.Pattern[str], norm: str) -> bool:
+    if not pattern.search(norm):
+        return False
+    if detector == "credential":
+        return not CREDENTIAL_NOT.search(norm)
+    if detector in IDENTIFIER_DETECTORS:
+        return not ATTRIBUTE_NOT.search(norm)
+    return True
 
 
 def detect_column(name: str, array: pa.ChunkedArray | pa.Array | None) -> Finding | None:
@@ -426,15 +865,18 @@ def detect_column(name: str, array: pa.ChunkedArray | pa.Array | None) -> Findin
     for detector, (label, pattern, name_conf) in NAME_RULES.items():
         if not _type_allows(detector, dtype):
             continue
-        name_hit = bool(pattern.search(norm))
-        if detector == "credential" and name_hit and CREDENTIAL_NOT.search(norm):
-            name_hit = False
+        name_hit = _name_hit(detector, pattern, norm)
         if detector == "person_name" and not name_hit and AMBIGUOUS_PERSON_NAME.match(norm):
             # `name` alone: a person's name only when the values say so
             share = values.share(PERSON_NAME_RE) if values is not None else 0.0
             if share >= VALUE_SHARE:
                 best = _better(best, Finding(name, label, "both", round(min(0.9, 0.6 + 0.3 * share), 2), detector))
             continue
+        if not name_hit and (
+            detector not in VALUE_ONLY
+            or (best is not None and best.reason != "name" and best.confidence >= VALUE_ONLY[detector])
+        ):
+            continue  # the values cannot make this detector's finding the strongest
         share = 0.0
         if values is not None and values.count:
             if id_like and detector in DIGIT_DETECTORS and not name_hit:
@@ -454,7 +896,7 @@ def detect_column(name: str, array: pa.ChunkedArray | pa.Array | None) -> Findin
             else:
                 finding = Finding(name, label, "name", name_conf, detector)
             best = _better(best, finding)
-        elif detector in VALUE_ONLY and share >= VALUE_SHARE:
+        elif share >= VALUE_SHARE:
             best = _better(best, Finding(name, label, "values", round(VALUE_ONLY[detector] * share, 2), detector))
     return best
 

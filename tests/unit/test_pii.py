@@ -49,6 +49,153 @@ def _dni() -> str:
     return f"{n}{'TRWAGMYFPDXBNJZSQVHLCKE'[n % 23]}"
 
 
+# -- identity documents, each with its own check digits (written here, not taken from the detector)
+
+_VERHOEFF_D = [
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+    [1, 2, 3, 4, 0, 6, 7, 8, 9, 5],
+    [2, 3, 4, 0, 1, 7, 8, 9, 5, 6],
+    [3, 4, 0, 1, 2, 8, 9, 5, 6, 7],
+    [4, 0, 1, 2, 3, 9, 5, 6, 7, 8],
+    [5, 9, 8, 7, 6, 0, 4, 3, 2, 1],
+    [6, 5, 9, 8, 7, 1, 0, 4, 3, 2],
+    [7, 6, 5, 9, 8, 2, 1, 0, 4, 3],
+    [8, 7, 6, 5, 9, 3, 2, 1, 0, 4],
+    [9, 8, 7, 6, 5, 4, 3, 2, 1, 0],
+]
+_VERHOEFF_P = [
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+    [1, 5, 7, 6, 2, 8, 3, 0, 9, 4],
+    [5, 8, 0, 3, 7, 9, 6, 1, 4, 2],
+    [8, 9, 1, 6, 0, 4, 3, 5, 2, 7],
+    [9, 4, 5, 3, 1, 2, 6, 8, 7, 0],
+    [4, 2, 8, 6, 5, 7, 3, 9, 0, 1],
+    [2, 7, 9, 3, 8, 0, 6, 4, 1, 5],
+    [7, 0, 4, 6, 9, 1, 3, 2, 5, 8],
+]
+_VERHOEFF_INV = [0, 4, 3, 2, 1, 5, 6, 7, 8, 9]
+
+
+def _digits(n: int) -> str:
+    return "".join(str(rng.randint(0, 9)) for _ in range(n))
+
+
+def _aadhaar() -> str:
+    body = str(rng.randint(2, 9)) + _digits(10)
+    c = 0
+    for i, ch in enumerate(reversed(body)):
+        c = _VERHOEFF_D[c][_VERHOEFF_P[(i + 1) % 8][int(ch)]]
+    number = body + str(_VERHOEFF_INV[c])
+    return f"{number[:4]} {number[4:8]} {number[8:]}"
+
+
+def _cpf() -> str:
+    body = _digits(9)
+    for weight_start in (10, 11):
+        total = sum(int(d) * w for d, w in zip(body, range(weight_start, 1, -1), strict=False))
+        body += str(total * 10 % 11 % 10)
+    return f"{body[:3]}.{body[3:6]}.{body[6:9]}-{body[9:]}"
+
+
+def _cnpj() -> str:
+    body = _digits(8) + "0001"
+    for weights in ([5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2], [6, 5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2]):
+        r = sum(int(d) * w for d, w in zip(body, weights, strict=True)) % 11
+        body += str(0 if r < 2 else 11 - r)
+    return f"{body[:2]}.{body[2:5]}.{body[5:8]}/{body[8:12]}-{body[12:]}"
+
+
+def _sin() -> str:
+    n = _luhn_complete(str(rng.choice([1, 2, 3, 4, 5, 6, 7, 9])), 9)
+    return f"{n[:3]} {n[3:6]} {n[6:]}"
+
+
+def _nhs() -> str:
+    while True:
+        body = _digits(9)
+        check = 11 - sum(int(d) * w for d, w in zip(body, range(10, 1, -1), strict=True)) % 11
+        if check != 10:
+            n = body + str(0 if check == 11 else check)
+            return f"{n[:3]} {n[3:6]} {n[6:]}"
+
+
+def _nir() -> str:
+    body = f"{rng.randint(1, 2)}{rng.randint(40, 99)}{rng.randint(1, 12):02d}{rng.randint(1, 95):02d}{_digits(6)}"
+    return f"{body} {97 - int(body) % 97:02d}"
+
+
+def _steuer_id() -> str:
+    while True:  # ten digits, one of them twice (or three times), then ISO 7064 MOD 11,10
+        digits = rng.sample(range(10), 9)
+        body = [*digits, rng.choice(digits)]
+        rng.shuffle(body)
+        if body[0] == 0:
+            continue
+        product = 10
+        for d in body:
+            total = (d + product) % 10 or 10
+            product = total * 2 % 11
+        check = (11 - product) % 10
+        n = "".join(map(str, body)) + str(check)
+        return f"{n[:2]} {n[2:5]} {n[5:8]} {n[8:]}"
+
+
+def _pan_in() -> str:
+    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    return "".join(rng.choice(letters) for _ in range(3)) + rng.choice("PCHF") + rng.choice(letters) + _digits(4) + "Z"
+
+
+def _flip_last_digit(value: str) -> str:
+    i = max(j for j, ch in enumerate(value) if ch.isdigit())
+    return value[:i] + str((int(value[i]) + 1) % 10) + value[i + 1 :]
+
+
+def _codice_fiscale() -> str:
+    from stdnum.it import codicefiscale  # its check letter table; the detector must still pick the column
+
+    body = "".join(rng.choice("BCDFGLMNPRST") for _ in range(6))
+    body += f"{rng.randint(40, 99)}{rng.choice('ABCDEHLMPRST')}{rng.randint(1, 28):02d}"
+    body += rng.choice("ABFHLM") + f"{rng.randint(100, 999)}"
+    return body + codicefiscale.calc_check_digit(body)
+
+
+def _iban(country: str, length: int) -> str:
+    bban = _digits(length - 4)
+    check = 98 - int("".join(str(int(c, 36)) for c in bban + country + "00")) % 97
+    return f"{country}{check:02d}{bban}"
+
+
+def _dvla() -> str:
+    surname = rng.choice(["MORGA", "SMITH", "JONES", "PATEL", "WILLI"])
+    initials, check = rng.choice(["SM", "JA"]), rng.choice(["IJ", "AB"])
+    return f"{surname}{rng.randint(5, 9)}{rng.choice('0156')}{rng.randint(1, 9)}{_digits(3)}{initials}9{check}"
+
+
+def _intl_phone(i: int) -> str:
+    shapes = [
+        "+44 20 7946 0{:03d}",
+        "+49 30 1234 5{:03d}",
+        "+33 1 42 68 5{:01d} {:02d}",
+        "+81 3-1234-5{:03d}",
+        "+91 98765 4{:04d}",
+        "+55 11 91234-5{:03d}",
+        "+61 2 9374 4{:03d}",
+        "0044 20 7946 0{:03d}",
+    ]
+    shape = shapes[i % len(shapes)]
+    return shape.format(i % 10, i % 100) if shape.count("{") == 2 else shape.format(i)
+
+
+def _ean13(prefix: str) -> str:
+    body = prefix + _digits(12 - len(prefix))
+    total = sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(body))
+    return body + str(-total % 10)
+
+
+def _b64(n: int) -> str:
+    return "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") for _ in range(n))
+
+
 FIRST = ["John", "Maria", "Ahmed", "Lucía", "Jürgen", "Chloé", "Wei", "Olga", "Pedro", "Sarah"]
 LAST = ["Smith", "García", "Müller", "Dubois", "Nowak", "Rossi", "Okafor", "Jensen", "Silva", "Brown"]
 STREETS = ["Main Street", "Oak Avenue", "Elm Road", "Station Lane", "Park Drive"]
@@ -63,8 +210,8 @@ def _email(i: int) -> str:
 
 
 def _phone(i: int) -> str:
-    shapes = ["+1 555-{:03d}-{:04d}", "(555) {:03d} {:04d}", "+34 6{:02d} 123 {:04d}", "030 {:03d} {:04d}"]
-    return rng.choice(shapes).format(i % 1000, rng.randint(0, 9999))
+    shapes = ["+1 555-{:03d}-{:04d}", "(555) {:03d} {:04d}", "+34 6{:03d} 1{:04d}", "030 {:03d} {:04d}"]
+    return rng.choice(shapes).format(200 + i % 800, rng.randint(0, 9999))  # a subscriber number starts 1-9
 
 
 def _ssn(i: int) -> str:
@@ -124,6 +271,95 @@ COLUMNS: list[tuple[str, list, bool]] = [
     ("aws_access_key_id", n_of(lambda i: "AKIA" + uuid.uuid4().hex[:16].upper()), True),
     ("settings_blob", n_of(lambda i: "ghp_" + uuid.uuid4().hex + "abcd"), True),
     ("refreshToken", n_of(lambda i: uuid.uuid4().hex + uuid.uuid4().hex[:8].upper()), True),
+    # --- identity documents (issue 15: passports, national/tax ids, licences, social insurance)
+    ("passport_number", n_of(lambda i: rng.choice("CFGHJK") + _digits(8)), True),
+    ("PassportNo", n_of(lambda i: f"{rng.randint(10, 99)}AA{_digits(5)}"), True),
+    ("numero_pasaporte", n_of(lambda i: "PA" + _digits(7)), True),
+    ("Reisepassnummer", n_of(lambda i: "C" + _digits(2) + "X" + _digits(5)), True),
+    ("drivers_license_number", n_of(lambda i: f"D{_digits(3)}-{_digits(4)}-{_digits(4)}"), True),
+    ("Führerscheinnummer", n_of(lambda i: f"B{_digits(3)}X{_digits(5)}"), True),
+    ("licence_doc", n_of(lambda i: _dvla()), True),  # GB DVLA shape under an opaque name
+    ("social_insurance_number", n_of(lambda i: _sin()), True),
+    ("holder_doc", n_of(lambda i: _sin()), True),  # CA SIN: Luhn, formatted
+    ("cpf", n_of(lambda i: _cpf()), True),
+    ("documento_cliente", n_of(lambda i: _cpf()), True),  # BR CPF under an opaque name
+    ("empresa", n_of(lambda i: _cnpj()), True),  # BR CNPJ
+    ("aadhaar_number", n_of(lambda i: _aadhaar()), True),
+    ("uid_value", n_of(lambda i: _aadhaar()), True),  # IN Aadhaar (Verhoeff) by values
+    ("pan_no", n_of(lambda i: _pan_in()), True),
+    ("kyc_doc", n_of(lambda i: _pan_in()), True),  # IN PAN shape
+    ("steuer_id", n_of(lambda i: _steuer_id()), True),
+    ("identifiant", n_of(lambda i: _steuer_id()), True),  # DE Steuer-ID formatted, by values
+    ("numero_secu", n_of(lambda i: _nir()), True),
+    ("assure", n_of(lambda i: _nir()), True),  # FR NIR (mod 97) by values
+    ("codiceFiscale", n_of(lambda i: _codice_fiscale()), True),
+    ("cf_cliente", n_of(lambda i: _codice_fiscale()), True),
+    ("nif", n_of(lambda i: _dni()), True),
+    ("patient_nhs", n_of(lambda i: _nhs()), True),  # UK NHS number (mod 11) by values
+    ("mrn", n_of(lambda i: f"MRN-{_digits(8)}"), True),
+    ("taxpayer_id", n_of(lambda i: f"{rng.randint(10, 88)}-{_digits(7)}"), True),
+    ("itin_holder", n_of(lambda i: f"9{_digits(2)}-{rng.randint(70, 88)}-{_digits(4)}"), True),
+    # --- more credentials, several under opaque names
+    ("stripe_key", n_of(lambda i: "rk_live_" + _b64(24)), True),
+    ("value", n_of(lambda i: rng.choice(["sk_live_", "sk_test_"]) + _b64(24)), True),
+    ("cfg", n_of(lambda i: "xoxb-" + _digits(12) + "-" + _b64(24)), True),
+    ("gl", n_of(lambda i: "glpat-" + _b64(20)), True),
+    ("gh", n_of(lambda i: "github_pat_" + _b64(22) + "_" + _b64(59)), True),
+    ("gcp", n_of(lambda i: "AIza" + _b64(35)), True),
+    ("aws", n_of(lambda i: "ASIA" + _digits(4) + "ABCDEFGHIJKL"), True),
+    ("authorization", n_of(lambda i: "Bearer " + _b64(40)), True),
+    ("jwt_col", n_of(lambda i: "eyJhbGciOiJIUzI1NiJ9." + _b64(30) + "." + _b64(43)), True),
+    ("pem", n_of(lambda i: "-----BEGIN RSA PRIVATE KEY-----\nMIIEow" + _b64(60)), True),
+    ("encrypted_password", n_of(lambda i: "$2b$12$" + _b64(53).replace("+", ".")), True),
+    ("h", n_of(lambda i: "$argon2id$v=19$m=65536,t=3,p=4$" + _b64(22) + "$" + _b64(43)), True),
+    ("dsn", n_of(lambda i: f"postgresql://app:{_b64(12)}@db{i}.internal:5432/app"), True),
+    ("passphrase", n_of(lambda i: "correct horse battery staple"), True),
+    # --- phones in international formats under opaque names; national formats under phone names
+    ("contact_2", n_of(_intl_phone), True),
+    ("HomePhone", n_of(lambda i: f"020 7946 0{i:03d}"), True),
+    ("msisdn", n_of(lambda i: f"4915{_digits(9)}"), True),
+    ("c3", n_of(lambda i: f"({rng.choice([212, 415, 617])}) {rng.randint(200, 999)}-{_digits(4)}"), True),
+    # --- bank and card details
+    ("iban_fr", n_of(lambda i: _iban("FR", 27)), True),
+    ("x_acct", n_of(lambda i: _iban("AT", 20)), True),
+    ("swift_code", n_of(lambda i: rng.choice(["DEUTDEFF", "BNPAFRPP", "COBADEFFXXX", "CHASUS33", "BARCGB22"])), True),
+    ("routing_number", n_of(lambda i: rng.choice(["111000025", "021000021", "026009593"])), True),
+    ("cvc", n_of(lambda i: _digits(3)), True),
+    ("cardNumber", n_of(lambda i: _luhn_complete("37", 15)), True),
+    # --- look-alikes of the new detectors
+    ("etag", n_of(lambda i: f'W/"{uuid.uuid4().hex}"'), False),
+    ("checksum_md5", n_of(lambda i: uuid.uuid4().hex), False),
+    ("commit_sha", n_of(lambda i: uuid.uuid4().hex + uuid.uuid4().hex[:8]), False),
+    ("image_digest", n_of(lambda i: "sha256:" + uuid.uuid4().hex + uuid.uuid4().hex), False),
+    ("session_key_hash", n_of(lambda i: uuid.uuid4().hex), False),
+    ("customer", n_of(lambda i: "cus_" + _b64(14)), False),  # Stripe object ids are not secrets
+    ("payment_intent", n_of(lambda i: "pi_" + _b64(24)), False),
+    ("sku", n_of(lambda i: f"AB-{_digits(4)}-XYZ"), False),
+    ("order_ref", n_of(lambda i: f"ORD-2024-{_digits(6)}"), False),
+    ("tracking_number", n_of(lambda i: "1Z" + _digits(3) + "AA1" + _digits(10)), False),
+    ("isbn", n_of(lambda i: f"978-3-16-{_digits(6)}-{_digits(1)}"), False),
+    ("ean", n_of(lambda i: _ean13("40")), False),
+    ("reference_nr", n_of(lambda i: f"{_digits(2)}-{_digits(4)}-{_digits(3)}"), False),
+    ("batch_label", n_of(lambda i: f"{_digits(4)} {_digits(4)}"), False),
+    ("padded", n_of(lambda i: "00" + _digits(8)), False),
+    ("signed_amount", n_of(lambda i: f"+{rng.randint(1000, 999999)}.{_digits(2)}"), False),
+    ("event_time", n_of(lambda i: f"2024-03-{1 + i % 28:02d}T10:00:00+02:00"), False),
+    ("epoch_ms", n_of(lambda i: 1_700_000_000_000 + i * 977), False),
+    ("customer_number", n_of(lambda i: rng.randint(100_000_000, 999_999_999)), False),
+    ("build", n_of(lambda i: f"10.{i % 20}.{i}"), False),
+    ("duration", n_of(lambda i: f"0{i % 10}:{i % 60:02d}:{(i * 7) % 60:02d}"), False),
+    ("date_fr", n_of(lambda i: f"{1 + i % 28:02d}/{1 + i % 12:02d}/2024"), False),
+    ("passport_country", n_of(lambda i: rng.choice(["DE", "ES", "FR"])), False),
+    ("passport_expiry", n_of(lambda i: f"20{30 + i % 9}-0{1 + i % 9}-15"), False),
+    ("card_brand", n_of(lambda i: rng.choice(["visa", "mastercard", "amex"])), False),
+    ("card_last4", n_of(lambda i: _digits(4)), False),
+    ("tax_exempt", n_of(lambda i: rng.choice(["none", "exempt", "reverse"])), False),
+    ("token_type", n_of(lambda i: "Bearer"), False),
+    ("api_key_id", n_of(lambda i: f"key_{_digits(6)}"), False),
+    ("tokenization_method", n_of(lambda i: rng.choice(["apple_pay", "google_pay"])), False),
+    ("phone_verified", n_of(lambda i: i % 2 == 0), False),
+    ("product_family", n_of(lambda i: rng.choice(["ABCDE1234F", "XKCDA0042B"]) if i % 9 == 0 else "Widgets"), False),
+    ("mrr", n_of(lambda i: f"{i * 12.5:.2f}"), False),
     # --- not PII: look-alikes and ordinary columns
     ("order_number", n_of(lambda i: f"555{rng.randint(1000000, 9999999)}"), False),
     ("invoice_no", n_of(lambda i: f"555-{rng.randint(100, 999)}-{rng.randint(1000, 9999)}"), False),
@@ -292,3 +528,200 @@ def test_reader_sample_is_bounded_and_errors_give_none(tmp_path) -> None:
     assert sample is not None and sample.num_rows == 1000 and Many.batches_read == 4
     assert Broken(None, SourceContext(base_dir=tmp_path)).sample(first) is None
     assert Many(None, SourceContext(base_dir=tmp_path)).source_tags() == {}
+
+
+# -- issue 15: identity documents, credentials, phones through libphonenumber, bank codes ------
+
+
+@pytest.mark.parametrize(
+    ("make", "detector"),
+    [
+        (_sin, "national_id"),  # CA SIN, Luhn
+        (_cpf, "national_id"),  # BR CPF, two mod-11 digits
+        (_aadhaar, "national_id"),  # IN Aadhaar, Verhoeff
+        (_nhs, "national_id"),  # UK NHS number, mod 11
+        (_nir, "national_id"),  # FR NIR, mod 97
+        (_cnpj, "tax_id"),  # BR CNPJ
+        (_steuer_id, "tax_id"),  # DE Steuer-ID, ISO 7064 MOD 11,10
+        (_dni, "national_id"),  # ES DNI letter
+    ],
+)
+def test_identity_numbers_on_values_need_their_check_digits(make, detector) -> None:
+    good = [make() for _ in range(30)]
+    finding = detect_column("doc", _array(good))
+    assert finding is not None and finding.detector == detector and finding.label == SENSITIVE
+    assert finding.reason == "values"
+    bad = [_flip_last_digit(v) if any(c.isdigit() for c in v[-1:]) else v[:-1] + "A" for v in good]
+    if make is _dni:
+        bad = [v[:-1] + ("A" if v[-1] != "A" else "B") for v in good]
+    assert detect_column("doc", _array(bad)) is None
+
+
+def test_codice_fiscale_and_pan_shapes() -> None:
+    cf = [_codice_fiscale() for _ in range(20)]
+    assert detect_column("cliente", _array(cf)).detector == "tax_id"
+    wrong = [v[:-1] + ("A" if v[-1] != "A" else "B") for v in cf]
+    assert detect_column("cliente", _array(wrong)) is None
+    assert detect_column("kyc", _array([_pan_in() for _ in range(20)])).detector == "tax_id"
+
+
+@pytest.mark.parametrize(
+    ("name", "detector"),
+    [
+        ("passport_number", "passport"),
+        ("passportNo", "passport"),
+        ("Passport #", "passport"),
+        ("numero_de_pasaporte", "passport"),
+        ("Reisepassnummer", "passport"),
+        ("numero_passeport", "passport"),
+        ("drivers_license_number", "drivers_license"),
+        ("DriverLicense", "drivers_license"),
+        ("driver's licence", "drivers_license"),
+        ("permis_de_conduire", "drivers_license"),
+        ("Führerschein", "drivers_license"),
+        ("social_insurance_number", "national_id"),
+        ("national_identity_number", "national_id"),
+        ("id_card_no", "national_id"),
+        ("NationalInsuranceNumber", "national_id"),
+        ("medical_record_number", "national_id"),
+        ("tax_id", "tax_id"),
+        ("TaxIdentificationNumber", "tax_id"),
+        ("steuer_id", "tax_id"),
+        ("codice_fiscale", "tax_id"),
+        ("ein", "tax_id"),
+        ("cvv", "payment_card"),
+        ("swift_bic", "bank_code"),
+        ("sort_code", "bank_code"),
+    ],
+)
+def test_identity_documents_by_name(name: str, detector: str) -> None:
+    finding = detect_column(name, None)
+    assert finding is not None and finding.detector == detector and finding.label == SENSITIVE
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "passport_country",
+        "passport_expiry_date",
+        "passport_issued_by",
+        "drivers_license_state",
+        "card_brand",
+        "credit_card_type",
+        "tax_exempt",
+        "tax_id_type",
+        "iban_country",
+        "token_type",
+        "api_key_id",
+        "password_reset_url",
+        "secret_name",
+        "tokenization_method",
+    ],
+)
+def test_attributes_of_documents_and_credentials_are_not_labelled_by_name(name: str) -> None:
+    assert detect_column(name, None) is None
+
+
+def test_document_names_contradicted_by_their_values() -> None:
+    assert detect_column("passport", _array(["yes", "no", "yes", "n/a"])) is None
+    assert detect_column("cvv", _array(["match", "fail", "unchecked", "match"])) is None
+    assert detect_column("swift", _array(["fast", "slow", "fast"])) is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc",
+        "rk_test_" + "51H7bKnLkdIwHu7ixZ3p9TgQ",
+        "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "AKIA" + "IOSFODNN7EXAMPLE",
+        "ghp_" + "aBcD1234eFgH5678iJkL9012mNoP3456qRsT",
+        "github_pat_" + "11ABCDEFG0123456789abc_" + "x" * 40,
+        "glpat-" + "xxxxxxxxxxxxxxxxxxxx",
+        "xoxp-" + "1234567890-abcdefghijk",
+        "AIza" + "SyA-abcdefghijklmnopqrstuvwxyz12345",
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA",
+        "$2b$12$" + "R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW",
+        "pbkdf2_sha256$600000$salt$hash",
+        "postgres://app:s3cr3t@db.internal:5432/app",
+    ],
+)
+def test_credentials_recognised_by_value_under_an_opaque_name(value: str) -> None:
+    finding = detect_column("c7", _array([value] * 5))
+    assert finding is not None and finding.label == CREDENTIAL and finding.reason == "values"
+
+
+def test_hashes_and_object_ids_that_are_not_secrets() -> None:
+    hexes = [uuid.uuid4().hex for _ in range(20)]
+    for name in ("etag", "checksum", "sha1", "md5", "content_hash", "fingerprint"):
+        assert detect_column(name, _array(hexes)) is None, name
+    assert detect_column("object", _array([f"cus_{_b64(14)}" for _ in range(20)])) is None
+    assert detect_column("password_hash", _array(hexes)).label == CREDENTIAL  # the name says it
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [_intl_phone(i) for i in range(40)],
+        [f"+1 (415) 555-{2000 + i}" for i in range(20)],
+        [f"0044 20 7946 0{i:03d}" for i in range(20)],
+        [f"+49-89-1234{i:03d}" for i in range(20)],
+        [f"+44 20 7946 0{i:03d} ext. 12" for i in range(20)],
+    ],
+)
+def test_international_phone_numbers_under_an_opaque_name(values: list[str]) -> None:
+    finding = detect_column("col_17", _array(values))
+    assert finding is not None and finding.detector == "phone" and finding.reason == "values"
+
+
+def test_national_phone_numbers_need_a_phone_name_or_a_recognisable_region() -> None:
+    national = [f"07700 900{i:03d}" for i in range(20)]  # GB mobile, trunk 0
+    assert detect_column("col_17", _array(national)).detector == "phone"
+    spanish = [f"6{rng.randint(10, 99)} {_digits(3)} {_digits(3)}" for _ in range(20)]
+    assert detect_column("col_17", _array(spanish)) is None  # no prefix, no trunk 0: not on values alone
+    assert detect_column("movil", _array(spanish)).detector == "phone"
+    impossible = _array([f"+34 6{_digits(9)}" for _ in range(20)])  # one digit too many for Spain
+    assert detect_column("phone", impossible).reason == "name"  # phone-shaped: the name stands, unconfirmed
+    assert detect_column("col_17", impossible) is None
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [f"2024-03-{1 + i % 28:02d}" for i in range(20)],  # dates
+        [f"{1 + i % 28:02d}.{1 + i % 12:02d}.2024" for i in range(20)],
+        [f"1.{i}.{i % 7}" for i in range(20)],  # versions
+        [f"+{1000 + i * 37}.{i:02d}" for i in range(20)],  # signed amounts
+        ["00" + _digits(8) for _ in range(20)],  # zero-padded ids
+        [f"{_digits(2)}-{_digits(4)}-{_digits(3)}" for _ in range(20)],  # reference numbers
+        [f"{_digits(4)} {_digits(4)}" for _ in range(20)],
+        [f"978-3-16-{_digits(6)}-{_digits(1)}" for _ in range(20)],  # ISBN
+        [f"2024-03-01T10:{i:02d}:00+02:00" for i in range(20)],  # timestamps with offsets
+        [_digits(10) for _ in range(20)],  # bare numeric ids
+    ],
+)
+def test_phone_look_alikes_under_an_opaque_name(values: list[str]) -> None:
+    assert detect_column("col_17", _array(values)) is None
+
+
+def test_iban_of_several_countries_and_bic_by_name() -> None:
+    for country, length in (("DE", 22), ("AT", 20), ("CH", 21), ("BE", 16)):
+        ibans = [_iban(country, length) for _ in range(10)]
+        if country == "BE":  # BE has its own check digits inside the BBAN: only some pass
+            continue
+        assert detect_column("acct", _array(ibans)).detector == "iban", country
+    wrong_length = [_iban("DE", 21) for _ in range(10)]  # mod-97 right, length wrong for DE
+    assert detect_column("acct", _array(wrong_length)) is None
+    bics = _array(["DEUTDEFF", "BNPAFRPPXXX", "CHASUS33"] * 3)
+    assert detect_column("bic", bics).reason == "both"
+    assert detect_column("code8", bics) is None  # BIC shape alone is too weak
+
+
+def test_detection_stays_cheap_on_a_wide_sample() -> None:
+    import time
+
+    table = pa.table({f"{name}_{k}": _array((values * 17)[:1000]) for k, (name, values, _) in enumerate(COLUMNS[:30])})
+    start = time.process_time()
+    detect(table)
+    assert time.process_time() - start < 2.0  # about 0.1 s on the 2-core machine; generous for load
