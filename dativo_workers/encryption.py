@@ -306,10 +306,17 @@ class _Recording(pe.KmsClient):
             raise
 
 
+def forget_keys() -> None:
+    """Drop this process's KMS clients and cached KEKs: the next file wraps its keys under the
+    master keys' current versions at once (else within the cache lifetime, 10 minutes)."""
+    with _lock:
+        _factories.clear()
+
+
 def _reset_after_fork() -> None:  # SDK clients (connection pools) must not cross a fork
     global _lock
-    _factories.clear()
     _lock = threading.Lock()
+    _factories.clear()
 
 
 if hasattr(os, "register_at_fork"):

@@ -5,8 +5,11 @@ AWS KMS (moto's server mode). Embedded runs, read back with and without KMS acce
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import logging
 import os
+import re
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -15,12 +18,15 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
+import structlog
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from structlog.testing import capture_logs
 
 from dativo_workers.encryption import (
     EncryptionError,
     decryption_properties,
     footer_is_encrypted,
+    forget_keys,
     job_decryption_properties,
 )
 from tests.conftest import Workspace
@@ -36,6 +42,18 @@ ROWS = [
     {"id": 3, "email": "cy@example.net", "ssn": "345-67-8901", "plan": "gold"},
 ]
 CSV = "id,email,ssn,plan\n" + "".join(f"{r['id']},{r['email']},{r['ssn']},{r['plan']}\n" for r in ROWS)
+
+
+@contextlib.contextmanager
+def all_logs() -> Iterator[list[dict[str, Any]]]:
+    """Every structlog event of the block, info level included."""
+    saved = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
+    try:
+        with capture_logs() as logs:
+            yield logs
+    finally:
+        structlog.configure(**saved)
 
 
 def b64key(size: int = 32) -> str:
@@ -99,7 +117,8 @@ def test_local_key_file_encrypts_the_sensitive_columns_and_reads_back(
     workspace: Workspace, key_file: dict[str, Any]
 ) -> None:
     job = encrypted_job(workspace, "{kms: {type: local, key_file: keys.json}, footer_key: footer, column_key: pii}")
-    summary = workspace.run(job)
+    with all_logs() as logs:
+        summary = workspace.run(job)
     assert summary["state"] == "committed" and summary["rows"] == 3
     [path] = output_files(workspace, "enc")
     assert_unreadable_without_keys(path)
@@ -120,10 +139,13 @@ def test_local_key_file_encrypts_the_sensitive_columns_and_reads_back(
     with pytest.raises(EncryptionError, match="does not unwrap"):
         pq.read_table(path, decryption_properties=wrong)
 
-    # no key leaves the key file: not in the ledger, the stored plan or the run summary
+    # no key leaves the key file: not in the ledger, the stored plan, the run summary or the logs
     ledger_bytes = (workspace.state / "dativo.db").read_bytes()
+    logged = json.dumps(logs, default=str)
+    assert "run committed" in logged
     for value in [key_file["footer"], *key_file["pii"]]:
-        assert value.encode() not in ledger_bytes and value not in json.dumps(summary)
+        assert value.encode() not in ledger_bytes
+        assert value not in json.dumps(summary) + logged
 
 
 def test_plaintext_footer_leaves_the_other_columns_readable_without_keys(
@@ -184,8 +206,6 @@ def test_bad_encryption_config_exits_2_naming_file_and_key_and_writes_nothing(
     result = workspace.cli("run", str(job))
     assert result.code == 2, result.stderr
     assert str(job) in result.stderr
-    import re
-
     assert re.search(expected, result.stderr), result.stderr
     assert not (workspace.root / "out").exists()
     for value in [key_file["footer"], *key_file["pii"]]:
@@ -276,7 +296,8 @@ def test_vault_transit_wraps_the_keys_and_reads_back(
     job = encrypted_job(
         workspace, "{kms: {type: vault_transit}, footer_key: dativo-footer, column_key: dativo-pii, columns: auto}"
     )
-    summary = workspace.run(job)
+    with all_logs() as logs:
+        summary = workspace.run(job)
     assert summary["state"] == "committed", summary
     [path] = output_files(workspace, "enc")
     assert_unreadable_without_keys(path)
@@ -290,14 +311,14 @@ def test_vault_transit_wraps_the_keys_and_reads_back(
 
     # rotation: Transit's key gets a new version; new files use it, old ones still unwrap with v1
     state.keys["dativo-pii"].append(os.urandom(32))
-    from dativo_workers.encryption import _reset_after_fork
-
-    _reset_after_fork()  # a fresh process (the KEK cache would otherwise keep the v1-wrapped KEK)
+    forget_keys()  # as a fresh process would (the KEK cache would keep the v1-wrapped KEK a while)
     second = run_file(workspace, job)
     [first] = [f for f in output_files(workspace, "enc") if f != second]
     props = job_decryption_properties(job, workspace.runner_file)
     assert read_rows(first, props) == read_rows(second, props) == ROWS
-    assert state.token not in caplog.text
+    logged = json.dumps(logs, default=str)
+    assert "run committed" in logged
+    assert state.token not in caplog.text + logged
 
 
 def test_vault_transit_refusing_the_token_fails_planning_and_writes_nothing(
@@ -322,9 +343,7 @@ def test_reading_with_a_vault_that_lost_the_key_fails_on_the_sensitive_columns(
     assert workspace.run(job)["state"] == "committed"
     [path] = output_files(workspace, "enc")
     del state.keys["dativo-pii"]
-    from dativo_workers.encryption import _reset_after_fork
-
-    _reset_after_fork()
+    forget_keys()
     props = job_decryption_properties(job, workspace.runner_file)
     assert read_rows(path, props, ["id", "plan"]) == [{"id": r["id"], "plan": r["plan"]} for r in ROWS]
     with pytest.raises(EncryptionError, match="dativo-pii"):
@@ -363,15 +382,67 @@ def test_aws_kms_wraps_the_keys_and_reads_back(
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
     text = workspace.runner_file.read_text()
     workspace.runner_file.write_text(text + f"  secrets:\n    aws: {{region: eu-west-1, endpoint_url: '{endpoint}'}}\n")
+    workspace.write("data/more.csv", CSV.replace("\n1,", "\n11,").replace("\n2,", "\n12,").replace("\n3,", "\n13,"))
     job = encrypted_job(
         workspace, f"{{kms: {{type: aws_kms}}, footer_key: alias/dativo-footer, column_key: {pii_key}}}"
     )
-    assert workspace.run(job)["state"] == "committed"
-    [path] = output_files(workspace, "enc")
-    assert_unreadable_without_keys(path)
-    assert read_rows(path, job_decryption_properties(job, workspace.runner_file)) == ROWS
+    job.write_text(job.read_text().replace("data/people.csv", "data/*.csv"))
+    # two partitions on two worker processes: each connects to KMS from its own runner config
+    summary = workspace.run(job, workers=2)
+    assert summary["state"] == "committed" and summary["partitions_total"] == 2, summary
+    props = job_decryption_properties(job, workspace.runner_file)
+    rows = []
+    for path in output_files(workspace, "enc"):
+        assert_unreadable_without_keys(path)
+        rows += read_rows(path, props)
+    more = [{**r, "id": r["id"] + 10} for r in ROWS]
+    assert sorted(rows, key=lambda r: r["id"]) == ROWS + more
 
     bad = encrypted_job(workspace, "{kms: {type: aws_kms}, footer_key: alias/nope}", name="bad")
     result = workspace.cli("run", str(bad), env={"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"})
     assert result.code == 2 and "AWS KMS encrypt with key 'alias/nope': NotFoundException" in result.stderr
     assert not (workspace.root / "out/bad").exists()
+
+
+# =================================== writer plugins ====================================
+
+IGNORING_WRITER = """
+import pyarrow as pa
+import pyarrow.parquet as pq
+from dativo_workers.plugins import DataWriter
+
+
+class PlainWriter(DataWriter):
+    supports_encryption = True  # but writes plain Parquet: the engine must notice
+
+    def write(self, batch):
+        self.path = self.context.output_dir / f"{self.context.file_prefix}.parquet"
+        pq.write_table(pa.Table.from_batches([batch]), self.path)
+        self.rows = batch.num_rows
+
+    def close(self):
+        return [{"path": str(self.path), "rows": self.rows}]
+"""
+
+
+def test_writers_that_cannot_encrypt_are_refused_and_plain_files_are_caught(
+    workspace: Workspace, key_file: dict[str, Any]
+) -> None:
+    encryption = "{kms: {type: local, key_file: keys.json}, footer_key: footer}"
+    job = encrypted_job(workspace, encryption)
+    job.write_text(job.read_text().replace("connector: parquet", "connector: markdown_kv"))
+    result = workspace.cli("run", str(job))
+    assert result.code == 2 and "writer 'markdown_kv' does not write encrypted Parquet" in result.stderr
+    assert str(job) in result.stderr
+
+    workspace.write("plain_writer.py", IGNORING_WRITER)
+    job.write_text(
+        job.read_text().replace(
+            "connector: markdown_kv", "writer: {type: plugin, plugin_path: plain_writer.PlainWriter}"
+        )
+    )
+    summary = workspace.run(job)
+    assert summary["state"] == "failed"
+    assert not output_files(workspace, "enc")
+    [part] = workspace.ledger().partitions(summary["run_id"])
+    assert "without encryption although target.encryption is set" in part["error"]
