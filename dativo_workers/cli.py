@@ -240,10 +240,61 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
         out.print(Text(f"{'schema':<{width}}  {changes}"), soft_wrap=True, highlight=False)
     for path in summary.get("quarantine_files") or []:
         out.print(Text("quarantined rows: ", style="yellow") + Text(path), soft_wrap=True, highlight=False)
+    _print_quality(summary.get("quality"), width)
     if summary.get("error"):
         err.print(Text("error: ", style="red") + Text(summary["error"]), soft_wrap=True, highlight=False)
     if summary.get("message"):
         out.print(Text(summary["message"]), soft_wrap=True, highlight=False)
+
+
+def _print_quality(results: list[dict[str, Any]] | None, width: int) -> None:
+    """One line per contract quality rule: pass/fail, measured value, what the contract expects."""
+    from dativo_workers.quality import shown_value
+
+    for r in results or []:
+        style = {"pass": "green", "fail": "red" if r.get("fails_run") else "yellow"}.get(r["status"], "dim")
+        line = Text(f"{'quality':<{width}}  ") + Text(f"{r['status']:<7}", style=style)
+        line += Text(f" {r['rule']}  {shown_value(r)}" + (f"  ({r['expected']})" if r.get("expected") else ""))
+        if r.get("message"):
+            line += Text(f"  {r['message']}", style="dim")
+        out.print(line, soft_wrap=True, highlight=False)
+
+
+@app.command("quality")
+def quality_results(
+    target: Annotated[str, typer.Argument(help="A job YAML file (its last run) or a run id.", show_default=False)],
+    runner: RunnerOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The contract quality rules' results of a run: the last run of JOB, or RUN_ID.
+
+    Exit codes: 0 every rule passed (or the run had none), 1 a rule failed without failing the
+    run (a warning), 2 a rule failed the run, or no such run."""
+    from dativo_workers.ledger import Ledger
+    from dativo_workers.pipeline import run_summary
+
+    ledger = Ledger(_load_runner(runner).ledger_url)
+    run_id = target
+    if target.endswith((".yaml", ".yml")) or Path(target).is_file():
+        from dativo_workers.config import load_job
+
+        cfg = load_job(Path(target)).config
+        found = [r for r in ledger.list_runs(cfg.tenant_id, limit=200) if r["job_name"] == cfg.name]
+        if not found:
+            raise DativoError(f"{target}: the ledger holds no run of job {cfg.name} (tenant {cfg.tenant_id})")
+        run_id = found[0]["run_id"]
+    summary = run_summary(ledger, run_id)
+    results = summary["quality"] or []
+    code = 2 if any(r.get("fails_run") for r in results) else (1 if any(r["status"] == "fail" for r in results) else 0)
+    if as_json:
+        keys = ("run_id", "state", "job", "table", "quality")
+        sys.stdout.write(json.dumps({k: summary[k] for k in keys}, default=str) + "\n")
+        raise typer.Exit(code)
+    out.print(Text(f"run {run_id}  {summary['state']}  {summary['table']}"), soft_wrap=True, highlight=False)
+    if not results:
+        out.print("no quality rules (the run's contract has none)")
+    _print_quality(results, len("quality"))
+    raise typer.Exit(code)
 
 
 def _describe_schema_changes(changes: dict[str, list[dict[str, str]]] | None) -> str:

@@ -44,6 +44,7 @@ from dativo_workers.plugins.manager import (
     plugin_iter,
     reraise_as_plugin_error,
 )
+from dativo_workers.quality import PartitionQuality, Rule, planned_rules, sidecar_opener
 from dativo_workers.retry import backoff_seconds, is_transient
 from dativo_workers.schema import arrow_schema
 from dativo_workers.secrets.redact import describe_error as redact_describe_error
@@ -83,6 +84,8 @@ class _Attempt:
     writer: WriterPlan | None = None
     sensitive: frozenset[str] = frozenset()  # columns whose values errors must not show
     heartbeat: _Heartbeat | None = None
+    quality_rules: list[Rule] | None = None  # the contract's quality rules (plan["quality"])
+    quality_state: str | None = None  # what the partition's rows measured, for the ledger (JSON)
     merge: dict[str, Any] | None = None  # a merge run's MergeSpec (its rewrite partitions need it)
 
 
@@ -204,6 +207,7 @@ def _run_attempt(
             writer=writer_plan(plan),
             sensitive=_sensitive_columns(plan),
             heartbeat=heartbeat,
+            quality_rules=planned_rules(plan),
             merge=plan.get("merge"),
         )
         produced, bad_rows = _read_and_write(work)
@@ -221,7 +225,7 @@ def _run_attempt(
         bound.error("partition failed", error=message)
         ledger.fail_partition(run_id, index, attempt, message)
         return {**base, "status": "failed", "error": message}
-    if not ledger.finish_partition(run_id, index, attempt, produced, bad_rows):
+    if not ledger.finish_partition(run_id, index, attempt, produced, bad_rows, work.quality_state):
         # another attempt got there first: ours must not linger in the table location
         delete_uris([f.path for f in produced], work.storage)
         bound.info("partition duplicate discarded")
@@ -385,6 +389,10 @@ def _write_partition(work: _Attempt, reader: DataReader, *, typed: bool) -> tupl
         sensitive=work.sensitive,
     )
     bad_rows = rows = 0
+    checks = None
+    if work.quality_rules:
+        opener = sidecar_opener(table.location, work.run_id, partition.index, work.attempt, work.storage)
+        checks = PartitionQuality(work.quality_rules, opener)
 
     def sort_out(bad: pa.Table) -> None:
         """Apply the job's bad_rows policy to these bad rows."""
@@ -415,6 +423,8 @@ def _write_partition(work: _Attempt, reader: DataReader, *, typed: bool) -> tupl
             if result.bad is not None and result.bad.num_rows:
                 sort_out(result.bad)
             writer.write(result.good)
+            if checks is not None:  # the contract's quality metrics, on the rows as they go by
+                checks.observe(result.good)
             rows += result.good.num_rows
             if work.heartbeat is not None:  # its thread reports these, and tells us of a cancel
                 work.heartbeat.progress(rows, writer.bytes_written)
@@ -428,11 +438,17 @@ def _write_partition(work: _Attempt, reader: DataReader, *, typed: bool) -> tupl
                 columns=sorted(conformer.ignored_columns),
             )
         produced = writer.close()
+        if checks is not None:
+            state = checks.close()
+            work.quality_state = json.dumps(state)
+            produced += [Fragment("quality", uri, 0, 0) for uri in state["sidecars"].values()]
         if (q := quarantine.close()) is not None:
             produced.append(q)
         return produced, bad_rows
     except BaseException:
         writer.abort()
+        if checks is not None:
+            delete_uris(checks.abort(), work.storage)
         quarantine.abort()
         raise
 

@@ -54,6 +54,7 @@ runs = sa.Table(
     sa.Column("bad_rows", sa.BigInteger, default=0),
     sa.Column("error", sa.Text),
     sa.Column("queue", sa.String(256)),  # distributed runs: where retries and reconciles re-enqueue
+    sa.Column("quality", sa.Text),  # JSON: the contract quality rules' results (dativo_workers/quality.py)
 )
 
 partitions = sa.Table(
@@ -78,6 +79,7 @@ partitions = sa.Table(
     sa.Column("started_at", sa.Float),
     sa.Column("finished_at", sa.Float),
     sa.Column("enqueued_at", sa.Float),  # when its task message was last sent (the reconciler's clock)
+    sa.Column("quality", sa.Text),  # JSON: the winning attempt's quality counters (small; quality.py)
     # "is any partition of this run still open?" after every finish: a lookup, not a scan of the run
     sa.Index("ix_dativo_partitions_run_state", "run_id", "state"),
 )
@@ -108,7 +110,7 @@ _RUN_FROM: dict[str, tuple[str, ...]] = {
     "failed": ("pending", "running", "committing", "failed"),
     "cancelled": ("pending", "running", "failed"),
 }
-SCHEMA_HEAD = "0003_partition_state_index"  # the newest migration in ledger_migrations/versions
+SCHEMA_HEAD = "0004_quality"  # the newest migration in ledger_migrations/versions
 VERSION_TABLE = "dativo_ledger_version"  # not `alembic_version`: the ledger may share a schema
 _PG_LOCK_CLASS = 0x0DA7  # pg_advisory_xact_lock(class, hashtext(schema)): one upgrader per schema
 
@@ -433,6 +435,11 @@ class Ledger:
                 conn.execute(partitions.insert(), rows)
             return [r["idx"] for r in rows]
 
+    def set_quality(self, run_id: str, results: str) -> None:
+        """The run's quality rule results (JSON), recorded before its commit or failure."""
+        with self._tx() as conn:
+            conn.execute(runs.update().where(runs.c.run_id == run_id).values(quality=results))
+
     def fail_run(self, run_id: str, error: str) -> bool:
         """Mark a run failed unless it is already committed or cancelled (a concurrent
         committer may have won). Returns whether the state changed."""
@@ -552,8 +559,11 @@ class Ledger:
             )
             return str(conn.execute(sa.select(runs.c.state).where(runs.c.run_id == run_id)).scalar_one())
 
-    def finish_partition(self, run_id: str, idx: int, attempt: int, produced: list[Fragment], bad_rows: int) -> bool:
-        """Record this attempt's fragments if no other attempt won first. Returns whether it won."""
+    def finish_partition(
+        self, run_id: str, idx: int, attempt: int, produced: list[Fragment], bad_rows: int, quality: str | None = None
+    ) -> bool:
+        """Record this attempt's fragments (and quality counters) if no other attempt won first.
+        Returns whether it won."""
         data = [f for f in produced if f.kind == "data"]
         with self._tx() as conn:
             result = conn.execute(
@@ -572,6 +582,7 @@ class Ledger:
                     bytes=sum(f.bytes for f in data),
                     files=len(data),
                     bad_rows=bad_rows,
+                    quality=quality,
                 )
             )
             if result.rowcount != 1:

@@ -21,6 +21,7 @@ from pyiceberg.partitioning import UNPARTITIONED_PARTITION_SPEC
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table
 
+from dativo_workers import quality
 from dativo_workers.config.asset import Asset, load_asset, split_asset_ref
 from dativo_workers.config.job import JobConfig, LoadedJob, job_from_dict
 from dativo_workers.config.runner import RunnerConfig
@@ -175,6 +176,7 @@ def plan_run(
         "state": state,
         "writer": writer.to_dict() if writer is not None else None,
         "nothing_new": new_files and not files["new"],
+        "quality": quality.plan_entry(asset, table.schema, cfg.quality.on_fail),  # the contract's rules
     }
     target = writer.output if writer is not None and writer.output else f"{cfg.target.namespace}.{cfg.target.table}"
     ledger.create_run(
@@ -318,6 +320,13 @@ def commit_run(
         tag_max_age_ms=config.target.run_tag_max_age_ms,
     )
     storage = catalog_properties(runner.catalog(run["catalog"]), run["tenant"])
+    if plan.get("quality"):  # the contract's quality rules: a failing error rule fails the run here
+        results, failure = quality.check_run(run, plan, parts, [f.path for f in data], storage)
+        ledger.set_quality(run_id, quality.dumps(results))
+        if failure is not None:
+            _fail_run(ledger, run_id, failure)
+            return run_summary(ledger, run_id)
+        request.snapshot_properties.update(quality.summary_properties(results))
     writer = writer_plan(plan)
     if request.merge is not None and (writer is None or writer.output is None):
         rewrites = [p for p in parts if p["idx"] >= run["partitions_total"]]  # a merge's rewrite partitions
@@ -465,5 +474,6 @@ def run_summary(ledger: Ledger, run_id: str) -> dict[str, Any]:
         "duration_s": round(end - run["created_at"], 3),
         "schema_changes": plan["table"].get("schema_changes"),
         "error": run["error"],
+        "quality": json.loads(run["quality"]) if run.get("quality") else None,
         "message": NOTHING_NEW if plan.get("nothing_new") else None,
     }

@@ -63,6 +63,11 @@ class Asset:
     contract: OpenDataContractStandard
     object_name: str | None = None  # the contract's schema object this asset is
     warnings: list[str] = field(default_factory=list)
+    object_index: int = 0  # the schema object's place in the file (for messages)
+    line_of: Any = None  # (key path) -> line in the file, for messages naming a key
+
+    def lines(self, loc: tuple[Any, ...]) -> int | None:
+        return self.line_of(loc) if self.line_of is not None else None
 
     def column(self, name: str) -> Column | None:
         return next((c for c in self.columns if c.name == name), None)
@@ -97,7 +102,7 @@ def load_asset(path: Path, object_name: str | None = None) -> Asset:
     index = 0
     if isinstance(objects, list) and objects and all(isinstance(o, dict) for o in objects):
         index = _pick_object(path, objects, object_name)
-        data = {**data, "schema": [objects[index]]}
+        data = {**data, "schema": [_v30_quality(objects[index], data.get("apiVersion"), loaded, ("schema", index))]}
     elif object_name is not None:
         raise ConfigError(f"{path}: schema: no schema object is called {object_name!r} (the contract has none)")
     problems = _schema_problems(data, loaded, prefix, index)
@@ -132,6 +137,8 @@ def load_asset(path: Path, object_name: str | None = None) -> Asset:
         custom=custom,
         contract=contract,
         object_name=obj.name,
+        object_index=index,
+        line_of=loaded.line_of,
     )
     for message in warnings:
         asset.warn(message)
@@ -147,9 +154,14 @@ def _read(path: Path) -> LoadedYaml:
     return _read_cached(path, digest)
 
 
+# quality rules keep ODCS's `${table}`/`${column}` placeholders: they are no environment variables
+_LITERAL = frozenset({"quality"})
+
+
 @functools.lru_cache(maxsize=8)
 def _read_cached(path: Path, digest: str) -> LoadedYaml:
-    return load_yaml(path, core_schema=True)  # the data is only read, never changed, by load_asset
+    # the data is only read, never changed, by load_asset
+    return load_yaml(path, core_schema=True, literal_keys=_LITERAL)
 
 
 def _pick_object(path: Path, objects: list[dict[str, Any]], wanted: str | None) -> int:
@@ -247,6 +259,54 @@ def _require_logical_type_in_conditionals(node: Any) -> None:
     elif isinstance(node, list):
         for value in node:
             _require_logical_type_in_conditionals(value)
+
+
+def _v30_quality(obj: dict[str, Any], api_version: Any, loaded: LoadedYaml, loc: tuple[Any, ...]) -> dict[str, Any]:
+    """An ODCS v3.0.x schema object's library checks in the v3.1 shape the official schema
+    validates: `rule: duplicateCount` is `metric: duplicateValues`, `rule: validValues` with
+    `validValues: [...]` is `metric: invalidValues` with `arguments.validValues`, a count without an
+    operator must be 0. A copy: the cached file data is never changed."""
+    if not str(api_version or "").startswith("v3.0"):
+        return obj
+    from dativo_workers.quality import METRICS, V30_RULES
+
+    def convert(checks: Any, at: tuple[Any, ...]) -> Any:
+        if not isinstance(checks, list):
+            return checks
+        out = []
+        for i, check in enumerate(checks):
+            if isinstance(check, dict) and "rule" in check and "metric" not in check:
+                check = dict(check)
+                name = check.pop("rule")
+                metric = V30_RULES.get(name, name if name in METRICS else None)
+                if metric is None:
+                    key = (*at, i, "rule")
+                    raise ConfigError(
+                        f"{loaded.path}:{loaded.line_of(key)}: {format_key_path(key)}: unknown rule {name!r}; "
+                        f"ODCS v3.0.x rules: {', '.join(V30_RULES)} (or the v3.1 metrics: {', '.join(METRICS)})"
+                    )
+                check["metric"] = metric
+                loaded.lines.setdefault((*at, i, "metric"), loaded.line_of((*at, i, "rule")) or 0)
+                if "validValues" in check:
+                    check["arguments"] = {**check.get("arguments", {}), "validValues": check.pop("validValues")}
+                operators = ("mustBe", "mustNotBe", "mustBeGreaterThan", "mustBeGreaterOrEqualTo", "mustBeLessThan")
+                operators += ("mustBeLessOrEqualTo", "mustBeBetween", "mustNotBeBetween")
+                if metric != "rowCount" and not any(o in check for o in operators):
+                    check["mustBe"] = 0
+            out.append(check)
+        return out
+
+    def walk(node: dict[str, Any], at: tuple[Any, ...]) -> dict[str, Any]:
+        node = dict(node)
+        if "quality" in node:
+            node["quality"] = convert(node["quality"], (*at, "quality"))
+        if isinstance(node.get("properties"), list):
+            node["properties"] = [
+                walk(p, (*at, "properties", i)) if isinstance(p, dict) else p for i, p in enumerate(node["properties"])
+            ]
+        return node
+
+    return walk(obj, loc)
 
 
 # ODCS v3.0 named a library check `rule` (free text); v3.1 made it `metric`, one of a fixed list.

@@ -295,6 +295,14 @@ class BadRows(Strict):
     max: int | None = Field(default=None, ge=0, description="more bad rows than this fails the run")
 
 
+class QualityPolicy(Strict):
+    on_fail: Literal["severity", "fail", "warn"] = Field(
+        default="severity",
+        description="a failed contract quality rule: severity (a rule of severity error fails the run, "
+        "others warn), fail (every failed rule fails the run), warn (none does; all are reported)",
+    )
+
+
 class JobConfig(Strict):
     tenant_id: str
     name: str
@@ -306,6 +314,7 @@ class JobConfig(Strict):
     finops: FinOps = Field(default_factory=FinOps)
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     bad_rows: BadRows = Field(default_factory=BadRows)
+    quality: QualityPolicy = Field(default_factory=QualityPolicy)
 
     @field_validator("tenant_id")
     @classmethod

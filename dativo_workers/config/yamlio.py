@@ -107,10 +107,14 @@ for _tag, _pattern, _first in _CORE_RESOLVERS:  # int before float: "12" is an i
 CoreSchemaLoader.add_constructor("tag:yaml.org,2002:int", CoreSchemaLoader.construct_yaml_int)
 
 
-def load_yaml(path: Path, *, expand_env: bool = True, core_schema: bool = False) -> LoadedYaml:
+def load_yaml(
+    path: Path, *, expand_env: bool = True, core_schema: bool = False, literal_keys: frozenset[str] = frozenset()
+) -> LoadedYaml:
     """Read a YAML file; errors name the file and line. `${VAR}` is expanded when asked.
 
     ``core_schema``: YAML 1.2 / JSON scalars (no dates, no yes/no booleans, no octal 012).
+    ``literal_keys``: whatever is under a key of these names is kept as written (a contract's
+    `quality` SQL holds ODCS's own `${table}` and `${column}` placeholders, not variables).
     """
     loader_class = CoreSchemaLoader if core_schema else yaml.SafeLoader
     try:
@@ -133,7 +137,7 @@ def load_yaml(path: Path, *, expand_env: bool = True, core_schema: bool = False)
     finally:
         constructor.dispose()
     if expand_env:
-        data = _expand(data, (), path, lines)
+        data = _expand(data, (), path, lines, literal_keys)
     return LoadedYaml(path, data, lines)
 
 
@@ -160,11 +164,13 @@ def _construct(node: yaml.Node, loc: KeyPath, lines: dict[KeyPath, int], path: P
     return constructor.construct_object(node, deep=True)
 
 
-def _expand(value: Any, loc: KeyPath, path: Path, lines: dict[KeyPath, int]) -> Any:
+def _expand(
+    value: Any, loc: KeyPath, path: Path, lines: dict[KeyPath, int], literal: frozenset[str] = frozenset()
+) -> Any:
     if isinstance(value, dict):
-        return {k: _expand(v, (*loc, k), path, lines) for k, v in value.items()}
+        return {k: v if k in literal else _expand(v, (*loc, k), path, lines, literal) for k, v in value.items()}
     if isinstance(value, list):
-        return [_expand(v, (*loc, i), path, lines) for i, v in enumerate(value)]
+        return [_expand(v, (*loc, i), path, lines, literal) for i, v in enumerate(value)]
     if isinstance(value, str) and "${" in value:
         return expand_env_vars(value, where=lambda: _where(path, loc, lines))
     return value

@@ -824,6 +824,9 @@ def test_problems_in_a_later_schema_object_name_its_own_line(tmp_path: Path) -> 
 
 def test_v30_library_rule_gets_a_hint_towards_metric(tmp_path: Path) -> None:
     path = odcs_with(tmp_path, "- {name: id, logicalType: integer, quality: [{type: library, rule: nullCheck}]}")
+    with pytest.raises(ConfigError, match=r"quality\[0\]\.rule: unknown rule 'nullCheck'; ODCS v3.0.x rules: dup"):
+        load_asset(path)  # v3.0.x: its own rule names (duplicateCount, validValues, rowCount)
+    path.write_text(path.read_text().replace("v3.0.2", "v3.1.0"))
     with pytest.raises(ConfigError) as exc:
         load_asset(path)
     assert any("quality[0].rule: unknown key (ODCS v3.1 replaced" in p for p in exc.value.problems)

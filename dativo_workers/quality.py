@@ -1,0 +1,760 @@
+"""Data quality rules from the ODCS contract, evaluated in every run (docs/quality.md).
+
+Three stages, matching a run's:
+
+* plan (``plan_rules``): the asset's `quality` blocks (schema object and properties) become
+  ``Rule`` records, checked against the table's Arrow schema; anything that cannot run is a
+  ConfigError naming the file, line and key (exit 2, nothing written). The rules travel to the
+  workers in the run's plan.
+* ingest (``PartitionQuality``): while a partition's batches stream, Arrow compute counts what
+  each library rule measures (nulls, missing, invalid values, rows). Duplicate rules write each
+  batch's distinct values to a small Parquet sidecar beside the fragments. The counters are
+  recorded in the ledger with the partition's result.
+* commit (``evaluate``): counters summed, duplicates counted across partitions by DuckDB over the
+  sidecars (it spills to disk: bounded memory), SQL rules run by DuckDB over the run's staged
+  fragments, every comparator applied. The commit fails the run on a failed rule of severity
+  error (or any failed rule under the job's `quality.on_fail: fail`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import re
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from dativo_workers.errors import ConfigError
+
+METRICS = ("nullValues", "missingValues", "invalidValues", "duplicateValues", "rowCount")
+# ODCS v3.0.x library rules (`rule`) and the v3.1 metric each became
+V30_RULES = {"duplicateCount": "duplicateValues", "validValues": "invalidValues", "rowCount": "rowCount"}
+COMPARATORS = (
+    "mustBe",
+    "mustNotBe",
+    "mustBeGreaterThan",
+    "mustBeGreaterOrEqualTo",
+    "mustBeLessThan",
+    "mustBeLessOrEqualTo",
+    "mustBeBetween",
+    "mustNotBeBetween",
+)
+RANGE_KEYS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength")
+ARGUMENTS: dict[str, tuple[str, ...]] = {
+    "nullValues": (),
+    "missingValues": ("missingValues",),
+    "invalidValues": ("validValues", "pattern", *RANGE_KEYS),
+    "duplicateValues": ("properties",),
+    "rowCount": (),
+}
+UNITS = ("rows", "percent")
+KINDS = ("library", "sql", "custom", "text")
+SUMMARY_PREFIX = "dativo.quality."
+# ODCS's placeholders: `${table}`/`${column}` (the schema's example), `${object}`/`${property}`
+# (v3.0.x docs) and `{object}`/`{property}` (v3.1 docs)
+_TABLE_PLACEHOLDERS = ("${table}", "${object}", "{object}")
+_COLUMN_PLACEHOLDERS = ("${column}", "${property}", "{property}")
+_LEFT_PLACEHOLDER = re.compile(r"\$\{[^}]*\}")
+RUN_VIEW = "dativo_run_rows"
+SOFT_ENGINES: dict[str, str] = {
+    "soda": (
+        "Soda Core is not supported: soda-core-duckdb (3.5.6, the newest) pins duckdb<1.1 and would "
+        "replace the DuckDB 2 that Dativo runs SQL rules with; write the check as a `library` metric "
+        "or a `type: sql` rule (see docs/quality.md)"
+    ),
+}
+
+
+@dataclass
+class Rule:
+    key: str  # the rule's id, else its name, else generated: `<column>.<metric>`
+    kind: str  # library | sql | custom | text
+    where: str  # "file:line: schema[0].properties[2].quality[0]", for messages
+    metric: str | None = None
+    column: str | None = None  # a property-level rule's column
+    columns: list[str] = field(default_factory=list)  # schema-level duplicateValues: arguments.properties
+    comparator: str | None = None
+    threshold: Any = None
+    unit: str = "rows"
+    severity: str | None = None
+    arguments: dict[str, Any] = field(default_factory=dict)
+    query: str | None = None
+    engine: str | None = None
+    description: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Rule:
+        return cls(**data)
+
+    @property
+    def runs(self) -> bool:
+        return self.kind in ("library", "sql")
+
+    @property
+    def expected(self) -> str:
+        if self.comparator is None:
+            return ""
+        suffix = "%" if self.unit == "percent" else ""
+        value = self.threshold
+        shown = f"[{value[0]}, {value[1]}]" if isinstance(value, list) else str(value)
+        return f"{self.comparator} {shown}{suffix}"
+
+
+# -- plan: rules from the asset ----------------------------------------------------------------
+
+
+def plan_rules(asset: Any, schema: pa.Schema) -> list[Rule]:
+    """The asset's quality rules, checked against the table's Arrow schema. ConfigError (exit 2)
+    for anything that cannot run: unknown metric, comparator that does not fit, bad SQL, ..."""
+    contract = asset.contract
+    obj = contract.schema_[0]
+    path = str(asset.path)
+    lines = getattr(asset, "lines", None)
+    index = getattr(asset, "object_index", 0)
+    rules: list[Rule] = []
+    problems: list[str] = []
+    obj_name = obj.name or asset.object_name or "table"
+
+    def where(loc: tuple[Any, ...]) -> str:
+        from dativo_workers.config.yamlio import format_key_path
+
+        line = lines(loc) if callable(lines) else None
+        return f"{path}:{line}: {format_key_path(loc)}" if line else f"{path}: {format_key_path(loc)}"
+
+    def collect(entries: Iterable[Any] | None, loc: tuple[Any, ...], column: str | None) -> None:
+        for i, entry in enumerate(entries or []):
+            try:
+                rules.append(_rule(entry, (*loc, "quality", i), where, column, schema, obj_name))
+            except _Problem as problem:
+                problems.append(str(problem))
+
+    collect(obj.quality, ("schema", index), None)
+    for i, prop in enumerate(obj.properties or []):
+        collect(prop.quality, ("schema", index, "properties", i), prop.name)
+    seen: dict[str, int] = {}
+    for rule in rules:  # keys are unique within the run: the summary holds one value per key
+        count = seen.get(rule.key, 0)
+        seen[rule.key] = count + 1
+        if count:
+            rule.key = f"{rule.key}_{count + 1}"
+    if problems:
+        raise ConfigError(f"invalid quality rules in {path}", file=path, problems=problems)
+    return rules
+
+
+class _Problem(Exception):
+    pass
+
+
+def _rule(
+    entry: Any,
+    loc: tuple[Any, ...],
+    where: Callable[[tuple[Any, ...]], str],
+    column: str | None,
+    schema: pa.Schema,
+    obj_name: str,
+) -> Rule:
+    data = entry.model_dump(exclude_none=True) if hasattr(entry, "model_dump") else dict(entry)
+    kind = data.get("type") or ("library" if data.get("metric") or data.get("rule") else None)
+    if kind is None:
+        raise _Problem(f"{where(loc)}: a quality rule needs `type` (library, sql, custom, text) or a `metric`")
+    if kind not in KINDS:
+        raise _Problem(f"{where((*loc, 'type'))}: unknown type {kind!r}; known: {', '.join(KINDS)}")
+    metric = data.get("metric")
+    if kind == "library" and metric is None and data.get("rule"):
+        metric = V30_RULES.get(data["rule"], data["rule"])
+    key = data.get("id") or data.get("name") or _generated_key(kind, metric, column)
+    rule = Rule(
+        key=str(key),
+        kind=kind,
+        where=where(loc),
+        metric=metric,
+        column=column,
+        unit=str(data.get("unit") or "rows"),
+        severity=(str(data["severity"]).lower() if data.get("severity") else None),
+        arguments=dict(data.get("arguments") or {}),
+        query=data.get("query"),
+        engine=data.get("engine"),
+        description=data.get("description"),
+    )
+    comparators = [c for c in COMPARATORS if c in data]
+    if len(comparators) > 1:
+        raise _Problem(f"{where(loc)}: one comparator per rule, found {', '.join(comparators)}")
+    if comparators:
+        rule.comparator, rule.threshold = comparators[0], data[comparators[0]]
+    if kind == "text":
+        return rule
+    if kind == "custom":
+        engine = str(data.get("engine") or "")
+        reason = SOFT_ENGINES.get(engine.lower(), f"engine {engine!r} is not one Dativo runs (it runs library and sql)")
+        raise _Problem(f"{where((*loc, 'engine'))}: custom rule refused: {reason}")
+    if rule.unit not in UNITS:
+        raise _Problem(f"{where((*loc, 'unit'))}: unknown unit {rule.unit!r}; known: rows, percent")
+    if kind == "sql":
+        _check_sql(rule, loc, where, obj_name)
+    else:
+        _check_library(rule, loc, where, schema)
+    _check_comparator(rule, loc, where)
+    return rule
+
+
+def _generated_key(kind: str, metric: str | None, column: str | None) -> str:
+    what = metric if kind == "library" else kind
+    return f"{column}.{what}" if column else str(what)
+
+
+def _check_library(rule: Rule, loc: tuple[Any, ...], where: Callable[..., str], schema: pa.Schema) -> None:
+    metric = rule.metric
+    if metric not in METRICS:
+        raise _Problem(
+            f"{where((*loc, 'metric'))}: unknown metric {metric!r}; known: {', '.join(METRICS)} "
+            f"(ODCS v3.0.x rules: {', '.join(V30_RULES)})"
+        )
+    allowed = ARGUMENTS[metric]
+    unknown = sorted(set(rule.arguments) - set(allowed))
+    if unknown:
+        known = ", ".join(allowed) or "none"
+        raise _Problem(
+            f"{where((*loc, 'arguments'))}: unknown argument(s) {', '.join(unknown)} for {metric}; known: {known}"
+        )
+    if metric == "rowCount":
+        if rule.unit == "percent":
+            raise _Problem(f"{where((*loc, 'unit'))}: rowCount counts rows: `unit: percent` does not fit it")
+        if rule.comparator is None:
+            raise _Problem(
+                f"{where(loc)}: rowCount needs a comparator (mustBeGreaterThan: 0, mustBeBetween: [a, b], ...)"
+            )
+        return
+    if rule.comparator is None:  # ODCS v3.0.x `validValues` and counts without an operator: none allowed
+        rule.comparator, rule.threshold = "mustBe", 0
+    if metric == "duplicateValues" and rule.column is None:
+        props = rule.arguments.get("properties")
+        if not isinstance(props, list) or not props or not all(isinstance(p, str) for p in props):
+            raise _Problem(
+                f"{where((*loc, 'arguments'))}: a schema-level duplicateValues rule needs "
+                "`arguments.properties`: the list of columns whose combination must be unique"
+            )
+        rule.columns = list(props)
+    elif rule.column is None:
+        raise _Problem(f"{where(loc)}: {metric} is measured on a column: put the rule on a property")
+    else:
+        rule.columns = [rule.column]
+    for name in rule.columns:
+        if schema.get_field_index(name) < 0:
+            raise _Problem(f"{where(loc)}: column {name!r} is not in the table")
+        kind = schema.field(name).type
+        if pa.types.is_nested(kind) and metric != "nullValues":
+            raise _Problem(f"{where(loc)}: {metric} does not apply to the nested column {name!r} ({kind})")
+    if metric == "missingValues":
+        values = rule.arguments.setdefault("missingValues", [None, ""])
+        if not isinstance(values, list):
+            raise _Problem(f"{where((*loc, 'arguments', 'missingValues'))}: a list of values")
+        _typed_values(values, schema.field(rule.columns[0]).type, (*loc, "arguments", "missingValues"), where)
+    if metric == "invalidValues":
+        _check_invalid_arguments(rule, loc, where, schema.field(rule.columns[0]).type)
+
+
+def _check_invalid_arguments(rule: Rule, loc: tuple[Any, ...], where: Callable[..., str], kind: pa.DataType) -> None:
+    args = rule.arguments
+    if not any(k in args for k in ("validValues", "pattern", *RANGE_KEYS)):
+        raise _Problem(
+            f"{where(loc)}: invalidValues needs `arguments.validValues`, `pattern` or a range ({', '.join(RANGE_KEYS)})"
+        )
+    if "validValues" in args:
+        if not isinstance(args["validValues"], list):
+            raise _Problem(f"{where((*loc, 'arguments', 'validValues'))}: a list of values")
+        _typed_values(args["validValues"], kind, (*loc, "arguments", "validValues"), where)
+    if "pattern" in args:
+        if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+            raise _Problem(f"{where((*loc, 'arguments', 'pattern'))}: a pattern needs a text column, not {kind}")
+        try:
+            pc.match_substring_regex(pa.array([""]), pattern=str(args["pattern"]))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise _Problem(
+                f"{where((*loc, 'arguments', 'pattern'))}: not a valid pattern (RE2 syntax): {exc}"
+            ) from None
+    for key in RANGE_KEYS:
+        if key not in args:
+            continue
+        if key in ("minLength", "maxLength"):
+            if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)) or not isinstance(args[key], int):
+                raise _Problem(f"{where((*loc, 'arguments', key))}: {key} takes a whole number, on a text column")
+        else:
+            _typed_values([args[key]], kind, (*loc, "arguments", key), where)
+
+
+def _typed_values(values: list[Any], kind: pa.DataType, loc: tuple[Any, ...], where: Callable[..., str]) -> pa.Array:
+    try:
+        return pa.array([_cast_value(v, kind) for v in values], type=kind)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError, ValueError) as exc:
+        raise _Problem(f"{where(loc)}: {values!r} do not fit the column's type {kind}: {exc}") from None
+
+
+def _cast_value(value: Any, kind: pa.DataType) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, str) and not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+        return pa.scalar(value).cast(kind).as_py()  # "2024-01-31" for a date column
+    return pa.scalar(value, type=kind).as_py()
+
+
+def _check_comparator(rule: Rule, loc: tuple[Any, ...], where: Callable[..., str]) -> None:
+    comparator, value = rule.comparator, rule.threshold
+    if comparator is None:
+        raise _Problem(f"{where(loc)}: the rule needs a comparator: {', '.join(COMPARATORS)}")
+    at = where((*loc, comparator))
+    if comparator in ("mustBeBetween", "mustNotBeBetween"):
+        if (
+            not isinstance(value, list)
+            or len(value) != 2
+            or not all(_is_number(v) for v in value)
+            or value[0] > value[1]
+        ):
+            raise _Problem(f"{at}: {comparator} takes two numbers, smallest first: [low, high]")
+        bounds = value
+    else:
+        allow_bool = rule.kind == "sql" and comparator in ("mustBe", "mustNotBe")
+        if not (_is_number(value) or (allow_bool and isinstance(value, bool))):
+            raise _Problem(f"{at}: {comparator} takes a number, not {value!r}")
+        bounds = [] if isinstance(value, bool) else [value]
+    if rule.kind == "library" and rule.unit == "percent" and any(b < 0 or b > 100 for b in bounds):
+        raise _Problem(f"{at}: a percentage is between 0 and 100, not {value!r}")
+    if rule.kind == "library" and comparator in ("mustBeLessThan",) and bounds[0] <= 0:
+        raise _Problem(f"{at}: a count is never below {bounds[0]}: the rule could never pass")
+    if rule.kind == "library" and comparator == "mustBeBetween" and bounds[1] < 0:
+        raise _Problem(f"{at}: a count is never negative: the rule could never pass")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def bind_sql(query: str, column: str | None, table: str = RUN_VIEW) -> str:
+    """The query with ODCS's placeholders bound: the run's rows and the rule's column."""
+    for placeholder in _TABLE_PLACEHOLDERS:
+        query = query.replace(placeholder, f'"{table}"')
+    if column is not None:
+        quoted = '"' + column.replace('"', '""') + '"'
+        for placeholder in _COLUMN_PLACEHOLDERS:
+            query = query.replace(placeholder, quoted)
+    return query
+
+
+def _check_sql(rule: Rule, loc: tuple[Any, ...], where: Callable[..., str], obj_name: str) -> None:
+    import duckdb
+
+    at = where((*loc, "query"))
+    if not rule.query or not str(rule.query).strip():
+        raise _Problem(f"{at}: a sql rule needs a `query`")
+    if rule.unit == "percent":
+        raise _Problem(f"{where((*loc, 'unit'))}: a sql rule's value is what its query returns: no `unit: percent`")
+    query = bind_sql(str(rule.query), rule.column)
+    if rule.column is None and any(p in query for p in _COLUMN_PLACEHOLDERS):
+        raise _Problem(f"{at}: ${{column}} in a schema-level rule: put the rule on a property, or name the column")
+    if left := _LEFT_PLACEHOLDER.findall(query):
+        raise _Problem(
+            f"{at}: unknown placeholder {left[0]}; ODCS binds ${{table}} (or ${{object}}) to the run's rows "
+            "and ${column} (or ${property}) to the rule's column"
+        )
+    # the contract names its own table (`FROM River_Levels`): that is the run's rows too
+    rule.query = _bind_object_name(query, obj_name)
+    try:
+        statements = duckdb.extract_statements(rule.query)
+    except duckdb.Error as exc:
+        raise _Problem(f"{at}: the query does not parse (DuckDB SQL): {_first_line(exc)}") from None
+    if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+        raise _Problem(f"{at}: the query must be one SELECT returning one value")
+
+
+def _bind_object_name(query: str, name: str) -> str:
+    pattern = re.compile(r'(?i)(\bfrom|\bjoin)(\s+)("?)' + re.escape(name) + r"\3(?![\w.])")
+    return pattern.sub(lambda m: f'{m.group(1)}{m.group(2)}"{RUN_VIEW}"', query)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+# -- ingest: per-partition counters --------------------------------------------------------------
+
+
+class PartitionQuality:
+    """What one partition's rows measure, computed batch by batch as they stream.
+
+    ``state()`` is small (one counter per rule) and goes to the ledger with the partition's
+    result; duplicate rules leave one sidecar Parquet file each (the distinct values of each
+    batch), whose URIs are in the state and which are recorded as fragments of kind `quality`."""
+
+    def __init__(
+        self, rules: list[Rule], open_sidecar: Callable[[str, pa.Schema], tuple[pq.ParquetWriter, str]]
+    ) -> None:
+        self.rules = [r for r in rules if r.kind == "library"]
+        self.rows = 0
+        self.counts = {r.key: 0 for r in self.rules}
+        self._open_sidecar = open_sidecar
+        self._sidecars: dict[str, tuple[pq.ParquetWriter, str]] = {}
+        self._prepared: dict[str, Any] = {}
+
+    def observe(self, batch: pa.RecordBatch) -> None:
+        rows = batch.num_rows
+        if not rows:
+            return
+        self.rows += rows
+        for rule in self.rules:
+            metric = rule.metric
+            if metric == "rowCount":
+                continue
+            if metric == "duplicateValues":
+                self._distinct(rule, batch)
+                continue
+            values = batch.column(rule.columns[0])
+            if metric == "nullValues":
+                self.counts[rule.key] += values.null_count
+            elif metric == "missingValues":
+                self.counts[rule.key] += self._missing(rule, values)
+            elif metric == "invalidValues":
+                self.counts[rule.key] += self._invalid(rule, values)
+
+    def _missing(self, rule: Rule, values: pa.Array) -> int:
+        listed = rule.arguments["missingValues"]
+        present = [v for v in listed if v is not None]
+        count = values.null_count if None in listed else 0
+        if present:
+            value_set = self._value_set(rule, "missingValues", present, values.type)
+            count += pc.sum(pc.is_in(values, value_set=value_set), min_count=0).as_py() or 0
+        return int(count)
+
+    def _value_set(self, rule: Rule, name: str, listed: list[Any], kind: pa.DataType) -> pa.Array:
+        key = f"{rule.key}/{name}"
+        if key not in self._prepared:
+            self._prepared[key] = pa.array([_cast_value(v, kind) for v in listed], type=kind)
+        return self._prepared[key]
+
+    def _invalid(self, rule: Rule, values: pa.Array) -> int:
+        """Values that break a condition; nulls are missing, never invalid (as in SQL checks)."""
+        args = rule.arguments
+        bad: Any = None
+
+        def either(mask: Any) -> None:
+            nonlocal bad
+            bad = mask if bad is None else pc.or_kleene(bad, mask)
+
+        if "validValues" in args:
+            listed = [v for v in args["validValues"] if v is not None]
+            listed_set = self._value_set(rule, "validValues", listed, values.type)
+            either(pc.and_(pc.is_valid(values), pc.invert(pc.is_in(values, value_set=listed_set))))
+        if "pattern" in args:
+            either(pc.invert(pc.match_substring_regex(values, pattern=str(args["pattern"]))))
+        for key, compare in (
+            ("minimum", pc.less),
+            ("exclusiveMinimum", pc.less_equal),
+            ("maximum", pc.greater),
+            ("exclusiveMaximum", pc.greater_equal),
+        ):
+            if key in args:
+                either(compare(values, pa.scalar(_cast_value(args[key], values.type), type=values.type)))
+        if "minLength" in args or "maxLength" in args:
+            length = pc.utf8_length(values)
+            if "minLength" in args:
+                either(pc.less(length, args["minLength"]))
+            if "maxLength" in args:
+                either(pc.greater(length, args["maxLength"]))
+        return int(pc.sum(bad, min_count=0).as_py() or 0) if bad is not None else 0
+
+    def _distinct(self, rule: Rule, batch: pa.RecordBatch) -> None:
+        if len(rule.columns) == 1:
+            values = batch.column(rule.columns[0])
+            self.counts[rule.key] += len(values) - values.null_count  # the rows compared
+            distinct = pa.table({"v": pc.unique(values.drop_null() if values.null_count else values)})
+        else:
+            self.counts[rule.key] += batch.num_rows
+            names = [f"c{i}" for i in range(len(rule.columns))]
+            table = pa.Table.from_arrays([batch.column(c) for c in rule.columns], names=names)
+            distinct = table.group_by(names).aggregate([])
+        if rule.key not in self._sidecars:
+            self._sidecars[rule.key] = self._open_sidecar(rule.key, distinct.schema)
+        self._sidecars[rule.key][0].write_table(distinct)
+
+    def close(self) -> dict[str, Any]:
+        """The partition's state: rows, one counter per rule, and its sidecars' URIs."""
+        for writer, _ in self._sidecars.values():
+            writer.close()
+        return {
+            "rows": self.rows,
+            "counts": self.counts,
+            "sidecars": {key: uri for key, (_, uri) in self._sidecars.items()},
+        }
+
+    def abort(self) -> list[str]:
+        for writer, _ in self._sidecars.values():
+            with contextlib.suppress(Exception):
+                writer.close()
+        uris = [uri for _, uri in self._sidecars.values()]
+        self._sidecars = {}
+        return uris
+
+
+# -- commit: merge, SQL, comparators -------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    results: list[dict[str, Any]]
+    failed_errors: list[dict[str, Any]]  # failed rules that fail the run
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed_errors
+
+
+def evaluate(
+    rules: list[Rule],
+    on_fail: str,
+    states: list[dict[str, Any]],
+    data_files: list[str],
+    open_dataset: Callable[[list[str]], Any],
+) -> Outcome:
+    """Every rule's value over the whole run, and whether it passes. ``states``: each done
+    partition's ``PartitionQuality.close()``; ``data_files``: the run's winning fragments;
+    ``open_dataset``: a pyarrow dataset over Parquet URIs (the catalog's storage)."""
+    rows = sum(int(s.get("rows", 0)) for s in states)
+    results = []
+    connection: list[Any] = []  # opened on first use: most runs need no DuckDB
+
+    def con() -> Any:
+        if not connection:
+            connection.append(_duckdb())
+        return connection[0]
+
+    try:
+        for rule in rules:
+            result: dict[str, Any] = {
+                "rule": rule.key,
+                "type": rule.kind,
+                "metric": rule.metric,
+                "column": rule.column if rule.column else (",".join(rule.columns) or None),
+                "severity": rule.severity,
+                "expected": rule.expected or None,
+                "unit": rule.unit if rule.kind == "library" else None,
+                "value": None,
+                "status": "not run",
+                "message": None,
+                "description": rule.description,
+            }
+            results.append(result)
+            if not rule.runs:
+                result["message"] = "type text: recorded, not run"
+                continue
+            try:
+                if rule.kind == "sql":
+                    value = _run_sql(con(), rule, data_files, open_dataset)
+                else:
+                    value = _library_value(rule, states, rows, con, open_dataset)
+            except Exception as exc:  # a rule that cannot be measured fails, with the reason
+                result["status"] = "fail"
+                result["message"] = f"could not be measured: {_first_line(exc)}"
+                continue
+            result["value"] = value
+            result["status"] = "pass" if compare(rule.comparator or "", value, rule.threshold) else "fail"
+    finally:
+        for c in connection:
+            c.close()
+    failed = [r for r, rule in zip(results, rules, strict=True) if r["status"] == "fail" and _fails_run(rule, on_fail)]
+    for r, rule in zip(results, rules, strict=True):
+        r["fails_run"] = r["status"] == "fail" and _fails_run(rule, on_fail)
+    return Outcome(results, failed)
+
+
+def _fails_run(rule: Rule, on_fail: str) -> bool:
+    if on_fail == "fail":
+        return True
+    if on_fail == "warn":
+        return False
+    return rule.severity in ("error", "critical", "fatal")
+
+
+def _duckdb() -> Any:
+    import duckdb
+
+    con = duckdb.connect()
+    # bounded memory: DuckDB spills distinct counts and joins to disk past this
+    con.execute("SET memory_limit='512MB'")
+    con.execute(f"SET temp_directory='{tempfile.gettempdir()}/dativo-duckdb'")
+    con.execute("SET threads=2")
+    return con
+
+
+def _library_value(
+    rule: Rule, states: list[dict[str, Any]], rows: int, con: Callable[[], Any], open_dataset: Callable[..., Any]
+) -> float | int:
+    if rule.metric == "rowCount":
+        return rows
+    counted = sum(int(s.get("counts", {}).get(rule.key, 0)) for s in states)
+    if rule.metric == "duplicateValues":
+        sidecars = [s["sidecars"][rule.key] for s in states if rule.key in s.get("sidecars", {})]
+        distinct = _count_distinct(con(), sidecars, open_dataset) if sidecars else 0
+        counted = counted - distinct  # rows compared minus distinct values: the repeats
+    if rule.unit == "percent":
+        return round(100.0 * counted / rows, 6) if rows else 0.0
+    return counted
+
+
+def _count_distinct(con: Any, uris: list[str], open_dataset: Callable[..., Any]) -> int:
+    dataset = open_dataset(uris)
+    con.register("dativo_sidecars", dataset)
+    try:
+        names = ", ".join(f'"{n}"' for n in dataset.schema.names)
+        rows = con.execute(f"SELECT count(*) FROM (SELECT DISTINCT {names} FROM dativo_sidecars)").fetchall()
+        return int(rows[0][0])
+    finally:
+        con.unregister("dativo_sidecars")
+
+
+def _run_sql(con: Any, rule: Rule, data_files: list[str], open_dataset: Callable[..., Any]) -> Any:
+    if data_files:
+        con.register(RUN_VIEW, open_dataset(data_files))
+    else:
+        raise ValueError("the run wrote no rows to query")
+    try:
+        rows = con.execute(rule.query).fetchmany(2)
+    finally:
+        con.unregister(RUN_VIEW)
+    if len(rows) != 1 or len(rows[0]) != 1:
+        raise ValueError(f"the query must return one row of one value, it returned {len(rows)} row(s)")
+    value = rows[0][0]
+    if isinstance(value, bool) or value is None:
+        return value
+    if hasattr(value, "__float__"):
+        number = float(value)
+        return int(number) if number.is_integer() and not isinstance(value, float) else number
+    raise ValueError(f"the query returned {type(value).__name__}, not a number or a boolean")
+
+
+def compare(comparator: str, value: Any, threshold: Any) -> bool:
+    if value is None:
+        return False
+    if comparator == "mustBe":
+        return bool(value == threshold)
+    if comparator == "mustNotBe":
+        return bool(value != threshold)
+    if isinstance(value, bool):
+        value = int(value)
+    if comparator == "mustBeGreaterThan":
+        return bool(value > threshold)
+    if comparator == "mustBeGreaterOrEqualTo":
+        return bool(value >= threshold)
+    if comparator == "mustBeLessThan":
+        return bool(value < threshold)
+    if comparator == "mustBeLessOrEqualTo":
+        return bool(value <= threshold)
+    if comparator == "mustBeBetween":
+        return bool(threshold[0] <= value <= threshold[1])
+    if comparator == "mustNotBeBetween":
+        return not threshold[0] <= value <= threshold[1]
+    raise ValueError(f"unknown comparator {comparator!r}")
+
+
+# -- reporting -------------------------------------------------------------------------------------
+
+
+def shown_value(result: dict[str, Any]) -> str:
+    value = result["value"]
+    if value is None:
+        return "-"
+    return f"{value}%" if result.get("unit") == "percent" else str(value)
+
+
+def summary_properties(results: list[dict[str, Any]]) -> dict[str, str]:
+    """`dativo.quality.<rule>` = `pass 0` / `fail 12.5%` (text rules: `not run`)."""
+    out = {}
+    for r in results:
+        text = r["status"] if r["value"] is None else f"{r['status']} {shown_value(r)}"
+        out[SUMMARY_PREFIX + r["rule"]] = text
+    return out
+
+
+def failure_report(failed: list[dict[str, Any]]) -> str:
+    parts = []
+    for r in failed:
+        measured = f"measured {shown_value(r)}" if r["value"] is not None else (r["message"] or "not measured")
+        parts.append(f"{r['rule']}: {measured}, expected {r['expected']}")
+    return f"{len(failed)} quality rule(s) failed, nothing committed: " + "; ".join(parts)
+
+
+def dumps(results: list[dict[str, Any]]) -> str:
+    return json.dumps(results, default=str)
+
+
+# -- glue for the pipeline ---------------------------------------------------------------------------
+
+
+def planned_rules(plan: dict[str, Any]) -> list[Rule] | None:
+    """The rules a run's plan carries (None: the asset has none)."""
+    quality = plan.get("quality")
+    if not quality or not quality.get("rules"):
+        return None
+    return [Rule.from_dict(r) for r in quality["rules"]]
+
+
+def plan_entry(asset: Any, table_schema: Any, on_fail: str) -> dict[str, Any] | None:
+    """The plan's `quality` entry: the rules, checked against the table's (Iceberg) schema, and
+    the job's policy (None without rules)."""
+    if asset is None:
+        return None
+    from dativo_workers.schema import arrow_schema
+
+    rules = plan_rules(asset, arrow_schema(table_schema))
+    return {"rules": [r.to_dict() for r in rules], "on_fail": on_fail} if rules else None
+
+
+def sidecar_opener(
+    location: str, run_id: str, index: int, attempt: int, storage: dict[str, str]
+) -> Callable[[str, pa.Schema], tuple[pq.ParquetWriter, str]]:
+    """Opens a duplicate rule's sidecar beside the partition's fragments (swept after the commit)."""
+    from dativo_workers.fragments import run_data_dir
+    from dativo_workers.storage import filesystem, make_parent_dir
+
+    counter = [0]
+
+    def open_sidecar(key: str, schema: pa.Schema) -> tuple[pq.ParquetWriter, str]:
+        counter[0] += 1
+        uri = f"{location}/{run_data_dir(run_id)}/p{index:05d}-a{attempt:02d}-quality{counter[0]:02d}.parquet"
+        fs, path = filesystem(uri, storage)
+        make_parent_dir(fs, path)
+        return pq.ParquetWriter(fs.open_output_stream(path), schema, compression="lz4"), uri
+
+    return open_sidecar
+
+
+def check_run(
+    run: dict[str, Any],
+    plan: dict[str, Any],
+    parts: list[dict[str, Any]],
+    data_files: list[str],
+    storage: dict[str, str],
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The run's rule results and, when a rule fails the run, the error (nothing is committed)."""
+    rules = planned_rules(plan) or []
+    quality = plan.get("quality") or {}
+    states = [json.loads(p["quality"]) for p in parts if p.get("quality")]
+
+    def open_dataset(uris: list[str]) -> Any:
+        import pyarrow.dataset as ds
+
+        from dativo_workers.storage import filesystem
+
+        fs, _ = filesystem(uris[0], storage)
+        return ds.dataset([filesystem(u, storage)[1] for u in uris], format="parquet", filesystem=fs)
+
+    outcome = evaluate(rules, quality.get("on_fail", "severity"), states, data_files, open_dataset)
+    return outcome.results, None if outcome.ok else failure_report(outcome.failed_errors)
