@@ -24,6 +24,7 @@ from urllib.parse import urlparse
 
 import pyarrow as pa
 import pyarrow.fs as pafs
+import structlog
 from pyiceberg.partitioning import UNPARTITIONED_PARTITION_SPEC
 from pyiceberg.schema import Schema, assign_fresh_schema_ids
 
@@ -45,6 +46,8 @@ from dativo_workers.plugins.manager import plugin_call, plugin_iter, plugin_name
 from dativo_workers.schema import arrow_schema, arrow_to_iceberg
 from dativo_workers.secrets.redact import sensitive_columns
 from dativo_workers.storage import StorageProperties, filesystem, make_parent_dir, scheme_prefix
+
+log = structlog.get_logger("dativo.writers")
 
 
 @dataclass
@@ -137,8 +140,11 @@ def sink_encryption(job: LoadedJob, columns: list[str], sensitive: frozenset[str
     config = job.config.target.encryption
     if config is None:
         return None
+    encrypted = encrypted_columns(config, columns, sensitive)
+    if not encrypted:
+        log.warning("target.encryption: no column to encrypt (none is classified sensitive); the footer is encrypted")
     try:
-        return ParquetEncryption(config, encrypted_columns(config, columns, sensitive), job.base_dir)
+        return ParquetEncryption(config, encrypted, job.base_dir)
     except ConfigError as exc:
         raise ConfigError(f"{job.path}: {exc}") from None
 

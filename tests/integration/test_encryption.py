@@ -334,6 +334,16 @@ def test_vault_transit_refusing_the_token_fails_planning_and_writes_nothing(
     assert not (workspace.root / "out").exists()
 
 
+def test_an_unreachable_vault_fails_planning_as_transient(workspace: Workspace) -> None:
+    vault_runner(workspace, f"http://127.0.0.1:{free_port()}", "hvs.unused-token")
+    job = encrypted_job(workspace, "{kms: {type: vault_transit}, footer_key: dativo-footer}")
+    result = workspace.cli("run", str(job))
+    assert result.code == 2, result.stderr
+    assert "Vault Transit encrypt with key 'dativo-footer' at mount 'transit': Vault unreachable" in result.stderr
+    assert "hvs.unused-token" not in result.stderr + result.stdout
+    assert not (workspace.root / "out").exists()
+
+
 def test_reading_with_a_vault_that_lost_the_key_fails_on_the_sensitive_columns(
     workspace: Workspace, transit: tuple[JsonServer, TransitState]
 ) -> None:
