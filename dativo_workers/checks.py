@@ -58,6 +58,9 @@ def check_job(job_path: Path, runner_path: Path | None, select: list[str] | None
         from dativo_workers.merge import merge_spec
 
         merge_spec(job, asset, schema)  # a merge job's key, order and marker columns: exit 2, like `run`
+        from dativo_workers.quality import plan_entry
+
+        plan_entry(asset, schema, job.config.quality.on_fail)  # the contract's quality rules: exit 2, like `run`
     job = objects[0]  # the catalog check looks at the first object's table
 
     found = target_writer(job)  # config errors in the writer's settings raise like the others

@@ -8,7 +8,7 @@ Three stages, matching a run's:
   workers in the run's plan.
 * ingest (``PartitionQuality``): while a partition's batches stream, Arrow compute counts what
   each library rule measures (nulls, missing, invalid values, rows). Duplicate rules write each
-  batch's distinct values to a small Parquet sidecar beside the fragments. The counters are
+  batch's distinct values to an Arrow IPC sidecar beside the fragments. The counters are
   recorded in the ledger with the partition's result.
 * commit (``evaluate``): counters summed, duplicates counted across partitions by DuckDB over the
   sidecars (it spills to disk: bounded memory), SQL rules run by DuckDB over the run's staged
@@ -29,7 +29,6 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from dativo_workers.errors import ConfigError
 
@@ -392,17 +391,15 @@ class PartitionQuality:
     """What one partition's rows measure, computed batch by batch as they stream.
 
     ``state()`` is small (one counter per rule) and goes to the ledger with the partition's
-    result; duplicate rules leave one sidecar Parquet file each (the distinct values of each
+    result; duplicate rules leave one sidecar Arrow IPC file each (the distinct values of each
     batch), whose URIs are in the state and which are recorded as fragments of kind `quality`."""
 
-    def __init__(
-        self, rules: list[Rule], open_sidecar: Callable[[str, pa.Schema], tuple[pq.ParquetWriter, str]]
-    ) -> None:
+    def __init__(self, rules: list[Rule], open_sidecar: Callable[[str, pa.Schema], tuple[Any, str]]) -> None:
         self.rules = [r for r in rules if r.kind == "library"]
         self.rows = 0
         self.counts = {r.key: 0 for r in self.rules}
         self._open_sidecar = open_sidecar
-        self._sidecars: dict[str, tuple[pq.ParquetWriter, str]] = {}
+        self._sidecars: dict[str, tuple[Any, str]] = {}
         self._prepared: dict[str, Any] = {}
 
     def observe(self, batch: pa.RecordBatch) -> None:
@@ -719,19 +716,21 @@ def plan_entry(asset: Any, table_schema: Any, on_fail: str) -> dict[str, Any] | 
 
 def sidecar_opener(
     location: str, run_id: str, index: int, attempt: int, storage: dict[str, str]
-) -> Callable[[str, pa.Schema], tuple[pq.ParquetWriter, str]]:
+) -> Callable[[str, pa.Schema], tuple[Any, str]]:
     """Opens a duplicate rule's sidecar beside the partition's fragments (swept after the commit)."""
     from dativo_workers.fragments import run_data_dir
     from dativo_workers.storage import filesystem, make_parent_dir
 
     counter = [0]
 
-    def open_sidecar(key: str, schema: pa.Schema) -> tuple[pq.ParquetWriter, str]:
+    def open_sidecar(key: str, schema: pa.Schema) -> tuple[Any, str]:
         counter[0] += 1
-        uri = f"{location}/{run_data_dir(run_id)}/p{index:05d}-a{attempt:02d}-quality{counter[0]:02d}.parquet"
+        uri = f"{location}/{run_data_dir(run_id)}/p{index:05d}-a{attempt:02d}-quality{counter[0]:02d}.arrow"
         fs, path = filesystem(uri, storage)
         make_parent_dir(fs, path)
-        return pq.ParquetWriter(fs.open_output_stream(path), schema, compression="lz4"), uri
+        # Arrow IPC, uncompressed: writing it costs next to nothing (Parquet's encoding would cost
+        # as much as the distinct values themselves); the file lives until the commit's sweep
+        return pa.ipc.new_file(fs.open_output_stream(path), schema), uri
 
     return open_sidecar
 
@@ -754,7 +753,8 @@ def check_run(
         from dativo_workers.storage import filesystem
 
         fs, _ = filesystem(uris[0], storage)
-        return ds.dataset([filesystem(u, storage)[1] for u in uris], format="parquet", filesystem=fs)
+        kind = "arrow" if uris[0].endswith(".arrow") else "parquet"  # sidecars, or the run's fragments
+        return ds.dataset([filesystem(u, storage)[1] for u in uris], format=kind, filesystem=fs)
 
     outcome = evaluate(rules, quality.get("on_fail", "severity"), states, data_files, open_dataset)
     return outcome.results, None if outcome.ok else failure_report(outcome.failed_errors)

@@ -265,3 +265,24 @@ def test_quality_command_exit_2_for_a_run_a_rule_failed(workspace: Workspace) ->
     assert cli(workspace, "run", str(job), "--workers", "1").exit_code == 2
     result = cli(workspace, "quality", str(job))
     assert result.exit_code == 2 and "id.duplicateValues" in result.stdout
+
+
+def test_check_refuses_a_bad_rule_like_run(workspace: Workspace) -> None:
+    job = setup(workspace, contract(amount="- {metric: invalidValues, arguments: {pattern: 'x'}, mustBe: 0}"))
+    result = cli(workspace, "check", str(job))
+    assert isinstance(result.exception, ConfigError)  # main() prints it and exits 2
+    assert "schema[0].properties[2].quality[0].arguments.pattern: a pattern needs a text column" in str(
+        result.exception
+    )
+
+
+def test_quality_sql_keeps_its_placeholders_and_env_elsewhere_still_expands(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ORDERS_OWNER", "ops@acme.com")
+    asset = contract(schema="- {type: sql, query: 'SELECT count(*) FROM ${table}', mustBe: 7}").replace(
+        "status: active", "status: active\ncustomProperties:\n  - {property: owner, value: '${ORDERS_OWNER}'}"
+    )
+    summary = workspace.run(setup(workspace, asset))
+    assert summary["state"] == "committed" and summary["quality"][0]["value"] == 7
+    assert workspace.table("acme.orders").properties["dativo.governance.owner"] == "ops@acme.com"
