@@ -123,12 +123,46 @@ NAME_RULES: dict[str, tuple[str, re.Pattern[str], float]] = {
         0.8,
     ),
     "email": (PII, _words("e_?mail", "email_?address", "mail", "correo", "courriel", "mail_?adresse"), 0.85),
+    # (an e-mail name followed by one of EMAIL_NOT's words is about e-mails, not an address)
+    "tax_id": (
+        SENSITIVE,
+        _words(
+            "tax_?id",
+            "tax_ids",
+            "tax_?id_number",
+            "tax_?payer_id",
+            "tax_?number",
+            "tax_identification" + _NUM,
+            "tin",
+            "itin",
+            "ein",
+            "fein",
+            "nif",
+            "steuer_?id",
+            "steuer_?identifikationsnummer",
+            "steuer_?nummer",
+            "steuer_?nr",
+            "codice_fiscale",
+            "cnpj",
+            "pan_(?:number|no|card)",
+            "numero_fiscal",
+            "identifiant_fiscal",
+        ),
+        0.85,
+    ),
     "national_id": (
         SENSITIVE,
         _words(
             "ssn",
             "social_security" + _NUM,
             "ss_number",
+            "id_number",
+            "identity_number",
+            "identification_number",
+            "government_id" + _NUM,
+            "gov_id",
+            "personal_id" + _NUM,
+            "personal_number",
             "sozialversicherungs_?nummer",
             "svnr",
             "social_insurance" + _NUM,
@@ -160,32 +194,8 @@ NAME_RULES: dict[str, tuple[str, re.Pattern[str], float]] = {
             "medicare" + _NUM,
             "medicaid" + _NUM,
             "health_(?:insurance|card)" + _NUM,
-        ),
-        0.85,
-    ),
-    "tax_id": (
-        SENSITIVE,
-        _words(
-            "tax_?id",
-            "tax_ids",
-            "tax_?id_number",
-            "tax_?payer_id",
-            "tax_?number",
-            "tax_identification" + _NUM,
-            "tin",
-            "itin",
-            "ein",
-            "fein",
-            "nif",
-            "steuer_?id",
-            "steuer_?identifikationsnummer",
-            "steuer_?nummer",
-            "steuer_?nr",
-            "codice_fiscale",
-            "cnpj",
-            "pan_(?:number|no|card)",
-            "numero_fiscal",
-            "identifiant_fiscal",
+            "health_plan(?:_beneficiary)?" + _NUM,
+            "insurance_(?:member|subscriber)" + _NUM,
         ),
         0.85,
     ),
@@ -199,6 +209,7 @@ NAME_RULES: dict[str, tuple[str, re.Pattern[str], float]] = {
         _words(
             "driver(?:s|_s)?_licen[cs]e" + _NUM,
             "driving_licen[cs]e" + _NUM,
+            "drivers",
             "dl_(?:number|no)",
             "fuhrerschein(?:nummer)?",
             "permis_(?:de_)?conduire",
@@ -248,6 +259,30 @@ NAME_RULES: dict[str, tuple[str, re.Pattern[str], float]] = {
         ),
         0.75,
     ),
+    "special_category": (
+        SENSITIVE,
+        _words(
+            "race",
+            "ethnicity",
+            "ethnic_(?:group|origin)",
+            "religion",
+            "religious_(?:affiliation|belief)",
+            "sexual_orientation",
+            "political_(?:affiliation|opinion|party)",
+            "trade_union(?:_membership)?",
+            "disability",
+            "diagnosis",
+            "diagnoses",
+            "medical_condition",
+            "health_condition",
+            "medications?",
+            "allerg(?:y|ies)",
+            "blood_type",
+            "genetic_data",
+            "biometric_data",
+        ),
+        0.75,
+    ),
     "ip_address": (PII, _words("ip", "ip_?address", "ipv4", "ipv6", "remote_addr", "client_ip"), 0.75),
     "phone": (
         PII,
@@ -281,6 +316,8 @@ NAME_RULES: dict[str, tuple[str, re.Pattern[str], float]] = {
             "date_of_birth",
             "birth_?date",
             "birthday",
+            "birth_?(?:year|month|day|datetime)",
+            "(?:year|month|day)_of_birth",
             "geburtsdatum",
             "geburtstag",
             "fecha_(?:de_)?nacimiento",
@@ -296,6 +333,11 @@ NAME_RULES: dict[str, tuple[str, re.Pattern[str], float]] = {
             "address",
             "street(?:_address)?",
             "address_line_?\\d?",
+            "address_?\\d",
+            "addr(?:_?line)?_?\\d?",
+            "house_?number",
+            "line_?[12]",
+            "hausnummer",
             "postal_?code",
             "post_?code",
             "zip(?:_?code)?",
@@ -321,7 +363,13 @@ NAME_RULES: dict[str, tuple[str, re.Pattern[str], float]] = {
             "family_?name",
             "sur_?name",
             "maiden_?name",
-            "(?:customer|contact|person|user|employee|patient|client|holder|cardholder|account_holder)_name",
+            "maiden",
+            "(?:preferred|legal|display|nick|screen|login)_?name",
+            "user_?name",
+            "(?:customer|contact|person|user|employee|patient|client|holder|cardholder|account_holder|assistant"
+            "|manager|owner|beneficiary|recipient|sender|spouse|guardian|parent|emergency_contact|next_of_kin"
+            "|physician|doctor|subscriber|member|student|applicant|candidate|passenger|guest|driver|billing|shipping"
+            "|billing_details|shipping_details)_name",
             "vorname",
             "nachname",
             "nombre",
@@ -385,6 +433,39 @@ CREDENTIAL_NOT = _words(
     "scope",
     "scopes",
 )
+# names about e-mail messages or preferences, not about an address
+EMAIL_NOT = _words(
+    "template",
+    "subject",
+    "body",
+    "status",
+    "opt_?(?:in|out)",
+    "optin",
+    "optout",
+    "opted_out_of",
+    "bounced?",
+    "bounced_reason",
+    "reason",
+    "domain",
+    "type",
+    "verified",
+    "sent",
+    "campaign",
+    "frequency",
+    "preferences?",
+    "format",
+    "consent",
+    "notifications?",
+    "marketing",
+    "events?",
+    "opened",
+    "clicked",
+    "delivery",
+    "provider",
+    "enabled",
+    "unsubscribed",
+    "count",
+)
 # names that speak of a document's or account's attribute, not its number
 ATTRIBUTE_NOT = _words(
     "country",
@@ -409,9 +490,6 @@ ATTRIBUTE_NOT = _words(
     "valid",
     "validity",
     "category",
-    "last4",
-    "last_4",
-    "last_four",
     "fingerprint",
     "funding",
     "holder_name",
@@ -423,6 +501,27 @@ ATTRIBUTE_NOT = _words(
     "check",
     "exempt",
 )
+# names that use an address word for something else
+ADDRESS_NOT = _words(
+    "check",
+    "status",
+    "verified",
+    "validation",
+    "valid",
+    "type",
+    "count",
+    "id",
+    "ids",
+    "mac",
+    "ip",
+    "email",
+    "e_mail",
+    "web",
+    "url",
+    "provided",
+)
+# the last digits of a card or account are not the number (PCI DSS); the last digits of an SSN are
+LAST_DIGITS = _words("last_?4", "last_four", "last_digits")
 IDENTIFIER_DETECTORS = {"national_id", "tax_id", "passport", "drivers_license", "payment_card", "iban", "bank_code"}
 # (checksummed or distinctive shapes - cards, IBANs, SSNs - are not vetoed)
 DIGIT_DETECTORS = {"phone", "ip_address"}
@@ -663,13 +762,14 @@ IDENTIFIER_RULES: dict[str, list[ValueRule]] = {
         ValueRule(r"^\d{3} \d{3} \d{4}$", _stdnum(_nhs)),  # UK NHS number (mod 11)
         ValueRule(r"^\d{10}$", _stdnum(_nhs), alone=False),
         ValueRule(r"(?i)^[A-Z0-9][A-Z0-9 ./-]{3,22}[A-Z0-9]$", _some_digits, alone=False),
+        ValueRule(r"^\d{4}$", alone=False),  # `ssn_last_4`
     ],
     "tax_id": [
         ValueRule(r"^9\d{2}-\d{2}-\d{4}$", _stdnum(_itin)),  # US ITIN
         ValueRule(r"^\d{2}-\d{7}$", _stdnum(_ein), alone=False),  # US EIN
         ValueRule(r"^\d{2} \d{3} \d{3} \d{3}$", _stdnum(_idnr)),  # DE Steuer-ID
         ValueRule(r"^\d{11}$", _stdnum(_idnr), alone=False),
-        ValueRule(r"^[0-9XYZKLM]\d{7}[A-Z]$|^[A-HJNP-SUVW]\d{7}[0-9A-J]$", _stdnum(_nif)),  # ES NIF / CIF
+        ValueRule(r"^[A-HJNP-SUVW]\d{7}[0-9A-J]$", _stdnum(_nif)),  # ES CIF (a person's NIF is the DNI/NIE)
         ValueRule(
             r"(?i)^[A-Z]{6}[0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z]$",
             _stdnum(_codicefiscale),
@@ -688,8 +788,12 @@ IDENTIFIER_RULES: dict[str, list[ValueRule]] = {
         ValueRule(CARD_SHAPE_RE, _card),
         ValueRule(r"^[\d*Xx•]{4}[ -]?[\d*Xx•]{4}[ -]?[\d*Xx•]{4}[ -]?\d{1,7}$", alone=False),  # masked
         ValueRule(r"^\d{3,4}$", alone=False),  # CVV/CVC
+        ValueRule(CARD_SHAPE_RE, alone=False),  # test numbers that fail Luhn, under a card name
     ],
-    "iban": [ValueRule(IBAN_SHAPE_RE, _stdnum(_stdnum_iban))],
+    "iban": [
+        ValueRule(IBAN_SHAPE_RE, _stdnum(_stdnum_iban)),
+        ValueRule(r"(?i)^[A-Z0-9][A-Z0-9 -]{4,32}[A-Z0-9]$", _some_digits, alone=False),  # domestic account numbers
+    ],
     "bank_code": [
         ValueRule(r"^[A-Z]{6}[A-Z0-9]{2}([A-Z0-9]{3})?$", _stdnum(_bic), alone=False),  # BIC / SWIFT
         ValueRule(r"^\d{9}$", _stdnum(_rtn), alone=False),  # US ABA routing number
@@ -772,7 +876,12 @@ def _value_share(detector: str, values: _Values, name_matched: bool) -> float:
             return 0.0
         return _rules_share(detector, values, name_matched)
     if detector == "email":
-        return values.share(EMAIL_RE)
+        share = values.share(EMAIL_RE)
+        if name_matched and share < CONTRADICTION_SHARE:
+            # login ids where an address was expected (`SKING` in a sample HR schema's `email`):
+            # enough not to contradict the name, never enough to confirm it
+            return min(values.share(r"^[A-Za-z][A-Za-z0-9._%+-]{1,63}$"), CONTRADICTION_SHARE)
+        return share
     if detector in DIGIT_DETECTORS and not values.has_digit:
         return 0.0
     if detector == "phone":
@@ -799,9 +908,20 @@ def _value_share(detector: str, values: _Values, name_matched: bool) -> float:
     if detector == "person_name":
         return values.share(PERSON_NAME_RE if not name_matched else PERSON_WORD_RE)
     if detector == "date_of_birth":
+        if pa.types.is_integer(t):  # a birth year, month or day, or yyyymmdd
+            return (
+                values.share(r"^([1-9]|[12]\d|3[01]|1[89]\d\d|20\d\d|(19|20)\d\d[01]\d[0-3]\d)$")
+                if name_matched
+                else 0.0
+            )
         if pa.types.is_date(t) or pa.types.is_timestamp(t):
             return 1.0 if name_matched else 0.0
-        return values.share(DATE_RE) if name_matched else 0.0
+        if not name_matched:
+            return 0.0
+        share = values.share(DATE_RE)
+        if share < CONTRADICTION_SHARE:  # `March 3, 1985`: a year is enough not to contradict the name
+            return min(values.share(r"(^|\D)(19|20)\d\d(\D|$)"), CONTRADICTION_SHARE)
+        return share
     return 0.0
 
 
@@ -841,7 +961,7 @@ def _type_allows(detector: str, t: pa.DataType) -> bool:
     if pa.types.is_date(t) or pa.types.is_timestamp(t) or pa.types.is_time(t):
         return detector == "date_of_birth"
     if pa.types.is_integer(t):
-        return detector in DIGITS_AS_INTEGERS or detector in {"postal_address", "bank_code"}
+        return detector in DIGITS_AS_INTEGERS or detector in {"postal_address", "bank_code", "date_of_birth"}
     return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_dictionary(t) or pa.types.is_null(t)
 
 
@@ -851,7 +971,13 @@ def _name_hit(detector: str, pattern: re.Pattern[str], norm: str) -> bool:
     if detector == "credential":
         return not CREDENTIAL_NOT.search(norm)
     if detector in IDENTIFIER_DETECTORS:
+        if detector in {"payment_card", "iban", "bank_code"} and LAST_DIGITS.search(norm):
+            return False
         return not ATTRIBUTE_NOT.search(norm)
+    if detector == "email":
+        return not EMAIL_NOT.search(norm)
+    if detector == "postal_address":
+        return not ADDRESS_NOT.search(norm)
     return True
 
 

@@ -326,6 +326,32 @@ COLUMNS: list[tuple[str, list, bool]] = [
     ("routing_number", n_of(lambda i: rng.choice(["111000025", "021000021", "026009593"])), True),
     ("cvc", n_of(lambda i: _digits(3)), True),
     ("cardNumber", n_of(lambda i: _luhn_complete("37", 15)), True),
+    # --- HR / healthcare / CRM styles
+    ("EMAIL", n_of(lambda i: rng.choice(["SKING", "NKOCHHAR", "LDEHAAN", "AHUNOLD"])), True),  # login ids
+    ("address2", n_of(lambda i: f"Apt {i + 1}" if i % 2 else None), True),
+    ("username", n_of(lambda i: rng.choice(FIRST).lower() + str(i)), True),
+    ("year_of_birth", n_of(lambda i: 1940 + i % 60), True),
+    ("dob_day", n_of(lambda i: 1 + i % 28), True),
+    ("ethnicity", n_of(lambda i: rng.choice(["hispanic", "nonhispanic"])), True),
+    ("religion", n_of(lambda i: rng.choice(["CATHOLIC", "JEWISH", "NOT SPECIFIED"])), True),
+    ("diagnosis", n_of(lambda i: rng.choice(["SEPSIS", "PNEUMONIA", "CHEST PAIN"])), True),
+    ("ssn_last_4", n_of(lambda i: _digits(4)), True),
+    ("id_number", n_of(lambda i: f"{_digits(3)}-{_digits(2)}-{_digits(4)}"), True),
+    ("DRIVERS", n_of(lambda i: "S999" + _digits(5)), True),
+    ("AssistantName", n_of(lambda i: f"{rng.choice(FIRST)} {rng.choice(LAST)}"), True),
+    ("email_template", n_of(lambda i: rng.choice(["welcome_v2", "reset_password", "receipt"])), False),
+    ("HasOptedOutOfEmail", n_of(lambda i: rng.choice(["true", "false"])), False),
+    ("bank_account_last4", n_of(lambda i: _digits(4)), False),
+    ("drivers_count", n_of(lambda i: i % 9), False),
+    ("race_number", n_of(lambda i: i % 40), False),
+    ("bank_account_number", n_of(lambda i: _digits(10)), True),  # a domestic account number
+    ("test_card_number", n_of(lambda i: _luhn_failing()), True),  # the name stands where Luhn fails
+    ("billing_details.name", n_of(lambda i: f"{rng.choice(FIRST)} {rng.choice(LAST)}"), True),
+    ("line1", n_of(lambda i: f"{i + 1} {rng.choice(STREETS)}"), True),
+    ("birth_date", n_of(lambda i: f"March {1 + i % 28}, 19{50 + i % 49}"), True),
+    ("address_line1_check", n_of(lambda i: rng.choice(["pass", "fail", "unchecked"])), False),
+    ("address_id", n_of(lambda i: i + 1), False),
+    ("mac_address", n_of(lambda i: f"00:1a:2b:3c:4d:{i:02x}"), False),
     # --- look-alikes of the new detectors
     ("etag", n_of(lambda i: f'W/"{uuid.uuid4().hex}"'), False),
     ("checksum_md5", n_of(lambda i: uuid.uuid4().hex), False),
