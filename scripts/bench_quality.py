@@ -92,6 +92,7 @@ def main(argv: list[str]) -> None:
     jobs["with"] = jobs["with"].rename(jobs["with"].with_name("bench-quality-job.yaml"))
     jobs["without"] = bench.write_job(data_dir, csv_path, bench.write_asset(data_dir), target_mb, {})
     scratch = Path(tempfile.mkdtemp(prefix="quality-", dir=data_dir))
+    engine = bench.snapshot_engine(data_dir)  # edits made meanwhile do not mix into the runs
     bench.warm_page_cache(csv_path)
     load_before = uptime()
     report: dict[str, Any] = {"rows": args.rows, "load_before": load_before, "workers": {}}
@@ -103,7 +104,7 @@ def main(argv: list[str]) -> None:
                 if args.wait_quiet:
                     bench.wait_for_quiet(args.wait_quiet)
                 load = uptime()
-                m = bench.run_dativo(jobs[key], scratch, workers, args.rows, False, None)
+                m = bench.run_dativo(jobs[key], scratch, workers, args.rows, False, engine)
                 runs[key].append(m)
                 print(
                     f"w{workers} {key:<7} {m.seconds:6.2f} s wall {m.cpu_seconds:6.2f} s CPU "

@@ -286,3 +286,34 @@ def test_quality_sql_keeps_its_placeholders_and_env_elsewhere_still_expands(
     summary = workspace.run(setup(workspace, asset))
     assert summary["state"] == "committed" and summary["quality"][0]["value"] == 7
     assert workspace.table("acme.orders").properties["dativo.governance.owner"] == "ops@acme.com"
+
+
+def test_rules_on_real_celery_workers(workspace: Workspace, fleet: Any) -> None:
+    """Partitions measured on worker processes, merged by the commit task: the same results as
+    embedded, and a failing error rule leaves no table."""
+    from dativo_workers.config import load_job, load_runner
+    from dativo_workers.producer import submit, wait
+
+    fleet.start_worker(concurrency=2)
+    asset = contract(
+        schema="- {type: sql, query: 'SELECT sum(amount) FROM ${table}', mustBeGreaterThan: 100}",
+        id_="- {metric: duplicateValues, mustBe: 1}",
+        status="- {metric: invalidValues, arguments: {validValues: [open, closed]}, mustBe: 1}",
+    )
+    runner = load_runner(workspace.runner_file)
+    ledger = workspace.ledger()
+    summary = wait(submit(load_job(setup(workspace, asset)), runner, ledger, None), ledger, timeout_s=120)
+    assert summary["state"] == "committed", summary
+    assert {(r["rule"], r["value"], r["status"]) for r in summary["quality"]} == {
+        ("sql", 165.5, "pass"),
+        ("id.duplicateValues", 1, "pass"),
+        ("status.invalidValues", 1, "pass"),
+    }
+    snapshot = workspace.table("acme.orders").current_snapshot()
+    assert snapshot.summary.additional_properties["dativo.quality.id.duplicateValues"] == "pass 1"
+
+    failing = contract(id_="- {metric: duplicateValues, mustBe: 0, severity: error}")
+    workspace.write("assets/orders.yaml", failing)
+    summary = wait(submit(load_job(workspace.root / "orders.yaml"), runner, ledger, None), ledger, timeout_s=120)
+    assert summary["state"] == "failed" and "id.duplicateValues: measured 1" in summary["error"]
+    assert len(workspace.table("acme.orders").snapshots()) == 1  # the first run's only
