@@ -3,7 +3,8 @@
 `celery -A dativo_workers.celery_app worker` and `dativo worker` start the same worker. The
 settings encode DESIGN.md §6: acks late, one message prefetched, redelivery of a task whose
 worker died (capped by the ledger's attempt count), JSON only, visibility timeout above the
-longest partition everywhere Redis needs it, events on for Flower.
+longest partition everywhere Redis needs it. Task events only when the runner sets
+`task_events` or a monitor (Flower) enables them.
 """
 
 from __future__ import annotations
@@ -67,8 +68,10 @@ def celery_settings(runner: RunnerConfig) -> dict[str, Any]:
         "result_expires": RESULT_EXPIRES_S,
         "result_extended": True,
         "task_track_started": True,
-        "worker_send_task_events": True,
-        "task_send_sent_event": True,
+        # off unless the runner asks: a worker publishes three events per task otherwise (a
+        # third of its main process's work on one-row partitions); Flower enables them remotely
+        "worker_send_task_events": runner.task_events,
+        "task_send_sent_event": runner.task_events,
         "task_default_queue": DEFAULT_QUEUE,
         "task_queues": [Queue(DEFAULT_QUEUE), Queue(CONTROL_QUEUE)],
         "task_routes": {"dativo.reconcile": {"queue": CONTROL_QUEUE}},

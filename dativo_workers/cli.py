@@ -410,7 +410,8 @@ def worker(
     from dativo_workers.celery_app import app as celery_app
 
     queues = queues or f"{DEFAULT_QUEUE},{CONTROL_QUEUE}"  # the reconciler has its own queue
-    argv = ["worker", "-E", "--queues", queues, "--hostname", hostname or "dativo@%h"]
+    # no -E: task events follow the runner's `task_events` (Flower turns them on while it watches)
+    argv = ["worker", "--queues", queues, "--hostname", hostname or "dativo@%h"]
     if concurrency:
         argv += ["--concurrency", str(concurrency)]
     if autoscale:

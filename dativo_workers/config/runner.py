@@ -60,6 +60,10 @@ class RunnerConfig(BaseModel):
     # a merge touching more table files than this rewrites them as partitions on the workers (the
     # embedded pool); up to this many are rewritten by the committing process (docs/merge.md)
     merge_rewrite_in_process_files: int = Field(default=4, ge=0)
+    # Celery task events (received, started, succeeded...) from the start: three Redis publishes
+    # per task in the worker's main process. Off, Flower still turns them on for the workers it
+    # watches (it broadcasts `enable_events` every few seconds), so they cost only while watched.
+    task_events: bool = False
     catalogs: dict[str, CatalogConfig] = Field(
         default_factory=lambda: {
             "default": CatalogConfig(

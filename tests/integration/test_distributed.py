@@ -431,6 +431,9 @@ def _flower(workspace: Workspace, fleet: Fleet, worker: str) -> Iterator[str]:
         # flower sees tasks sent after it joined the event stream: wait until it has our worker's events
         eventually(lambda: any(w.startswith(f"{worker}@") for w in json.loads(_get(f"{base}/api/workers"))),
                    timeout=30, interval=0.3, what="flower receiving the worker's events")  # fmt: skip
+        # workers send no task events by default (runner.task_events): Flower turns them on itself
+        eventually(lambda: "Events of group {task} enabled by remote" in fleet.log_text(),
+                   timeout=30, interval=0.3, what="flower enabling the worker's task events")  # fmt: skip
         yield base
     finally:
         flower.terminate()
