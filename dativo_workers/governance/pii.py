@@ -691,8 +691,9 @@ def _phone_international(value: str) -> bool:
     number = _parse_phone(text, None)
     if number is None or not phonenumbers.is_possible_number(number):
         return False
-    # bare 00-prefixed digits may be a zero-padded id: only a number libphonenumber knows counts
-    return not (bare and value.lstrip().startswith("00")) or phonenumbers.is_valid_number(number)
+    # bare digits (`+14155552671`, `0014155552671`) may be a signed or zero-padded number: only a
+    # valid number (a known range of its country) counts
+    return not bare or phonenumbers.is_valid_number(number)
 
 
 def _phone_named(value: str) -> bool:

@@ -694,6 +694,7 @@ def test_hashes_and_object_ids_that_are_not_secrets() -> None:
         [f"0044 20 7946 0{i:03d}" for i in range(20)],
         [f"+49-89-1234{i:03d}" for i in range(20)],
         [f"+44 20 7946 0{i:03d} ext. 12" for i in range(20)],
+        [f"+1415{rng.randint(200, 999)}{_digits(4)}" for _ in range(20)],  # E.164, valid numbers
     ],
 )
 def test_international_phone_numbers_under_an_opaque_name(values: list[str]) -> None:
@@ -725,6 +726,7 @@ def test_national_phone_numbers_need_a_phone_name_or_a_recognisable_region() -> 
         [f"978-3-16-{_digits(6)}-{_digits(1)}" for _ in range(20)],  # ISBN
         [f"2024-03-01T10:{i:02d}:00+02:00" for i in range(20)],  # timestamps with offsets
         [_digits(10) for _ in range(20)],  # bare numeric ids
+        [f"+{rng.randint(10**10, 10**11 - 1)}" for _ in range(40)],  # signed 11-digit numbers
     ],
 )
 def test_phone_look_alikes_under_an_opaque_name(values: list[str]) -> None:
