@@ -384,27 +384,49 @@ def kms_endpoint() -> Iterator[tuple[str, str]]:
         server.stop()
 
 
-def test_aws_kms_wraps_the_keys_and_reads_back(
+def test_aws_kms_wraps_the_keys_of_files_on_an_object_store(
     workspace: Workspace, kms_endpoint: tuple[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Two partitions on two worker processes (each connects to KMS from its own runner config),
+    written to S3 (moto serves both on one loopback port)."""
+    import boto3
+    import pyarrow.fs as pafs
+
     endpoint, pii_key = kms_endpoint
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-    text = workspace.runner_file.read_text()
-    workspace.runner_file.write_text(text + f"  secrets:\n    aws: {{region: eu-west-1, endpoint_url: '{endpoint}'}}\n")
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    s3.create_bucket(Bucket="vault-lake")
+    storage = f"s3.endpoint: '{endpoint}', s3.region: us-east-1, s3.access-key-id: test, s3.secret-access-key: test"
+    workspace.runner_file.write_text(
+        f"""runner:
+  ledger_url: sqlite:///{workspace.state}/dativo.db
+  catalogs:
+    default: {{type: sql, uri: 'sqlite:///{workspace.state}/catalog.db', warehouse: '{workspace.state}/wh', {storage}}}
+  secrets:
+    aws: {{region: eu-west-1, endpoint_url: '{endpoint}'}}
+"""
+    )
     workspace.write("data/more.csv", CSV.replace("\n1,", "\n11,").replace("\n2,", "\n12,").replace("\n3,", "\n13,"))
     job = encrypted_job(
         workspace, f"{{kms: {{type: aws_kms}}, footer_key: alias/dativo-footer, column_key: {pii_key}}}"
     )
-    job.write_text(job.read_text().replace("data/people.csv", "data/*.csv"))
-    # two partitions on two worker processes: each connects to KMS from its own runner config
+    job.write_text(job.read_text().replace("data/people.csv", "data/*.csv").replace("out/enc", "s3://vault-lake/enc"))
     summary = workspace.run(job, workers=2)
     assert summary["state"] == "committed" and summary["partitions_total"] == 2, summary
+
+    fs = pafs.S3FileSystem(
+        endpoint_override=endpoint.removeprefix("http://"), scheme="http", access_key="test", secret_key="test"
+    )
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="vault-lake")["Contents"] if o["Key"].endswith(".parquet")]
+    assert len(keys) == 2 and all(k.startswith(f"enc/{summary['run_id']}") for k in keys)
     props = job_decryption_properties(job, workspace.runner_file)
     rows = []
-    for path in output_files(workspace, "enc"):
-        assert_unreadable_without_keys(path)
-        rows += read_rows(path, props)
+    for key in keys:
+        local = workspace.root / Path(key).name
+        local.write_bytes(s3.get_object(Bucket="vault-lake", Key=key)["Body"].read())
+        assert_unreadable_without_keys(local)
+        rows += pq.read_table(f"vault-lake/{key}", filesystem=fs, decryption_properties=props).to_pylist()
     more = [{**r, "id": r["id"] + 10} for r in ROWS]
     assert sorted(rows, key=lambda r: r["id"]) == ROWS + more
 
