@@ -318,6 +318,9 @@ NAME_RULES: dict[str, tuple[str, re.Pattern[str], float]] = {
             "birthday",
             "birth_?(?:year|month|day|datetime)",
             "(?:year|month|day)_of_birth",
+            "death_?date",
+            "date_of_death",
+            "dod",
             "geburtsdatum",
             "geburtstag",
             "fecha_(?:de_)?nacimiento",
@@ -336,6 +339,8 @@ NAME_RULES: dict[str, tuple[str, re.Pattern[str], float]] = {
             "address_?\\d",
             "addr(?:_?line)?_?\\d?",
             "house_?number",
+            "birth_?place",
+            "place_of_birth",
             "line_?[12]",
             "hausnummer",
             "postal_?code",
@@ -369,7 +374,7 @@ NAME_RULES: dict[str, tuple[str, re.Pattern[str], float]] = {
             "(?:customer|contact|person|user|employee|patient|client|holder|cardholder|account_holder|assistant"
             "|manager|owner|beneficiary|recipient|sender|spouse|guardian|parent|emergency_contact|next_of_kin"
             "|physician|doctor|subscriber|member|student|applicant|candidate|passenger|guest|driver|billing|shipping"
-            "|billing_details|shipping_details)_name",
+            "|billing_details|shipping_details|supplied|requester|reporter|author|signer|signatory|witness)_name",
             "vorname",
             "nachname",
             "nombre",
@@ -383,6 +388,10 @@ NAME_RULES: dict[str, tuple[str, re.Pattern[str], float]] = {
 
 # names that suggest a person's name but need the values to agree
 AMBIGUOUS_PERSON_NAME = re.compile(r"^(?:name|nom|contact)$")
+# `first` / `last` alone (a sample patients table): a name part only when the values are single
+# capitalised words, digits appended by some generators allowed (`Jacinto644`)
+AMBIGUOUS_NAME_PART = re.compile(r"^(?:first|last|given|family)$")
+NAME_PART_RE = r"^[A-ZÀ-ÖØ-Þ][a-zà-öø-ÿ'-]+\d*$"
 # a name saying "this is an identifier of something else" vetoes digit-shaped value detectors
 ID_LIKE_NAME = _words(
     "order",
@@ -519,6 +528,8 @@ ADDRESS_NOT = _words(
     "web",
     "url",
     "provided",
+    "country",
+    "country_code",
 )
 # the last digits of a card or account are not the number (PCI DSS); the last digits of an SSN are
 LAST_DIGITS = _words("last_?4", "last_four", "last_digits")
@@ -993,6 +1004,11 @@ def detect_column(name: str, array: pa.ChunkedArray | pa.Array | None) -> Findin
         if not _type_allows(detector, dtype):
             continue
         name_hit = _name_hit(detector, pattern, norm)
+        if detector == "person_name" and not name_hit and AMBIGUOUS_NAME_PART.match(norm):
+            share = values.share(NAME_PART_RE) if values is not None else 0.0
+            if share >= VALUE_SHARE:
+                best = _better(best, Finding(name, label, "both", round(min(0.9, 0.6 + 0.3 * share), 2), detector))
+            continue
         if detector == "person_name" and not name_hit and AMBIGUOUS_PERSON_NAME.match(norm):
             # `name` alone: a person's name only when the values say so
             share = values.share(PERSON_NAME_RE) if values is not None else 0.0

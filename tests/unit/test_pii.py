@@ -352,6 +352,12 @@ COLUMNS: list[tuple[str, list, bool]] = [
     ("address_line1_check", n_of(lambda i: rng.choice(["pass", "fail", "unchecked"])), False),
     ("address_id", n_of(lambda i: i + 1), False),
     ("mac_address", n_of(lambda i: f"00:1a:2b:3c:4d:{i:02x}"), False),
+    ("FIRST", n_of(lambda i: rng.choice(FIRST) + str(rng.randint(100, 999))), True),  # a sample patients table
+    ("DEATHDATE", n_of(lambda i: f"20{10 + i % 14}-0{1 + i % 9}-1{i % 10}" if i % 4 == 0 else None), True),
+    ("SuppliedName", n_of(lambda i: f"{rng.choice(FIRST)} {rng.choice(LAST)}"), True),
+    ("first", n_of(lambda i: rng.choice(["yes", "no"])), False),
+    ("last", n_of(lambda i: f"{i * 1.25:.2f}"), False),
+    ("address_country", n_of(lambda i: rng.choice(["DE", "US", "FR"])), False),
     # --- look-alikes of the new detectors
     ("etag", n_of(lambda i: f'W/"{uuid.uuid4().hex}"'), False),
     ("checksum_md5", n_of(lambda i: uuid.uuid4().hex), False),
