@@ -28,7 +28,7 @@ import json
 import os
 import secrets as pysecrets
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -244,11 +244,13 @@ def kms_client(kms: KmsConfig, base_dir: Path, settings: SecretsConfig | None = 
 
 # -- one crypto factory per KMS and process (it caches the KEKs) --------------------------------
 
-_factories: dict[str, tuple[pe.CryptoFactory, _Recording]] = {}
+_factories: dict[str, tuple[pe.CryptoFactory, pe.KmsClient]] = {}
 _lock = threading.Lock()
 
 
-def _factory(kms: KmsConfig, base_dir: Path, settings: SecretsConfig | None) -> tuple[pe.CryptoFactory, _Recording]:
+def _factory(kms: KmsConfig, base_dir: Path, settings: SecretsConfig | None) -> tuple[pe.CryptoFactory, pe.KmsClient]:
+    """The process's crypto factory for this KMS (it caches KEKs), and its one KMS client. A KMS
+    client's exception reaches the caller of pyarrow as itself (its text is ours, never a key)."""
     if settings is None and not isinstance(kms, LocalKms):
         from dativo_workers.secrets import active
 
@@ -267,7 +269,7 @@ def _factory(kms: KmsConfig, base_dir: Path, settings: SecretsConfig | None) -> 
     key = hashlib.sha256(identity.encode()).hexdigest()
     with _lock:
         if key not in _factories:
-            client = _Recording(kms_client(kms, base_dir, settings))  # fail here (bad key file) rather than in C++
+            client = kms_client(kms, base_dir, settings)  # fails here (bad key file), not inside pyarrow
             _factories[key] = (pe.CryptoFactory(lambda _conn: client), client)
         return _factories[key]
 
@@ -280,30 +282,6 @@ def _stamp(kms: KmsConfig, base_dir: Path) -> int | None:
         return (base_dir / Path(kms.key_file).expanduser()).stat().st_mtime_ns
     except OSError:
         return None
-
-
-class _Recording(pe.KmsClient):
-    """Keeps the last error of the wrapped client: pyarrow turns a callback's exception into an
-    OSError, and we re-raise ours (whose text is known to be clean) instead."""
-
-    def __init__(self, inner: pe.KmsClient) -> None:
-        pe.KmsClient.__init__(self)
-        self.inner = inner
-        self.errors: list[BaseException] = []
-
-    def wrap_key(self, key_bytes: bytes, master_key_identifier: str) -> str:
-        try:
-            return self.inner.wrap_key(key_bytes, master_key_identifier)
-        except BaseException as exc:
-            self.errors.append(exc)
-            raise
-
-    def unwrap_key(self, wrapped_key: str, master_key_identifier: str) -> bytes:
-        try:
-            return self.inner.unwrap_key(wrapped_key, master_key_identifier)
-        except BaseException as exc:
-            self.errors.append(exc)
-            raise
 
 
 def forget_keys() -> None:
@@ -321,18 +299,6 @@ def _reset_after_fork() -> None:  # SDK clients (connection pools) must not cros
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reset_after_fork)
-
-
-def _kms_errors_raised(errors: list[BaseException], call: Callable[[], Any]) -> Any:
-    """Run a pyarrow call that may call the KMS; a KMS error is raised as itself, not as the
-    OSError pyarrow wraps it in."""
-    del errors[:]
-    try:
-        return call()
-    except (OSError, ValueError) as exc:
-        if errors:
-            raise errors[-1] from None
-        raise EncryptionError(f"Parquet encryption: {redact.scrub(str(exc))}") from None
 
 
 # -- writing -------------------------------------------------------------------------------------
@@ -363,17 +329,14 @@ class ParquetEncryption:
         )
 
     def file_properties(self) -> pq.FileEncryptionProperties:
-        return _kms_errors_raised(
-            self.client.errors,
-            lambda: self.factory.file_encryption_properties(pe.KmsConnectionConfig(), self.encryption),
-        )
+        return self.factory.file_encryption_properties(pe.KmsConnectionConfig(), self.encryption)
 
     def check_keys(self) -> None:
         """Wrap and unwrap a throw-away key with each master key: a missing key or a KMS that refuses
         fails the run while planning, before any file is written."""
         for key in dict.fromkeys([self.config.footer_key, self.config.column_master_key]):
             probe = pysecrets.token_bytes(16)
-            if self.client.inner.unwrap_key(self.client.inner.wrap_key(probe, key), key) != probe:
+            if self.client.unwrap_key(self.client.wrap_key(probe, key), key) != probe:
                 raise EncryptionError(f"master key {key!r}: the KMS did not return the key it wrapped")
 
 
@@ -403,12 +366,9 @@ def decryption_properties(
     from pydantic import TypeAdapter
 
     config = TypeAdapter(KmsConfig).validate_python(kms) if isinstance(kms, dict) else kms
-    factory, client = _factory(config, Path(base_dir), settings)
-    return _kms_errors_raised(
-        client.errors,
-        lambda: factory.file_decryption_properties(
-            pe.KmsConnectionConfig(), pe.DecryptionConfiguration(cache_lifetime=CACHE_LIFETIME)
-        ),
+    factory, _ = _factory(config, Path(base_dir), settings)
+    return factory.file_decryption_properties(
+        pe.KmsConnectionConfig(), pe.DecryptionConfiguration(cache_lifetime=CACHE_LIFETIME)
     )
 
 
