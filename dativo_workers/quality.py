@@ -62,6 +62,7 @@ _TABLE_PLACEHOLDERS = ("${table}", "${object}", "{object}")
 _COLUMN_PLACEHOLDERS = ("${column}", "${property}", "{property}")
 _LEFT_PLACEHOLDER = re.compile(r"\$\{[^}]*\}")
 RUN_VIEW = "dativo_run_rows"
+MAX_INTERVALS = 1000  # per duplicate rule and partition; batches beyond go to the sidecar
 SOFT_ENGINES: dict[str, str] = {
     "soda": (
         "Soda Core is not supported: soda-core-duckdb (3.5.6, the newest) pins duckdb<1.1 and would "
@@ -400,6 +401,7 @@ class PartitionQuality:
         self.counts = {r.key: 0 for r in self.rules}
         self._open_sidecar = open_sidecar
         self._sidecars: dict[str, tuple[Any, str]] = {}
+        self._intervals: dict[str, list[list[int]]] = {}  # duplicate rules: runs of consecutive integers
         self._prepared: dict[str, Any] = {}
 
     def observe(self, batch: pa.RecordBatch) -> None:
@@ -471,8 +473,11 @@ class PartitionQuality:
     def _distinct(self, rule: Rule, batch: pa.RecordBatch) -> None:
         if len(rule.columns) == 1:
             values = batch.column(rule.columns[0])
-            self.counts[rule.key] += len(values) - values.null_count  # the rows compared
-            distinct = pa.table({"v": pc.unique(values.drop_null() if values.null_count else values)})
+            values = values.drop_null() if values.null_count else values
+            self.counts[rule.key] += len(values)  # the rows compared
+            if not len(values) or self._as_interval(rule.key, values):
+                return
+            distinct = pa.table({"v": pc.unique(values)})
         else:
             self.counts[rule.key] += batch.num_rows
             names = [f"c{i}" for i in range(len(rule.columns))]
@@ -482,14 +487,35 @@ class PartitionQuality:
             self._sidecars[rule.key] = self._open_sidecar(rule.key, distinct.schema)
         self._sidecars[rule.key][0].write_table(distinct)
 
+    def _as_interval(self, key: str, values: pa.Array) -> bool:
+        """A batch of whole numbers that runs lo, lo+1, ..., hi (a sequential key, the usual case)
+        is kept as the interval [lo, hi]: no distinct values to write, none to count at the commit."""
+        if not pa.types.is_integer(values.type):
+            return False
+        spans = self._intervals.setdefault(key, [])
+        if len(spans) >= MAX_INTERVALS:
+            return False
+        bounds = pc.min_max(values)
+        lo, hi = bounds["min"].as_py(), bounds["max"].as_py()
+        if hi - lo + 1 != len(values):
+            return False
+        if len(values) > 1 and not pc.all(pc.less(values.slice(0, len(values) - 1), values.slice(1))).as_py():
+            return False  # as many values as the span, but some repeat
+        if spans and spans[-1][1] + 1 == lo:
+            spans[-1][1] = hi  # the previous batch ended just before: one interval
+        else:
+            spans.append([lo, hi])
+        return True
+
     def close(self) -> dict[str, Any]:
-        """The partition's state: rows, one counter per rule, and its sidecars' URIs."""
+        """The partition's state: rows, one counter per rule, its sidecars' URIs and intervals."""
         for writer, _ in self._sidecars.values():
             writer.close()
         return {
             "rows": self.rows,
             "counts": self.counts,
             "sidecars": {key: uri for key, (_, uri) in self._sidecars.items()},
+            "intervals": {key: spans for key, spans in self._intervals.items() if spans},
         }
 
     def abort(self) -> list[str]:
@@ -599,22 +625,45 @@ def _library_value(
     counted = sum(int(s.get("counts", {}).get(rule.key, 0)) for s in states)
     if rule.metric == "duplicateValues":
         sidecars = [s["sidecars"][rule.key] for s in states if rule.key in s.get("sidecars", {})]
-        distinct = _count_distinct(con(), sidecars, open_dataset) if sidecars else 0
+        spans = _union([span for s in states for span in s.get("intervals", {}).get(rule.key, [])])
+        distinct = sum(hi - lo + 1 for lo, hi in spans)
+        if sidecars:
+            distinct += _count_distinct(con(), sidecars, open_dataset, spans)
         counted = counted - distinct  # rows compared minus distinct values: the repeats
     if rule.unit == "percent":
         return round(100.0 * counted / rows, 6) if rows else 0.0
     return counted
 
 
-def _count_distinct(con: Any, uris: list[str], open_dataset: Callable[..., Any]) -> int:
+def _union(spans: list[list[int]]) -> list[tuple[int, int]]:
+    """Intervals merged where they overlap or touch, in order."""
+    merged: list[tuple[int, int]] = []
+    for lo, hi in sorted(spans):
+        if merged and lo <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    return merged
+
+
+def _count_distinct(
+    con: Any, uris: list[str], open_dataset: Callable[..., Any], spans: list[tuple[int, int]] | None = None
+) -> int:
+    """Distinct values (rows of the sidecars' columns) outside ``spans``, counted by DuckDB."""
     dataset = open_dataset(uris)
     con.register("dativo_sidecars", dataset)
     try:
         names = ", ".join(f'"{n}"' for n in dataset.schema.names)
-        rows = con.execute(f"SELECT count(*) FROM (SELECT DISTINCT {names} FROM dativo_sidecars)").fetchall()
-        return int(rows[0][0])
+        outside = ""
+        if spans:
+            con.register("dativo_spans", pa.table({"lo": [s[0] for s in spans], "hi": [s[1] for s in spans]}))
+            outside = " WHERE NOT EXISTS (SELECT 1 FROM dativo_spans WHERE v BETWEEN lo AND hi)"
+        query = f"SELECT count(*) FROM (SELECT DISTINCT {names} FROM dativo_sidecars{outside})"
+        return int(con.execute(query).fetchall()[0][0])
     finally:
         con.unregister("dativo_sidecars")
+        if spans:
+            con.unregister("dativo_spans")
 
 
 def _run_sql(con: Any, rule: Rule, data_files: list[str], open_dataset: Callable[..., Any]) -> Any:

@@ -1,0 +1,83 @@
+"""Duplicate counting across partitions (quality.py): sidecars of distinct values and intervals of
+consecutive integers, merged at the commit, against a brute-force count."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pytest
+
+from dativo_workers.quality import MAX_INTERVALS, PartitionQuality, Rule, evaluate, sidecar_opener
+from dativo_workers.storage import filesystem
+
+
+def _rule() -> Rule:
+    return Rule(key="k", kind="library", where="", metric="duplicateValues", column="v", columns=["v"],
+                comparator="mustBe", threshold=0)  # fmt: skip
+
+
+def _open(uris: list[str]) -> Any:
+    fs, _ = filesystem(uris[0], {})
+    kind = "arrow" if uris[0].endswith(".arrow") else "parquet"
+    return ds.dataset([filesystem(u, {})[1] for u in uris], format=kind, filesystem=fs)
+
+
+def _duplicates(tmp_path: Path, partitions: list[list[list[Any]]], kind: pa.DataType) -> tuple[int, list[Any]]:
+    rule = _rule()
+    states = []
+    for index, batches in enumerate(partitions):
+        checks = PartitionQuality([rule], sidecar_opener(tmp_path.as_uri(), "run", index, 1, {}))
+        for values in batches:
+            checks.observe(pa.record_batch({"v": pa.array(values, kind)}))
+        states.append(checks.close())
+    return evaluate([rule], "severity", states, [], _open).results[0]["value"], states
+
+
+def _brute(partitions: list[list[list[Any]]]) -> int:
+    values = [v for p in partitions for b in p for v in b if v is not None]
+    return len(values) - len(set(values))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_mixes_of_runs_and_scattered_values(tmp_path: Path, seed: int) -> None:
+    rng = random.Random(seed)
+    partitions = []
+    for _ in range(rng.randint(1, 4)):
+        batches = []
+        for _ in range(rng.randint(1, 5)):
+            if rng.random() < 0.5:  # a run of consecutive ids, sometimes overlapping another
+                start = rng.randint(0, 300)
+                batches.append(list(range(start, start + rng.randint(1, 60))))
+            else:
+                batches.append([rng.choice([None, rng.randint(0, 400)]) for _ in range(rng.randint(1, 40))])
+        partitions.append(batches)
+    value, _ = _duplicates(tmp_path, partitions, pa.int64())
+    assert value == _brute(partitions)
+
+
+def test_sequential_ids_need_no_sidecar(tmp_path: Path) -> None:
+    partitions = [[list(range(0, 100)), list(range(100, 250))], [list(range(250, 300))], [[299, 300, 301]]]
+    value, states = _duplicates(tmp_path, partitions, pa.int64())
+    assert value == 1  # 299 in the last two partitions
+    assert states[0]["intervals"] == {"k": [[0, 249]]} and states[0]["sidecars"] == {}
+    assert not list(tmp_path.rglob("*.arrow"))
+
+
+def test_not_a_run_goes_to_the_sidecar(tmp_path: Path) -> None:
+    partitions = [[[3, 2, 1], [4, 4, 6]], [[1, 7, 8]]]  # descending; a repeat; a gap
+    value, states = _duplicates(tmp_path, partitions, pa.int64())
+    assert value == _brute(partitions) == 2
+    assert states[0]["intervals"] == {} and states[1]["intervals"] == {}
+    assert len(list(tmp_path.rglob("*.arrow"))) == 2
+
+
+def test_text_values_and_too_many_intervals(tmp_path: Path) -> None:
+    words = [["a", "b", None], ["b", "c"], ["a"]]
+    assert _duplicates(tmp_path / "t", [words[:2], words[2:]], pa.string())[0] == 2
+    scattered = [[i * 3] for i in range(MAX_INTERVALS + 5)] + [[0, 3]]  # one interval per batch, then the cap
+    value, states = _duplicates(tmp_path / "n", [scattered], pa.int64())
+    assert value == 2 and len(states[0]["intervals"]["k"]) == MAX_INTERVALS
