@@ -612,6 +612,14 @@ SECRET_VALUE_RE = "|".join(
         r"(AccountKey|SharedAccessKey)=[A-Za-z0-9+/=]{20,}",  # Azure connection strings
     ]
 )
+# the prefixes alone, for pyarrow.compute (RE2 compiles long counted repetitions into big programs on
+# every call); the full patterns run with Python's re on the candidates only
+SECRET_PREFIX_RE = (
+    r"^(sk_|rk_|pk_|whsec_|AKIA|ASIA|gh[pousr]_|github_pat_|glpat-|xox[abposre]-|xapp-|AIza|ya29\.|sk-|SG\.|npm_"
+    r"|pypi-|shp(at|ss|ca|pa)_|hf_|dop_v1_|sq0(atp|csp)-|key-|SK|eyJ|-----BEGIN |\$|pbkdf2|bcrypt_sha256\$|argon2\$"
+    r"|scrypt:|Bearer |Basic |[a-z][a-z0-9+.-]*://)|AccountKey=|SharedAccessKey="
+)
+_SECRET_VALUE = re.compile(SECRET_VALUE_RE)
 HIGH_ENTROPY_MIN_LEN = 20
 HIGH_ENTROPY_BITS = 3.5
 
@@ -676,6 +684,10 @@ def _entropy(value: str) -> float:
     counts = Counter(value)
     n = len(value)
     return -sum(c / n * math.log2(c / n) for c in counts.values())
+
+
+def _known_secret(value: str) -> bool:
+    return _SECRET_VALUE.search(value) is not None
 
 
 def _high_entropy(value: str) -> bool:
@@ -814,6 +826,8 @@ IDENTIFIER_RULES: dict[str, list[ValueRule]] = {
 }
 
 _ALONE_UNION = {d: "|".join(f"(?:{r.pattern})" for r in rules if r.alone) for d, rules in IDENTIFIER_RULES.items()}
+# every identifier shape that may label a column on values alone: one regex rules most columns out
+_ANY_IDENTIFIER = "|".join(f"(?:{u})" for u in _ALONE_UNION.values() if u)
 
 
 class _Values:
@@ -832,6 +846,13 @@ class _Values:
         self.text = pc.filter(text, pc.not_equal(text, ""))
         self.count = len(self.text)
         self.has_digit = self.count and pc.sum(pc.match_substring_regex(self.text, r"\d")).as_py() / self.count
+        self._any_identifier: float | None = None
+
+    def any_identifier(self) -> float:
+        """Share of values with the shape of some identifier (computed once per column)."""
+        if self._any_identifier is None:
+            self._any_identifier = self.share(_ANY_IDENTIFIER)
+        return self._any_identifier
 
     def share(self, pattern: str, check: Callable[[str], bool] | None = None, need: float = 0.0) -> float:
         """Share of values matching ``pattern`` (and ``check``, run on at most ``CHECK_VALUES`` of
@@ -870,8 +891,8 @@ class _Values:
 def _rules_share(detector: str, values: _Values, name_matched: bool) -> float:
     rules = IDENTIFIER_RULES[detector] if name_matched else [r for r in IDENTIFIER_RULES[detector] if r.alone]
     need = 0.0 if name_matched else VALUE_SHARE
-    if need and values.share(_ALONE_UNION[detector]) < need:  # one regex rules the column out
-        return 0.0
+    if need and (values.any_identifier() < need or values.share(_ALONE_UNION[detector]) < need):
+        return 0.0  # one regex rules the column out
     best = 0.0
     for rule in rules:
         best = max(best, values.share(rule.pattern, rule.check, need))
@@ -910,7 +931,7 @@ def _value_share(detector: str, values: _Values, name_matched: bool) -> float:
     if detector == "ip_address":
         return values.share(IPV4_RE) + values.share(IPV6_SHAPE_RE, _ipv6)
     if detector == "credential":
-        known = values.share(SECRET_VALUE_RE)
+        known = values.share(SECRET_PREFIX_RE, _known_secret, 0.0 if name_matched else VALUE_SHARE)
         if name_matched:
             return max(known, values.share_where(_high_entropy))
         return known
