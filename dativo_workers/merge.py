@@ -153,9 +153,10 @@ class MergeResult:
 @dataclass
 class _Incoming:
     keep: list[pa.BooleanArray | None]  # per fragment: rows that stay (None: all of them)
-    keys: pa.Table  # every distinct incoming key, deleted ones included, sorted by key
+    keys: pa.Table  # every distinct incoming key, deleted ones included, sorted by key (if asked for)
     deleted_keys: int
     superseded: int  # incoming rows replaced by a newer row of their key within the run
+    distinct: int = 0  # distinct incoming keys, deleted ones included
 
 
 @dataclass
@@ -191,7 +192,9 @@ def apply_merge(
     them is not rewritten again (unless it has delete files, or the table's schema or spec moved
     since: then it is rewritten here)."""
     token = uuid.uuid4().hex[:8]  # a commit attempt's own files: a retry or a takeover never overwrites them
-    incoming = _read_incoming(fragments, spec, storage)
+    snapshot = table.current_snapshot() if table is not None else None
+    # the keys select the table files to rewrite: a first load or a full refresh needs none of them
+    incoming = _read_incoming(fragments, spec, storage, keep_keys=snapshot is not None and not spec.replace)
     added: list[tuple[str, int]] = []
     for i, ((path, size), keep) in enumerate(zip(fragments, incoming.keep, strict=True)):
         if keep is None:
@@ -203,7 +206,6 @@ def apply_merge(
 
     deleted: list[DataFile] = []
     rows_rewritten = 0
-    snapshot = table.current_snapshot() if table is not None else None
     if table is not None and snapshot is not None:
         if spec.replace:
             deleted = [task.file for task in table.scan(snapshot_id=snapshot.snapshot_id).plan_files()]
@@ -225,7 +227,7 @@ def apply_merge(
                     added += files
                     rows_rewritten += rows
     summary = {
-        "dativo.merge.keys": str(incoming.keys.num_rows),
+        "dativo.merge.keys": str(incoming.distinct),
         "dativo.merge.deleted-keys": str(incoming.deleted_keys),
         "dativo.merge.superseded-rows": str(incoming.superseded),
         "dativo.merge.files-rewritten": str(0 if spec.replace else len(deleted)),
@@ -246,7 +248,9 @@ def touched_files(
 # -- the incoming rows, one winner per key, in bounded memory -------------------------------------
 
 
-def _read_incoming(fragments: list[tuple[str, int]], spec: MergeSpec, storage: StorageProperties) -> _Incoming:
+def _read_incoming(
+    fragments: list[tuple[str, int]], spec: MergeSpec, storage: StorageProperties, keep_keys: bool = True
+) -> _Incoming:
     """One winner per key among the run's rows, as keep-masks over its fragments.
 
     Reads only the key, order and marker columns, batch by batch. Up to ``BUCKET_ROWS`` rows are
@@ -255,13 +259,11 @@ def _read_incoming(fragments: list[tuple[str, int]], spec: MergeSpec, storage: S
     key's rows all land in one bucket, and the buckets' winners, in bucket order, are sorted.
     The work is vectorised: per bucket one sort by (key, order, read position); the last row of
     each key wins. Memory: one bucket, the distinct incoming keys (key columns only) and 8 bytes
-    per dropped row (superseded or deleted)."""
+    per dropped row (superseded or deleted); without ``keep_keys`` (nothing to select files for)
+    the keys are counted and let go."""
     columns = list(dict.fromkeys([*spec.key, *(c for c in (spec.order_by, spec.delete_column) if c)]))
-    files = []
-    for path, _ in fragments:
-        fs, inner = filesystem(path, storage)
-        files.append(pq.ParquetFile(inner, filesystem=fs))
-    sizes = [f.metadata.num_rows for f in files]
+    files = [_Source(path, storage) for path, _ in fragments]
+    sizes = [f.rows for f in files]
     total = sum(sizes)
     if not total:
         empty = pa.schema([(k, pa.null()) for k in spec.key]).empty_table()
@@ -269,10 +271,12 @@ def _read_incoming(fragments: list[tuple[str, int]], spec: MergeSpec, storage: S
     buckets = math.ceil(total / BUCKET_ROWS)
     bounds = _boundaries(files, spec.key[0], total, buckets) if buckets > 1 else None
     reduced: list[_Reduced] = []
+    masks: list[pa.BooleanArray | None] = [None] * len(files)
     nulls = dict.fromkeys(spec.key, 0)
     if bounds is None:  # one bucket: in memory
-        reduced.append(_reduce(pa.concat_tables(_batches(files, columns, nulls)), spec))
+        reduced.append(_reduce(pa.concat_tables(_batches(files, columns, nulls)), spec, keep_keys))
         _check_nulls(nulls)
+        _drop(masks, reduced[-1], sizes)
     else:
         with tempfile.TemporaryDirectory(prefix="dativo-merge-") as spill:
             paths = [os.path.join(spill, f"bucket-{b:04d}.arrow") for b in range(len(bounds) + 1)]
@@ -294,29 +298,46 @@ def _read_incoming(fragments: list[tuple[str, int]], spec: MergeSpec, storage: S
             for p in paths:
                 with pa.memory_map(p) as source:
                     data = pa.ipc.open_file(source).read_all()
-                reduced.append(_reduce(data, spec))
+                reduced.append(_reduce(data, spec, keep_keys))
                 del data
+                _drop(masks, reduced[-1], sizes)
                 os.unlink(p)
     keys = pa.concat_tables([r.keys for r in reduced]) if len(reduced) > 1 else reduced[0].keys
-    drops = pa.concat_arrays([r.drops for r in reduced]) if len(reduced) > 1 else reduced[0].drops
-    winners = sum(r.keys.num_rows for r in reduced)
+    winners = sum(r.distinct for r in reduced)
     deleted = sum(r.deleted for r in reduced)
-    return _Incoming(_masks(drops, sizes), keys, deleted, total - winners)
+    return _Incoming(masks, keys, deleted, total - winners, winners)
+
+
+class _Source:
+    """A fragment opened only while it is read: an open Parquet reader keeps its last decoded row
+    group, so a commit over many fragments would otherwise hold one per fragment."""
+
+    def __init__(self, path: str, storage: StorageProperties) -> None:
+        self.fs, self.inner = filesystem(path, storage)
+        self.rows = pq.read_metadata(self.inner, filesystem=self.fs).num_rows
+
+    def iter_batches(self, columns: list[str]) -> Any:
+        source = pq.ParquetFile(self.inner, filesystem=self.fs)
+        try:
+            yield from source.iter_batches(batch_size=65536, columns=columns)
+        finally:
+            source.close()
 
 
 @dataclass
 class _Reduced:
-    keys: pa.Table  # the bucket's distinct keys, sorted
+    keys: pa.Table  # the bucket's distinct keys, sorted (empty unless kept)
     drops: pa.Array  # read positions (`_SEQ`) of the rows that do not stay
     deleted: int
+    distinct: int
 
 
-def _batches(files: list[pq.ParquetFile], columns: list[str], nulls: dict[str, int]) -> Any:
+def _batches(files: list[_Source], columns: list[str], nulls: dict[str, int]) -> Any:
     """The incoming key/order/marker columns, batch by batch in read order, with each row's read
     position; counts the key columns' nulls."""
     for i, source in enumerate(files):
         start = 0
-        for batch in source.iter_batches(batch_size=65536, columns=columns):
+        for batch in source.iter_batches(columns):
             n = batch.num_rows
             seq = pc.add(_arange(n), (i << 32) + start)
             for name in nulls:
@@ -341,14 +362,14 @@ def _arange(n: int) -> pa.Array:
     return pc.subtract(pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int64()), n)), 1)
 
 
-def _boundaries(files: list[pq.ParquetFile], column: str, total: int, buckets: int) -> pa.Array | None:
+def _boundaries(files: list[_Source], column: str, total: int, buckets: int) -> pa.Array | None:
     """``buckets - 1`` values of the first key column splitting a strided sample of it into equal
     parts (None: the column's type cannot be searched, or it has too few distinct values: one
     bucket)."""
     stride = max(1, total // (buckets * SAMPLE_PER_BUCKET))
     samples = []
     for source in files:
-        for batch in source.iter_batches(batch_size=65536, columns=[column]):
+        for batch in source.iter_batches([column]):
             values = batch.column(0)
             samples.append(values.take(pc.multiply(_arange(math.ceil(len(values) / stride)), stride)))
     sample = pa.concat_arrays(samples) if samples else pa.array([])
@@ -364,11 +385,11 @@ def _boundaries(files: list[pq.ParquetFile], column: str, total: int, buckets: i
     return bounds if len(bounds) else None
 
 
-def _reduce(data: pa.Table, spec: MergeSpec) -> _Reduced:
+def _reduce(data: pa.Table, spec: MergeSpec, keep_keys: bool = True) -> _Reduced:
     """One winner per key in ``data`` (rows in read order, with their `_SEQ`)."""
     n = data.num_rows
     if n == 0:
-        return _Reduced(data.select(list(spec.key)), pa.array([], pa.int64()), 0)
+        return _Reduced(data.select(list(spec.key)), pa.array([], pa.int64()), 0, 0)
     sort_keys = [(k, "ascending") for k in spec.key]
     if spec.order_by is not None:
         sort_keys.append((spec.order_by, "ascending", "at_start"))  # a row without an order value is oldest
@@ -389,26 +410,27 @@ def _reduce(data: pa.Table, spec: MergeSpec) -> _Reduced:
         deleted = pc.sum(pc.and_(last, flagged)).as_py() or 0
         keep = pc.and_(last, pc.invert(flagged))
     drops = data.column(_SEQ).take(order).filter(pc.invert(keep)).combine_chunks()
-    return _Reduced(keys.filter(last).combine_chunks(), drops, deleted)
+    distinct = pc.sum(last).as_py() or 0
+    kept = keys.filter(last).combine_chunks() if keep_keys else keys.schema.empty_table()  # a slice keeps the buffers
+    return _Reduced(kept, drops, deleted, distinct)
 
 
-def _masks(drops: pa.Array, sizes: list[int]) -> list[pa.BooleanArray | None]:
-    """Per fragment, the rows that stay (None: every row)."""
+def _drop(masks: list[pa.BooleanArray | None], reduced: _Reduced, sizes: list[int]) -> None:
+    """Clear the rows a bucket dropped in the fragments' keep-masks (None: every row stays); the
+    bucket's drop list is let go. The masks take a bit per row of a fragment that loses any."""
+    drops, reduced.drops = reduced.drops, pa.array([], pa.int64())
     if not len(drops):
-        return [None] * len(sizes)
+        return
     drops = drops.take(pc.sort_indices(drops))
     fragment = pc.shift_right(drops, 32)
-    numbers = pa.array(range(len(sizes)), pa.int64())
-    starts = pc.search_sorted(fragment, numbers, side="left").to_pylist()
-    stops = pc.search_sorted(fragment, numbers, side="right").to_pylist()
-    masks: list[pa.BooleanArray | None] = []
-    for size, start, stop in zip(sizes, starts, stops, strict=True):
-        if start == stop:
-            masks.append(None)
-            continue
+    present = pc.unique(fragment)
+    starts = pc.search_sorted(fragment, present, side="left").to_pylist()
+    stops = pc.search_sorted(fragment, present, side="right").to_pylist()
+    for i, start, stop in zip(present.to_pylist(), starts, stops, strict=True):
         rows = pc.bit_wise_and(drops.slice(start, stop - start), 0xFFFFFFFF)
-        masks.append(pc.invert(pc.is_in(_arange(size), value_set=rows)))
-    return masks
+        stay = pc.invert(pc.is_in(_arange(sizes[i]), value_set=rows))
+        current = masks[i]
+        masks[i] = stay if current is None else pc.and_(current, stay)
 
 
 def _rewrite_fragment(
@@ -525,7 +547,7 @@ def plan_rewrites(
     if spec.replace or snapshot is None:
         return None
     incoming = _read_incoming(fragments, spec, storage)
-    if not incoming.keys.num_rows:
+    if not incoming.distinct:
         return None
     affected = touched_files(table, snapshot.snapshot_id, incoming.keys, spec, metadata.schema())
     if len(affected) <= in_process_files or any(task.delete_files for task, _ in affected):

@@ -20,6 +20,12 @@ What it does, each `dativo run` in its own subprocess sampled for RSS (scripts/b
 ... of them, each merge planned and rewritten by ``apply_merge`` (what a commit does) with 1, 2
 and 4 rewrite threads; prints seconds, seconds per touched file and rewritten rows/s.
 
+``--commit-memory`` measures the commit's reduction of the incoming rows alone (one winner per key,
+the keep-masks; `merge._read_incoming`), in a child process per size of ``--sizes``: fragments of
+the benchmark table's shape (``--partitions`` of them, keys unique, or with ``--changelog`` every
+key twice), peak RSS (the child's ru_maxrss) and CPU seconds. ``--code DIR`` runs another
+checkout's `dativo_workers` (e.g. the version before a change, from `git worktree`).
+
 ``--dlt /tmp/dltvenv/bin/python`` runs dlt's merge into Iceberg side by side (scripts/bench_merge_dlt.py,
 in dlt's own venv): after each dativo run, on the same source state, a dlt pipeline run with its
 own incremental state and Iceberg table; both get a row in the table.
@@ -204,6 +210,85 @@ def rewrite_scaling(files: int, file_rows: int, touched: list[int], threads: lis
     return lines
 
 
+_REDUCE_CHILD = """
+import json, os, resource, sys, time
+if os.environ.get("DATIVO_BENCH_CODE"):  # another checkout: ahead of this environment's editable install
+    sys.path.insert(0, os.environ["DATIVO_BENCH_CODE"])
+    sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in type(f).__module__.lower()]
+from dativo_workers import merge
+import pyarrow.parquet
+def rss():
+    return int(next(l for l in open("/proc/self/status") if l.startswith("VmRSS")).split()[1]) / 1024
+spec = merge.MergeSpec(key=("id",), order_by="updated_at")
+fragments = json.loads(sys.argv[1])
+before = rss()
+started, cpu = time.perf_counter(), time.process_time()
+import inspect
+first_load = {"keep_keys": False} if "keep_keys" in inspect.signature(merge._read_incoming).parameters else {}
+got = merge._read_incoming([tuple(f) for f in fragments], spec, {}, **(first_load if sys.argv[2] == "1" else {}))
+print(json.dumps({
+    "seconds": time.perf_counter() - started,
+    "cpu": time.process_time() - cpu,
+    "first_load": bool(sys.argv[2] == "1" and first_load),
+    "superseded": got.superseded,
+    "start_mib": before,
+    "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "module": merge.__file__,
+}))
+"""
+
+
+def commit_memory(sizes: list[int], partitions: int, changelog: bool, code: str | None, first_load: bool) -> list[str]:
+    """The incoming-row reduction of a merge commit, alone, in a child process per size
+    (``first_load``: into an empty table, so the distinct keys are not kept for file selection)."""
+    import subprocess
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    lines = []
+    for rows in sizes:
+        scratch = Path(tempfile.mkdtemp(prefix="dativo-bench-reduce-"))
+        try:
+            fragments = []
+            per = rows // partitions
+            for p in range(partitions):  # key ranges, as the benchmark table's id partitions
+                ids = pc.add(pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int64()), per)), p * per)
+                if changelog:  # every key twice: the second read wins
+                    ids = pa.concat_arrays([ids, ids])
+                n = len(ids)
+                table = pa.table(
+                    {
+                        "id": ids,
+                        "customer_id": pc.cast(pc.bit_wise_and(ids, 0xFFFFF), pa.int32()),
+                        "amount": pc.bit_wise_and(ids, 0xFFFF),
+                        "name": pa.repeat(pa.scalar("customer-12345"), n),
+                        "updated_at": pc.cast(pc.add(ids, 1_700_000_000_000_000), pa.timestamp("us", "UTC")),
+                    }
+                )
+                path = scratch / f"p{p:05d}.parquet"
+                pq.write_table(table, path)
+                fragments.append((path.as_uri(), path.stat().st_size))
+                del table, ids
+            env = {**os.environ, **({"DATIVO_BENCH_CODE": code} if code else {})}
+            out = subprocess.run(
+                [sys.executable, "-c", _REDUCE_CHILD, json.dumps(fragments), "1" if first_load else "0"],
+                env=env, capture_output=True, text=True, check=True,
+            ).stdout  # fmt: skip
+            got = json.loads(out.strip().splitlines()[-1])
+            load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+            lines.append(
+                f"| {rows:,}{' (each key twice)' if changelog else ''}{' first load' if got['first_load'] else ''}"
+                f" | {got['seconds']:.2f} | {got['cpu']:.2f} | "
+                f"{got['start_mib']:,.0f} MiB | {got['peak_mib']:,.0f} MiB | {load} |"
+            )
+            print(lines[-1], got["module"], file=sys.stderr)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=10_000_000)
@@ -219,7 +304,19 @@ def main() -> None:
     parser.add_argument("--threads", default="1,2,4")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--dlt", metavar="PYTHON", help="also merge with dlt, run by this venv's python")
+    parser.add_argument("--commit-memory", action="store_true", help="the commit's incoming-row reduction alone")
+    parser.add_argument("--sizes", default="1000000,10000000")
+    parser.add_argument("--changelog", action="store_true", help="--commit-memory: every key arrives twice")
+    parser.add_argument("--first-load", action="store_true", help="--commit-memory: into an empty table")
+    parser.add_argument("--code", help="--commit-memory: PYTHONPATH of another checkout's dativo_workers")
     args = parser.parse_args()
+    if args.commit_memory:
+        sizes = [int(n) for n in args.sizes.split(",")]
+        lines = commit_memory(sizes, args.partitions, args.changelog, args.code, args.first_load)
+        print("\n| incoming rows | seconds | CPU s | RSS before | peak RSS | load average |")
+        print("|---:|---:|---:|---:|---:|---|")
+        print("\n".join(lines))
+        return
     if args.rewrite_scaling:
         lines = rewrite_scaling(
             args.files,

@@ -79,7 +79,9 @@ def test_bucketed_reduction_equals_in_memory_and_reference(
     monkeypatch.setattr(merge, "BUCKET_ROWS", 1000)  # 12 buckets, spilled
     monkeypatch.setattr(merge, "SAMPLE_PER_BUCKET", 50)
     reduced = []
-    monkeypatch.setattr(merge, "_reduce", lambda data, spec: reduced.append(data.num_rows) or _reduce(data, spec))
+    monkeypatch.setattr(
+        merge, "_reduce", lambda data, spec, keep=True: reduced.append(data.num_rows) or _reduce(data, spec, keep)
+    )
     bucketed = _run(fragments, spec)
     assert bucketed == in_memory
     assert len(reduced) >= 8 and max(reduced) < 2500  # spilled in buckets, each reduced on its own
