@@ -145,6 +145,15 @@ def use(config: SecretsConfig) -> None:
         old.close()
 
 
+def reset() -> None:
+    """Forget the settings and every cached secret (a process that runs several commands)."""
+    global _active
+    with _active_lock:
+        old, _active = _active, None
+    if old is not None:
+        old.close()
+
+
 def active() -> Resolver:
     global _active
     with _active_lock:

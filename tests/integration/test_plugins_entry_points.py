@@ -74,7 +74,7 @@ def test_an_installed_package_is_discovered_and_runs_like_a_builtin(workspace: W
 
 
 def _discovered(workspace: Workspace) -> None:
-    result = workspace.cli("plugins", "list", "--json")
+    result = workspace.cli_process("plugins", "list", "--json")
     assert result.code == 0, result.stderr
     found = {(p["name"], p["kind"]): p for p in result.json}
     for key in (("ep_counter", "reader"), ("ep_csv", "writer")):
@@ -84,14 +84,14 @@ def _discovered(workspace: Workspace) -> None:
 
 
 def _reader_and_writer_run_embedded_and_on_workers(workspace: Workspace, fleet: Fleet) -> None:
-    embedded = workspace.cli("run", str(_counter_to_csv(workspace, "emb", "out/embedded")), "--json", "-w", "2")
+    embedded = workspace.cli_process("run", str(_counter_to_csv(workspace, "emb", "out/embedded")), "--json", "-w", "2")
     assert embedded.code == 0, embedded.stderr
     assert embedded.json["state"] == "committed" and embedded.json["files"] == 4
     expected = [{"n": str(n), "square": str(n * n)} for n in range(1000)]
     assert _csv_rows(workspace.root / "out/embedded") == expected
 
     fleet.start_worker(concurrency=2)  # a fresh process: finds the package through its entry point
-    submitted = workspace.cli("submit", str(_counter_to_csv(workspace, "fleet", "out/fleet")), "--wait", "--json")
+    submitted = workspace.cli_process("submit", str(_counter_to_csv(workspace, "fleet", "out/fleet")), "--wait", "--json")
     assert submitted.code == 0, submitted.stderr
     assert submitted.json["state"] == "committed" and submitted.json["partitions_done"] == 4
     assert _csv_rows(workspace.root / "out/fleet") == expected
@@ -112,7 +112,7 @@ def _writer_as_iceberg_table_format(workspace: Workspace) -> None:
           format_options: {delimiter: "|"}
         """,
     )
-    result = workspace.cli("run", str(job), "--json")
+    result = workspace.cli_process("run", str(job), "--json")
     assert result.code == 0, result.stderr
     table = workspace.table("acme.lines")
     assert [(f.name, str(f.field_type)) for f in table.schema().fields] == [("line", "string"), ("fields", "int")]
@@ -136,7 +136,7 @@ def test_broken_entry_point_is_reported_and_leaves_the_others_working(workspace:
     (site / "broken_dativo_plugin.py").write_text("raise ImportError('needs libfoo, which is not installed')\n")
     env = {"PYTHONPATH": str(site)}
 
-    listed = workspace.cli("plugins", "list", "--json", env=env)
+    listed = workspace.cli_process("plugins", "list", "--json", env=env)
     assert listed.code == 0, listed.stderr
     broken = [p for p in listed.json if p["kind"] == "broken"]
     assert broken == [
@@ -159,7 +159,7 @@ def test_broken_entry_point_is_reported_and_leaves_the_others_working(workspace:
         target: {namespace: acme, table: t}
         """,
     )
-    result = workspace.cli("run", str(job), env=env)
+    result = workspace.cli_process("run", str(job), env=env)
     assert result.code == 2
     message = " ".join(result.stderr.split())
     assert "source.connector: no reader named 'broken_reader'" in message
@@ -167,4 +167,4 @@ def test_broken_entry_point_is_reported_and_leaves_the_others_working(workspace:
         "plugins that failed to load: broken-dativo-plugin 1.0 (broken = broken_dativo_plugin): ImportError" in message
     )
     fine = workspace.job("fine.yaml", job.read_text().replace("broken_reader", "csv"))
-    assert workspace.cli("run", str(fine), env=env).code == 0
+    assert workspace.cli_process("run", str(fine), env=env).code == 0
