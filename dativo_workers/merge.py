@@ -47,7 +47,7 @@ from dativo_workers.errors import CommitError, ConfigError
 from dativo_workers.fragments import FragmentWriter, run_data_dir
 from dativo_workers.ledger import Fragment
 from dativo_workers.schema import arrow_schema
-from dativo_workers.storage import StorageProperties, filesystem, make_parent_dir
+from dativo_workers.storage import StorageProperties, filesystem, make_parent_dir, scheme_prefix
 
 _RANK = "__dativo_rank"
 _SEQ = "__dativo_seq"  # an incoming row's read position: fragment number << 32 | row within the fragment
@@ -555,7 +555,7 @@ def plan_rewrites(
     token = uuid.uuid4().hex[:8]
     layout = layout_of(metadata)
     root_fs, root = filesystem(metadata.location, storage)
-    prefix = metadata.location[: len(metadata.location) - len(root)] if metadata.location.endswith(root) else ""
+    prefix = scheme_prefix(metadata.location)  # the key files' URIs, as the fragment writer names its files
     partitions = []
     for i, (task, keys) in enumerate(affected):
         inner = f"{root}/{run_data_dir(run_id)}/merge-keys-{token}-{i:05d}.parquet"
