@@ -542,7 +542,6 @@ DIGIT_DETECTORS = {"phone", "ip_address"}
 EMAIL_RE = r"^[^\s@<>(),;:\"]+@[^\s@<>(),;:\".]+(\.[^\s@<>(),;:\".]+)*\.[^\W\d_]{2,}$"
 # candidates for libphonenumber: an international prefix (+ or 00), or digits with phone punctuation
 _EXT = r"(\s*(x|ext\.?|#)\s*\d{1,6})?"
-PHONE_INTL_RE = r"^(\+|00)\s*\d[\d ().\-/]{5,20}\d" + _EXT + "$"
 PHONE_ANY_RE = r"^(\+|00)?\s*\(?\d[\d ().\-/]{5,20}\d" + _EXT + "$"
 # a value formatted as a phone number (separators or parentheses, not bare digits)
 _PHONE_FORMATTED = re.compile(r"\d[ .\-/()]+\d|^\(")
