@@ -867,7 +867,7 @@ class _Values:
         candidates = pc.filter(self.text, mask)
         if n > CHECK_VALUES:  # estimate from evenly spread candidates
             step = n / CHECK_VALUES
-            checked = [candidates[int(i * step)].as_py() for i in range(CHECK_VALUES)]
+            checked = candidates.take(pa.array([int(i * step) for i in range(CHECK_VALUES)])).to_pylist()
         else:
             checked = candidates.to_pylist()
         scale = n / self.count / len(checked)
