@@ -72,7 +72,11 @@ class CliResult:
 
 
 def invoke_cli(
-    args: tuple[str, ...] | list[str], cwd: Path, env: Mapping[str, str] | None = None, unset: tuple[str, ...] = ()
+    args: tuple[str, ...] | list[str],
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+    unset: tuple[str, ...] = (),
+    stdin: str = "",
 ) -> CliResult:
     """Run `dativo ARGS` through the CLI's own entry point (`main()`: its error handling and
     exit codes) in this process, with ``cwd``, ``env`` and its own stdout/stderr, and put the
@@ -81,7 +85,7 @@ def invoke_cli(
     from dativo_workers import cli
     from dativo_workers.secrets.resolve import reset as forget_secrets
 
-    saved_env, saved_cwd, saved_argv = dict(os.environ), Path.cwd(), sys.argv
+    saved_env, saved_cwd, saved_argv, saved_stdin = dict(os.environ), Path.cwd(), sys.argv, sys.stdin
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
     out, err = io.StringIO(), io.StringIO()
@@ -91,7 +95,7 @@ def invoke_cli(
         for name in unset:
             os.environ.pop(name, None)
         os.chdir(cwd)
-        sys.argv = ["dativo", *args]
+        sys.argv, sys.stdin = ["dativo", *args], io.StringIO(stdin)
         for name, module in list(sys.modules.items()):
             if name.startswith("dativo_workers.cli"):
                 for console in (v for v in vars(module).values() if isinstance(v, Console)):
@@ -104,7 +108,7 @@ def invoke_cli(
                 code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     finally:
         root.handlers, root.level = saved_handlers, saved_level
-        sys.argv = saved_argv
+        sys.argv, sys.stdin = saved_argv, saved_stdin
         os.chdir(saved_cwd)
         os.environ.clear()
         os.environ.update(saved_env)

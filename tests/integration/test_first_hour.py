@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ..conftest import CliResult, Workspace
+from ..conftest import CliResult, Workspace, invoke_cli
 from .fleet import Fleet
 
 pytestmark = pytest.mark.integration
@@ -354,8 +354,11 @@ def test_discover_unknown_estimate_and_runner_option(
 # -- 4. where state lives ---------------------------------------------------------------------
 
 
-def _dativo(cwd: Path, *args: str, env: dict[str, str] | None = None) -> CliResult:
-    """The installed `dativo` command as a user runs it: no DATIVO_RUNNER_CONFIG, only its cwd."""
+def _dativo(cwd: Path, *args: str, env: dict[str, str] | None = None, installed: bool = False) -> CliResult:
+    """`dativo` as a user runs it: no DATIVO_RUNNER_CONFIG, only its cwd. In-process (see
+    invoke_cli) unless ``installed``: then the console script the package installs, in a process."""
+    if not installed:
+        return invoke_cli(args, cwd, env, unset=("DATIVO_RUNNER_CONFIG",))
     base = {k: v for k, v in os.environ.items() if k != "DATIVO_RUNNER_CONFIG"}
     proc = subprocess.run(
         [str(Path(sys.executable).parent / "dativo"), *args],
@@ -369,7 +372,7 @@ def _dativo(cwd: Path, *args: str, env: dict[str, str] | None = None) -> CliResu
 
 
 def test_init_scaffolds_a_project_used_from_any_subdirectory(tmp_path: Path) -> None:
-    made = _dativo(tmp_path, "init", "shop")
+    made = _dativo(tmp_path, "init", "shop", installed=True)
     assert made.code == 0, made.stderr
     project = tmp_path / "shop"
     for relative in ("dativo.yaml", "config/runner.yaml", "jobs/example.yaml", "assets/example.yaml"):

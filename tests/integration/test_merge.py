@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -17,7 +15,7 @@ import pytest
 from tests.integration import test_sql_sources
 from tests.integration.test_sql_sources import MY_HOST, MY_PORT, PG_HOST, PG_PORT, My, Pg
 
-from ..conftest import CliResult, Workspace
+from ..conftest import CliResult, Workspace, invoke_cli
 
 pg = test_sql_sources.pg  # a fresh schema per test
 my = test_sql_sources.my  # a fresh database per test
@@ -76,16 +74,7 @@ def _iceberg(ws: Workspace, table: str) -> list[tuple[Any, ...]]:
 
 
 def _cli_with_input(ws: Workspace, text: str, *args: str) -> CliResult:
-    proc = subprocess.run(
-        [sys.executable, "-m", "dativo_workers.cli", *args],
-        cwd=ws.root,
-        input=text,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "DATIVO_RUNNER_CONFIG": str(ws.runner_file)},
-    )
-    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+    return invoke_cli(args, ws.root, {"DATIVO_RUNNER_CONFIG": str(ws.runner_file)}, stdin=text)
 
 
 def _summary(ws: Workspace, table: str) -> dict[str, str]:

@@ -91,7 +91,8 @@ def _reader_and_writer_run_embedded_and_on_workers(workspace: Workspace, fleet: 
     assert _csv_rows(workspace.root / "out/embedded") == expected
 
     fleet.start_worker(concurrency=2)  # a fresh process: finds the package through its entry point
-    submitted = workspace.cli_process("submit", str(_counter_to_csv(workspace, "fleet", "out/fleet")), "--wait", "--json")
+    fleet_job = _counter_to_csv(workspace, "fleet", "out/fleet")
+    submitted = workspace.cli_process("submit", str(fleet_job), "--wait", "--json")
     assert submitted.code == 0, submitted.stderr
     assert submitted.json["state"] == "committed" and submitted.json["partitions_done"] == 4
     assert _csv_rows(workspace.root / "out/fleet") == expected
