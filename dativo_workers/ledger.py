@@ -17,7 +17,7 @@ import socket
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import psutil
@@ -121,7 +121,7 @@ class Fragment:
     path: str
     rows: int
     bytes: int
-    idx: int = -1  # the partition that wrote it (as read by winning_fragments)
+    idx: int = field(default=-1, compare=False)  # the partition that wrote it (as read by winning_fragments)
 
 
 @dataclass
