@@ -132,16 +132,17 @@ def run(
     """
     from dativo_workers.config import load_job, load_runner
     from dativo_workers.config.job import expand_objects
-    from dativo_workers.executor import execute
+    from dativo_workers.executor import execute, shared_pools
 
     use_secret_manager(secret_manager)
     jobs = expand_objects(load_job(job), _selected(select), full_refresh)  # one run per source table
     runner_cfg = load_runner(runner)
     summaries = []
-    for one in jobs:
-        progress = _RunProgress(enabled=not as_json and err.is_terminal)
-        with progress:
-            summaries.append(execute(one, runner_cfg, workers, on_plan=progress.start, on_progress=progress.update))
+    with shared_pools():  # the tables' runs share the worker processes
+        for one in jobs:
+            progress = _RunProgress(enabled=not as_json and err.is_terminal)
+            with progress:
+                summaries.append(execute(one, runner_cfg, workers, on_plan=progress.start, on_progress=progress.update))
     _print_summaries(summaries, as_json)
     raise typer.Exit(max(_exit_code(s) for s in summaries))
 

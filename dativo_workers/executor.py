@@ -10,7 +10,7 @@ import contextlib
 import multiprocessing
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, wait
 from typing import Any
 
@@ -29,6 +29,7 @@ POLL_SECONDS = 0.25
 MAX_POOL_RESTARTS = 20  # a backstop: the ledger's delivery cap fails a partition long before
 
 _process_ledgers: dict[str, Ledger] = {}
+_shared_pools: dict[tuple[int, int], ProcessPoolExecutor] | None = None  # see shared_pools()
 
 
 def _init_worker(cores: int) -> None:
@@ -142,14 +143,39 @@ def _ingest_on_pool(
     on_progress: ProgressCallback | None,
 ) -> dict[int, str]:
     """One pool for ``indexes``; returns the partitions whose process died, with the error."""
-    with ProcessPoolExecutor(
-        max_workers=min(pool_size, len(indexes)), mp_context=context, initializer=_init_worker, initargs=(cores,)
-    ) as pool:
+    key = (pool_size, cores)
+    pool = _shared_pools.get(key) if _shared_pools is not None else None
+    if pool is None:
+        pool = ProcessPoolExecutor(pool_size, mp_context=context, initializer=_init_worker, initargs=(cores,))
+        if _shared_pools is not None:
+            _shared_pools[key] = pool
+    try:
         futures: list[Future[dict[str, Any]]] = [
             pool.submit(_ingest_in_worker, run_id, i, runner_data) for i in indexes
         ]
         _watch(ledger, run_id, on_progress, lambda timeout: not wait(futures, timeout=timeout).not_done)
-    return {i: str(f.exception()) for f, i in zip(futures, indexes, strict=True) if f.exception() is not None}
+    finally:
+        if _shared_pools is None:
+            pool.shutdown()
+    died = {i: str(f.exception()) for f, i in zip(futures, indexes, strict=True) if f.exception() is not None}
+    if died and _shared_pools is not None:  # a process died: the pool is broken, the next run needs a fresh one
+        _shared_pools.pop(key, None)
+        pool.shutdown(wait=False)
+    return died
+
+
+@contextlib.contextmanager
+def shared_pools() -> Iterator[None]:
+    """Within this block the runs reuse their local process pools: a job of many tables (one
+    run each) starts its worker processes once, not once per table."""
+    global _shared_pools
+    outer, _shared_pools = _shared_pools, {}
+    try:
+        yield
+    finally:
+        pools, _shared_pools = _shared_pools, outer
+        for pool in pools.values():
+            pool.shutdown(cancel_futures=True)
 
 
 def _watch(

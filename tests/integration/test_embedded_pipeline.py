@@ -12,6 +12,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
+from dativo_workers import executor
 from dativo_workers.config import load_runner
 from dativo_workers.ingest import ingest_partition
 from dativo_workers.pipeline import commit_run
@@ -196,6 +197,25 @@ def _split_job(ws: Workspace) -> Path:
         target: {namespace: acme, table: split}
         """,
     )
+
+
+def test_runs_inside_shared_pools_reuse_the_worker_processes(workspace: Workspace) -> None:
+    """`dativo run` of a job of many tables: the runs share one pool, started once."""
+    for name in ("a", "b"):
+        workspace.write(f"data/{name}.csv", "id,v\n" + "".join(f"{i},{name}\n" for i in range(4)))
+        workspace.write(f"data/{name}2.csv", "id,v\n" + "".join(f"{i},{name}\n" for i in range(4, 8)))
+    jobs = [_csv_job(workspace, n, f"[{{path: 'data/{n}*.csv'}}]", asset=None) for n in ("a", "b")]
+    with executor.shared_pools():
+        first = workspace.run(jobs[0], workers=2)
+        (pool,) = executor._shared_pools.values()  # type: ignore[union-attr]
+        processes = set(pool._processes)  # type: ignore[attr-defined]
+        second = workspace.run(jobs[1], workers=2)
+        assert list(executor._shared_pools.values()) == [pool]  # type: ignore[union-attr]
+        assert set(pool._processes) == processes and processes  # type: ignore[attr-defined]
+    assert executor._shared_pools is None and not pool._processes  # type: ignore[attr-defined]
+    assert first["partitions_total"] == second["partitions_total"] == 2
+    for name in ("a", "b"):
+        assert workspace.read(f"acme.{name}", "id").column("v").to_pylist() == [name] * 8
 
 
 def test_each_run_adds_one_tagged_snapshot_and_recommit_is_a_noop(workspace: Workspace) -> None:
