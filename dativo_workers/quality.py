@@ -667,14 +667,21 @@ def _count_distinct(
 
 
 def _run_sql(con: Any, rule: Rule, data_files: list[str], open_dataset: Callable[..., Any]) -> Any:
-    if data_files:
-        con.register(RUN_VIEW, open_dataset(data_files))
-    else:
+    if not data_files:
         raise ValueError("the run wrote no rows to query")
+    local = [_local_path(uri) for uri in data_files]
+    if all(path is not None and path.endswith(".parquet") for path in local):
+        # local Parquet: DuckDB's own reader (a third of the CPU of scanning through pyarrow)
+        paths = ", ".join("'" + str(path).replace("'", "''") + "'" for path in local)
+        con.execute(f'CREATE OR REPLACE TEMP VIEW "{RUN_VIEW}" AS SELECT * FROM read_parquet([{paths}])')
+        drop = lambda: con.execute(f'DROP VIEW IF EXISTS "{RUN_VIEW}"')  # noqa: E731
+    else:  # object stores: through pyarrow's filesystem, with the catalog's credentials
+        con.register(RUN_VIEW, open_dataset(data_files))
+        drop = lambda: con.unregister(RUN_VIEW)  # noqa: E731
     try:
         rows = con.execute(rule.query).fetchmany(2)
     finally:
-        con.unregister(RUN_VIEW)
+        drop()
     if len(rows) != 1 or len(rows[0]) != 1:
         raise ValueError(f"the query must return one row of one value, it returned {len(rows)} row(s)")
     value = rows[0][0]
@@ -684,6 +691,13 @@ def _run_sql(con: Any, rule: Rule, data_files: list[str], open_dataset: Callable
         number = float(value)
         return int(number) if number.is_integer() and not isinstance(value, float) else number
     raise ValueError(f"the query returned {type(value).__name__}, not a number or a boolean")
+
+
+def _local_path(uri: str) -> str | None:
+    """The local path of a ``file://`` URI or a plain path; None for object stores."""
+    if uri.startswith("file://"):
+        return uri.removeprefix("file://")
+    return None if "://" in uri else uri
 
 
 def compare(comparator: str, value: Any, threshold: Any) -> bool:
