@@ -142,7 +142,12 @@ class Workspace:
         return execute(load_job(job), load_runner(self.runner_file), workers)
 
     def cli(self, *args: str, env: dict[str, str] | None = None) -> CliResult:
-        """`dativo ARGS` run in this process (see invoke_cli): the same code path as the command."""
+        """`dativo ARGS` run in this process (see invoke_cli): the same code path as the command.
+        With another broker in ``env``, in a process: this one's Celery app keeps the broker it
+        was imported with."""
+        given = env or {}
+        if any(k in given and given[k] != os.environ.get(k) for k in ("DATIVO_BROKER_URL", "DATIVO_RESULT_BACKEND")):
+            return self.cli_process(*args, env=env)
         return invoke_cli(args, self.root, {"DATIVO_RUNNER_CONFIG": str(self.runner_file), **(env or {})})
 
     def cli_process(self, *args: str, env: dict[str, str] | None = None) -> CliResult:
