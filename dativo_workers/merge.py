@@ -534,10 +534,10 @@ def plan_rewrites(
     spec: MergeSpec,
     run_id: str,
     fragments: list[tuple[str, int]],
-    in_process_files: int,
+    in_process_bytes: int,
 ) -> list[dict[str, Any]] | None:
     """The rewrite partitions of a merge (one per touched file), or None: the commit rewrites in
-    its own process (at most ``in_process_files`` touched files, a full refresh, an empty table,
+    its own process (touched files of at most ``in_process_bytes`` in all, a full refresh, an empty table,
     a touched file with delete files).
 
     Each partition's spec names the table file, the snapshot it was planned against, the layout
@@ -550,7 +550,8 @@ def plan_rewrites(
     if not incoming.distinct:
         return None
     affected = touched_files(table, snapshot.snapshot_id, incoming.keys, spec, metadata.schema())
-    if len(affected) <= in_process_files or any(task.delete_files for task, _ in affected):
+    touched = sum(task.file.file_size_in_bytes for task, _ in affected)
+    if touched <= in_process_bytes or len(affected) < 2 or any(task.delete_files for task, _ in affected):
         return None
     token = uuid.uuid4().hex[:8]
     layout = layout_of(metadata)

@@ -256,7 +256,7 @@ def commit_run(
     """Commit a finished run as ONE snapshot, or fail it. Idempotent; returns the run summary.
 
     ``dispatch``: how to send partitions to workers. Given one, a merge that touches more than
-    `runner.merge_rewrite_in_process_files` table files records their rewrite as partitions of the
+    `runner.merge_rewrite_in_process_mb` of table files records their rewrite as partitions of the
     run and dispatches them instead of committing; the last of them to finish fires the commit
     again, which then uses what they wrote. Without one, touched files are rewritten here."""
     ledger = ledger or Ledger(runner.ledger_url)
@@ -394,7 +394,7 @@ def _distribute_rewrite(
             request.merge,
             run_id,
             request.data_files,
-            runner.merge_rewrite_in_process_files,
+            runner.merge_rewrite_in_process_mb * 1024 * 1024,
         )
     except Exception as exc:
         log.warning("merge rewrite not distributed: planning failed", run_id=run_id, error=describe_error(exc))

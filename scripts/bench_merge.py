@@ -26,6 +26,9 @@ the benchmark table's shape (``--partitions`` of them, keys unique, or with ``--
 key twice), peak RSS (the child's ru_maxrss) and CPU seconds. ``--code DIR`` runs another
 checkout's `dativo_workers` (e.g. the version before a change, from `git worktree`).
 
+``--in-process-mb N`` sets `runner.merge_rewrite_in_process_mb` for the runs (0: every merge's
+touched files are rewritten as partitions on the embedded pool; a large value: always in process).
+
 ``--dlt /tmp/dltvenv/bin/python`` runs dlt's merge into Iceberg side by side (scripts/bench_merge_dlt.py,
 in dlt's own venv): after each dativo run, on the same source state, a dlt pipeline run with its
 own incremental state and Iceberg table; both get a row in the table.
@@ -304,6 +307,9 @@ def main() -> None:
     parser.add_argument("--threads", default="1,2,4")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--dlt", metavar="PYTHON", help="also merge with dlt, run by this venv's python")
+    parser.add_argument(
+        "--in-process-mb", type=int, help="runner.merge_rewrite_in_process_mb (default: the runner's own)"
+    )
     parser.add_argument("--commit-memory", action="store_true", help="the commit's incoming-row reduction alone")
     parser.add_argument("--sizes", default="1000000,10000000")
     parser.add_argument("--changelog", action="store_true", help="--commit-memory: every key arrives twice")
@@ -338,6 +344,11 @@ def main() -> None:
     try:
         job = write_job(scratch, args.partitions, args.file_mb)
         runner = bench.write_runner(scratch)
+        if args.in_process_mb is not None:  # where the touched files are rewritten (docs/merge.md)
+            text = runner.read_text().replace(
+                "runner:\n", f"runner:\n  merge_rewrite_in_process_mb: {args.in_process_mb}\n"
+            )
+            runner.write_text(text)
         cmd = [*bench.dativo_command(), "run", str(job), "--workers", str(args.workers), "--runner", str(runner)]
         dlt_work = scratch / "dlt"
         dlt_cmd = [args.dlt, str(Path(__file__).with_name("bench_merge_dlt.py")), "--dsn", DLT_DSN]

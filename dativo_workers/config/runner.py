@@ -57,9 +57,10 @@ class RunnerConfig(BaseModel):
     # the 6 h visibility timeout, and a worker's shutdown grace period must exceed the hard limit
     partition_timeout_seconds: int = Field(default=3600, ge=1, le=5 * 3600)
     workers: int = Field(default=0, ge=0, description="embedded pool size; 0 = one per CPU core")
-    # a merge touching more table files than this rewrites them as partitions on the workers (the
-    # embedded pool); up to this many are rewritten by the committing process (docs/merge.md)
-    merge_rewrite_in_process_files: int = Field(default=4, ge=0)
+    # a merge whose touched table files hold more than this many MiB rewrites them as partitions on
+    # the workers (the embedded pool); up to this much is rewritten by the committing process
+    # (docs/merge.md)
+    merge_rewrite_in_process_mb: int = Field(default=512, ge=0)
     # Celery task events (received, started, succeeded...) from the start: three Redis publishes
     # per task in the worker's main process. Off, Flower still turns them on for the workers it
     # watches (it broadcasts `enable_events` every few seconds), so they cost only while watched.

@@ -696,7 +696,7 @@ def test_plugin_reader_with_a_cursor_merges_by_key_ordered_by_its_cursor(workspa
 def _rewrite_on_partitions(workspace: Workspace) -> None:
     """Every touched file rewritten as a partition of the run (none in the committing process)."""
     text = workspace.runner_file.read_text()
-    workspace.runner_file.write_text(text.replace("runner:\n", "runner:\n  merge_rewrite_in_process_files: 0\n", 1))
+    workspace.runner_file.write_text(text.replace("runner:\n", "runner:\n  merge_rewrite_in_process_mb: 0\n", 1))
 
 
 def test_rewrite_partitions_commit_one_exact_snapshot_around_a_concurrent_append(
@@ -761,7 +761,7 @@ def test_worker_killed_in_a_rewrite_partition_is_recovered_with_one_exact_snapsh
         runner:
           ledger_url: sqlite:///{workspace.root}/state/dativo.db
           lease_seconds: 5
-          merge_rewrite_in_process_files: 0
+          merge_rewrite_in_process_mb: 0
           catalogs:
             default:
               py-catalog-impl: tests.integration.pausing_catalog.PausingCatalog
