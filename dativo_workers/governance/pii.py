@@ -38,6 +38,8 @@ from stdnum.fr import nir as _nir
 from stdnum.gb import nhs as _nhs
 from stdnum.in_ import aadhaar as _aadhaar
 from stdnum.it import codicefiscale as _codicefiscale
+from stdnum.jp import in_ as _jp_in
+from stdnum.nl import bsn as _bsn
 from stdnum.us import ein as _ein
 from stdnum.us import itin as _itin
 from stdnum.us import rtn as _rtn
@@ -48,6 +50,8 @@ CHECK_VALUES = 100  # Python checks (checksums, phone parsing) per rule: the sha
 VALUE_SHARE = 0.8  # share of non-null sampled values that must match a value rule
 CONTRADICTION_SHARE = 0.2  # a name match is dropped when fewer sampled values look right
 MIN_VALUES_TO_CONTRADICT = 3
+# placeholders for a missing value, taken as nulls
+PLACEHOLDERS = pa.array(["n/a", "na", "n.a.", "null", "none", "nil", "-", "--", "unknown", "#n/a"])
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,9 @@ NAME_RULES: dict[str, tuple[str, re.Pattern[str], float]] = {
             "master_?key",
             "auth_?key",
             "credentials?",
+            "session_?(?:key|token|secret)",
+            "remember_?(?:token|digest)",
+            "(?:reset_password|password_reset|confirmation|unlock|invitation|activation|verification)_?(?:token|digest)",
             "otp_?secret",
             "totp(?:_secret)?",
             "mfa_secret",
@@ -154,11 +161,14 @@ NAME_RULES: dict[str, tuple[str, re.Pattern[str], float]] = {
         SENSITIVE,
         _words(
             "ssn",
+            "ssn_?id",
+            "sin_?id",
             "social_security" + _NUM,
             "ss_number",
             "id_number",
             "identity_number",
             "identification_number",
+            "identification_id",
             "government_id" + _NUM,
             "gov_id",
             "personal_id" + _NUM,
@@ -196,6 +206,12 @@ NAME_RULES: dict[str, tuple[str, re.Pattern[str], float]] = {
             "health_(?:insurance|card)" + _NUM,
             "health_plan(?:_beneficiary)?" + _NUM,
             "insurance_(?:member|subscriber)" + _NUM,
+            "(?:insurance|health|medicare|medicaid)_(?:member|subscriber|beneficiary)_id" + _NUM,
+            "mbi",
+            "medicare_beneficiary_identifier",
+            "(?:work_|residence_)?permit_(?:number|num|no|nr)",
+            "(?:work|residence)_permit" + _NUM,
+            "visa_(?:number|num|no|nr)",
         ),
         0.85,
     ),
@@ -243,14 +259,22 @@ NAME_RULES: dict[str, tuple[str, re.Pattern[str], float]] = {
         ),
         0.85,
     ),
-    "iban": (SENSITIVE, _words("iban", "bank_account" + _NUM, "numero_de_cuenta", "rib"), 0.85),
+    "iban": (
+        SENSITIVE,
+        _words(
+            "iban",
+            "bank_account" + _NUM,
+            "bank_(?:ac|acc|acct)" + _NUM,
+            "(?:ac|acc|acct)_(?:number|num|no|nr)",
+            "numero_de_cuenta",
+            "rib",
+            "kontonummer",
+        ),
+        0.85,
+    ),
     "bank_code": (
         SENSITIVE,
         _words(
-            "bic",
-            "swift",
-            "swift_?(?:bic|code)",
-            "bic_?code",
             "routing_number",
             "aba_routing",
             "sort_code",
@@ -306,6 +330,7 @@ NAME_RULES: dict[str, tuple[str, re.Pattern[str], float]] = {
             "msisdn",
             "whatsapp",
             "contact_number",
+            "telecom",
         ),
         0.8,
     ),
@@ -339,8 +364,6 @@ NAME_RULES: dict[str, tuple[str, re.Pattern[str], float]] = {
             "address_?\\d",
             "addr(?:_?line)?_?\\d?",
             "house_?number",
-            "birth_?place",
-            "place_of_birth",
             "line_?[12]",
             "hausnummer",
             "postal_?code",
@@ -371,6 +394,9 @@ NAME_RULES: dict[str, tuple[str, re.Pattern[str], float]] = {
             "maiden",
             "(?:preferred|legal|display|nick|screen|login)_?name",
             "user_?name",
+            "name_(?:first|last|given|family|middle|full|text)",
+            "login_?id",
+            "logon_?name",
             "(?:customer|contact|person|user|employee|patient|client|holder|cardholder|account_holder|assistant"
             "|manager|owner|beneficiary|recipient|sender|spouse|guardian|parent|emergency_contact|next_of_kin"
             "|physician|doctor|subscriber|member|student|applicant|candidate|passenger|guest|driver|billing|shipping"
@@ -387,7 +413,16 @@ NAME_RULES: dict[str, tuple[str, re.Pattern[str], float]] = {
 }
 
 # names that suggest a person's name but need the values to agree
-AMBIGUOUS_PERSON_NAME = re.compile(r"^(?:name|nom|contact)$")
+AMBIGUOUS_PERSON_NAME = re.compile(
+    r"^(?:name|nom|contact|contact_person|emergency_contact(?:_person)?|person_to_be_contacted|next_of_kin"
+    r"|(?:customer|client|account|holder|patient|recipient|payer|billing|shipping)_?details_name)$"
+)
+# `subscriber_id`, `member_id`: an insurance member id (letters and digits, `W595931844`) or a plain key
+AMBIGUOUS_MEMBER_ID = re.compile(r"^(?:subscriber|member|insured|policy_?holder|beneficiary)_?id$")
+MEMBER_ID_RE = r"^(?:[A-Z]{1,4}\d[A-Z0-9]{5,14}|\d[A-Z0-9]{2,5}-[A-Z0-9]{3}-[A-Z0-9]{3,4}|\d[A-Z][A-Z0-9]{9})$"
+# with such a column in the table, `account_number` is a bank account's (`detect`)
+BANK_CONTEXT = _words("iban", "bic", "swift(?:_code)?", "bank", "bank_name", "bank_id", "routing_number", "sort_code")
+BANK_ACCOUNT_IN_CONTEXT = re.compile(r"^(?:account|acct?)_?(?:number|num|no|nr)?$")
 # `first` / `last` alone (a sample patients table): a name part only when the values are single
 # capitalised words, digits appended by some generators allowed (`Jacinto644`)
 AMBIGUOUS_NAME_PART = re.compile(r"^(?:first|last|given|family)$")
@@ -429,8 +464,11 @@ CREDENTIAL_NOT = _words(
     "changed_at",
     "method",
     "strength",
-    "reset",
     "required",
+    "salt",
+    "sent",
+    "at",
+    "on",
     "id",
     "ids",
     "name",
@@ -522,6 +560,13 @@ ADDRESS_NOT = _words(
     "id",
     "ids",
     "mac",
+    "city",
+    "town",
+    "state",
+    "county",
+    "province",
+    "region",
+    "district",
     "ip",
     "email",
     "e_mail",
@@ -533,6 +578,14 @@ ADDRESS_NOT = _words(
 )
 # the last digits of a card or account are not the number (PCI DSS); the last digits of an SSN are
 LAST_DIGITS = _words("last_?4", "last_four", "last_digits")
+# `reset_password_sent_at` is about a reset; `reset_password_token` is a credential
+CREDENTIAL_SOFT_NOT = _words("reset")
+CREDENTIAL_NOUN_END = re.compile(r"(?:^|_)(?:token|digest|secret|key|hash)$")
+# `credit_card_id`, `bank_account_id`: a key of a card or account row, not its number
+KEY_SUFFIX = re.compile(r"_(?:id|ids|key|pk|fk)$")
+# GDPR special categories (race, religion, health conditions...) are not in the PII / SENSITIVE /
+# CREDENTIAL taxonomy of issue #15: detected only when asked (``special_categories=True``)
+OPT_IN_DETECTORS = {"special_category"}
 IDENTIFIER_DETECTORS = {"national_id", "tax_id", "passport", "drivers_license", "payment_card", "iban", "bank_code"}
 # (checksummed or distinctive shapes - cards, IBANs, SSNs - are not vetoed)
 DIGIT_DETECTORS = {"phone", "ip_address"}
@@ -557,6 +610,8 @@ _NOT_PHONE = re.compile(
 PHONE_LOOSE_RE = r"^\+?[\d ().-]{7,22}$"
 PHONE_REGIONS = ("US", "GB", "DE", "FR", "ES", "IT", "NL", "BR", "IN", "AU")
 NINO_RE = r"^[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]$"
+_MBI_L = "[AC-HJKMNP-RT-Y]"
+MBI_RE = rf"^[1-9]{_MBI_L}[0-9AC-HJKMNP-RT-Y]\d-?{_MBI_L}[0-9AC-HJKMNP-RT-Y]\d-?{_MBI_L}{{2}}\d{{2}}$"
 CARD_SHAPE_RE = r"^\d{4}[ -]?\d{4}[ -]?\d{4}[ -]?\d{1,7}$"
 IBAN_SHAPE_RE = r"(?i)^[A-Z]{2}\d{2}( ?[A-Z0-9]){11,30}$"
 IPV4_RE = r"^((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$"
@@ -569,9 +624,14 @@ STREET_RE = (
 )
 POSTCODE_RE = r"(?i)^(\d{5}(-\d{4})?|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}|\d{4,5}|[A-Z]\d[A-Z] ?\d[A-Z]\d)$"
 _UP, _LOW = "[A-ZÀ-ÖØ-Þ](?:['\\x{2019}][A-ZÀ-ÖØ-Þ])?", "[a-zà-öø-ÿ'\\x{2019}-]"
+_TITLE = r"((Mr|Mrs|Ms|Miss|Mx|Dr|Dra|Prof|Sr|Sra|Srta|Herr|Frau|Mme|Mlle|M)\.? )?"
+_SUFFIX = r"( (Jr|Sr|II|III|IV|MD|DDS|DVM|PhD|Esq)\.?)?"
+_CJK = r"[\p{Han}\p{Hiragana}\p{Katakana}]"
 PERSON_NAME_RE = (
-    rf"^{_UP}{_LOW}+( {_UP}\.?)?( (de |van |von |del |da |le |la )?{_UP}{_LOW}+){{1,2}}$"
+    rf"^{_TITLE}{_UP}{_LOW}+( {_UP}\.?)?( (de |da |do |dos |das |del |della |di |van |von |der |den |le |la |y )*"
+    rf"{_UP}{_LOW}+){{1,3}}{_SUFFIX}$"
     rf"|^{_UP}{_LOW}+, {_UP}{_LOW}+$"
+    rf"|^{_CJK}{{1,4}}[ \x{{3000}}]{_CJK}{{1,4}}$"
 )
 PERSON_WORD_RE = rf"^{_UP}{_LOW}+( {_UP}{_LOW}+)?$"
 DATE_RE = r"^(\d{4}-\d{2}-\d{2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4})([ T]\d{2}:\d{2}.*)?$"
@@ -609,6 +669,10 @@ SECRET_VALUE_RE = "|".join(
         r"^(Bearer|Basic) [A-Za-z0-9._~+/-]{16,}=*$",  # Authorization header values
         r"^[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@",  # URLs with a password
         r"(AccountKey|SharedAccessKey)=[A-Za-z0-9+/=]{20,}",  # Azure connection strings
+        r"^https://hooks\.slack\.com/(services|workflows|triggers)/[A-Za-z0-9_/-]{20,}$",  # Slack webhooks
+        r"^https://(ptb\.|canary\.)?discord(app)?\.com/api/webhooks/\d+/[A-Za-z0-9_-]{20,}$",  # Discord
+        r"^https://[a-z0-9-]+\.webhook\.office\.com/webhookb2/",  # Microsoft Teams incoming webhooks
+        r"^https://chat\.googleapis\.com/v1/spaces/[^/]+/messages\?.*\bkey=.*\btoken=",  # Google Chat
     ]
 )
 # the prefixes alone, for pyarrow.compute (RE2 compiles long counted repetitions into big programs on
@@ -767,6 +831,15 @@ class ValueRule:
     check: Callable[[str], bool] | None = None
     alone: bool = True  # may label a column whose name says nothing
 
+    def matches(self, value: str) -> bool:
+        rx = _COMPILED.get(self.pattern)
+        if rx is None:
+            rx = _COMPILED[self.pattern] = re.compile(self.pattern)
+        return rx.search(value) is not None and (self.check is None or self.check(value))
+
+
+_COMPILED: dict[str, re.Pattern[str]] = {}
+
 
 # value rules of the identifier detectors; named-only rules (alone=False) back a name match
 IDENTIFIER_RULES: dict[str, list[ValueRule]] = {
@@ -776,14 +849,17 @@ IDENTIFIER_RULES: dict[str, list[ValueRule]] = {
         ValueRule(NINO_RE, _nino),  # UK National Insurance number
         ValueRule(r"^[XYZ]?-?\d{7,8}-?[A-Z]$", _dni),  # ES DNI / NIE
         ValueRule(r"^\d{3}[ -]\d{3}[ -]\d{3}$", _stdnum(_sin)),  # CA SIN (Luhn)
-        ValueRule(r"^\d{9}$", _stdnum(_sin), alone=False),
+        ValueRule(r"^\d{9}$", _stdnum(_sin)),
+        ValueRule(r"^\d{9}$|^\d{4}\.\d{2}\.\d{3}$", _stdnum(_bsn)),  # NL BSN (11-test)
         ValueRule(r"^[12] ?\d{2} ?\d{2} ?(\d{2}|2[AB]) ?\d{3} ?\d{3} ?\d{2}$", _stdnum(_nir)),  # FR NIR
         ValueRule(r"^\d{3}\.\d{3}\.\d{3}-\d{2}$", _stdnum(_cpf)),  # BR CPF
-        ValueRule(r"^\d{11}$", _stdnum(_cpf), alone=False),
+        ValueRule(r"^\d{11}$", _stdnum(_cpf)),
         ValueRule(r"^[2-9]\d{3}[ -]\d{4}[ -]\d{4}$", _stdnum(_aadhaar)),  # IN Aadhaar (Verhoeff)
-        ValueRule(r"^[2-9]\d{11}$", _stdnum(_aadhaar), alone=False),
+        ValueRule(r"^[2-9]\d{11}$", _stdnum(_aadhaar)),
+        ValueRule(r"^\d{4} ?\d{4} ?\d{4}$", _stdnum(_jp_in)),  # JP My Number (mod 11)
         ValueRule(r"^\d{3} \d{3} \d{4}$", _stdnum(_nhs)),  # UK NHS number (mod 11)
-        ValueRule(r"^\d{10}$", _stdnum(_nhs), alone=False),
+        ValueRule(r"^\d{10}$", _stdnum(_nhs)),
+        ValueRule(MBI_RE),  # US Medicare Beneficiary Identifier (letters and digits by position)
         ValueRule(r"(?i)^[A-Z0-9][A-Z0-9 ./-]{3,22}[A-Z0-9]$", _some_digits, alone=False),
         ValueRule(r"^\d{4}$", alone=False),  # `ssn_last_4`
     ],
@@ -791,7 +867,7 @@ IDENTIFIER_RULES: dict[str, list[ValueRule]] = {
         ValueRule(r"^9\d{2}-\d{2}-\d{4}$", _stdnum(_itin)),  # US ITIN
         ValueRule(r"^\d{2}-\d{7}$", _stdnum(_ein), alone=False),  # US EIN
         ValueRule(r"^\d{2} \d{3} \d{3} \d{3}$", _stdnum(_idnr)),  # DE Steuer-ID
-        ValueRule(r"^\d{11}$", _stdnum(_idnr), alone=False),
+        ValueRule(r"^\d{11}$", _stdnum(_idnr)),
         ValueRule(r"^[A-HJNP-SUVW]\d{7}[0-9A-J]$", _stdnum(_nif)),  # ES CIF (a person's NIF is the DNI/NIE)
         ValueRule(
             r"(?i)^[A-Z]{6}[0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z]$",
@@ -824,7 +900,11 @@ IDENTIFIER_RULES: dict[str, list[ValueRule]] = {
     ],
 }
 
-_ALONE_UNION = {d: "|".join(f"(?:{r.pattern})" for r in rules if r.alone) for d, rules in IDENTIFIER_RULES.items()}
+# on values alone, a column of identity numbers may mix countries and kinds (Stripe's `tax_id.value`,
+# `person.id_number`): the national id detector takes the tax ids' shapes too
+_VALUE_ONLY_RULES = {d: [r for r in rules if r.alone] for d, rules in IDENTIFIER_RULES.items()}
+_VALUE_ONLY_RULES["national_id"] = _VALUE_ONLY_RULES["national_id"] + _VALUE_ONLY_RULES["tax_id"]
+_ALONE_UNION = {d: "|".join(f"(?:{r.pattern})" for r in rules) for d, rules in _VALUE_ONLY_RULES.items()}
 # every identifier shape that may label a column on values alone: one regex rules most columns out
 _ANY_IDENTIFIER = "|".join(f"(?:{u})" for u in _ALONE_UNION.values() if u)
 
@@ -842,7 +922,8 @@ class _Values:
             text = pc.utf8_trim_whitespace(pc.cast(arr, pa.string()))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             text = pa.array([], pa.string())
-        self.text = pc.filter(text, pc.not_equal(text, ""))
+        keep = pc.invert(pc.is_in(pc.utf8_lower(text), value_set=PLACEHOLDERS))
+        self.text = pc.filter(text, keep)
         self.count = len(self.text)
         self.has_digit = self.count and pc.sum(pc.match_substring_regex(self.text, r"\d")).as_py() / self.count
         self._any_identifier: float | None = None
@@ -882,22 +963,26 @@ class _Values:
                     return 0.0
         return passed * scale
 
+    def share_any(self, rules: list[ValueRule], need: float = 0.0) -> float:
+        """Share of values matching at least one of ``rules`` (each with its check), estimated on at
+        most ``CHECK_VALUES`` candidates; with ``need``, 0.0 as soon as it can no longer be reached."""
+        if not self.count:
+            return 0.0
+        union = rules[0].pattern if len(rules) == 1 else "|".join(f"(?:{r.pattern})" for r in rules)
+        return self.share(union, lambda value: any(rule.matches(value) for rule in rules), need)
+
     def share_where(self, check: Callable[[str], bool]) -> float:
         """Share of values passing ``check``, estimated on at most ``CHECK_VALUES`` of them."""
         return self.share(".", check)
 
 
 def _rules_share(detector: str, values: _Values, name_matched: bool) -> float:
-    rules = IDENTIFIER_RULES[detector] if name_matched else [r for r in IDENTIFIER_RULES[detector] if r.alone]
-    need = 0.0 if name_matched else VALUE_SHARE
-    if need and (values.any_identifier() < need or values.share(_ALONE_UNION[detector]) < need):
+    """Share of values that are some identifier of ``detector`` (several countries' together)."""
+    if name_matched:
+        return values.share_any(IDENTIFIER_RULES[detector])
+    if values.any_identifier() < VALUE_SHARE:
         return 0.0  # one regex rules the column out
-    best = 0.0
-    for rule in rules:
-        best = max(best, values.share(rule.pattern, rule.check, need))
-        if best >= 1.0:
-            break
-    return best
+    return values.share_any(_VALUE_ONLY_RULES[detector], VALUE_SHARE)
 
 
 def _value_share(detector: str, values: _Values, name_matched: bool) -> float:
@@ -1001,9 +1086,13 @@ def _name_hit(detector: str, pattern: re.Pattern[str], norm: str) -> bool:
     if not pattern.search(norm):
         return False
     if detector == "credential":
+        if CREDENTIAL_SOFT_NOT.search(norm) and not CREDENTIAL_NOUN_END.search(norm):
+            return False
         return not CREDENTIAL_NOT.search(norm)
     if detector in IDENTIFIER_DETECTORS:
         if detector in {"payment_card", "iban", "bank_code"} and LAST_DIGITS.search(norm):
+            return False
+        if detector in {"payment_card", "iban"} and KEY_SUFFIX.search(norm):
             return False
         return not ATTRIBUTE_NOT.search(norm)
     if detector == "email":
@@ -1013,17 +1102,33 @@ def _name_hit(detector: str, pattern: re.Pattern[str], norm: str) -> bool:
     return True
 
 
-def detect_column(name: str, array: pa.ChunkedArray | pa.Array | None) -> Finding | None:
-    """The strongest finding for one column, or None."""
+def detect_column(
+    name: str,
+    array: pa.ChunkedArray | pa.Array | None,
+    *,
+    special_categories: bool = False,
+    bank_context: bool = False,
+) -> Finding | None:
+    """The strongest finding for one column, or None. ``special_categories`` adds the GDPR special
+    categories (race, religion, health conditions...) by name; ``bank_context`` (the table also has
+    an IBAN, BIC or bank column) makes `account_number` a bank account number."""
     norm = normalize_name(name)
     values = _Values(array) if array is not None else None
     dtype = values.type if values is not None else pa.string()
     id_like = bool(ID_LIKE_NAME.search(norm))
     best: Finding | None = None
     for detector, (label, pattern, name_conf) in NAME_RULES.items():
-        if not _type_allows(detector, dtype):
+        if not _type_allows(detector, dtype) or (detector in OPT_IN_DETECTORS and not special_categories):
             continue
         name_hit = _name_hit(detector, pattern, norm)
+        if detector == "iban" and bank_context and not name_hit and BANK_ACCOUNT_IN_CONTEXT.match(norm):
+            name_hit = True
+        if detector == "national_id" and not name_hit and AMBIGUOUS_MEMBER_ID.match(norm):
+            # `subscriber_id`: an insurance member id when the values look like one, else a key
+            share = values.share(MEMBER_ID_RE) if values is not None else 0.0
+            if share >= VALUE_SHARE:
+                best = _better(best, Finding(name, label, "both", round(min(0.9, 0.6 + 0.3 * share), 2), detector))
+            continue
         if detector == "person_name" and not name_hit and AMBIGUOUS_NAME_PART.match(norm):
             share = values.share(NAME_PART_RE) if values is not None else 0.0
             if share >= VALUE_SHARE:
@@ -1075,14 +1180,17 @@ def _better(current: Finding | None, new: Finding) -> Finding:
     return new if key_new > key_cur else current
 
 
-def detect(sample: pa.Table | None, columns: list[str] | None = None) -> dict[str, Finding]:
+def detect(
+    sample: pa.Table | None, columns: list[str] | None = None, *, special_categories: bool = False
+) -> dict[str, Finding]:
     """Findings per column. ``columns`` not in the sample are judged on their names alone."""
     names = list(columns) if columns is not None else (sample.column_names if sample is not None else [])
     found: dict[str, Finding] = {}
     present = set(sample.column_names) if sample is not None else set()
+    bank_context = any(BANK_CONTEXT.search(normalize_name(n)) for n in {*names, *present})
     for name in names:
         array = sample.column(name).slice(0, SAMPLE_VALUES) if name in present and sample is not None else None
-        finding = detect_column(name, array)
+        finding = detect_column(name, array, special_categories=special_categories, bank_context=bank_context)
         if finding is not None:
             found[name] = finding
     return found
