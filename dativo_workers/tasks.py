@@ -60,7 +60,10 @@ def ingest_partition_task(self: Task, run_id: str, index: int) -> dict[str, Any]
     try:
         ledger = _ledger()
         status = ingest_partition(run_id, index, worker_runner(), ledger)
-        finished = status["status"] in ("done", "failed") and ledger.all_partitions_finished(run_id)
+        if "run_finished" in status:  # read with the partition's finish, in its transaction
+            finished = bool(status.pop("run_finished"))
+        else:
+            finished = status["status"] in ("done", "failed") and ledger.all_partitions_finished(run_id)
         run = (ledger.run(run_id) or {}) if finished else {}
     except SQLAlchemyError as exc:
         delay = ledger_retry_delay(self.request.retries)

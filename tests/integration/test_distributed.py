@@ -357,6 +357,7 @@ def _redis_dump(url: str) -> bytes:
 
 
 def test_secret_values_reach_no_message_result_log_or_ledger(workspace: Workspace, fleet: Fleet) -> None:
+    fleet.extra_env["DATIVO_TASK_EVENTS"] = "true"  # events on from the start (runner.task_events): results travel too
     fleet.start_worker()
     recorder = BrokerRecorder(fleet.broker_url)  # what Redis carries, while it carries it
     job = _slow_job(workspace, "sec", "secretive", partitions=2, batches=2, sleep_s=0.01)
@@ -367,8 +368,8 @@ def test_secret_values_reach_no_message_result_log_or_ledger(workspace: Workspac
     assert any(f'"{summary["run_id"]}", 0]' in t for t in bodies) and any(
         f'"{summary["run_id"]}", 1]' in t for t in bodies
     )
-    # partition results are not stored (the ledger holds them); they pass through the same server in
-    # the workers' task-succeeded events (a repr), and the commit's result is stored (JSON)
+    # partition results are not stored (the ledger holds them); with task events on they pass through
+    # the same server in the workers' task-succeeded events (a repr), and the commit's result is stored (JSON)
     assert any("'status': 'done'" in t for t in traffic) and any('"state": "committed"' in t for t in traffic)
     assert leaks(SECRET, *traffic) == []
     assert leaks(SECRET, _redis_dump(fleet.broker_url).decode(errors="replace")) == []  # and what stays
