@@ -1,6 +1,7 @@
-"""Score the PII detector on the blind evaluation set (tests/data/pii_eval, issue #15 item 2).
+"""Score the PII detector on a blind evaluation set (tests/data/pii_eval, issue #15 item 2).
 
     .venv/bin/python scripts/eval_pii.py                 # the report: precision, recall, confusion, misses
+    .venv/bin/python scripts/eval_pii.py --set tests/data/pii_eval_v2   # the held-out second set
     .venv/bin/python scripts/eval_pii.py --json          # the same as one JSON document
     .venv/bin/python scripts/eval_pii.py --min-precision 0.95 --min-recall 0.93   # exit 1 below either
 
@@ -59,7 +60,7 @@ class Outcome:
 def load_cases(set_dir: Path) -> list[Case]:
     path = set_dir / "labels.csv"
     if not path.is_file():
-        raise SystemExit(f"eval_pii: {path} not found (make it with tests/data/pii_eval/make_set.py)")
+        raise SystemExit(f"eval_pii: {path} not found (make it with {set_dir / 'make_set.py'})")
     with open(path, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     cases = []
@@ -191,11 +192,15 @@ def render(summary: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--set", type=Path, default=DEFAULT_SET, help="the set's folder (labels.csv, data/)")
+    parser.add_argument("--set", type=Path, default=DEFAULT_SET,
+                        help="the set's folder (labels.csv, data/); default tests/data/pii_eval, "
+                             "the held-out one is tests/data/pii_eval_v2")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--min-precision", type=float, help="exit 1 when binary precision is below this")
     parser.add_argument("--min-recall", type=float, help="exit 1 when binary recall is below this")
     args = parser.parse_args(argv)
+    if not args.set.is_absolute() and not args.set.exists() and (ROOT / args.set).exists():
+        args.set = ROOT / args.set  # a path relative to the repository, from another directory
 
     from dativo_workers.governance.pii import detect_column
 
