@@ -51,7 +51,7 @@ VALUE_SHARE = 0.8  # share of non-null sampled values that must match a value ru
 CONTRADICTION_SHARE = 0.2  # a name match is dropped when fewer sampled values look right
 MIN_VALUES_TO_CONTRADICT = 3
 # placeholders for a missing value, taken as nulls
-PLACEHOLDERS = pa.array(["n/a", "na", "n.a.", "null", "none", "nil", "-", "--", "unknown", "#n/a"])
+PLACEHOLDERS = pa.array(["", "n/a", "na", "n.a.", "null", "none", "nil", "-", "--", "unknown", "#n/a"])
 
 
 @dataclass(frozen=True)
@@ -622,6 +622,13 @@ STREET_RE = (
     r"|^(calle|c/|avenida|avda\.?|plaza|paseo|rue|avenue|boulevard|bd|place|chemin|via|viale) [\w .'-]+"
     r"|^[\w .'-]*(strasse|straße|str\.|weg|platz|allee|gasse) \d+"
 )
+# a multi-line address: two to five short lines, one of them with a postcode
+MULTILINE_RE = r"^[^\n]{2,80}(\n[^\n]{0,80}){1,4}$"
+_POSTCODE_IN_TEXT = re.compile(
+    r"(?:^|[\s,-])(\d{5}(-\d{3,4})?|\d{6}|\d{3}-\d{4}|\d{4}(?= [A-Z][a-z])|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}"
+    r"|[A-Z]\d[A-Z] ?\d[A-Z]\d)(?:$|[\s,])",
+    re.MULTILINE,
+)
 POSTCODE_RE = r"(?i)^(\d{5}(-\d{4})?|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}|\d{4,5}|[A-Z]\d[A-Z] ?\d[A-Z]\d)$"
 _UP, _LOW = "[A-ZÀ-ÖØ-Þ](?:['\\x{2019}][A-ZÀ-ÖØ-Þ])?", "[a-zà-öø-ÿ'\\x{2019}-]"
 _TITLE = r"((Mr|Mrs|Ms|Miss|Mx|Dr|Dra|Prof|Sr|Sra|Srta|Herr|Frau|Mme|Mlle|M)\.? )?"
@@ -757,6 +764,35 @@ def _high_entropy(value: str) -> bool:
     return len(value) >= HIGH_ENTROPY_MIN_LEN and " " not in value and _entropy(value) >= HIGH_ENTROPY_BITS
 
 
+def _street_or_multiline_address(value: str) -> bool:
+    if "\n" not in value:
+        return True  # STREET_RE matched
+    return _POSTCODE_IN_TEXT.search(value) is not None and any(ch.isalpha() for ch in value)
+
+
+def _phone_e164_digits(value: str) -> bool:
+    number = _parse_phone("+" + value, None)
+    return number is not None and phonenumbers.is_valid_number(number)
+
+
+_EXT_TAIL = re.compile(r"(\s*(x|ext\.?|#)\s*\d{1,6})+$", re.IGNORECASE)
+
+
+def _national_format_of_a_region(value: str) -> bool:
+    """A valid number of one of the guessed regions, written with that region's national digits
+    (`06 12 34 56 78` in France, `612 345 678` in Spain, `(11) 91234-5678` in Brazil): digits
+    without the trunk prefix a region writes (a German `30 1234567`) do not count."""
+    digits = "".join(ch for ch in value if ch.isdigit())
+    for region in PHONE_REGIONS:
+        number = _parse_phone(value, region)
+        if number is None or not phonenumbers.is_valid_number(number):
+            continue
+        national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+        if "".join(ch for ch in national if ch.isdigit()) == digits:
+            return True
+    return False
+
+
 def _phone_digits(value: str) -> bool:
     return 7 <= sum(ch.isdigit() for ch in value) <= 15
 
@@ -803,19 +839,14 @@ def _phone_unnamed(value: str) -> bool:
         return _phone_international(value)
     if _NOT_PHONE.match(value) or not _PHONE_FORMATTED.search(value):
         return False
+    value = _EXT_TAIL.sub("", value)
     if _NANP_PAREN.match(value):  # (555) 123-4567: North American formatting
         number = _parse_phone(value, "US")
         return number is not None and phonenumbers.is_possible_number(number)
     if _NANP.match(value):
         number = _parse_phone(value, "US")
         return number is not None and phonenumbers.is_valid_number(number)
-    if value[0] != "0":
-        return False
-    for region in PHONE_REGIONS:
-        number = _parse_phone(value, region)
-        if number is not None and phonenumbers.is_valid_number(number):
-            return True
-    return False
+    return _national_format_of_a_region(value)
 
 
 def _stdnum(module: object) -> Callable[[str], bool]:
@@ -905,6 +936,7 @@ IDENTIFIER_RULES: dict[str, list[ValueRule]] = {
 _VALUE_ONLY_RULES = {d: [r for r in rules if r.alone] for d, rules in IDENTIFIER_RULES.items()}
 _VALUE_ONLY_RULES["national_id"] = _VALUE_ONLY_RULES["national_id"] + _VALUE_ONLY_RULES["tax_id"]
 _ALONE_UNION = {d: "|".join(f"(?:{r.pattern})" for r in rules) for d, rules in _VALUE_ONLY_RULES.items()}
+_NAMED_UNION = {d: "|".join(f"(?:{r.pattern})" for r in rules) for d, rules in IDENTIFIER_RULES.items()}
 # every identifier shape that may label a column on values alone: one regex rules most columns out
 _ANY_IDENTIFIER = "|".join(f"(?:{u})" for u in _ALONE_UNION.values() if u)
 
@@ -927,6 +959,13 @@ class _Values:
         self.count = len(self.text)
         self.has_digit = self.count and pc.sum(pc.match_substring_regex(self.text, r"\d")).as_py() / self.count
         self._any_identifier: float | None = None
+
+    def integer_span(self) -> int:
+        """max - min of an integer column's sampled values (0 for other types)."""
+        if not pa.types.is_integer(self.type) or not self.count:
+            return 0
+        bounds = pc.min_max(pc.cast(self.text, pa.int64()))
+        return int(bounds["max"].as_py()) - int(bounds["min"].as_py())
 
     def any_identifier(self) -> float:
         """Share of values with the shape of some identifier (computed once per column)."""
@@ -963,12 +1002,12 @@ class _Values:
                     return 0.0
         return passed * scale
 
-    def share_any(self, rules: list[ValueRule], need: float = 0.0) -> float:
-        """Share of values matching at least one of ``rules`` (each with its check), estimated on at
-        most ``CHECK_VALUES`` candidates; with ``need``, 0.0 as soon as it can no longer be reached."""
+    def share_any(self, rules: list[ValueRule], union: str, need: float = 0.0) -> float:
+        """Share of values matching at least one of ``rules`` (each with its check; ``union`` is the
+        union of their patterns), estimated on at most ``CHECK_VALUES`` candidates; with ``need``, 0.0
+        as soon as it can no longer be reached."""
         if not self.count:
             return 0.0
-        union = rules[0].pattern if len(rules) == 1 else "|".join(f"(?:{r.pattern})" for r in rules)
         return self.share(union, lambda value: any(rule.matches(value) for rule in rules), need)
 
     def share_where(self, check: Callable[[str], bool]) -> float:
@@ -979,10 +1018,10 @@ class _Values:
 def _rules_share(detector: str, values: _Values, name_matched: bool) -> float:
     """Share of values that are some identifier of ``detector`` (several countries' together)."""
     if name_matched:
-        return values.share_any(IDENTIFIER_RULES[detector])
+        return values.share_any(IDENTIFIER_RULES[detector], _NAMED_UNION[detector])
     if values.any_identifier() < VALUE_SHARE:
         return 0.0  # one regex rules the column out
-    return values.share_any(_VALUE_ONLY_RULES[detector], VALUE_SHARE)
+    return values.share_any(_VALUE_ONLY_RULES[detector], _ALONE_UNION[detector], VALUE_SHARE)
 
 
 def _value_share(detector: str, values: _Values, name_matched: bool) -> float:
@@ -1003,7 +1042,13 @@ def _value_share(detector: str, values: _Values, name_matched: bool) -> float:
         return 0.0
     if detector == "phone":
         if pa.types.is_integer(t):
-            return values.share(r"^\d{7,15}$") if name_matched else 0.0
+            if name_matched:
+                return values.share(r"^\d{7,15}$")
+            # E.164 digits stored as integers: valid numbers of the country their prefix names, spread
+            # wide (a run of keys `14155550000`, `14155550001`... is not a phone column)
+            if values.integer_span() < 1000 * values.count:
+                return 0.0
+            return values.share(r"^[1-9]\d{7,14}$", _phone_e164_digits, VALUE_SHARE)
         if name_matched:
             parsed = values.share(PHONE_ANY_RE, _phone_named)
             if parsed >= CONTRADICTION_SHARE:
@@ -1020,7 +1065,7 @@ def _value_share(detector: str, values: _Values, name_matched: bool) -> float:
             return max(known, values.share_where(_high_entropy))
         return known
     if detector == "postal_address":
-        street = values.share(STREET_RE)
+        street = values.share(STREET_RE + "|" + MULTILINE_RE, _street_or_multiline_address)
         return max(street, values.share(POSTCODE_RE)) if name_matched else street
     if detector == "person_name":
         return values.share(PERSON_NAME_RE if not name_matched else PERSON_WORD_RE)

@@ -715,8 +715,17 @@ def test_national_phone_numbers_need_a_phone_name_or_a_recognisable_region() -> 
     national = [f"07700 900{i:03d}" for i in range(20)]  # GB mobile, trunk 0
     assert detect_column("col_17", _array(national)).detector == "phone"
     spanish = [f"6{rng.randint(10, 99)} {_digits(3)} {_digits(3)}" for _ in range(20)]
-    assert detect_column("col_17", _array(spanish)) is None  # no prefix, no trunk 0: not on values alone
+    # valid Spanish numbers written as Spain writes them: a phone column on values alone
+    assert detect_column("col_17", _array(spanish)).detector == "phone"
     assert detect_column("movil", _array(spanish)).detector == "phone"
+    bare = [v.replace(" ", "") for v in spanish]
+    assert detect_column("col_17", _array(bare)) is None  # bare digits: not on values alone
+    # digits a German would write after a trunk 0 (`30 1234567`) are not German national format
+    assert detect_column("col_17", _array([f"{_digits(2)} {_digits(7)}" for _ in range(20)])) is None
+    brazil = [f"(11) 9{rng.randint(6000, 9999)}-{_digits(4)}" for _ in range(20)]
+    assert detect_column("col_17", _array(brazil)).detector == "phone"
+    us_ext = [f"(415) 555-{2000 + i} x{_digits(3)}" for i in range(20)]
+    assert detect_column("col_17", _array(us_ext)).detector == "phone"
     impossible = _array([f"+34 6{_digits(9)}" for _ in range(20)])  # one digit too many for Spain
     assert detect_column("phone", impossible).reason == "name"  # phone-shaped: the name stands, unconfirmed
     assert detect_column("col_17", impossible) is None
@@ -925,3 +934,19 @@ def test_session_and_reset_tokens_by_name() -> None:
     assert detect_column("reset_password_token", digests).label == CREDENTIAL
     stamps = pa.array([dt.datetime(2024, 1, 1)] * 10)
     assert detect_column("reset_password_sent_at", stamps) is None
+
+
+def test_multi_line_addresses_and_integer_e164_phones_on_values() -> None:
+    addresses = [
+        f"{rng.randint(1, 999)} {rng.choice(LAST)} Mountain Suite {i}\nLake James, CA {_digits(5)}" for i in range(10)
+    ] + [f"Flat {i}\nMarc Street\nEast Steven\nG3 7RN" for i in range(10)]
+    assert detect_column("value12", _array(addresses)).detector == "postal_address"
+    notes = [f"Call back on Monday\nTicket {_digits(4)} pending" for _ in range(20)]
+    assert detect_column("value12", _array(notes)) is None
+    e164 = pa.array([int(f"1415{rng.randint(200, 999)}{_digits(4)}") for _ in range(20)], pa.int64())
+    assert detect_column("value8", e164).detector == "phone"
+    ids = pa.array([rng.randint(10**10, 10**12) for _ in range(40)], pa.int64())
+    assert detect_column("value8", ids) is None
+    assert detect_column("order_id", e164) is None  # an id-like name vetoes digit-shaped phones
+    keys = pa.array(list(range(14155550000, 14155550040)), pa.int64())  # valid numbers, but a run of keys
+    assert detect_column("value8", keys) is None
