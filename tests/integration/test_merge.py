@@ -703,8 +703,9 @@ def test_rewrite_partitions_commit_one_exact_snapshot_around_a_concurrent_append
     workspace: Workspace, pg: Pg, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The touched files are rewritten as partitions of the run (recorded in the ledger, run by the
-    pool); a writer appends a stale copy of a changed key after they finish: the commit rewrites
-    that new file itself, uses the partitions' files for the others, and the table stays exact."""
+    pool). After they finish, other writers append a stale copy of a changed key and delete a row
+    (pyiceberg rewrites that row's file, one the partitions rewrote): the commit rewrites those two
+    new files itself, uses the partitions' files for the others, and loses nor revives no row."""
     from dativo_workers import pipeline
 
     _items(pg, rows=8000)
@@ -719,6 +720,7 @@ def test_rewrite_partitions_commit_one_exact_snapshot_around_a_concurrent_append
     def racing(*args: Any, **kwargs: Any) -> Any:
         table = workspace.table("acme.parted")  # the rewrite partitions are done; the commit is next
         table.append(table.scan(row_filter="id == 97").to_arrow())
+        workspace.table("acme.parted").delete("id == 5")  # replaces the file of ids 1-2000
         return original(*args, **kwargs)
 
     monkeypatch.setattr(pipeline, "prepared_rewrites", racing)
@@ -727,16 +729,16 @@ def test_rewrite_partitions_commit_one_exact_snapshot_around_a_concurrent_append
     assert summary["partitions_done"] == summary["partitions_total"] == 4
     rewrites = workspace.ledger().partitions(summary["run_id"])[4:]
     assert len(rewrites) == 4 and all(p["state"] == "done" and "merge_rewrite" in p["spec_json"] for p in rewrites)
-    assert _iceberg(workspace, "parted") == _pg_source(pg)
-    assert len(workspace.table("acme.parted").snapshots()) == 3  # first run, the other writer, the merge
+    assert _iceberg(workspace, "parted") == [r for r in _pg_source(pg) if r[0] != 5]  # the other writer's delete stands
+    assert len(workspace.table("acme.parted").snapshots()) == 4  # first run, the two other writers, the merge
     props = _summary(workspace, "parted")
     assert props["dativo.merge.files-rewritten"] == "5" and props["dativo.partitions"] == "4"
     from dativo_workers.iceberg import run_files
 
     names = [p.rsplit("/", 1)[-1] for p in run_files(workspace.table("acme.parted"), summary["run_id"])]
-    assert sum(n.startswith("merge-") and "-d0" in n for n in names) == 4  # by the rewrite partitions
+    assert sum(n.startswith("merge-") and "-d0" in n for n in names) == 3  # the partitions' files still valid
     live = [t.file.file_path.rsplit("/", 1)[-1] for t in workspace.table("acme.parted").scan().plan_files()]
-    assert all(n.startswith(("p0", "merge-")) for n in live)  # the concurrent file (only key 97) is gone
+    assert all(n.startswith(("p0", "merge-")) for n in live)  # the other writers' files were rewritten
 
 
 @pytest.mark.timeout(240)
