@@ -44,7 +44,7 @@ from dativo_workers.plugins.manager import (
     plugin_iter,
     reraise_as_plugin_error,
 )
-from dativo_workers.quality import PartitionQuality, Rule, planned_rules, sidecar_opener
+from dativo_workers.quality import PartitionQuality, QualityThread, Rule, planned_rules, sidecar_opener
 from dativo_workers.retry import backoff_seconds, is_transient
 from dativo_workers.schema import arrow_schema
 from dativo_workers.secrets.redact import describe_error as redact_describe_error
@@ -405,7 +405,7 @@ def _write_partition(work: _Attempt, reader: DataReader, *, typed: bool) -> tupl
     checks = None
     if work.quality_rules:
         opener = sidecar_opener(table.location, work.run_id, partition.index, work.attempt, work.storage)
-        checks = PartitionQuality(work.quality_rules, opener)
+        checks = QualityThread(PartitionQuality(work.quality_rules, opener))  # measures beside the writing
 
     def sort_out(bad: pa.Table) -> None:
         """Apply the job's bad_rows policy to these bad rows."""

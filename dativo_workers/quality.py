@@ -21,8 +21,10 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import queue
 import re
 import tempfile
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -525,6 +527,48 @@ class PartitionQuality:
         uris = [uri for _, uri in self._sidecars.values()]
         self._sidecars = {}
         return uris
+
+
+class QualityThread:
+    """A PartitionQuality fed from a thread of its own: the measuring (Arrow compute, which
+    releases the GIL) overlaps with the conversion and Parquet writing of the next batches
+    instead of adding to them. At most ``depth`` batches wait; an error is raised by close()."""
+
+    _STOP = object()
+
+    def __init__(self, checks: PartitionQuality, depth: int = 4) -> None:
+        self.checks = checks
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="dativo-quality", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (batch := self._queue.get()) is not self._STOP:
+            if self._error is None:
+                try:
+                    self.checks.observe(batch)
+                except BaseException as exc:  # raised by close(), on the caller's thread
+                    self._error = exc
+
+    def observe(self, batch: pa.RecordBatch) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(batch)
+
+    def close(self) -> dict[str, Any]:
+        self._queue.put(self._STOP)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self.checks.close()
+
+    def abort(self) -> list[str]:
+        if self._thread.is_alive():
+            self._error = self._error or RuntimeError("aborted")
+            self._queue.put(self._STOP)
+            self._thread.join()
+        return self.checks.abort()
 
 
 # -- commit: merge, SQL, comparators -------------------------------------------------------------

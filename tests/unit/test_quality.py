@@ -81,3 +81,18 @@ def test_text_values_and_too_many_intervals(tmp_path: Path) -> None:
     scattered = [[i * 3] for i in range(MAX_INTERVALS + 5)] + [[0, 3]]  # one interval per batch, then the cap
     value, states = _duplicates(tmp_path / "n", [scattered], pa.int64())
     assert value == 2 and len(states[0]["intervals"]["k"]) == MAX_INTERVALS
+
+
+def test_the_measuring_thread_gives_the_same_state_and_raises_its_errors(tmp_path: Path) -> None:
+    from dativo_workers.quality import QualityThread
+
+    rule = Rule(key="n", kind="library", where="", metric="nullValues", column="v", columns=["v"])
+    threaded = QualityThread(PartitionQuality([rule, _rule()], sidecar_opener(tmp_path.as_uri(), "r", 0, 1, {})))
+    for start in range(0, 50, 10):
+        threaded.observe(pa.record_batch({"v": pa.array([*range(start, start + 9), None], pa.int64())}))
+    state = threaded.close()
+    assert state["rows"] == 50 and state["counts"] == {"n": 5, "k": 45}
+    broken = QualityThread(PartitionQuality([rule], sidecar_opener(tmp_path.as_uri(), "r", 1, 1, {})))
+    broken.observe(pa.record_batch({"other": pa.array([1])}))  # no column v: fails on the thread
+    with pytest.raises(KeyError):
+        broken.close()
