@@ -57,6 +57,13 @@ class Outcome:
     reason: str
 
 
+def set_path(path: Path) -> Path:
+    """The set's folder: as given, or relative to the repository when it is not under the working directory."""
+    if not path.is_absolute() and not path.exists() and (ROOT / path).exists():
+        return ROOT / path
+    return path
+
+
 def load_cases(set_dir: Path) -> list[Case]:
     path = set_dir / "labels.csv"
     if not path.is_file():
@@ -199,8 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-precision", type=float, help="exit 1 when binary precision is below this")
     parser.add_argument("--min-recall", type=float, help="exit 1 when binary recall is below this")
     args = parser.parse_args(argv)
-    if not args.set.is_absolute() and not args.set.exists() and (ROOT / args.set).exists():
-        args.set = ROOT / args.set  # a path relative to the repository, from another directory
+    args.set = set_path(args.set)
 
     from dativo_workers.governance.pii import detect_column
 

@@ -1,4 +1,5 @@
-"""The blind PII evaluation set (tests/data/pii_eval) and its scorer (scripts/eval_pii.py).
+"""The blind PII evaluation sets (tests/data/pii_eval, and the held-out tests/data/pii_eval_v2) and
+their scorer (scripts/eval_pii.py).
 
 These tests check the set and the scorer's arithmetic with stand-in detectors; they never run the
 real detector (scoring it is the scorer's job, reported in docs, not asserted here).
@@ -17,6 +18,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SET = ROOT / "tests" / "data" / "pii_eval"
+SET_V2 = ROOT / "tests" / "data" / "pii_eval_v2"
+SETS = pytest.mark.parametrize("set_dir", [SET, SET_V2], ids=["v1", "v2"])
 
 
 def _load(name: str, path: Path) -> ModuleType:
@@ -34,25 +37,31 @@ def make_set() -> ModuleType:
 
 
 @pytest.fixture(scope="module")
+def make_set_v2() -> ModuleType:
+    return _load("pii_eval_v2_make_set", SET_V2 / "make_set.py")
+
+
+@pytest.fixture(scope="module")
 def scorer() -> ModuleType:
     return _load("pii_eval_scorer", ROOT / "scripts" / "eval_pii.py")
 
 
-def _labels() -> list[dict[str, str]]:
-    with open(SET / "labels.csv", newline="", encoding="utf-8") as fh:
+def _labels(set_dir: Path = SET) -> list[dict[str, str]]:
+    with open(set_dir / "labels.csv", newline="", encoding="utf-8") as fh:
         return list(csv.DictReader(fh))
 
 
-def test_every_labelled_column_is_in_its_file_with_its_type() -> None:
-    rows = _labels()
+@SETS
+def test_every_labelled_column_is_in_its_file_with_its_type(set_dir: Path) -> None:
+    rows = _labels(set_dir)
     assert len(rows) >= 170
     assert len({(r["file"], r["column"]) for r in rows}) == len(rows)
     assert {r["label"] for r in rows} == {"PII", "SENSITIVE", "CREDENTIAL", "NONE"}
     none_share = sum(r["label"] == "NONE" for r in rows) / len(rows)
     assert 0.4 <= none_share <= 0.7
     files = {r["file"] for r in rows}
-    assert files == {p.name for p in (SET / "data").glob("*.parquet")}
-    tables = {f: pq.read_table(SET / "data" / f) for f in files}
+    assert files == {p.name for p in (set_dir / "data").glob("*.parquet")}
+    tables = {f: pq.read_table(set_dir / "data" / f) for f in files}
     for r in rows:
         table = tables[r["file"]]
         assert 50 <= table.num_rows <= 200, r["file"]
@@ -68,6 +77,53 @@ def test_the_generator_reproduces_the_committed_set(make_set: ModuleType, tmp_pa
         assert pq.read_table(tmp_path / "data" / path.name).equals(pq.read_table(path)), path.name
 
 
+def test_the_v2_generator_reproduces_the_committed_set(make_set_v2: ModuleType, tmp_path: Path) -> None:
+    make_set_v2.main(tmp_path)
+    assert (tmp_path / "labels.csv").read_text() == (SET_V2 / "labels.csv").read_text()
+    for path in sorted((SET_V2 / "data").glob("*.parquet")):
+        assert pq.read_table(tmp_path / "data" / path.name).equals(pq.read_table(path)), path.name
+
+
+def test_v2_is_held_out_from_v1() -> None:
+    """Other sources, other opaque column names, at least 12 sources, 200 schema and 40 opaque columns."""
+    v1, v2 = _labels(SET), _labels(SET_V2)
+    assert {r["source"] for r in v1} & {r["source"] for r in v2} == {"opaque"}
+    opaque_v1 = {r["column"] for r in v1 if r["source"] == "opaque"}
+    assert not opaque_v1 & {r["column"] for r in v2 if r["source"] == "opaque"}
+    schema = [r for r in v2 if r["source"] != "opaque"]
+    assert len(schema) >= 200 and len({r["source"] for r in schema}) >= 12
+    assert sum(r["source"] == "opaque" for r in v2) >= 40
+    assert all(r["source_url"].startswith("https://") for r in schema)
+    readme = (SET_V2 / "README.md").read_text()
+    assert all(r["source_url"] in readme for r in schema)
+
+
+def test_v2_numbers_carry_valid_check_digits() -> None:
+    from stdnum import iban, luhn
+    from stdnum.be import nn
+    from stdnum.ch import ssn
+    from stdnum.cl import rut
+    from stdnum.dk import cpr
+    from stdnum.fi import hetu
+    from stdnum.it import codicefiscale
+    from stdnum.mx import curp
+    from stdnum.nl import bsn
+    from stdnum.no import fodselsnummer
+    from stdnum.pl import pesel
+    from stdnum.se import personnummer
+    from stdnum.za import idnr
+
+    table = pq.read_table(SET_V2 / "data" / "opaque__dump_r.parquet")
+    checks = {"r_a": bsn, "r_b": personnummer, "r_c": pesel, "r_d": nn, "r_e": cpr, "r_f": hetu,
+              "r_g": fodselsnummer, "r_h": curp, "r_i": rut, "r_j": idnr, "r_k": codicefiscale, "r_l": ssn,
+              "r_m": iban, "r_n": luhn, "r_o": pesel}
+    for column, module in checks.items():
+        values = [str(v) for v in table.column(column).to_pylist() if v not in (None, "", "-", "n/a")]
+        values = [v.zfill(11) if column == "r_o" else v.replace(" ", "") if column == "r_n" else v for v in values]
+        assert values and all(module.is_valid(v) for v in values), column
+    assert not iban.is_valid("PL00123456780000000000000000")
+
+
 def test_numbers_carry_valid_check_digits(make_set: ModuleType) -> None:
     def values(file: str, column: str) -> list[str]:
         raw = pq.read_table(SET / "data" / file).column(column).to_pylist()
@@ -81,8 +137,9 @@ def test_numbers_carry_valid_check_digits(make_set: ModuleType) -> None:
     assert not make_set.luhn_ok("4111111111111112")
 
 
-def test_scorer_counts_hits_misses_and_labels(scorer: ModuleType) -> None:
-    cases = scorer.load_cases(SET)
+@SETS
+def test_scorer_counts_hits_misses_and_labels(scorer: ModuleType, set_dir: Path) -> None:
+    cases = scorer.load_cases(set_dir)
     miss = next(i for i, c in enumerate(cases) if c.label == "PII")
     false_alarm = next(i for i, c in enumerate(cases) if c.label == "NONE")
     relabel = next(i for i, c in enumerate(cases) if c.label == "SENSITIVE")
@@ -96,7 +153,7 @@ def test_scorer_counts_hits_misses_and_labels(scorer: ModuleType) -> None:
         label = {miss: "NONE", false_alarm: "PII", relabel: "PII"}.get(i, cases[i].label)
         return None if label == "NONE" else SimpleNamespace(label=label, detector="oracle")
 
-    outcomes, _ = scorer.run(cases, SET, oracle)
+    outcomes, _ = scorer.run(cases, set_dir, oracle)
     summary = scorer.summarise(outcomes, 0.0)
     positives = sum(c.label != "NONE" for c in cases)
     b = summary["binary"]
@@ -120,3 +177,13 @@ def test_scorer_reports_a_crashing_detector(scorer: ModuleType) -> None:
     outcomes, _ = scorer.run(cases, SET, crash)
     summary = scorer.summarise(outcomes, 0.0)
     assert len(summary["errors"]) == 3 and "ValueError: boom" in summary["errors"][0]["error"]
+
+
+def test_scorer_takes_the_set_as_a_repository_relative_path(scorer: ModuleType, monkeypatch: pytest.MonkeyPatch,
+                                                            tmp_path: Path) -> None:
+    """``--set tests/data/pii_eval_v2`` names the same folder from any working directory."""
+    monkeypatch.chdir(tmp_path)
+    assert scorer.set_path(Path("tests/data/pii_eval_v2")) == SET_V2
+    assert scorer.set_path(SET) == SET
+    (tmp_path / "mine").mkdir()
+    assert scorer.set_path(Path("mine")) == Path("mine")  # a folder under the working directory wins
