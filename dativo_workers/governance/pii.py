@@ -47,6 +47,7 @@ from stdnum.us import rtn as _rtn
 PII, SENSITIVE, CREDENTIAL = "PII", "SENSITIVE", "CREDENTIAL"
 SAMPLE_VALUES = 1000
 CHECK_VALUES = 100  # Python checks (checksums, phone parsing) per rule: the share is estimated from these
+PILOT_VALUES, PILOT_PASS = 10, 4  # with a share needed: give up when fewer than 4 of the first 10 pass
 VALUE_SHARE = 0.8  # share of non-null sampled values that must match a value rule
 CONTRADICTION_SHARE = 0.2  # a name match is dropped when fewer sampled values look right
 MIN_VALUES_TO_CONTRADICT = 3
@@ -623,7 +624,8 @@ STREET_RE = (
     r"|^[\w .'-]*(strasse|straße|str\.|weg|platz|allee|gasse) \d+"
 )
 # a multi-line address: two to five short lines, one of them with a postcode
-MULTILINE_RE = r"^[^\n]{2,80}(\n[^\n]{0,80}){1,4}$"
+MULTILINE_RE = r"^[^\n]+\n"  # the line count and lengths are checked in Python
+_MAX_ADDRESS_LINE = 80
 _POSTCODE_IN_TEXT = re.compile(
     r"(?:^|[\s,-])(\d{5}(-\d{3,4})?|\d{6}|\d{3}-\d{4}|\d{4}(?= [A-Z][a-z])|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}"
     r"|[A-Z]\d[A-Z] ?\d[A-Z]\d)(?:$|[\s,])",
@@ -767,6 +769,9 @@ def _high_entropy(value: str) -> bool:
 def _street_or_multiline_address(value: str) -> bool:
     if "\n" not in value:
         return True  # STREET_RE matched
+    lines = value.split("\n")
+    if len(lines) > 5 or any(len(line) > _MAX_ADDRESS_LINE for line in lines):
+        return False
     return _POSTCODE_IN_TEXT.search(value) is not None and any(ch.isalpha() for ch in value)
 
 
@@ -959,6 +964,7 @@ class _Values:
         self.count = len(self.text)
         self.has_digit = self.count and pc.sum(pc.match_substring_regex(self.text, r"\d")).as_py() / self.count
         self._any_identifier: float | None = None
+        self._id_length: float | None = None
 
     def integer_span(self) -> int:
         """max - min of an integer column's sampled values (0 for other types)."""
@@ -966,6 +972,17 @@ class _Values:
             return 0
         bounds = pc.min_max(pc.cast(self.text, pa.int64()))
         return int(bounds["max"].as_py()) - int(bounds["min"].as_py())
+
+    def id_length(self) -> float:
+        """Share of values 6 to 48 characters long (computed once per column)."""
+        if self._id_length is None:
+            if not self.count:
+                self._id_length = 0.0
+            else:
+                lengths = pc.utf8_length(self.text)
+                ok = pc.and_(pc.greater_equal(lengths, 6), pc.less_equal(lengths, 48))
+                self._id_length = pc.sum(ok).as_py() / self.count
+        return self._id_length
 
     def any_identifier(self) -> float:
         """Share of values with the shape of some identifier (computed once per column)."""
@@ -993,13 +1010,15 @@ class _Values:
         scale = n / self.count / len(checked)
         allowed = len(checked) - need / scale  # failures that still leave ``need`` reachable
         passed = failed = 0
-        for value in checked:
+        for i, value in enumerate(checked, start=1):
             if check(value):
                 passed += 1
             else:
                 failed += 1
                 if need and failed > allowed:
                     return 0.0
+            if need and i == PILOT_VALUES and passed < PILOT_PASS and len(checked) >= 2 * PILOT_VALUES:
+                return 0.0  # 3 of the first 10 cannot come from a column where 80 % pass (p < 0.001)
         return passed * scale
 
     def share_any(self, rules: list[ValueRule], union: str, need: float = 0.0) -> float:
@@ -1019,8 +1038,8 @@ def _rules_share(detector: str, values: _Values, name_matched: bool) -> float:
     """Share of values that are some identifier of ``detector`` (several countries' together)."""
     if name_matched:
         return values.share_any(IDENTIFIER_RULES[detector], _NAMED_UNION[detector])
-    if values.any_identifier() < VALUE_SHARE:
-        return 0.0  # one regex rules the column out
+    if values.has_digit < VALUE_SHARE or values.id_length() < VALUE_SHARE or values.any_identifier() < VALUE_SHARE:
+        return 0.0  # every identifier has digits and 6 to 48 characters; one regex rules the rest out
     return values.share_any(_VALUE_ONLY_RULES[detector], _ALONE_UNION[detector], VALUE_SHARE)
 
 
