@@ -642,6 +642,12 @@ PERSON_NAME_RE = (
     rf"|^{_UP}{_LOW}+, {_UP}{_LOW}+$"
     rf"|^{_CJK}{{1,4}}[ \x{{3000}}]{_CJK}{{1,4}}$"
 )
+# words that name an organisation, not a person (a `name` column of accounts or suppliers)
+ORGANISATION_RE = (
+    r"(?i)\b(inc|ltd|llc|plc|gmbh|ag|sa|sas|sarl|srl|bv|nv|corp|corporation|company|co|group|holdings?|systems"
+    r"|solutions|services|communications|technologies|industries|international|enterprises|partners|associates"
+    r"|bank|university|hospital|clinic|school|foundation|limited)\b"
+)
 PERSON_WORD_RE = rf"^{_UP}{_LOW}+( {_UP}{_LOW}+)?$"
 DATE_RE = r"^(\d{4}-\d{2}-\d{2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4})([ T]\d{2}:\d{2}.*)?$"
 # secrets recognisable by their shape, whatever the column is called
@@ -1201,6 +1207,8 @@ def detect_column(
         if detector == "person_name" and not name_hit and AMBIGUOUS_PERSON_NAME.match(norm):
             # `name` alone: a person's name only when the values say so
             share = values.share(PERSON_NAME_RE) if values is not None else 0.0
+            if share >= VALUE_SHARE and values is not None and values.share(ORGANISATION_RE) >= CONTRADICTION_SHARE / 2:
+                share = 0.0  # `Edge Communications`, `Pyramid Construction Inc.`: organisations
             if share >= VALUE_SHARE:
                 best = _better(best, Finding(name, label, "both", round(min(0.9, 0.6 + 0.3 * share), 2), detector))
             continue

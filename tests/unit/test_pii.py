@@ -950,3 +950,11 @@ def test_multi_line_addresses_and_integer_e164_phones_on_values() -> None:
     assert detect_column("order_id", e164) is None  # an id-like name vetoes digit-shaped phones
     keys = pa.array(list(range(14155550000, 14155550040)), pa.int64())  # valid numbers, but a run of keys
     assert detect_column("value8", keys) is None
+
+
+def test_organisations_in_a_name_column_are_not_person_names() -> None:
+    companies = ["Edge Communications", "Pyramid Construction Inc.", "Grand Hotels Group", "Burlington Textiles"]
+    people = [f"{rng.choice(FIRST)} {rng.choice(LAST)}" for _ in range(16)]
+    assert detect_column("Name", _array(companies * 5)) is None
+    assert detect_column("Name", _array(people + companies[:1] * 4)) is None  # a fifth of organisations
+    assert detect_column("Name", _array(people)).detector == "person_name"
