@@ -207,6 +207,8 @@ NAME_RULES: dict[str, tuple[str, re.Pattern[str], float]] = {
             "health_(?:insurance|card)" + _NUM,
             "health_plan(?:_beneficiary)?" + _NUM,
             "insurance_(?:member|subscriber)" + _NUM,
+            "insurance_(?:id|number|num|no|nr)",
+            "(?:health_)?insurance_policy_(?:number|num|no|nr|id)",
             "(?:insurance|health|medicare|medicaid)_(?:member|subscriber|beneficiary)_id" + _NUM,
             "mbi",
             "medicare_beneficiary_identifier",
@@ -543,6 +545,10 @@ ATTRIBUTE_NOT = _words(
     "holder_name",
     "name",
     "bank_name",
+    "provider",
+    "carrier",
+    "company",
+    "insurer",
     "currency",
     "present",
     "provided",
@@ -585,8 +591,9 @@ CREDENTIAL_NOUN_END = re.compile(r"(?:^|_)(?:token|digest|secret|key|hash)$")
 # `credit_card_id`, `bank_account_id`: a key of a card or account row, not its number
 KEY_SUFFIX = re.compile(r"_(?:id|ids|key|pk|fk)$")
 # GDPR special categories (race, religion, health conditions...) are not in the PII / SENSITIVE /
-# CREDENTIAL taxonomy of issue #15: detected only when asked (``special_categories=True``)
-OPT_IN_DETECTORS = {"special_category"}
+# CREDENTIAL taxonomy of issue #15, and bank codes (routing number, sort code) name a bank, not an
+# account, as a BIC does: both detected only when asked (``special_categories`` / ``bank_codes``)
+OPT_IN_DETECTORS = {"special_category": "special_categories", "bank_code": "bank_codes"}
 IDENTIFIER_DETECTORS = {"national_id", "tax_id", "passport", "drivers_license", "payment_card", "iban", "bank_code"}
 # (checksummed or distinctive shapes - cards, IBANs, SSNs - are not vetoed)
 DIGIT_DETECTORS = {"phone", "ip_address"}
@@ -1177,18 +1184,23 @@ def detect_column(
     array: pa.ChunkedArray | pa.Array | None,
     *,
     special_categories: bool = False,
+    bank_codes: bool = False,
     bank_context: bool = False,
 ) -> Finding | None:
     """The strongest finding for one column, or None. ``special_categories`` adds the GDPR special
-    categories (race, religion, health conditions...) by name; ``bank_context`` (the table also has
+    categories (race, religion, health conditions...) by name, ``bank_codes`` routing numbers and sort
+    codes; ``bank_context`` (the table also has
     an IBAN, BIC or bank column) makes `account_number` a bank account number."""
     norm = normalize_name(name)
+    opted_in = {"special_categories": special_categories, "bank_codes": bank_codes}
     values = _Values(array) if array is not None else None
     dtype = values.type if values is not None else pa.string()
     id_like = bool(ID_LIKE_NAME.search(norm))
     best: Finding | None = None
     for detector, (label, pattern, name_conf) in NAME_RULES.items():
-        if not _type_allows(detector, dtype) or (detector in OPT_IN_DETECTORS and not special_categories):
+        if not _type_allows(detector, dtype) or (
+            detector in OPT_IN_DETECTORS and not opted_in[OPT_IN_DETECTORS[detector]]
+        ):
             continue
         name_hit = _name_hit(detector, pattern, norm)
         if detector == "iban" and bank_context and not name_hit and BANK_ACCOUNT_IN_CONTEXT.match(norm):
@@ -1253,7 +1265,11 @@ def _better(current: Finding | None, new: Finding) -> Finding:
 
 
 def detect(
-    sample: pa.Table | None, columns: list[str] | None = None, *, special_categories: bool = False
+    sample: pa.Table | None,
+    columns: list[str] | None = None,
+    *,
+    special_categories: bool = False,
+    bank_codes: bool = False,
 ) -> dict[str, Finding]:
     """Findings per column. ``columns`` not in the sample are judged on their names alone."""
     names = list(columns) if columns is not None else (sample.column_names if sample is not None else [])
@@ -1262,7 +1278,9 @@ def detect(
     bank_context = any(BANK_CONTEXT.search(normalize_name(n)) for n in {*names, *present})
     for name in names:
         array = sample.column(name).slice(0, SAMPLE_VALUES) if name in present and sample is not None else None
-        finding = detect_column(name, array, special_categories=special_categories, bank_context=bank_context)
+        finding = detect_column(
+            name, array, special_categories=special_categories, bank_codes=bank_codes, bank_context=bank_context
+        )
         if finding is not None:
             found[name] = finding
     return found

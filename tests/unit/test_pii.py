@@ -324,7 +324,7 @@ COLUMNS: list[tuple[str, list, bool]] = [
     ("x_acct", n_of(lambda i: _iban("AT", 20)), True),
     # not in the taxonomy: a BIC names a bank; special categories are opt-in (special_categories=True)
     ("swift_code", n_of(lambda i: rng.choice(["DEUTDEFF", "BNPAFRPP", "COBADEFFXXX", "CHASUS33", "BARCGB22"])), False),
-    ("routing_number", n_of(lambda i: rng.choice(["111000025", "021000021", "026009593"])), True),
+    ("routing_number", n_of(lambda i: rng.choice(["111000025", "021000021", "026009593"])), False),  # opt-in
     ("cvc", n_of(lambda i: _digits(3)), True),
     ("cardNumber", n_of(lambda i: _luhn_complete("37", 15)), True),
     # --- HR / healthcare / CRM styles
@@ -625,7 +625,6 @@ def test_codice_fiscale_and_pan_shapes() -> None:
         ("codice_fiscale", "tax_id"),
         ("ein", "tax_id"),
         ("cvv", "payment_card"),
-        ("sort_code", "bank_code"),
     ],
 )
 def test_identity_documents_by_name(name: str, detector: str) -> None:
@@ -958,3 +957,21 @@ def test_organisations_in_a_name_column_are_not_person_names() -> None:
     assert detect_column("Name", _array(companies * 5)) is None
     assert detect_column("Name", _array(people + companies[:1] * 4)) is None  # a fifth of organisations
     assert detect_column("Name", _array(people)).detector == "person_name"
+
+
+def test_bank_codes_are_opt_in() -> None:
+    routing = _array(["111000025", "021000021", "026009593"] * 4)
+    assert detect_column("routing_number", routing) is None
+    assert detect_column("routing_number", routing, bank_codes=True).detector == "bank_code"
+    assert detect_column("sort_code", None, bank_codes=True).detector == "bank_code"
+    table = pa.table({"routing_number": routing, "iban": _array([_iban("DE", 22) for _ in range(12)])})
+    assert set(detect(table)) == {"iban"}
+    assert set(detect(table, bank_codes=True)) == {"iban", "routing_number"}
+
+
+def test_health_insurance_numbers_and_their_providers() -> None:
+    assert detect_column("health_insurance_no", None).label == SENSITIVE
+    assert detect_column("insurance_id", None).label == SENSITIVE
+    assert detect_column("insurance_policy_number", None).label == SENSITIVE
+    assert detect_column("health_insurance_provider", None) is None
+    assert detect_column("health_insurance_company", None) is None
