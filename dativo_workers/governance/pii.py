@@ -47,6 +47,7 @@ from stdnum.us import rtn as _rtn
 PII, SENSITIVE, CREDENTIAL = "PII", "SENSITIVE", "CREDENTIAL"
 SAMPLE_VALUES = 1000
 CHECK_VALUES = 100  # Python checks (checksums, phone parsing) per rule: the share is estimated from these
+DENSE_KEYS = 10  # integers spanning less than 10 x their count are keys (sequences), not numbers
 PILOT_VALUES, PILOT_PASS = 10, 4  # with a share needed: give up when fewer than 4 of the first 10 pass
 VALUE_SHARE = 0.8  # share of non-null sampled values that must match a value rule
 CONTRADICTION_SHARE = 0.2  # a name match is dropped when fewer sampled values look right
@@ -1243,6 +1244,13 @@ def detect_column(
                 and share < CONTRADICTION_SHARE
             ):
                 continue  # the values contradict the name (e.g. `mobile_platform` = iOS/Android)
+            if (
+                detector in IDENTIFIER_DETECTORS
+                and values is not None
+                and values.count >= MIN_VALUES_TO_CONTRADICT
+                and 0 < values.integer_span() < DENSE_KEYS * values.count
+            ):
+                continue  # a run of integer keys (`passport_id` = 1, 2, 3...) is no document number
             if share >= VALUE_SHARE:
                 finding = Finding(name, label, "both", round(min(0.99, name_conf + 0.15 * share), 2), detector)
             else:

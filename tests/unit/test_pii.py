@@ -975,3 +975,11 @@ def test_health_insurance_numbers_and_their_providers() -> None:
     assert detect_column("insurance_policy_number", None).label == SENSITIVE
     assert detect_column("health_insurance_provider", None) is None
     assert detect_column("health_insurance_company", None) is None
+
+
+def test_integer_keys_under_a_document_name_are_keys() -> None:
+    keys = pa.array(list(range(1000, 1040)), pa.int64())
+    for name in ("passport_id", "tax_id", "national_id", "ssn_id"):
+        assert detect_column(name, keys) is None, name
+    ssns = pa.array([int(_digits(9)) for _ in range(20)], pa.int64())
+    assert detect_column("ssn", ssns).label == SENSITIVE
