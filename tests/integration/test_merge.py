@@ -468,82 +468,6 @@ def test_concurrent_append_during_a_merge_is_replanned_and_exact(
     assert len(workspace.table("acme.race").snapshots()) == 3  # first run, the other writer, the merge
 
 
-@pytest.mark.timeout(240)
-def test_worker_killed_mid_merge_is_recovered_with_the_same_exact_table(workspace: Workspace, pg: Pg) -> None:
-    """A real Celery worker process dies while committing a merge (its rewritten files already
-    written): the commit claim lapses, the reconciler commits the run on a worker, the table equals
-    the source and the dead attempt's files are swept."""
-    from dativo_workers.config import load_job, load_runner
-    from dativo_workers.iceberg import run_files
-    from dativo_workers.producer import submit, wait
-    from dativo_workers.tasks import reconcile_task
-
-    from ..conftest import REPO
-    from .fleet import Fleet
-
-    pause = workspace.root / "pause"
-    workspace.write(
-        "runner.yaml",
-        f"""
-        runner:
-          ledger_url: sqlite:///{workspace.root}/state/dativo.db
-          lease_seconds: 5
-          catalogs:
-            default:
-              py-catalog-impl: tests.integration.pausing_catalog.PausingCatalog
-              pause-file: {pause}
-              uri: sqlite:///{workspace.root}/state/catalog.db
-              warehouse: {workspace.root}/state/warehouse
-        """,
-    )
-    fleet = Fleet(
-        root=workspace.root,
-        runner_file=workspace.runner_file,
-        broker_url=os.environ["DATIVO_BROKER_URL"],
-        result_backend=os.environ["DATIVO_RESULT_BACKEND"],
-        extra_env={"PYTHONPATH": str(REPO)},
-    )
-    fleet.flush()
-    try:
-        fleet.start_worker()
-        _items(pg, rows=20_000)
-        job = load_job(_pg_job(workspace, pg, "killed"))
-        runner = load_runner(workspace.runner_file)
-        ledger = workspace.ledger()
-        assert wait(submit(job, runner, ledger, None), ledger, timeout_s=90)["state"] == "committed"
-
-        _mutate(pg, 1, seed=0.5)
-        pause.write_text("60")
-        run_id = submit(job, runner, ledger, None)
-        pid_file = Path(f"{pause}.pid")
-        for _ in range(600):
-            if pid_file.exists() and pid_file.read_text():
-                break
-            time.sleep(0.1)
-        assert pid_file.exists(), "the merge never reached its commit"
-        os.kill(int(pid_file.read_text()), signal.SIGKILL)  # the pool process committing the merge
-        rewritten = list((workspace.state / f"warehouse/acme/killed/data/{run_id}").rglob("merge-*.parquet"))
-        assert rewritten, "the killed attempt had rewritten files"
-
-        summary = wait(run_id, ledger, timeout_s=5)
-        deadline = time.monotonic() + 120
-        while summary["state"] != "committed" and time.monotonic() < deadline:
-            time.sleep(5.5)  # past the lease: the dead committer's claim has lapsed
-            reconcile_task.delay().get(timeout=60)  # on the worker, like beat would
-            summary = wait(run_id, ledger, timeout_s=1)
-        assert summary["state"] == "committed", summary
-    finally:
-        fleet.stop()
-        fleet.flush()
-    assert _iceberg(workspace, "killed") == _pg_source(pg)
-    table = workspace.table("acme.killed")
-    assert len(table.snapshots()) == 2
-    on_disk = {p.as_uri() for p in (workspace.state / f"warehouse/acme/killed/data/{run_id}").rglob("*.parquet")}
-    assert {p.replace("file:///", "file:/") for p in on_disk} == {
-        p.replace("file:///", "file:/") for p in run_files(table, run_id) if f"/{run_id}/" in p
-    }  # the dead attempt's rewritten files were swept; what the snapshot references stays
-
-
 def test_composite_text_and_date_key_prunes_by_bounds_and_merges_exactly(workspace: Workspace) -> None:
     """A key of a string and a date: files pruned by both columns' bounds, rows matched on both."""
     workspace.write(
@@ -742,12 +666,14 @@ def test_rewrite_partitions_commit_one_exact_snapshot_around_a_concurrent_append
 
 
 @pytest.mark.timeout(240)
-def test_worker_killed_in_a_rewrite_partition_is_recovered_with_one_exact_snapshot(
+def test_workers_killed_in_a_rewrite_partition_and_mid_commit_are_recovered_with_one_exact_snapshot(
     workspace: Workspace, pg: Pg
 ) -> None:
-    """The touched files are rewritten as partitions on a real Celery worker; the worker process
-    rewriting one is killed: the partition is redelivered (or reconciled) and run again, the commit
-    uses one winning rewrite per file, and the table equals the source with one snapshot added."""
+    """The touched files are rewritten as partitions on a real Celery worker. The worker process
+    rewriting one is killed: the partition is redelivered and run again. Then the process
+    committing the merge dies mid-commit (its own files written): the commit claim lapses and the
+    reconciler commits the run on a worker. The commit uses one winning rewrite per file, the table
+    equals the source with one snapshot added, and the dead attempts' files are swept."""
     from dativo_workers.config import load_job, load_runner
     from dativo_workers.iceberg import run_files
     from dativo_workers.producer import submit, wait
@@ -757,6 +683,7 @@ def test_worker_killed_in_a_rewrite_partition_is_recovered_with_one_exact_snapsh
     from .fleet import Fleet
 
     pause = workspace.root / "pause-rewrite"
+    commit_pause = workspace.root / "pause-commit"
     workspace.write(
         "runner.yaml",
         f"""
@@ -767,7 +694,7 @@ def test_worker_killed_in_a_rewrite_partition_is_recovered_with_one_exact_snapsh
           catalogs:
             default:
               py-catalog-impl: tests.integration.pausing_catalog.PausingCatalog
-              pause-file: {workspace.root}/no-commit-pause
+              pause-file: {commit_pause}
               pause-rewrite-file: {pause}
               uri: sqlite:///{workspace.root}/state/catalog.db
               warehouse: {workspace.root}/state/warehouse
@@ -799,13 +726,23 @@ def test_worker_killed_in_a_rewrite_partition_is_recovered_with_one_exact_snapsh
                 break
             time.sleep(0.1)
         assert pid_file.exists(), "no rewrite partition started"
+        commit_pause.write_text("60")  # no commit before this rewrite partition is done
         os.kill(int(pid_file.read_text()), signal.SIGKILL)  # the pool process in a rewrite partition
 
-        summary = wait(run_id, ledger, timeout_s=20)
+        commit_pid = Path(f"{commit_pause}.pid")
+        for _ in range(600):
+            if commit_pid.exists() and commit_pid.read_text():
+                break
+            time.sleep(0.1)
+        assert commit_pid.exists(), "the merge never reached its commit"
+        os.kill(int(commit_pid.read_text()), signal.SIGKILL)  # the pool process committing the merge
+        assert list((workspace.state / f"warehouse/acme/rewritten/data/{run_id}").rglob("merge-*-i*.parquet"))
+
+        summary = wait(run_id, ledger, timeout_s=5)
         deadline = time.monotonic() + 120
         while summary["state"] != "committed" and time.monotonic() < deadline:
-            time.sleep(5.5)  # past the lease: a partition the dead process held is stale
-            reconcile_task.delay().get(timeout=60)
+            time.sleep(5.5)  # past the lease: the dead committer's claim has lapsed
+            reconcile_task.delay().get(timeout=60)  # on the worker, like beat would
             summary = wait(run_id, ledger, timeout_s=1)
         assert summary["state"] == "committed", summary
         rewrites = ledger.partitions(run_id)[4:]
@@ -822,4 +759,4 @@ def test_worker_killed_in_a_rewrite_partition_is_recovered_with_one_exact_snapsh
     on_disk = {p.as_uri() for p in (workspace.state / f"warehouse/acme/rewritten/data/{run_id}").rglob("*.parquet")}
     assert {p.replace("file:///", "file:/") for p in on_disk} == {
         p.replace("file:///", "file:/") for p in run_files(table, run_id) if f"/{run_id}/" in p
-    }  # the killed attempt's files and the key files were swept; what the snapshot references stays
+    }  # the dead attempts' files and the key files were swept; what the snapshot references stays
