@@ -128,6 +128,7 @@ NAME_RULES: dict[str, tuple[str, re.Pattern[str], float]] = {
             "totp(?:_secret)?",
             "mfa_secret",
             "recovery_codes?",
+            "(?:otp_|mfa_)?backup_codes?",
         ),
         0.8,
     ),
@@ -404,7 +405,8 @@ NAME_RULES: dict[str, tuple[str, re.Pattern[str], float]] = {
             "(?:customer|contact|person|user|employee|patient|client|holder|cardholder|account_holder|assistant"
             "|manager|owner|beneficiary|recipient|sender|spouse|guardian|parent|emergency_contact|next_of_kin"
             "|physician|doctor|subscriber|member|student|applicant|candidate|passenger|guest|driver|billing|shipping"
-            "|billing_details|shipping_details|supplied|requester|reporter|author|signer|signatory|witness)_name",
+            "|billing_details|shipping_details|supplied|requester|reporter|author|signer|signatory|witness|payer|insured"
+            "|policy_?holder|mother|father|tenant|practitioner|nurse|caregiver|attending_physician)_name",
             "vorname",
             "nachname",
             "nombre",

@@ -983,3 +983,11 @@ def test_integer_keys_under_a_document_name_are_keys() -> None:
         assert detect_column(name, keys) is None, name
     ssns = pa.array([int(_digits(9)) for _ in range(20)], pa.int64())
     assert detect_column("ssn", ssns).label == SENSITIVE
+
+
+@pytest.mark.parametrize(
+    ("name", "detector"),
+    [("policyholder_name", "person_name"), ("mother_name", "person_name"), ("otp_backup_codes", "credential")],
+)
+def test_more_roles_and_credentials_by_name(name: str, detector: str) -> None:
+    assert detect_column(name, None).detector == detector
