@@ -991,3 +991,9 @@ def test_integer_keys_under_a_document_name_are_keys() -> None:
 )
 def test_more_roles_and_credentials_by_name(name: str, detector: str) -> None:
     assert detect_column(name, None).detector == detector
+
+
+def test_attributes_of_a_telecom_or_a_company_tax_id() -> None:
+    assert detect_column("telecom_system", None) is None  # FHIR: phone | email | fax
+    assert detect_column("contact_telecom_value", None).detector == "phone"
+    assert detect_column("company_tax_id", None).detector == "tax_id"
