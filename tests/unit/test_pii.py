@@ -364,7 +364,8 @@ COLUMNS: list[tuple[str, list, bool]] = [
     ("checksum_md5", n_of(lambda i: uuid.uuid4().hex), False),
     ("commit_sha", n_of(lambda i: uuid.uuid4().hex + uuid.uuid4().hex[:8]), False),
     ("image_digest", n_of(lambda i: "sha256:" + uuid.uuid4().hex + uuid.uuid4().hex), False),
-    ("session_key_hash", n_of(lambda i: uuid.uuid4().hex), False),
+    # a digest of a session key or token is labelled like the token (as Devise's and GitLab's token digests)
+    ("session_key_hash", n_of(lambda i: uuid.uuid4().hex), True),
     ("customer", n_of(lambda i: "cus_" + _b64(14)), False),  # Stripe object ids are not secrets
     ("payment_intent", n_of(lambda i: "pi_" + _b64(24)), False),
     ("sku", n_of(lambda i: f"AB-{_digits(4)}-XYZ"), False),
