@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -532,3 +533,32 @@ def test_a_claim_returns_the_spec_and_the_open_check_follows_every_finish(ledger
     assert not ledger.all_partitions_finished(RUN)  # partition 0 is still pending
     ledger.fail_partition(RUN, 0, None, "boom")
     assert ledger.all_partitions_finished(RUN)
+
+
+def test_finish_attempt_tells_the_partition_that_leaves_none_open(ledger: Ledger) -> None:
+    """The finish reads, in its own transaction, whether the run has anything open: only the last
+    partition to finish sees none (it sends the commit); a losing duplicate sees nothing."""
+    create(ledger, n=3)
+    claims = [ledger.claim_attempt(RUN, idx) for idx in range(3)]
+    assert [c.attempt for c in claims if c] == [1, 1, 1] and ledger.run(RUN)["state"] == "running"
+    first = ledger.finish_attempt(RUN, 0, 1, [data("p0.parquet")], 0)
+    assert (first.won, first.run_finished) == (True, False)
+    ledger.fail_partition(RUN, 1, 1, "broken")  # failed counts as finished, as for all_partitions_finished
+    last = ledger.finish_attempt(RUN, 2, 1, [data("p2.parquet")], 0)
+    assert (last.won, last.run_finished) == (True, True) and ledger.all_partitions_finished(RUN)
+    late = ledger.finish_attempt(RUN, 2, 1, [data("late.parquet")], 0)  # a redelivered duplicate
+    assert (late.won, late.run_finished) == (False, False)
+    assert [f.path for f in ledger.winning_fragments(RUN)] == ["p0.parquet", "p2.parquet"]
+
+
+def test_a_claim_of_a_pending_partition_reads_its_spec_and_starts_the_run(ledger: Ledger) -> None:
+    create(ledger, n=2)
+    assert ledger.run(RUN)["state"] == "pending"
+    claim = ledger.claim_attempt(RUN, 1, worker="w:1")
+    assert claim is not None and claim.attempt == 1 and json.loads(claim.spec_json)["index"] == 1
+    p = partition(ledger, 1)
+    assert (p["state"], p["attempts"], p["worker"], p["rows"]) == ("running", 1, "w:1", 0)
+    assert ledger.run(RUN)["state"] == "running"
+    assert ledger.claim_attempt(RUN, 1, worker="w:2") is None  # held by a live attempt
+    assert ledger.claim_attempt(RUN, 1, worker="w:1").attempt == 2  # its own worker: that attempt is over
+    assert ledger.cancel(RUN) and ledger.claim_attempt(RUN, 0) is None  # a cancelled run starts nothing
