@@ -161,6 +161,7 @@ def plan_run(
         except SchemaChangeError as exc:
             raise _record_refused_run(job, ledger, catalog, run_id, queue, exc) from None
     merge = merge_spec(job, asset, table.schema) if writer is None or writer.output is None else None
+    rules = quality.plan_entry(asset, table.schema, cfg.quality.on_fail)  # a bad rule: exit 2, nothing written
     run_id = run_id or new_run_id()
     if new_files and files["new"]:
         # the files loaded so far plus this run's, named by the state this run commits
@@ -176,7 +177,7 @@ def plan_run(
         "state": state,
         "writer": writer.to_dict() if writer is not None else None,
         "nothing_new": new_files and not files["new"],
-        "quality": quality.plan_entry(asset, table.schema, cfg.quality.on_fail),  # the contract's rules
+        "quality": rules,  # the contract's quality rules
     }
     target = writer.output if writer is not None and writer.output else f"{cfg.target.namespace}.{cfg.target.table}"
     ledger.create_run(
