@@ -57,6 +57,7 @@ REWRITE_THREADS = max(1, min(4, os.cpu_count() or 1))
 # is deduplicated on its own, so the commit's memory follows the bucket size, not the run's rows.
 BUCKET_ROWS = 1_000_000
 SAMPLE_PER_BUCKET = 1000  # first-key values sampled per bucket to place the bucket boundaries
+KEY_GROUP_ROWS = 65536  # rows per row group of a distributed merge's key file
 REWRITE_KIND = "rewrite"  # ledger fragments of a merge's rewrite partitions (not the run's own rows)
 
 
@@ -541,27 +542,34 @@ def plan_rewrites(
     a touched file with delete files).
 
     Each partition's spec names the table file, the snapshot it was planned against, the layout
-    (schema and spec) to write in, and a Parquet file of the incoming keys the file may hold
-    (written here, under the run's data directory, where every worker can read it)."""
+    (schema and spec) to write in, and the rows of the run's sorted incoming keys within the
+    file's bounds, in a Parquet file written here, under the run's data directory, where every
+    worker can read it."""
     snapshot = table.current_snapshot()
     if spec.replace or snapshot is None:
         return None
     incoming = _read_incoming(fragments, spec, storage)
     if not incoming.distinct:
         return None
-    affected = touched_files(table, snapshot.snapshot_id, incoming.keys, spec, metadata.schema())
-    touched = sum(task.file.file_size_in_bytes for task, _ in affected)
-    if touched <= in_process_bytes or len(affected) < 2 or any(task.delete_files for task, _ in affected):
+    index = _KeyIndex(incoming.keys, spec.key, metadata.schema())
+    tasks = table.scan(snapshot_id=snapshot.snapshot_id).plan_files()
+    affected = [task for task in tasks if index.candidates(task.file) is not None]
+    touched = sum(task.file.file_size_in_bytes for task in affected)
+    if touched <= in_process_bytes or len(affected) < 2 or any(task.delete_files for task in affected):
         return None
     token = uuid.uuid4().hex[:8]
     layout = layout_of(metadata)
     root_fs, root = filesystem(metadata.location, storage)
     prefix = scheme_prefix(metadata.location)  # the key files' URIs, as the fragment writer names its files
+    # ONE file of the sorted keys, in row groups of KEY_GROUP_ROWS: each partition reads the row
+    # groups of its file's key range, not a copy of its own (with changes spread over the key
+    # range every file's bounds hold every key)
+    inner = f"{root}/{run_data_dir(run_id)}/merge-keys-{token}.parquet"
+    make_parent_dir(root_fs, inner)
+    pq.write_table(incoming.keys, inner, filesystem=root_fs, row_group_size=KEY_GROUP_ROWS)
     partitions = []
-    for i, (task, keys) in enumerate(affected):
-        inner = f"{root}/{run_data_dir(run_id)}/merge-keys-{token}-{i:05d}.parquet"
-        make_parent_dir(root_fs, inner)
-        pq.write_table(keys, inner, filesystem=root_fs)
+    for i, task in enumerate(affected):
+        start, stop = index.span(task.file) or (0, 0)
         partitions.append(
             {
                 "spec": {
@@ -569,6 +577,7 @@ def plan_rewrites(
                         "file": task.file.file_path,
                         "snapshot_id": snapshot.snapshot_id,
                         "keys": prefix + inner,
+                        "key_rows": [start, stop],
                         "layout": layout,
                         "name": f"{token}-d{i:05d}",
                     }
@@ -603,7 +612,19 @@ def rewrite_partition(
     if layout_of(metadata) != work["layout"]:  # the spec moved on: written, then ignored by the commit
         raise CommitError(f"merge rewrite of {work['file']}: the table's partition spec changed since it was planned")
     fs, inner = filesystem(work["keys"], storage)
-    keys = pq.read_table(inner, filesystem=fs)
+    start, stop = work["key_rows"]
+    source = pq.ParquetFile(inner, filesystem=fs)
+    try:  # the row groups holding rows start..stop-1 of the sorted keys, then exactly those rows
+        groups, offset, first = [], 0, None
+        for g in range(source.metadata.num_row_groups):
+            rows = source.metadata.row_group(g).num_rows
+            if offset < stop and offset + rows > start:
+                groups.append(g)
+                first = offset if first is None else first
+            offset += rows
+        keys = source.read_row_groups(groups).slice(start - (first or 0), stop - start)
+    finally:
+        source.close()
     rewrite = _Rewriter(metadata, table.io, storage, spec, run_id, "")
     files, rows = rewrite(f"{work['name']}-a{attempt:02d}", (task, keys))
     return [Fragment(REWRITE_KIND, path, rows if n == 0 else 0, size) for n, (path, size) in enumerate(files)]
@@ -636,18 +657,27 @@ class _KeyIndex:
         self.keys = keys
         self.first = _comparable(keys.column(key[0]))
 
+    def span(self, data_file: DataFile) -> tuple[int, int] | None:
+        """The rows of the sorted keys within ``data_file``'s first key column bounds (None: none)."""
+        bounds = self._bounds(data_file, self.fields[0])
+        if bounds is None:
+            return None  # the key column is null in every row of the file
+        low, high = bounds
+        n = len(self.first)
+        at = self.first.__getitem__
+        start = bisect.bisect_left(range(n), low, key=lambda i: at(i).as_py()) if low is not None else 0
+        stop = bisect.bisect_right(range(n), high, key=lambda i: at(i).as_py()) if high is not None else n
+        return (start, stop) if start < stop else None
+
     def candidates(self, data_file: DataFile) -> pa.Table | None:
         """The incoming keys ``data_file`` may hold (None: it holds none of them)."""
         bounds = [self._bounds(data_file, f) for f in self.fields]
         if any(b is None for b in bounds):
             return None  # the key column is null in every row of the file
-        low, high = bounds[0]  # type: ignore[misc]
-        n = len(self.first)
-        at = self.first.__getitem__
-        start = bisect.bisect_left(range(n), low, key=lambda i: at(i).as_py()) if low is not None else 0
-        stop = bisect.bisect_right(range(n), high, key=lambda i: at(i).as_py()) if high is not None else n
-        if stop <= start:
+        span = self.span(data_file)
+        if span is None:
             return None
+        start, stop = span
         found = self.keys.slice(start, stop - start)
         if len(self.key) == 1:
             return found

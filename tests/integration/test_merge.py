@@ -630,7 +630,7 @@ def test_rewrite_partitions_commit_one_exact_snapshot_around_a_concurrent_append
     pool). After they finish, other writers append a stale copy of a changed key and delete a row
     (pyiceberg rewrites that row's file, one the partitions rewrote): the commit rewrites those two
     new files itself, uses the partitions' files for the others, and loses nor revives no row."""
-    from dativo_workers import pipeline
+    from dativo_workers import merge, pipeline
 
     _items(pg, rows=8000)
     _rewrite_on_partitions(workspace)
@@ -648,6 +648,7 @@ def test_rewrite_partitions_commit_one_exact_snapshot_around_a_concurrent_append
         return original(*args, **kwargs)
 
     monkeypatch.setattr(pipeline, "prepared_rewrites", racing)
+    monkeypatch.setattr(merge, "KEY_GROUP_ROWS", 16)  # each partition reads its rows of several key row groups
     summary = workspace.run(job)
     assert summary["state"] == "committed", summary["error"]
     assert summary["partitions_done"] == summary["partitions_total"] == 4
