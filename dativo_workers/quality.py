@@ -695,7 +695,20 @@ def _count_distinct(
 ) -> int:
     """Distinct values (rows of the sidecars' columns) outside ``spans``, counted by DuckDB."""
     dataset = open_dataset(uris)
-    con.register("dativo_sidecars", dataset)
+    if _local_path(uris[0]) is not None:
+        con.register("dativo_sidecars", dataset)
+        drop = lambda: con.unregister("dativo_sidecars")  # noqa: E731
+    else:
+        # an object store: pyarrow reads the files on this thread and DuckDB takes the batches into
+        # a temporary table (spilled to disk past its memory limit); DuckDB's own threads pulling
+        # from a pyarrow dataset over S3 stalled the reads (seen with moto's server in-process)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE dativo_sidecars AS SELECT * FROM {_empty(con, dataset)}")
+        con.unregister("dativo_empty")
+        for batch in dataset.to_batches():
+            con.register("dativo_batch", pa.Table.from_batches([batch]))
+            con.execute("INSERT INTO dativo_sidecars SELECT * FROM dativo_batch")
+            con.unregister("dativo_batch")
+        drop = lambda: con.execute("DROP TABLE IF EXISTS dativo_sidecars")  # noqa: E731
     try:
         names = ", ".join(f'"{n}"' for n in dataset.schema.names)
         outside = ""
@@ -705,9 +718,15 @@ def _count_distinct(
         query = f"SELECT count(*) FROM (SELECT DISTINCT {names} FROM dativo_sidecars{outside})"
         return int(con.execute(query).fetchall()[0][0])
     finally:
-        con.unregister("dativo_sidecars")
+        drop()
         if spans:
             con.unregister("dativo_spans")
+
+
+def _empty(con: Any, dataset: Any) -> str:
+    """A registered empty table of the dataset's schema (to create a DuckDB table from)."""
+    con.register("dativo_empty", dataset.schema.empty_table())
+    return "dativo_empty"
 
 
 def _run_sql(con: Any, rule: Rule, data_files: list[str], open_dataset: Callable[..., Any]) -> Any:

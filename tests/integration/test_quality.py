@@ -317,3 +317,36 @@ def test_rules_on_real_celery_workers(workspace: Workspace, fleet: Any) -> None:
     summary = wait(submit(load_job(workspace.root / "orders.yaml"), runner, ledger, None), ledger, timeout_s=120)
     assert summary["state"] == "failed" and "id.duplicateValues: measured 1" in summary["error"]
     assert len(workspace.table("acme.orders").snapshots()) == 1  # the first run's only
+
+
+def test_rules_with_the_warehouse_on_s3(workspace: Workspace, s3_server: Any) -> None:
+    """Sidecars and fragments in an object store: written and read through pyarrow's S3
+    filesystem with the catalog's settings; the commit's sweep removes the sidecars."""
+    bucket = s3_server.new_bucket("quality")
+    workspace.write(
+        "runner.yaml",
+        f"""
+        runner:
+          ledger_url: sqlite:///{workspace.state}/dativo.db
+          catalogs:
+            default:
+              type: sql
+              uri: sqlite:///{workspace.state}/catalog.db
+              warehouse: s3://{bucket}/wh
+              s3.endpoint: {s3_server.endpoint}
+              s3.region: us-east-1
+              s3.access-key-id: {s3_server.access_key}
+              s3.secret-access-key: {s3_server.secret_key}
+        """,
+    )
+    (workspace.state).mkdir(parents=True, exist_ok=True)
+    asset = contract(
+        schema="- {type: sql, query: 'SELECT count(*) FROM ${table} WHERE status IS NULL', mustBe: 1}",
+        status="- {metric: duplicateValues, mustBe: 3}",  # open x3, closed x2 (strings: sidecars)
+    )
+    summary = workspace.run(setup(workspace, asset))
+    assert summary["state"] == "committed", summary
+    assert {r["rule"]: r["value"] for r in summary["quality"]} == {"sql": 1, "status.duplicateValues": 3}
+    keys = s3_server.keys(bucket)
+    assert any(k.endswith(".parquet") and "/data/" in k for k in keys)
+    assert not [k for k in keys if k.endswith(".arrow")]  # swept with the commit
