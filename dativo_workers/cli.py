@@ -200,7 +200,10 @@ class _RunProgress:
         mb = sum(p["bytes"] for p in partitions) / 1e6
         elapsed = self.progress.tasks[self.task].elapsed or 0.0
         done = sum(1 for p in partitions if p["state"] in ("done", "failed"))
-        self.progress.update(self.task, completed=done, rows=rows, mb=mb, rate=rows / elapsed if elapsed else 0.0)
+        total = max(len(partitions), self.progress.tasks[self.task].total or 0)  # a merge's rewrite partitions join
+        self.progress.update(
+            self.task, total=total, completed=done, rows=rows, mb=mb, rate=rows / elapsed if elapsed else 0.0
+        )
 
 
 SUMMARY_KEYS = (
