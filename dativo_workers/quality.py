@@ -7,9 +7,10 @@ Three stages, matching a run's:
   ConfigError naming the file, line and key (exit 2, nothing written). The rules travel to the
   workers in the run's plan.
 * ingest (``PartitionQuality``): while a partition's batches stream, Arrow compute counts what
-  each library rule measures (nulls, missing, invalid values, rows). Duplicate rules write each
-  batch's distinct values to an Arrow IPC sidecar beside the fragments. The counters are
-  recorded in the ledger with the partition's result.
+  each library rule measures (nulls, missing, invalid values, rows), on a thread beside the
+  writing (``QualityThread``). Duplicate rules keep a batch of consecutive integers as an
+  interval, and write any other batch's distinct values to an Arrow IPC sidecar beside the
+  fragments. The counters (and intervals) are recorded in the ledger with the partition's result.
 * commit (``evaluate``): counters summed, duplicates counted across partitions by DuckDB over the
   sidecars (it spills to disk: bounded memory), SQL rules run by DuckDB over the run's staged
   fragments, every comparator applied. The commit fails the run on a failed rule of severity
