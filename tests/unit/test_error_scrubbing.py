@@ -232,7 +232,7 @@ def test_an_exception_escaping_a_celery_task_reaches_the_result_backend_scrubbed
     redact.remember("escaped-Secret-9")
     boom = RuntimeError("unexpected: dsn postgresql://app:escaped-Secret-9@db/shop")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("dativo_workers.tasks.commit_run", lambda *a: (_ for _ in ()).throw(boom))
+        patch.setattr("dativo_workers.tasks.commit_run", lambda *a, **k: (_ for _ in ()).throw(boom))
         with pytest.raises(TaskFailed) as raised:
             commit_run_task.run(None, "r1")
     assert "escaped-Secret-9" not in str(raised.value) and "RuntimeError: unexpected" in str(raised.value)
