@@ -245,9 +245,10 @@ def test_version_help_completion_and_log_options(workspace: Workspace) -> None:
         helped = ws.cli(*args)
         assert helped.code == 0 and "Usage: dativo" in helped.stdout, args
     assert "--install-completion" in ws.cli("-h").stdout
-    shown = ws.cli("--show-completion", "bash", env={"SHELL": "/bin/bash"})
+    # completion looks at the process it runs in (its shell, its argv): a process of its own
+    shown = ws.cli_process("--show-completion", "bash", env={"SHELL": "/bin/bash"})
     assert shown.code == 0 and "_dativo_completion" in shown.stdout
-    completed = ws.cli(env={"_DATIVO_COMPLETE": "complete_bash", "COMP_WORDS": "dativo ru", "COMP_CWORD": "1"})
+    completed = ws.cli_process(env={"_DATIVO_COMPLETE": "complete_bash", "COMP_WORDS": "dativo ru", "COMP_CWORD": "1"})
     assert completed.stdout.split() == ["run", "runs"]
 
     for option, value in (("--log-level", "loud"), ("--log-format", "xml")):
