@@ -135,6 +135,14 @@ def _apply_core_share(**_: Any) -> None:
         share_cores(int(cores))
 
 
+@signals.worker_process_shutdown.connect
+def _metrics_process_dead(pid: int | None = None, **_: Any) -> None:
+    """A pool process exits: its live gauges stop counting (its counters' totals stay)."""
+    from dativo_workers.metrics import process_dead
+
+    process_dead(pid or os.getpid())
+
+
 @signals.setup_logging.connect
 def _setup_logging(**_: Any) -> None:
     """Workers log through structlog too (JSON with DATIVO_LOG_FORMAT=json)."""

@@ -67,6 +67,17 @@ FullRefreshOpt = Annotated[
 ]
 
 
+MetricsPortOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--metrics-port",
+        min=1,
+        max=65535,
+        help="Serve Prometheus metrics on http://HOST:PORT/metrics (docs/operations.md, Metrics).",
+    ),
+]
+
+
 def _selected(select: str | None) -> list[str] | None:
     return [name.strip() for name in select.split(",") if name.strip()] if select else None
 
@@ -120,6 +131,8 @@ def run(
     secret_manager: SecretManagerOpt = None,
     select: SelectOpt = None,
     full_refresh: FullRefreshOpt = False,
+    metrics_port: MetricsPortOpt = None,
+    metrics_host: Annotated[str, typer.Option(help="Address the metrics listen on.")] = "127.0.0.1",
 ) -> None:
     """Run a job on this machine (no broker): plan, ingest every partition, commit ONE snapshot.
 
@@ -133,12 +146,14 @@ def run(
     from dativo_workers.config import load_job, load_runner
     from dativo_workers.config.job import expand_objects
     from dativo_workers.executor import execute, shared_pools
+    from dativo_workers.metrics import serving
 
     use_secret_manager(secret_manager)
     jobs = expand_objects(load_job(job), _selected(select), full_refresh)  # one run per source table
     runner_cfg = load_runner(runner)
     summaries = []
-    with shared_pools():  # the tables' runs share the worker processes
+    # metrics first: the pool processes inherit where to write them
+    with serving(metrics_port, metrics_host), shared_pools():  # the tables' runs share the worker processes
         for one in jobs:
             progress = _RunProgress(enabled=not as_json and err.is_terminal)
             with progress:
@@ -406,10 +421,16 @@ def worker(
     hostname: Annotated[str | None, typer.Option(help="Worker node name (default: dativo@<host>).")] = None,
     runner: RunnerOpt = None,
     secret_manager: SecretManagerOpt = None,
+    metrics_port: MetricsPortOpt = None,
+    metrics_host: Annotated[str, typer.Option(help="Address the metrics listen on.")] = "0.0.0.0",
 ) -> None:
     """Start a Celery worker on the Dativo app (same as `celery -A dativo_workers.celery_app worker`)."""
     use_secret_manager(secret_manager)  # before the Celery app loads the runner config
     _load_runner(runner)
+    if metrics_port is not None:  # before the pool forks: every process writes where this one serves
+        from dativo_workers.metrics import MetricsServer
+
+        MetricsServer(metrics_port, metrics_host).start()
     from dativo_workers.celery_app import CONTROL_QUEUE, DEFAULT_QUEUE
     from dativo_workers.celery_app import app as celery_app
 

@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 import structlog
 from sqlalchemy.exc import NoResultFound
 
+from dativo_workers import metrics
 from dativo_workers.config.job import LoadedJob, job_from_dict
 from dativo_workers.config.runner import RunnerConfig
 from dativo_workers.conform import (
@@ -108,8 +109,13 @@ def ingest_partition(run_id: str, index: int, runner: RunnerConfig, ledger: Ledg
         return _not_started(ledger, base, runner.lease_seconds)
     base["attempt"] = claim.attempt
     heartbeat = _Heartbeat(ledger, run_id, index, claim.attempt, min(HEARTBEAT_SECONDS, runner.lease_seconds / 3))
+    labels = (run["tenant"], run["table_ident"])
+    started = metrics.partition_started(*labels)
+    outcome = None
     try:
-        return _run_attempt(run, index, claim, runner, ledger, base, heartbeat)
+        status = _run_attempt(run, index, claim, runner, ledger, base, heartbeat)
+        outcome = _OUTCOMES.get(status["status"])
+        return status
     except BaseException:
         # left running, the partition would wait a whole lease for another worker; the task
         # retries a ledger error, and the reconciler resends a pending partition whose message is gone
@@ -118,6 +124,13 @@ def ingest_partition(run_id: str, index: int, runner: RunnerConfig, ledger: Ledg
         raise
     finally:
         heartbeat.stop()
+        if outcome == "done":
+            metrics.partition_ended(*labels, started, outcome, status["rows"], status["bytes"], status["bad_rows"])
+        else:
+            metrics.partition_ended(*labels, started, outcome)
+
+
+_OUTCOMES = {"done": "done", "retry": "retried", "failed": "failed", "duplicate": "duplicate"}  # metrics' outcomes
 
 
 class _RunCache:
@@ -216,6 +229,7 @@ def _run_attempt(
         if isinstance(exc, RunCancelled):
             bound.info("partition stopped: run cancelled")
             return {**base, "status": "cancelled"}
+        metrics.source_error(run["tenant"], run["table_ident"], exc)
         policy = job.config.retry
         if is_transient(exc) and attempt < policy.max_attempts:
             delay = backoff_seconds(policy, attempt)
@@ -240,6 +254,7 @@ def _run_attempt(
         "status": "done",
         "rows": rows,
         "files": len(data),
+        "bytes": sum(f.bytes for f in data),
         "bad_rows": bad_rows,
         "run_finished": finished.run_finished,
     }

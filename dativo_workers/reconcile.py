@@ -23,6 +23,7 @@ from typing import Any
 
 import structlog
 
+from dativo_workers import metrics
 from dativo_workers.config.runner import RunnerConfig
 from dativo_workers.ledger import Ledger
 from dativo_workers.pipeline import commit_run
@@ -50,6 +51,7 @@ def reconcile(
         if stale and enqueue is not None:
             requeued = [p["idx"] for p in stale if ledger.release_partition(run_id, p["idx"], p["attempts"])]
             if requeued:
+                metrics.lease_stolen(run["tenant"], run["table_ident"], len(requeued))
                 enqueue(run_id, requeued, run["queue"])
                 report["requeued"][run_id] = requeued
                 log.warning("re-enqueued silent partitions", run_id=run_id, partitions=requeued)

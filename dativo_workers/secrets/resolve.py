@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from dativo_workers import metrics
 from dativo_workers.secrets import redact
 from dativo_workers.secrets.base import (
     REFERENCE,
@@ -22,6 +23,7 @@ from dativo_workers.secrets.base import (
     SecretError,
     SecretProvider,
     SecretRef,
+    SecretUnavailable,
     SecretValue,
     check_scope,
     parse_references,
@@ -80,8 +82,13 @@ class Resolver:
             if entry is not None and entry.expires > now:
                 return entry.found
         provider = self.provider
-        found = provider.get(tenant, ref)
+        try:
+            found = provider.get(tenant, ref)
+        except Exception as exc:
+            metrics.secret_error(tenant, provider.name, _error_kind(exc))
+            raise
         if found is None:
+            metrics.secret_error(tenant, provider.name, "not_found")
             where = " and ".join(describe_location(provider, loc) for loc in provider.locations(tenant, ref.name))
             raise SecretError(
                 f"secret {ref} not found by the {provider.name} provider for tenant {tenant!r} (looked for {where})"
@@ -122,6 +129,13 @@ class Resolver:
         if not whole:
             redact.remember(text)
         return SecretValue(text)
+
+
+def _error_kind(exc: Exception) -> str:
+    """A provider error's kind for the metrics (dativo_workers.metrics.SECRET_ERROR_KINDS)."""
+    if isinstance(exc, SecretUnavailable):
+        return "unavailable"
+    return "refused" if isinstance(exc, SecretError) else "error"
 
 
 def describe_location(provider: SecretProvider, location: str) -> str:

@@ -77,13 +77,19 @@ class Fleet:
         }
 
     def start_worker(
-        self, concurrency: int = 1, queues: str | None = None, beat: bool = False, cpus: set[int] | None = None
+        self,
+        concurrency: int = 1,
+        queues: str | None = None,
+        beat: bool = False,
+        cpus: set[int] | None = None,
+        args: tuple[str, ...] = (),
     ) -> str:
         """A worker started as operators start one, `dativo worker` (the console script), so its
         options, default queues (dativo,dativo.control) and process setup are what is tested.
         ``beat``: `dativo worker --beat`, the embedded beat that sends the reconciler every
         reconcile_seconds (its schedule file lands in the test's directory). ``cpus``: the CPU
-        affinity of the worker (as `taskset` or a cpuset would set it)."""
+        affinity of the worker (as `taskset` or a cpuset would set it). ``args``: more options of
+        `dativo worker` (`--metrics-port N`, say)."""
         name = f"w{len(self.names)}-{uuid.uuid4().hex[:6]}"
         log = self.root / f"{name}.log"
         cmd = [*dativo_command(), "--log-level", "info", "--log-format", "json", "worker",
@@ -92,6 +98,7 @@ class Fleet:
             cmd += ["--queues", queues]
         if beat:
             cmd += ["--beat"]
+        cmd += list(args)
         handle = log.open("wb")
         proc = subprocess.Popen(
             cmd, cwd=self.root, env=self.env(), stdout=handle, stderr=subprocess.STDOUT,
