@@ -21,7 +21,7 @@ from pyiceberg.partitioning import UNPARTITIONED_PARTITION_SPEC
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table
 
-from dativo_workers import quality
+from dativo_workers import metrics, quality
 from dativo_workers.config.asset import Asset, load_asset, split_asset_ref
 from dativo_workers.config.job import JobConfig, LoadedJob, job_from_dict
 from dativo_workers.config.runner import RunnerConfig
@@ -285,6 +285,28 @@ def commit_run(
 
     if not ledger.claim_commit(run_id, runner.lease_seconds):
         return run_summary(ledger, run_id)  # another process is committing this run right now
+    started, labels = time.monotonic(), (run["tenant"], run["table_ident"])
+    try:
+        summary = _commit_claimed(run, parts, bad_total, config, runner, ledger, dispatch)
+    except BaseException:
+        metrics.commit_ended(*labels, started, "failed")
+        raise
+    if summary["state"] in ("committed", "failed"):
+        metrics.commit_ended(*labels, started, summary["state"])
+    return summary
+
+
+def _commit_claimed(
+    run: dict[str, Any],
+    parts: list[dict[str, Any]],
+    bad_total: int,
+    config: JobConfig,
+    runner: RunnerConfig,
+    ledger: Ledger,
+    dispatch: Dispatch | None,
+) -> dict[str, Any]:
+    """`commit_run` once this process holds the run's commit claim."""
+    run_id = run["run_id"]
     plan = json.loads(run["plan_json"])
     if plan.get("nothing_new"):  # new_files mode and no file to load: the table stays as it is
         record_committed(ledger, run_id, None)
