@@ -237,6 +237,7 @@ class MetricsServer:
     def __init__(self, port: int, host: str) -> None:
         self.port, self.host = port, host
         self.directory = tempfile.mkdtemp(prefix="dativo-metrics-")
+        self._pid = os.getpid()  # forked children inherit the exit hook: only this process stops it
         self._server: Any = None
         self._thread: threading.Thread | None = None
 
@@ -263,6 +264,8 @@ class MetricsServer:
 
     def stop(self) -> None:
         global _current
+        if os.getpid() != self._pid:
+            return
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
