@@ -21,7 +21,7 @@ from pyiceberg.partitioning import UNPARTITIONED_PARTITION_SPEC
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table
 
-from dativo_workers import metrics, quality
+from dativo_workers import lineage, metrics, quality
 from dativo_workers.config.asset import Asset, load_asset, split_asset_ref
 from dativo_workers.config.job import JobConfig, LoadedJob, job_from_dict
 from dativo_workers.config.runner import RunnerConfig
@@ -142,6 +142,7 @@ def plan_run(
                 )
             partitions = plugin_call(reader.name, reader.plan)
             detected, source_tags = governance_inputs(cfg, reader, partitions, [f.name for f in schema.fields])
+            files["lineage"] = lineage.source(reader, [f.name for f in schema.fields])  # the run's inputs
             planned = True
             return schema, partitions, reader.planned_state(), detected, source_tags
         finally:
@@ -180,6 +181,7 @@ def plan_run(
         "quality": rules,  # the contract's quality rules
     }
     target = writer.output if writer is not None and writer.output else f"{cfg.target.namespace}.{cfg.target.table}"
+    plan["lineage"] = lineage.planned(runner, cfg, run_id, plan, files.get("lineage"), writer)  # START
     ledger.create_run(
         run_id=run_id,
         tenant=cfg.tenant_id,
@@ -444,6 +446,7 @@ def record_committed(ledger: Ledger, run_id: str, snapshot_id: int | None) -> No
         bad_rows=sum(p["bad_rows"] for p in ledger.partitions(run_id)),
         error=None,
     )
+    lineage.ended(ledger, run_id)  # COMPLETE
 
 
 def snapshot_in_table(run: dict[str, Any], runner: RunnerConfig) -> tuple[int | None, Table | None]:
@@ -464,6 +467,7 @@ def _fail_run(ledger: Ledger, run_id: str, error: str) -> None:
     (unreferenced, invisible to readers) so a retry can reuse them."""
     if ledger.fail_run(run_id, error):
         log.error("run failed", run_id=run_id, error=error)
+        lineage.ended(ledger, run_id)  # FAIL
 
 
 def run_summary(ledger: Ledger, run_id: str) -> dict[str, Any]:

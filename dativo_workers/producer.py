@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from dativo_workers import lineage
 from dativo_workers.config.job import LoadedJob
 from dativo_workers.config.runner import RunnerConfig
 from dativo_workers.errors import DativoError
@@ -57,6 +58,8 @@ def cancel(run_id: str, runner: RunnerConfig, ledger: Ledger) -> dict[str, Any]:
         raise DativoError(f"run {run_id} is committed (snapshot {snapshot_id}); cancel changes nothing")
     if not ledger.cancel(run_id):
         raise DativoError(f"run {run_id} is {run['state']} and cannot be cancelled")
+    if run["state"] != "failed":  # a failed run's FAIL was its end event
+        lineage.ended(ledger, run_id, runner)  # ABORT
     task_ids = [p["task_id"] for p in ledger.partitions(run_id) if p["task_id"]]
     if task_ids:
         app.control.revoke(task_ids)

@@ -28,6 +28,7 @@ from dativo_workers.plugins import (
     ReaderConversionError,
     parse_lookback,
 )
+from dativo_workers.secrets import SecretValue
 
 log = structlog.get_logger("dativo.sql")
 
@@ -211,6 +212,24 @@ class SqlReader(DataReader):
     def quoted_table(self, name: str) -> str:
         schema, table = self.split_name(name)
         return (self.quote(schema) + "." if schema else "") + self.quote(table)
+
+    def lineage_inputs(self) -> list[tuple[str, str]] | None:
+        """OpenLineage naming: `postgres://host:port` with `database.schema.table`, `mysql://host:port`
+        with `database.table`. A host given as a secret is not named (the engine's default applies)."""
+        if self.context.query is not None or not self.context.tables:
+            return None
+        host = self.context.connection.get("host", self.connection.host)
+        if isinstance(host, SecretValue):
+            return None
+        db = self.connection.database
+        names = []
+        for entry in self.context.tables:
+            schema, table = self.split_name(str(entry["name"]))
+            if self.name == "postgres":
+                names.append(f"{db}.{schema or 'public'}.{table}")
+            else:  # MySQL: a schema is a database
+                names.append(f"{schema or db}.{table}")
+        return [(f"{self.name}://{host}:{self.connection.port}", name) for name in names]
 
     def schema(self) -> pa.Schema:
         self.settle()

@@ -172,6 +172,10 @@ class StripeReader(DataReader):
         committed = self.context.state.get(key) if self.context.incremental else None
         return parse_time(committed, f"incremental state {key}") if committed else None
 
+    def lineage_inputs(self) -> list[tuple[str, str]]:
+        """OpenLineage: the API root as namespace, the list endpoint's path as name."""
+        return [(str(self.connection.base_url).rstrip("/"), f"v1/{name}") for name in self._names()]
+
     def plan(self) -> list[Partition]:
         """One partition per window [gte, lt) from start to end: adjacent, no overlap. Windows of
         `created` (the object list), or, for `updated` past a committed cursor, of event time."""

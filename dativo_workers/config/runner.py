@@ -45,6 +45,20 @@ class CatalogConfig(BaseModel):
         return props
 
 
+class LineageConfig(BaseModel):
+    """`lineage:`: OpenLineage events of every run (docs/lineage.md). Unset, the client's own
+    configuration applies (OPENLINEAGE_URL, openlineage.yml); with none, nothing is sent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(default=None, description="the OpenLineage HTTP endpoint's base URL")
+    endpoint: str = "api/v1/lineage"
+    api_key: str | None = Field(default=None, description="a bearer key; may be a ${secret:NAME} reference")
+    namespace: str = Field(default="dativo", description="job namespace prefix: <namespace>.<tenant>")
+    disabled: bool = False
+    timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+
+
 class RunnerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -75,6 +89,7 @@ class RunnerConfig(BaseModel):
         }
     )
     secrets: SecretsConfig = Field(default_factory=SecretsConfig)
+    lineage: LineageConfig = Field(default_factory=LineageConfig)  # OpenLineage events (docs/lineage.md)
     source_file: str | None = Field(default=None, exclude=True)
 
     @model_validator(mode="after")
@@ -82,6 +97,9 @@ class RunnerConfig(BaseModel):
         # The runner config a process loads (CLI, Celery worker, embedded pool process) chooses
         # the provider its secret references resolve with; nothing comes from a message.
         secrets.use(self.secrets)
+        from dativo_workers import lineage  # the same for lineage events' destination
+
+        lineage.use(self.lineage)
         return self
 
     def catalog(self, name: str) -> CatalogConfig:

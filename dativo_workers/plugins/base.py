@@ -278,6 +278,14 @@ class DataReader(ABC):
         """Classification labels the source system itself reports, {column: label}. Default: none."""
         return {}
 
+    def lineage_inputs(self) -> list[tuple[str, str]] | None:
+        """The datasets this source reads, as OpenLineage (namespace, name) pairs per the naming
+        spec (https://openlineage.io/docs/spec/naming): ``("postgres://db:5432", "shop.public.orders")``,
+        ``("s3://bucket", "raw/orders")``, ``("file", "/data/orders")``. Called once at planning, after
+        ``plan()``; never put a secret in a name. Default None: the engine names the job's
+        ``source.files`` (paths, object-store prefixes), else its tables in ``<reader name>://``."""
+        return None
+
     def discover(self) -> list[DiscoveredObject]:
         """What this source holds (tables, files, API objects) with columns when known. Default:
         one object described by ``schema()``."""
