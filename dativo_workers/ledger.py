@@ -55,6 +55,7 @@ runs = sa.Table(
     sa.Column("error", sa.Text),
     sa.Column("queue", sa.String(256)),  # distributed runs: where retries and reconciles re-enqueue
     sa.Column("quality", sa.Text),  # JSON: the contract quality rules' results (dativo_workers/quality.py)
+    sa.Column("catalog_sync", sa.Text),  # JSON: the data catalog sync after the commit (catalog_sync.py)
 )
 
 partitions = sa.Table(
@@ -163,7 +164,7 @@ _RUN_FROM: dict[str, tuple[str, ...]] = {
     "failed": ("pending", "running", "committing", "failed"),
     "cancelled": ("pending", "running", "failed"),
 }
-SCHEMA_HEAD = "0004_quality"  # the newest migration in ledger_migrations/versions
+SCHEMA_HEAD = "0005_catalog_sync"  # the newest migration in ledger_migrations/versions
 VERSION_TABLE = "dativo_ledger_version"  # not `alembic_version`: the ledger may share a schema
 _PG_LOCK_CLASS = 0x0DA7  # pg_advisory_xact_lock(class, hashtext(schema)): one upgrader per schema
 
@@ -501,6 +502,11 @@ class Ledger:
         """The run's quality rule results (JSON), recorded before its commit or failure."""
         with self._tx() as conn:
             conn.execute(runs.update().where(runs.c.run_id == run_id).values(quality=results))
+
+    def set_catalog_sync(self, run_id: str, outcome: str) -> None:
+        """What the data catalog sync after the run's commit did (JSON; errors already scrubbed)."""
+        with self._tx() as conn:
+            conn.execute(runs.update().where(runs.c.run_id == run_id).values(catalog_sync=scrub(outcome)))
 
     def fail_run(self, run_id: str, error: str) -> bool:
         """Mark a run failed unless it is already committed or cancelled (a concurrent

@@ -22,6 +22,7 @@ from pyiceberg.schema import Schema
 from pyiceberg.table import Table
 
 from dativo_workers import lineage, metrics, quality
+from dativo_workers.catalog_sync import summary_value, sync_committed_run
 from dativo_workers.config.asset import Asset, load_asset, split_asset_ref
 from dativo_workers.config.job import JobConfig, LoadedJob, job_from_dict
 from dativo_workers.config.runner import RunnerConfig
@@ -175,6 +176,7 @@ def plan_run(
         "full_refresh": job.full_refresh,
         "table_properties": table_properties(cfg, asset, columns, detected, source_tags),
         "column_docs": column_docs(cfg, asset, columns, detected, source_tags),
+        "descriptions": {c.name: c.description for c in asset.columns if c.description} if asset else {},
         "state": state,
         "writer": writer.to_dict() if writer is not None else None,
         "nothing_new": new_files and not files["new"],
@@ -388,6 +390,8 @@ def _commit_claimed(
     swept = sweep_run(request.plan.location, run_id, keep, storage, table)
     record_committed(ledger, run_id, snapshot_id)
     log.info("run committed", run_id=run_id, snapshot_id=snapshot_id, rows=rows, files=len(data), swept=swept)
+    if table is not None:  # runner.catalog_sync (catalog_sync.py): reported with the run, never fails it
+        sync_committed_run(runner, ledger, run, plan, config, table)
     return run_summary(ledger, run_id)
 
 
@@ -502,5 +506,6 @@ def run_summary(ledger: Ledger, run_id: str) -> dict[str, Any]:
         "schema_changes": plan["table"].get("schema_changes"),
         "error": run["error"],
         "quality": json.loads(run["quality"]) if run.get("quality") else None,
+        "catalog_sync": summary_value(run.get("catalog_sync")),
         "message": NOTHING_NEW if plan.get("nothing_new") else None,
     }

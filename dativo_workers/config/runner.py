@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from dativo_workers import secrets
+from dativo_workers.config.catalog_sync import CatalogSyncConfig
 from dativo_workers.config.yamlio import LoadedYaml, load_yaml
 from dativo_workers.errors import ConfigError
 from dativo_workers.secrets.config import SecretsConfig
@@ -89,6 +90,8 @@ class RunnerConfig(BaseModel):
         }
     )
     secrets: SecretsConfig = Field(default_factory=SecretsConfig)
+    # push each committed table to a data catalog (OpenMetadata: docs/governance.md)
+    catalog_sync: CatalogSyncConfig = Field(default_factory=CatalogSyncConfig)
     lineage: LineageConfig = Field(default_factory=LineageConfig)  # OpenLineage events (docs/lineage.md)
     source_file: str | None = Field(default=None, exclude=True)
 
