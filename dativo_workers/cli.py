@@ -21,6 +21,7 @@ from dativo_workers.cli_maintain import maintain
 from dativo_workers.cli_secrets import SecretManagerOpt, secrets_app, use_secret_manager
 from dativo_workers.cli_state import state_app
 from dativo_workers.errors import DativoError, SchemaChangeError
+from dativo_workers.ui.command import ui
 
 app = typer.Typer(
     name="dativo",
@@ -38,6 +39,7 @@ app.add_typer(secrets_app, name="secrets")
 app.add_typer(generate_app, name="generate")
 app.add_typer(state_app, name="state")
 app.command("maintain")(maintain)
+app.command("ui")(ui)
 
 err = Console(stderr=True)
 out = Console()

@@ -58,3 +58,16 @@ if ! port_open 127.0.0.1 3306; then
     exit 1
   fi
 fi
+
+# The dashboard's browser test (tests/integration/test_ui.py) drives Debian's chromium through its
+# chromedriver: installed here when missing and this shell may (root, apt-get); otherwise that test skips.
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
+    echo "services: installing chromium and chromium-driver (the dashboard's browser test)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null \
+      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+  else
+    echo "services: chromium/chromedriver missing (apt-get install chromium chromium-driver as root);" \
+      "the dashboard's browser test will skip" >&2
+  fi
+fi
