@@ -17,10 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
+from dativo_workers import metrics
 from dativo_workers.config import load_job, load_runner
+from dativo_workers.ledger import partitions as partitions_table
+from dativo_workers.pipeline import plan_run
 from dativo_workers.producer import submit, wait
+from dativo_workers.reconcile import reconcile
 
 from ..conftest import Workspace
 from .fleet import Fleet, dativo_command, eventually, free_port
@@ -186,3 +191,25 @@ def test_metrics_port_in_use_is_a_clear_error(workspace: Workspace) -> None:
             assert f"--metrics-port {port}: port {port} is already in use" in result.stderr, result.stderr
             assert "Traceback" not in result.stderr and time.monotonic() - started < 30
     assert not workspace.ledger().list_runs(None, 10), "nothing runs when the metrics cannot be served"
+
+
+def test_reconciler_counts_the_leases_it_takes_back(workspace: Workspace) -> None:
+    """Two partitions whose worker went silent: the reconciler's pass counts them stolen_lease."""
+    job = _csv_job(workspace, "silentpeople", files=2)
+    runner = load_runner(workspace.runner_file)
+    ledger = workspace.ledger()
+    planned = plan_run(load_job(job), runner, ledger)
+    for p in planned.partitions:
+        assert ledger.start_attempt(planned.run_id, p.index, worker="dead-host:1") == 1
+    with ledger.engine.begin() as conn:
+        conn.execute(partitions_table.update().values(heartbeat_at=time.time() - 3600))
+        conn.execute(sa.text("UPDATE dativo_runs SET created_at = created_at - 3600"))
+    sent: list[list[int]] = []
+    port = free_port()
+    with metrics.serving(port, "127.0.0.1"):
+        report = reconcile(runner, ledger, enqueue=lambda _run, indexes, _queue: sent.append(indexes))
+        samples = _scrape(port)
+    assert report["requeued"] == {planned.run_id: [0, 1]} and sent == [[0, 1]]
+    table = {"tenant": "acme", "table": "acme.silentpeople"}
+    assert _value(samples, "dativo_partitions_total", outcome="stolen_lease", **table) == 2
+    assert metrics._metrics() is None  # off again once the block ends

@@ -201,3 +201,49 @@ def test_recorded_values_reach_the_multiprocess_collector(tmp_path: Path, monkey
 def test_error_kinds_are_a_fixed_set(exc: BaseException, kind: str) -> None:
     assert metrics.error_kind(exc) == kind
     assert kind in metrics.SOURCE_ERROR_KINDS
+
+
+def _collected(directory: Path) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    from prometheus_client import CollectorRegistry, generate_latest, multiprocess
+    from prometheus_client.parser import text_string_to_metric_families
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=str(directory))
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(generate_latest(registry).decode())
+        for s in family.samples
+    }
+
+
+def test_secret_lookups_that_fail_are_counted_by_kind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through the resolver every provider goes through: a missing secret, a store that cannot be
+    reached, a refusal."""
+    from dativo_workers.secrets.base import SecretError, SecretProvider, SecretUnavailable
+    from dativo_workers.secrets.config import SecretsConfig
+    from dativo_workers.secrets.resolve import Resolver
+
+    class Store(SecretProvider):
+        name = "teststore"
+
+        def fetch(self, location: str, version: str | None) -> str | None:
+            if location.endswith("down"):
+                raise SecretUnavailable("store unreachable")
+            if location.endswith("denied"):
+                raise SecretError("permission denied")
+            return "value" if location.endswith("there") else None
+
+    monkeypatch.setenv(metrics.ENV, str(tmp_path))
+    try:
+        resolver = Resolver(SecretsConfig(cache_ttl_seconds=0), Store(SecretsConfig().env))
+        assert resolver.resolve("${secret:there}", "acme") == "value"
+        for name, error in (("missing", SecretError), ("down", SecretUnavailable), ("denied", SecretError)):
+            with pytest.raises(error):
+                resolver.resolve("${secret:" + name + "}", "acme")
+        samples = _collected(tmp_path)
+    finally:
+        monkeypatch.delenv(metrics.ENV)
+        metrics._current = None
+    counted = {dict(k[1])["kind"]: v for k, v in samples.items() if k[0] == "dativo_secret_provider_errors_total"}
+    assert counted == {"not_found": 1, "unavailable": 1, "refused": 1}
+    assert all(dict(k[1]).get("provider") == "teststore" for k in samples if k[0].startswith("dativo_secret"))
