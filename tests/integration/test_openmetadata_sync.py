@@ -341,3 +341,42 @@ def test_iceberg_types_map_to_openmetadata_types() -> None:
     assert fqn("lake", "db.one", "t") == 'lake."db.one".t'
     assert pii_tag("credential")["tagFQN"] == "PII.Sensitive" and pii_tag("PUBLIC")["tagFQN"] == "PII.NonSensitive"
     assert pii_tag(None) is None
+
+
+def test_an_unknown_owner_is_reported_and_a_missing_token_secret_fails_only_the_sync(
+    workspace: Workspace, openmetadata: tuple[str, Store], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, store = openmetadata
+    job = _setup(workspace, url, monkeypatch)
+    job.write_text(job.read_text() + "governance_overrides: {owner: nobody@acme.com}\n")
+    summary = workspace.run(job)
+    sync = summary["catalog_sync"]["openmetadata"]
+    assert sync["state"] == "synced" and sync["owner"] is None and sync["owner_unresolved"] == "nobody@acme.com"
+    assert "owners" not in store.entities["table"]["lake.default.crm.customers"]
+
+    monkeypatch.delenv("DATIVO_SECRET__GLOBAL__OM_TOKEN")
+    requests_before = len(store.requests)
+    summary = workspace.run(job)
+    assert summary["state"] == "committed" and summary["rows"] == 2
+    sync = summary["catalog_sync"]["openmetadata"]
+    assert sync["state"] == "failed" and "om_token" in sync["error"], sync
+    assert len(store.requests) == requests_before  # nothing sent without the token
+
+
+def test_struct_columns_become_children() -> None:
+    from pyiceberg.types import IntegerType, NestedField, StructType
+
+    from dativo_workers.catalog_sync import OpenMetadataSync
+
+    address = StructType(NestedField(2, "zip", StringType()), NestedField(3, "no", IntegerType(), required=True))
+    fields = (NestedField(1, "address", address, doc="Where [classification: PII]"),)
+    sync = OpenMetadataSync.__new__(OpenMetadataSync)
+    [column] = sync._columns(fields, {"dativo.classification.address": "PII"}, {})
+    assert column["dataType"] == "STRUCT" and column["description"] == "Where"
+    assert [t["tagFQN"] for t in column["tags"]] == ["PII.Sensitive"]
+    assert [(c["name"], c["dataType"], c.get("constraint")) for c in column["children"]] == [
+        ("zip", "STRING", None),
+        ("no", "INT", "NOT_NULL"),
+    ]
+    for child in column["children"]:
+        check_column(child)
