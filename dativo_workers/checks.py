@@ -107,6 +107,8 @@ def describe_changes(changes: dict[str, list[dict[str, str]]] | None) -> str:
     parts += [f"widens {c['column']} {c['from']} -> {c['to']}" for c in changes["type_changed"]]
     parts += [f"casts {c['column']} {c['source_type']} -> {c['table_type']}" for c in changes["cast"]]
     parts += [f"{c['column']} no longer in the source (kept, null in new rows)" for c in changes["dropped"]]
+    ignored = changes.get("ignored") or []
+    parts += [f"ignores {c['column']} ({c['type']}): in the source, not in the asset" for c in ignored]
     return "; ".join(parts) or "the table takes the source's schema as it is"
 
 

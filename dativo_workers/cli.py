@@ -322,11 +322,14 @@ def _describe_schema_changes(changes: dict[str, list[dict[str, str]]] | None) ->
     """What the run changes in the table's schema; nothing for a table it leaves as it is."""
     if not changes:
         return ""
-    if changes.get("created"):
-        return f"creates the table with {len(changes['added'])} column(s)"
     from dativo_workers.checks import describe_changes
 
-    return describe_changes(changes) if any(changes[k] for k in ("added", "dropped", "type_changed", "cast")) else ""
+    if changes.get("created"):
+        rest = {**changes, "added": []}  # columns the source lacks or brings beyond the asset
+        more = describe_changes(rest) if rest["dropped"] or rest.get("ignored") else ""
+        return f"creates the table with {len(changes['added'])} column(s)" + (f"; {more}" if more else "")
+    kinds = ("added", "dropped", "type_changed", "cast", "ignored")
+    return describe_changes(changes) if any(changes.get(k) for k in kinds) else ""
 
 
 def _load_runner(path: Path | None) -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DativoError(Exception):
     """Base for errors reported to the user without a traceback."""
@@ -34,6 +36,7 @@ class SchemaChangeError(DativoError):
     def __init__(self, message: str, columns: list[dict[str, str]]) -> None:
         self.columns = columns  # [{"column", "table_type", "source_type"}]
         self.run_id: str | None = None
+        self.changes: dict[str, Any] | None = None  # the refused run's schema_changes, when not only `rejected`
         super().__init__(message)
 
 

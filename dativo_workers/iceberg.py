@@ -232,6 +232,7 @@ def _changes(
         "type_changed": type_changed,
         "cast": conflicts or [],
         "rejected": rejected or [],
+        "ignored": [],  # source columns the asset lacks (schema_report.source_columns)
     }
 
 

@@ -53,6 +53,7 @@ from dativo_workers.plugins.base import DataReader, Partition
 from dativo_workers.plugins.manager import create_reader, plugin_call
 from dativo_workers.retry import call_with_retries
 from dativo_workers.schema import arrow_to_iceberg, asset_schema
+from dativo_workers.schema_report import reported_schema, snapshot_properties, source_columns, warning_fields
 from dativo_workers.storage import catalog_properties
 from dativo_workers.writers import plan_writer, publish_run, writer_plan
 
@@ -143,6 +144,7 @@ def plan_run(
                 )
             partitions = plugin_call(reader.name, reader.plan)
             detected, source_tags = governance_inputs(cfg, reader, partitions, [f.name for f in schema.fields])
+            files["brought"] = reported_schema(reader) if asset is not None and partitions else None  # vs the asset
             files["lineage"] = lineage.source(reader, [f.name for f in schema.fields])  # the run's inputs
             planned = True
             return schema, partitions, reader.planned_state(), detected, source_tags
@@ -160,6 +162,10 @@ def plan_run(
     else:
         try:
             table = plan_table(catalog, cfg.target, schema, catalog_cfg.warehouse)
+            if asset is not None and files.get("brought") is not None and table.schema_changes is not None:
+                brought, sampled = files["brought"]  # the reader's own schema: columns ignored, dropped
+                name = ".".join(table.identifier)
+                table.schema_changes = source_columns(table.schema_changes, table.schema, asset, brought, sampled, name)
         except SchemaChangeError as exc:
             raise _record_refused_run(job, ledger, catalog, run_id, queue, exc) from None
     merge = merge_spec(job, asset, table.schema) if writer is None or writer.output is None else None
@@ -213,7 +219,7 @@ def _record_refused_run(
     schema = existing.schema() if existing is not None else Schema()
     spec = existing.spec() if existing is not None else UNPARTITIONED_PARTITION_SPEC
     table = TablePlan(identifier, location, schema, spec, exists=existing is not None)
-    table.schema_changes = rejected_changes(exc.columns)
+    table.schema_changes = exc.changes or rejected_changes(exc.columns)
     error = SchemaChangeError(f"{job.path}: {exc}", exc.columns)
     error.run_id = run_id
     ledger.create_run(
@@ -339,6 +345,7 @@ def _commit_claimed(
             **{state_key + key: value for key, value in plan.get("state", {}).items()},
             # a full refresh's state replaces the job's whole state, even where it holds no cursor
             **({state_reset_key(run["tenant"], run["job_name"]): run_id} if plan.get("full_refresh") else {}),
+            **snapshot_properties(plan["table"].get("schema_changes")),  # dativo.schema.*
         },
         table_properties=None if compact is not None else plan["table_properties"],
         column_docs=plan["column_docs"],
@@ -389,6 +396,8 @@ def _commit_claimed(
     keep |= {plan["state"][LISTING_KEY]} if LISTING_KEY in plan.get("state", {}) else set()  # the new_files state
     swept = sweep_run(request.plan.location, run_id, keep, storage, table)
     record_committed(ledger, run_id, snapshot_id)
+    if (changed := warning_fields(plan["table"].get("schema_changes"))) is not None:
+        log.warning("schema changed", run_id=run_id, table=run["table_ident"], **changed)
     log.info("run committed", run_id=run_id, snapshot_id=snapshot_id, rows=rows, files=len(data), swept=swept)
     if table is not None:  # runner.catalog_sync (catalog_sync.py): reported with the run, never fails it
         sync_committed_run(runner, ledger, run, plan, config, table)

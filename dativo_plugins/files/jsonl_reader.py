@@ -109,6 +109,7 @@ class JsonlReader(TextFileReader):
     """One JSON object per line (or pretty-printed objects), optionally compressed."""
 
     name = "jsonl"
+    schema_sampled = True  # the first block's fields: a later record may bring the asset's others
     config_model = JsonlOptions
     description = "JSON Lines files (local paths, object-store URIs, globs; gzip/bz2/zstd)"
     config: JsonlOptions

@@ -38,6 +38,7 @@ class MarkdownKvReader(DataReader):
     """Markdown-KV files (docs/markdown_kv.md); one partition per file."""
 
     name = "markdown_kv"
+    schema_sampled = True  # records mode: the keys of the first documents
     config_model = MarkdownKvReaderOptions
     description = "Markdown-KV documents in .md files (records, or the string/row_per_kv/document_level rows)"
     config: MarkdownKvReaderOptions

@@ -181,6 +181,9 @@ class DataReader(ABC):
     source_list: ClassVar[str | None] = None
     """The job key that lists what to load: "files" (``source.files`` paths or globs), "tables"
     (``source.tables`` names), "objects" (``source.objects``), or None when the reader needs no list."""
+    schema_sampled: ClassVar[bool] = False
+    """True when ``schema()`` is inferred from a sample of the source: a column it lacks may still
+    come later, so the engine does not report an asset's column missing from it as dropped."""
     connection_model: ClassVar[type[BaseModel] | None] = None
     """The settings under ``source.connection`` (host, port, user, ...) as a pydantic model: field
     defaults, descriptions and constraints become the generator's questions and checks. Fields typed

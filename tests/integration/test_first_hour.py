@@ -106,6 +106,7 @@ def test_allowed_promotions_are_applied_and_reported(workspace: Workspace) -> No
         ],
         "cast": [],
         "rejected": [],
+        "ignored": [],
     }
     table = ws.table("acme.pevo")
     assert {f.name: str(f.field_type) for f in table.schema().fields} == {
