@@ -634,7 +634,8 @@ def test_json_output_doc_describes_every_key(workspace: Workspace) -> None:
     tables = summary_section.split("`schema_changes` (see", 1)
     documented = set(re.findall(r"^\| `([a-z_]+)` \|", tables[0], flags=re.MULTILINE))
     assert documented == set(result.json)
-    changes = set(re.findall(r"^\| `([a-z_]+)` \|", tables[1], flags=re.MULTILINE))
+    changes_table = tables[1].split("\n\n")[1]  # the table right below; later tables describe other keys
+    changes = set(re.findall(r"^\| `([a-z_]+)` \|", changes_table, flags=re.MULTILINE))
     assert changes == set(result.json["schema_changes"])
     example = json.loads(_markdown_blocks(summary_section, "json")[0])
     assert set(example) == set(result.json) and set(example["schema_changes"]) == changes
