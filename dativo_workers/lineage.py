@@ -51,6 +51,8 @@ HTTP_RETRY = {
     "allowed_methods": ["POST"],
 }  # a short retry: an unreachable endpoint costs a run little
 
+# the client's own configuration variables (OPENLINEAGE__TRANSPORT__* the client reads itself)
+CLIENT_ENV = ("OPENLINEAGE_URL", "OPENLINEAGE_ENDPOINT", "OPENLINEAGE_API_KEY", "OPENLINEAGE_CONFIG")
 _settings: LineageConfig | None = None
 _clients: dict[tuple[Any, ...], Any] = {}
 _logged: set[str] = set()  # runs whose emission error this process logged
@@ -255,7 +257,8 @@ def _client(config: LineageConfig | None, tenant: str) -> Any:
         ) from None
 
     url = config.url if config is not None else None
-    key = (tenant, config.model_dump_json() if config is not None else None)
+    client_env = tuple(os.environ.get(name) for name in CLIENT_ENV)  # a changed variable makes a new client
+    key = (tenant, config.model_dump_json() if config is not None else None, client_env)
     with _lock:
         if key in _clients:
             return _clients[key]

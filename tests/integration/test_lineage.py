@@ -306,3 +306,52 @@ def test_without_configuration_nothing_is_sent_or_recorded(workspace: Workspace,
     assert receiver.received == []
     run = workspace.ledger().run(summary["run_id"])
     assert "lineage" not in json.loads(run["plan_json"]) or json.loads(run["plan_json"])["lineage"] is None
+
+
+@pytest.fixture
+def client_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """The client's own variables; it adds OPENLINEAGE__TRANSPORT__* aliases of OPENLINEAGE_URL to
+    the environment itself, which go with the test."""
+    import os
+
+    before = set(os.environ)
+    yield monkeypatch
+    for name in set(os.environ) - before:
+        if name.startswith("OPENLINEAGE"):
+            del os.environ[name]
+
+
+def test_the_clients_own_variables_with_a_secret_api_key(
+    workspace: Workspace, receiver: Receiver, api_key: None, client_env: pytest.MonkeyPatch
+) -> None:
+    client_env.setenv("OPENLINEAGE_URL", receiver.url)
+    client_env.setenv("OPENLINEAGE_API_KEY", "${secret:openlineage_key}")
+    summary = workspace.run(_job(workspace))
+    assert summary["state"] == "committed"
+    assert [e["eventType"] for e in receiver.events()] == ["START", "COMPLETE"]
+    assert {r["headers"]["Authorization"] for r in receiver.received} == {f"Bearer {API_KEY}"}
+    assert receiver.events()[0]["job"]["namespace"] == "dativo.acme"  # the default prefix
+
+
+def test_an_openlineage_yml_transport(
+    workspace: Workspace, receiver: Receiver, api_key: None, client_env: pytest.MonkeyPatch
+) -> None:
+    config = workspace.write(
+        "openlineage.yml",
+        f"""
+        transport:
+          type: http
+          url: {receiver.url}
+          endpoint: custom/lineage
+          auth: {{type: api_key, apiKey: "${{secret:openlineage_key}}"}}
+        """,
+    )
+    client_env.setenv("OPENLINEAGE_CONFIG", str(config))
+    summary = workspace.run(_job(workspace))
+    assert summary["state"] == "committed"
+    assert [(r["path"], r["event"]["eventType"]) for r in receiver.received] == [
+        ("/custom/lineage", "START"),
+        ("/custom/lineage", "COMPLETE"),
+    ]
+    assert receiver.received[0]["headers"]["Authorization"] == f"Bearer {API_KEY}"
+    parse(receiver.events()[1])
