@@ -12,7 +12,7 @@ run's ledger row (`catalog_sync` in the run summary) and one log line, scrubbed 
 Entities (names quoted per OpenMetadata's FQN rules when they hold a dot):
 
   <service> (databaseService, Iceberg) . <catalog> (database) . <namespace> (databaseSchema) . <table>
-  <service>_sources (databaseService, CustomDatabase) . <tenant> . <connector> . <job>   the lineage source
+  <service>_sources (databaseService, CustomDatabase) . <tenant> . <job> . <source table or job>   the lineage source
 """
 
 from __future__ import annotations
@@ -312,11 +312,14 @@ class OpenMetadataSync:
         return columns
 
     def _source(self, run: Mapping[str, Any], job: JobConfig, columns: list[dict[str, Any]]) -> dict[str, Any]:
-        """The lineage source: one table entity per job in the source service,
-        `<sources>.<tenant>.<connector>.<job>`, its columns those the job loads."""
+        """The lineage source, a table entity in the source service: `<sources>.<tenant>.<job>.<object>`,
+        the object being the run's source table (one run per table) or else the job's name;
+        its columns are those the run loads."""
         reader = job.source.reader
         connector = job.source.connector or (reader.plugin_path.rsplit(".", 1)[-1] if reader else "source")
-        schema_fqn = self._schema(self.config.sources, "CustomDatabase", run["tenant"], str(connector))
+        tables = job.source.tables
+        name = tables[0].name if len(tables) == 1 else run["job_name"]
+        schema_fqn = self._schema(self.config.sources, "CustomDatabase", run["tenant"], run["job_name"])
         what = [f.path for f in job.source.files] + [t.name for t in job.source.tables]
         what += [str(o) for o in job.source.objects]
         description = f"Source of Dativo job `{run['job_name']}` ({connector})"
@@ -325,14 +328,14 @@ class OpenMetadataSync:
         entity = self._put(
             "/v1/tables",
             {
-                "name": run["job_name"],
+                "name": name,
                 "databaseSchema": schema_fqn,
                 "tableType": "External",
                 "description": description,
                 "columns": [{k: v for k, v in c.items() if k != "tags"} for c in columns],
             },
         )
-        entity.setdefault("fullyQualifiedName", f"{schema_fqn}.{fqn(run['job_name'])}")
+        entity.setdefault("fullyQualifiedName", f"{schema_fqn}.{fqn(name)}")
         return entity
 
 

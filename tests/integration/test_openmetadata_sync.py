@@ -242,7 +242,7 @@ def test_a_committed_run_pushes_its_table_tags_owner_finops_and_lineage_idempote
     sync = first["catalog_sync"]["openmetadata"]
     assert sync["state"] == "synced", sync
     assert sync["table"] == "lake.default.crm.customers"
-    assert sync["lineage_from"] == "lake_sources.acme.csv.customers"
+    assert sync["lineage_from"] == "lake_sources.acme.customers.customers"
     assert sync["owner"] == "user:owner" and sync["custom_properties"] == ["dativoCostCenter", "dativoProject"]
 
     table = store.entities["table"]["lake.default.crm.customers"]
@@ -257,7 +257,7 @@ def test_a_committed_run_pushes_its_table_tags_owner_finops_and_lineage_idempote
     assert [t["tagFQN"] for t in table["tags"]] == ["PII.Sensitive"]
     assert table["owners"] == [{"id": store.entities["user"]["owner"]["id"], "type": "user"}]
     assert table["extension"] == {"dativoCostCenter": "marketing", "dativoProject": "crm"}
-    source = store.entities["table"]["lake_sources.acme.csv.customers"]
+    source = store.entities["table"]["lake_sources.acme.customers.customers"]
     assert "data/customers.csv" in source["description"]
     assert store.entities["databaseService"]["lake"]["serviceType"] == "Iceberg"
     assert store.edges == {(source["id"], table["id"])}
@@ -380,3 +380,28 @@ def test_struct_columns_become_children() -> None:
     ]
     for child in column["children"]:
         check_column(child)
+
+
+def test_each_source_table_of_a_job_is_its_own_lineage_source(openmetadata: tuple[str, Store]) -> None:
+    from dativo_workers.catalog_sync import OpenMetadataSync
+    from dativo_workers.config.catalog_sync import OpenMetadataConfig
+    from dativo_workers.config.job import JobConfig
+
+    url, store = openmetadata
+    store.fail = None
+    sync = OpenMetadataSync(OpenMetadataConfig(url=url), "acme")
+    sync.session.headers["Authorization"] = f"Bearer {TOKEN}"  # a server without auth would need none
+    run = {"tenant": "acme", "job_name": "shop", "run_id": "r1"}
+    found = []
+    for table in ("public.orders", "public.items"):  # a multi-table job's runs: one source table each
+        job = JobConfig.model_validate(
+            {"tenant_id": "acme", "name": "shop", "source": {"connector": "postgres", "tables": [{"name": table}]},
+             "target": {"namespace": "shop", "table": "{object}"}}
+        )  # fmt: skip
+        found.append(sync._source(run, job, [{"name": "id", "dataType": "BIGINT"}]))
+    assert [e["fullyQualifiedName"] for e in found] == [
+        'dativo_sources.acme.shop."public.orders"',
+        'dativo_sources.acme.shop."public.items"',
+    ]
+    assert "(postgres)" in found[0]["description"] and "`public.orders`" in found[0]["description"]
+    assert len({e["id"] for e in found}) == 2
