@@ -108,7 +108,11 @@ def _push_openmetadata(
     config: OpenMetadataConfig, run: Mapping[str, Any], plan: Mapping[str, Any], job: JobConfig, table: Table
 ) -> dict[str, Any]:
     try:
-        outcome = OpenMetadataSync(config, run["tenant"]).push(run, plan, job, table)
+        sync = OpenMetadataSync(config, run["tenant"])
+        try:
+            outcome = sync.push(run, plan, job, table)
+        finally:
+            sync.session.close()
         log.info("catalog synced", run_id=run["run_id"], catalog="openmetadata", table=outcome["table"])
     except Exception as exc:  # a sync never fails the run; the next run pushes again
         error = describe_error(exc) if not isinstance(exc, CatalogSyncError) else scrub(str(exc))
