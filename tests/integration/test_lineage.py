@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,6 +32,7 @@ from dativo_workers.config import load_job, load_runner
 from dativo_workers.pipeline import plan_run
 
 from ..conftest import Workspace
+from .fleet import Fleet
 
 pytestmark = pytest.mark.integration
 
@@ -355,3 +357,26 @@ def test_an_openlineage_yml_transport(
     ]
     assert receiver.received[0]["headers"]["Authorization"] == f"Bearer {API_KEY}"
     parse(receiver.events()[1])
+
+
+@pytest.mark.timeout(240)
+def test_a_worker_sends_the_complete_of_a_distributed_run(
+    workspace: Workspace, receiver: Receiver, api_key: None, fleet: Fleet
+) -> None:
+    from dativo_workers.producer import submit, wait
+
+    _runner(workspace, receiver.url)  # the worker reads the same runner file (and the secret from its env)
+    fleet.start_worker()
+    runner = load_runner(workspace.runner_file)
+    ledger = workspace.ledger()
+    run_id = submit(load_job(_job(workspace)), runner, ledger, None)
+    summary = wait(run_id, ledger, timeout_s=120)
+    assert summary["state"] == "committed", summary
+    deadline = time.monotonic() + 30  # the worker sends COMPLETE right after it records the commit
+    while len(receiver.events()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    start, complete = (parse(e) for e in receiver.events())
+    assert [start.eventType, complete.eventType] == [RunState.START, RunState.COMPLETE]
+    assert start.run.runId == complete.run.runId
+    assert complete.outputs[0].outputFacets["outputStatistics"].rowCount == 2
+    assert {r["headers"]["Authorization"] for r in receiver.received} == {f"Bearer {API_KEY}"}
