@@ -23,6 +23,21 @@ def _iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds") if ts else None
 
 
+def schema_rows(changes: dict[str, Any] | None) -> list[tuple[str, str, str]]:
+    """The run's schema changes as (kind, column, detail) rows, whatever kinds the summary holds."""
+    rows = []
+    for kind, entries in (changes or {}).items():
+        if not isinstance(entries, list):
+            continue
+        for entry in entries:
+            if isinstance(entry, dict):
+                detail = ", ".join(f"{k} {v}" for k, v in entry.items() if k != "column")
+                rows.append((kind, str(entry.get("column", "")), detail))
+            else:
+                rows.append((kind, str(entry), ""))
+    return rows
+
+
 class Dashboard:
     """Read-only views over one ledger and the runner's catalogs."""
 
@@ -78,6 +93,7 @@ class Dashboard:
                 }
             )
         summary["partitions"] = parts
+        summary["schema_rows"] = schema_rows(summary["schema_changes"])
         summary["created_at"] = row["created_at"]
         summary["table_info"] = self.table_info(row)
         return summary

@@ -27,20 +27,27 @@ def timeline(partitions: list[dict[str, Any]], origin: float) -> Markup:
     """One bar per partition: from its start to its end (now while running) on a shared time axis
     from the run's creation; a partition that never started is a short grey mark at the origin."""
     now = time.time()
+    started = [p["started_at"] for p in partitions if p["started_at"]]
+    delay = min(started) - origin if started else 0.0
+    origin = min(started) if started else origin  # the axis starts with the first partition
     ends = [p["finished_at"] or (now if p["started_at"] else origin) for p in partitions]
     span = max([e - origin for e in ends] + [0.001])
     label_w, plot_w, row_h = 150, 620, 18
-    height = row_h * len(partitions) + 30
+    height = row_h * len(partitions) + 30 + 16
     out = [
         f'<svg class="timeline" xmlns="http://www.w3.org/2000/svg" width="{label_w + plot_w + 40}" '
         f'height="{height}" role="img" aria-label="partition timeline">'
     ]
+    out.append(
+        f'<text x="{label_w}" y="11" font-size="11" fill="#555">time from the first partition\'s start '
+        f"({_seconds(max(0.0, delay))} after the run was planned)</text>"
+    )
+    out.append('<g transform="translate(0,16)">')
     for tick in range(5):
         x = label_w + plot_w * tick / 4
-        out.append(f'<line x1="{x:.1f}" y1="0" x2="{x:.1f}" y2="{height - 18}" stroke="#ddd"/>')
-        out.append(
-            f'<text x="{x:.1f}" y="{height - 4}" font-size="10" text-anchor="middle">{_seconds(span * tick / 4)}</text>'
-        )
+        out.append(f'<line x1="{x:.1f}" y1="0" x2="{x:.1f}" y2="{height - 34}" stroke="#ddd"/>')
+        stamp = _seconds(span * tick / 4)
+        out.append(f'<text x="{x:.1f}" y="{height - 20}" font-size="10" text-anchor="middle">{stamp}</text>')
     for row, (p, end) in enumerate(zip(partitions, ends, strict=True)):
         y = row * row_h + 2
         start = p["started_at"] or origin
@@ -60,7 +67,7 @@ def timeline(partitions: list[dict[str, Any]], origin: float) -> Markup:
         )
         if p["attempts"] > 1:
             out.append(f'<text x="{x + width + 4:.1f}" y="{y + 12}" font-size="10">x{p["attempts"]}</text>')
-    out.append("</svg>")
+    out.append("</g></svg>")
     return Markup("".join(out))
 
 
@@ -91,7 +98,8 @@ def series(runs: list[dict[str, Any]], key: str, title: str, unit: str) -> Marku
     for t in {t0, t1}:
         x, _ = xy(t, 0)
         stamp = datetime.fromtimestamp(t, UTC).strftime("%m-%d %H:%M:%S")
-        out.append(f'<text x="{x:.1f}" y="{height - 6}" font-size="10" text-anchor="middle">{stamp}</text>')
+        anchor = "start" if t == t0 and t1 > t0 else ("end" if t1 > t0 else "middle")
+        out.append(f'<text x="{x:.1f}" y="{height - 6}" font-size="10" text-anchor="{anchor}">{stamp} UTC</text>')
     line = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(t, v) for t, v, _ in points))
     out.append(f'<polyline points="{line}" fill="none" stroke="#1565c0" stroke-width="1.5"/>')
     for t, v, r in points:

@@ -86,14 +86,11 @@ RUN = """{% extends "base.html" %}
 </table>
 
 <h2>Schema changes</h2>
-{% set changes = run.schema_changes %}
-{% if not changes %}<p class="muted">none recorded</p>
-{% else %}{% if changes.created %}<p>the run creates the table</p>{% endif %}
-<table id="schema-changes"><tr><th>change</th><th>column</th><th>detail</th></tr>
-{% for kind, entries in changes.items() if kind != "created" and entries is iterable and entries is not string %}
-{% for e in entries %}<tr><td>{{ kind }}</td><td>{{ e.column }}</td>
-<td>{% for k, v in e.items() if k != "column" %}{{ k }} {{ v }}{% if not loop.last %}, {% endif %}{% endfor %}</td></tr>{% endfor %}
-{% endfor %}</table>{% endif %}
+{% if run.schema_changes and run.schema_changes.created %}<p>the run creates the table</p>{% endif %}
+{% if not run.schema_rows %}<p class="muted">{{ 'none' if run.schema_changes else 'none recorded' }}</p>
+{% else %}<table id="schema-changes"><tr><th>change</th><th>column</th><th>detail</th></tr>
+{% for kind, column, detail in run.schema_rows %}<tr><td>{{ kind }}</td><td>{{ column }}</td><td>{{ detail }}</td></tr>{% endfor %}
+</table>{% endif %}
 
 <h2>Quality</h2>
 {% if not run.quality %}<p class="muted">no quality rules (or not evaluated yet)</p>
