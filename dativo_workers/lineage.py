@@ -268,7 +268,7 @@ def _client(config: LineageConfig | None, tenant: str) -> Any:
             "url": url or os.environ["OPENLINEAGE_URL"],
             "endpoint": (config.endpoint if url and config else None)
             or os.environ.get("OPENLINEAGE_ENDPOINT", "api/v1/lineage"),
-            "timeout": config.timeout_seconds if config else 5.0,
+            "timeout": config.timeout_seconds if config else 3.0,
             "retry": HTTP_RETRY,
         }
         api_key = (config.api_key if url and config else None) or os.environ.get("OPENLINEAGE_API_KEY")

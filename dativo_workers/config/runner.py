@@ -57,7 +57,7 @@ class LineageConfig(BaseModel):
     api_key: str | None = Field(default=None, description="a bearer key; may be a ${secret:NAME} reference")
     namespace: str = Field(default="dativo", description="job namespace prefix: <namespace>.<tenant>")
     disabled: bool = False
-    timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    timeout_seconds: float = Field(default=3.0, gt=0, le=60, description="per request; one retry on connect errors")
 
 
 class RunnerConfig(BaseModel):
