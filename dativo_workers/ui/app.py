@@ -115,8 +115,11 @@ def create_app(dashboard: Dashboard, token: str | None = None) -> Starlette:
     def not_found(message: str) -> HTMLResponse:
         return page("error.html", 404, title="404 not found", message=message)
 
-    def filters(request: Request) -> dict[str, str | None]:
-        return {k: request.query_params.get(k) or None for k in ("tenant", "job", "state")}
+    def filters(request: Request) -> dict[str, Any]:
+        found: dict[str, Any] = {k: request.query_params.get(k) or None for k in ("tenant", "job", "state")}
+        limit = request.query_params.get("limit", "")
+        found["limit"] = min(int(limit), 1000) if limit.isdigit() and int(limit) > 0 else 50
+        return found
 
     def runs_page(request: Request) -> Response:
         found = dashboard.runs(**filters(request))

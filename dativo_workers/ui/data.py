@@ -17,6 +17,7 @@ from dativo_workers.writers import writer_plan
 
 ACTIVE_STATES = ("pending", "running", "committing")
 CLASSIFICATION = "dativo.classification."
+TABLE_ROWS = 500  # partitions listed in a run page's table (the timeline has them all)
 
 
 def _iso(ts: float | None) -> str | None:
@@ -93,6 +94,9 @@ class Dashboard:
                 }
             )
         summary["partitions"] = parts
+        # the table lists every failed or retried partition and the first ones up to TABLE_ROWS
+        shown = [p for p in parts if p["idx"] < TABLE_ROWS or p["state"] == "failed" or p["attempts"] > 1]
+        summary["partition_rows"] = shown[: TABLE_ROWS * 2]
         summary["schema_rows"] = schema_rows(summary["schema_changes"])
         summary["created_at"] = row["created_at"]
         summary["table_info"] = self.table_info(row)

@@ -32,7 +32,11 @@ def timeline(partitions: list[dict[str, Any]], origin: float) -> Markup:
     origin = min(started) if started else origin  # the axis starts with the first partition
     ends = [p["finished_at"] or (now if p["started_at"] else origin) for p in partitions]
     span = max([e - origin for e in ends] + [0.001])
-    label_w, plot_w, row_h = 150, 620, 18
+    # one bar per partition always; a large run gets thinner rows (and no labels below 12 px) so
+    # the timeline stays about 2,700 px tall at most
+    label_w, plot_w = 150, 620
+    row_h = 18 if len(partitions) <= 150 else max(1, 2700 // len(partitions))
+    labelled = row_h >= 12
     height = row_h * len(partitions) + 30 + 16
     out = [
         f'<svg class="timeline" xmlns="http://www.w3.org/2000/svg" width="{label_w + plot_w + 40}" '
@@ -49,7 +53,7 @@ def timeline(partitions: list[dict[str, Any]], origin: float) -> Markup:
         stamp = _seconds(span * tick / 4)
         out.append(f'<text x="{x:.1f}" y="{height - 20}" font-size="10" text-anchor="middle">{stamp}</text>')
     for row, (p, end) in enumerate(zip(partitions, ends, strict=True)):
-        y = row * row_h + 2
+        y = row * row_h + (2 if labelled else 0)
         start = p["started_at"] or origin
         x = label_w + plot_w * max(0.0, start - origin) / span
         width = max(3.0, plot_w * max(0.0, end - start) / span)
@@ -59,13 +63,15 @@ def timeline(partitions: list[dict[str, Any]], origin: float) -> Markup:
             title += f", {_seconds(p['duration_s'])}"
         if p["error"]:
             title += f"\n{p['error']}"
-        label = p["label"] if len(p["label"]) <= 22 else "…" + p["label"][-21:]
+        if labelled:
+            label = p["label"] if len(p["label"]) <= 22 else "…" + p["label"][-21:]
+            out.append(f'<text x="{label_w - 6}" y="{y + 12}" font-size="11" text-anchor="end">{escape(label)}</text>')
         out.append(
-            f'<text x="{label_w - 6}" y="{y + 12}" font-size="11" text-anchor="end">{escape(label)}</text>'
             f'<rect class="partition-bar state-{escape(p["state"])}" data-idx="{p["idx"]}" x="{x:.1f}" y="{y}" '
-            f'width="{width:.1f}" height="{row_h - 4}" rx="2" fill="{colour}"><title>{escape(title)}</title></rect>'
+            f'width="{width:.1f}" height="{row_h - 4 if labelled else row_h}" rx="{2 if labelled else 0}" '
+            f'fill="{colour}"><title>{escape(title)}</title></rect>'
         )
-        if p["attempts"] > 1:
+        if labelled and p["attempts"] > 1:
             out.append(f'<text x="{x + width + 4:.1f}" y="{y + 12}" font-size="10">x{p["attempts"]}</text>')
     out.append("</g></svg>")
     return Markup("".join(out))

@@ -77,13 +77,16 @@ RUN = """{% extends "base.html" %}
 {{ timeline }}
 <table id="partitions"><tr><th>#</th><th>source</th><th>state</th><th>attempts</th><th>started (UTC)</th><th>duration</th>
 <th>rows</th><th>bad rows</th><th>worker</th><th>error</th></tr>
-{% for p in run.partitions %}<tr class="partition" data-idx="{{ p.idx }}">
+{% for p in run.partition_rows %}<tr class="partition" data-idx="{{ p.idx }}">
 <td class="num">{{ p.idx }}</td><td>{{ p.label }}</td><td><span class="state state-{{ p.state }}">{{ p.state }}</span></td>
 <td class="num">{{ p.attempts }}</td><td>{{ (p.started or '')[:19]|replace("T", " ") }}</td>
 <td class="num">{{ p.duration_s|duration if p.duration_s is not none else '' }}</td>
 <td class="num">{{ "{:,}".format(p.rows) }}</td><td class="num">{{ p.bad_rows }}</td><td class="muted">{{ p.worker or '' }}</td>
 <td class="error">{{ p.error or '' }}</td></tr>{% endfor %}
 </table>
+{% if run.partition_rows|length < run.partitions|length %}<p class="muted">{{ run.partition_rows|length }} of
+{{ run.partitions|length }} partitions listed (the first ones, and every failed or retried one); all are in the timeline
+and in <a href="/api/runs/{{ run.run_id }}">/api/runs/{{ run.run_id }}</a></p>{% endif %}
 
 <h2>Schema changes</h2>
 {% if run.schema_changes and run.schema_changes.created %}<p>the run creates the table</p>{% endif %}
