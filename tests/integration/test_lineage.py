@@ -380,3 +380,11 @@ def test_a_worker_sends_the_complete_of_a_distributed_run(
     assert start.run.runId == complete.run.runId
     assert complete.outputs[0].outputFacets["outputStatistics"].rowCount == 2
     assert {r["headers"]["Authorization"] for r in receiver.received} == {f"Bearer {API_KEY}"}
+
+
+def test_the_cli_keeps_its_json_output_clean(workspace: Workspace, receiver: Receiver, api_key: None) -> None:
+    _runner(workspace, receiver.url)
+    result = workspace.cli("run", str(_job(workspace)), "--json")
+    assert result.code == 0, result.stderr
+    assert result.json["state"] == "committed"  # stdout is the summary alone
+    assert [e["eventType"] for e in receiver.events()] == ["START", "COMPLETE"]

@@ -3,13 +3,16 @@ engine's default for readers that name none, and the output table."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from dativo_plugins.sql import MysqlReader, PostgresReader
 from dativo_plugins.stripe.reader import StripeOptions, StripeReader
 from dativo_workers import lineage
-from dativo_workers.config.runner import CatalogConfig
+from dativo_workers.config.runner import CatalogConfig, LineageConfig
 from dativo_workers.plugins import DataReader, SourceContext
 from dativo_workers.secrets import SecretValue
 
@@ -80,3 +83,17 @@ def test_the_output_table_takes_its_namespace_from_the_warehouse() -> None:
         "namespace": "s3://bucket",
         "name": "exports/out",
     }
+
+
+def test_nothing_is_sent_unless_configured(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)  # no openlineage.yml here
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for name in [n for n in os.environ if n.startswith("OPENLINEAGE")]:
+        monkeypatch.delenv(name)
+    assert not lineage._enabled(LineageConfig())
+    assert lineage._enabled(LineageConfig(url="http://marquez:5000"))
+    assert not lineage._enabled(LineageConfig(url="http://marquez:5000", disabled=True))
+    monkeypatch.setenv("OPENLINEAGE_URL", "http://marquez:5000")
+    assert lineage._enabled(LineageConfig())
+    monkeypatch.setenv("OPENLINEAGE_DISABLED", "true")
+    assert not lineage._enabled(LineageConfig())
