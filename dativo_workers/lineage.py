@@ -422,6 +422,7 @@ def governance_facet(properties: dict[str, str]) -> Any:
         owner=governance.get("owner"),
         governance=governance,
         finops={k.removeprefix("dativo.finops."): v for k, v in properties.items() if k.startswith("dativo.finops.")},
+        asset={k.removeprefix("dativo.asset."): v for k, v in properties.items() if k.startswith("dativo.asset.")},
     )
 
 
@@ -438,6 +439,7 @@ def _governance_class() -> type:
         owner: str | None = attr.field(default=None)
         governance: dict[str, str] = attr.field(factory=dict)
         finops: dict[str, str] = attr.field(factory=dict)
+        asset: dict[str, str] = attr.field(factory=dict)  # the ODCS contract's id and version
 
         @staticmethod
         def _get_schema() -> str:

@@ -247,6 +247,7 @@ def test_a_committed_run_sends_start_and_complete(workspace: Workspace, receiver
         assert governance.classification["email"] == "PII"
         assert governance.owner == "owner@acme.com"
         assert governance.finops == {"cost_center": "marketing", "project": "crm"}
+        assert governance.asset == {"id": "people", "version": "1.0.0"}
         assert table.facets["ownership"].owners[0].name == "owner@acme.com"
     assert "outputStatistics" not in start.outputs[0].outputFacets
     stats = complete.outputs[0].outputFacets["outputStatistics"]
