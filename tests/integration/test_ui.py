@@ -173,15 +173,18 @@ def test_a_run_page_loads_while_a_run_is_active_and_refreshes(workspace: Workspa
     from dativo_workers.ui.data import Dashboard
 
     ws = workspace
+    ledger = ws.ledger()
+    runner = load_runner(ws.runner_file)
+    empty = TestClient(create_app(Dashboard(runner, ledger))).get("/")
+    assert empty.status_code == 200 and "No runs in the ledger" in empty.text
     ws.write("data/a.csv", "id,v\n1,1.5\n")
     summary = ws.run(ws.job("job.yaml", JOB))
-    ledger = ws.ledger()
     ledger.set_run_state(summary["run_id"], "running", expected=["committed"])  # as while it runs
     with ledger.engine.begin() as conn:
         conn.exec_driver_sql(
             "UPDATE dativo_partitions SET state='running', finished_at=NULL WHERE run_id=?", (summary["run_id"],)
         )
-    client = TestClient(create_app(Dashboard(load_runner(ws.runner_file), ledger)))
+    client = TestClient(create_app(Dashboard(runner, ledger)))
     listing = client.get("/")
     assert listing.status_code == 200 and '<meta http-equiv="refresh"' in listing.text
     assert 'data-state="running"' in listing.text and "0/1" in listing.text
@@ -191,3 +194,7 @@ def test_a_run_page_loads_while_a_run_is_active_and_refreshes(workspace: Workspa
     assert client.get("/runs/nope").status_code == 404
     assert client.get("/api/runs/nope").status_code == 404
     assert client.delete("/").status_code == 405
+    other = TestClient(create_app(Dashboard(runner, ledger, tenant="globex")))  # dativo ui --tenant globex
+    assert 'class="run"' not in other.get("/").text and 'class="run"' not in other.get("/?tenant=acme").text
+    assert other.get(f"/runs/{summary['run_id']}").status_code == 404
+    assert other.get("/api/runs").json() == {"runs": []}
