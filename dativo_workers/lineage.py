@@ -22,6 +22,7 @@ import threading
 import uuid
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
@@ -128,9 +129,9 @@ def output_dataset(
         namespace, name = location_dataset(writer_output)
         return {"namespace": namespace, "name": name}
     where = catalog.warehouse or catalog.uri or f"iceberg://{catalog_name}"
-    if where.startswith("file:///"):
-        where = "file"  # local paths all share the `file` namespace; the table name tells them apart
-    elif "://" in where:
+    if "://" not in where:
+        where = Path(where).resolve().as_uri()  # a bare local path (the runner makes them file URIs)
+    else:
         parsed = urlparse(where)
         where = f"{parsed.scheme}://{parsed.netloc}{parsed.path}".rstrip("/")
         if parsed.password:

@@ -232,7 +232,8 @@ def test_a_committed_run_sends_start_and_complete(workspace: Workspace, receiver
         assert (source.namespace, source.name) == ("file", str(workspace.root / "data/people.csv"))
         assert [f.name for f in source.facets["schema"].fields] == ["id", "email", "city"]
         [table] = event.outputs
-        assert (table.namespace, table.name) == ("file", "acme.people")
+        warehouse = (workspace.state / "warehouse").as_uri()
+        assert (table.namespace, table.name) == (warehouse, "acme.people")
         assert [(f.name, f.type) for f in table.facets["schema"].fields] == [
             ("id", "long"),
             ("email", "string"),

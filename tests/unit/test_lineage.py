@@ -74,7 +74,7 @@ def test_the_output_table_takes_its_namespace_from_the_warehouse() -> None:
     }
     local = CatalogConfig(type="sql", uri="sqlite:////x/catalog.db", warehouse="file:///x/warehouse")
     assert lineage.output_dataset(local, "default", ("acme", "orders"), None) == {
-        "namespace": "file",
+        "namespace": "file:///x/warehouse",
         "name": "acme.orders",
     }
     secret_uri = CatalogConfig(type="sql", uri="postgresql://dativo:hunter2@pg:5432/catalog")
