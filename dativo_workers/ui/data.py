@@ -61,6 +61,8 @@ class Dashboard:
             total = summary["partitions_total"] or 0
             finished = summary["partitions_done"] + summary["partitions_failed"]
             summary["progress"] = round(finished / total, 4) if total else 1.0
+            summary["progress_done"] = round(summary["partitions_done"] / total, 4) if total else 1.0
+            summary["progress_failed"] = round(summary["partitions_failed"] / total, 4) if total else 0.0
             summary["active"] = summary["state"] in ACTIVE_STATES
             found.append(summary)
             if len(found) >= limit:

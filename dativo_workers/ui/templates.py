@@ -18,7 +18,8 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}
 .state-running,.state-committing{background:#1565c0} .state-pending,.state-not-run{background:#9e9e9e}
 .state-cancelled{background:#6d4c41}
 .bar{display:inline-block;width:120px;height:9px;background:#eee;border-radius:4px;overflow:hidden}
-.bar span{display:block;height:100%;background:#1565c0}
+.bar span{display:inline-block;height:100%;vertical-align:top;background:#1565c0} .bar span.failed{background:#c62828}
+td.nowrap{white-space:nowrap} td.error{min-width:240px;max-width:460px;overflow-wrap:anywhere}
 .error{color:#c62828;white-space:pre-wrap;font-size:12px} .muted{color:#777;font-size:12px}
 tr.this-run{background:#fff8e1} h1{font-size:20px} h2{font-size:16px;margin-top:1.4em} h3{font-size:14px}
 form.filters{margin:.5em 0} form.filters input,form.filters select{font-size:13px}
@@ -44,14 +45,14 @@ state <select name="state"><option value="">any</option>
 <th>tenant</th><th>job</th><th>table</th><th>rows</th><th>bad rows</th><th>error</th></tr>
 {% for r in runs %}
 <tr class="run" data-run-id="{{ r.run_id }}" data-state="{{ r.state }}">
-<td><a href="/runs/{{ r.run_id }}">{{ r.run_id }}</a></td>
+<td class="nowrap"><a href="/runs/{{ r.run_id }}">{{ r.run_id }}</a></td>
 <td><span class="state state-{{ r.state }}">{{ r.state }}</span></td>
-<td><span class="bar"><span style="width:{{ (r.progress * 100)|round(1) }}%"></span></span>
+<td class="nowrap"><span class="bar"><span style="width:{{ (r.progress_done * 100)|round(1) }}%"></span><span class="failed" style="width:{{ (r.progress_failed * 100)|round(1) }}%"></span></span>
 <span class="muted">{{ r.partitions_done }}/{{ r.partitions_total }}{% if r.partitions_failed %}, {{ r.partitions_failed }} failed{% endif %}</span></td>
-<td>{{ r.started_at[:19]|replace("T", " ") }}</td><td class="num">{{ r.duration_s|duration }}</td>
+<td class="nowrap">{{ r.started_at[:19]|replace("T", " ") }}</td><td class="num">{{ r.duration_s|duration }}</td>
 <td>{{ r.tenant }}</td><td><a href="/jobs/{{ r.tenant }}/{{ r.job }}">{{ r.job }}</a></td><td>{{ r.table }}</td>
 <td class="num">{{ "{:,}".format(r.rows) }}</td><td class="num">{{ r.bad_rows }}</td>
-<td class="error">{{ (r.error or '')|truncate(120) }}</td></tr>
+<td class="error">{{ (r.error or '')|truncate(100) }}</td></tr>
 {% endfor %}</table>
 {% endif %}
 <p class="muted">JSON: <a href="/api/runs">/api/runs</a>{% if refresh %}; refreshes every {{ refresh }} s while a run is active{% endif %}</p>
@@ -133,7 +134,7 @@ JOB = """{% extends "base.html" %}
 {{ throughput }}
 {{ durations }}
 <table id="job-runs"><tr><th>run</th><th>state</th><th>started (UTC)</th><th>duration</th><th>rows</th><th>rows/s</th></tr>
-{% for r in runs|reverse %}<tr><td><a href="/runs/{{ r.run_id }}">{{ r.run_id }}</a></td>
+{% for r in runs|reverse %}<tr><td class="nowrap"><a href="/runs/{{ r.run_id }}">{{ r.run_id }}</a></td>
 <td><span class="state state-{{ r.state }}">{{ r.state }}</span></td><td>{{ r.started_at[:19]|replace("T", " ") }}</td>
 <td class="num">{{ r.duration_s|duration }}</td><td class="num">{{ "{:,}".format(r.rows) }}</td>
 <td class="num">{{ "{:,.1f}".format(r.rows_per_s) }}</td></tr>{% endfor %}</table>{% endif %}
