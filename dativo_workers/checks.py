@@ -12,6 +12,7 @@ from dativo_workers.errors import ConfigError, DativoError, SchemaChangeError, S
 from dativo_workers.iceberg import open_catalog, plan_table
 from dativo_workers.pipeline import load_job_asset, source_schema
 from dativo_workers.plugins.manager import create_reader, plugin_name, target_writer
+from dativo_workers.schema_report import reported_schema, source_columns
 from dativo_workers.secrets import describe_error
 from dativo_workers.storage import catalog_properties
 from dativo_workers.writers import output_location
@@ -28,6 +29,7 @@ def check_job(job_path: Path, runner_path: Path | None, select: list[str] | None
     catalog_cfg = runner.catalog(job.config.target.catalog)
 
     schema = None
+    reported = None  # the first object's reader schema, against its asset (columns ignored, dropped)
     objects = expand_objects(job, select)
     try:
         reader = create_reader(job)
@@ -45,7 +47,9 @@ def check_job(job_path: Path, runner_path: Path | None, select: list[str] | None
                 partitions += len(reader.plan())
                 found += [summary] if (summary := reader.plan_summary()) else []
                 one_asset = asset if one is job else load_job_asset(one)  # its contract object loads
-                schema = schema or source_schema(one_asset, reader)
+                if schema is None and (schema := source_schema(one_asset, reader)) is not None:
+                    brought = reported_schema(reader) if one_asset is not None else None
+                    reported = (one_asset, *brought) if one_asset is not None and brought is not None else None
             finally:
                 reader.close()
         detail = f"{reader.name}: readable, {', '.join([*found, f'{partitions} partition(s)'])}"
@@ -85,6 +89,9 @@ def check_job(job_path: Path, runner_path: Path | None, select: list[str] | None
             if schema is not None:
                 try:
                     plan = plan_table(catalog, job.config.target, schema, catalog_cfg.warehouse)
+                    if reported is not None and plan.schema_changes is not None:
+                        name = ".".join(plan.identifier)  # a required column the source lost: FAIL, like `run`
+                        plan.schema_changes = source_columns(plan.schema_changes, plan.schema, *reported, name)
                 except SchemaChangeError as exc:  # the catalog is fine: the source's schema is not
                     schema_check = {"name": "schema", "ok": False, "detail": describe_error(exc)}
                 else:

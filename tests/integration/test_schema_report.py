@@ -86,6 +86,11 @@ def test_second_run_reports_added_dropped_widened_and_ignored_columns(workspace:
         {name: d, physicalType: varchar}
         """,
     )
+    check = ws.cli("check", str(job), "--json")  # what the next run would change
+    assert check.code == 0, check.stdout
+    detail = next(c for c in check.json["checks"] if c["name"] == "schema")["detail"]
+    assert "ignores extra (string)" in detail and "c no longer in the source" in detail
+
     text = ws.cli("run", str(job))
     assert text.code == 0, text.stderr
     schema_line = next(line for line in text.stdout.splitlines() if line.startswith("schema"))
@@ -139,6 +144,10 @@ def test_a_required_column_the_source_lost_fails_the_run_before_anything_is_writ
     snapshots = len(before.snapshots())
 
     ws.write("data/a.csv", "id\n2\n")
+    check = ws.cli("check", str(job), "--json")
+    assert check.code == 2
+    failed = next(c for c in check.json["checks"] if c["name"] == "schema")
+    assert not failed["ok"] and "'c'" in failed["detail"] and "required: true" in failed["detail"]
     text = ws.cli("run", str(job))
     assert text.code == 2, text.stderr
     assert "Traceback" not in text.stderr
