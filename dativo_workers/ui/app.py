@@ -141,7 +141,7 @@ def create_app(dashboard: Dashboard, token: str | None = None) -> Starlette:
         run = dashboard.run(request.path_params["run_id"])
         if run is None:
             return JSONResponse({"error": "unknown run"}, status_code=404)
-        return JSONResponse(run)
+        return JSONResponse({k: v for k, v in run.items() if k not in ("partition_rows", "schema_rows")})
 
     def job_page(request: Request) -> Response:
         tenant, job = request.path_params["tenant"], request.path_params["job"]
