@@ -22,9 +22,13 @@ from openlineage.client.facet_v2 import (
     data_quality_assertions_dataset,
     datasource_dataset,
     error_message_run,
+    job_type_job,
     output_statistics_output_dataset,
     ownership_dataset,
+    processing_engine_run,
     schema_dataset,
+    tags_job,
+    tags_run,
 )
 
 from dativo_workers import lineage
@@ -186,10 +190,18 @@ def parse(event: dict[str, Any]) -> RunEvent:
                 raise AssertionError(f"unexpected dataset facet {name}")
         return out
 
-    run_facets: dict[str, Any] = {}
-    for name, data in event["run"].get("facets", {}).items():
-        if name == "errorMessage":
-            run_facets[name] = facet(error_message_run.ErrorMessageRunFacet, data)
+    run_classes = {
+        "errorMessage": error_message_run.ErrorMessageRunFacet,
+        "processing_engine": processing_engine_run.ProcessingEngineRunFacet,
+        "tags": tags_run.TagsRunFacet,  # the client's own
+    }
+    run_facets = {name: facet(run_classes[name], data) for name, data in event["run"].get("facets", {}).items()}
+    job_facets = {
+        name: facet({"jobType": job_type_job.JobTypeJobFacet, "tags": tags_job.TagsJobFacet}[name], data)
+        for name, data in event["job"].get("facets", {}).items()
+    }
+    assert job_facets["jobType"].processingType == "BATCH"
+    assert run_facets["processing_engine"].name == "dativo"
     uuid.UUID(event["run"]["runId"])
     outputs = []
     for ds in event["outputs"]:
@@ -206,7 +218,7 @@ def parse(event: dict[str, Any]) -> RunEvent:
         eventType=RunState(event["eventType"]),
         eventTime=event["eventTime"],
         run=Run(runId=event["run"]["runId"], facets=run_facets),
-        job=Job(namespace=event["job"]["namespace"], name=event["job"]["name"]),
+        job=Job(namespace=event["job"]["namespace"], name=event["job"]["name"], facets=job_facets),
         inputs=[InputDataset(d["namespace"], d["name"], facets=dataset_facets(d["facets"])) for d in event["inputs"]],
         outputs=outputs,
         producer=event["producer"],
