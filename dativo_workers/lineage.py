@@ -231,6 +231,8 @@ def _emit(
         client.emit(build_event(kind, run, plan, summary))
         return True
     except Exception as exc:
+        with _lock:
+            _clients.clear()  # the next event builds its client afresh: a rotated API key is read again
         _report(run["run_id"], exc, quiet=bool(info.get("start_failed")))
         return False
 
