@@ -163,9 +163,11 @@ def test_beyond_loopback_without_a_token_it_refuses_to_start(workspace: Workspac
     assert busy.code == 2 and f"--port {port}: cannot listen on 127.0.0.1:{port}" in busy.stderr
 
 
-def test_a_run_page_loads_while_a_run_is_active_and_refreshes(workspace: Workspace) -> None:
-    """The live view: a run still running shows its progress and the page refreshes itself; an
-    unknown run is a 404 page (in process: Starlette's test client)."""
+def test_an_active_run_shows_its_progress_and_the_page_refreshes(workspace: Workspace) -> None:
+    """The live view of a real active run: submitted to a queue no worker consumes, it stays
+    running with its partitions pending; the page reloads itself while it does. An unknown run is
+    a 404 page; `--tenant` hides other tenants' runs (in process: Starlette's test client)."""
+    import redis
     from starlette.testclient import TestClient
 
     from dativo_workers.config import load_runner
@@ -178,23 +180,27 @@ def test_a_run_page_loads_while_a_run_is_active_and_refreshes(workspace: Workspa
     empty = TestClient(create_app(Dashboard(runner, ledger))).get("/")
     assert empty.status_code == 200 and "No runs in the ledger" in empty.text
     ws.write("data/a.csv", "id,v\n1,1.5\n")
-    summary = ws.run(ws.job("job.yaml", JOB))
-    ledger.set_run_state(summary["run_id"], "running", expected=["committed"])  # as while it runs
-    with ledger.engine.begin() as conn:
-        conn.exec_driver_sql(
-            "UPDATE dativo_partitions SET state='running', finished_at=NULL WHERE run_id=?", (summary["run_id"],)
-        )
+    ws.write("data/b.csv", "id,v\n2,2.5\n")
+    queue = f"dativo-ui-test-{os.getpid()}"  # no worker consumes it
+    submitted = ws.cli("submit", str(ws.job("job.yaml", JOB)), "--queue", queue, "--json")
+    redis.Redis.from_url(os.environ["DATIVO_BROKER_URL"]).delete(queue)  # the messages no one will take
+    assert submitted.code == 0, submitted.stderr
+    run_id = submitted.json["run_id"]
     client = TestClient(create_app(Dashboard(runner, ledger)))
     listing = client.get("/")
     assert listing.status_code == 200 and '<meta http-equiv="refresh"' in listing.text
-    assert 'data-state="running"' in listing.text and "0/1" in listing.text
-    assert client.get("/api/runs").json()["runs"][0]["active"] is True
-    run = client.get(f"/runs/{summary['run_id']}")
-    assert run.status_code == 200 and 'class="partition-bar state-running"' in run.text
+    assert 'data-state="running"' in listing.text or 'data-state="pending"' in listing.text
+    assert "0/2" in listing.text
+    (listed,) = client.get("/api/runs").json()["runs"]
+    assert listed["active"] is True and listed["progress"] == 0.0
+    run = client.get(f"/runs/{run_id}")
+    assert run.status_code == 200 and '<meta http-equiv="refresh"' in run.text
+    assert run.text.count('class="partition-bar state-pending"') == 2  # not started: grey marks
+    assert "the table does not exist (yet)" in run.text
     assert client.get("/runs/nope").status_code == 404
     assert client.get("/api/runs/nope").status_code == 404
     assert client.delete("/").status_code == 405
     other = TestClient(create_app(Dashboard(runner, ledger, tenant="globex")))  # dativo ui --tenant globex
     assert 'class="run"' not in other.get("/").text and 'class="run"' not in other.get("/?tenant=acme").text
-    assert other.get(f"/runs/{summary['run_id']}").status_code == 404
+    assert other.get(f"/runs/{run_id}").status_code == 404
     assert other.get("/api/runs").json() == {"runs": []}
