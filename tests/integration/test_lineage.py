@@ -72,10 +72,15 @@ class Receiver:
 
     def __init__(self) -> None:
         received = self.received = []  # type: list[dict[str, Any]]
+        refused = self.refused = set()  # type: set[str]  # Authorization headers answered 401
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.headers.get("Authorization") in refused:
+                    self.send_response(401)
+                    self.end_headers()
+                    return
                 received.append({"path": self.path, "headers": dict(self.headers), "event": json.loads(body)})
                 self.send_response(201)
                 self.end_headers()
@@ -402,3 +407,20 @@ def test_the_cli_keeps_its_json_output_clean(workspace: Workspace, receiver: Rec
     assert result.code == 0, result.stderr
     assert result.json["state"] == "committed"  # stdout is the summary alone
     assert [e["eventType"] for e in receiver.events()] == ["START", "COMPLETE"]
+
+
+def test_a_rotated_api_key_is_read_again_after_a_refusal(
+    workspace: Workspace, receiver: Receiver, api_key: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dativo_workers.producer import cancel
+
+    _runner(workspace, receiver.url)
+    receiver.refused.add(f"Bearer {API_KEY}")  # the endpoint has rotated the key already
+    runner = load_runner(workspace.runner_file)
+    ledger = workspace.ledger()
+    planned = plan_run(load_job(_job(workspace)), runner, ledger, queue="lineage-test")  # START: 401
+    monkeypatch.setenv("DATIVO_SECRET__GLOBAL__OPENLINEAGE_KEY", "rotated-key")
+    cancel(planned.run_id, runner, ledger)
+    assert [(r["event"]["eventType"], r["headers"]["Authorization"]) for r in receiver.received] == [
+        ("ABORT", "Bearer rotated-key")
+    ]
