@@ -90,9 +90,9 @@ class RunnerConfig(BaseModel):
         }
     )
     secrets: SecretsConfig = Field(default_factory=SecretsConfig)
+    lineage: LineageConfig = Field(default_factory=LineageConfig)  # OpenLineage events (docs/lineage.md)
     # push each committed table to a data catalog (OpenMetadata: docs/governance.md)
     catalog_sync: CatalogSyncConfig = Field(default_factory=CatalogSyncConfig)
-    lineage: LineageConfig = Field(default_factory=LineageConfig)  # OpenLineage events (docs/lineage.md)
     source_file: str | None = Field(default=None, exclude=True)
 
     @model_validator(mode="after")
