@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from pathlib import Path
 from typing import Annotated
@@ -109,4 +110,6 @@ def ui(
         err=True,
     )
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-    server.run(sockets=[sock])
+    # uvicorn shuts down cleanly on Ctrl-C, then re-raises it: exit 0, no traceback
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run(sockets=[sock])

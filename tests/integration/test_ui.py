@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -80,9 +81,10 @@ def server(workspace: Workspace) -> Iterator[tuple[str, dict[str, str]]]:
         assert found, line
         yield f"http://127.0.0.1:{found.group(1)}", {"failed": failed["run_id"], "committed": committed["run_id"]}
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        assert TOKEN not in (proc.stderr.read() if proc.stderr else "")
+        proc.send_signal(signal.SIGINT)  # Ctrl-C: a clean stop, exit 0
+        assert proc.wait(timeout=20) == 0
+        rest = proc.stderr.read() if proc.stderr else ""
+        assert TOKEN not in rest and "Traceback" not in rest, rest
 
 
 def test_dashboard_in_a_headless_browser(server: tuple[str, dict[str, str]], tmp_path: Path) -> None:
