@@ -149,8 +149,10 @@ def planned(
     plan: dict[str, Any],
     source_info: dict[str, Any] | None,
     writer: WriterPlan | None,
+    send: bool = True,
 ) -> dict[str, Any] | None:
-    """Record what the run's events say (in the plan) and send START. None when lineage is off."""
+    """Record what the run's events say (in the plan) and send START (``send``). None when
+    lineage is off."""
     settings = runner.lineage
     if not _enabled(settings):
         return None
@@ -177,9 +179,36 @@ def planned(
         _report(run_id, exc, quiet=False)
         return None
     run = {"run_id": run_id, "tenant": cfg.tenant_id, "job_name": cfg.name, "state": "running"}
-    if not _emit(settings, "START", run, {**plan, PLAN_KEY: info}, None):
+    if send and not _emit(settings, "START", run, {**plan, PLAN_KEY: info}, None):
         info["start_failed"] = True  # logged: the end event's error is not logged again
     return info
+
+
+def refused(
+    runner: RunnerConfig, cfg: JobConfig, ledger: Ledger, run_id: str | None, source_info: dict[str, Any] | None
+) -> None:
+    """A run refused while planning (a schema change the table cannot take): one FAIL, no START."""
+    settings = runner.lineage
+    if run_id is None or not _enabled(settings):
+        return
+    try:
+        import json
+
+        run = ledger.run(run_id)
+        if run is None:
+            return
+        plan = json.loads(run["plan_json"])
+        info = planned(runner, cfg, run_id, plan, source_info, None, send=False)
+        if info is not None:
+            _emit(settings, "FAIL", run, {**plan, PLAN_KEY: info}, run_summary_of(ledger, run_id))
+    except Exception as exc:
+        _report(run_id, exc, quiet=False)
+
+
+def run_summary_of(ledger: Ledger, run_id: str) -> dict[str, Any]:
+    from dativo_workers.pipeline import run_summary
+
+    return run_summary(ledger, run_id)
 
 
 def ended(ledger: Ledger, run_id: str, runner: RunnerConfig | None = None) -> None:
@@ -198,9 +227,7 @@ def ended(ledger: Ledger, run_id: str, runner: RunnerConfig | None = None) -> No
         kind = {"committed": "COMPLETE", "failed": "FAIL", "cancelled": "ABORT"}.get(run["state"])
         if kind is None:
             return
-        from dativo_workers.pipeline import run_summary
-
-        _emit(settings, kind, run, plan, run_summary(ledger, run_id))
+        _emit(settings, kind, run, plan, run_summary_of(ledger, run_id))
     except Exception as exc:
         _report(run_id, exc, quiet=False)
 

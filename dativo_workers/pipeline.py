@@ -167,7 +167,9 @@ def plan_run(
                 name = ".".join(table.identifier)
                 table.schema_changes = source_columns(table.schema_changes, table.schema, asset, brought, sampled, name)
         except SchemaChangeError as exc:
-            raise _record_refused_run(job, ledger, catalog, run_id, queue, exc) from None
+            refused = _record_refused_run(job, ledger, catalog, run_id, queue, exc)
+            lineage.refused(runner, cfg, ledger, refused.run_id, files.get("lineage"))  # FAIL
+            raise refused from None
     merge = merge_spec(job, asset, table.schema) if writer is None or writer.output is None else None
     rules = quality.plan_entry(asset, table.schema, cfg.quality.on_fail)  # a bad rule: exit 2, nothing written
     run_id = run_id or new_run_id()

@@ -424,3 +424,19 @@ def test_a_rotated_api_key_is_read_again_after_a_refusal(
     assert [(r["event"]["eventType"], r["headers"]["Authorization"]) for r in receiver.received] == [
         ("ABORT", "Bearer rotated-key")
     ]
+
+
+def test_a_run_refused_while_planning_sends_one_fail(workspace: Workspace, receiver: Receiver, api_key: None) -> None:
+    _runner(workspace, receiver.url)
+    job = _job(workspace)
+    assert workspace.run(job)["state"] == "committed"
+    workspace.write("data/people.csv", "email,city\nc@x.org,Rome\n")  # `id` is required by the asset
+    summary = workspace.run(job)
+    assert summary["state"] == "failed" and summary["partitions_total"] == 0, summary
+    events = [parse(e) for e in receiver.events()]
+    assert [e.eventType for e in events] == [RunState.START, RunState.COMPLETE, RunState.FAIL]
+    fail = events[2]
+    assert fail.run.runId != events[0].run.runId
+    assert fail.run.facets["errorMessage"].message == summary["error"]
+    assert "'id'" in summary["error"]
+    assert (fail.outputs[0].name, fail.job.name) == ("acme.people", "people")
