@@ -60,7 +60,8 @@ if ! port_open 127.0.0.1 3306; then
 fi
 
 # The dashboard's browser test (tests/integration/test_ui.py) drives Debian's chromium through its
-# chromedriver: installed here when missing and this shell may (root, apt-get); otherwise that test skips.
+# chromedriver: installed here when missing and this shell may (root, apt-get); otherwise that test
+# fails naming them (DATIVO_TEST_ALLOW_SKIP=1 skips it, as for a missing service).
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
     echo "services: installing chromium and chromium-driver (the dashboard's browser test)"
@@ -68,6 +69,6 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
       || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
   else
     echo "services: chromium/chromedriver missing (apt-get install chromium chromium-driver as root);" \
-      "the dashboard's browser test will skip" >&2
+      "the dashboard's browser test will fail (DATIVO_TEST_ALLOW_SKIP=1 skips it)" >&2
   fi
 fi

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Workspace
+from tests.integration.services import service_unavailable
 
 pytestmark = pytest.mark.integration
 
@@ -88,8 +89,8 @@ def server(workspace: Workspace) -> Iterator[tuple[str, dict[str, str]]]:
 
 
 def test_dashboard_in_a_headless_browser(server: tuple[str, dict[str, str]], tmp_path: Path) -> None:
-    if not (CHROMIUM and CHROMEDRIVER):
-        pytest.skip("needs Debian's chromium and chromium-driver (scripts/test.sh installs them as root)")
+    if not (CHROMIUM and CHROMEDRIVER):  # a failure like a missing service, a skip only when allowed
+        service_unavailable("chromium + chromedriver", "PATH", "scripts/test.sh installs them as root (apt-get)")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
