@@ -16,6 +16,7 @@ picks the candidates of each rule, and the checksums and phone parsing run in Py
 
 from __future__ import annotations
 
+import importlib
 import ipaddress
 import math
 import re
@@ -29,6 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from stdnum import bic as _bic
 from stdnum import iban as _stdnum_iban
+from stdnum import isbn as _isbn
 from stdnum.br import cnpj as _cnpj
 from stdnum.br import cpf as _cpf
 from stdnum.ca import sin as _sin
@@ -952,6 +954,111 @@ IDENTIFIER_RULES: dict[str, list[ValueRule]] = {
     ],
 }
 
+# personal identity numbers of python-stdnum's countries whose check is a check digit or a checksum
+# with a birth date (modules without one, or that accept most digit strings, are left out: AR DNI,
+# PK CNIC, ID NIK, CU NI, MY NRIC, PT CC); a column's values are matched against these when no rule
+# above reaches the share: each module must validate several of the first values to be tried at all
+PERSONAL_ID_MODULES = (
+    "at.vnr",
+    "be.nn",
+    "be.bis",
+    "bg.egn",
+    "ch.ssn",
+    "cl.rut",
+    "cn.ric",
+    "cz.rc",
+    "ec.ci",
+    "ee.ik",
+    "es.nie",
+    "fi.hetu",
+    "gr.amka",
+    "hr.oib",
+    "ie.pps",
+    "il.idnr",
+    "is_.kennitala",
+    "kr.rrn",
+    "lt.asmens",
+    "mx.curp",
+    "no.fodselsnummer",
+    "pl.pesel",
+    "ro.cnp",
+    "se.personnummer",
+    "si.emso",
+    "sk.rc",
+    "th.pin",
+    "tr.tckimlik",
+    "ua.rntrc",
+    "za.idnr",
+)
+# a date-only check (DK CPR) counts only in its written form DDMMYY-NNNN
+_PERSONAL_ID_FORMAT = {"dk.cpr": re.compile(r"^[0-3]\d[01]\d\d\d-\d{4}$")}
+PERSONAL_ID_RE = r"^[0-9A-Z][0-9A-Z .+/-]{7,22}[0-9A-Z]$"  # candidates: 9 to 24 characters, 6 or more digits
+_PERSONAL_ID_MIN_DIGITS = 6
+
+
+def _personal_id_checks() -> list[tuple[str, Callable[[str], bool]]]:
+    checks: list[tuple[str, Callable[[str], bool]]] = []
+    for name in [*PERSONAL_ID_MODULES, *_PERSONAL_ID_FORMAT]:
+        try:
+            module = importlib.import_module("stdnum." + name)
+        except ImportError:  # an older python-stdnum without this country
+            continue
+        is_valid = module.is_valid
+        shape = _PERSONAL_ID_FORMAT.get(name)
+        if shape is not None:
+            checks.append((name, lambda v, f=is_valid, r=shape: r.match(v) is not None and bool(f(v))))
+        else:
+            checks.append((name, lambda v, f=is_valid: bool(f(v))))
+    return checks
+
+
+_PERSONAL_ID_CHECKS = _personal_id_checks()
+
+
+def _isbn_like(values: list[str]) -> bool:
+    """Book numbers: most valid ISBNs, some ISBN-10s with their `X` check digit or ISBN-13s with
+    their 978/979 prefix (the mod-11 of an ISBN-10 is the NHS number's)."""
+    valid = [v for v in values if _isbn.is_valid(v)]
+    if len(valid) < VALUE_SHARE * len(values):
+        return False
+    return any(v.upper().endswith("X") or v.replace("-", "")[:3] in ("978", "979") for v in valid)
+
+
+def _personal_id_share(values: _Values, need: float) -> float:
+    """Share of values that are personal identity numbers of some stdnum country: the modules that
+    validate at least 3 of the first 10 candidates are kept, and a value counts when one of them
+    validates it (a column may mix countries). Integers are also read with the leading zeros a
+    number type dropped (a PESEL of 2000s births, `05262348952`)."""
+    if not values.count:
+        return 0.0
+    mask = pc.match_substring_regex(values.text, PERSONAL_ID_RE)
+    digits = pc.utf8_length(pc.replace_substring_regex(values.text, r"\D", ""))
+    mask = pc.and_(mask, pc.greater_equal(digits, _PERSONAL_ID_MIN_DIGITS))
+    n = pc.sum(mask).as_py() or 0
+    if not n or n / values.count < need:
+        return 0.0
+    candidates = pc.filter(values.text, mask)
+    if n > CHECK_VALUES:
+        step = n / CHECK_VALUES
+        checked = candidates.take(pa.array([int(i * step) for i in range(CHECK_VALUES)])).to_pylist()
+    else:
+        checked = candidates.to_pylist()
+    as_int = pa.types.is_integer(values.type)
+
+    def forms(v: str) -> list[str]:
+        return [v, v.zfill(len(v) + 1), v.zfill(len(v) + 2)] if as_int else [v]
+
+    pilot = checked[:PILOT_VALUES]
+    kept = [check for _, check in _PERSONAL_ID_CHECKS if sum(any(check(f) for f in forms(v)) for v in pilot) >= 3]
+    if not kept:
+        return 0.0
+    passed = sum(1 for v in checked if any(check(f) for check in kept for f in forms(v)))
+    share = passed * (n / values.count) / len(checked)
+    if share >= need and _isbn_like(checked):
+        return 0.0
+    return share
+
+
 # on values alone, a column of identity numbers may mix countries and kinds (Stripe's `tax_id.value`,
 # `person.id_number`): the national id detector takes the tax ids' shapes too
 _VALUE_ONLY_RULES = {d: [r for r in rules if r.alone] for d, rules in IDENTIFIER_RULES.items()}
@@ -1053,10 +1160,31 @@ class _Values:
 def _rules_share(detector: str, values: _Values, name_matched: bool) -> float:
     """Share of values that are some identifier of ``detector`` (several countries' together)."""
     if name_matched:
-        return values.share_any(IDENTIFIER_RULES[detector], _NAMED_UNION[detector])
-    if values.has_digit < VALUE_SHARE or values.id_length() < VALUE_SHARE or values.any_identifier() < VALUE_SHARE:
-        return 0.0  # every identifier has digits and 6 to 48 characters; one regex rules the rest out
-    return values.share_any(_VALUE_ONLY_RULES[detector], _ALONE_UNION[detector], VALUE_SHARE)
+        share = values.share_any(IDENTIFIER_RULES[detector], _NAMED_UNION[detector])
+        if detector == "national_id" and share < VALUE_SHARE:
+            share = max(share, _personal_id_share(values, 0.0))
+        return share
+    if values.has_digit < VALUE_SHARE or values.id_length() < VALUE_SHARE:
+        return 0.0  # every identifier has digits and 6 to 48 characters
+    if pa.types.is_integer(values.type) and 0 < values.integer_span() < DENSE_KEYS * values.count:
+        return 0.0  # a run of keys
+    share = 0.0
+    if values.any_identifier() >= VALUE_SHARE:
+        share = values.share_any(_VALUE_ONLY_RULES[detector], _ALONE_UNION[detector], VALUE_SHARE)
+    if detector == "national_id":
+        if share < VALUE_SHARE:
+            share = _personal_id_share(values, VALUE_SHARE)
+        elif _isbn_like(_spread(values, CHECK_VALUES)):
+            share = 0.0  # ISBN-10s pass the NHS number's mod 11
+    return share
+
+
+def _spread(values: _Values, k: int) -> list[str]:
+    """At most ``k`` evenly spread values of the column."""
+    if values.count <= k:
+        return values.text.to_pylist()
+    step = values.count / k
+    return values.text.take(pa.array([int(i * step) for i in range(k)])).to_pylist()
 
 
 def _value_share(detector: str, values: _Values, name_matched: bool) -> float:

@@ -998,3 +998,44 @@ def test_attributes_of_a_telecom_or_a_company_tax_id() -> None:
     assert detect_column("telecom_system", None) is None  # FHIR: phone | email | fax
     assert detect_column("contact_telecom_value", None).detector == "phone"
     assert detect_column("company_tax_id", None).detector == "tax_id"
+
+
+# valid personal identity numbers of countries checked through python-stdnum's modules generically
+_PERSONAL_IDS = {
+    "se": ["930225-3720", "390311-8713", "8712182974", "6912068316"],
+    "pl": ["88030628106", "81040825147", "76092426200", "50012213417"],
+    "be": ["63.05.31-914.96", "84.07.09-079.09", "83052273097", "70032052377"],
+    "dk": ["121274-7162", "160748-2923", "300179-9693", "250200-9665"],
+    "fi": ["030364-622X", "150504A204A", "220863-757A", "250488-474B"],
+    "no": ["13044844405", "16028148007", "16108511234", "02025425823"],
+    "mx": ["RUAL860428MSLLPY25", "RIYX550825MVZCMS35", "QAUU610411MASMLX99", "JEFX881124HPLLGV64"],
+    "cl": ["17177702-K", "8.188.877-9", "14125931-8", "20.780.969-1"],
+    "za": ["8701160871187", "9707247170088", "7207293232082", "6308039783189"],
+    "ch": ["756.5047.2123.19", "756.4630.1539.16", "756.0656.9925.15", "756.3821.2977.12"],
+}
+
+
+@pytest.mark.parametrize("country", sorted(_PERSONAL_IDS))
+def test_personal_identity_numbers_of_stdnum_countries_on_values(country: str) -> None:
+    values = _PERSONAL_IDS[country] * 10
+    finding = detect_column("c7", pa.array(values))
+    assert finding is not None and finding.detector == "national_id" and finding.label == SENSITIVE
+    # one digit changed breaks the check (DK CPR has none: its birth date is broken instead)
+    if country == "dk":
+        broken = ["32" + v[2:] for v in values]
+    else:
+        broken = [v[:-1] + ("1" if v[-1] != "1" else "2") for v in values]
+    assert detect_column("c7", pa.array(broken)) is None
+
+
+def test_personal_ids_stored_as_integers_lose_their_leading_zero() -> None:
+    pesel = [88030628106, 5262348952, 81040825147, 76092426200, 50012213417] * 8
+    assert detect_column("r_o", pa.array(pesel, pa.int64())).detector == "national_id"
+    # a run of integer keys of the same length is no identity number
+    assert detect_column("r_o", pa.array(range(88030628100, 88030628140), pa.int64())) is None
+
+
+def test_isbn_10_are_not_nhs_numbers() -> None:
+    isbn = ["0306406152", "080442957X", "0140449132", "0262033844", "0131103628", "059035342X"] * 6
+    assert detect_column("r_p", pa.array(isbn)) is None
+    assert detect_column("isbn", pa.array(isbn)) is None
