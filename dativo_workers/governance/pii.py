@@ -348,8 +348,11 @@ NAME_RULES: dict[str, tuple[str, re.Pattern[str], float]] = {
             "date_of_birth",
             "birth_?date",
             "birthday",
-            "birth_?(?:year|month|day|datetime)",
-            "(?:year|month|day)_of_birth",
+            "birth_?(?:day|datetime|dt|dte|dat)",
+            "birthdt",
+            "day_of_birth",
+            "deceased_?(?:date|dt|on|at)",
+            "date_deceased",
             "death_?date",
             "date_of_death",
             "dod",
@@ -661,6 +664,8 @@ ORGANISATION_RE = (
     r"|bank|university|hospital|clinic|school|foundation|limited)\b"
 )
 PERSON_WORD_RE = rf"^{_UP}{_LOW}+( {_UP}{_LOW}+)?$"
+# a date in other words (a month name and a year, yyyymmdd, a birthday without its year)
+DATE_LOOSE_RE = r"[A-Za-z].*(19|20)\d\d|(19|20)\d\d.*[A-Za-z]|^(19|20)\d\d[01]\d[0-3]\d$|^[0-3]?\d[./-][0-3]?\d$"
 DATE_RE = r"^(\d{4}-\d{2}-\d{2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4})([ T]\d{2}:\d{2}.*)?$"
 # secrets recognisable by their shape, whatever the column is called
 SECRET_VALUE_RE = "|".join(
@@ -686,7 +691,32 @@ SECRET_VALUE_RE = "|".join(
         r"^key-[0-9a-f]{32}$",  # Mailgun
         r"^SK[0-9a-f]{32}$",  # Twilio API key
         r"^eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}$",  # JWT
-        r"^-----BEGIN ([A-Z0-9]+ )*PRIVATE KEY-----",  # PEM / OpenSSH private keys
+        r"^-----BEGIN ([A-Z0-9]+ )*PRIVATE KEY( BLOCK)?-----",  # PEM, OpenSSH, PGP, encrypted PKCS#8, DSA, EC
+        r"^pat-(na|eu|ap|au)\d-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",  # HubSpot private app
+        r"^do[opr]_v1_[a-f0-9]{64}$",  # DigitalOcean personal / OAuth / refresh tokens
+        r"^hv[sbr]\.[A-Za-z0-9_-]{24,}$",  # HashiCorp Vault service / batch / recovery tokens
+        r"^(s|b|r)\.[A-Za-z0-9]{24}$",  # HashiCorp Vault tokens before 1.10
+        r"^[A-Za-z0-9+/]{86}==$",  # Azure storage account keys (64 random bytes)
+        r"^ATATT[A-Za-z0-9_=-]{40,}$",  # Atlassian API token
+        r"^ATCTT[A-Za-z0-9_=-]{40,}$",  # Atlassian (Confluence) API token
+        r"^lin_(api|oauth)_[A-Za-z0-9]{32,}$",  # Linear
+        r"^(secret|ntn)_[A-Za-z0-9]{43,46}$",  # Notion integration tokens
+        r"^sk-ant-(api|admin)\d{2}-[A-Za-z0-9_-]{32,}$",  # Anthropic
+        r"^(sk-(proj|svcacct|admin)-)[A-Za-z0-9_-]{20,}$",  # OpenAI project / service account keys
+        r"^HRKU-[A-Za-z0-9_-]{20,}$",  # Heroku
+        r"^dd(api|app)_[A-Za-z0-9]{32,}$",  # Datadog (new format)
+        r"^(glpat|gloas|glrt|glptt|glft|glsoat|glcbt|gldt|glimt|glagent)-[A-Za-z0-9_-]{20,}$",  # GitLab
+        r"^(rubygems_|pul-|dapi|dp\.pt\.|dp\.st\.)[A-Za-z0-9_.-]{20,}$",  # RubyGems, Pulumi, Databricks, Doppler
+        r"^(xkeysib|xsmtpsib)-[a-f0-9]{64}-[A-Za-z0-9]{16}$",  # Brevo (Sendinblue)
+        r"^(sk|pk)\.[A-Za-z0-9_-]{60,}\.[A-Za-z0-9_-]{20,}$",  # Mapbox
+        r"^(EAA[A-Za-z0-9]{30,}|shpua_[a-fA-F0-9]{32}|ntn_[A-Za-z0-9]{40,})$",  # Facebook, Shopify, Notion
+        r"^(AGE-SECRET-KEY-1[0-9A-Z]{58})$",  # age
+        # Figma, Fly.io, PlanetScale, Terraform Cloud, Postman, Clojars, Docker Hub, Netlify
+        r"^(figd_|fly_|FlyV1 |pscale_(tkn|pw|oauth)_|tfp_|atlasv1\.|PMAK-|CLOJARS_|dckr_pat_|nfp_)[\w.=+/-]{20,}$",
+        # Sentry, PostHog, Render, Groq, xAI, Perplexity, Replicate, NVIDIA, Cerebras, JFrog
+        r"^(sntrys_|sntryu_|phc_|phx_|rnd_|gsk_|xai-|pplx-|r8_|nvapi-|csk-|AKCp)[A-Za-z0-9_=-]{20,}$",
+        r"^(AccountKey|SharedAccessKey|Password|Pwd)=",  # connection strings
+        r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:[A-Za-z0-9_-]{20,}$",  # id:secret pairs
         r"^\$2[abxy]?\$\d{2}\$[./A-Za-z0-9]{53}$",  # bcrypt
         r"^\$argon2(id|i|d)\$",  # argon2
         r"^\$[156]\$[./A-Za-z0-9]{1,16}\$[./A-Za-z0-9]{22,}$",  # crypt(3) md5/sha256/sha512
@@ -706,8 +736,12 @@ SECRET_VALUE_RE = "|".join(
 # every call); the full patterns run with Python's re on the candidates only
 SECRET_PREFIX_RE = (
     r"^(sk_|rk_|pk_|whsec_|AKIA|ASIA|gh[pousr]_|github_pat_|glpat-|xox[abposre]-|xapp-|AIza|ya29\.|sk-|SG\.|npm_"
-    r"|pypi-|shp(at|ss|ca|pa)_|hf_|dop_v1_|sq0(atp|csp)-|key-|SK|eyJ|-----BEGIN |\$|pbkdf2|bcrypt_sha256\$|argon2\$"
-    r"|scrypt:|Bearer |Basic |[a-z][a-z0-9+.-]*://)|AccountKey=|SharedAccessKey="
+    r"|pypi-|shp(at|ss|ca|pa|ua)_|hf_|do[opr]_v1_|sq0(atp|csp)-|key-|SK|eyJ|-----BEGIN |\$|pbkdf2|bcrypt_sha256\$"
+    r"|argon2\$|scrypt:|Bearer |Basic |[a-z][a-z0-9+.-]*://|pat-|hv[sbr]\.|[sbr]\.|ATATT|ATCTT|lin_|secret_|ntn_|HRKU-"
+    r"|dd(api|app)_|gl[a-z]+-|rubygems_|pul-|dapi|dp\.|xkeysib-|xsmtpsib-|pk\.|EAA|AGE-SECRET|figd_|fly_|FlyV1 |pscale_"
+    r"|tfp_|atlasv1\.|PMAK-|CLOJARS_|dckr_pat_|nfp_|sntry[su]_|ph[cx]_|rnd_|gsk_|xai-|pplx-|r8_|nvapi-|csk-|AKCp|Password="
+    r"|Pwd="
+    r"|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:|[A-Za-z0-9+/]{86}==$)|AccountKey=|SharedAccessKey="
 )
 _SECRET_VALUE = re.compile(SECRET_VALUE_RE)
 HIGH_ENTROPY_MIN_LEN = 20
@@ -1233,19 +1267,17 @@ def _value_share(detector: str, values: _Values, name_matched: bool) -> float:
     if detector == "person_name":
         return values.share(PERSON_NAME_RE if not name_matched else PERSON_WORD_RE)
     if detector == "date_of_birth":
-        if pa.types.is_integer(t):  # a birth year, month or day, or yyyymmdd
-            return (
-                values.share(r"^([1-9]|[12]\d|3[01]|1[89]\d\d|20\d\d|(19|20)\d\d[01]\d[0-3]\d)$")
-                if name_matched
-                else 0.0
-            )
+        if pa.types.is_integer(t):  # yyyymmdd; a year or a month of birth alone is no date of birth
+            return values.share(r"^(19|20)\d\d[01]\d[0-3]\d$") if name_matched else 0.0
         if pa.types.is_date(t) or pa.types.is_timestamp(t):
             return 1.0 if name_matched else 0.0
         if not name_matched:
             return 0.0
         share = values.share(DATE_RE)
-        if share < CONTRADICTION_SHARE:  # `March 3, 1985`: a year is enough not to contradict the name
-            return min(values.share(r"(^|\D)(19|20)\d\d(\D|$)"), CONTRADICTION_SHARE)
+        if share < CONTRADICTION_SHARE:
+            # `March 3, 1985`, `19850312`, a birthday `03/12`: a date is enough not to contradict the
+            # name; a year (`1985`) or a month (`3`) alone does contradict it
+            return min(values.share(DATE_LOOSE_RE), CONTRADICTION_SHARE)
         return share
     return 0.0
 

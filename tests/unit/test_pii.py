@@ -331,8 +331,8 @@ COLUMNS: list[tuple[str, list, bool]] = [
     ("EMAIL", n_of(lambda i: rng.choice(["SKING", "NKOCHHAR", "LDEHAAN", "AHUNOLD"])), True),  # login ids
     ("address2", n_of(lambda i: f"Apt {i + 1}" if i % 2 else None), True),
     ("username", n_of(lambda i: rng.choice(FIRST).lower() + str(i)), True),
-    ("year_of_birth", n_of(lambda i: 1940 + i % 60), True),
-    ("dob_day", n_of(lambda i: 1 + i % 28), True),
+    ("year_of_birth", n_of(lambda i: 1940 + i % 60), False),  # a year or a day of birth alone: not PII
+    ("dob_day", n_of(lambda i: 1 + i % 28), False),
     ("ethnicity", n_of(lambda i: rng.choice(["hispanic", "nonhispanic"])), False),
     ("religion", n_of(lambda i: rng.choice(["CATHOLIC", "JEWISH", "NOT SPECIFIED"])), False),
     ("diagnosis", n_of(lambda i: rng.choice(["SEPSIS", "PNEUMONIA", "CHEST PAIN"])), False),
@@ -1039,3 +1039,51 @@ def test_isbn_10_are_not_nhs_numbers() -> None:
     isbn = ["0306406152", "080442957X", "0140449132", "0262033844", "0131103628", "059035342X"] * 6
     assert detect_column("r_p", pa.array(isbn)) is None
     assert detect_column("isbn", pa.array(isbn)) is None
+
+
+def test_a_year_or_month_of_birth_alone_is_not_a_date_of_birth() -> None:
+    years = pa.array([1940 + i % 60 for i in range(40)], pa.int64())
+    months = pa.array([1 + i % 12 for i in range(40)], pa.int64())
+    for name in ("year_of_birth", "birth_year", "date_of_birth_year", "dob"):
+        assert detect_column(name, years) is None, name
+    for name in ("month_of_birth", "date_of_birth_month", "birth_month"):
+        assert detect_column(name, months) is None, name
+    assert detect_column("birth_year", pa.array([str(1940 + i % 60) for i in range(40)])) is None
+    # a whole date still is, in any notation
+    assert detect_column("dob", pa.array([19850312 + i for i in range(20)], pa.int64())).detector == "date_of_birth"
+    assert detect_column("BIRTHDT", pa.array(["19850312", "19720101", "20010704"] * 5)).detector == "date_of_birth"
+    assert detect_column("birthday", pa.array(["03/12", "11/30", "07/04"] * 5)).detector == "date_of_birth"
+    assert detect_column("deceased_date", pa.array(["2021-03-12"] * 5)).detector == "date_of_birth"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "pat-na1-e2b3e045-2a5b-46e0-9ac8-a6352b137220",  # HubSpot
+        "dop_v1_" + "a1" * 32,  # DigitalOcean
+        "doo_v1_" + "b2" * 32,
+        "hvs.A-twxUUaRzrjIa1SwE0ZoFqD",  # Vault
+        "ovhOMmGpghqTooyBcDJCeRn+pnwCtEeKDSJe9+jTyyK6eOOpxDvrkQ2LVa/XAE1LH5RaU+rOlaKx796vPOqhqA==",  # Azure storage
+        "-----BEGIN PGP PRIVATE KEY BLOCK-----\nvOGdZLjEjemC9akAty",
+        "-----BEGIN DSA PRIVATE KEY-----\nzytv+0UJji1H7ERGmtZj2",
+        "-----BEGIN ENCRYPTED PRIVATE KEY-----\n98bOdEGQjThXRIxO0",
+        "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIB",
+        "ATATT3xFfGF0" + "x" * 40,  # Atlassian
+        "lin_api_" + "k" * 40,  # Linear
+        "sk-ant-api03-" + "Ab1_" * 10,  # Anthropic
+        "sk-proj-" + "Zz9-" * 10,  # OpenAI
+    ],
+)
+def test_more_provider_secrets_under_an_opaque_name(value: str) -> None:
+    finding = detect_column("z9", pa.array([value] * 12))
+    assert finding is not None and finding.label == CREDENTIAL
+
+
+def test_look_alikes_of_provider_secrets() -> None:
+    # a Twilio account SID is an identifier; a PUBLIC key armor is no secret; `pat-` words are text
+    for values in (
+        ["AC" + "0123456789abcdef" * 2] * 12,
+        ["-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqh"] * 12,
+        ["pat-on-the-back", "pat-a-cake", "pat-down"] * 4,
+    ):
+        assert detect_column("z9", pa.array(values)) is None
