@@ -1,5 +1,5 @@
-"""The blind PII evaluation sets (tests/data/pii_eval, and the held-out tests/data/pii_eval_v2) and
-their scorer (scripts/eval_pii.py).
+"""The blind PII evaluation sets (tests/data/pii_eval and tests/data/pii_eval_v2, now development sets, and
+the held-out tests/data/pii_eval_v3) and their scorer (scripts/eval_pii.py).
 
 These tests check the set and the scorer's arithmetic with stand-in detectors; they never run the
 real detector (scoring it is the scorer's job, reported in docs, not asserted here).
@@ -19,7 +19,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SET = ROOT / "tests" / "data" / "pii_eval"
 SET_V2 = ROOT / "tests" / "data" / "pii_eval_v2"
-SETS = pytest.mark.parametrize("set_dir", [SET, SET_V2], ids=["v1", "v2"])
+SET_V3 = ROOT / "tests" / "data" / "pii_eval_v3"
+SETS = pytest.mark.parametrize("set_dir", [SET, SET_V2, SET_V3], ids=["v1", "v2", "v3"])
 
 
 def _load(name: str, path: Path) -> ModuleType:
@@ -39,6 +40,11 @@ def make_set() -> ModuleType:
 @pytest.fixture(scope="module")
 def make_set_v2() -> ModuleType:
     return _load("pii_eval_v2_make_set", SET_V2 / "make_set.py")
+
+
+@pytest.fixture(scope="module")
+def make_set_v3() -> ModuleType:
+    return _load("pii_eval_v3_make_set", SET_V3 / "make_set.py")
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +102,61 @@ def test_v2_is_held_out_from_v1() -> None:
     assert all(r["source_url"].startswith("https://") for r in schema)
     readme = (SET_V2 / "README.md").read_text()
     assert all(r["source_url"] in readme for r in schema)
+
+
+def test_the_v3_generator_reproduces_a_subset_of_the_committed_set(make_set_v3: ModuleType, tmp_path: Path) -> None:
+    """Each v3 table has its own seed, so three sources (a second or so) stand for the whole generator."""
+    sources = {"openmrs", "prestashop", "opaque"}
+    rows = make_set_v3.main(tmp_path, sources=sources)
+    committed = [r for r in _labels(SET_V3) if r["source"] in sources]
+    assert rows == committed and len(committed) > 100
+    for name in sorted({r["file"] for r in committed}):
+        assert pq.read_table(tmp_path / "data" / name).equals(pq.read_table(SET_V3 / "data" / name)), name
+
+
+def test_v3_is_held_out_from_v1_and_v2() -> None:
+    """No source and no opaque column name shared with sets 1 and 2; at least 12 sources, 200 schema and 40
+    opaque columns; every source's URL in the README."""
+    v1, v2, v3 = _labels(SET), _labels(SET_V2), _labels(SET_V3)
+    earlier = v1 + v2
+    assert {r["source"] for r in earlier} & {r["source"] for r in v3} == {"opaque"}
+    opaque_earlier = {r["column"] for r in earlier if r["source"] == "opaque"}
+    assert not opaque_earlier & {r["column"] for r in v3 if r["source"] == "opaque"}
+    schema = [r for r in v3 if r["source"] != "opaque"]
+    assert len(schema) >= 200 and len({r["source"] for r in schema}) >= 12
+    assert sum(r["source"] == "opaque" for r in v3) >= 40
+    assert all(r["source_url"].startswith("https://") for r in schema)
+    readme = (SET_V3 / "README.md").read_text()
+    assert all(r["source_url"] in readme for r in schema)
+
+
+def test_v3_numbers_carry_valid_check_digits() -> None:
+    from stdnum import ean, iban, imei, luhn
+    from stdnum.ar import cuit
+    from stdnum.at import vnr
+    from stdnum.cn import ric
+    from stdnum.co import nit
+    from stdnum.cz import rc
+    from stdnum.gr import amka
+    from stdnum.ie import pps
+    from stdnum.kr import rrn
+    from stdnum.pe import cui
+    from stdnum.pt import cc, nif
+    from stdnum.ro import cnp
+    from stdnum.tr import tckimlik
+
+    def values(file: str, column: str) -> list[str]:
+        raw = pq.read_table(SET_V3 / "data" / file).column(column).to_pylist()
+        return [str(v) for v in raw if v not in (None, "", "-", "N/D", "null")]
+
+    checks = {"n_a": vnr, "n_b": nif, "n_c": cc, "n_d": pps, "n_e": amka, "n_f": cnp, "n_h": rc, "n_i": tckimlik,
+              "n_j": rrn, "n_k": ric, "n_l": cuit, "n_m": nit, "n_n": cui, "n_o": iban, "n_p": luhn, "n_q": cnp}
+    for column, module in checks.items():
+        got = [v.replace("-", "") if column == "n_p" else v for v in values("opaque__blob_n.parquet", column)]
+        assert got and all(module.is_valid(v) for v in got), column
+    assert all(imei.is_valid(v) for v in values("opaque__blob_p.parquet", "p10"))
+    assert all(ean.is_valid(v) for v in values("opaque__blob_p.parquet", "p12"))
+    assert not cnp.is_valid("1800121414741") and not iban.is_valid("PT02981766236135799995715")
 
 
 def test_v2_numbers_carry_valid_check_digits() -> None:
