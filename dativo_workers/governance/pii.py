@@ -414,6 +414,24 @@ NAME_RULES: dict[str, tuple[str, re.Pattern[str], float]] = {
             "|policy_?holder|mother|father|tenant|practitioner|nurse|caregiver|attending_physician)_name",
             "vorname",
             "nachname",
+            "[flm]_?name",  # `fname`, `LNAME`, `m_name`
+            "(?:first|last|middle|given|family|sur|fore|maiden|full|mothers?|fathers?|spouses?|nick|christian)_?names?"
+            "[a-z_]*",  # `firstnamephonetic`, `mothersname`, `forenames`
+            "(?:middle|additional|other|second)_?(?:names?|initials?)",
+            "forenames?",
+            "patronymic",
+            "imie",
+            "nazwisko",
+            "cognome",
+            "sobrenome",
+            "voornaam",
+            "achternaam",
+            "efternamn",
+            "fornavn",
+            "etternavn",
+            "efternavn",
+            "etunimi",
+            "sukunimi",
             "nombre",
             "apellidos?",
             "prenom",
@@ -428,6 +446,233 @@ AMBIGUOUS_PERSON_NAME = re.compile(
     r"^(?:name|nom|contact|contact_person|emergency_contact(?:_person)?|person_to_be_contacted|next_of_kin"
     r"|(?:customer|client|account|holder|patient|recipient|payer|billing|shipping)_?details_name)$"
 )
+# `<something>_name`, `holder`, `caller`: a person's name when the values say so, unless the name is
+# that of a thing (a company, a product, a place...)
+AMBIGUOUS_SOMEONES_NAME = re.compile(
+    r"(?:^|_)(?:name|names|nom|nome|navn|namn|naam|holder|caller|callee|addressee|attendee|assignee|invitee"
+    r"|contact_person|cardholder|insured|signatory|officer|director)$"
+)
+NAME_OF_A_THING = _words(
+    "company",
+    "companies",
+    "org",
+    "organi[sz]ation",
+    "business",
+    "legal",
+    "trading",
+    "firm",
+    "brand",
+    "product",
+    "products",
+    "item",
+    "article",
+    "sku",
+    "service",
+    "plan",
+    "tier",
+    "package",
+    "file",
+    "filename",
+    "table",
+    "column",
+    "field",
+    "schema",
+    "database",
+    "db",
+    "host",
+    "domain",
+    "server",
+    "device",
+    "app",
+    "application",
+    "bundle",
+    "module",
+    "class",
+    "function",
+    "method",
+    "event",
+    "campaign",
+    "list",
+    "segment",
+    "audience",
+    "template",
+    "tag",
+    "label",
+    "category",
+    "group",
+    "team",
+    "role",
+    "department",
+    "dept",
+    "division",
+    "unit",
+    "project",
+    "task",
+    "job",
+    "queue",
+    "channel",
+    "topic",
+    "bucket",
+    "folder",
+    "city",
+    "town",
+    "country",
+    "state",
+    "province",
+    "region",
+    "county",
+    "district",
+    "street",
+    "place",
+    "location",
+    "site",
+    "venue",
+    "store",
+    "shop",
+    "warehouse",
+    "branch",
+    "office",
+    "building",
+    "facility",
+    "hospital",
+    "clinic",
+    "school",
+    "university",
+    "college",
+    "course",
+    "bank",
+    "vendor",
+    "supplier",
+    "merchant",
+    "carrier",
+    "attribute",
+    "property",
+    "param",
+    "key",
+    "type",
+    "status",
+    "stage",
+    "step",
+    "phase",
+    "source",
+    "medium",
+    "color",
+    "colour",
+    "size",
+    "model",
+    "make",
+    "version",
+    "release",
+    "os",
+    "browser",
+    "currency",
+    "language",
+    "locale",
+    "timezone",
+    "zone",
+    "network",
+    "asset",
+    "resource",
+    "metric",
+    "dimension",
+    "feature",
+    "flag",
+    "setting",
+    "config",
+    "policy",
+    "rule",
+    "permission",
+    "scope",
+    "entity",
+    "object",
+    "record",
+    "document",
+    "doc",
+    "report",
+    "dashboard",
+    "view",
+    "page",
+    "section",
+    "menu",
+    "form",
+    "game",
+    "league",
+    "show",
+    "movie",
+    "film",
+    "book",
+    "song",
+    "track",
+    "album",
+    "genre",
+    "playlist",
+    "media",
+    "image",
+    "photo",
+    "icon",
+    "logo",
+    "font",
+    "sheet",
+    "workspace",
+    "space",
+    "room",
+    "floor",
+    "area",
+    "route",
+    "station",
+    "airport",
+    "port",
+    "ship",
+    "vessel",
+    "vehicle",
+    "drug",
+    "medication",
+    "concept",
+    "vocabulary",
+    "test",
+    "procedure",
+    "specialty",
+    "payer",
+    "insurer",
+    "employer",
+    "account",
+    "club",
+    "hotel",
+    "restaurant",
+    "institution",
+    "agency",
+    "partner",
+    "customer_company",
+    "tenant",
+    "realm",
+    "client",
+    "index",
+    "collection",
+    "bot",
+    "integration",
+    "webhook",
+    "connector",
+    "pipeline",
+    "workflow",
+    "step",
+    "stream",
+    "sensor",
+    "unit",
+    "measure",
+    "uom",
+    "reference",
+    "ref",
+    "code",
+    "short",
+    "legal_entity",
+    "entity",
+    "publisher",
+    "manufacturer",
+    "distributor",
+    "shipper",
+    "courier",
+    "domain",
+)
 # `subscriber_id`, `member_id`: an insurance member id (letters and digits, `W595931844`) or a plain key
 AMBIGUOUS_MEMBER_ID = re.compile(r"^(?:subscriber|member|insured|policy_?holder|beneficiary)_?id$")
 MEMBER_ID_RE = r"^(?:[A-Z]{1,4}\d[A-Z0-9]{5,14}|\d[A-Z0-9]{2,5}-[A-Z0-9]{3}-[A-Z0-9]{3,4}|\d[A-Z][A-Z0-9]{9})$"
@@ -437,7 +682,7 @@ BANK_ACCOUNT_IN_CONTEXT = re.compile(r"^(?:account|acct?)_?(?:number|num|no|nr)?
 # `first` / `last` alone (a sample patients table): a name part only when the values are single
 # capitalised words, digits appended by some generators allowed (`Jacinto644`)
 AMBIGUOUS_NAME_PART = re.compile(r"^(?:first|last|given|family)$")
-NAME_PART_RE = r"^[A-ZÀ-ÖØ-Þ][a-zà-öø-ÿ'-]+\d*$"
+NAME_PART_RE = r"^\p{Lu}[\p{Ll}'-]+\d*$"
 # a name saying "this is an identifier of something else" vetoes digit-shaped value detectors
 ID_LIKE_NAME = _words(
     "order",
@@ -647,15 +892,20 @@ _POSTCODE_IN_TEXT = re.compile(
     re.MULTILINE,
 )
 POSTCODE_RE = r"(?i)^(\d{5}(-\d{4})?|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}|\d{4,5}|[A-Z]\d[A-Z] ?\d[A-Z]\d)$"
-_UP, _LOW = "[A-ZÀ-ÖØ-Þ](?:['\\x{2019}][A-ZÀ-ÖØ-Þ])?", "[a-zà-öø-ÿ'\\x{2019}-]"
-_TITLE = r"((Mr|Mrs|Ms|Miss|Mx|Dr|Dra|Prof|Sr|Sra|Srta|Herr|Frau|Mme|Mlle|M)\.? )?"
+_UP, _LOW = "\\p{Lu}(?:['\\x{2019}]\\p{Lu})?", "[\\p{Ll}'\\x{2019}]"
+_WORD = rf"{_UP}{_LOW}+(?:-{_UP}{_LOW}+)?"  # `Mäkinen-Kivelä`, `O'Brien`, `Głowiak`, `Петров`
+_CAPS = r"\p{Lu}{2,}(?:['-]\p{Lu}+)?"  # `FRIIS`, `O'NEIL`
+# a title: a known word, or one or two capitalised abbreviations (`Dr.`, `Lic.`, `Dott.`, `Sig.ra`, `Univ.Prof.`)
+_TITLE = r"((Mr|Mrs|Ms|Miss|Mx|Herr|Frau|Mme|Mlle|Sr|Sra|Srta|Dr|Dra|Prof|M) |(\p{Lu}\p{Ll}{0,5}\.\p{Ll}{0,3}){1,2} )?"
 _SUFFIX = r"( (Jr|Sr|II|III|IV|MD|DDS|DVM|PhD|Esq)\.?)?"
+_PARTICLES = r"(de |da |do |dos |das |del |della |di |van |von |der |den |le |la |y |bin |ibn |al-)*"
 _CJK = r"[\p{Han}\p{Hiragana}\p{Katakana}]"
 PERSON_NAME_RE = (
-    rf"^{_TITLE}{_UP}{_LOW}+( {_UP}\.?)?( (de |da |do |dos |das |del |della |di |van |von |der |den |le |la |y )*"
-    rf"{_UP}{_LOW}+){{1,3}}{_SUFFIX}$"
-    rf"|^{_UP}{_LOW}+, {_UP}{_LOW}+$"
-    rf"|^{_CJK}{{1,4}}[ \x{{3000}}]{_CJK}{{1,4}}$"
+    rf"^{_TITLE}{_WORD}( {_UP}\.?)?( {_PARTICLES}{_WORD}){{1,3}}{_SUFFIX}$"
+    rf"|^{_TITLE}{_CAPS}( {_CAPS}){{1,3}}$"  # upper-cased (caller ids, search terms)
+    rf"|^{_WORD}, {_WORD}( {_WORD}){{0,2}}$|^{_CAPS}, {_WORD}( {_WORD}){{0,2}}$"  # `Doe, John`, `ELLIS, Gina`
+    rf"|^{_CJK}{{1,4}}[ \x{{3000}}]{_CJK}{{1,4}}$|^\p{{Han}}{{2,4}}$|^\p{{Hangul}}{{2,4}}$"  # CJK, Korean
+    r"|^\p{Arabic}{2,}( \p{Arabic}{2,}){1,3}$|^\p{Hebrew}{2,}( \p{Hebrew}{2,}){1,3}$"
 )
 # words that name an organisation, not a person (a `name` column of accounts or suppliers)
 ORGANISATION_RE = (
@@ -663,7 +913,7 @@ ORGANISATION_RE = (
     r"|solutions|services|communications|technologies|industries|international|enterprises|partners|associates"
     r"|bank|university|hospital|clinic|school|foundation|limited)\b"
 )
-PERSON_WORD_RE = rf"^{_UP}{_LOW}+( {_UP}{_LOW}+)?$"
+PERSON_WORD_RE = rf"^{_WORD}( {_WORD})?$"
 # a date in other words (a month name and a year, yyyymmdd, a birthday without its year)
 DATE_LOOSE_RE = r"[A-Za-z].*(19|20)\d\d|(19|20)\d\d.*[A-Za-z]|^(19|20)\d\d[01]\d[0-3]\d$|^[0-3]?\d[./-][0-3]?\d$"
 DATE_RE = r"^(\d{4}-\d{2}-\d{2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4})([ T]\d{2}:\d{2}.*)?$"
@@ -1379,7 +1629,14 @@ def detect_column(
             if share >= VALUE_SHARE:
                 best = _better(best, Finding(name, label, "both", round(min(0.9, 0.6 + 0.3 * share), 2), detector))
             continue
-        if detector == "person_name" and not name_hit and AMBIGUOUS_PERSON_NAME.match(norm):
+        if (
+            detector == "person_name"
+            and not name_hit
+            and (
+                AMBIGUOUS_PERSON_NAME.match(norm)
+                or (AMBIGUOUS_SOMEONES_NAME.search(norm) and not NAME_OF_A_THING.search(norm))
+            )
+        ):
             # `name` alone: a person's name only when the values say so
             share = values.share(PERSON_NAME_RE) if values is not None else 0.0
             if share >= VALUE_SHARE and values is not None and values.share(ORGANISATION_RE) >= CONTRADICTION_SHARE / 2:

@@ -1087,3 +1087,54 @@ def test_look_alikes_of_provider_secrets() -> None:
         ["pat-on-the-back", "pat-a-cake", "pat-down"] * 4,
     ):
         assert detect_column("z9", pa.array(values)) is None
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "fname",
+        "LNAME",
+        "mname",
+        "merge_fields_FNAME",
+        "firstnamephonetic",
+        "mothersname",
+        "forenames",
+        "additionalName",
+        "nazwisko",
+        "Vorname",
+        "efternamn",
+    ],
+)
+def test_short_and_compound_person_name_columns(name: str) -> None:
+    finding = detect_column(name, pa.array(["Anna", "Bo", None, "Carl"] * 5))
+    assert finding is not None and finding.detector == "person_name", name
+
+
+def test_someones_name_columns_by_their_values() -> None:
+    people = [
+        "Prof. Pete Østergaard",
+        "Lic. Leticia Partida",
+        "Javier Byron Medina Campos",
+        "Roksana Głowiak",
+        "Dr. Harri Mäkinen-Kivelä",
+        "Sig.ra Sole Pinamonte",
+        "Univ.Prof. Patricia Mikkelsen",
+        "AGNES FRIIS",
+        "ELLIS, Gina",
+        "Иван Петров",
+        "Γιώργος Παπαδόπουλος",
+        "吴俊",
+        "백지원",
+        "محمد علي",
+    ]
+    for name in ("name", "caller_name", "provider_name", "holder", "display_name", "officer"):
+        finding = detect_column(name, pa.array(people * 3))
+        assert finding is not None and finding.detector == "person_name", name
+    # the name of a thing, or values that are companies, products or codes, are not a person's name
+    for name in ("product_name", "city_name", "company_name", "table_name", "bank_name"):
+        assert detect_column(name, pa.array(people * 3)) is None, name
+    for values in (
+        ["Acme Holdings Inc", "Globex Corporation", "Initech Ltd", "Umbrella Group"],
+        ["Widget X100", "Gadget 2000", "SKU-3321", "Model 3"],
+    ):
+        assert detect_column("caller_name", pa.array(values * 5)) is None
