@@ -674,6 +674,7 @@ NAME_OF_A_THING = _words(
     "domain",
 )
 # `subscriber_id`, `member_id`: an insurance member id (letters and digits, `W595931844`) or a plain key
+AMBIGUOUS_ID_NUMBER = re.compile(r"(?:^|_)id_?(?:number|num|no|nr)$|(?:^|_)idnumber$")
 AMBIGUOUS_MEMBER_ID = re.compile(r"^(?:subscriber|member|insured|policy_?holder|beneficiary)_?id$")
 MEMBER_ID_RE = r"^(?:[A-Z]{1,4}\d[A-Z0-9]{5,14}|\d[A-Z0-9]{2,5}-[A-Z0-9]{3}-[A-Z0-9]{3,4}|\d[A-Z][A-Z0-9]{9})$"
 # with such a column in the table, `account_number` is a bank account's (`detect`)
@@ -835,6 +836,30 @@ ADDRESS_NOT = _words(
     "provided",
     "country",
     "country_code",
+    "locality",
+    "suburb",
+    "municipality",
+)
+# names of an organisation's place: its address is no personal data
+ORGANISATION_PLACE = _words(
+    "company",
+    "office",
+    "warehouse",
+    "store",
+    "shop",
+    "branch",
+    "location",
+    "locations",
+    "site",
+    "facility",
+    "business",
+    "organi[sz]ation",
+    "org",
+    "headquarters",
+    "hq",
+    "vendor",
+    "supplier",
+    "merchant",
 )
 # the last digits of a card or account are not the number (PCI DSS); the last digits of an SSN are
 LAST_DIGITS = _words("last_?4", "last_four", "last_digits")
@@ -1308,7 +1333,9 @@ def _isbn_like(values: list[str]) -> bool:
     return any(v.upper().endswith("X") or v.replace("-", "")[:3] in ("978", "979") for v in valid)
 
 
-def _personal_id_share(values: _Values, need: float) -> float:
+def _personal_id_share(
+    values: _Values, need: float, pilot_pass: int = 3, also: Callable[[str], bool] | None = None
+) -> float:
     """Share of values that are personal identity numbers of some stdnum country: the modules that
     validate at least 3 of the first 10 candidates are kept, and a value counts when one of them
     validates it (a column may mix countries). Integers are also read with the leading zeros a
@@ -1333,10 +1360,14 @@ def _personal_id_share(values: _Values, need: float) -> float:
         return [v, v.zfill(len(v) + 1), v.zfill(len(v) + 2)] if as_int else [v]
 
     pilot = checked[:PILOT_VALUES]
-    kept = [check for _, check in _PERSONAL_ID_CHECKS if sum(any(check(f) for f in forms(v)) for v in pilot) >= 3]
+    kept = [
+        check for _, check in _PERSONAL_ID_CHECKS if sum(any(check(f) for f in forms(v)) for v in pilot) >= pilot_pass
+    ]
     if not kept:
         return 0.0
-    passed = sum(1 for v in checked if any(check(f) for check in kept for f in forms(v)))
+    passed = sum(
+        1 for v in checked if any(check(f) for check in kept for f in forms(v)) or (also is not None and also(v))
+    )
     share = passed * (n / values.count) / len(checked)
     if share >= need and _isbn_like(checked):
         return 0.0
@@ -1456,11 +1487,21 @@ def _rules_share(detector: str, values: _Values, name_matched: bool) -> float:
     if values.any_identifier() >= VALUE_SHARE:
         share = values.share_any(_VALUE_ONLY_RULES[detector], _ALONE_UNION[detector], VALUE_SHARE)
     if detector == "national_id":
+        if share < VALUE_SHARE and values.share(r"^\d{3}-\d{2}-\d{4}$", _ssn) >= SSN_WRITTEN_SHARE:
+            # SSNs written both ways (`113-15-3396`, `370056639`): bare digits count beside dashed ones
+            share = values.share(r"^\d{3}-?\d{2}-?\d{4}$", _ssn, VALUE_SHARE)
         if share < VALUE_SHARE:
             share = _personal_id_share(values, VALUE_SHARE)
         elif _isbn_like(_spread(values, CHECK_VALUES)):
             share = 0.0  # ISBN-10s pass the NHS number's mod 11
     return share
+
+
+SSN_WRITTEN_SHARE = 0.3
+
+
+def _national_id_rule(value: str) -> bool:
+    return any(rule.matches(value) for rule in _VALUE_ONLY_RULES["national_id"])
 
 
 def _spread(values: _Values, k: int) -> list[str]:
@@ -1483,7 +1524,8 @@ def _value_share(detector: str, values: _Values, name_matched: bool) -> float:
         if name_matched and share < CONTRADICTION_SHARE:
             # login ids where an address was expected (`SKING` in a sample HR schema's `email`):
             # enough not to contradict the name, never enough to confirm it
-            return min(values.share(r"^[A-Za-z][A-Za-z0-9._%+-]{1,63}$"), CONTRADICTION_SHARE)
+            login = values.share(r"^[A-Za-z][A-Za-z0-9._%+-]{1,63}$") - values.share(r"^[A-Fa-f][0-9A-Fa-f]{5,63}$")
+            return min(login, CONTRADICTION_SHARE)  # (hex strings are ids or hashes, not logins)
         return share
     if detector in DIGIT_DETECTORS and not values.has_digit:
         return 0.0
@@ -1580,6 +1622,8 @@ def _name_hit(detector: str, pattern: re.Pattern[str], norm: str) -> bool:
             return False
         return not CREDENTIAL_NOT.search(norm)
     if detector in IDENTIFIER_DETECTORS:
+        if detector == "national_id" and NAME_RULES["phone"][1].search(norm):
+            return False  # `phone_national_number`: a phone number's national part
         if detector in {"payment_card", "iban", "bank_code"} and LAST_DIGITS.search(norm):
             return False
         if detector in {"payment_card", "iban"} and KEY_SUFFIX.search(norm):
@@ -1615,9 +1659,21 @@ def detect_column(
             detector in OPT_IN_DETECTORS and not opted_in[OPT_IN_DETECTORS[detector]]
         ):
             continue
+        if detector == "postal_address" and ORGANISATION_PLACE.search(norm):
+            continue  # an organisation's address (`office_address`, `warehouse_street`) is no personal data
         name_hit = _name_hit(detector, pattern, norm)
         if detector == "iban" and bank_context and not name_hit and BANK_ACCOUNT_IN_CONTEXT.match(norm):
             name_hit = True
+        if detector == "national_id" and not name_hit and AMBIGUOUS_ID_NUMBER.search(norm):
+            # `IDNUMBER`, `id_no`: an identity number when the values are (checked), else a code
+            share = 0.0
+            if values is not None and values.count:
+                share = _rules_share(detector, values, False)
+                if share < VALUE_SHARE:  # several countries' numbers (and some passports) in one column
+                    share = _personal_id_share(values, 0.0, 1, _national_id_rule)
+            if share >= VALUE_SHARE / 2:
+                best = _better(best, Finding(name, label, "both", round(min(0.9, 0.6 + 0.3 * share), 2), detector))
+            continue
         if detector == "national_id" and not name_hit and AMBIGUOUS_MEMBER_ID.match(norm):
             # `subscriber_id`: an insurance member id when the values look like one, else a key
             share = values.share(MEMBER_ID_RE) if values is not None else 0.0

@@ -1138,3 +1138,28 @@ def test_someones_name_columns_by_their_values() -> None:
         ["Widget X100", "Gadget 2000", "SKU-3321", "Model 3"],
     ):
         assert detect_column("caller_name", pa.array(values * 5)) is None
+
+
+def test_ssns_written_with_and_without_dashes_on_values() -> None:
+    values = ["888-84-7637", "113-15-3396", "370056639", "094-95-2853", "044092846", "662-80-2881"] * 5
+    assert detect_column("ss", pa.array(values)).detector == "national_id"
+    # bare nine-digit numbers alone stay unknown (any nine-digit id has that shape)
+    assert detect_column("ss", pa.array(["370056639", "044092846", "832690650", "217717205"] * 5)) is None
+
+
+def test_id_number_compounds_need_checked_values() -> None:
+    mixed = ["756.3768.6274.05", "88030628106", "930225-3720", "63.05.31-914.96", "A7331552", "756.2845.7252.63"]
+    assert detect_column("IDNUMBER", pa.array(mixed * 5)).detector == "national_id"
+    codes = ["STU-2024-0042", "EMP88213", "C1022-B", "K-771-X", "ENR 5521"]
+    assert detect_column("idnumber", pa.array(codes * 5)) is None
+
+
+def test_more_look_alikes_by_name() -> None:
+    digits = pa.array(["4155552671", "2125550199", "3105550123"] * 5)
+    found = detect_column("phone_phone_number_national_number", digits)
+    assert found is None or found.detector == "phone"
+    assert detect_column("unique_email_id", pa.array(["a1b2c3d4e5", "0f9e8d7c6b", "deadbeef01"] * 5)) is None
+    streets = pa.array(["12 Main Street", "4 Elm Road", "99 High Street"] * 5)
+    for name in ("company_address", "office_address", "warehouse_address", "store_address", "location_address"):
+        assert detect_column(name, streets) is None, name
+    assert detect_column("address_addressLocality", pa.array(["Oslo", "Lyon", "Graz"] * 5)) is None
