@@ -1305,8 +1305,22 @@ PERSONAL_ID_RE = r"^[0-9A-Z][0-9A-Z .+/-]{7,22}[0-9A-Z]$"  # candidates: 9 to 24
 _PERSONAL_ID_MIN_DIGITS = 6
 
 
-def _personal_id_checks() -> list[tuple[str, Callable[[str], bool]]]:
-    checks: list[tuple[str, Callable[[str], bool]]] = []
+# the lengths of each module's numbers once separators are dropped: a value is only given to the
+# modules of its length (a tenth of the checks)
+_PERSONAL_ID_LENGTHS = {
+    "at.vnr": (10,), "be.nn": (11,), "be.bis": (11,), "bg.egn": (10,), "ch.ssn": (13,), "cl.rut": (8, 9),
+    "cn.ric": (18,), "cz.rc": (9, 10), "ec.ci": (10,), "ee.ik": (11,), "es.nie": (9,), "fi.hetu": (10, 11),
+    "gr.amka": (11,), "hr.oib": (11,), "ie.pps": (8, 9), "il.idnr": (5, 6, 7, 8, 9), "is_.kennitala": (10,),
+    "kr.rrn": (13,), "lt.asmens": (11,), "mx.curp": (18,), "no.fodselsnummer": (11,), "pl.pesel": (11,),
+    "ro.cnp": (13,), "se.personnummer": (10, 12), "si.emso": (13,), "sk.rc": (9, 10), "th.pin": (13,),
+    "tr.tckimlik": (11,), "ua.rntrc": (10,), "za.idnr": (13,), "dk.cpr": (10,),
+}  # fmt: skip
+_SEPARATORS = re.compile(r"[^0-9A-Za-z]")
+
+
+def _personal_id_checks() -> list[tuple[frozenset[int], Callable[[str], bool]]]:
+    """(lengths without separators, check) of each personal id module."""
+    checks: list[tuple[frozenset[int], Callable[[str], bool]]] = []
     for name in [*PERSONAL_ID_MODULES, *_PERSONAL_ID_FORMAT]:
         try:
             module = importlib.import_module("stdnum." + name)
@@ -1314,10 +1328,11 @@ def _personal_id_checks() -> list[tuple[str, Callable[[str], bool]]]:
             continue
         is_valid = module.is_valid
         shape = _PERSONAL_ID_FORMAT.get(name)
+        sizes = frozenset(_PERSONAL_ID_LENGTHS.get(name, range(8, 19)))
         if shape is not None:
-            checks.append((name, lambda v, f=is_valid, r=shape: r.match(v) is not None and bool(f(v))))
+            checks.append((sizes, lambda v, f=is_valid, r=shape: r.match(v) is not None and bool(f(v))))
         else:
-            checks.append((name, lambda v, f=is_valid: bool(f(v))))
+            checks.append((sizes, lambda v, f=is_valid: bool(f(v))))
     return checks
 
 
@@ -1356,18 +1371,18 @@ def _personal_id_share(
         checked = candidates.to_pylist()
     as_int = pa.types.is_integer(values.type)
 
-    def forms(v: str) -> list[str]:
-        return [v, v.zfill(len(v) + 1), v.zfill(len(v) + 2)] if as_int else [v]
+    def forms(v: str) -> list[tuple[str, int]]:
+        n = len(_SEPARATORS.sub("", v))
+        return [(v, n), (v.zfill(n + 1), n + 1), (v.zfill(n + 2), n + 2)] if as_int else [(v, n)]
+
+    def valid(v: str, checks: list[tuple[frozenset[int], Callable[[str], bool]]]) -> bool:
+        return any(n in sizes and check(f) for f, n in forms(v) for sizes, check in checks)
 
     pilot = checked[:PILOT_VALUES]
-    kept = [
-        check for _, check in _PERSONAL_ID_CHECKS if sum(any(check(f) for f in forms(v)) for v in pilot) >= pilot_pass
-    ]
+    kept = [c for c in _PERSONAL_ID_CHECKS if sum(valid(v, [c]) for v in pilot) >= pilot_pass]
     if not kept:
         return 0.0
-    passed = sum(
-        1 for v in checked if any(check(f) for check in kept for f in forms(v)) or (also is not None and also(v))
-    )
+    passed = sum(1 for v in checked if valid(v, kept) or (also is not None and also(v)))
     share = passed * (n / values.count) / len(checked)
     if share >= need and _isbn_like(checked):
         return 0.0
