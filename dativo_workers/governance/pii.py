@@ -908,6 +908,19 @@ STREET_RE = (
     r"|^(calle|c/|avenida|avda\.?|plaza|paseo|rue|avenue|boulevard|bd|place|chemin|via|viale) [\w .'-]+"
     r"|^[\w .'-]*(strasse|straße|str\.|weg|platz|allee|gasse) \d+"
 )
+# a one-line address: a street with its house number, a comma, a postcode and a capitalised place
+# (`Skolgatan 1, 77052 Piteå`, `12 Main Street, SW1A 1AA London`, `al. Rzemieślnicza 30/52, 04-325 Gdańsk`),
+# or a North American `123 Main St, Springfield, IL 62704`
+_POSTCODE_SHAPE = (
+    r"(\d{3,7}(-\d{3,4})?|\d{3} \d{2}|\d{2}-\d{3}|\d{4} ?[A-Z]{2}|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}"
+    r"|[A-Z]\d[A-Z] ?\d[A-Z]\d)"
+)
+ONE_LINE_ADDRESS_RE = (
+    r"^[^,\n]*(\p{L}{2,}[^,\n]* \d{1,5}[A-Za-z]?(/\d+)?|\d{1,5}[A-Za-z]? [^,\n]*\p{L}{2,})[^,\n]*, "
+    + _POSTCODE_SHAPE
+    + r" \p{Lu}[\p{L} .'-]+$"
+    r"|^\d{1,6} [^,\n]*\p{L}{2,}[^,\n]*, \p{Lu}[\p{L} .'-]+, [A-Z]{2} \d{5}(-\d{4})?$"
+)
 # a multi-line address: two to five short lines, one of them with a postcode
 MULTILINE_RE = r"^[^\n]+\n"  # the line count and lengths are checked in Python
 _MAX_ADDRESS_LINE = 80
@@ -1569,7 +1582,7 @@ def _value_share(detector: str, values: _Values, name_matched: bool) -> float:
             return max(known, values.share_where(_high_entropy))
         return known
     if detector == "postal_address":
-        street = values.share(STREET_RE + "|" + MULTILINE_RE, _street_or_multiline_address)
+        street = values.share(STREET_RE + "|" + MULTILINE_RE + "|" + ONE_LINE_ADDRESS_RE, _street_or_multiline_address)
         return max(street, values.share(POSTCODE_RE)) if name_matched else street
     if detector == "person_name":
         return values.share(PERSON_NAME_RE if not name_matched else PERSON_WORD_RE)

@@ -1163,3 +1163,21 @@ def test_more_look_alikes_by_name() -> None:
     for name in ("company_address", "office_address", "warehouse_address", "store_address", "location_address"):
         assert detect_column(name, streets) is None, name
     assert detect_column("address_addressLocality", pa.array(["Oslo", "Lyon", "Graz"] * 5)) is None
+
+
+def test_one_line_postal_addresses_on_values() -> None:
+    addresses = [
+        "Skolgatan 1, 77052 Piteå",
+        "Zbynická 916, 258 76 Loket",
+        "al. Rzemieślnicza 30/52, 04-325 Gdańsk",
+        "Marinusstraat 6, 1020 DD Ter Apel",
+        "5354 Çorlu Ranch, 86819 Şafakshire",
+        "742 Evergreen Terrace, Springfield, IL 62704",
+    ]
+    assert detect_column("k08", pa.array(addresses * 5)).detector == "postal_address"
+    # a list of items with numbers and years, or of places alone, is no address
+    for values in (
+        ["Invoice 123, paid 2024", "Item 5, qty 3", "Batch 7, lot 88"],
+        ["Piteå", "77052 Piteå", "Gdańsk, Poland"],
+    ):
+        assert detect_column("k08", pa.array(values * 5)) is None
