@@ -1285,7 +1285,6 @@ PERSONAL_ID_MODULES = (
     "be.nn",
     "be.bis",
     "bg.egn",
-    "ch.ssn",
     "cl.rut",
     "cn.ric",
     "cz.rc",
@@ -1312,8 +1311,13 @@ PERSONAL_ID_MODULES = (
     "ua.rntrc",
     "za.idnr",
 )
-# a date-only check (DK CPR) counts only in its written form DDMMYY-NNNN
-_PERSONAL_ID_FORMAT = {"dk.cpr": re.compile(r"^[0-3]\d[01]\d\d\d-\d{4}$")}
+# a date-only check (DK CPR; CZ/SK birth numbers of 9 digits are left out) counts only in its written
+# form DDMMYY-NNNN
+# (a Swiss AHV number's check is an EAN-13's: it counts only written with its dots, not as a barcode)
+_PERSONAL_ID_FORMAT = {
+    "dk.cpr": re.compile(r"^[0-3]\d[01]\d\d\d-\d{4}$"),
+    "ch.ssn": re.compile(r"^756\.\d{4}\.\d{4}\.\d{2}$"),
+}
 PERSONAL_ID_RE = r"^[0-9A-Z][0-9A-Z .+/-]{7,22}[0-9A-Z]$"  # candidates: 9 to 24 characters, 6 or more digits
 _PERSONAL_ID_MIN_DIGITS = 6
 
@@ -1322,10 +1326,10 @@ _PERSONAL_ID_MIN_DIGITS = 6
 # modules of its length (a tenth of the checks)
 _PERSONAL_ID_LENGTHS = {
     "at.vnr": (10,), "be.nn": (11,), "be.bis": (11,), "bg.egn": (10,), "ch.ssn": (13,), "cl.rut": (8, 9),
-    "cn.ric": (18,), "cz.rc": (9, 10), "ec.ci": (10,), "ee.ik": (11,), "es.nie": (9,), "fi.hetu": (10, 11),
-    "gr.amka": (11,), "hr.oib": (11,), "ie.pps": (8, 9), "il.idnr": (5, 6, 7, 8, 9), "is_.kennitala": (10,),
+    "cn.ric": (18,), "cz.rc": (10,), "ec.ci": (10,), "ee.ik": (11,), "es.nie": (9,), "fi.hetu": (10, 11),
+    "gr.amka": (11,), "hr.oib": (11,), "ie.pps": (8, 9), "il.idnr": (8, 9), "is_.kennitala": (10,),
     "kr.rrn": (13,), "lt.asmens": (11,), "mx.curp": (18,), "no.fodselsnummer": (11,), "pl.pesel": (11,),
-    "ro.cnp": (13,), "se.personnummer": (10, 12), "si.emso": (13,), "sk.rc": (9, 10), "th.pin": (13,),
+    "ro.cnp": (13,), "se.personnummer": (10, 12), "si.emso": (13,), "sk.rc": (10,), "th.pin": (13,),
     "tr.tckimlik": (11,), "ua.rntrc": (10,), "za.idnr": (13,), "dk.cpr": (10,),
 }  # fmt: skip
 _SEPARATORS = re.compile(r"[^0-9A-Za-z]")
@@ -1498,6 +1502,12 @@ class _Values:
     def share_where(self, check: Callable[[str], bool]) -> float:
         """Share of values passing ``check``, estimated on at most ``CHECK_VALUES`` of them."""
         return self.share(".", check)
+
+
+# names of product or book codes: their check digits (EAN-13, ISBN) are some identity numbers' too
+PRODUCT_CODE_NAME = _words(
+    "isbn", "isbn_?1[03]", "ean", "ean_?1[34]", "upc", "gtin", "barcode", "bar_code", "sku", "asin"
+)  # fmt: skip
 
 
 def _rules_share(detector: str, values: _Values, name_matched: bool) -> float:
@@ -1733,6 +1743,8 @@ def detect_column(
             or (best is not None and best.reason != "name" and best.confidence >= VALUE_ONLY[detector])
         ):
             continue  # the values cannot make this detector's finding the strongest
+        if not name_hit and detector in IDENTIFIER_DETECTORS and PRODUCT_CODE_NAME.search(norm):
+            continue  # an ISBN, EAN or UPC column is not read as identity numbers
         share = 0.0
         if values is not None and values.count:
             if id_like and detector in DIGIT_DETECTORS and not name_hit:

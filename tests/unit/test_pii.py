@@ -1181,3 +1181,16 @@ def test_one_line_postal_addresses_on_values() -> None:
         ["Piteå", "77052 Piteå", "Gdańsk, Poland"],
     ):
         assert detect_column("k08", pa.array(values * 5)) is None
+
+
+def test_product_codes_and_dated_order_numbers_are_not_identity_numbers() -> None:
+    from stdnum import ean
+
+    # Swiss EAN-13 barcodes (756...) pass the AHV check digit: by name never, bare on values not either
+    swiss = [f"756{n:09d}" for n in range(123456789, 123456789 + 4000, 97)][:30]
+    swiss = [v + ean.calc_check_digit(v) for v in swiss]
+    for name in ("ean", "barcode", "gtin", "c3"):
+        assert detect_column(name, pa.array(swiss)) is None, name
+    # yymmdd + sequence order numbers (dates of a Czech birth number of 9 digits)
+    orders = [f"2403{d:02d}{n:03d}" for d in range(1, 29) for n in (101, 202)]
+    assert detect_column("c3", pa.array(orders)) is None
