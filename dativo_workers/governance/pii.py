@@ -1525,6 +1525,9 @@ def _rules_share(detector: str, values: _Values, name_matched: bool) -> float:
     if values.any_identifier() >= VALUE_SHARE:
         share = values.share_any(_VALUE_ONLY_RULES[detector], _ALONE_UNION[detector], VALUE_SHARE)
     if detector == "national_id":
+        if share < VALUE_SHARE and values.share(MRN_TAGGED_RE) >= MRN_TAGGED_SHARE:
+            # patient identifiers, some of them written with their type (`MRN9835021`, `77159112`)
+            share = values.share(PATIENT_ID_RE, None)
         if share < VALUE_SHARE and values.share(r"^\d{3}-\d{2}-\d{4}$", _ssn) >= SSN_WRITTEN_SHARE:
             # SSNs written both ways (`113-15-3396`, `370056639`): bare digits count beside dashed ones
             share = values.share(r"^\d{3}-?\d{2}-?\d{4}$", _ssn, VALUE_SHARE)
@@ -1536,6 +1539,10 @@ def _rules_share(detector: str, values: _Values, name_matched: bool) -> float:
 
 
 SSN_WRITTEN_SHARE = 0.3
+# medical record numbers: a column where a fifth of the values say `MRN` and all are id-shaped
+MRN_TAGGED_RE = r"^(?i:MRN|MR|PID|PATID|PATIENT)[-: #]?\d{5,}$"
+MRN_TAGGED_SHARE = 0.2
+PATIENT_ID_RE = r"^[A-Za-z]{0,7}[-: #]?\d{5,}$|^\d{3}-\d{2}-\d{4}$"
 
 
 def _national_id_rule(value: str) -> bool:

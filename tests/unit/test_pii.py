@@ -1194,3 +1194,11 @@ def test_product_codes_and_dated_order_numbers_are_not_identity_numbers() -> Non
     # yymmdd + sequence order numbers (dates of a Czech birth number of 9 digits)
     orders = [f"2403{d:02d}{n:03d}" for d in range(1, 29) for n in (101, 202)]
     assert detect_column("c3", pa.array(orders)) is None
+
+
+def test_medical_record_numbers_some_written_with_their_type() -> None:
+    values = ["MRN9835021", "77159112", "E6726232", "2349956244", "MRN37216593", "250-36-0513", "93846206"] * 5
+    assert detect_column("pubpid", pa.array(values)).detector == "national_id"
+    # the same shapes without any value saying MRN are plain ids
+    plain = ["77159112", "E6726232", "2349956244", "93846206", "A1234567"] * 5
+    assert detect_column("pubpid", pa.array(plain)) is None
