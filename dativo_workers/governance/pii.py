@@ -878,6 +878,10 @@ DIGIT_DETECTORS = {"phone", "ip_address"}
 
 # -- values -----------------------------------------------------------------------------------
 
+# addresses of programs: cloud service accounts
+MACHINE_EMAIL_RE = (
+    r"(?i)@([a-z0-9-]+\.)*(iam\.gserviceaccount\.com|developer\.gserviceaccount\.com|appspot\.gserviceaccount\.com)$"
+)
 EMAIL_RE = r"^[^\s@<>(),;:\"]+@[^\s@<>(),;:\".]+(\.[^\s@<>(),;:\".]+)*\.[^\W\d_]{2,}$"
 # candidates for libphonenumber: an international prefix (+ or 00), or digits with phone punctuation
 _EXT = r"(\s*(x|ext\.?|#)\s*\d{1,6})?"
@@ -1566,6 +1570,8 @@ def _value_share(detector: str, values: _Values, name_matched: bool) -> float:
         return _rules_share(detector, values, name_matched)
     if detector == "email":
         share = values.share(EMAIL_RE)
+        if share >= VALUE_SHARE and values.share(MACHINE_EMAIL_RE) >= VALUE_SHARE:
+            return 0.0  # service accounts' addresses name a program, not a person
         if name_matched and share < CONTRADICTION_SHARE:
             # login ids where an address was expected (`SKING` in a sample HR schema's `email`):
             # enough not to contradict the name, never enough to confirm it

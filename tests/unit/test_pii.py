@@ -1202,3 +1202,9 @@ def test_medical_record_numbers_some_written_with_their_type() -> None:
     # the same shapes without any value saying MRN are plain ids
     plain = ["77159112", "E6726232", "2349956244", "93846206", "A1234567"] * 5
     assert detect_column("pubpid", pa.array(plain)) is None
+
+
+def test_service_account_addresses_are_not_a_persons() -> None:
+    robots = ["deploy@proj-1.iam.gserviceaccount.com", "123456-compute@developer.gserviceaccount.com"] * 10
+    assert detect_column("client_email", pa.array(robots)) is None
+    assert detect_column("client_email", pa.array(["ann@example.com", "bo@example.org"] * 10)).detector == "email"
