@@ -453,6 +453,20 @@ AMBIGUOUS_SOMEONES_NAME = re.compile(
     r"|contact_person|cardholder|insured|signatory|officer|director)$"
 )
 NAME_OF_A_THING = _words(
+    "title",
+    "titles",
+    "headline",
+    "subject",
+    "caption",
+    "description",
+    "desc",
+    "summary",
+    "comment",
+    "comments",
+    "note",
+    "notes",
+    "text",
+    "message",
     "company",
     "companies",
     "org",
@@ -949,6 +963,22 @@ PERSON_NAME_RE = (
     rf"|^{_CJK}{{1,4}}[ \x{{3000}}]{_CJK}{{1,4}}$|^\p{{Han}}{{2,4}}$|^\p{{Hangul}}{{2,4}}$"  # CJK, Korean
     r"|^\p{Arabic}{2,}( \p{Arabic}{2,}){1,3}$|^\p{Hebrew}{2,}( \p{Hebrew}{2,}){1,3}$"
 )
+# on values alone, stricter: mixed-case or non-Latin names only (`DISCOVER NOT` may be a film's title)
+PERSON_NAME_ALONE_RE = (
+    rf"^{_TITLE}{_WORD}( {_UP}\.?)?( {_PARTICLES}{_WORD}){{1,3}}{_SUFFIX}$"
+    rf"|^{_CJK}{{1,4}}[ \x{{3000}}]{_CJK}{{1,4}}$|^\p{{Han}}{{2,4}}$|^\p{{Hangul}}{{2,4}}$"
+    r"|^\p{Arabic}{2,}( \p{Arabic}{2,}){1,3}$|^\p{Hebrew}{2,}( \p{Hebrew}{2,}){1,3}$"
+)
+# words of places and things that make two capitalised words no person's name (`Maple Avenue`, `New Haven`)
+PLACE_OR_THING_RE = (
+    r"(?i)\b(street|st|road|rd|avenue|ave|lane|drive|way|court|place|square|park|city|town|village|county|hill"
+    r"|valley|lake|river|beach|bay|port|mount|saint|san|santa|new|north|south|east|west|upper|lower|central|the"
+    r"|hotel|cafe|restaurant|store|shop|market|center|centre|club|team|edition|series|pro|plus|max|mini"
+    r"|via|vicolo|piazza|viale|corso|largo|calle|camino|glorieta|vial|avenida|plaza|paseo|carrera|rua|travessa"
+    r"|passarela|p[aá]tio|pra[cç]a|alameda|rue|chemin|all[ée]e|impasse|quai|strasse|stra[sß]e|weg|platz|gasse"
+    r"|straat|laan|plein|gatan|v[aä]gen|vej|gade|veien|gata|ulica|ul|aleja|plac|osiedle|katu|tie)\b"
+)
+PERSON_NAME_ALONE_DISTINCT = 0.8  # names are diverse; categories, titles and statuses repeat
 # words that name an organisation, not a person (a `name` column of accounts or suppliers)
 ORGANISATION_RE = (
     r"(?i)\b(inc|ltd|llc|plc|gmbh|ag|sa|sas|sarl|srl|bv|nv|corp|corporation|company|co|group|holdings?|systems"
@@ -1608,7 +1638,15 @@ def _value_share(detector: str, values: _Values, name_matched: bool) -> float:
         street = values.share(STREET_RE + "|" + MULTILINE_RE + "|" + ONE_LINE_ADDRESS_RE, _street_or_multiline_address)
         return max(street, values.share(POSTCODE_RE)) if name_matched else street
     if detector == "person_name":
-        return values.share(PERSON_NAME_RE if not name_matched else PERSON_WORD_RE)
+        if name_matched:
+            return values.share(PERSON_WORD_RE)
+        # on values alone: name-shaped, diverse, and no company, place or product word among them
+        share = values.share(PERSON_NAME_ALONE_RE)
+        if share < VALUE_SHARE or values.share(ORGANISATION_RE) >= 0.05 or values.share(PLACE_OR_THING_RE) >= 0.05:
+            return 0.0
+        if len(pc.unique(values.text)) < PERSON_NAME_ALONE_DISTINCT * values.count:
+            return 0.0
+        return share
     if detector == "date_of_birth":
         if pa.types.is_integer(t):  # yyyymmdd; a year or a month of birth alone is no date of birth
             return values.share(r"^(19|20)\d\d[01]\d[0-3]\d$") if name_matched else 0.0
@@ -1637,7 +1675,8 @@ VALUE_ONLY = {
     "ip_address": 0.85,
     "credential": 0.9,
     "postal_address": 0.75,
-}  # person names are too easily confused with product or company names to go on values alone
+    "person_name": 0.7,  # only diverse name-shaped values without company, place or product words
+}
 # value shapes a name match must be consistent with (else the name is taken as a false friend)
 CONTRADICTABLE = {
     "email",
@@ -1756,6 +1795,8 @@ def detect_column(
             or (best is not None and best.reason != "name" and best.confidence >= VALUE_ONLY[detector])
         ):
             continue  # the values cannot make this detector's finding the strongest
+        if not name_hit and detector == "person_name" and (id_like or NAME_OF_A_THING.search(norm)):
+            continue  # `product_name`, `film_title`: the name of a thing, whatever its values look like
         if not name_hit and detector in IDENTIFIER_DETECTORS and PRODUCT_CODE_NAME.search(norm):
             continue  # an ISBN, EAN or UPC column is not read as identity numbers
         share = 0.0

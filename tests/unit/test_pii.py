@@ -1208,3 +1208,31 @@ def test_service_account_addresses_are_not_a_persons() -> None:
     robots = ["deploy@proj-1.iam.gserviceaccount.com", "123456-compute@developer.gserviceaccount.com"] * 10
     assert detect_column("client_email", pa.array(robots)) is None
     assert detect_column("client_email", pa.array(["ann@example.com", "bo@example.org"] * 10)).detector == "email"
+
+
+def test_person_names_on_values_alone_and_their_look_alikes() -> None:
+    people = [
+        "Zoe Spencer",
+        "Laura Petty",
+        "Zbyněk Šmíd",
+        "Sra. Isabel Ayala",
+        "吴俊",
+        "백지원",
+        "Иван Петров",
+        "Bo Li",
+    ]
+    people += [f"{first} {last}" for first in ("Anna", "Jonas", "Mira", "Tomás") for last in ("Berg", "Okafor", "Lind")]
+    finding = detect_column("KOINH", pa.array(people))  # names are diverse: each once
+    assert finding is not None and finding.detector == "person_name" and finding.reason == "values"
+    look_alikes = [
+        ["DISCOVER NOT", "REALIZE MUST", "PERSONAL STATION", "GOLDEN HOUR"],  # upper-cased titles
+        ["Sales Manager", "Account Executive", "Sales Manager", "Account Executive"],  # repeated job titles
+        ["Via Ariosto", "Piazza Trombetta", "Camino Real", "Maple Avenue"],  # street names
+        ["New Haven", "San Diego", "North Bay", "Lake Placid"],  # places
+        ["Acme Holdings", "Globex Corporation", "Initech Ltd", "Umbrella Group"],  # companies
+    ]
+    for values in look_alikes:
+        assert detect_column("c5", pa.array(values)) is None, values
+    # the name of a thing keeps name-shaped values out
+    assert detect_column("film_title", pa.array(people * 2)) is None
+    assert detect_column("product_name", pa.array(people * 2)) is None
