@@ -1638,12 +1638,20 @@ def _value_share(detector: str, values: _Values, name_matched: bool) -> float:
             return max(known, values.share_where(_high_entropy))
         return known
     if detector == "postal_address":
-        street = values.share(STREET_RE + "|" + MULTILINE_RE + "|" + ONE_LINE_ADDRESS_RE, _street_or_multiline_address)
+        street = values.share(STREET_RE + "|" + MULTILINE_RE, _street_or_multiline_address)
+        if street < VALUE_SHARE and values.share(r"\d.*, ") >= VALUE_SHARE:  # (a cheap test first)
+            street = max(street, values.share(STREET_RE + "|" + ONE_LINE_ADDRESS_RE))
         return max(street, values.share(POSTCODE_RE)) if name_matched else street
     if detector == "person_name":
         if name_matched:
             return values.share(PERSON_WORD_RE)
-        # on values alone: name-shaped, diverse, and no company, place or product word among them
+        # on values alone: name-shaped, diverse, and no company, place or product word among them (cheap
+        # tests first: the name regex's Unicode classes cost milliseconds to compile on every call)
+        if (
+            values.has_digit > 1 - VALUE_SHARE
+            or values.share(r"^[^\d\s,;:@/|_=<>()\[\]{}#]{1,30}( [^\d\s,;:@/|_=<>()\[\]{}#]{1,30}){0,5}$") < VALUE_SHARE
+        ):
+            return 0.0
         share = values.share(PERSON_NAME_ALONE_RE)
         if share < VALUE_SHARE or values.share(ORGANISATION_RE) >= 0.05 or values.share(PLACE_OR_THING_RE) >= 0.05:
             return 0.0
