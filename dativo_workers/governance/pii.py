@@ -949,12 +949,12 @@ _POSTCODE_IN_TEXT = re.compile(
 )
 POSTCODE_RE = r"(?i)^(\d{5}(-\d{4})?|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}|\d{4,5}|[A-Z]\d[A-Z] ?\d[A-Z]\d)$"
 _UP, _LOW = "\\p{Lu}(?:['\\x{2019}]\\p{Lu})?", "[\\p{Ll}'\\x{2019}]"
-_WORD = rf"{_UP}{_LOW}+(?:-{_UP}{_LOW}+)?"  # `Mäkinen-Kivelä`, `O'Brien`, `Głowiak`, `Петров`
+_WORD = r"\p{Lu}[\p{L}'\x{2019}-]*\p{Ll}"  # `Mäkinen-Kivelä`, `O'Brien`, `Głowiak`, `Петров`, `McDonald`
 _CAPS = r"\p{Lu}{2,}(?:['-]\p{Lu}+)?"  # `FRIIS`, `O'NEIL`
 # a title: a known word, or one or two capitalised abbreviations (`Dr.`, `Lic.`, `Dott.`, `Sig.ra`, `Univ.Prof.`)
 _TITLE = (
     r"((Mr|Mrs|Ms|Miss|Mx|Herr|Frau|Mme|Mlle|Sr|Sra|Srta|Dr|Dra|Prof|M|pan|pani|pán|paní|Don|Doña) "
-    r"|(\p{Lu}\p{Ll}{0,5}\.\p{Ll}{0,3}){1,2} )?"
+    r"|\p{Lu}\p{Ll}*\.(\p{Lu}\p{Ll}*\.|\p{Ll}*) )?"
 )
 _SUFFIX = r"( (Jr|Sr|II|III|IV|MD|DDS|DVM|PhD|Esq|MBA|B\.?Sc|M\.?Sc|B\.?A|M\.?A|B\.?Eng|M\.?Eng|LL\.?M|Dipl\.-Ing)\.?)?"
 _PARTICLES = r"(de |da |do |dos |das |del |della |di |van |von |der |den |le |la |y |bin |ibn |al-)*"
