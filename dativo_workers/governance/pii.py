@@ -1652,12 +1652,12 @@ def _value_share(detector: str, values: _Values, name_matched: bool) -> float:
             or values.share(r"^[^\d\s,;:@/|_=<>()\[\]{}#]{1,30}( [^\d\s,;:@/|_=<>()\[\]{}#]{1,30}){0,5}$") < VALUE_SHARE
         ):
             return 0.0
-        share = values.share(PERSON_NAME_ALONE_RE)
-        if share < VALUE_SHARE or values.share(ORGANISATION_RE) >= 0.05 or values.share(PLACE_OR_THING_RE) >= 0.05:
-            return 0.0
         if len(pc.unique(values.text)) < PERSON_NAME_ALONE_DISTINCT * values.count:
             return 0.0
-        return share
+        if values.share(ORGANISATION_RE) >= 0.05 or values.share(PLACE_OR_THING_RE) >= 0.05:
+            return 0.0
+        share = values.share(PERSON_NAME_ALONE_RE)
+        return share if share >= VALUE_SHARE else 0.0
     if detector == "date_of_birth":
         if pa.types.is_integer(t):  # yyyymmdd; a year or a month of birth alone is no date of birth
             return values.share(r"^(19|20)\d\d[01]\d[0-3]\d$") if name_matched else 0.0
