@@ -1143,6 +1143,17 @@ def _high_entropy(value: str) -> bool:
     return len(value) >= HIGH_ENTROPY_MIN_LEN and " " not in value and _entropy(value) >= HIGH_ENTROPY_BITS
 
 
+_SECRET_TOKEN = re.compile(r"[A-Za-z0-9+/=_.$-]{20,}")
+
+
+def _json_with_secret(value: str) -> bool:
+    """A JSON text with a high-entropy token of letters and digits (a hash, a key) in it."""
+    return any(
+        _high_entropy(t) and any(c.isdigit() for c in t) and any(c.isalpha() for c in t)
+        for t in _SECRET_TOKEN.findall(value)
+    )
+
+
 def _street_or_multiline_address(value: str) -> bool:
     if "\n" not in value:
         return True  # STREET_RE matched
@@ -1760,6 +1771,14 @@ def detect_column(
             detector in OPT_IN_DETECTORS and not opted_in[OPT_IN_DETECTORS[detector]]
         ):
             continue
+        if (
+            detector == "credential"
+            and values is not None
+            and values.count >= MIN_VALUES_TO_CONTRADICT
+            and values.share(r"^\{.*\}$") >= VALUE_SHARE
+            and values.share_where(_json_with_secret) < CONTRADICTION_SHARE
+        ):
+            continue  # JSON parameters (`{"hashIterations": 27500, "algorithm": ...}`) hold no secret
         if detector == "postal_address" and ORGANISATION_PLACE.search(norm):
             continue  # an organisation's address (`office_address`, `warehouse_street`) is no personal data
         name_hit = _name_hit(detector, pattern, norm)

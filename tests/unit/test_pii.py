@@ -1236,3 +1236,10 @@ def test_person_names_on_values_alone_and_their_look_alikes() -> None:
     # the name of a thing keeps name-shaped values out
     assert detect_column("film_title", pa.array(people * 2)) is None
     assert detect_column("product_name", pa.array(people * 2)) is None
+
+
+def test_json_parameters_under_a_credential_name_hold_no_secret() -> None:
+    params = ['{"hashIterations":27500,"algorithm":"pbkdf2-sha512","additionalParameters":{}}'] * 10
+    assert detect_column("credential_data", pa.array(params)) is None
+    secrets = ['{"value":"TFmdI/iH4CH9/LMWdHICVCRexUMiy5Z53hU5087NhCQ=","salt":"x9Fq2LmPz81KdA7cWq0BnQ=="}'] * 10
+    assert detect_column("secret_data", pa.array(secrets)).label == CREDENTIAL
