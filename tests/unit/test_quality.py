@@ -92,6 +92,14 @@ def test_the_measuring_thread_gives_the_same_state_and_raises_its_errors(tmp_pat
         threaded.observe(pa.record_batch({"v": pa.array([*range(start, start + 9), None], pa.int64())}))
     state = threaded.close()
     assert state["rows"] == 50 and state["counts"] == {"n": 5, "k": 45}
+    # small batches measured in groups, a batch larger than the queue's bound: the same counts, no wait
+    grouped = QualityThread(
+        PartitionQuality([rule, _rule()], sidecar_opener(tmp_path.as_uri(), "r", 2, 1, {})), group_rows=25, max_rows=30
+    )
+    for start, size in ((0, 10), (10, 10), (20, 40), (60, 3), (63, 7)):
+        grouped.observe(pa.record_batch({"v": pa.array([*range(start, start + size - 1), None], pa.int64())}))
+    state = grouped.close()
+    assert state["rows"] == 70 and state["counts"] == {"n": 5, "k": 65}
     broken = QualityThread(PartitionQuality([rule], sidecar_opener(tmp_path.as_uri(), "r", 1, 1, {})))
     broken.observe(pa.record_batch({"other": pa.array([1])}))  # no column v: fails on the thread
     with pytest.raises(KeyError):
