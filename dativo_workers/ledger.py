@@ -204,6 +204,22 @@ def task_id_for(run_id: str, batch: str, idx: int) -> str:
 UPDATE_CHUNK = 5000  # partition indexes per statement (SQLite allows 32,766 bound values)
 
 
+def _pending_partition(run_id: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """The partitions row of a partition not started yet (``spec`` carries its ``index``)."""
+    return {
+        "run_id": run_id,
+        "idx": spec["index"],
+        "spec_json": json.dumps(spec),
+        "label": spec.get("label", ""),
+        "state": "pending",
+        "attempts": 0,
+        "rows": 0,
+        "bytes": 0,
+        "files": 0,
+        "bad_rows": 0,
+    }
+
+
 class Ledger:
     def __init__(self, url: str) -> None:
         self.url = url
@@ -296,24 +312,7 @@ class Ledger:
                 )
             )
             if partition_specs:
-                conn.execute(
-                    partitions.insert(),
-                    [
-                        {
-                            "run_id": run_id,
-                            "idx": p["index"],
-                            "spec_json": json.dumps(p),
-                            "label": p.get("label", ""),
-                            "state": "pending",
-                            "attempts": 0,
-                            "rows": 0,
-                            "bytes": 0,
-                            "files": 0,
-                            "bad_rows": 0,
-                        }
-                        for p in partition_specs
-                    ],
-                )
+                conn.execute(partitions.insert(), [_pending_partition(run_id, p) for p in partition_specs])
 
     def run(self, run_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
@@ -479,21 +478,7 @@ class Ledger:
                 return []
             top = conn.execute(sa.select(sa.func.max(partitions.c.idx)).where(partitions.c.run_id == run_id)).scalar()
             first = -1 if top is None else int(top)
-            rows = [
-                {
-                    "run_id": run_id,
-                    "idx": first + 1 + n,
-                    "spec_json": json.dumps({**spec, "index": first + 1 + n}),
-                    "label": spec.get("label", ""),
-                    "state": "pending",
-                    "attempts": 0,
-                    "rows": 0,
-                    "bytes": 0,
-                    "files": 0,
-                    "bad_rows": 0,
-                }
-                for n, spec in enumerate(specs)
-            ]
+            rows = [_pending_partition(run_id, {**spec, "index": first + 1 + n}) for n, spec in enumerate(specs)]
             if rows:
                 conn.execute(partitions.insert(), rows)
             return [r["idx"] for r in rows]
