@@ -877,6 +877,25 @@ ORGANISATION_PLACE = _words(
 )
 # the last digits of a card or account are not the number (PCI DSS); the last digits of an SSN are
 LAST_DIGITS = _words("last_?4", "last_four", "last_digits")
+# `key`, `secure_key`, `license_key`, `key_hash`, `token_digest`: a secret (or a secret's digest) only
+# when the values are random strings; not a key of a row, a cache, an object or a partition
+AMBIGUOUS_CREDENTIAL = re.compile(
+    r"(?:^|_)(?:key|keys|secure_?key|(?:key|token|secret|password|api_key|auth)_(?:hash|digest|hashed)"
+    r"|hashed_(?:key|token|secret|password))$"
+)
+KEY_NOT = _words(
+    "idempotency", "idempotence", "cache", "object", "partition", "sort", "range", "hash_key", "primary",
+    "foreign", "natural", "business", "surrogate", "public", "pub", "row", "dedup", "dedupe", "lookup", "join",
+    "unique", "composite", "external", "publishable", "s3", "storage", "file", "bucket", "routing", "shard",
+    "sharding", "group", "ordering", "message", "event", "correlation", "trace", "meta", "setting", "config",
+    "property", "attribute", "map", "dict", "translation", "i18n", "label", "lang", "locale", "sequence", "index",
+    "idx", "version", "content", "ssh_public", "host", "fingerprint", "registry", "kv", "item", "record", "entity",
+)  # fmt: skip
+# names under which a random token is a hash, an id or a cursor, not a secret
+NOT_A_SECRET_NAME = _words(
+    "hash", "hashes", "checksum", "digest", "etag", "fingerprint", "sha", "sha1", "sha256", "sha512", "md5",
+    "salt", "nonce", "cursor", "signature", "sig", "uuid", "guid", "ulid", "commit", "revision", "rev",
+)  # fmt: skip
 # `reset_password_sent_at` is about a reset; `reset_password_token` is a credential
 CREDENTIAL_SOFT_NOT = _words("reset")
 CREDENTIAL_NOUN_END = re.compile(r"(?:^|_)(?:token|digest|secret|key|hash)$")
@@ -1040,6 +1059,19 @@ SECRET_VALUE_RE = "|".join(
         r"^(figd_|fly_|FlyV1 |pscale_(tkn|pw|oauth)_|tfp_|atlasv1\.|PMAK-|CLOJARS_|dckr_pat_|nfp_)[\w.=+/-]{20,}$",
         # Sentry, PostHog, Render, Groq, xAI, Perplexity, Replicate, NVIDIA, Cerebras, JFrog
         r"^(sntrys_|sntryu_|phc_|phx_|rnd_|gsk_|xai-|pplx-|r8_|nvapi-|csk-|AKCp)[A-Za-z0-9_=-]{20,}$",
+        # Google OAuth client secret, New Relic keys, Grafana service account / cloud tokens, Bitbucket,
+        # Contentful, Adafruit, Shippo, Yandex, Frame.io
+        r"^(GOCSPX-|NRAK-|NRII-|NRJS-|NRAA-|glsa_|glc_|ATBB|CFPAT-|aio_|shippo_(live|test)_|y0_|fio-u-)[A-Za-z0-9_=-]{20,}$",
+        r"^\d{8,10}:AA[A-Za-z0-9_-]{30,40}$",  # Telegram bot token
+        r"^[0-9a-f]{32}-us\d{1,2}$",  # Mailchimp API key (its datacentre after the dash)
+        r"^[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_-]{40,}$",  # Terraform Cloud / Enterprise token
+        r"^access_token\$(production|sandbox|development)\$[a-z0-9]{16}\$[a-f0-9]{32}$",  # Braintree
+        r"^EAA[A-Za-z0-9_-]{30,}$",  # Meta (Facebook) and Square access tokens (`EAAA...`)
+        r"^pat[A-Za-z0-9]{14}\.[a-f0-9]{64}$",  # Airtable personal access token
+        r"^[MNO][A-Za-z0-9_-]{23,25}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,38}$",  # Discord bot token
+        r"^AAAA[A-Za-z0-9_-]{7}:APA91b[A-Za-z0-9_-]{100,}$",  # Firebase Cloud Messaging server key
+        r"^sl\.[A-Za-z0-9_-]{100,}$",  # Dropbox short-lived token
+        r"^(LTAI[A-Za-z0-9]{12,20}|AKID[A-Za-z0-9]{32})$",  # Alibaba Cloud, Tencent Cloud access key ids
         r"^(AccountKey|SharedAccessKey|Password|Pwd)=",  # connection strings
         r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:[A-Za-z0-9_-]{20,}$",  # id:secret pairs
         r"^\$2[abxy]?\$\d{2}\$[./A-Za-z0-9]{53}$",  # bcrypt
@@ -1065,7 +1097,8 @@ SECRET_PREFIX_RE = (
     r"|argon2\$|scrypt:|Bearer |Basic |[a-z][a-z0-9+.-]*://|pat-|hv[sbr]\.|[sbr]\.|ATATT|ATCTT|lin_|secret_|ntn_|HRKU-"
     r"|dd(api|app)_|gl[a-z]+-|rubygems_|pul-|dapi|dp\.|xkeysib-|xsmtpsib-|pk\.|EAA|AGE-SECRET|figd_|fly_|FlyV1 |pscale_"
     r"|tfp_|atlasv1\.|PMAK-|CLOJARS_|dckr_pat_|nfp_|sntry[su]_|ph[cx]_|rnd_|gsk_|xai-|pplx-|r8_|nvapi-|csk-|AKCp|Password="
-    r"|Pwd="
+    r"|Pwd=|GOCSPX-|NR(AK|II|JS|AA)-|gl(sa|c)_|ATBB|CFPAT-|aio_|shippo_|y0_|fio-u-|\d+:AA|[0-9a-f]+-us\d"
+    r"|[A-Za-z0-9]+\.atlasv1\.|access_token\$|pat[A-Za-z0-9]+\.|[MNO][A-Za-z0-9_-]+\.|AAAA|sl\.|LTAI|AKID"
     r"|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:|[A-Za-z0-9+/]{86}==$)|AccountKey=|SharedAccessKey="
 )
 _SECRET_VALUE = re.compile(SECRET_VALUE_RE)
@@ -1144,6 +1177,44 @@ def _high_entropy(value: str) -> bool:
 
 
 _SECRET_TOKEN = re.compile(r"[A-Za-z0-9+/=_.$-]{20,}")
+
+# a random token without a prefix (Cloudflare, Okta, Square tokens): 32 or more base62 / base64url
+# characters, upper and lower case and digits mixed, most characters distinct; hex strings (digests,
+# ids), ULIDs and other one-case ids, UUIDs, base64 with `+/=` (encoded digests) are not
+RANDOM_TOKEN_MIN_LEN = 32
+RANDOM_TOKEN_RE = r"^[A-Za-z0-9_-]+$"
+RANDOM_TOKEN_BITS = 4.0
+_UPPER, _LOWER, _DIGIT = re.compile(r"[A-Z]"), re.compile(r"[a-z]"), re.compile(r"[0-9]")
+
+
+def _random_token(value: str) -> bool:
+    return (
+        len(value) >= RANDOM_TOKEN_MIN_LEN
+        and _UPPER.search(value) is not None
+        and _LOWER.search(value) is not None
+        and _DIGIT.search(value) is not None
+        and _entropy(value) >= RANDOM_TOKEN_BITS
+    )
+
+
+# a secret under a name that says key, token or digest of one but also other things (`key`,
+# `secure_key`, `key_hash`): 16 or more characters of a key alphabet (hex, base32, base62, base64),
+# no spaces, high entropy; UUIDs are keys of rows, not secrets
+_KEY_ALPHABET = re.compile(r"^[A-Za-z0-9+/=_.$:-]{16,}$")
+_UUID = re.compile(  # dashed, or 32 hex digits with a UUID's version and variant digits
+    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    r"|^[0-9a-fA-F]{12}[1-8][0-9a-fA-F]{3}[89abAB][0-9a-fA-F]{15}$"
+)
+KEY_SECRET_BITS = 3.3
+
+
+def _opaque_secret(value: str) -> bool:
+    return (
+        _KEY_ALPHABET.match(value) is not None
+        and _UUID.match(value) is None
+        and _DIGIT.search(value) is not None
+        and _entropy(value) >= KEY_SECRET_BITS
+    )
 
 
 def _json_with_secret(value: str) -> bool:
@@ -1605,8 +1676,14 @@ def _spread(values: _Values, k: int) -> list[str]:
     return values.text.take(pa.array([int(i * step) for i in range(k)])).to_pylist()
 
 
-def _value_share(detector: str, values: _Values, name_matched: bool) -> float:
-    """Share of sampled values that look like ``detector``; looser when the name already says so."""
+def _mostly_distinct(values: _Values) -> bool:
+    """At least 90 % distinct values: secrets, names and numbers of people repeat little."""
+    return len(pc.unique(values.text)) >= 0.9 * values.count
+
+
+def _value_share(detector: str, values: _Values, name_matched: bool, random_tokens: bool = True) -> float:
+    """Share of sampled values that look like ``detector``; looser when the name already says so.
+    ``random_tokens``: prefix-less random tokens count as credentials (not under an id's or a hash's name)."""
     t = values.type
     if detector in IDENTIFIER_RULES:
         if not values.has_digit and detector != "bank_code":
@@ -1647,6 +1724,13 @@ def _value_share(detector: str, values: _Values, name_matched: bool) -> float:
         known = values.share(SECRET_PREFIX_RE, _known_secret, 0.0 if name_matched else VALUE_SHARE)
         if name_matched:
             return max(known, values.share_where(_high_entropy))
+        if random_tokens and known < VALUE_SHARE and values.count >= MIN_VALUES_TO_CONTRADICT:
+            # random base62 / base64url tokens without a prefix, each one different
+            lengths = pc.utf8_length(values.text)
+            if pc.sum(pc.greater_equal(lengths, RANDOM_TOKEN_MIN_LEN)).as_py() >= VALUE_SHARE * values.count:
+                token = values.share(RANDOM_TOKEN_RE, _random_token, VALUE_SHARE)
+                if token >= VALUE_SHARE and _mostly_distinct(values):
+                    return token
         return known
     if detector == "postal_address":
         street = values.share(STREET_RE + "|" + MULTILINE_RE, _street_or_multiline_address)
@@ -1779,11 +1863,32 @@ def detect_column(
             and values.share_where(_json_with_secret) < CONTRADICTION_SHARE
         ):
             continue  # JSON parameters (`{"hashIterations": 27500, "algorithm": ...}`) hold no secret
+        if (
+            detector == "credential"
+            and values is not None
+            and values.count >= MIN_VALUES_TO_CONTRADICT
+            and values.share(r"^\d{1,3}$") >= VALUE_SHARE
+        ):
+            continue  # version counters (`SyncToken` = 0, 1, 2...) are no secret
         if detector == "postal_address" and ORGANISATION_PLACE.search(norm):
             continue  # an organisation's address (`office_address`, `warehouse_street`) is no personal data
         name_hit = _name_hit(detector, pattern, norm)
         if detector == "iban" and bank_context and not name_hit and BANK_ACCOUNT_IN_CONTEXT.match(norm):
             name_hit = True
+        if (
+            detector == "credential"
+            and not name_hit
+            and AMBIGUOUS_CREDENTIAL.search(norm)
+            and not KEY_NOT.search(norm)
+            and not CREDENTIAL_NOT.search(norm)
+        ):
+            # `key` (a DRF token), `secure_key`, `key_hash`: random strings, all different, are a secret
+            share = 0.0
+            if values is not None and values.count >= MIN_VALUES_TO_CONTRADICT and _mostly_distinct(values):
+                share = values.share_where(_opaque_secret)
+            if share >= VALUE_SHARE:
+                best = _better(best, Finding(name, label, "both", round(min(0.95, 0.7 + 0.25 * share), 2), detector))
+                continue
         if detector == "national_id" and not name_hit and AMBIGUOUS_ID_NUMBER.search(norm):
             # `IDNUMBER`, `id_no`: an identity number when the values are (checked), else a code
             share = 0.0
@@ -1834,7 +1939,10 @@ def detect_column(
             if id_like and detector in DIGIT_DETECTORS and not name_hit:
                 share = 0.0
             else:
-                share = _value_share(detector, values, name_hit)
+                random_tokens = not (
+                    id_like or NOT_A_SECRET_NAME.search(norm) or CREDENTIAL_NOT.search(norm) or KEY_NOT.search(norm)
+                )
+                share = _value_share(detector, values, name_hit, random_tokens)
         if name_hit:
             if (
                 detector in CONTRADICTABLE

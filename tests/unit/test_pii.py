@@ -1243,3 +1243,75 @@ def test_json_parameters_under_a_credential_name_hold_no_secret() -> None:
     assert detect_column("credential_data", pa.array(params)) is None
     secrets = ['{"value":"TFmdI/iH4CH9/LMWdHICVCRexUMiy5Z53hU5087NhCQ=","salt":"x9Fq2LmPz81KdA7cWq0BnQ=="}'] * 10
     assert detect_column("secret_data", pa.array(secrets)).label == CREDENTIAL
+
+
+# -- issue 15 (fourth round): credentials without a known prefix, more providers' prefixes ------
+
+_URLSAFE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def _urlsafe(n: int) -> str:
+    return "".join(rng.choice(_URLSAFE) for _ in range(n))
+
+
+def _hex(n: int) -> str:
+    return "".join(rng.choice("0123456789abcdef") for _ in range(n))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: f"{rng.randint(10**8, 10**10 - 1)}:AA{_urlsafe(33)}",  # Telegram bot token
+        lambda: f"{_hex(32)}-us{rng.randint(1, 21)}",  # Mailchimp API key
+        lambda: f"{_b64(14).lower()}.atlasv1.{_b64(67).lower()}",  # Terraform Cloud token
+        lambda: "GOCSPX-" + _urlsafe(28),  # Google OAuth client secret
+        lambda: "NRAK-" + _b64(27).upper(),  # New Relic user key
+        lambda: f"glsa_{_b64(32)}_{_hex(8)}",  # Grafana service account token
+        lambda: f"access_token$sandbox${_b64(16).lower()}${_hex(32)}",  # Braintree
+        lambda: f"pat{_b64(14)}.{_hex(64)}",  # Airtable personal access token
+        lambda: "LTAI" + _b64(20),  # Alibaba Cloud access key id
+        lambda: "EAAA" + _urlsafe(60),  # Square access token (with - and _)
+    ],
+)
+def test_more_provider_prefixes_under_an_opaque_name(make) -> None:
+    finding = detect_column("x9", _array([make() for _ in range(20)]))
+    assert finding is not None and finding.label == CREDENTIAL and finding.reason == "values"
+
+
+def test_random_tokens_without_a_prefix_are_credentials() -> None:
+    tokens = [_urlsafe(43) for _ in range(40)]  # `secrets.token_urlsafe(32)`
+    finding = detect_column("v3", _array(tokens))
+    assert finding is not None and finding.label == CREDENTIAL and finding.reason == "values"
+    assert detect_column("v3", _array([_b64(40) for _ in range(40)])).label == CREDENTIAL  # base62, 40 chars
+    look_alikes = [
+        [_b64(26).upper() for _ in range(40)],  # ULID-like ids: one case
+        [_hex(40) for _ in range(40)],  # commit ids and digests: hex
+        [_b64(43) + "=" for _ in range(40)],  # base64 SHA-256 digests (`+/=` alphabet)
+        [tokens[0]] * 40,  # one value repeated: a constant, not per-row secrets
+        [_b64(22) for _ in range(40)],  # short ids (Salesforce, nanoid): under 32 characters
+        ["-".join(_b64(8).lower() for _ in range(5)) for _ in range(40)],  # slugs
+    ]
+    for values in look_alikes:
+        assert detect_column("v3", _array(values)) is None, values[0]
+    # an id's or a hash's name keeps random strings out
+    for name in ("drive_file_id", "content_sha256", "page_cursor", "row_uuid"):
+        assert detect_column(name, _array(tokens)) is None, name
+
+
+def test_key_and_digest_names_need_random_values() -> None:
+    assert detect_column("key", _array([_hex(40) for _ in range(30)])).label == CREDENTIAL  # a DRF token
+    assert detect_column("secure_key", _array([_hex(32) for _ in range(30)])).label == CREDENTIAL
+    assert detect_column("licenseKey", _array([_b64(25) for _ in range(30)])).label == CREDENTIAL
+    assert detect_column("token_hash", _array([_hex(64) for _ in range(30)])).label == CREDENTIAL
+    assert detect_column("key", _array([str(uuid.uuid4()) for _ in range(30)])) is None  # row keys
+    assert detect_column("key", _array([uuid.uuid4().hex for _ in range(30)])) is None  # undashed UUIDs
+    assert detect_column("meta_key", _array(["billing_email", "first_name", "nickname"] * 10)) is None
+    assert detect_column("cache_key", _array([_hex(40) for _ in range(30)])) is None
+    assert detect_column("idempotency_key", _array([_urlsafe(32) for _ in range(30)])) is None
+    assert detect_column("partition_key", _array([_hex(32) for _ in range(30)])) is None
+    assert detect_column("key", _array([f"ORD-{_digits(8)}" for _ in range(30)])) is None  # no entropy
+
+
+def test_version_counters_under_a_token_name_are_no_secret() -> None:
+    assert detect_column("SyncToken", _array([str(rng.randint(0, 40)) for _ in range(30)])) is None
+    assert detect_column("passcode", _array([_digits(6) for _ in range(30)])).label == CREDENTIAL
