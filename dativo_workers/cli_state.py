@@ -14,24 +14,18 @@ import random
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pyiceberg.catalog import Catalog
-from pyiceberg.table import Table
 from rich.console import Console
 
-from dativo_workers.config.job import LoadedJob, object_name
 from dativo_workers.errors import ConfigError
-from dativo_workers.iceberg import (
-    _disable_library_retries,
-    commit_verified,
-    load_table,
-    open_catalog,
-    state_prefix,
-    state_reset_key,
-    state_snapshot,
-)
+
+if TYPE_CHECKING:  # pyiceberg and the job model are imported by the commands that use them
+    from pyiceberg.catalog import Catalog
+    from pyiceberg.table import Table
+
+    from dativo_workers.config.job import LoadedJob
 
 state_app = typer.Typer(
     help="See and reset a job's incremental state (the cursors its next run starts from).", no_args_is_help=True
@@ -54,6 +48,7 @@ def _targets(job_path: Path, runner_path: Path | None) -> list[tuple[LoadedJob, 
     """Every table the job writes (one per source table), with its catalog; None: not created yet."""
     from dativo_workers.config import load_job, load_runner
     from dativo_workers.config.job import expand_objects
+    from dativo_workers.iceberg import load_table, open_catalog
     from dativo_workers.storage import catalog_properties
 
     job = load_job(job_path)
@@ -71,6 +66,8 @@ def _targets(job_path: Path, runner_path: Path | None) -> list[tuple[LoadedJob, 
 
 
 def _entries(one: LoadedJob, table: Table) -> list[dict[str, Any]]:
+    from dativo_workers.iceberg import state_reset_key, state_snapshot
+
     cfg = one.config
     state, snapshot = state_snapshot(table, cfg.tenant_id, cfg.name)
     summary = snapshot.summary.additional_properties if snapshot is not None and snapshot.summary else {}
@@ -139,6 +136,9 @@ def reset(
     run read everything: on a merge table that converges, on an append table it loads the rows
     again (use `dativo run --full-refresh` to replace them instead).
     """
+    from dativo_workers.config.job import object_name
+    from dativo_workers.iceberg import state_snapshot
+
     changes: list[tuple[LoadedJob, Catalog, dict[str, str], dict[str, str]]] = []
     objects: set[str] = set()
     targets = _targets(job, runner)
@@ -201,6 +201,8 @@ def commit_state(catalog: Catalog, identifier: tuple[str, str], tenant: str, job
 
     Like a run's commit: pyiceberg's own retry is off, conflicts are retried on the reloaded
     table, and after any error the table is searched for this reset before deciding."""
+    from dativo_workers.iceberg import _disable_library_retries, commit_verified, state_prefix, state_reset_key
+
     marker = state_reset_key(tenant, job)
     properties = {
         **{state_prefix(tenant, job) + k: v for k, v in state.items()},

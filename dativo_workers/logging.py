@@ -9,9 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 
-import structlog
-
-from dativo_workers.secrets.redact import RedactingFilter, redact_event
+# structlog and the redaction are imported by configure(): `dativo --help` needs neither.
 
 LEVELS = ("debug", "info", "warning", "error")
 FORMATS = ("console", "json")
@@ -23,11 +21,17 @@ QUIET_OUTCOMES_ENV = "DATIVO_LOG_QUIET_OUTCOMES"
 
 def _drop_outcomes(_logger: object, _name: str, event: dict[str, object]) -> dict[str, object]:
     if event.get("event") in OUTCOME_EVENTS:
+        import structlog
+
         raise structlog.DropEvent
     return event
 
 
 def configure(level: str = "warning", fmt: str = "console", quiet_outcomes: bool = False) -> None:
+    import structlog
+
+    from dativo_workers.secrets.redact import RedactingFilter, redact_event
+
     numeric = getattr(logging, level.upper(), logging.WARNING)
     logging.basicConfig(level=numeric, stream=sys.stderr, format="%(message)s")
     for handler in logging.getLogger().handlers:  # on handlers: records propagated from any logger pass here

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from dativo_workers.errors import ConfigError, TransientError
+from dativo_workers.secrets.redact import MASK  # defined there: redact imports nothing heavy
 
 # Any `${secret:...}`: a malformed one is an error naming it, never a literal left in place.
 REFERENCE = re.compile(r"\$\{secret:([^}]*)\}")
@@ -28,7 +29,6 @@ SECRET_NAME = re.compile(r"^[A-Za-z0-9]+(?:[-_][A-Za-z0-9]+)*$")
 TENANT_ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _TOKEN = re.compile(r"^[A-Za-z0-9_\-]+$")  # a key or a version
 MAX_TENANT_LENGTH = 63
-MASK = "***"
 GLOBAL_SCOPE = "GLOBAL"
 NAME_RULE = "one segment of letters and digits with single '-' or '_' between them (no '/', '.', '--')"
 TENANT_RULE = "lower-case letters and digits with single '-' between them (e.g. acme-eu), at most 63 characters"

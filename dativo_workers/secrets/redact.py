@@ -30,8 +30,8 @@ from typing import Any, TypeVar
 from urllib.parse import quote, quote_plus
 
 from dativo_workers.errors import DativoError
-from dativo_workers.secrets.base import MASK
 
+MASK = "***"  # what every masked value reads as (secrets.base re-exports it)
 MIN_LENGTH = 4
 COMMON_WORD_MAX = 12  # letters only and shorter than this: reads like a word or a name (`dativo`, `admin`)
 COMMON_NUMBER_MAX = 8  # digits only and shorter than this: a port, a count, a year
