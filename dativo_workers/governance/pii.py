@@ -144,6 +144,13 @@ NAME_RULES: dict[str, tuple[str, re.Pattern[str], float]] = {
             "tax_?id_number",
             "tax_?payer_id",
             "tax_?number",
+            "tax_?file" + _NUM,
+            "tfn",
+            "ird" + _NUM,
+            "cuit",
+            "rfc",
+            "rut",
+            "nit",
             "tax_identification" + _NUM,
             "tin",
             "itin",
@@ -174,8 +181,32 @@ NAME_RULES: dict[str, tuple[str, re.Pattern[str], float]] = {
             "identity_number",
             "identification_number",
             "identification_id",
-            "government_id" + _NUM,
-            "gov_id",
+            "government_?id" + _NUM,
+            "gov_?id",
+            "govt_?id" + _NUM,
+            "sin",
+            "pps" + _NUM,
+            "cuil",
+            "amka",
+            "cnp",
+            "egn",
+            "oib",
+            "jmbg",
+            "emso",
+            "hetu",
+            "henkilotunnus",
+            "fodselsnummer",
+            "rodne_cislo",
+            "(?:tc_)?kimlik" + _NUM,
+            "rrn",
+            "nric",
+            "hkid",
+            "ahv" + _NUM,
+            "avs" + _NUM,
+            "nss",
+            "cpr" + _NUM,
+            "cartao_(?:de_)?cidadao",
+            "(?:documento|numero)_(?:de_)?identi(?:dad|dade|ficacion|ficacao)",
             "personal_id" + _NUM,
             "personal_number",
             "sozialversicherungs_?nummer",
@@ -886,7 +917,7 @@ AMBIGUOUS_CREDENTIAL = re.compile(
 KEY_NOT = _words(
     "idempotency", "idempotence", "cache", "object", "partition", "sort", "range", "hash_key", "primary",
     "foreign", "natural", "business", "surrogate", "public", "pub", "row", "dedup", "dedupe", "lookup", "join",
-    "unique", "composite", "external", "publishable", "s3", "storage", "file", "bucket", "routing", "shard",
+    "unique", "composite", "external", "publishable", "storage", "file", "bucket", "routing", "shard",
     "sharding", "group", "ordering", "message", "event", "correlation", "trace", "meta", "setting", "config",
     "property", "attribute", "map", "dict", "translation", "i18n", "label", "lang", "locale", "sequence", "index",
     "idx", "version", "content", "ssh_public", "host", "fingerprint", "registry", "kv", "item", "record", "entity",
@@ -1429,6 +1460,14 @@ PERSONAL_ID_MODULES = (
     "tr.tckimlik",
     "ua.rntrc",
     "za.idnr",
+    "pt.nif",
+    "pt.cc",
+    "ar.cuit",
+    "co.nit",
+    "au.tfn",
+    "nz.ird",
+    "do.cedula",
+    "ru.inn",
 )
 # a date-only check (DK CPR; CZ/SK birth numbers of 9 digits are left out) counts only in its written
 # form DDMMYY-NNNN
@@ -1437,7 +1476,7 @@ _PERSONAL_ID_FORMAT = {
     "dk.cpr": re.compile(r"^[0-3]\d[01]\d\d\d-\d{4}$"),
     "ch.ssn": re.compile(r"^756\.\d{4}\.\d{4}\.\d{2}$"),
 }
-PERSONAL_ID_RE = r"^[0-9A-Z][0-9A-Z .+/-]{7,22}[0-9A-Z]$"  # candidates: 9 to 24 characters, 6 or more digits
+PERSONAL_ID_RE = r"^[0-9A-Z][0-9A-Z .+/-]{6,22}[0-9A-Z]$"  # candidates: 8 to 24 characters, 6 or more digits
 _PERSONAL_ID_MIN_DIGITS = 6
 
 
@@ -1450,13 +1489,37 @@ _PERSONAL_ID_LENGTHS = {
     "kr.rrn": (13,), "lt.asmens": (11,), "mx.curp": (18,), "no.fodselsnummer": (11,), "pl.pesel": (11,),
     "ro.cnp": (13,), "se.personnummer": (10, 12), "si.emso": (13,), "sk.rc": (10,), "th.pin": (13,),
     "tr.tckimlik": (11,), "ua.rntrc": (10,), "za.idnr": (13,), "dk.cpr": (10,),
+    "pt.nif": (9,), "pt.cc": (12,), "ar.cuit": (11,), "co.nit": (8, 9, 10, 11), "au.tfn": (8, 9), "nz.ird": (8, 9),
+    "do.cedula": (11,), "ru.inn": (12,), "pe.cui": (9,), "hu.adoazonosito": (10,),
 }  # fmt: skip
 _SEPARATORS = re.compile(r"[^0-9A-Za-z]")
 
 
+def _pe_dni(value: str) -> bool:
+    """PE DNI with its check character (python-stdnum's ``pe.cui`` also takes the 8 digits alone)."""
+    from stdnum.pe import cui
+
+    return len(_SEPARATORS.sub("", value)) == 9 and bool(cui.is_valid(value))
+
+
+def _hu_tax_id(value: str) -> bool:
+    """HU personal tax id (adóazonosító jel): 10 digits starting with 8, the last one the sum of the
+    first nine weighted 1..9, mod 11."""
+    digits = _SEPARATORS.sub("", value)
+    if len(digits) != 10 or not digits.isdigit() or digits[0] != "8":
+        return False
+    check = sum(int(d) * w for w, d in enumerate(digits[:9], start=1)) % 11
+    return check == int(digits[9])
+
+
+_PERSONAL_ID_FUNCTIONS: dict[str, Callable[[str], bool]] = {"pe.cui": _pe_dni, "hu.adoazonosito": _hu_tax_id}
+
+
 def _personal_id_checks() -> list[tuple[frozenset[int], Callable[[str], bool]]]:
     """(lengths without separators, check) of each personal id module."""
-    checks: list[tuple[frozenset[int], Callable[[str], bool]]] = []
+    checks: list[tuple[frozenset[int], Callable[[str], bool]]] = [
+        (frozenset(_PERSONAL_ID_LENGTHS[name]), check) for name, check in _PERSONAL_ID_FUNCTIONS.items()
+    ]
     for name in [*PERSONAL_ID_MODULES, *_PERSONAL_ID_FORMAT]:
         try:
             module = importlib.import_module("stdnum." + name)
@@ -1651,13 +1714,16 @@ def _rules_share(detector: str, values: _Values, name_matched: bool) -> float:
             # SSNs written both ways (`113-15-3396`, `370056639`): bare digits count beside dashed ones
             share = values.share(r"^\d{3}-?\d{2}-?\d{4}$", _ssn, VALUE_SHARE)
         if share < VALUE_SHARE:
-            share = _personal_id_share(values, VALUE_SHARE)
+            # (a few codes repeated over and over, `162673000`, are codes of things, not people's numbers)
+            if len(pc.unique(values.text)) >= PERSONAL_ID_DISTINCT * values.count:
+                share = _personal_id_share(values, VALUE_SHARE)
         elif _isbn_like(_spread(values, CHECK_VALUES)):
             share = 0.0  # ISBN-10s pass the NHS number's mod 11
     return share
 
 
 SSN_WRITTEN_SHARE = 0.3
+PERSONAL_ID_DISTINCT = 0.5  # on values alone, identity numbers of a stdnum country must be half distinct
 # medical record numbers: a column where a fifth of the values say `MRN` and all are id-shaped
 MRN_TAGGED_RE = r"^(?i:MRN|MR|PID|PATID|PATIENT)[-: #]?\d{5,}$"
 MRN_TAGGED_SHARE = 0.2
