@@ -465,8 +465,38 @@ def _object_asset(job: LoadedJob, asset_path: str, name: str, tables: int) -> st
     return f"{asset_path}#{name}"
 
 
+def _declared_objects(job: LoadedJob) -> dict[str, Any]:
+    """The objects the job's reader declares in its options ({name: DeclaredObject}; empty for
+    readers that declare none, or when the connector is not installed: that is reported later)."""
+    source = job.config.source
+    if source.connector is None:
+        return {}
+    from dativo_workers.plugins.manager import installed_plugins
+
+    cls = next((p.cls for p in installed_plugins() if p.kind == "reader" and p.name == source.connector), None)
+    declared = cls.declared_objects(dict(source.options)) if cls is not None else None
+    return {obj.name: obj for obj in declared or []}
+
+
+def _object_defaults(raw: dict[str, Any], declared: Any, has_asset: bool) -> None:
+    """A declared object's defaults in one object's raw job (what the job sets wins)."""
+    if declared is None:
+        return
+    if declared.cursor_field and not raw["source"].get("incremental"):
+        incremental = {"cursor_field": declared.cursor_field}
+        if declared.lookback:
+            incremental["lookback"] = declared.lookback
+        raw["source"]["incremental"] = incremental
+    target = raw["target"]
+    if declared.primary_key and target.get("mode") == "merge" and not target.get("merge_key") and not has_asset:
+        target["merge_key"] = list(declared.primary_key)
+
+
 def _expand_objects(job: LoadedJob) -> list[LoadedJob]:
     tables = job.config.source.tables
+    declared = _declared_objects(job)
+    if not tables and declared:
+        tables = [TableEntry(name=name) for name in declared]
     key = "table" if job.config.target.is_iceberg else "path"  # writer targets: `{object}` in target.path
     template = getattr(job.config.target, key) or ""
     if len(tables) > 1 and OBJECT_PLACEHOLDER not in template:
@@ -475,13 +505,13 @@ def _expand_objects(job: LoadedJob) -> list[LoadedJob]:
             f'target.{key} (e.g. `{key}: "{OBJECT_PLACEHOLDER}"`) so each lands in its own {key}'
         )
     raw_asset = str(job.raw.get("asset_path") or "")
-    if len(tables) <= 1 and OBJECT_PLACEHOLDER not in template and OBJECT_PLACEHOLDER not in raw_asset:
+    if len(tables) <= 1 and OBJECT_PLACEHOLDER not in template and OBJECT_PLACEHOLDER not in raw_asset and not declared:
         return [job]
     names = [object_name(t) for t in tables] or [job.config.name]
     if len(set(names)) != len(names):
         raise ConfigError(f"{job.path}: source.tables: two tables share an object name; set `object:` on one")
     jobs = []
-    raw_tables = job.raw["source"].get("tables") or [None]
+    raw_tables = job.raw["source"].get("tables") or ([{"name": n} for n in declared] if declared else [None])
     raw_template = str(job.raw["target"].get(key) or "")  # the stored job keeps its ${ENV}
     if OBJECT_PLACEHOLDER not in raw_template:
         raw_template = template
@@ -492,5 +522,6 @@ def _expand_objects(job: LoadedJob) -> list[LoadedJob]:
         raw["target"][key] = raw_template.replace(OBJECT_PLACEHOLDER, name)
         if raw_asset:
             raw["asset_path"] = _object_asset(job, raw_asset, name, len(tables))
+        _object_defaults(raw, declared.get(name), bool(raw_asset))
         jobs.append(job_from_dict(str(job.path), raw))
     return jobs

@@ -121,6 +121,19 @@ class DiscoveredObject:
 
 
 @dataclass(frozen=True)
+class DeclaredObject:
+    """An object a reader's own settings declare (a REST resource, a built-in API object), with
+    the defaults its job takes unless the job sets them: ``cursor_field``/``lookback`` become
+    ``source.incremental``; ``primary_key`` becomes ``target.merge_key`` of a `mode: merge` job
+    without an asset."""
+
+    name: str
+    cursor_field: str | None = None
+    lookback: str | None = None
+    primary_key: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class WriterContext:
     """Where and under which name a writer puts one partition's output.
 
@@ -197,6 +210,14 @@ class DataReader(ABC):
     def __init__(self, config: Any, context: SourceContext) -> None:
         self.config = config
         self.context = context
+
+    @classmethod
+    def declared_objects(cls, options: dict[str, Any]) -> list[DeclaredObject] | None:
+        """The objects ``source.options`` declare (None: the reader declares none). A job that
+        lists no ``source.tables`` loads each of them (one table and run per object with
+        `target.table: "{object}"`), and each object's job takes its defaults (see
+        ``DeclaredObject``). Called on the job as written: references unresolved, nothing read."""
+        return None
 
     def plan(self) -> list[Partition]:
         """Split the source into partitions. Default: one partition for everything."""
