@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
+bash scripts/build_access_log.sh  # the Rust reader plugin (Debian's toolchain; exit 2 when it fails)
 bash scripts/services.sh
 .venv/bin/ruff check .
 
