@@ -784,6 +784,8 @@ CREDENTIAL_NOT = _words(
 )
 # names about e-mail messages or preferences, not about an address
 EMAIL_NOT = _words(
+    "label",
+    "kind",
     "template",
     "subject",
     "body",
@@ -946,7 +948,9 @@ DIGIT_DETECTORS = {"phone", "ip_address"}
 MACHINE_EMAIL_RE = (
     r"(?i)@([a-z0-9-]+\.)*(iam\.gserviceaccount\.com|developer\.gserviceaccount\.com|appspot\.gserviceaccount\.com)$"
 )
-EMAIL_RE = r"^[^\s@<>(),;:\"]+@[^\s@<>(),;:\".]+(\.[^\s@<>(),;:\".]+)*\.[^\W\d_]{2,}$"
+_EMAIL_CORE = r"[^\s@<>(),;:\"]+@[^\s@<>(),;:\".]+(\.[^\s@<>(),;:\".]+)*\.[^\W\d_]{2,}"
+# an address alone, with a display name (`Ana Lima <ana@example.org>`, RFC 5322) or as a `mailto:` URI
+EMAIL_RE = rf"^{_EMAIL_CORE}$|^[^<>@\n]{{1,80}} <{_EMAIL_CORE}>$|^<{_EMAIL_CORE}>$|^(?i:mailto):{_EMAIL_CORE}$"
 # candidates for libphonenumber: an international prefix (+ or 00), or digits with phone punctuation
 _EXT = r"(\s*(x|ext\.?|#)\s*\d{1,6})?"
 PHONE_ANY_RE = r"^(\+|00)?\s*\(?\d[\d ().\-/]{5,20}\d" + _EXT + "$"
@@ -968,8 +972,8 @@ _MBI_L = "[AC-HJKMNP-RT-Y]"
 MBI_RE = rf"^[1-9]{_MBI_L}[0-9AC-HJKMNP-RT-Y]\d-?{_MBI_L}[0-9AC-HJKMNP-RT-Y]\d-?{_MBI_L}{{2}}\d{{2}}$"
 CARD_SHAPE_RE = r"^\d{4}[ -]?\d{4}[ -]?\d{4}[ -]?\d{1,7}$"
 IBAN_SHAPE_RE = r"(?i)^[A-Z]{2}\d{2}( ?[A-Z0-9]){11,30}$"
-IPV4_RE = r"^((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$"
-IPV6_SHAPE_RE = r"^[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*$"
+IPV4_RE = r"^((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(:\d{1,5})?$"  # a port too
+IPV6_SHAPE_RE = r"^\[?[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*(\](:\d{1,5})?)?$"
 STREET_RE = (
     r"(?i)^\d+[a-z]?,? [\w .'-]+ (street|st|avenue|ave|road|rd|lane|ln|drive|dr|boulevard|blvd|way|court|ct|place|pl"
     r"|terrace|square|sq)\b\.?"
@@ -1187,6 +1191,8 @@ def _some_digits(value: str) -> bool:
 
 
 def _ipv6(value: str) -> bool:
+    if value.startswith("["):  # `[2001:db8::1]:443`
+        value = value[1:].rsplit("]", 1)[0]
     try:
         return isinstance(ipaddress.ip_address(value), ipaddress.IPv6Address)
     except ValueError:
@@ -1598,8 +1604,26 @@ _NAMED_UNION = {d: "|".join(f"(?:{r.pattern})" for r in rules) for d, rules in I
 _ANY_IDENTIFIER = "|".join(f"(?:{u})" for u in _ALONE_UNION.values() if u)
 
 
+# contact values wrapped in a URI scheme or a JSON list (`tel:+36-1-280-6775`, Graph's
+# `businessPhones` = `["+43 1 234579784"]`): the first value, unwrapped, is judged
+_WRAPPED = r"^(?i:tel:|callto:|sip:|mailto:)|^\[\s*\""
+_JSON_LIST_FIRST = r"^\[\s*\"([^\"]*)\".*\]$"
+
+
 class _Values:
     """The non-null sampled values of one column as stripped strings, with cheap share helpers."""
+
+    def unwrapped(self) -> _Values | None:
+        """The values with a `tel:` scheme or a JSON list taken off, when most are so wrapped."""
+        if self._unwrapped is None:
+            self._unwrapped = False
+            if self.count and self.share(_WRAPPED) >= VALUE_SHARE:
+                text = pc.replace_substring_regex(self.text, _JSON_LIST_FIRST, r"\1")
+                text = pc.replace_substring_regex(text, r"^(?i:tel:|callto:|sip:)", "")
+                inner = _Values(text)
+                inner._unwrapped = False  # once
+                self._unwrapped = inner
+        return self._unwrapped or None
 
     def __init__(self, array: pa.ChunkedArray | pa.Array) -> None:
         self.type = array.type
@@ -1617,6 +1641,7 @@ class _Values:
         self.has_digit = self.count and pc.sum(pc.match_substring_regex(self.text, r"\d")).as_py() / self.count
         self._any_identifier: float | None = None
         self._id_length: float | None = None
+        self._unwrapped: _Values | bool | None = None
 
     def integer_span(self) -> int:
         """max - min of an integer column's sampled values (0 for other types)."""
@@ -1755,6 +1780,8 @@ def _value_share(detector: str, values: _Values, name_matched: bool, random_toke
         if not values.has_digit and detector != "bank_code":
             return 0.0
         return _rules_share(detector, values, name_matched)
+    if detector in ("phone", "email") and (inner := values.unwrapped()) is not None:
+        return _value_share(detector, inner, name_matched, random_tokens)
     if detector == "email":
         share = values.share(EMAIL_RE)
         if share >= VALUE_SHARE and values.share(MACHINE_EMAIL_RE) >= VALUE_SHARE:
@@ -1763,6 +1790,8 @@ def _value_share(detector: str, values: _Values, name_matched: bool, random_toke
             # login ids where an address was expected (`SKING` in a sample HR schema's `email`):
             # enough not to contradict the name, never enough to confirm it
             login = values.share(r"^[A-Za-z][A-Za-z0-9._%+-]{1,63}$") - values.share(r"^[A-Fa-f][0-9A-Fa-f]{5,63}$")
+            if len(pc.unique(values.text)) < PERSON_NAME_ALONE_DISTINCT * values.count:
+                return 0.0  # a few words again and again (`work`, `home`): a kind of address, not logins
             return min(login, CONTRADICTION_SHARE)  # (hex strings are ids or hashes, not logins)
         return share
     if detector in DIGIT_DETECTORS and not values.has_digit:

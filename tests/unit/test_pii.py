@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import random
 import uuid
 
@@ -1411,3 +1412,53 @@ def test_identity_document_names_of_more_countries(name: str) -> None:
     finding = detect_column(name, pa.array([_hu_tax() for _ in range(20)]))
     assert finding is not None and finding.label == SENSITIVE, name
     assert detect_column(name, pa.array(["yes", "no", "yes", "no"] * 5)) is None, name  # values contradict
+
+
+# -- contact values in other notations: display names, tel: URIs, JSON lists, ports -----------------
+
+
+def test_emails_with_display_names_and_mailto() -> None:
+    people = [f"{first} {last}" for first in FIRST for last in LAST][:30]
+    named = [f"{p} <{p.split()[0].lower()}.{i}@mail.example>" for i, p in enumerate(people)]
+    assert detect_column("rcpt", _array(named)).detector == "email"
+    assert detect_column("rcpt", _array([f"mailto:user{i}@example.net" for i in range(30)])).detector == "email"
+    assert detect_column("rcpt", _array([f"Ticket {i} <queue>" for i in range(30)])) is None  # no address
+    assert detect_column("email_label", _array(["work", "home", "other"] * 10)) is None  # a kind of address
+    assert detect_column("email_type", _array(["work", "home", "other"] * 10)) is None
+
+
+def test_phones_as_tel_uris_and_json_lists() -> None:
+    numbers = ["+61 2 9374 4000", "+64 9 303 4100", "+351 21 321 7000", "+30 21 0332 8000", "+40 21 305 5500"]
+    numbers += ["+36 1 441 4000", "+420 224 002 111", "+57 1 382 0800", "+51 1 311 4000", "+27 21 403 2911"]
+    tel = [f"tel:{n.replace(' ', '-')}" for n in numbers] * 3
+    assert detect_column("u5", _array(tel)).detector == "phone"
+    lists = [f'["{n}"]' for n in numbers] * 3
+    assert detect_column("u5", _array(lists)).detector == "phone"
+    assert (
+        detect_column("otherPhones", _array([f'["{a}", "{b}"]' for a, b in itertools.pairwise(numbers)])).label == PII
+    )
+    # JSON lists of amounts, versions and ids are no phones
+    assert (
+        detect_column("u5", _array([f'["{rng.randint(1000, 99999)}.{rng.randint(10, 99)}"]' for _ in range(30)]))
+        is None
+    )
+    assert detect_column("u5", _array([f'["ORD-{_digits(8)}"]' for _ in range(30)])) is None
+
+
+def test_ip_addresses_with_ports() -> None:
+    v4 = [
+        f"{rng.randint(1, 223)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
+        f":{rng.randint(1024, 65535)}"
+        for _ in range(30)
+    ]
+    assert detect_column("peer", _array(v4)).detector == "ip_address"
+    assert detect_column("peer", _array([f"[2001:db8::{i:x}]:443" for i in range(1, 31)])).detector == "ip_address"
+    # versions with a build number and times are not addresses
+    assert (
+        detect_column(
+            "peer",
+            _array([f"{rng.randint(1, 9)}.{rng.randint(0, 30)}.{rng.randint(0, 99)}:{_digits(4)}" for _ in range(30)]),
+        )
+        is None
+    )
+    assert detect_column("peer", _array([f"10:{i % 60:02d}:{i % 60:02d}" for i in range(30)])) is None
