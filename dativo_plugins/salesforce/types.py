@@ -110,8 +110,9 @@ def convert(texts: pa.Array, field: SfField, where: str) -> pa.Array:
         if pa.types.is_timestamp(target):
             return pc.cast(texts, target)  # ISO 8601 with `Z` (Bulk) or `+0000` (REST)
         if pa.types.is_time(target):
-            stamps = pc.cast(pc.binary_join_element_wise("1970-01-01T", pc.utf8_rtrim(texts, "Z"), ""), TIMESTAMP)
-            return pc.cast(pc.cast(stamps, pa.timestamp("us")), target)
+            clock = pc.utf8_rtrim(texts, "Z")  # `13:15:00.000Z`: a time of day, no date
+            stamps = pc.cast(pc.binary_join_element_wise("1970-01-01T", clock, ""), pa.timestamp("us"))
+            return pc.cast(stamps, target)
         return pc.cast(texts, target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise SourceError(f"{where}: field {field.name} ({field.sf_type}): {exc}") from None
