@@ -79,6 +79,9 @@ class PaginatorSpec(PluginSettings):
     total_path: str | None = None  # offset/page_number: total records (or pages with total_pages_path)
     total_pages_path: str | None = None
     stop_on_empty_page: bool = True
+    # cursor: a scroll session whose cursor stays the same from page to page (Intercom's scroll
+    # API); progress is then checked on the pages themselves (the same page twice is an error)
+    scroll: bool = False
 
     _paths = field_validator("cursor_path", "next_url_path", "stop_path", "has_more_path", "total_path")(
         classmethod(lambda cls, v: _check_path(v))
@@ -109,9 +112,12 @@ class IncrementalSpec(PluginSettings):
     lookback: str | None = None
     start: int | str | None = None  # the first run's lower bound (default: none sent, everything)
     client_side: bool = False  # also drop records whose cursor_field is older than the bound
-    operator: Literal[">=", ">"] = ">="  # how the API compares (documentation only; the bound is inclusive)
+    operator: Literal[">=", ">"] = ">="  # how the API compares; with ">" the bound sent is one unit earlier
+    # the API leaves out changes younger than this (Zendesk: a minute): the committed cursor is the
+    # moment the run was planned less `lag`
+    lag: str | None = None
 
-    @field_validator("lookback")
+    @field_validator("lookback", "lag")
     @classmethod
     def _lookback(cls, value: str | None) -> str | None:
         parse_lookback(value)
@@ -132,6 +138,7 @@ class PartitionSpec(PluginSettings):
     step: int = Field(100_000, ge=1)  # id_range
     format: Literal["iso", "unix", "unix_ms", "date"] = "iso"  # time
     end_inclusive: bool = False  # the API's end bound includes the value: send end - 1 unit
+    start_exclusive: bool = False  # the API's start bound excludes the value: send start - 1 unit
 
 
 class ResourceSpec(PluginSettings):
@@ -150,6 +157,7 @@ class ResourceSpec(PluginSettings):
     parent_fields: dict[str, str] = Field(default_factory=dict)  # child column -> parent field path
     fields: dict[str, str] = Field(default_factory=dict)  # declared columns and types (without an asset)
     raw_json: bool | None = None  # default: the options' raw_json
+    missing_ok: bool = False  # a child: HTTP 404 for a parent's request is no records (the parent is gone)
 
     @field_validator("name")
     @classmethod
@@ -190,12 +198,9 @@ class RateLimitSpec(PluginSettings):
     key: str | None = None  # default: the base URL's host
 
 
-class RestApiOptions(PluginSettings):
-    base_url: str
-    auth: AuthSpec = Field(default_factory=lambda: AuthSpec(type="none"))
-    headers: dict[str, str] = Field(default_factory=dict)
-    resources: list[ResourceSpec] = Field(min_length=1)
-    raw_json: bool = False
+class HttpOptions(PluginSettings):
+    """What every HTTP source takes: batching, timeouts, retries, a rate limit."""
+
     batch_size: int = Field(1000, ge=1)
     rate_limit: RateLimitSpec | None = None
     timeout_seconds: float = Field(60.0, gt=0)
@@ -205,6 +210,14 @@ class RestApiOptions(PluginSettings):
     max_backoff_seconds: float = Field(30.0, ge=0)
     max_retry_after_seconds: float = Field(120.0, ge=0)
     max_pages: int | None = Field(None, ge=1)  # a safety stop per request chain
+
+
+class RestApiOptions(HttpOptions):
+    base_url: str
+    auth: AuthSpec = Field(default_factory=lambda: AuthSpec(type="none"))
+    headers: dict[str, str] = Field(default_factory=dict)
+    resources: list[ResourceSpec] = Field(min_length=1)
+    raw_json: bool = False
     infer_pages: int = Field(1, ge=1)  # pages read to infer a schema without an asset
 
     @model_validator(mode="after")

@@ -28,6 +28,7 @@ from dativo_plugins.rest_api.http import (
     BasicAuth,
     BearerAuth,
     HttpClient,
+    HttpError,
     OAuth2ClientCredentials,
     OAuth2RefreshToken,
     RateLimiter,
@@ -242,9 +243,11 @@ class RestApiReader(DataReader):
 
     def planned_state(self) -> dict[str, str]:
         key = self._state_key()
-        if key is None or self._end is None:
+        spec = self._incremental()
+        if key is None or spec is None or self._end is None:
             return {}
-        return {key: iso(self._end)}
+        lag = _seconds(spec.lag, "incremental.lag") if spec.lag else 0.0
+        return {key: iso(self._end - dt.timedelta(seconds=lag))}
 
     # -- planning ----------------------------------------------------------------------
 
@@ -476,7 +479,12 @@ class RestApiReader(DataReader):
         body = copy.deepcopy(resource.body) if resource.body is not None else None
         if root:
             self._bounds(resource, spec, params, body)
-        yield from self._paginate(resource, path, params, body)
+        try:
+            yield from self._paginate(resource, path, params, body)
+        except HttpError as exc:
+            if not (resource.missing_ok and not root and exc.status_code == 404):
+                raise
+            log.info("child request found nothing, skipped", resource=resource.name, error=str(exc))
 
     def _bounds(
         self, resource: ResourceSpec, spec: dict[str, Any], params: dict[str, Any], body: dict[str, Any] | None
@@ -493,17 +501,19 @@ class RestApiReader(DataReader):
                 params[name] = value
 
         if inc is not None and inc.param and spec.get("since"):
-            put(inc.location, inc.param, format_time(parse_time(spec["since"], "since"), inc.format))
+            since = parse_time(spec["since"], "since") - _unit(inc.format, inc.operator == ">")
+            put(inc.location, inc.param, format_time(since, inc.format))
         if inc is not None and inc.end_param and spec.get("until"):
             put(inc.location, inc.end_param, format_time(parse_time(spec["until"], "until"), inc.format))
         if part is not None and "lo" in spec:
             lo, hi = spec["lo"], spec["hi"]
             if part.type == "time":
                 end = parse_time(hi, "hi") - (dt.timedelta(seconds=1) if part.end_inclusive else dt.timedelta())
-                put(part.location, part.start_param, format_time(parse_time(lo, "lo"), part.format))
+                start = parse_time(lo, "lo") - _unit(part.format, part.start_exclusive)
+                put(part.location, part.start_param, format_time(start, part.format))
                 put(part.location, part.end_param, format_time(end, part.format))
             else:
-                put(part.location, part.start_param, int(lo))
+                put(part.location, part.start_param, int(lo) - (1 if part.start_exclusive else 0))
                 put(part.location, part.end_param, int(hi) - (1 if part.end_inclusive else 0))
 
     def _paginate(
@@ -553,7 +563,15 @@ class RestApiReader(DataReader):
                 if cursor is MISSING or cursor is None or cursor == "":
                     return
                 token = json_text(cursor)
-                if token in seen:
+                if pag.scroll:
+                    digest = hashlib.sha256(json_text(records).encode()).hexdigest()
+                    if digest == previous:
+                        raise SourceError(
+                            f"{what}: the paginator does not advance: the scroll returned the same page again; "
+                            "stopping instead of looping"
+                        )
+                    previous = digest
+                elif token in seen:
                     raise SourceError(
                         f"{what}: the paginator does not advance: the cursor {_short(token)} came back a second "
                         "time; stopping instead of reading the same pages again"
@@ -651,6 +669,17 @@ def build_auth(options: RestApiOptions) -> Auth:
             spec.scope,
         )
     return Auth()
+
+
+def _unit(fmt: str, apply: bool) -> dt.timedelta:
+    """One unit of a time format (to turn an exclusive bound into an inclusive one)."""
+    if not apply:
+        return dt.timedelta()
+    if fmt == "unix_ms":
+        return dt.timedelta(milliseconds=1)
+    if fmt == "date":
+        return dt.timedelta(days=1)
+    return dt.timedelta(seconds=1)
 
 
 def _truthy(value: Any) -> bool:
