@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -39,17 +40,34 @@ def loadavg() -> str:
         return " ".join(handle.read().split()[:3])
 
 
+PYCACHE = Path(tempfile.gettempdir()) / "dativo-bench-startup-pycache"
+BYTECODE = True  # set by --no-bytecode-cache
+
+
 def engine_env(root: Path | None) -> dict[str, str]:
-    return bench.child_env(root)
+    """As a user's install runs: byte-compiled modules cached (in a private prefix, so the checkout
+    stays clean), unless --no-bytecode-cache (PYTHONDONTWRITEBYTECODE: every engine module is
+    compiled from source at each start, about 0.2 s here)."""
+    env = bench.child_env(root)
+    if BYTECODE:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
+    else:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
 
 
-def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
+def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system, the process and its children): the CPU time
+    moves less than the wall time when the rest of the machine is busy."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stderr[-3000:]}")
-    return elapsed
+    return elapsed, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def imported(env: dict[str, str], cwd: Path) -> list[str]:
@@ -73,8 +91,11 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--engine", action="append", default=[], help="LABEL=DIR: also measure this engine copy")
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--rows", type=int, default=1000)
+    parser.add_argument("--no-bytecode-cache", action="store_true", help="compile every module at each start")
     parser.add_argument("--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "dativo-bench-startup")
     args = parser.parse_args(argv)
+    global BYTECODE
+    BYTECODE = not args.no_bytecode_cache
 
     engines: dict[str, Path | None] = {"current": None}
     for spec in args.engine:
@@ -86,8 +107,8 @@ def main(argv: list[str]) -> None:
     job = bench.write_job(data, csv_path, bench.write_asset(data), 64, {})
     dativo = bench.dativo_command()
 
-    help_times: dict[str, list[float]] = {label: [] for label in engines}
-    run_times: dict[str, list[float]] = {label: [] for label in engines}
+    help_times: dict[str, list[tuple[float, float]]] = {label: [] for label in engines}
+    run_times: dict[str, list[tuple[float, float]]] = {label: [] for label in engines}
     load_before = loadavg()
     for root in engines.values():  # warm the page cache and the bytecode caches
         timed([*dativo, "--help"], data, engine_env(root))
@@ -104,17 +125,23 @@ def main(argv: list[str]) -> None:
                 shutil.rmtree(state, ignore_errors=True)
     load_after = loadavg()
 
-    print(f"load average before {load_before}, after {load_after}; {os.cpu_count()} CPUs; {args.repeat} runs each")
-    print("| engine | `dativo --help` median (min) | small `dativo run` median (min) | modules for --help | heavy |")
-    print("|---|---|---|---|---|")
+    print(
+        f"load average before {load_before}, after {load_after}; {os.cpu_count()} CPUs; {args.repeat} runs each; "
+        f"bytecode cache {'on' if BYTECODE else 'off'}"
+    )
+    print(
+        "| engine | `dativo --help` wall median (min) | CPU | small `dativo run` wall median (min) | CPU "
+        "| modules for --help | heavy |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for label, root in engines.items():
         modules = imported(engine_env(root), data)
         heavy = sorted({m.split(".")[0] for m in modules if m.split(".")[0] in HEAVY})
-        h, r = help_times[label], run_times[label]
-        print(
-            f"| {label} | {statistics.median(h):.3f} s ({min(h):.3f}) | {statistics.median(r):.3f} s ({min(r):.3f}) "
-            f"| {len(modules)} | {', '.join(heavy) or '-'} |"
-        )
+        cells = []
+        for runs in (help_times[label], run_times[label]):
+            wall, cpu = [w for w, _ in runs], [c for _, c in runs]
+            cells += [f"{statistics.median(wall):.3f} s ({min(wall):.3f})", f"{statistics.median(cpu):.3f} s"]
+        print(f"| {label} | {' | '.join(cells)} | {len(modules)} | {', '.join(heavy) or '-'} |")
 
 
 if __name__ == "__main__":
