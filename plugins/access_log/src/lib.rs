@@ -534,14 +534,16 @@ fn schema(py: Python<'_>) -> PyResult<PyObject> {
     schema_capsule(py)
 }
 
-/// Line breaks in the first `end` bytes of a file (a partition's first line number).
+/// Line breaks in bytes [start, end) of a file: a partition's first line number, counted at
+/// planning time (memchr: several GB/s from the page cache).
 #[pyfunction]
-fn count_newlines(py: Python<'_>, path: &str, end: u64) -> PyResult<u64> {
+fn count_newlines(py: Python<'_>, path: &str, start: u64, end: u64) -> PyResult<u64> {
     let owned = path.to_owned();
     py.allow_threads(move || -> io::Result<u64> {
         let mut file = File::open(&owned)?;
+        file.seek(SeekFrom::Start(start))?;
         let mut buf = vec![0u8; READ_CHUNK];
-        let mut left = end;
+        let mut left = end.saturating_sub(start);
         let mut count = 0u64;
         while left > 0 {
             let want = (buf.len() as u64).min(left) as usize;
