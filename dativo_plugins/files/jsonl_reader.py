@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any, BinaryIO
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from dativo_plugins.files._common import decode_schema
@@ -123,14 +124,28 @@ class JsonlReader(TextFileReader):
             inferred = reader.schema
         floats = [field.name for field in inferred if pa.types.is_float64(field.type)]
         wide = self._wide_integer_fields(sample, floats) if floats else set()
+        stamps = [f.name for f in inferred if pa.types.is_timestamp(f.type) and f.type.tz is None]
+        zoned = self._zoned_timestamp_fields(sample, inferred, stamps) if stamps else set()
 
         def fixed(field: pa.Field) -> pa.DataType:
             if field.name in wide:
                 return _WIDE_INTEGER
+            if field.name in zoned:  # as CSV infers them: values with Z or an offset are instants
+                return pa.timestamp(field.type.unit, tz="UTC")
             # An all-null sample field gives no type: text is the least surprising guess.
             return pa.string() if pa.types.is_null(field.type) else field.type
 
         return pa.schema(pa.field(field.name, fixed(field)) for field in inferred)
+
+    def _zoned_timestamp_fields(self, sample: pa.Buffer, inferred: pa.Schema, names: list[str]) -> set[str]:
+        """Timestamp fields whose sample values carry a zone (`Z`, `+02:00`): pyarrow's JSON
+        inference drops it (timestamp[s]), and the zone-less column would refuse every value."""
+        text = pa.schema([pa.field(n, pa.string()) for n in names])
+        options = pajson.ParseOptions(explicit_schema=text, unexpected_field_behavior="ignore")
+        with pajson.open_json(pa.BufferReader(sample), read_options=self._read_options(), parse_options=options) as r:
+            table = r.read_all()
+        zone = r"(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)$"
+        return {n for n in names if pc.any(pc.match_substring_regex(table.column(n), zone)).as_py()}
 
     def _wide_integer_fields(self, sample: pa.Buffer, names: list[str]) -> set[str]:
         """Float-inferred fields whose sample values are all integers of at most 38 digits.
