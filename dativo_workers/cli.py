@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from dativo_workers import cli_plugins
 from dativo_workers import logging as dativo_logging
 from dativo_workers.cli_generate import generate_app
 from dativo_workers.cli_maintain import maintain
@@ -796,25 +797,43 @@ def tags_explain(job: JobArg, as_json: JsonOpt = False) -> None:
 
 @plugins_app.command("list")
 def plugins_list(as_json: JsonOpt = False) -> None:
-    """Readers and writers installed through the `dativo` entry point group (and any that failed to load)."""
+    """Readers and writers installed through the `dativo` entry point group (and any that failed to load),
+    with their certification (from runner.plugin_index, else the last local `dativo plugins certify`)."""
+    from dativo_workers.cli_plugins import certification_status, list_index
     from dativo_workers.plugins.manager import broken_plugins, installed_plugins
 
     found = installed_plugins()
     broken = broken_plugins()
+    index = list_index()
+    status = {(p.name, p.kind): certification_status(p.name, p.kind, p.package, p.version, index) for p in found}
     if as_json:
-        listed = [{"name": p.name, "kind": p.kind, "package": p.package, "version": p.version} for p in found]
+        listed = [
+            {
+                "name": p.name,
+                "kind": p.kind,
+                "package": p.package,
+                "version": p.version,
+                "certification": status[(p.name, p.kind)],
+            }
+            for p in found
+        ]
         listed += [
             {"name": b.entry_point, "kind": "broken", "package": b.package, "version": b.version, "error": b.error}
             for b in broken
         ]
         sys.stdout.write(json.dumps(listed) + "\n")
         return
-    table = Table("name", "kind", "package", "version", "description")
+    table = Table("name", "kind", "package", "version", "certification", "description")
     for p in found:
-        table.add_row(p.name, p.kind, p.package, p.version, p.description)
+        table.add_row(p.name, p.kind, p.package, p.version, status[(p.name, p.kind)], p.description)
     for b in broken:
-        table.add_row(b.entry_point, "[red]failed to load[/red]", b.package, b.version, b.error)
+        table.add_row(b.entry_point, "[red]failed to load[/red]", b.package, b.version, "", b.error)
     out.print(table)
+
+
+plugins_app.command("certify")(cli_plugins.certify)
+plugins_app.command("search")(cli_plugins.search)
+plugins_app.command("install")(cli_plugins.install)
 
 
 def main() -> None:

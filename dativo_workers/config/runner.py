@@ -93,6 +93,8 @@ class RunnerConfig(BaseModel):
     lineage: LineageConfig = Field(default_factory=LineageConfig)  # OpenLineage events (docs/lineage.md)
     # push each committed table to a data catalog (OpenMetadata: docs/governance.md)
     catalog_sync: CatalogSyncConfig = Field(default_factory=CatalogSyncConfig)
+    # the plugin index `dativo plugins search|install|list` read: a path or URL of JSON/YAML (docs/plugins.md)
+    plugin_index: str | None = None
     source_file: str | None = Field(default=None, exclude=True)
 
     @model_validator(mode="after")
