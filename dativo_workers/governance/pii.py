@@ -85,6 +85,11 @@ def _words(*alternatives: str) -> re.Pattern[str]:
     return re.compile(r"(?:^|_)(?:" + "|".join(alternatives) + r")(?:_|$)")
 
 
+def _numbered_words(*alternatives: str) -> re.Pattern[str]:
+    """Like ``_words``, a digit or two after the word allowed (`family_name2`, `phone2`, `email_1`)."""
+    return re.compile(r"(?:^|_)(?:" + "|".join(alternatives) + r")(?:_?\d{1,2})?(?:_|$)")
+
+
 _NUM = r"(?:_?(?:number|num|no|nr|nbr|id|code))?"  # `passport`, `passport_no`, `passportNumber`...
 
 # detector -> (label, name pattern, confidence of a name-only match); the detectors that can be
@@ -134,7 +139,7 @@ NAME_RULES: dict[str, tuple[str, re.Pattern[str], float]] = {
         ),
         0.8,
     ),
-    "email": (PII, _words("e_?mail", "email_?address", "mail", "correo", "courriel", "mail_?adresse"), 0.85),
+    "email": (PII, _numbered_words("e_?mail", "email_?address", "mail", "correo", "courriel", "mail_?adresse"), 0.85),
     # (an e-mail name followed by one of EMAIL_NOT's words is about e-mails, not an address)
     "tax_id": (
         SENSITIVE,
@@ -348,7 +353,7 @@ NAME_RULES: dict[str, tuple[str, re.Pattern[str], float]] = {
     "ip_address": (PII, _words("ip", "ip_?address", "ipv4", "ipv6", "remote_addr", "client_ip"), 0.75),
     "phone": (
         PII,
-        _words(
+        _numbered_words(
             "phone",
             "phone_?number",
             "(?:home|work|mobile|cell|business|other|assistant|contact)_?phone",
@@ -369,12 +374,26 @@ NAME_RULES: dict[str, tuple[str, re.Pattern[str], float]] = {
             "whatsapp",
             "contact_number",
             "telecom_(?:value|number|no)",
+            "telemovel",
+            "celular",
+            "numero_(?:de_)?telefono",
+            "portable",
+            "natel",
+            "gsm",
+            "tfno",
+            "telf",
+            "fone",
+            "telefon_?nummer",
+            "handy_?nummer",
+            "mobil_?nummer",
+            "ph_no",
+            "mob(?:_no)?",
         ),
         0.8,
     ),
     "date_of_birth": (
         PII,
-        _words(
+        _numbered_words(
             "dob",
             "date_of_birth",
             "birth_?date",
@@ -393,12 +412,28 @@ NAME_RULES: dict[str, tuple[str, re.Pattern[str], float]] = {
             "date_(?:de_)?naissance",
             "naissance",
             "nacimiento",
+            "data_(?:de_)?nascimento",
+            "(?:dt|data)_nasc(?:imento)?",
+            "(?:fecha|fec|f)_nac(?:imiento)?",
+            "data_di_nascita",
+            "data_urodzenia",
+            "geboortedatum",
+            "fodselsdato",
+            "fodelsedatum",
+            "syntymaaika",
+            "datum_narozeni",
+            "szuletesi_datum",
+            "geb_?datum",
+            "gebdat",
+            "b_?date",
+            "bday",
+            "d_o_b",
         ),
         0.85,
     ),
     "postal_address": (
         PII,
-        _words(
+        _numbered_words(
             "address",
             "street(?:_address)?",
             "address_line_?\\d?",
@@ -417,13 +452,31 @@ NAME_RULES: dict[str, tuple[str, re.Pattern[str], float]] = {
             "direccion",
             "calle",
             "codigo_postal",
+            "addresses",
+            "morada",
+            "endereco",
+            "logradouro",
+            "indirizzo",
+            "domicilio",
+            "adres",
+            "adresa",
+            "ulica",
+            "cep",
+            "postleitzahl",
+            "post_?nummer",
+            "post_?nr",
+            "cod_postal",
+            "street_line",
+            "house_no",
+            "haus_?nr",
+            "wohn_?adresse",
             "code_postal",
         ),
         0.7,
     ),
     "person_name": (
         PII,
-        _words(
+        _numbered_words(
             "first_?name",
             "last_?name",
             "full_?name",
@@ -467,6 +520,25 @@ NAME_RULES: dict[str, tuple[str, re.Pattern[str], float]] = {
             "apellidos?",
             "prenom",
             "nom_de_famille",
+            "prenoms",
+            "(?:primeiro|ultimo|segundo)_nome",
+            "nome_(?:completo|proprio|de_familia)",
+            "apelido",
+            "nombres",
+            "nombre_completo",
+            "(?:primer|segundo)_apellido",
+            "familien_?name",
+            "geburts_?name",
+            "ruf_?name",
+            "vornamen",
+            "nom_(?:complet|de_naissance|d_usage|usage)",
+            "jmeno",
+            "prijmeni",
+            "vezetek_?nev",
+            "kereszt_?nev",
+            "tussenvoegsel",
+            "fornamn",
+            "(?:first|frst|last|lst|middle|mid|given|family|fam|sur|full|maiden)_?nm",
         ),
         0.8,
     ),
@@ -895,7 +967,6 @@ ORGANISATION_PLACE = _words(
     "store",
     "shop",
     "branch",
-    "location",
     "locations",
     "site",
     "facility",
@@ -908,6 +979,23 @@ ORGANISATION_PLACE = _words(
     "supplier",
     "merchant",
 )
+# a person's handle or login on a service (`Skype_ID`, `twitter_username`, `linkedIn`, `login`,
+# `onPremisesSamAccountName`, `user_id` when it holds e-mails and logins): PII when the values are
+# handles, login names, profile URLs or e-mail addresses, diverse, not numbers, UUIDs or hex ids
+HANDLE_NAME = _numbered_words(
+    "(?:skype|twitter|linked_?in|facebook|fb|instagram|tiktok|github|gitlab|telegram|wechat|mastodon|bluesky|snapchat"
+    "|youtube|discord|slack|xing|viber|signal|threads|reddit|pinterest|twitch|website_personal|social)"
+    "(?:_(?:id|handle|username|user_name|user|name|url|profile|profile_url|account|login|link))?",
+    "handle",
+    "login",
+    "login_name",
+    "(?:on_premises_)?s_?am_account_name",  # `sAMAccountName`
+    "user_principal_name",
+    "upn",
+    "profile_login",
+    "user_?id",
+)
+HANDLE_NEEDS_EMAILS = re.compile(r"(?:^|_)user_?id$")  # a key as often as not: some e-mails among the values
 # the last digits of a card or account are not the number (PCI DSS); the last digits of an SSN are
 LAST_DIGITS = _words("last_?4", "last_four", "last_digits")
 # `key`, `secure_key`, `license_key`, `key_hash`, `token_digest`: a secret (or a secret's digest) only
@@ -951,6 +1039,14 @@ MACHINE_EMAIL_RE = (
 _EMAIL_CORE = r"[^\s@<>(),;:\"]+@[^\s@<>(),;:\".]+(\.[^\s@<>(),;:\".]+)*\.[^\W\d_]{2,}"
 # an address alone, with a display name (`Ana Lima <ana@example.org>`, RFC 5322) or as a `mailto:` URI
 EMAIL_RE = rf"^{_EMAIL_CORE}$|^[^<>@\n]{{1,80}} <{_EMAIL_CORE}>$|^<{_EMAIL_CORE}>$|^(?i:mailto):{_EMAIL_CORE}$"
+HANDLE_RE = (
+    r"^@?[\p{L}\p{N}][\p{L}\p{N}._-]{1,38}$"  # `@lorna63`, `bmelicharova`, `juan-gabriel17`
+    r"|^live:[\w.-]+$"  # Skype
+    r"|^[\w.-]+\\[\w.$-]+$"  # DOMAIN\login
+    r"|^(?i:https?://)?(www\.|[a-z]{2}\.)?(linkedin\.com/in/|twitter\.com/|x\.com/|facebook\.com/|instagram\.com/"
+    r"|github\.com/|tiktok\.com/@|t\.me/)[\w.%-]+/?$"
+    r"|^" + _EMAIL_CORE + "$"
+)
 # candidates for libphonenumber: an international prefix (+ or 00), or digits with phone punctuation
 _EXT = r"(\s*(x|ext\.?|#)\s*\d{1,6})?"
 PHONE_ANY_RE = r"^(\+|00)?\s*\(?\d[\d ().\-/]{5,20}\d" + _EXT + "$"
@@ -2060,7 +2156,29 @@ def detect_column(
             best = _better(best, finding)
         elif share >= VALUE_SHARE:
             best = _better(best, Finding(name, label, "values", round(VALUE_ONLY[detector] * share, 2), detector))
+    if (best is None or best.reason == "name") and values is not None and HANDLE_NAME.search(norm):
+        best = _better_or_none(best, _handle_finding(name, norm, values))
     return best
+
+
+def _handle_finding(name: str, norm: str, values: _Values) -> Finding | None:
+    """A person's handle, login or profile URL under a handle's name (``HANDLE_NAME``)."""
+    if values.count < MIN_VALUES_TO_CONTRADICT or not (
+        pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
+    ):
+        return None
+    share = values.share(HANDLE_RE) - values.share(r"^[0-9a-fA-F-]+$|^[\d._-]+$")  # not hex ids, not numbers
+    if share < VALUE_SHARE or len(pc.unique(values.text)) < PERSON_NAME_ALONE_DISTINCT * values.count:
+        return None
+    if HANDLE_NEEDS_EMAILS.search(norm) and values.share(EMAIL_RE) < CONTRADICTION_SHARE:
+        return None  # `user_id` = `usr_8f2k`: a key
+    if values.share(r"^[a-z]{2,5}_[A-Za-z0-9]{6,}$") >= CONTRADICTION_SHARE:
+        return None  # `usr_1a2b3c`, `cus_NffrFeUfNV2Hib`: object ids
+    return Finding(name, PII, "both", round(min(0.9, 0.6 + 0.3 * share), 2), "online_identifier")
+
+
+def _better_or_none(current: Finding | None, new: Finding | None) -> Finding | None:
+    return current if new is None else _better(current, new)
 
 
 _LABEL_RANK = {CREDENTIAL: 3, SENSITIVE: 2, PII: 1}

@@ -1161,8 +1161,10 @@ def test_more_look_alikes_by_name() -> None:
     assert found is None or found.detector == "phone"
     assert detect_column("unique_email_id", pa.array(["a1b2c3d4e5", "0f9e8d7c6b", "deadbeef01"] * 5)) is None
     streets = pa.array(["12 Main Street", "4 Elm Road", "99 High Street"] * 5)
-    for name in ("company_address", "office_address", "warehouse_address", "store_address", "location_address"):
+    for name in ("company_address", "office_address", "warehouse_address", "store_address", "site_address"):
         assert detect_column(name, streets) is None, name
+    # a profile's `location` (Klaviyo, Mailchimp, Segment) is the person's: its street is personal
+    assert detect_column("attributes_location_address1", streets).detector == "postal_address"
     assert detect_column("address_addressLocality", pa.array(["Oslo", "Lyon", "Graz"] * 5)) is None
 
 
@@ -1462,3 +1464,57 @@ def test_ip_addresses_with_ports() -> None:
         is None
     )
     assert detect_column("peer", _array([f"10:{i % 60:02d}:{i % 60:02d}" for i in range(30)])) is None
+
+
+# -- identity by context: handles and logins, numbered and multilingual column names ---------------
+
+
+def test_handles_logins_and_profile_urls_under_their_names() -> None:
+    logins = [f"{a[0].lower()}{b.lower()}{i}" for i, (a, b) in enumerate(itertools.product(FIRST, LAST))][:40]
+    cases = {
+        "skypeName": [f"live:.{x}" for x in logins],
+        "twitter_handle": [f"@{x}" for x in logins],
+        "linkedInUrl": [f"https://www.linkedin.com/in/{x}" for x in logins],
+        "sAMAccountName": logins,
+        "login": logins,
+        "user_id": [f"{x}@example.org" if i % 3 == 0 else x for i, x in enumerate(logins)],
+    }
+    for name, values in cases.items():
+        finding = detect_column(name, _array(values))
+        assert finding is not None and finding.label == PII, name
+    # ids, hex keys, numbers and a few repeated words under the same names are no handles
+    assert detect_column("twitter_id", _array([str(rng.randint(10**15, 10**18)) for _ in range(40)])) is None
+    assert detect_column("user_id", _array([str(uuid.uuid4()) for _ in range(40)])) is None
+    assert detect_column("user_id", _array(logins)) is None  # logins alone: as often a key (`u1042`)
+    assert detect_column("user_id", _array([f"usr_{_b64(12)}" for _ in range(40)])) is None
+    assert detect_column("login", _array(["password", "sso", "saml"] * 13)) is None  # a login method
+
+
+@pytest.mark.parametrize(
+    ("name", "values"),
+    [
+        ("family_name2", ["Bedoya", "Mejía", "Aguirre", "Moreno", "Castaño"] * 4),
+        ("phone2", ["+44 20 7946 0018", "+33 1 42 68 53 00", "+49 30 227 0", "+1 212-555-0147"] * 5),
+        ("nome_completo", ["Ana Sousa", "João Lima", "Rita Alves", "Rui Costa"] * 5),
+        ("primer_apellido", ["García", "López", "Martínez", "Sánchez"] * 5),
+        ("Familienname", ["Huber", "Gruber", "Wagner", "Pichler"] * 5),
+        ("dt_nascimento", ["1984-03-12", "1991-11-02", "1979-07-30", "2001-01-15"] * 5),
+        ("fecha_nac", ["12/03/1984", "02/11/1991", "30/07/1979", "15/01/2001"] * 5),
+        ("Geburtsdatum", ["12.03.1984", "02.11.1991", "30.07.1979", "15.01.2001"] * 5),
+        ("morada", ["Rua Augusta 12", "Av. da Liberdade 200", "Rua do Ouro 5", "Largo do Rato 1"] * 5),
+        ("endereco", ["Rua das Flores 10", "Av. Paulista 1000", "Rua XV de Novembro 3", "Rua Direita 7"] * 5),
+        ("cep", ["01310-100", "20040-002", "30130-010", "40020-000"] * 5),
+        ("celular", ["(11) 91234-5678", "(21) 99876-5432", "(31) 98765-4321", "(41) 99123-4567"] * 5),
+        ("first_nm", ["Anna", "Jonas", "Mira", "Tomás"] * 5),
+    ],
+)
+def test_more_person_columns_by_name(name: str, values: list[str]) -> None:
+    finding = detect_column(name, _array(values))
+    assert finding is not None and finding.label == PII, name
+
+
+def test_numbered_and_multilingual_names_keep_their_look_alikes_out() -> None:
+    assert detect_column("phone2_type", _array(["mobile", "home", "work"] * 5)) is None
+    assert detect_column("celular", _array(["iOS", "Android", "iOS"] * 5)) is None  # a platform: contradicts
+    assert detect_column("cep_valid", pa.array([True, False] * 5)) is None
+    assert detect_column("bdate", pa.array([1984, 1991, 1979, 2001] * 5, pa.int64())) is None  # years alone
