@@ -1109,18 +1109,26 @@ _TITLE = (
 _SUFFIX = r"( (Jr|Sr|II|III|IV|MD|DDS|DVM|PhD|Esq|MBA|B\.?Sc|M\.?Sc|B\.?A|M\.?A|B\.?Eng|M\.?Eng|LL\.?M|Dipl\.-Ing)\.?)?"
 _PARTICLES = r"(de |da |do |dos |das |del |della |di |van |von |der |den |le |la |y |bin |ibn |al-)*"
 _CJK = r"[\p{Han}\p{Hiragana}\p{Katakana}]"
+# scripts without letter case (Thai, the Indic scripts, Hebrew, Arabic...): two to four words of one script,
+# with their combining marks and apostrophes (`סימה אבו אל היג'א`, `الدكتور نجم الدّين`, `मानदीप डी\u2019सोउज़ा`)
+_CASELESS = (
+    r"\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}\p{Devanagari}\p{Bengali}\p{Gurmukhi}\p{Gujarati}\p{Tamil}"
+    r"\p{Telugu}\p{Kannada}\p{Malayalam}\p{Sinhala}\p{Georgian}\p{Ethiopic}\p{Hebrew}\p{Arabic}\p{Mn}\p{Mc}"
+)
+_APOSTROPHES = r"'\x{2019}\x{05F3}"
+CASELESS_NAME_RE = rf"^[{_CASELESS}]{{2,}}[{_APOSTROPHES}]?[{_CASELESS}]*( [{_CASELESS}{_APOSTROPHES}]{{2,}}){{1,3}}$"
 PERSON_NAME_RE = (
     rf"^{_TITLE}{_WORD}( {_UP}\.?)?( {_PARTICLES}{_WORD}){{1,3}}{_SUFFIX}$"
     rf"|^{_TITLE}{_CAPS}( {_CAPS}){{1,3}}$"  # upper-cased (caller ids, search terms)
     rf"|^{_WORD}, {_WORD}( {_WORD}){{0,2}}$|^{_CAPS}, {_WORD}( {_WORD}){{0,2}}$"  # `Doe, John`, `ELLIS, Gina`
     rf"|^{_CJK}{{1,4}}[ \x{{3000}}]{_CJK}{{1,4}}$|^\p{{Han}}{{2,4}}$|^\p{{Hangul}}{{2,4}}$"  # CJK, Korean
-    r"|^\p{Arabic}{2,}( \p{Arabic}{2,}){1,3}$|^\p{Hebrew}{2,}( \p{Hebrew}{2,}){1,3}$"
+    r"|^\p{Arabic}{2,}( \p{Arabic}{2,}){1,3}$|^\p{Hebrew}{2,}( \p{Hebrew}{2,}){1,3}$|" + CASELESS_NAME_RE
 )
 # on values alone, stricter: mixed-case or non-Latin names only (`DISCOVER NOT` may be a film's title)
 PERSON_NAME_ALONE_RE = (
     rf"^{_TITLE}{_WORD}( {_UP}\.?)?( {_PARTICLES}{_WORD}){{1,3}}{_SUFFIX}$"
     rf"|^{_CJK}{{1,4}}[ \x{{3000}}]{_CJK}{{1,4}}$|^\p{{Han}}{{2,4}}$|^\p{{Hangul}}{{2,4}}$"
-    r"|^\p{Arabic}{2,}( \p{Arabic}{2,}){1,3}$|^\p{Hebrew}{2,}( \p{Hebrew}{2,}){1,3}$"
+    r"|^\p{Arabic}{2,}( \p{Arabic}{2,}){1,3}$|^\p{Hebrew}{2,}( \p{Hebrew}{2,}){1,3}$|" + CASELESS_NAME_RE
 )
 # words of places and things that make two capitalised words no person's name (`Maple Avenue`, `New Haven`)
 PLACE_OR_THING_RE = (
@@ -1248,8 +1256,18 @@ def _luhn(digits: str) -> bool:
 
 
 def _card(value: str) -> bool:
+    """13-19 digits passing Luhn, in a card network's range: 2-6 (Mastercard, Visa, Amex, Diners, Discover,
+    JCB, UnionPay, Maestro, Elo, Hipercard, RuPay 6x), RuPay 81/82, Troy 9792, UATP 1 (15 digits); not the
+    8x / 9x of SIM serials (ICCID 89...) and IMEIs (99...)."""
     digits = re.sub(r"[ -]", "", value)
-    return 13 <= len(digits) <= 19 and digits[0] in "23456" and _luhn(digits)
+    if not 13 <= len(digits) <= 19 or not _luhn(digits):
+        return False
+    return (
+        digits[0] in "23456"
+        or digits[:2] in ("81", "82")
+        or digits[:4] == "9792"
+        or (digits[0] == "1" and len(digits) == 15)
+    )
 
 
 def _ssn(value: str) -> bool:

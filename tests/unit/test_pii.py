@@ -1518,3 +1518,33 @@ def test_numbered_and_multilingual_names_keep_their_look_alikes_out() -> None:
     assert detect_column("celular", _array(["iOS", "Android", "iOS"] * 5)) is None  # a platform: contradicts
     assert detect_column("cep_valid", pa.array([True, False] * 5)) is None
     assert detect_column("bdate", pa.array([1984, 1991, 1979, 2001] * 5, pa.int64())) is None  # years alone
+
+
+def test_cards_of_more_networks_and_serials_that_are_not_cards() -> None:
+    troy = [_luhn_complete("9792") for _ in range(20)]
+    rupay = [_luhn_complete(rng.choice(["81", "82", "508"])) for _ in range(20)]
+    uatp = [_luhn_complete("1" + _digits(3), 15) for _ in range(20)]
+    for values in (troy, rupay, uatp, [_spaced(v) for v in troy]):
+        assert detect_column("q2", _array(values)).detector == "payment_card", values[:2]
+    iccid = [_luhn_complete("8935" + _digits(2), 19) for _ in range(20)]  # SIM serials
+    imei = [_luhn_complete("99" + _digits(4), 15) for _ in range(20)]
+    for values in (iccid, imei):
+        assert detect_column("q2", _array(values)) is None, values[:2]
+
+
+def test_person_names_in_scripts_without_case() -> None:
+    names = [
+        "สมชาย ใจดี", "วิภาวดี ศรีสุข", "ประเสริฐ วงศ์ทอง", "กนกพร แก้วมณี",  # Thai
+        "राहुल वर्मा", "प्रिया शर्मा", "अमित कुमार सिंह", "सुनीता देवी",  # Devanagari
+        "அருண் குமார்", "மீனா ராஜன்",  # Tamil
+        "অমিত দাস", "রিনা সেন",  # Bengali
+        "דוד לוי", "רחל כהן", "נועה בן דוד",  # Hebrew
+        "محمد العلي", "فاطمة الزهراء", "عبد الله الشمري",  # Arabic
+    ]  # fmt: skip
+    finding = detect_column("p4", _array(names))
+    assert finding is not None and finding.detector == "person_name" and finding.reason == "values"
+    assert detect_column("patient_name", _array(names)).detector == "person_name"
+    # a few labels repeated, and sentences, are no names
+    assert detect_column("p4", _array(["สินค้า ใหม่", "ลด ราคา", "ขาย ดี"] * 6)) is None
+    sentences = ["यह एक बहुत अच्छा उत्पाद है और मैं इसे फिर से खरीदूंगा", "सेवा बहुत धीमी थी लेकिन खाना अच्छा था"] * 9
+    assert detect_column("p4", _array(sentences)) is None
