@@ -33,6 +33,9 @@ class GoogleSheetsConnection(PluginSettings):
         description="the service account's key JSON, as ${secret:NAME}; share the sheet with its e-mail",
         json_schema_extra={"secret": True},
     )
+    spreadsheet_id: str | None = Field(
+        None, description="the spreadsheet's id (in its URL, /d/<id>/); tables name its sheets or A1 ranges"
+    )
     token_url: str | None = Field(None, description="override the key's token_uri")
     sheets_url: str = Field("https://sheets.googleapis.com", description="Sheets API root")
     drive_url: str = Field("https://www.googleapis.com", description="Drive API root")
@@ -41,7 +44,6 @@ class GoogleSheetsConnection(PluginSettings):
 class GoogleSheetsOptions(PluginSettings):
     """`source.options` of a Google Sheets job."""
 
-    spreadsheet_id: str | None = None  # the sheet's id (its URL's /d/<id>/); tables name ranges
     drive: bool = False  # tables name Drive file ids, exported as CSV
     header_row: int = Field(1, ge=0)  # the row of the range holding the names (0: none, column_1...)
     batch_size: int = Field(50_000, ge=1)
@@ -75,11 +77,6 @@ class GoogleSheetsReader(DataReader):
                 for err in exc.errors()
             ]
             raise ConfigError("invalid connection for the 'google_sheets' source", problems=problems) from None
-        if self.config.drive == bool(self.config.spreadsheet_id):
-            raise ConfigError(
-                "source.options: set `spreadsheet_id` (tables name ranges such as `Orders` or `Orders!A1:F`) "
-                "or `drive: true` (tables name Drive file ids, exported as CSV), one of the two"
-            )
         if context.incremental:
             raise ConfigError(
                 "source.incremental: a sheet has no change cursor; load it whole with `target.mode: overwrite`, "
@@ -87,6 +84,16 @@ class GoogleSheetsReader(DataReader):
             )
         self._client: HttpClient | None = None
         self._cache: dict[str, pa.Table] = {}
+
+    @property
+    def spreadsheet_id(self) -> str:
+        sid = self.connection.spreadsheet_id
+        if self.config.drive == bool(sid):
+            raise ConfigError(
+                "source: set `connection.spreadsheet_id` (tables name its sheets or ranges such as `Orders` or "
+                "`Orders!A1:F`) or `options.drive: true` (tables name Drive file ids, exported as CSV), one of the two"
+            )
+        return str(sid or "")
 
     @cached_property
     def item(self) -> str:
@@ -128,7 +135,7 @@ class GoogleSheetsReader(DataReader):
             return [
                 (self.connection.drive_url.rstrip("/"), f"drive/v3/files/{t.get('name')}") for t in self.context.tables
             ]
-        sid = self.config.spreadsheet_id
+        sid = self.spreadsheet_id
         return [
             (self.connection.sheets_url.rstrip("/"), f"spreadsheets/{sid}/{t.get('name')}") for t in self.context.tables
         ]
@@ -137,12 +144,13 @@ class GoogleSheetsReader(DataReader):
 
     def _table(self, item: str) -> pa.Table:
         """The range (or file) as a typed table, types inferred from every value."""
+        self.spreadsheet_id  # noqa: B018 - one of the two is set
         if item not in self._cache:
             self._cache[item] = self._drive_csv(item) if self.config.drive else self._values(item)
         return self._cache[item]
 
     def _values(self, rng: str) -> pa.Table:
-        path = f"/v4/spreadsheets/{quote(str(self.config.spreadsheet_id), safe='')}/values/{quote(rng, safe='')}"
+        path = f"/v4/spreadsheets/{quote(str(self.spreadsheet_id), safe='')}/values/{quote(rng, safe='')}"
         try:
             body = self.client.request_json("GET", path, params=VALUE_PARAMS, resource=rng)
         except HttpError as exc:
@@ -223,7 +231,7 @@ class GoogleSheetsReader(DataReader):
     def discover(self) -> list[DiscoveredObject]:
         if self.config.drive:
             return [DiscoveredObject(name=str(t.get("name")), kind="file") for t in self.context.tables]
-        path = f"/v4/spreadsheets/{quote(str(self.config.spreadsheet_id), safe='')}"
+        path = f"/v4/spreadsheets/{quote(str(self.spreadsheet_id), safe='')}"
         body = self.client.request_json("GET", path, params={"fields": "sheets.properties"}, resource="spreadsheet")
         found = []
         for sheet in body.get("sheets") or []:

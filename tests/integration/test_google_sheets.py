@@ -270,6 +270,7 @@ def _job(ws: Workspace, server: GoogleServer, tables: str, options: str = "", *,
           connector: google_sheets
           connection:
             service_account_key: "${{secret:gsa_key}}"
+            {"spreadsheet_id: " + SHEET_ID if "drive: true" not in options else ""}
             sheets_url: "{server.url}"
             drive_url: "{server.url}"
           tables: [{tables}]
@@ -295,8 +296,7 @@ def test_sheet_loads_typed_and_exact_through_429s_and_503s(workspace: Workspace,
     orders = make_orders(120)
     with GoogleServer({"Orders": orders, "Other": [["a"], [1]]}, fault_every=3) as server:
         key_env(server)
-        job = _job(workspace, server, "{name: Orders, object: orders}, {name: 'Other!A1:A', object: other}",
-                   f"spreadsheet_id: {SHEET_ID}")  # fmt: skip
+        job = _job(workspace, server, "{name: Orders, object: orders}, {name: 'Other!A1:A', object: other}")
         result = workspace.cli("run", str(job), "--json")
         assert result.code == 0, result.stdout + result.stderr
         assert server.served["429"] >= 1 and server.served["503"] >= 1
@@ -334,7 +334,7 @@ def test_an_assets_types_win_over_inferred_ones(workspace: Workspace, key_env: A
                   - {name: qty, physicalType: int}
             """,
         )
-        job = _job(workspace, server, "{name: Prices, object: prices}", f"spreadsheet_id: {SHEET_ID}",
+        job = _job(workspace, server, "{name: Prices, object: prices}",
                    extra="asset_path: prices.yaml")  # fmt: skip
         result = workspace.cli("run", str(job), "--json")
         assert result.code == 0, result.stdout + result.stderr
@@ -350,7 +350,7 @@ def test_merge_on_a_key_keeps_the_table_equal_to_the_sheet(workspace: Workspace,
     rows = [["id", "name", "score"], *[[i, f"n{i}", i * 1.5] for i in range(1, 21)]]
     with GoogleServer({"People": rows}) as server:
         key_env(server)
-        job = _job(workspace, server, "{name: People, object: people}", f"spreadsheet_id: {SHEET_ID}",
+        job = _job(workspace, server, "{name: People, object: people}",
                    target="table: people, mode: merge, merge_key: [id]")  # fmt: skip
         assert workspace.cli("run", str(job), "--json").code == 0
         rows[3] = [3, "changed", 99.5]
@@ -402,7 +402,7 @@ def test_drive_file_exported_as_csv(workspace: Workspace, key_env: Any) -> None:
 def test_wrong_key_fails_fast_without_showing_it(workspace: Workspace, key_env: Any) -> None:
     with GoogleServer({"Orders": make_orders(3)}) as server:
         wrong = key_env(server, OTHER_KEY)
-        job = _job(workspace, server, "{name: Orders, object: orders}", f"spreadsheet_id: {SHEET_ID}")
+        job = _job(workspace, server, "{name: Orders, object: orders}")
         result = workspace.cli("run", str(job), "--json")
         assert server.served["token 400"] == 1 and server.data_requests == 0  # refused once, not retried
     assert result.code == 2
@@ -415,10 +415,10 @@ def test_wrong_key_fails_fast_without_showing_it(workspace: Workspace, key_env: 
 def test_discover_lists_the_sheets_and_a_bad_range_is_named(workspace: Workspace, key_env: Any) -> None:
     with GoogleServer({"Orders": make_orders(3), "Q2 Plan": [["a"]]}) as server:
         key_env(server)
-        job = _job(workspace, server, "{name: Orders, object: orders}", f"spreadsheet_id: {SHEET_ID}")
+        job = _job(workspace, server, "{name: Orders, object: orders}")
         found = workspace.cli("discover", str(job), "--json")
         assert found.code == 0, found.stdout + found.stderr
-        bad = _job(workspace, server, "{name: Nope, object: nope}", f"spreadsheet_id: {SHEET_ID}", name="bad")
+        bad = _job(workspace, server, "{name: Nope, object: nope}", name="bad")
         run = workspace.cli("run", str(bad), "--json")
     assert [o["name"] for o in found.json["objects"]] == ["Orders", "Q2 Plan"]
     assert run.code == 2 and "Unable to parse range: Nope" in run.stdout + run.stderr
@@ -428,12 +428,10 @@ def test_header_row_and_a_range(workspace: Workspace, key_env: Any) -> None:
     rows = [["Quarterly report"], [], ["region", "q1", "q2"], ["EMEA", 10, 12.5], ["APAC", 7, 8]]
     with GoogleServer({"Report": rows}) as server:
         key_env(server)
-        job = _job(
-            workspace, server, "{name: 'Report!A3:B', object: report}", f"spreadsheet_id: {SHEET_ID}, header_row: 1"
-        )
+        job = _job(workspace, server, "{name: 'Report!A3:B', object: report}", "header_row: 1")
         result = workspace.cli("run", str(job), "--json")
         assert result.code == 0, result.stdout + result.stderr
-        job2 = _job(workspace, server, "{name: Report, object: report2}", f"spreadsheet_id: {SHEET_ID}, header_row: 3",
+        job2 = _job(workspace, server, "{name: Report, object: report2}", "header_row: 3",
                     name="second")  # fmt: skip
         assert workspace.cli("run", str(job2), "--json").code == 0
     assert workspace.read("gs.report", sort_by="region").to_pylist() == [
@@ -442,3 +440,25 @@ def test_header_row_and_a_range(workspace: Workspace, key_env: Any) -> None:
     assert workspace.read("gs.report2", sort_by="region").to_pylist() == [
         {"region": "APAC", "q1": 7, "q2": 8.0}, {"region": "EMEA", "q1": 10, "q2": 12.5}
     ]  # fmt: skip
+
+
+def test_plugins_list_and_generate_job_then_run_it(workspace: Workspace, key_env: Any) -> None:
+    listed = workspace.cli("plugins", "list", "--json")
+    assert listed.code == 0 and any(p["name"] == "google_sheets" and p["kind"] == "reader" for p in listed.json)
+    rows = [["id", "city"], [1, "Zürich"], [2, "Kraków"]]
+    with GoogleServer({"Cities": rows}) as server:
+        key_env(server)
+        generated = workspace.cli(
+            "generate", "job", "--yes", "--tenant", "acme", "--source", "google_sheets", "--table", "Cities",
+            "--connection", "service_account_key=${secret:gsa_key}", "--connection", f"sheets_url={server.url}",
+            "--connection", f"spreadsheet_id={SHEET_ID}", "--namespace", "gs",
+        )  # fmt: skip
+        assert generated.code == 0, generated.stdout + generated.stderr
+        job = workspace.root / "jobs" / "acme" / "cities.yaml"
+        assert "${secret:gsa_key}" in job.read_text() and "PRIVATE KEY" not in job.read_text()
+        result = workspace.cli("run", str(job), "--json")
+        assert result.code == 0, result.stdout + result.stderr
+    assert workspace.read("gs.cities", sort_by="id").to_pylist() == [
+        {"id": 1, "city": "Zürich"},
+        {"id": 2, "city": "Kraków"},
+    ]

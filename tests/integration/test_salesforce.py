@@ -590,3 +590,23 @@ def test_bulk_threshold_chooses_bulk_for_large_objects(workspace: Workspace, jwt
     }  # type: ignore[union-attr]
     assert kinds == {("/query", "Account"), ("bulk query", "Opportunity")}
     _assert_table_equals(workspace, "crm.Opportunity", opportunities, "Opportunity")
+
+
+def test_plugins_list_and_generate_job_then_run_it(workspace: Workspace, jwt_key: str) -> None:
+    listed = workspace.cli("plugins", "list", "--json")
+    assert listed.code == 0 and any(p["name"] == "salesforce" and p["kind"] == "reader" for p in listed.json)
+    accounts = make_accounts(30, time.time() - 3 * 86400, 2 * 86400)
+    with SalesforceServer({"Account": accounts, "Opportunity": []}) as server:
+        generated = workspace.cli(
+            "generate", "job", "--yes", "--tenant", "acme", "--source", "salesforce", "--table", "Account",
+            "--connection", f"login_url={server.url}", "--connection", f"client_id={CLIENT_ID}",
+            "--connection", f"username={USERNAME}", "--connection", "private_key=${secret:sf_key}",
+            "--option", "window=30d", "--namespace", "crm",
+        )  # fmt: skip
+        assert generated.code == 0, generated.stdout + generated.stderr
+        job = workspace.root / "jobs" / "acme" / "account.yaml"
+        assert "${secret:sf_key}" in job.read_text() and "PRIVATE KEY" not in job.read_text()
+        result = workspace.cli("run", str(job), "--json")
+        assert result.code == 0, result.stdout + result.stderr
+    assert result.json["rows"] == 30
+    _assert_table_equals(workspace, "crm.account", accounts, "Account")
