@@ -1089,6 +1089,25 @@ ONE_LINE_ADDRESS_RE = (
     + r" \p{Lu}[\p{L} .'-]+$"
     r"|^\d{1,6} [^,\n]*\p{L}{2,}[^,\n]*, \p{Lu}[\p{L} .'-]+, [A-Z]{2} \d{5}(-\d{4})?$"
 )
+# a one-line address in the many notations of the world: a street word (`utca`, `Jalan`, `Av.`, `Rua`,
+# `Drumul`, `Carrera`, `-ring`...) with a house number before the first comma, and a place after it
+# (`Arany János utca 207., H-2475 Szeged`, `R. das Chagas, 89, 6873-355 Funchal`, `Jalan Jamika No. 694,
+# Langsa, Kalimantan Timur 64189`); an item list (`Invoice 123, paid 2024`) has no street word
+_STREET_WORDS = (
+    r"street|road|avenue|lane|drive|boulevard|way|court|place|terrace|square|crescent|close|highway|parkway|row"
+    r"|calle|carrera|diagonal|transversal|avenida|plaza|paseo|camino|pasaje|rua|travessa|alameda|largo|praca|praça"
+    r"|estrada|rodovia|via|viale|piazza|corso|vicolo|rue|chemin|allée|allee|impasse|quai|strasse|straße|gasse|weg"
+    r"|platz|damm|ufer|utca|út|tér|körút|strada|drumul|aleea|soseaua|șoseaua|calea|bulevardul|piața|piata"
+    r"|jalan|gang|ulica|ulice|cesta|trg|námestie|náměstí|gatan|vägen|vej|gade|veien|gata|katu|tie|straat|laan"
+    r"|plein|sokak|soka\x{11f}\x{131}|cadde|caddesi|mahallesi|ulitsa|prospekt|odos|leoforos"
+)
+_STREET_ABBREVIATIONS = r"st|rd|ave|av|avda|blvd|dr|ln|pl|sq|r|cr|cra|cl|kr|jl|gg|ul|str|nám|bd|sos|bul"
+ADDRESS_STREET_WORD_RE = (
+    r"(?i)^[^,\n]{0,60}(^|[\s-])(" + _STREET_WORDS + r"|(" + _STREET_ABBREVIATIONS + r")\.)([\s,.]|$)"
+    r"[^\n]*\d[^\n]*, [^\n]*\p{L}{2,}"
+    r"|(?i)^[^,\n]*\p{L}{3,}(ring|gasse|weg|straße|strasse|platz|allee|damm|gatan|vägen|vej|gade|veien|straat"
+    r"|laan|utca)\.? \d[^\n]*, [^\n]*\p{L}{2,}"
+)
 # a multi-line address: two to five short lines, one of them with a postcode
 MULTILINE_RE = r"^[^\n]+\n"  # the line count and lengths are checked in Python
 _MAX_ADDRESS_LINE = 80
@@ -1945,6 +1964,8 @@ def _value_share(detector: str, values: _Values, name_matched: bool, random_toke
         street = values.share(STREET_RE + "|" + MULTILINE_RE, _street_or_multiline_address)
         if street < VALUE_SHARE and values.share(r"\d.*, ") >= VALUE_SHARE:  # (a cheap test first)
             street = max(street, values.share(STREET_RE + "|" + ONE_LINE_ADDRESS_RE))
+            if street < VALUE_SHARE:
+                street = max(street, values.share(STREET_RE + "|" + ONE_LINE_ADDRESS_RE + "|" + ADDRESS_STREET_WORD_RE))
         return max(street, values.share(POSTCODE_RE)) if name_matched else street
     if detector == "person_name":
         if name_matched:

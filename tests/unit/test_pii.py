@@ -1548,3 +1548,26 @@ def test_person_names_in_scripts_without_case() -> None:
     assert detect_column("p4", _array(["สินค้า ใหม่", "ลด ราคา", "ขาย ดี"] * 6)) is None
     sentences = ["यह एक बहुत अच्छा उत्पाद है और मैं इसे फिर से खरीदूंगा", "सेवा बहुत धीमी थी लेकिन खाना अच्छा था"] * 9
     assert detect_column("p4", _array(sentences)) is None
+
+
+def test_one_line_addresses_with_street_words_of_many_countries() -> None:
+    addresses = [
+        "Váci utca 12., H-1052 Budapest",
+        "Strada Lipscani Nr. 25, Sector 3, 030031",
+        "Jalan Sudirman No. 45, Kota Bandung, Jawa Barat 40115",
+        "Carrera 7 # 71-21, Oficina 502, 110231, Bogotá",
+        "R. Augusta, 120, 1100-053 Lisboa",
+        "Av. Corrientes N° 1234 Piso 5, Buenos Aires 1043, CABA",
+        "Slovenska cesta 56, 1000 Ljubljana",
+        "Drottninggatan 71, 111 36 Stockholm",
+        "Linzer Ring 7/2, 4020 Linz",
+        "ul. Marszałkowska 84, 00-514 Warszawa",
+    ]
+    finding = detect_column("k9", _array(addresses * 3))
+    assert finding is not None and finding.detector == "postal_address"
+    near_misses = [
+        ["Invoice 123, paid 2024", "Item 5, qty 3", "Batch 7, lot 88", "Meeting room 4, floor 2"],
+        ["Ring size 7, gold", "Route 66, Arizona", "Gate 12, Terminal B", "Platform 9, Central"],
+    ]
+    for values in near_misses:
+        assert detect_column("k9", _array(values * 5)) is None, values
