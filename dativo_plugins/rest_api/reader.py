@@ -305,14 +305,16 @@ class RestApiReader(DataReader):
 
     def schema(self) -> pa.Schema:
         if self._schema is None:
-            self._schema = self._schema_of(self.resource)
+            self._schema = self._schema_of(self.resource, planned=True)
         return self._schema
 
-    def _schema_of(self, resource: ResourceSpec) -> pa.Schema:
+    def _schema_of(self, resource: ResourceSpec, planned: bool = False) -> pa.Schema:
+        """Declared `fields`, else inferred from the first page(s) (of the first partition, when
+        ``planned``: the table's job; else of the resource without bounds)."""
         raw = self._raw_json(resource)
         if resource.fields:
             return declared_schema(resource.fields, raw, list(resource.parent_fields))
-        spec = self._specs()[0] if resource is self.resource else {"resource": resource.name}
+        spec = self._specs()[0] if planned else {"resource": resource.name}
         sample: list[dict[str, Any]] = []
         for pages, (records, extra) in enumerate(self._pages(resource, spec), start=1):
             for i, record in enumerate(records):
