@@ -3,10 +3,12 @@
 # install it into ./.venv, with Debian's Rust toolchain and crates only (no crates.io):
 #   rustc, cargo, librust-pyo3-dev, librust-memchr-dev  (installed here when missing, as root)
 # Called by scripts/test.sh. Skips the build when the installed plugin was built from the same
-# sources. A failed build prints why and exits 2.
+# sources. A failed build prints why and exits 2, and installs nothing.
+# DATIVO_ACCESS_LOG_DIR builds another copy of the plugin's sources (the tests break one on purpose).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-plugin=plugins/access_log
+repo=$PWD
+plugin=${DATIVO_ACCESS_LOG_DIR:-plugins/access_log}
 export PATH="/usr/bin:$PATH"  # Debian's toolchain, even where a rustup one is on PATH
 export CARGO_NET_OFFLINE=true
 
@@ -45,7 +47,7 @@ rm -rf "$plugin/dist"
 log=$(mktemp)
 # maturin comes from the dev lock; the build runs in the plugin's directory so cargo reads its
 # .cargo/config.toml (Debian's vendored registry instead of crates.io)
-if ! (cd "$plugin" && ../../.venv/bin/maturin build --release --locked --out dist >"$log" 2>&1); then
+if ! (cd "$plugin" && "$repo/.venv/bin/maturin" build --release --out dist >"$log" 2>&1); then
   tail -40 "$log" >&2
   rm -f "$log"
   fail "the Rust build of $plugin failed (output above); nothing was installed"

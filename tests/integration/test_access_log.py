@@ -6,6 +6,8 @@ the zero-copy hand-over, and runs embedded and on real Celery workers read back 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ import pytest
 from dativo_workers.conform import to_record_batches
 from dativo_workers.plugins import DataReader, Partition, RejectedRecords, SourceContext
 
-from ..conftest import Workspace
+from ..conftest import REPO, Workspace
 from .fleet import Fleet
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -277,3 +279,22 @@ def test_rust_reader_on_celery_workers_matches_the_reference(workspace: Workspac
     assert submitted.json["state"] == "committed" and submitted.json["partitions_done"] > 10
     loaded = workspace.table("acme.logs_w").scan().to_arrow()
     assert _sorted(loaded).equals(_sorted(_reference(workspace).cast(loaded.select(SCHEMA.names).schema)))
+
+
+def test_a_failing_rust_build_says_why_exits_2_and_installs_nothing(tmp_path: Path) -> None:
+    """A crate Debian does not ship (no crates.io here): cargo cannot resolve it, the script stops."""
+    source = REPO / "plugins" / "access_log"
+    copy = tmp_path / "access_log"
+    shutil.copytree(source, copy, ignore=shutil.ignore_patterns("target", "dist", "__pycache__"))
+    manifest = copy / "Cargo.toml"
+    manifest.write_text(manifest.read_text().replace("[dependencies]\n", '[dependencies]\narrow = "50"\n'))
+    installed = Path(_native.__file__).parent / "BUILD_DIGEST"
+    before = installed.read_bytes(), Path(_native.__file__).stat().st_mtime_ns
+    result = subprocess.run(
+        ["bash", str(REPO / "scripts" / "build_access_log.sh")],
+        env={**os.environ, "DATIVO_ACCESS_LOG_DIR": str(copy)},
+        capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert f"the Rust build of {copy} failed" in result.stderr and "arrow" in result.stderr
+    assert (installed.read_bytes(), Path(_native.__file__).stat().st_mtime_ns) == before
