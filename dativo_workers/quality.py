@@ -24,6 +24,7 @@ import json
 import math
 import queue
 import re
+import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterable
@@ -358,8 +359,7 @@ def bind_sql(query: str, column: str | None, table: str = RUN_VIEW) -> str:
 
 
 def _check_sql(rule: Rule, loc: tuple[Any, ...], where: Callable[..., str], obj_name: str) -> None:
-    import duckdb
-
+    duckdb = duckdb_engine()
     at = where((*loc, "query"))
     if not rule.query or not str(rule.query).strip():
         raise _Problem(f"{at}: a sql rule needs a `query`")
@@ -393,6 +393,28 @@ def _first_line(exc: BaseException) -> str:
 
 
 # -- ingest: per-partition counters --------------------------------------------------------------
+
+# a range's bounds and the comparison a value breaking it passes (a null compares null: not counted)
+_BOUNDS = (
+    ("minimum", pc.less),
+    ("exclusiveMinimum", pc.less_equal),
+    ("maximum", pc.greater),
+    ("exclusiveMaximum", pc.greater_equal),
+)
+_LENGTH_BOUNDS = (("minLength", pc.less), ("maxLength", pc.greater))
+
+
+def _broken_bounds(values: Any, bounds: list[tuple[str, Any, pa.Scalar]]) -> list[Callable[[], Any]]:
+    """The masks of the bounds some value breaks. A value breaks a lower bound only if the
+    minimum does (NaN compares false either way: min_max skips it), an upper bound only if the
+    maximum does: the bounds the minimum and maximum keep need no mask."""
+    extremes = pc.min_max(values)
+    broken = []
+    for key, compare, bound in bounds:
+        extreme = extremes["min" if key in ("minimum", "exclusiveMinimum", "minLength") else "max"]
+        if extreme.is_valid and compare(extreme, bound).as_py():
+            broken.append(lambda compare=compare, bound=bound: compare(values, bound))
+    return broken
 
 
 class PartitionQuality:
@@ -451,37 +473,36 @@ class PartitionQuality:
         return self._prepared[key]
 
     def _invalid(self, rule: Rule, values: pa.Array) -> int:
-        """Values that break a condition; nulls are missing, never invalid (as in SQL checks)."""
+        """Values that break a condition; nulls are missing, never invalid (as in SQL checks).
+
+        A range is first checked on the values' minimum and maximum (one pass, no mask): only a
+        bound that they break is checked value by value. The usual valid column costs a min_max."""
         args = rule.arguments
-        bad: Any = None
-
-        def either(mask: Any) -> None:
-            nonlocal bad
-            bad = mask if bad is None else pc.or_kleene(bad, mask)
-
+        checks: list[Callable[[], Any]] = []  # each: a mask of the values breaking one condition
         if "validValues" in args:
             listed = [v for v in args["validValues"] if v is not None]
             listed_set = self._value_set(rule, "validValues", listed, values.type)
-            either(pc.and_(pc.is_valid(values), pc.invert(pc.is_in(values, value_set=listed_set))))
-        if "pattern" in args:
-            matches = pc.match_substring_regex(values, pattern=str(args["pattern"]))
-            if len(args) == 1:  # the pattern alone: the values that do not match, without a mask
-                return len(values) - values.null_count - int(pc.sum(matches, min_count=0).as_py() or 0)
-            either(pc.invert(matches))
-        for key, compare in (
-            ("minimum", pc.less),
-            ("exclusiveMinimum", pc.less_equal),
-            ("maximum", pc.greater),
-            ("exclusiveMaximum", pc.greater_equal),
-        ):
-            if key in args:
-                either(compare(values, pa.scalar(_cast_value(args[key], values.type), type=values.type)))
+            checks.append(lambda: pc.and_(pc.is_valid(values), pc.invert(pc.is_in(values, value_set=listed_set))))
+        bounds = [
+            (key, compare, pa.scalar(_cast_value(args[key], values.type), type=values.type))
+            for key, compare in _BOUNDS
+            if key in args
+        ]
+        if bounds:
+            checks += _broken_bounds(values, bounds)
         if "minLength" in args or "maxLength" in args:
             length = pc.utf8_length(values)
-            if "minLength" in args:
-                either(pc.less(length, args["minLength"]))
-            if "maxLength" in args:
-                either(pc.greater(length, args["maxLength"]))
+            lengths = [(k, c, pa.scalar(args[k], type=length.type)) for k, c in _LENGTH_BOUNDS if k in args]
+            checks += _broken_bounds(length, lengths)
+        if "pattern" in args:
+            matches = pc.match_substring_regex(values, pattern=str(args["pattern"]))
+            if not checks:  # the pattern alone: the values that do not match, without a mask
+                return len(values) - values.null_count - int(pc.sum(matches, min_count=0).as_py() or 0)
+            checks.append(lambda: pc.invert(matches))
+        bad: Any = None
+        for check in checks:
+            mask = check()
+            bad = mask if bad is None else pc.or_kleene(bad, mask)
         return int(pc.sum(bad, min_count=0).as_py() or 0) if bad is not None else 0
 
     def _distinct(self, rule: Rule, batch: pa.RecordBatch) -> None:
@@ -706,10 +727,27 @@ def _fails_run(rule: Rule, on_fail: str) -> bool:
     return rule.severity in ("error", "critical", "fatal")
 
 
-def _duckdb() -> Any:
+def duckdb_engine(scans_arrow: bool = False) -> Any:
+    """DuckDB's engine module. Its C extension (`_duckdb`) alone parses SQL and queries Parquet
+    files; the `duckdb` package around it, which scanning Arrow objects needs, costs twice the
+    import time (~40 ms more) and ~4,100 more Python objects, enough to set off an extra full
+    garbage collection in a run (docs/performance.md). The package is imported only to scan Arrow
+    objects (it sets that up for connections already open), or when something else loaded it."""
+    if not scans_arrow and "duckdb" not in sys.modules:
+        try:
+            import _duckdb
+        except ImportError:  # another layout: the package
+            pass
+        else:
+            if all(hasattr(_duckdb, n) for n in ("connect", "extract_statements", "StatementType", "Error")):
+                return _duckdb
     import duckdb
 
-    con = duckdb.connect()
+    return duckdb
+
+
+def _duckdb() -> Any:
+    con = duckdb_engine().connect()
     # bounded memory: DuckDB spills distinct counts and joins to disk past this
     con.execute("SET memory_limit='512MB'")
     con.execute(f"SET temp_directory='{tempfile.gettempdir()}/dativo-duckdb'")
@@ -751,6 +789,7 @@ def _count_distinct(
 ) -> int:
     """Distinct values (rows of the sidecars' columns) outside ``spans``, counted by DuckDB."""
     dataset = open_dataset(uris)
+    duckdb_engine(scans_arrow=True)  # the package: DuckDB scans Arrow objects below
     if _local_path(uris[0]) is not None:
         con.register("dativo_sidecars", dataset)
         drop = lambda: con.unregister("dativo_sidecars")  # noqa: E731
@@ -795,6 +834,7 @@ def _run_sql(con: Any, rule: Rule, data_files: list[str], open_dataset: Callable
         con.execute(f'CREATE OR REPLACE TEMP VIEW "{RUN_VIEW}" AS SELECT * FROM read_parquet([{paths}])')
         drop = lambda: con.execute(f'DROP VIEW IF EXISTS "{RUN_VIEW}"')  # noqa: E731
     else:  # object stores: through pyarrow's filesystem, with the catalog's credentials
+        duckdb_engine(scans_arrow=True)  # the package: DuckDB scans Arrow objects
         con.register(RUN_VIEW, open_dataset(data_files))
         drop = lambda: con.unregister(RUN_VIEW)  # noqa: E731
     try:

@@ -3,6 +3,7 @@ consecutive integers, merged at the commit, against a brute-force count."""
 
 from __future__ import annotations
 
+import math
 import random
 from pathlib import Path
 from typing import Any
@@ -104,3 +105,64 @@ def test_the_measuring_thread_gives_the_same_state_and_raises_its_errors(tmp_pat
     broken.observe(pa.record_batch({"other": pa.array([1])}))  # no column v: fails on the thread
     with pytest.raises(KeyError):
         broken.close()
+
+
+def _invalid_brute(values: list[Any], args: dict[str, Any]) -> int:
+    """invalidValues by hand: a non-null value breaking any condition (NaN breaks no range)."""
+    import re
+
+    def breaks(v: Any) -> bool:
+        if "validValues" in args and v not in args["validValues"]:
+            return True
+        if "pattern" in args and not re.search(args["pattern"], v):
+            return True
+        for key, test in (
+            ("minimum", lambda b: v < b),
+            ("exclusiveMinimum", lambda b: v <= b),
+            ("maximum", lambda b: v > b),
+            ("exclusiveMaximum", lambda b: v >= b),
+            ("minLength", lambda b: len(v) < b),
+            ("maxLength", lambda b: len(v) > b),
+        ):
+            if key in args and test(args[key]):
+                return True
+        return False
+
+    return sum(1 for v in values if v is not None and breaks(v))
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_invalid_values_against_a_brute_force_count(tmp_path: Path, seed: int) -> None:
+    """Ranges checked on the minimum and maximum first, masks only for a broken bound: the same
+    counts as value by value, in one batch or a table of several, with nulls and NaN."""
+    rng = random.Random(seed)
+    if seed % 2:  # numbers, some NaN
+        kind: pa.DataType = pa.float64()
+        pool = [None, math.nan, *(rng.uniform(-50, 150) for _ in range(20))]
+        keys = ["minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"]
+        bound = lambda: rng.choice([rng.uniform(-60, 160), 0.0, 100.0])  # noqa: E731
+    else:  # text
+        kind = pa.string()
+        pool = [None, "", "a1", "bb22", "ccc333", "dddd", "e5", "ffff66", "zz"]
+        keys = ["minLength", "maxLength", "pattern", "validValues", "minimum"]
+        bound = lambda: rng.randint(0, 6)  # noqa: E731
+    args: dict[str, Any] = {}
+    for key in rng.sample(keys, rng.randint(1, min(3, len(keys)))):
+        if key == "pattern":
+            args[key] = rng.choice([r"^[a-z]+[0-9]+$", "[0-9]", "^.{2,4}$"])
+        elif key == "validValues":
+            args[key] = rng.sample(pool[1:], 4)
+        elif key == "minimum" and kind == pa.string():
+            args[key] = rng.choice(["b", "c", ""])
+        else:
+            args[key] = bound()
+    rule = Rule(key="i", kind="library", where="", metric="invalidValues", column="v", columns=["v"],
+                arguments=args, comparator="mustBe", threshold=0)  # fmt: skip
+    batches = [[rng.choice(pool) for _ in range(rng.randint(1, 30))] for _ in range(rng.randint(1, 4))]
+    one = PartitionQuality([rule], sidecar_opener(tmp_path.as_uri(), "run", 0, 1, {}))
+    for values in batches:
+        one.observe(pa.record_batch({"v": pa.array(values, kind)}))
+    grouped = PartitionQuality([rule], sidecar_opener(tmp_path.as_uri(), "run", 1, 1, {}))
+    grouped.observe(pa.Table.from_batches([pa.record_batch({"v": pa.array(values, kind)}) for values in batches]))
+    expected = _invalid_brute([v for b in batches for v in b], args)
+    assert one.close()["counts"]["i"] == grouped.close()["counts"]["i"] == expected, args
