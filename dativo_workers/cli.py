@@ -837,6 +837,12 @@ plugins_app.command("install")(cli_plugins.install)
 
 
 def main() -> None:
+    # Arrow's buffers from the C library's allocator (read when pyarrow is first imported, so here,
+    # before any command imports it; pool workers inherit it). pyarrow's default, mimalloc, keeps
+    # freed pages in per-thread heaps: with the read-ahead thread allocating the batches the
+    # partition's thread frees, a worker's peak RSS was ~40 MiB higher at the same CPU time
+    # (docs/performance.md, PostgreSQL and MySQL -> Iceberg). An explicit setting wins.
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
     # Error texts may quote a resolved secret, a ${ENV} value or a source value: scrubbed first.
     from dativo_workers.secrets.redact import format_traceback, scrub
 
