@@ -37,15 +37,12 @@ import shutil
 import tempfile
 import time
 import urllib.parse
-from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -99,6 +96,11 @@ class CertifySettings(BaseModel):
     held_mb: float = Field(64, gt=0, description="Arrow memory a reader may hold besides its batches")
     error_source: dict[str, Any] | None = Field(
         None, description="a source block that makes the reader fail (wrong port, missing table)"
+    )
+    whole: dict[str, Any] | None = Field(
+        None,
+        description="merged over the source block to read the source as one partition (a reader whose own "
+        "options split it: {options: {partitions: 1}}); default: without `partitioning`, no size target",
     )
     timeout_s: float = Field(300, gt=0, description="per process reading partitions")
 
@@ -525,6 +527,12 @@ def _process_context() -> Any:
     return context
 
 
+def _child_main(payload: dict[str, Any], result_path: str) -> None:
+    """A partition process: its outcome goes to ``result_path`` (nothing there: the process died)."""
+    outcome = _child_read(payload)
+    Path(result_path).write_text(json.dumps(outcome))
+
+
 def _child_read(payload: dict[str, Any]) -> dict[str, Any]:
     """In a fresh process: build the reader from the job and read the partitions asked for."""
     from dativo_workers.plugins.base import Partition
@@ -550,7 +558,7 @@ def _child_read(payload: dict[str, Any]) -> dict[str, Any]:
                 continue
             try:
                 if payload.get("inject") and i == 0 and round_no == 0:
-                    results.append(_inject(reader, name, partition, schema))
+                    results.append(_inject(reader, lambda: build_reader(cls, job), name, partition, schema))
                     continue
                 results.append(
                     asdict(_read_into(reader, name, partition, schema, out.with_name(f"{out.name}-r{round_no}-p{i}")))
@@ -561,7 +569,9 @@ def _child_read(payload: dict[str, Any]) -> dict[str, Any]:
     return {"results": results, "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
 
 
-def _inject(reader: Any, name: str, partition: Any, schema: pa.Schema | None) -> dict[str, Any]:
+def _inject(
+    reader: Any, fresh: Callable[[], Any], name: str, partition: Any, schema: pa.Schema | None
+) -> dict[str, Any]:
     """Raise SystemExit, then an exception, inside the plugin's read generator after its first
     batch (as if its own code had): each must come out as a PluginError naming the plugin, close()
     must still work, and the process must go on."""
@@ -569,7 +579,9 @@ def _inject(reader: Any, name: str, partition: Any, schema: pa.Schema | None) ->
 
     notes: list[str] = []
     problems: list[str] = []
-    for injected in (SystemExit(3), RuntimeError("dativo certify: injected failure")):
+    for number, injected in enumerate((SystemExit(3), RuntimeError("dativo certify: injected failure"))):
+        if number:  # as on a worker: every partition attempt gets a reader of its own
+            reader = fresh()
         try:
             stream = plugin_call(name, reader.read, partition, schema)
         except (Exception, SystemExit) as exc:
@@ -867,29 +879,63 @@ class _ReaderKit(_Kit):
         }
 
     def _run_children(self, payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Each payload in a fresh process (two at a time); a process that dies is reported."""
+        """Each payload in a process of its own (two at a time); a process that dies is reported
+        with its exit code, and only for its own partitions."""
         context = _process_context()
-        outcomes: list[dict[str, Any]] = []
-        with ProcessPoolExecutor(max_workers=min(2, len(payloads)), mp_context=context, max_tasks_per_child=1) as pool:
-            futures = [pool.submit(_child_read, p) for p in payloads]
-            for future, payload in zip(futures, payloads, strict=True):
-                try:
-                    outcomes.append(future.result(timeout=self.options.timeout_s))
-                except BrokenProcessPool as exc:
-                    died = f"the process reading it died ({exc})"
-                    n = len(payload["partitions"]) * payload.get("rounds", 1)
-                    outcomes.append({"results": [asdict(ReadResult(ok=False, died=died, error=died))] * n})
-                except Exception as exc:
-                    died = f"{type(exc).__name__}: {exc}"
-                    n = len(payload["partitions"]) * payload.get("rounds", 1)
-                    outcomes.append({"results": [asdict(ReadResult(ok=False, died=died, error=died))] * n})
-        return outcomes
+        outcomes: dict[int, dict[str, Any]] = {}
+        pending = list(enumerate(payloads))
+        running: list[tuple[int, Any, Path, float]] = []
+        while pending or running:
+            while pending and len(running) < 2:
+                i, payload = pending.pop(0)
+                result_path = self.work / f"result-{i}-{pysecrets.token_hex(4)}.json"
+                process = context.Process(target=_child_main, args=(payload, str(result_path)), daemon=True)
+                process.start()
+                running.append((i, process, result_path, time.monotonic()))
+            running[0][1].join(timeout=0.05)
+            for entry in list(running):
+                j, proc, path, began = entry
+                if proc.is_alive() and time.monotonic() - began < self.options.timeout_s:
+                    continue
+                if proc.is_alive():
+                    proc.kill()
+                    proc.join()
+                running.remove(entry)
+                outcomes[j] = self._outcome(payloads[j], proc.exitcode, path)
+        return [outcomes[i] for i in range(len(payloads))]
+
+    def _outcome(self, payload: dict[str, Any], exitcode: int | None, path: Path) -> dict[str, Any]:
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            pass
+        if exitcode is not None and exitcode < 0:
+            died = f"the process reading it was killed by signal {-exitcode}"
+        elif exitcode == 0:
+            died = "the process reading it ended without a result"
+        else:
+            died = f"the process reading it exited with code {exitcode}"
+        n = len(payload["partitions"]) * payload.get("rounds", 1)
+        return {"results": [asdict(ReadResult(ok=False, died=died, error=died))] * n}
+
+    def _whole_source(self) -> dict[str, Any]:
+        """The source block read as one partition (certify.whole merged over it)."""
+        source = dict(self.job_source)
+        source.pop("partitioning", None)
+        overlay = dict(self.options.whole or {})
+        options = overlay.pop("options", None)
+        source.update(overlay)
+        if options is not None and "reader" in source:  # a plugin_path reader: its settings are reader.config
+            reader = dict(source["reader"])
+            reader["config"] = {**dict(reader.get("config") or {}), **dict(options)}
+            source["reader"] = reader
+        elif options is not None:
+            source["options"] = {**dict(source.get("options") or {}), **dict(options)}
+        return source
 
     def _check_reads(self, job: Any, specs: list[dict[str, Any]], schema: pa.Schema | None) -> None:
         # the source read once: one partition where the reader allows it
-        once_source = dict(self.job_source)
-        once_source.pop("partitioning", None)
-        once_job = _loaded_job(job_data(once_source, None), self.subject.base_dir)
+        once_job = _loaded_job(job_data(self._whole_source(), None), self.subject.base_dir)
         try:
             once_reader = build_reader(self.cls, once_job, 2**62)
             once_specs = [p.to_dict() for p in once_reader.plan()]
@@ -952,7 +998,14 @@ class _ReaderKit(_Kit):
         union = row_counts(tables, columns)
         whole = row_counts([once_table], columns)
         extra, missing = union - whole, whole - union
-        if extra:
+        if len(specs) > 1 and [s["spec"] for s in once_specs] == [s["spec"] for s in specs]:
+            why = (
+                "the source read once is planned as the same partitions: nothing to compare with; "
+                "set certify.whole (e.g. {options: {partitions: 1}})"
+            )
+            self.set("disjoint", SKIPPED, why)
+            self.set("complete", SKIPPED, why)
+        elif extra:
             self.set(
                 "disjoint",
                 FAIL,
@@ -960,7 +1013,9 @@ class _ReaderKit(_Kit):
             )
         else:
             self.set("disjoint", PASS, f"{sum(union.values())} row(s), none read twice")
-        if missing:
+        if "complete" in self.checks:
+            pass
+        elif missing:
             self.set(
                 "complete",
                 FAIL,
@@ -1065,9 +1120,7 @@ class _ReaderKit(_Kit):
             self.set("check", SKIPPED, "check() not implemented (the base class's default)")
             self.set("discover", SKIPPED, "discover() not implemented (the base class's default)")
             return
-        once_source = dict(self.job_source)
-        once_source.pop("partitioning", None)
-        once_job = _loaded_job(job_data(once_source, None), self.subject.base_dir)
+        once_job = _loaded_job(job_data(self._whole_source(), None), self.subject.base_dir)
         before_files = _files_snapshot(self.subject.base_dir)
         before = self._read_once(once_job, schema, "before")
         answers: dict[str, str] = {}

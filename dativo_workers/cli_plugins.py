@@ -57,7 +57,10 @@ def certify(
     if as_json:
         sys.stdout.write(json.dumps(report.to_dict()) + "\n")
     else:
-        table = Table("check", "status", "detail", title=f"{report.kind} {report.plugin} ({report.class_path})")
+        table = Table(title=f"{report.kind} {report.plugin} ({report.class_path})")
+        table.add_column("check", ratio=2)
+        table.add_column("status", no_wrap=True)
+        table.add_column("detail", ratio=5, overflow="fold")
         for check in report.checks:
             table.add_row(check.title, Text(check.status, style=_STYLE[check.status]), check.detail)
         out.print(table)
