@@ -1038,9 +1038,10 @@ MACHINE_EMAIL_RE = (
 )
 _EMAIL_CORE = r"[^\s@<>(),;:\"]+@[^\s@<>(),;:\".]+(\.[^\s@<>(),;:\".]+)*\.[^\W\d_]{2,}"
 # an address alone, with a display name (`Ana Lima <ana@example.org>`, RFC 5322) or as a `mailto:` URI
+EMAIL_PLAIN_RE = rf"^{_EMAIL_CORE}$"
 EMAIL_RE = rf"^{_EMAIL_CORE}$|^[^<>@\n]{{1,80}} <{_EMAIL_CORE}>$|^<{_EMAIL_CORE}>$|^(?i:mailto):{_EMAIL_CORE}$"
 HANDLE_RE = (
-    r"^@?[\p{L}\p{N}][\p{L}\p{N}._-]{1,38}$"  # `@lorna63`, `bmelicharova`, `juan-gabriel17`
+    r"^@?[^\s@/\\:,;<>()\[\]{}'\"!?#&=+*|]{2,39}$"  # `@lorna63`, `bmelicharova`, `juan-gabriel17`, `sbožič`
     r"|^live:[\w.-]+$"  # Skype
     r"|^[\w.-]+\\[\w.$-]+$"  # DOMAIN\login
     r"|^(?i:https?://)?(www\.|[a-z]{2}\.)?(linkedin\.com/in/|twitter\.com/|x\.com/|facebook\.com/|instagram\.com/"
@@ -1147,7 +1148,12 @@ PERSON_NAME_RE = (
 PERSON_NAME_ALONE_RE = (
     rf"^{_TITLE}{_WORD}( {_UP}\.?)?( {_PARTICLES}{_WORD}){{1,3}}{_SUFFIX}$"
     rf"|^{_CJK}{{1,4}}[ \x{{3000}}]{_CJK}{{1,4}}$|^\p{{Han}}{{2,4}}$|^\p{{Hangul}}{{2,4}}$"
-    r"|^\p{Arabic}{2,}( \p{Arabic}{2,}){1,3}$|^\p{Hebrew}{2,}( \p{Hebrew}{2,}){1,3}$|" + CASELESS_NAME_RE
+    r"|^\p{Arabic}{2,}( \p{Arabic}{2,}){1,3}$|^\p{Hebrew}{2,}( \p{Hebrew}{2,}){1,3}$"
+)
+# a cheap test for letters of the scripts without case (their Unicode blocks), before CASELESS_NAME_RE
+CASELESS_BLOCKS_RE = (
+    r"[\x{0590}-\x{06FF}\x{0900}-\x{0DFF}\x{0E00}-\x{0EFF}\x{1000}-\x{109F}\x{10A0}-\x{10FF}\x{1200}-\x{137F}"
+    r"\x{1780}-\x{17FF}]"
 )
 # words of places and things that make two capitalised words no person's name (`Maple Avenue`, `New Haven`)
 PLACE_OR_THING_RE = (
@@ -1916,7 +1922,9 @@ def _value_share(detector: str, values: _Values, name_matched: bool, random_toke
     if detector in ("phone", "email") and (inner := values.unwrapped()) is not None:
         return _value_share(detector, inner, name_matched, random_tokens)
     if detector == "email":
-        share = values.share(EMAIL_RE)
+        share = values.share(EMAIL_PLAIN_RE)
+        if share < VALUE_SHARE and values.share(r">$|^(?i:mailto):") >= CONTRADICTION_SHARE:
+            share = values.share(EMAIL_RE)  # (display names and `mailto:`: a longer regex, only when needed)
         if share >= VALUE_SHARE and values.share(MACHINE_EMAIL_RE) >= VALUE_SHARE:
             return 0.0  # service accounts' addresses name a program, not a person
         if name_matched and share < CONTRADICTION_SHARE:
@@ -1981,7 +1989,10 @@ def _value_share(detector: str, values: _Values, name_matched: bool, random_toke
             return 0.0
         if values.share(ORGANISATION_RE) >= 0.05 or values.share(PLACE_OR_THING_RE) >= 0.05:
             return 0.0
-        share = values.share(PERSON_NAME_ALONE_RE)
+        if values.share(CASELESS_BLOCKS_RE) >= CONTRADICTION_SHARE:
+            share = values.share(PERSON_NAME_ALONE_RE + "|" + CASELESS_NAME_RE)  # (the Unicode scripts: when needed)
+        else:
+            share = values.share(PERSON_NAME_ALONE_RE)
         return share if share >= VALUE_SHARE else 0.0
     if detector == "date_of_birth":
         if pa.types.is_integer(t):  # yyyymmdd; a year or a month of birth alone is no date of birth
