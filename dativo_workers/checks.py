@@ -61,7 +61,8 @@ def check_job(job_path: Path, runner_path: Path | None, select: list[str] | None
     if schema is not None:
         from dativo_workers.merge import merge_spec
 
-        merge_spec(job, asset, schema)  # a merge job's key, order and marker columns: exit 2, like `run`
+        # a merge job's key, order and marker columns: exit 2, like `run` (an object's job: its defaults)
+        merge_spec(objects[0], asset, schema)
         from dativo_workers.quality import plan_entry
 
         plan_entry(asset, schema, job.config.quality.on_fail)  # the contract's quality rules: exit 2, like `run`

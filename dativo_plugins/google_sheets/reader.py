@@ -17,7 +17,14 @@ from dativo_plugins.google_sheets.auth import DRIVE_SCOPE, SHEETS_SCOPE, GoogleS
 from dativo_plugins.google_sheets.values import cast_to, header_names, json_column, text_column
 from dativo_plugins.rest_api.http import HttpClient, HttpError, RetrySettings, rate_limiter
 from dativo_workers.errors import ConfigError, DativoError, SourceError
-from dativo_workers.plugins import DataReader, DiscoveredObject, Partition, PluginSettings, SourceContext
+from dativo_workers.plugins import (
+    DataReader,
+    DiscoveredObject,
+    Partition,
+    PluginSettings,
+    ReaderConversionError,
+    SourceContext,
+)
 
 VALUE_PARAMS = {
     "valueRenderOption": "UNFORMATTED_VALUE",  # numbers as numbers, not as the cell's display
@@ -211,7 +218,7 @@ class GoogleSheetsReader(DataReader):
     def read(self, partition: Partition, schema: pa.Schema | None) -> Iterator[pa.RecordBatch]:
         table = self._table(str(partition.spec["item"]))
         if schema is not None:  # the asset's (or table's) types win over the inferred ones
-            arrays, names = [], []
+            arrays = []
             for name in table.column_names:
                 column = table.column(name).combine_chunks()
                 index = schema.get_field_index(name)
@@ -219,14 +226,19 @@ class GoogleSheetsReader(DataReader):
                     try:
                         column = cast_to(column, schema.field(index).type)
                     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-                        raise SourceError(
-                            f"google_sheets {partition.spec['item']}: column {name!r} does not fit "
-                            f"{schema.field(index).type}: {exc}"
+                        # the engine re-reads the range as text (read_untyped) and applies `bad_rows`
+                        raise ReaderConversionError(
+                            f"column {name!r} does not fit {schema.field(index).type}: {exc}"
                         ) from None
                 arrays.append(column)
-                names.append(name)
-            table = pa.Table.from_arrays(arrays, names=names)
+            table = pa.Table.from_arrays(arrays, names=table.column_names)
         yield from table.to_batches(self.config.batch_size)
+
+    def read_untyped(self, partition: Partition, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+        """Every column as the text of its values, for the engine to find the rows that do not convert."""
+        table = self._table(str(partition.spec["item"]))
+        arrays = [cast_to(table.column(n).combine_chunks(), pa.string()) for n in table.column_names]
+        yield from pa.Table.from_arrays(arrays, names=table.column_names).to_batches(self.config.batch_size)
 
     def discover(self) -> list[DiscoveredObject]:
         if self.config.drive:

@@ -158,6 +158,9 @@ class ResourceSpec(PluginSettings):
     fields: dict[str, str] = Field(default_factory=dict)  # declared columns and types (without an asset)
     raw_json: bool | None = None  # default: the options' raw_json
     missing_ok: bool = False  # a child: HTTP 404 for a parent's request is no records (the parent is gone)
+    # drop a record seen before in the same partition (same primary key and cursor value): for APIs
+    # whose next page repeats the last page's boundary (Zendesk's time-based exports)
+    dedupe: bool = False
 
     @field_validator("name")
     @classmethod

@@ -314,7 +314,7 @@ class RestApiReader(DataReader):
         raw = self._raw_json(resource)
         if resource.fields:
             return declared_schema(resource.fields, raw, list(resource.parent_fields))
-        spec = self._specs()[0] if planned else {"resource": resource.name}
+        spec = self._specs()[0] if planned else self._bare_spec(resource)
         sample: list[dict[str, Any]] = []
         for pages, (records, extra) in enumerate(self._pages(resource, spec), start=1):
             for i, record in enumerate(records):
@@ -361,10 +361,18 @@ class RestApiReader(DataReader):
             roots[root.name] = root
         for root in roots.values():
             try:
-                next(iter(self._pages(root, {"resource": root.name})), None)
+                next(iter(self._pages(root, self._bare_spec(root))), None)
             except DativoError as exc:
                 problems.append(str(exc))
         return problems
+
+    def _bare_spec(self, resource: ResourceSpec) -> dict[str, Any]:
+        """A request of ``resource`` outside a run (check, discover): its root's `start` only."""
+        spec: dict[str, Any] = {"resource": resource.name}
+        inc = self._root(resource).incremental
+        if inc is not None and inc.start is not None:
+            spec["since"] = iso(parse_time(inc.start, f"resources.{resource.name}.incremental.start"))
+        return spec
 
     def lineage_inputs(self) -> list[tuple[str, str]]:
         url = httpx.URL(self.options.base_url)
@@ -415,7 +423,10 @@ class RestApiReader(DataReader):
         size = self.options.batch_size
         pending: list[dict[str, Any]] = []
         extras: dict[str, list[Any]] = {}
+        seen: set[str] = set()
         for records, extra in self._pages(resource, partition.spec):
+            if resource.dedupe:
+                records, extra = _unseen(resource, records, extra, seen)
             pending.extend(records)
             for name in resource.parent_fields:
                 extras.setdefault(name, []).extend(extra.get(name, [None] * len(records)))
@@ -671,6 +682,20 @@ def build_auth(options: RestApiOptions) -> Auth:
             spec.scope,
         )
     return Auth()
+
+
+def _unseen(resource: ResourceSpec, records: list[dict[str, Any]], extra: dict[str, list[Any]], seen: set[str]) -> Page:
+    """The records not seen before in this partition (by primary key and cursor value)."""
+    fields = [*resource.keys, *([resource.incremental.cursor_field] if resource.incremental else [])]
+    keep: list[int] = []
+    for i, record in enumerate(records):
+        key = json_text([record.get(f) for f in fields]) if fields else json_text(record)
+        if key not in seen:
+            seen.add(key)
+            keep.append(i)
+    if len(keep) == len(records):
+        return records, extra
+    return [records[i] for i in keep], {k: [v[i] for i in keep] for k, v in extra.items()}
 
 
 def _unit(fmt: str, apply: bool) -> dt.timedelta:

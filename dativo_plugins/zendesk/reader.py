@@ -121,6 +121,7 @@ class ZendeskReader(SaasReader):
                     cursor_field="updated_at", param="start_time", format="unix", start=cfg.start, lag="1m"
                 ),
                 fields=FIELDS[name],
+                dedupe=name == "organizations",  # time-based: the next page repeats the boundary second
             )
 
         tickets_params = {"exclude_deleted": "true"} if cfg.exclude_deleted else {}
