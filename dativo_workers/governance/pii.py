@@ -1458,6 +1458,20 @@ def _phone_international(value: str) -> bool:
     return not bare or phonenumbers.is_valid_number(number)
 
 
+MIXED_PHONES_INTERNATIONAL = 0.3
+PHONE_TYPED_RE = r"(?i)^(\+|00)?[\d ().\-/]{7,24}(\s*(x|ext\.?|#)\s*\d{1,6}){0,2}$"
+
+
+def _phone_international_formatted(value: str) -> bool:
+    """``+351 912 345 678``: an international number with separators, possible for libphonenumber."""
+    return _PHONE_FORMATTED.search(value) is not None and _phone_international(value)
+
+
+def _phone_shaped(value: str) -> bool:
+    """7 to 15 digits (the extension aside), not a date, an amount, a version or an IPv4 address."""
+    return _phone_digits(_EXT_TAIL.sub("", value)) and not _NOT_PHONE.match(value)
+
+
 def _phone_named(value: str) -> bool:
     """Under a phone-like name: a possible number, international or of one of the guessed regions."""
     if value.lstrip()[:1] == "+" or value.lstrip()[:2] == "00":
@@ -1953,7 +1967,14 @@ def _value_share(detector: str, values: _Values, name_matched: bool, random_toke
             # numbers libphonenumber rejects (a digit too many) are still phone-shaped under a phone
             # name: enough not to contradict the name, never enough to confirm it
             return min(values.share(PHONE_LOOSE_RE, _phone_digits), CONTRADICTION_SHARE)
-        return values.share(PHONE_ANY_RE, _phone_unnamed, VALUE_SHARE)
+        share = values.share(PHONE_ANY_RE, _phone_unnamed, VALUE_SHARE)
+        if share < VALUE_SHARE and values.share(r"^(\+|00)[1-9]") >= MIXED_PHONES_INTERNATIONAL:
+            # a column of phones as people type them: some international numbers (formatted and possible
+            # for libphonenumber) make the rest, national notations of any country, count if phone-shaped
+            intl = values.share(r"^(\+|00)[1-9]", _phone_international_formatted)
+            if intl >= MIXED_PHONES_INTERNATIONAL and _mostly_distinct(values):
+                share = values.share(PHONE_TYPED_RE, _phone_shaped, VALUE_SHARE)
+        return share
     if detector == "ip_address":
         return values.share(IPV4_RE) + values.share(IPV6_SHAPE_RE, _ipv6)
     if detector == "credential":

@@ -1571,3 +1571,19 @@ def test_one_line_addresses_with_street_words_of_many_countries() -> None:
     ]
     for values in near_misses:
         assert detect_column("k9", _array(values * 5)) is None, values
+
+
+def test_phones_as_people_type_them_in_an_opaque_column() -> None:
+    international = ["+351 912 345 678", "+43 664 1234567", "+36 30 123 4567", "+40 721 234 567", "+420 601 123 456"]
+    international += ["+57 310 123 4567", "+54 9 11 2345 6789", "+385 91 234 5678", "+386 31 234 567"]
+    national = ["0912 345 678", "0664/1234567", "06 30 123 4567", "0721 234 567", "601 123 456", "310 1234567"]
+    national += ["011 2345-6789", "091 234 5678", "031 234 567", "(0732) 12 34 56", "555.123.4567 x204"]
+    values = [rng.choice(international) if i % 3 == 0 else rng.choice(national) for i in range(60)]
+    values = [f"{v[:-2]}{i % 100:02d}" for i, v in enumerate(values)]  # all different
+    finding = detect_column("p5", _array(values))
+    assert finding is not None and finding.detector == "phone" and finding.reason == "values"
+    # reference numbers and signed numbers beside a few phones (under 30 %) are no phone column
+    refs = [f"{_digits(2)}-{_digits(4)}-{_digits(3)}" for _ in range(50)]
+    assert detect_column("p5", _array(refs + international[:8])) is None
+    signed = [f"+{rng.randint(10**10, 10**11 - 1)}" for _ in range(30)]
+    assert detect_column("p5", _array(signed + refs)) is None
