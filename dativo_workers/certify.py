@@ -1451,11 +1451,21 @@ def certify(subject: Subject) -> Report:
         api_version=getattr(subject.cls, "api_version", None),
         dativo_version=dativo_version(),
         date=dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
-        config=str(subject.config_path) if subject.config_path else None,
+        config=_shown_path(subject.config_path),
         checks=checks,
         figures=kit.figures,
         duration_s=round(time.monotonic() - started, 2),
     )
+
+
+def _shown_path(path: Path | None) -> str | None:
+    """A config path for the report: relative to the working directory when under it."""
+    if path is None:
+        return None
+    try:
+        return str(path.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 # A local cache of reports, read by `dativo plugins list` (certification status of what is installed).

@@ -89,6 +89,15 @@ class Version(BaseModel):
     certification: Certification | None = None
 
 
+class CertifyRun(BaseModel):
+    """How the index's maintainers re-run an entry's certification (`dativo plugins certify`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    plugin: str  # an installed name or module.Class
+    config: str | None = None  # relative to the index file
+    kind: str | None = Field(None, pattern="^(reader|writer)$")
+
+
 class Entry(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
@@ -101,6 +110,7 @@ class Entry(BaseModel):
     builtin: bool = False
     example: str | None = None  # e.g. examples/plugins/http_api_reader.py:JsonApiReader
     versions: list[Version] = Field(default_factory=list)
+    certify: list[CertifyRun] = Field(default_factory=list)
 
     @property
     def dist(self) -> str:
