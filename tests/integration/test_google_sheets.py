@@ -462,3 +462,31 @@ def test_plugins_list_and_generate_job_then_run_it(workspace: Workspace, key_env
         {"id": 1, "city": "Zürich"},
         {"id": 2, "city": "Kraków"},
     ]
+
+
+def test_a_value_that_does_not_fit_the_asset_is_a_bad_row(workspace: Workspace, key_env: Any) -> None:
+    rows = [["sku", "qty"], ["a", 1], ["b", "n/a"], ["c", 3]]
+    with GoogleServer({"Stock": rows}) as server:
+        key_env(server)
+        workspace.write(
+            "stock.yaml",
+            """
+            apiVersion: v3.0.2
+            kind: DataContract
+            id: stock
+            name: stock
+            version: 1.0.0
+            status: active
+            schema:
+              - name: stock
+                properties:
+                  - {name: sku, logicalType: string}
+                  - {name: qty, physicalType: bigint}
+            """,
+        )
+        job = _job(workspace, server, "{name: Stock, object: stock}",
+                   extra="asset_path: stock.yaml\n        bad_rows: {action: quarantine, max: 5}")  # fmt: skip
+        result = workspace.cli("run", str(job), "--json")
+    assert result.json["state"] == "committed" and result.code == 1  # committed, with rows quarantined
+    assert result.json["rows"] == 2 and result.json["bad_rows"] == 1 and result.json["quarantine_files"]
+    assert workspace.read("gs.stock", sort_by="sku").to_pylist() == [{"sku": "a", "qty": 1}, {"sku": "c", "qty": 3}]

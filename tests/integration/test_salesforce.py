@@ -172,6 +172,9 @@ class SalesforceServer:
         self.cursors: dict[str, tuple[list[dict[str, Any]], list[str]]] = {}
         self.jobs: dict[str, dict[str, Any]] = {}
         self.resource_requests = 0
+        self.scripted: list[tuple[int, dict[str, str], bytes]] = []  # served first, in order
+        self.fail_pages: tuple[str, int] | None = None  # (text in the SOQL, times): its 2nd page fails
+        self.repeat_cursor = False  # every page names itself as the next (a paginator that does not advance)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -272,6 +275,10 @@ class SalesforceServer:
                 error = [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
                 return 401, {"Content-Type": "application/json"}, _dumps(error)
             self.resource_requests += 1
+            if self.scripted:
+                status, out, data = self.scripted.pop(0)
+                self.served[str(status)] += 1
+                return status, out, data
             if self.fault_every and self.resource_requests % self.fault_every == 0:
                 self.resource_requests += 1  # the retry of this request counts as the next one
                 kind = "429" if (self.resource_requests // self.fault_every) % 2 else "503"
@@ -355,15 +362,19 @@ class SalesforceServer:
         ]
         cursor = "01g" + uuid.uuid4().hex[:15]
         pages = [records[i : i + size] for i in range(0, len(records), size)] or [[]]
-        self.cursors[cursor] = (pages, [])
+        self.cursors[cursor] = (pages, [soql])
         return self._page(cursor, 0)
 
     def _page(self, cursor: str, index: int) -> tuple[int, dict[str, str], bytes]:
-        pages, _ = self.cursors[cursor]
+        pages, (soql,) = self.cursors[cursor]
+        if self.fail_pages and index == 1 and self.fail_pages[0] in soql and self.fail_pages[1] > 0:
+            self.fail_pages = (self.fail_pages[0], self.fail_pages[1] - 1)
+            self.served["500"] += 1
+            return self._json([{"errorCode": "UNKNOWN_EXCEPTION", "message": "An unexpected error occurred"}], 500)
         done = index + 1 >= len(pages)
         body: dict[str, Any] = {"totalSize": sum(map(len, pages)), "done": done, "records": pages[index]}
         if not done:
-            body["nextRecordsUrl"] = f"{API}/query/{cursor}-{index + 1}"
+            body["nextRecordsUrl"] = f"{API}/query/{cursor}-{index if self.repeat_cursor else index + 1}"
         self.served["rest pages"] += 1
         return self._json(body)
 
@@ -610,3 +621,52 @@ def test_plugins_list_and_generate_job_then_run_it(workspace: Workspace, jwt_key
         assert result.code == 0, result.stdout + result.stderr
     assert result.json["rows"] == 30
     _assert_table_equals(workspace, "crm.account", accounts, "Account")
+
+
+def test_a_429_storm_and_503s_cost_time_not_rows(workspace: Workspace, jwt_key: str) -> None:
+    accounts = make_accounts(250, time.time() - 2 * 86400, 86400)
+    limited = _dumps([{"errorCode": "REQUEST_LIMIT_EXCEEDED", "message": "ConcurrentPerOrgLongTxn Limit exceeded"}])
+    with SalesforceServer({"Account": accounts}) as server:
+        server.scripted = [(429, {"Retry-After": "0"}, limited)] * 15 + [(503, {}, b"Service Unavailable")] * 3
+        job = _job(workspace, server, "{name: Account}", "window: 30d, max_retries: 4")
+        result = workspace.cli("run", str(job), "--json")
+        assert result.code == 0, result.stdout + result.stderr
+        assert server.served["429"] == 15 and server.served["503"] == 3
+    _assert_table_equals(workspace, "crm.Account", accounts, "Account")
+
+
+def test_a_page_that_fails_mid_run_retries_only_its_partition(workspace: Workspace, jwt_key: str) -> None:
+    now = time.time()
+    accounts = make_accounts(900, now - 30 * 86400, 29 * 86400)
+    with SalesforceServer({"Account": accounts}) as server:
+        first_window = min(a["SystemModstamp"] for a in accounts).strftime("%Y-%m-%dT%H:%M:%S")
+        server.fail_pages = (f"SystemModstamp >= {first_window}", 2)  # its 2nd page: 500, twice
+        job = _job(
+            workspace, server, "{name: Account}", "window: 10d, max_retries: 1",
+            extra="  governance_overrides: {pii_detection: false}",
+        )  # fmt: skip
+        text = job.read_text().replace("retry: {max_attempts: 1}", "retry: {max_attempts: 2, backoff_seconds: 0.01}")
+        job.write_text(text.replace("  governance_overrides", "governance_overrides"))
+        result = workspace.cli("run", str(job), "--json")
+        assert result.code == 0, result.stdout + result.stderr
+        assert server.served["500"] == 2
+    windows = Counter(re.search(r"SystemModstamp >= (\S+)", q).group(1) for _, q in server.soql if "LIMIT" not in q)  # type: ignore[union-attr]
+    assert len(windows) == 3 and sorted(windows.values()) == [1, 1, 2]  # only the failed window was read again
+    assert result.json["partitions_total"] == 3 and result.json["rows"] == 900
+    _assert_table_equals(workspace, "crm.Account", accounts, "Account")
+
+
+def test_a_paginator_that_does_not_advance_and_a_non_json_answer_fail_clearly(
+    workspace: Workspace, jwt_key: str
+) -> None:
+    accounts = make_accounts(450, time.time() - 2 * 86400, 86400)
+    with SalesforceServer({"Account": accounts}) as server:
+        server.repeat_cursor = True
+        job = _job(workspace, server, "{name: Account}", "window: 30d")
+        looping = workspace.cli("run", str(job), "--json")
+        server.repeat_cursor = False
+        server.scripted = [(200, {"Content-Type": "text/html"}, b"<html>maintenance</html>")]
+        garbled = workspace.cli("run", str(job), "--json")
+    assert looping.code == 2 and "came twice; stopping, not looping" in looping.stdout + looping.stderr
+    assert garbled.code == 2 and "the response is not JSON" in garbled.stdout + garbled.stderr
+    assert "<html>maintenance" in garbled.stdout + garbled.stderr
