@@ -1373,6 +1373,24 @@ def _random_token(value: str) -> bool:
     )
 
 
+# a plain-text password as people choose them (`Investment694#`, `(5SDLhXO%MM#*nkp`): 8 to 64 characters
+# without spaces, upper and lower case with digits or symbols; a column of them when most are so and many
+# carry a symbol inside them (not a hashtag's `#` in front)
+_PASSWORD_SYMBOL = re.compile(r".[!#$%^&*()~?<>\[\]{}|;,'\"\\]")
+PASSWORD_CANDIDATE_RE = r"^\S{8,64}$"
+PASSWORD_SYMBOL_SHARE = 0.4
+
+
+def _password_like(value: str) -> bool:
+    return (
+        _UPPER.search(value) is not None
+        and _LOWER.search(value) is not None
+        and (_DIGIT.search(value) is not None or _PASSWORD_SYMBOL.search(value) is not None)
+        and "@" not in value
+        and "://" not in value
+    )
+
+
 # a secret under a name that says key, token or digest of one but also other things (`key`,
 # `secure_key`, `key_hash`): 16 or more characters of a key alphabet (hex, base32, base62, base64),
 # no spaces, high entropy; UUIDs are keys of rows, not secrets
@@ -1988,6 +2006,17 @@ def _value_share(detector: str, values: _Values, name_matched: bool, random_toke
                 token = values.share(RANDOM_TOKEN_RE, _random_token, VALUE_SHARE)
                 if token >= VALUE_SHARE and _mostly_distinct(values):
                     return token
+        if (
+            random_tokens
+            and known < VALUE_SHARE
+            and values.count >= MIN_VALUES_TO_CONTRADICT
+            and values.share(PASSWORD_CANDIDATE_RE) >= VALUE_SHARE
+            and _mostly_distinct(values)
+        ):
+            # plain-text passwords: mixed-case strings without spaces, many with a symbol inside
+            symbols = values.share_where(lambda v: _PASSWORD_SYMBOL.search(v) is not None)
+            if symbols >= PASSWORD_SYMBOL_SHARE:
+                return values.share(PASSWORD_CANDIDATE_RE, _password_like, VALUE_SHARE)
         return known
     if detector == "postal_address":
         street = values.share(STREET_RE + "|" + MULTILINE_RE, _street_or_multiline_address)

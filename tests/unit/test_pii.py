@@ -1587,3 +1587,20 @@ def test_phones_as_people_type_them_in_an_opaque_column() -> None:
     assert detect_column("p5", _array(refs + international[:8])) is None
     signed = [f"+{rng.randint(10**10, 10**11 - 1)}" for _ in range(30)]
     assert detect_column("p5", _array(signed + refs)) is None
+
+
+def test_plain_text_passwords_on_values() -> None:
+    words = ["Summer", "Dragon", "Monkey", "Soleil", "Sonne", "Verano", "Estrela", "Tigre", "Falcon", "Koala"]
+    chosen = [f"{rng.choice(words)}{rng.randint(10, 9999)}{rng.choice('!#$%&*?')}" for _ in range(25)]
+    generated = ["".join(rng.choice(_URLSAFE + "!#$%&*()^~?") for _ in range(rng.randint(10, 20))) for _ in range(25)]
+    finding = detect_column("tmp_9", _array(chosen + generated))
+    assert finding is not None and finding.label == CREDENTIAL and finding.reason == "values"
+    near_misses = [
+        [f"#{rng.choice(words)}Sale{rng.randint(2000, 2030)}{i}" for i in range(40)],  # hashtags
+        [f"get{rng.choice(words)}ById{i}" for i in range(40)],  # identifiers in code
+        [f"{rng.choice(words)}_Report_{i}.pdf" for i in range(40)],  # file names
+        [f"{rng.choice(words)} {rng.choice(words)}!" for _ in range(40)],  # words with spaces
+        [f"{rng.choice(words)}{rng.randint(1, 99)}" for _ in range(40)],  # no symbol: nicknames, codes
+    ]
+    for values in near_misses:
+        assert detect_column("tmp_9", _array(values)) is None, values[:2]
