@@ -177,7 +177,9 @@ class GoogleSheetsReader(DataReader):
         columns = []
         for i in range(width):  # ragged rows: the cells a row lacks are null
             columns.append(json_column([r[i] if i < len(r) else None for r in data]))
-        return pa.Table.from_arrays(columns, names=names) if width else pa.table({})
+        if not width:
+            raise SourceError(f"google_sheets {rng}: the range is empty (not even a header row)")
+        return pa.Table.from_arrays(columns, names=names)
 
     def _drive_csv(self, file_id: str) -> pa.Table:
         path = f"/drive/v3/files/{quote(file_id, safe='')}/export"
@@ -191,7 +193,7 @@ class GoogleSheetsReader(DataReader):
                 first = row
                 break
         if not first:
-            return pa.table({})
+            raise SourceError(f"google_sheets {file_id}: the CSV export is empty (not even a header row)")
         names = header_names(first if header_row else [], len(first))
         try:
             table = pacsv.read_csv(

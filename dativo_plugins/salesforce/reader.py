@@ -67,8 +67,8 @@ class SalesforceOptions(PluginSettings):
     """`source.options` of a Salesforce job."""
 
     api_version: str = Field("62.0", pattern=r"^\d+\.\d$")
-    start: dt.datetime | dt.date | str | None = None  # first SystemModstamp; default: the object's oldest
-    end: dt.datetime | dt.date | str | None = None  # exclusive; default: the moment the run is planned
+    start: int | dt.datetime | dt.date | str | None = None  # first SystemModstamp; default: the object's oldest
+    end: int | dt.datetime | dt.date | str | None = None  # exclusive; default: the moment the run is planned
     window: str = "30d"  # one partition per SystemModstamp window (s, m, h, d, w)
     fields: dict[str, list[str]] = Field(default_factory=dict)  # {object: [fields]}; default: every field
     bulk: bool | list[str] = False  # Bulk API 2.0 for every object (true) or these
@@ -267,8 +267,15 @@ class SalesforceReader(DataReader):
         names = {f.name for f in fields}
         if "Id" not in names:
             raise SourceError(f"salesforce {name}: source.options.fields must include Id")
-        if self.context.incremental and self.cursor not in names:
-            raise SourceError(f"salesforce {name}: source.options.fields must include {self.cursor} (the cursor)")
+        if self.cursor not in names:
+            have = [c for c in CURSOR_FIELDS if c in {f["name"] for f in self.describe(name).get("fields") or []}]
+            hint = (
+                f"set `incremental.cursor_field` to {' or '.join(have)}" if have else "it has no datetime to window on"
+            )
+            raise SourceError(
+                f"salesforce {name}: {self.cursor} (the windows' and the cursor's field) is not among the fields "
+                f"read; list it in source.options.fields, or, if the object has none, {hint}"
+            )
         return fields
 
     def schema(self) -> pa.Schema:

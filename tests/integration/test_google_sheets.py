@@ -420,7 +420,10 @@ def test_discover_lists_the_sheets_and_a_bad_range_is_named(workspace: Workspace
         assert found.code == 0, found.stdout + found.stderr
         bad = _job(workspace, server, "{name: Nope, object: nope}", name="bad")
         run = workspace.cli("run", str(bad), "--json")
+        server.sheets["Empty"] = []
+        empty = workspace.cli("run", str(_job(workspace, server, "{name: Empty, object: e}", name="e")), "--json")
     assert [o["name"] for o in found.json["objects"]] == ["Orders", "Q2 Plan"]
+    assert empty.code == 2 and "google_sheets Empty: the range is empty" in empty.stdout + empty.stderr
     assert run.code == 2 and "Unable to parse range: Nope" in run.stdout + run.stderr
 
 
