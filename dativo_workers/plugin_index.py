@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from dativo_workers.errors import DativoError
 
@@ -66,6 +66,13 @@ class DistFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     url: str
     sha256: str
+
+    @field_validator("sha256", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        if isinstance(value, int | float):  # YAML reads an all-digit (or digits-e-digits) hash as a number
+            raise ValueError("a number, not 64 hex digits: quote the hash in YAML")
+        return value
 
     def model_post_init(self, _context: Any) -> None:
         if not _SHA256.match(self.sha256.lower()):
