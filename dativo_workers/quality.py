@@ -404,6 +404,31 @@ _BOUNDS = (
 _LENGTH_BOUNDS = (("minLength", pc.less), ("maxLength", pc.greater))
 
 
+# a pattern is searched once per distinct value when a sample of the values repeats: SAMPLES
+# slices of SAMPLE_ROWS spread over the values, at most half of them distinct
+SAMPLES, SAMPLE_ROWS = 4, 256
+
+
+def _matching(values: Any, pattern: str) -> int:
+    """How many values the pattern matches (RE2: ~30-60 ns a call). When a sample shows values that
+    repeat (codes, statuses, names), the pattern is searched on the distinct values and their counts
+    summed: hashing costs ~11 ns a value. Distinct values (e-mails, ids) are searched one by one:
+    counting them would cost more than the searches."""
+    n = len(values)
+    if n >= 8 * SAMPLES * SAMPLE_ROWS:
+        step = n // SAMPLES
+        pieces: list[pa.Array] = []
+        for i in range(SAMPLES):
+            piece = values.slice(i * step, SAMPLE_ROWS)
+            pieces += piece.chunks if isinstance(piece, pa.ChunkedArray) else [piece]
+        sample = pa.chunked_array(pieces, type=values.type)
+        if pc.count_distinct(sample).as_py() <= SAMPLES * SAMPLE_ROWS // 2:
+            counts = pc.value_counts(values)
+            matched = pc.match_substring_regex(counts.field("values"), pattern=pattern)  # a null: null
+            return int(pc.sum(pc.filter(counts.field("counts"), matched), min_count=0).as_py() or 0)
+    return int(pc.sum(pc.match_substring_regex(values, pattern=pattern), min_count=0).as_py() or 0)
+
+
 def _broken_bounds(values: Any, bounds: list[tuple[str, Any, pa.Scalar]]) -> list[Callable[[], Any]]:
     """The masks of the bounds some value breaks. A value breaks a lower bound only if the
     minimum does (NaN compares false either way: min_max skips it), an upper bound only if the
@@ -495,9 +520,10 @@ class PartitionQuality:
             lengths = [(k, c, pa.scalar(args[k], type=length.type)) for k, c in _LENGTH_BOUNDS if k in args]
             checks += _broken_bounds(length, lengths)
         if "pattern" in args:
-            matches = pc.match_substring_regex(values, pattern=str(args["pattern"]))
+            pattern = str(args["pattern"])
             if not checks:  # the pattern alone: the values that do not match, without a mask
-                return len(values) - values.null_count - int(pc.sum(matches, min_count=0).as_py() or 0)
+                return len(values) - values.null_count - _matching(values, pattern)
+            matches = pc.match_substring_regex(values, pattern=pattern)
             checks.append(lambda: pc.invert(matches))
         bad: Any = None
         for check in checks:

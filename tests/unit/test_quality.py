@@ -166,3 +166,26 @@ def test_invalid_values_against_a_brute_force_count(tmp_path: Path, seed: int) -
     grouped.observe(pa.Table.from_batches([pa.record_batch({"v": pa.array(values, kind)}) for values in batches]))
     expected = _invalid_brute([v for b in batches for v in b], args)
     assert one.close()["counts"]["i"] == grouped.close()["counts"]["i"] == expected, args
+
+
+@pytest.mark.parametrize("distinct", [3, 300, 20_000])
+def test_a_pattern_on_repeated_or_distinct_values(tmp_path: Path, distinct: int) -> None:
+    """A pattern alone: searched on the distinct values when a sample repeats (counts summed),
+    value by value otherwise; the same count either way, nulls never invalid."""
+    import re
+
+    from dativo_workers.quality import SAMPLE_ROWS, SAMPLES
+
+    rng = random.Random(distinct)
+    words = [None, *(f"{rng.choice(['ab', 'AB', 'x'])}{i}" for i in range(distinct))]
+    values = [rng.choice(words) for _ in range(10 * SAMPLES * SAMPLE_ROWS)]
+    args = {"pattern": "^[a-z]+[0-9]+$"}
+    rule = Rule(key="p", kind="library", where="", metric="invalidValues", column="v", columns=["v"],
+                arguments=args, comparator="mustBe", threshold=0)  # fmt: skip
+    expected = sum(1 for v in values if v is not None and not re.search(args["pattern"], v))
+    one = PartitionQuality([rule], sidecar_opener(tmp_path.as_uri(), "run", 0, 1, {}))
+    one.observe(pa.record_batch({"v": pa.array(values, pa.string())}))
+    chunks = [pa.record_batch({"v": pa.array(values[i : i + 3000], pa.string())}) for i in range(0, len(values), 3000)]
+    grouped = PartitionQuality([rule], sidecar_opener(tmp_path.as_uri(), "run", 1, 1, {}))
+    grouped.observe(pa.Table.from_batches(chunks))
+    assert one.close()["counts"]["p"] == grouped.close()["counts"]["p"] == expected
