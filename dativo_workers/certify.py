@@ -312,6 +312,11 @@ def _secret_env(refs: list[Any], given: dict[str, str]) -> tuple[dict[str, str],
     for name, value in by_name.items():
         text = json.dumps(value) if isinstance(value, dict) else value
         env[env_key(TENANT, name)] = text
+        if isinstance(value, str):  # a given JSON secret: its values are secrets too
+            with contextlib.suppress(ValueError):
+                parsed = json.loads(value)
+                if isinstance(parsed, dict):
+                    values += [str(v) for v in parsed.values() if isinstance(v, str | int) and len(str(v)) >= 6]
         values += list(value.values()) if isinstance(value, dict) else [value]
     return env, [v for v in values if v]
 
@@ -719,6 +724,13 @@ def _files_snapshot(root: Path) -> dict[str, tuple[int, int]]:
     return snap
 
 
+def _dirs_snapshot(dirs: list[Path]) -> dict[str, tuple[int, int]]:
+    snap: dict[str, tuple[int, int]] = {}
+    for directory in dirs:
+        snap.update({str(directory / k): v for k, v in _files_snapshot(directory).items()})
+    return snap
+
+
 def _table_of(files: list[str]) -> pa.Table | None:
     tables = []
     for path in files:
@@ -998,6 +1010,12 @@ class _ReaderKit(_Kit):
         union = row_counts(tables, columns)
         whole = row_counts([once_table], columns)
         extra, missing = union - whole, whole - union
+        rejected_parts = sum(rs[0].rejected for rs in per_part)
+        rejected_once = sum(r.rejected for r in once)
+        if rejected_parts > rejected_once:  # records the reader could not make rows of count too
+            extra[f"({rejected_parts - rejected_once} rejected record(s) more than the source read once)"] = 1
+        elif rejected_parts < rejected_once:
+            missing[f"({rejected_once - rejected_parts} rejected record(s) fewer than the source read once)"] = 1
         if len(specs) > 1 and [s["spec"] for s in once_specs] == [s["spec"] for s in specs]:
             why = (
                 "the source read once is planned as the same partitions: nothing to compare with; "
@@ -1121,7 +1139,8 @@ class _ReaderKit(_Kit):
             self.set("discover", SKIPPED, "discover() not implemented (the base class's default)")
             return
         once_job = _loaded_job(job_data(self._whole_source(), None), self.subject.base_dir)
-        before_files = _files_snapshot(self.subject.base_dir)
+        watched = self._watched_dirs()
+        before_files = _dirs_snapshot(watched)
         before = self._read_once(once_job, schema, "before")
         answers: dict[str, str] = {}
         for method in ("check", "discover"):
@@ -1147,18 +1166,30 @@ class _ReaderKit(_Kit):
                 self.set(method, FAIL, f"{method}() answer shows secret value(s) {', '.join(shown)}")
             else:
                 answers[method] = f"{len(answer)} {'problem(s)' if method == 'check' else 'object(s)'}"
-        after_files = _files_snapshot(self.subject.base_dir)
+        after_files = _dirs_snapshot(watched)
         after = self._read_once(once_job, schema, "after")
         changed = sorted(set(before_files.items()) ^ set(after_files.items()))
         for method, what in answers.items():
             if changed:
-                self.set(method, FAIL, f"files changed under {self.subject.base_dir}: {changed[0][0]}")
+                self.set(method, FAIL, f"files of the source changed: {changed[0][0]}")
             elif before is None or after is None:
                 self.set(method, FAIL, "the source could not be read around the call")
             elif before != after:
                 self.set(method, FAIL, "the source's rows differ after the call")
             else:
                 self.set(method, PASS, f"{what}; files and rows unchanged")
+
+    def _watched_dirs(self) -> list[Path]:
+        """The local directories the source's files lie in (where a side effect would show)."""
+        dirs: set[Path] = set()
+        for entry in self.job_source.get("files") or []:
+            pattern = str(entry.get("path", "")) if isinstance(entry, dict) else ""
+            if not pattern or "://" in pattern:
+                continue
+            head = Path(pattern.split("*", 1)[0])
+            base = head if pattern.endswith("/") else head.parent
+            dirs.add((self.subject.base_dir / base).resolve())
+        return sorted(d for d in dirs if d.is_dir())
 
     def _read_once(self, job: Any, schema: pa.Schema | None, tag: str) -> collections.Counter[str] | None:
         try:
