@@ -493,3 +493,31 @@ def test_a_value_that_does_not_fit_the_asset_is_a_bad_row(workspace: Workspace, 
     assert result.json["state"] == "committed" and result.code == 1  # committed, with rows quarantined
     assert result.json["rows"] == 2 and result.json["bad_rows"] == 1 and result.json["quarantine_files"]
     assert workspace.read("gs.stock", sort_by="sku").to_pylist() == [{"sku": "a", "qty": 1}, {"sku": "c", "qty": 3}]
+
+
+def test_passes_the_plugin_conformance_kit(tmp_path: Path) -> None:
+    from dativo_workers.certify import FAIL, SKIPPED, certify, load_subject
+
+    with GoogleServer({"Orders": make_orders(50)}) as server:
+        config = tmp_path / "google_sheets.yaml"
+        urls = f'sheets_url: "{server.url}", drive_url: "{server.url}", spreadsheet_id: {SHEET_ID}'
+        config.write_text(
+            f"""
+source:
+  connection: {{service_account_key: "${{secret:gsa_key}}", {urls}}}
+  tables: [{{name: Orders}}]
+  options: {{backoff_seconds: 0.01}}
+secrets: {{gsa_key: {json.dumps(_key_json(server))}, gsa_other: {json.dumps(_key_json(server, OTHER_KEY))}}}
+certify:
+  error_source:  # a key Google refuses: the error must name the plugin, never the key
+    connection: {{service_account_key: "${{secret:gsa_other}}", {urls}}}
+    tables: [{{name: Orders}}]
+""",
+            encoding="utf-8",
+        )
+        report = certify(load_subject("google_sheets", config, None))
+    statuses = {c.id: (c.status, c.detail) for c in report.checks}
+    assert not {k: v for k, v in statuses.items() if v[0] == FAIL}, statuses
+    assert not {k for k, (s, _) in statuses.items() if s == SKIPPED}, statuses
+    assert report.figures["rows"] == 50
+    assert "plugin google_sheets" in statuses["errors"][1] and "Invalid JWT Signature" in statuses["errors"][1]

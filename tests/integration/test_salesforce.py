@@ -670,3 +670,33 @@ def test_a_paginator_that_does_not_advance_and_a_non_json_answer_fail_clearly(
     assert looping.code == 2 and "came twice; stopping, not looping" in looping.stdout + looping.stderr
     assert garbled.code == 2 and "the response is not JSON" in garbled.stdout + garbled.stderr
     assert "<html>maintenance" in garbled.stdout + garbled.stderr
+
+
+def test_passes_the_plugin_conformance_kit(tmp_path: Path) -> None:
+    from dativo_workers.certify import FAIL, SKIPPED, certify, load_subject
+
+    accounts = make_accounts(300, time.time() - 20 * 86400, 19 * 86400)
+    with SalesforceServer({"Account": accounts}) as server:
+        config = tmp_path / "salesforce.yaml"
+        app = f'login_url: "{server.url}", client_id: {CLIENT_ID}, username: "{USERNAME}"'
+        config.write_text(
+            f"""
+source:
+  connection: {{{app}, private_key: "${{secret:sf_key}}"}}
+  tables: [{{name: Account}}]
+  options: {{window: 7d, page_size: 200, backoff_seconds: 0.01}}
+secrets: {{sf_key: {json.dumps(_pem(KEY))}, sf_other: {json.dumps(_pem(OTHER_KEY))}}}
+certify:
+  whole: {{options: {{window: 400d}}}}
+  error_source:  # a key the org refuses (a canary): the error must name the plugin, never the key
+    connection: {{{app}, private_key: "${{secret:sf_other}}"}}
+    tables: [{{name: Account}}]
+""",
+            encoding="utf-8",
+        )
+        report = certify(load_subject("salesforce", config, None))
+    statuses = {c.id: (c.status, c.detail) for c in report.checks}
+    assert not {k: v for k, v in statuses.items() if v[0] == FAIL}, statuses
+    assert not {k for k, (s, _) in statuses.items() if s == SKIPPED}, statuses
+    assert report.figures["rows"] == 300
+    assert "plugin salesforce" in statuses["errors"][1] and "invalid assertion" in statuses["errors"][1]
