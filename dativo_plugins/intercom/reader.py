@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from pydantic import Field, SecretStr, model_validator
@@ -73,9 +74,9 @@ class IntercomConnection(PluginSettings):
 class IntercomOptions(HttpOptions):
     """`source.options` of an Intercom job."""
 
-    start: int | str = 0  # the first run's lower bound on updated_at (unix seconds or ISO)
+    start: int | str | dt.date = 0  # the first run's lower bound on updated_at (unix seconds or ISO)
     window: str | None = None  # contacts, conversations: one partition per updated_at window (7d, 30d)
-    end: int | str | None = None  # with window: the last window's end (default: the plan time)
+    end: int | str | dt.date | None = None  # with window: the last window's end (default: the plan time)
     page_size: int = Field(150, ge=1, le=150)  # search per_page
     raw_json: bool = True
 

@@ -3,6 +3,7 @@ selector, primary key, paginator, incremental filter, partitioning, parent), rat
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any, Literal
 
@@ -110,7 +111,7 @@ class IncrementalSpec(PluginSettings):
     end_param: str | None = None  # optional upper bound (the moment the run was planned)
     format: Literal["iso", "unix", "unix_ms", "date"] = "iso"
     lookback: str | None = None
-    start: int | str | None = None  # the first run's lower bound (default: none sent, everything)
+    start: int | str | dt.date | None = None  # the first run's lower bound (default: none sent, everything)
     client_side: bool = False  # also drop records whose cursor_field is older than the bound
     operator: Literal[">=", ">"] = ">="  # how the API compares; with ">" the bound sent is one unit earlier
     # the API leaves out changes younger than this (Zendesk: a minute): the committed cursor is the
@@ -132,8 +133,8 @@ class PartitionSpec(PluginSettings):
     start_param: str
     end_param: str
     location: Literal["query", "body"] = "query"
-    start: int | str
-    end: int | str | None = None  # time: default the moment the run is planned
+    start: int | str | dt.date
+    end: int | str | dt.date | None = None  # time: default the moment the run is planned
     window: str = "30d"  # time
     step: int = Field(100_000, ge=1)  # id_range
     format: Literal["iso", "unix", "unix_ms", "date"] = "iso"  # time

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from pydantic import Field, SecretStr, model_validator
@@ -85,7 +86,7 @@ class ZendeskConnection(PluginSettings):
 class ZendeskOptions(HttpOptions):
     """`source.options` of a Zendesk job."""
 
-    start: int | str = 0  # the first run's start_time (unix seconds or ISO); later runs: the cursor
+    start: int | str | dt.date = 0  # the first run's start_time (unix seconds or ISO); later runs: the cursor
     page_size: int = Field(1000, ge=1, le=1000)  # export per_page
     exclude_deleted: bool = False  # tickets: leave deleted tickets out of the export
     raw_json: bool = True  # keep every record whole in `raw_json`
