@@ -180,6 +180,7 @@ class SalesforceReader(DataReader):
         self._auth: Auth | None = None
         self._describe: dict[str, dict[str, Any]] = {}
         self._end: int | None = None
+        self._summary: str | None = None
 
     # -- what to read ------------------------------------------------------------------
 
@@ -347,6 +348,9 @@ class SalesforceReader(DataReader):
         if len(bounds) == 2 and start == end == bounds[0]:
             bounds = [end, end]
         api = "bulk" if bulk else "rest"
+        windows = len(bounds) - 1
+        how = "Bulk API 2.0 query jobs" if bulk else "REST queries"
+        self._summary = f"{name}: {windows} {self.cursor} window(s) from {soql_time(start)}, as {how}"
         return [
             Partition(
                 index=i,
@@ -386,7 +390,8 @@ class SalesforceReader(DataReader):
         return problems
 
     def plan_summary(self) -> str | None:
-        return None
+        """What plan() found, for `dativo check`."""
+        return self._summary
 
     # -- reading -----------------------------------------------------------------------
 

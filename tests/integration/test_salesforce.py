@@ -577,6 +577,7 @@ def test_discover_lists_sobjects_and_check_names_an_unknown_one(workspace: Works
         job = _job(workspace, server, "{name: Account}")
         found = workspace.cli("discover", str(job), "--json")
         assert found.code == 0, found.stdout + found.stderr
+        good = workspace.cli("check", str(job), "--json")
         bad = _job(workspace, server, "{name: Acount}", name="bad")
         check = workspace.cli("check", str(bad), "--json")
         run = workspace.cli("run", str(bad), "--json")
@@ -584,6 +585,8 @@ def test_discover_lists_sobjects_and_check_names_an_unknown_one(workspace: Works
     assert names == ["Account", "Opportunity"]  # AccountHistory is not queryable
     account = found.json["objects"][0]
     assert account["primary_key"] == ["Id"] and any(c["name"] == "AnnualRevenue" for c in account["columns"])
+    assert good.code == 0, good.stdout + good.stderr
+    assert "Account: 1 SystemModstamp window(s)" in good.stdout and "as REST queries" in good.stdout
     assert check.code == 2 and "no sObject 'Acount'" in check.stdout + check.stderr
     assert run.code == 2 and "no sObject 'Acount'" in run.stdout + run.stderr
 
