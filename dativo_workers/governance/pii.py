@@ -1142,7 +1142,7 @@ PERSON_NAME_RE = (
     rf"|^{_TITLE}{_CAPS}( {_CAPS}){{1,3}}$"  # upper-cased (caller ids, search terms)
     rf"|^{_WORD}, {_WORD}( {_WORD}){{0,2}}$|^{_CAPS}, {_WORD}( {_WORD}){{0,2}}$"  # `Doe, John`, `ELLIS, Gina`
     rf"|^{_CJK}{{1,4}}[ \x{{3000}}]{_CJK}{{1,4}}$|^\p{{Han}}{{2,4}}$|^\p{{Hangul}}{{2,4}}$"  # CJK, Korean
-    r"|^\p{Arabic}{2,}( \p{Arabic}{2,}){1,3}$|^\p{Hebrew}{2,}( \p{Hebrew}{2,}){1,3}$|" + CASELESS_NAME_RE
+    r"|^\p{Arabic}{2,}( \p{Arabic}{2,}){1,3}$|^\p{Hebrew}{2,}( \p{Hebrew}{2,}){1,3}$"
 )
 # on values alone, stricter: mixed-case or non-Latin names only (`DISCOVER NOT` may be a film's title)
 PERSON_NAME_ALONE_RE = (
@@ -1788,7 +1788,8 @@ class _Values:
         """The values with a `tel:` scheme or a JSON list taken off, when most are so wrapped."""
         if self._unwrapped is None:
             self._unwrapped = False
-            if self.count and self.share(_WRAPPED) >= VALUE_SHARE:
+            wrapped = sum(self.literal_share(p, prefix=True) for p in ("tel:", "TEL:", "[", "sip:", "callto:"))
+            if self.count and wrapped >= VALUE_SHARE and self.share(_WRAPPED) >= VALUE_SHARE:
                 text = pc.replace_substring_regex(self.text, _JSON_LIST_FIRST, r"\1")
                 text = pc.replace_substring_regex(text, r"^(?i:tel:|callto:|sip:)", "")
                 inner = _Values(text)
@@ -1813,6 +1814,7 @@ class _Values:
         self._any_identifier: float | None = None
         self._id_length: float | None = None
         self._unwrapped: _Values | bool | None = None
+        self._lengths: pa.Array | None = None
 
     def integer_span(self) -> int:
         """max - min of an integer column's sampled values (0 for other types)."""
@@ -1821,15 +1823,30 @@ class _Values:
         bounds = pc.min_max(pc.cast(self.text, pa.int64()))
         return int(bounds["max"].as_py()) - int(bounds["min"].as_py())
 
+    def lengths(self) -> pa.Array:
+        """Each value's length in characters (computed once per column)."""
+        if self._lengths is None:
+            self._lengths = pc.utf8_length(self.text)
+        return self._lengths
+
+    def length_share(self, low: int, high: int) -> float:
+        """Share of values ``low`` to ``high`` characters long."""
+        if not self.count:
+            return 0.0
+        lengths = self.lengths()
+        return pc.sum(pc.and_(pc.greater_equal(lengths, low), pc.less_equal(lengths, high))).as_py() / self.count
+
+    def literal_share(self, text: str, prefix: bool = False) -> float:
+        """Share of values containing (or, with ``prefix``, starting with) ``text``: no regex to compile."""
+        if not self.count:
+            return 0.0
+        found = pc.starts_with(self.text, text) if prefix else pc.match_substring(self.text, text)
+        return pc.sum(found).as_py() / self.count
+
     def id_length(self) -> float:
         """Share of values 6 to 48 characters long (computed once per column)."""
         if self._id_length is None:
-            if not self.count:
-                self._id_length = 0.0
-            else:
-                lengths = pc.utf8_length(self.text)
-                ok = pc.and_(pc.greater_equal(lengths, 6), pc.less_equal(lengths, 48))
-                self._id_length = pc.sum(ok).as_py() / self.count
+            self._id_length = self.length_share(6, 48)
         return self._id_length
 
     def any_identifier(self) -> float:
@@ -1911,7 +1928,7 @@ def _rules_share(detector: str, values: _Values, name_matched: bool) -> float:
             share = values.share(r"^\d{3}-?\d{2}-?\d{4}$", _ssn, VALUE_SHARE)
         if share < VALUE_SHARE:
             # (a few codes repeated over and over, `162673000`, are codes of things, not people's numbers)
-            if len(pc.unique(values.text)) >= PERSONAL_ID_DISTINCT * values.count:
+            if len(pc.unique(values.text)) >= min(PERSONAL_ID_DISTINCT * values.count, PERSONAL_ID_MIN_DISTINCT):
                 share = _personal_id_share(values, VALUE_SHARE)
         elif _isbn_like(_spread(values, CHECK_VALUES)):
             share = 0.0  # ISBN-10s pass the NHS number's mod 11
@@ -1919,7 +1936,8 @@ def _rules_share(detector: str, values: _Values, name_matched: bool) -> float:
 
 
 SSN_WRITTEN_SHARE = 0.3
-PERSONAL_ID_DISTINCT = 0.5  # on values alone, identity numbers of a stdnum country must be half distinct
+# on values alone, identity numbers of a stdnum country must be half distinct, or at least 20 different
+PERSONAL_ID_DISTINCT, PERSONAL_ID_MIN_DISTINCT = 0.5, 20
 # medical record numbers: a column where a fifth of the values say `MRN` and all are id-shaped
 MRN_TAGGED_RE = r"^(?i:MRN|MR|PID|PATID|PATIENT)[-: #]?\d{5,}$"
 MRN_TAGGED_SHARE = 0.2
@@ -1936,6 +1954,14 @@ def _spread(values: _Values, k: int) -> list[str]:
         return values.text.to_pylist()
     step = values.count / k
     return values.text.take(pa.array([int(i * step) for i in range(k)])).to_pylist()
+
+
+def _person_name_share(values: _Values, pattern: str) -> float:
+    """Share of name-shaped values; the names of the scripts without case only when such letters are
+    there (their Unicode classes make the regex slower to compile)."""
+    if values.share(CASELESS_BLOCKS_RE) >= CONTRADICTION_SHARE:
+        return values.share(pattern + "|" + CASELESS_NAME_RE)
+    return values.share(pattern)
 
 
 def _mostly_distinct(values: _Values) -> bool:
@@ -1955,7 +1981,11 @@ def _value_share(detector: str, values: _Values, name_matched: bool, random_toke
         return _value_share(detector, inner, name_matched, random_tokens)
     if detector == "email":
         share = values.share(EMAIL_PLAIN_RE)
-        if share < VALUE_SHARE and values.share(r">$|^(?i:mailto):") >= CONTRADICTION_SHARE:
+        if (
+            share < VALUE_SHARE
+            and values.literal_share("@") >= VALUE_SHARE
+            and values.share(r">$|^(?i:mailto):") >= CONTRADICTION_SHARE
+        ):
             share = values.share(EMAIL_RE)  # (display names and `mailto:`: a longer regex, only when needed)
         if share >= VALUE_SHARE and values.share(MACHINE_EMAIL_RE) >= VALUE_SHARE:
             return 0.0  # service accounts' addresses name a program, not a person
@@ -1986,7 +2016,11 @@ def _value_share(detector: str, values: _Values, name_matched: bool, random_toke
             # name: enough not to contradict the name, never enough to confirm it
             return min(values.share(PHONE_LOOSE_RE, _phone_digits), CONTRADICTION_SHARE)
         share = values.share(PHONE_ANY_RE, _phone_unnamed, VALUE_SHARE)
-        if share < VALUE_SHARE and values.share(r"^(\+|00)[1-9]") >= MIXED_PHONES_INTERNATIONAL:
+        if (
+            share < VALUE_SHARE
+            and values.literal_share("+", prefix=True) + values.literal_share("00", prefix=True)
+            >= MIXED_PHONES_INTERNATIONAL
+        ):
             # a column of phones as people type them: some international numbers (formatted and possible
             # for libphonenumber) make the rest, national notations of any country, count if phone-shaped
             intl = values.share(r"^(\+|00)[1-9]", _phone_international_formatted)
@@ -1999,17 +2033,22 @@ def _value_share(detector: str, values: _Values, name_matched: bool, random_toke
         known = values.share(SECRET_PREFIX_RE, _known_secret, 0.0 if name_matched else VALUE_SHARE)
         if name_matched:
             return max(known, values.share_where(_high_entropy))
-        if random_tokens and known < VALUE_SHARE and values.count >= MIN_VALUES_TO_CONTRADICT:
-            # random base62 / base64url tokens without a prefix, each one different
-            lengths = pc.utf8_length(values.text)
-            if pc.sum(pc.greater_equal(lengths, RANDOM_TOKEN_MIN_LEN)).as_py() >= VALUE_SHARE * values.count:
-                token = values.share(RANDOM_TOKEN_RE, _random_token, VALUE_SHARE)
-                if token >= VALUE_SHARE and _mostly_distinct(values):
-                    return token
         if (
             random_tokens
             and known < VALUE_SHARE
             and values.count >= MIN_VALUES_TO_CONTRADICT
+            and values.length_share(RANDOM_TOKEN_MIN_LEN, 10_000) >= VALUE_SHARE
+        ):
+            # random base62 / base64url tokens without a prefix, each one different
+            token = values.share(RANDOM_TOKEN_RE, _random_token, VALUE_SHARE)
+            if token >= VALUE_SHARE and _mostly_distinct(values):
+                return token
+        if (
+            random_tokens
+            and known < VALUE_SHARE
+            and values.count >= MIN_VALUES_TO_CONTRADICT
+            and values.length_share(8, 64) >= VALUE_SHARE
+            and values.literal_share(" ") <= 1 - VALUE_SHARE
             and values.share(PASSWORD_CANDIDATE_RE) >= VALUE_SHARE
             and _mostly_distinct(values)
         ):
@@ -2039,10 +2078,7 @@ def _value_share(detector: str, values: _Values, name_matched: bool, random_toke
             return 0.0
         if values.share(ORGANISATION_RE) >= 0.05 or values.share(PLACE_OR_THING_RE) >= 0.05:
             return 0.0
-        if values.share(CASELESS_BLOCKS_RE) >= CONTRADICTION_SHARE:
-            share = values.share(PERSON_NAME_ALONE_RE + "|" + CASELESS_NAME_RE)  # (the Unicode scripts: when needed)
-        else:
-            share = values.share(PERSON_NAME_ALONE_RE)
+        share = _person_name_share(values, PERSON_NAME_ALONE_RE)
         return share if share >= VALUE_SHARE else 0.0
     if detector == "date_of_birth":
         if pa.types.is_integer(t):  # yyyymmdd; a year or a month of birth alone is no date of birth
@@ -2154,16 +2190,17 @@ def detect_column(
             and values.share_where(_json_with_secret) < CONTRADICTION_SHARE
         ):
             continue  # JSON parameters (`{"hashIterations": 27500, "algorithm": ...}`) hold no secret
+        if detector == "postal_address" and ORGANISATION_PLACE.search(norm):
+            continue  # an organisation's address (`office_address`, `warehouse_street`) is no personal data
+        name_hit = _name_hit(detector, pattern, norm)
         if (
             detector == "credential"
+            and name_hit
             and values is not None
             and values.count >= MIN_VALUES_TO_CONTRADICT
             and values.share(r"^\d{1,3}$") >= VALUE_SHARE
         ):
             continue  # version counters (`SyncToken` = 0, 1, 2...) are no secret
-        if detector == "postal_address" and ORGANISATION_PLACE.search(norm):
-            continue  # an organisation's address (`office_address`, `warehouse_street`) is no personal data
-        name_hit = _name_hit(detector, pattern, norm)
         if detector == "iban" and bank_context and not name_hit and BANK_ACCOUNT_IN_CONTEXT.match(norm):
             name_hit = True
         if (
@@ -2210,7 +2247,7 @@ def detect_column(
             )
         ):
             # `name` alone: a person's name only when the values say so
-            share = values.share(PERSON_NAME_RE) if values is not None else 0.0
+            share = _person_name_share(values, PERSON_NAME_RE) if values is not None else 0.0
             if share >= VALUE_SHARE and values is not None and values.share(ORGANISATION_RE) >= CONTRADICTION_SHARE / 2:
                 share = 0.0  # `Edge Communications`, `Pyramid Construction Inc.`: organisations
             if share >= VALUE_SHARE:
