@@ -465,6 +465,8 @@ def _write_partition(work: _Attempt, reader: DataReader, *, typed: bool) -> tupl
                 partition=partition.index,
                 columns=sorted(conformer.ignored_columns),
             )
+        if checks is not None:
+            checks.finish()  # its last rows measured while the writer closes its files
         produced = writer.close()
         if checks is not None:
             state = checks.close()

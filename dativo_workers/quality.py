@@ -610,6 +610,7 @@ class QualityThread:
         self._queued = 0  # rows in the queue
         self._room = threading.Condition()
         self._error: BaseException | None = None
+        self._finished = False
         self._thread = threading.Thread(target=self._run, name="dativo-quality", daemon=True)
         self._thread.start()
 
@@ -659,8 +660,15 @@ class QualityThread:
             self._queued += batch.num_rows
         self._queue.put(batch)
 
+    def finish(self) -> None:
+        """No more batches: the thread measures what it holds (the last, partial group) now,
+        beside whatever the caller does next (closing its files), instead of in close()."""
+        if not self._finished:
+            self._finished = True
+            self._queue.put(self._STOP)
+
     def close(self) -> dict[str, Any]:
-        self._queue.put(self._STOP)
+        self.finish()
         self._thread.join()
         if self._error is not None:
             raise self._error
@@ -669,7 +677,7 @@ class QualityThread:
     def abort(self) -> list[str]:
         if self._thread.is_alive():
             self._error = self._error or RuntimeError("aborted")
-            self._queue.put(self._STOP)
+            self.finish()
             self._thread.join()
         return self.checks.abort()
 

@@ -99,6 +99,7 @@ def test_the_measuring_thread_gives_the_same_state_and_raises_its_errors(tmp_pat
     )
     for start, size in ((0, 10), (10, 10), (20, 40), (60, 3), (63, 7)):
         grouped.observe(pa.record_batch({"v": pa.array([*range(start, start + size - 1), None], pa.int64())}))
+    grouped.finish()  # the last group measured now (as ingest does before closing its files); close() waits for it
     state = grouped.close()
     assert state["rows"] == 70 and state["counts"] == {"n": 5, "k": 65}
     broken = QualityThread(PartitionQuality([rule], sidecar_opener(tmp_path.as_uri(), "r", 1, 1, {})))
