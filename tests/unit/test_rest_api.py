@@ -1,0 +1,180 @@
+"""rest_api pieces on their own: the records path, JSON -> Arrow conversion and inference, the
+options' validation, the objects a job expands into, the local token bucket."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import textwrap
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from pydantic import ValidationError
+
+from dativo_plugins.rest_api.config import RestApiOptions
+from dativo_plugins.rest_api.http import LocalTokenBucket
+from dativo_plugins.rest_api.reader import RestApiReader
+from dativo_plugins.rest_api.records import (
+    MISSING,
+    RAW_COLUMN,
+    TIMESTAMP,
+    get_path,
+    infer_schema,
+    parse_path,
+    set_path,
+    to_batch,
+)
+from dativo_workers.config import load_job
+from dativo_workers.config.job import expand_objects
+from dativo_workers.plugins import ReaderConversionError
+
+
+@pytest.mark.parametrize(
+    ("path", "steps"),
+    [
+        ("", []),
+        ("$", []),
+        ("data", ["data"]),
+        ("meta.next_cursor", ["meta", "next_cursor"]),
+        ("result.items[0].rows", ["result", "items", 0, "rows"]),
+        ("[1]", [1]),
+        ("$.pages[-1]", ["pages", -1]),
+        ("page[size]", None),  # not a path: `[size]` is no index
+        ("data..items", None),
+        ("data.", None),
+        ("a b", None),
+    ],
+)
+def test_records_paths(path: str, steps: list[str | int] | None) -> None:
+    if steps is None:
+        with pytest.raises(ValueError, match="malformed path"):
+            parse_path(path)
+    else:
+        assert parse_path(path) == steps
+
+
+def test_get_and_set_paths() -> None:
+    body = {"result": {"items": [{"rows": [1, 2]}]}}
+    assert get_path(body, parse_path("result.items[0].rows")) == [1, 2]
+    assert get_path(body, parse_path("result.items[3]")) is MISSING
+    assert get_path(body, parse_path("result.nothing")) is MISSING
+    assert get_path({"a": None}, ["a"]) is None  # null is not missing
+    target: dict = {"query": {"value": [{"value": 0}, {"value": 0}]}}
+    set_path(target, parse_path("query.value[1].value"), 99)
+    set_path(target, parse_path("pagination.starting_after"), "abc")
+    assert target == {"query": {"value": [{"value": 0}, {"value": 99}]}, "pagination": {"starting_after": "abc"}}
+
+
+def test_records_become_a_batch_of_the_schema() -> None:
+    schema = pa.schema(
+        [("id", pa.int64()), ("at", TIMESTAMP), ("seen", TIMESTAMP), ("meta", pa.string()), ("ok", pa.bool_()),
+         ("parent", pa.int64()), (RAW_COLUMN, pa.string())]
+    )  # fmt: skip
+    records = [
+        {"id": 1, "at": "2024-01-01T10:00:00+02:00", "seen": 1_700_000_000, "meta": {"b": 1, "a": [1]}, "ok": True},
+        {"id": "2", "at": None, "seen": 1_700_000_000_123, "meta": "text", "extra": "kept in raw only"},
+    ]
+    batch = to_batch(records, schema, {"parent": [7, 8]})
+    assert batch.column("id").to_pylist() == [1, 2]
+    assert batch.column("at").to_pylist() == [dt.datetime(2024, 1, 1, 8, tzinfo=dt.UTC), None]
+    seen = batch.column("seen").to_pylist()
+    assert seen[0] == dt.datetime.fromtimestamp(1_700_000_000, dt.UTC)  # seconds
+    assert seen[1] == dt.datetime.fromtimestamp(1_700_000_000.123, dt.UTC)  # milliseconds
+    assert batch.column("meta").to_pylist() == ['{"a":[1],"b":1}', "text"]
+    assert batch.column("ok").to_pylist() == [True, None] and batch.column("parent").to_pylist() == [7, 8]
+    assert '"extra":"kept in raw only"' in batch.column(RAW_COLUMN)[1].as_py()
+    with pytest.raises(ReaderConversionError, match="column 'id'"):
+        to_batch([{"id": "abc"}], pa.schema([("id", pa.int64())]))
+    with pytest.raises(ReaderConversionError, match="column 'id'"):
+        to_batch([{"id": True}], pa.schema([("id", pa.int64())]))  # a boolean is no number
+    untyped = to_batch([{"id": "abc"}, {"id": 3}], pa.schema([("id", pa.int64())]), untyped=True)
+    assert untyped.column("id").to_pylist() == ["abc", "3"]
+
+
+def test_schema_inference() -> None:
+    schema = infer_schema(
+        [
+            {"id": 1, "price": 2, "flag": True, "at": "2024-01-01T00:00:00Z", "tags": ["a"], "mixed": 1},
+            {"id": 2, "price": 2.5, "flag": None, "at": "2024-01-02T00:00:00.5+01:00", "mixed": "x", "late": None},
+        ],
+        raw_json=True,
+    )
+    assert dict(zip(schema.names, schema.types, strict=True)) == {
+        "id": pa.int64(), "price": pa.float64(), "flag": pa.bool_(), "at": TIMESTAMP, "tags": pa.string(),
+        "mixed": pa.string(), "late": pa.string(), RAW_COLUMN: pa.string(),
+    }  # fmt: skip
+    assert infer_schema([{"day": "2024-01-01"}], raw_json=False).field("day").type == pa.string()  # no zone: text
+
+
+def _options(**resource: object) -> dict:
+    return {"base_url": "http://x", "resources": [{"name": "orders", "path": "/orders", **resource}]}
+
+
+def test_options_name_what_is_wrong() -> None:
+    with pytest.raises(ValidationError, match=re.escape("resource 'orders': records: malformed path 'data..x'")):
+        RestApiOptions.model_validate(_options(records="data..x"))
+    with pytest.raises(ValidationError, match="exactly one of cursor_path or cursor_header"):
+        RestApiOptions.model_validate(_options(paginator={"type": "cursor", "param": "c"}))
+    with pytest.raises(ValidationError, match="auth type 'basic' needs username, password"):
+        RestApiOptions.model_validate({**_options(), "auth": {"type": "basic"}})
+    with pytest.raises(ValidationError, match="parent 'tickets' is not a resource"):
+        RestApiOptions.model_validate(_options(parent="tickets"))
+    with pytest.raises(ValidationError, match="type 'integer' is not one of"):
+        RestApiOptions.model_validate(_options(fields={"id": "integer"}))
+
+
+def test_declared_objects_follow_the_parent_chain() -> None:
+    options = {
+        "resources": [
+            {"name": "tickets", "primary_key": "id", "incremental": {"cursor_field": "updated_at", "lookback": "5m"}},
+            {"name": "comments", "parent": "tickets", "primary_key": ["ticket_id", "id"]},
+            {"name": "plain"},
+        ]
+    }
+    declared = {d.name: d for d in RestApiReader.declared_objects(options) or []}
+    assert declared["comments"].cursor_field == "updated_at" and declared["comments"].lookback == "5m"
+    assert declared["comments"].primary_key == ("ticket_id", "id")
+    assert declared["plain"].cursor_field is None and declared["plain"].primary_key == ()
+    assert RestApiReader.declared_objects({"resources": "not a list"}) is None
+
+
+def test_a_job_without_tables_expands_into_its_resources(tmp_path: Path) -> None:
+    job = tmp_path / "shop.yaml"
+    job.write_text(
+        textwrap.dedent(
+            """
+            tenant_id: acme
+            source:
+              connector: rest_api
+              options:
+                base_url: http://127.0.0.1:1/v1
+                resources:
+                  - name: orders
+                    path: /orders
+                    primary_key: id
+                    incremental: {cursor_field: updated_at, param: since}
+                  - {name: lines, path: "/orders/{id}/lines", parent: orders, primary_key: line_id}
+                  - {name: products, path: /products}
+            target: {namespace: shop, table: "{object}", mode: merge}
+            """
+        )
+    )
+    jobs = {j.config.target.table: j.config for j in expand_objects(load_job(job))}
+    assert list(jobs) == ["orders", "lines", "products"]
+    assert [t.name for t in jobs["lines"].source.tables] == ["lines"]
+    assert (
+        jobs["orders"].source.incremental is not None and jobs["orders"].source.incremental.cursor_field == "updated_at"
+    )
+    assert jobs["lines"].source.incremental is not None  # the parent's cursor: its state is kept
+    assert jobs["products"].source.incremental is None
+    assert jobs["orders"].target.merge_key == ["id"] and jobs["lines"].target.merge_key == ["line_id"]
+    assert jobs["products"].target.merge_key == []  # no key declared: the merge check names it later
+
+
+def test_local_token_bucket_paces() -> None:
+    waits: list[float] = []
+    bucket = LocalTokenBucket(10, burst=2, sleep=waits.append)
+    for _ in range(4):
+        bucket.acquire()
+    assert len(waits) == 2 and waits[0] == pytest.approx(0.1, abs=0.02) and waits[1] == pytest.approx(0.2, abs=0.02)
