@@ -646,10 +646,15 @@ class _Kit:
 
     def prepare_secrets(self, blocks: list[Any]) -> None:
         from dativo_workers.secrets import references
+        from dativo_workers.secrets.env import env_key
 
         given = {k: str(v) for k, v in self.subject.config.secrets.items()}
-        self.env, values = _secret_env(references(blocks), given)
-        self.secret_values = values + [v for v in given.values() if v and v not in values]
+        # a name met before keeps its value (canary): every block of the run resolves it alike
+        refs = [r for r in references(blocks) if env_key(TENANT, r.name) not in self.env]
+        env, values = _secret_env(refs, given)
+        self.env.update(env)  # all of them go to every partition process
+        known = set(self.secret_values)
+        self.secret_values += [v for v in [*values, *given.values()] if v and v not in known]
         os.environ.update(self.env)
         from dativo_workers.secrets.resolve import active
 
