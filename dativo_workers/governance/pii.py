@@ -181,6 +181,7 @@ NAME_RULES: dict[str, tuple[str, re.Pattern[str], float]] = {
             "ssn_?id",
             "sin_?id",
             "social_security" + _NUM,
+            "soc_sec" + _NUM,
             "ss_number",
             "id_number",
             "identity_number",
@@ -428,6 +429,7 @@ NAME_RULES: dict[str, tuple[str, re.Pattern[str], float]] = {
             "b_?date",
             "bday",
             "d_o_b",
+            "(?:dt|date)_(?:of_)?birth",
         ),
         0.85,
     ),
@@ -553,7 +555,8 @@ AMBIGUOUS_PERSON_NAME = re.compile(
 # that of a thing (a company, a product, a place...)
 AMBIGUOUS_SOMEONES_NAME = re.compile(
     r"(?:^|_)(?:name|names|nom|nome|navn|namn|naam|holder|caller|callee|addressee|attendee|assignee|invitee"
-    r"|contact_person|cardholder|insured|signatory|officer|director)$"
+    r"|contact_person|cardholder|insured|signatory|officer|director|spouse|partner_person|beneficiary|guardian"
+    r"|next_of_kin|emergency_contact|witness|referee|sponsor|dependant|dependent)$"
 )
 NAME_OF_A_THING = _words(
     "title",
@@ -799,7 +802,7 @@ BANK_CONTEXT = _words("iban", "bic", "swift(?:_code)?", "bank", "bank_name", "ba
 BANK_ACCOUNT_IN_CONTEXT = re.compile(r"^(?:account|acct?)_?(?:number|num|no|nr)?$")
 # `first` / `last` alone (a sample patients table): a name part only when the values are single
 # capitalised words, digits appended by some generators allowed (`Jacinto644`)
-AMBIGUOUS_NAME_PART = re.compile(r"^(?:first|last|given|family)$")
+AMBIGUOUS_NAME_PART = re.compile(r"^(?:first|last|given|family|middle|surname2|second_surname)$")
 NAME_PART_RE = r"^\p{Lu}[\p{Ll}'-]+\d*$"
 # a name saying "this is an identifier of something else" vetoes digit-shaped value detectors
 ID_LIKE_NAME = _words(
@@ -1377,13 +1380,14 @@ def _random_token(value: str) -> bool:
 # without spaces, upper and lower case with digits or symbols; a column of them when most are so and many
 # carry a symbol inside them (not a hashtag's `#` in front)
 _PASSWORD_SYMBOL = re.compile(r".[!#$%^&*()~?<>\[\]{}|;,'\"\\]")
-PASSWORD_CANDIDATE_RE = r"^\S{8,64}$"
+_PASSWORD_SHAPE = re.compile(r"^\S{8,64}$")
 PASSWORD_SYMBOL_SHARE = 0.4
 
 
 def _password_like(value: str) -> bool:
     return (
-        _UPPER.search(value) is not None
+        _PASSWORD_SHAPE.match(value) is not None
+        and _UPPER.search(value) is not None
         and _LOWER.search(value) is not None
         and (_DIGIT.search(value) is not None or _PASSWORD_SYMBOL.search(value) is not None)
         and "@" not in value
@@ -2049,13 +2053,12 @@ def _value_share(detector: str, values: _Values, name_matched: bool, random_toke
             and values.count >= MIN_VALUES_TO_CONTRADICT
             and values.length_share(8, 64) >= VALUE_SHARE
             and values.literal_share(" ") <= 1 - VALUE_SHARE
-            and values.share(PASSWORD_CANDIDATE_RE) >= VALUE_SHARE
             and _mostly_distinct(values)
         ):
             # plain-text passwords: mixed-case strings without spaces, many with a symbol inside
             symbols = values.share_where(lambda v: _PASSWORD_SYMBOL.search(v) is not None)
             if symbols >= PASSWORD_SYMBOL_SHARE:
-                return values.share(PASSWORD_CANDIDATE_RE, _password_like, VALUE_SHARE)
+                return values.share_where(_password_like)
         return known
     if detector == "postal_address":
         street = values.share(STREET_RE + "|" + MULTILINE_RE, _street_or_multiline_address)

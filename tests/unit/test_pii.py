@@ -1604,3 +1604,15 @@ def test_plain_text_passwords_on_values() -> None:
     ]
     for values in near_misses:
         assert detect_column("tmp_9", _array(values)) is None, values[:2]
+
+
+def test_more_roles_of_people_and_birth_dates_by_name() -> None:
+    people = [f"{first} {last}" for first in FIRST for last in LAST][:24]
+    for name in ("spouse", "beneficiary", "guardian", "witness"):
+        finding = detect_column(name, _array(people))
+        assert finding is not None and finding.detector == "person_name", name
+        assert detect_column(name, _array(["yes", "no"] * 12)) is None, name  # a flag, not a person
+    assert detect_column("middle", _array(FIRST * 3)).detector == "person_name"
+    assert detect_column("middle", _array(["12", "14", "15"] * 8)) is None
+    assert detect_column("dt_of_birth", _array(["1984-03-12", "1991-11-02", "1979-07-30"] * 8)).label == PII
+    assert detect_column("SocSecNum", _array(["078-05-1120", "219-09-9999", "457-55-5462"] * 8)).label == SENSITIVE
