@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from typing import Any
+from urllib.parse import urlparse
 
 from dativo_plugins.jwt_rs256 import load_private_key, sign_rs256
 from dativo_plugins.rest_api.http import AuthFailed, HttpClient, OAuth2RefreshToken, _OAuth2, _plain
@@ -27,7 +28,7 @@ class _InstanceUrl:
     instance_url: str | None = None
     fixed_instance_url: str | None = None
 
-    def _remember_instance(self, body: dict[str, Any], key: str, client: HttpClient | None = None) -> None:
+    def _remember_instance(self, body: dict[str, Any], key: str) -> None:
         url = body.get("instance_url")
         if self.fixed_instance_url:
             url = self.fixed_instance_url
@@ -43,6 +44,17 @@ class _InstanceUrl:
                 self.instance_url = self.fixed_instance_url or _INSTANCES.get(key)
 
 
+def jwt_audience(login_url: str) -> str:
+    """The `aud` of a JWT bearer assertion: the login host, except that a My Domain login URL
+    takes the audience of its kind of org (Salesforce accepts only these two for the flow)."""
+    host = (urlparse(login_url).hostname or "").lower()
+    if host.endswith(".sandbox.my.salesforce.com"):
+        return "https://test.salesforce.com"
+    if host.endswith(".my.salesforce.com"):
+        return "https://login.salesforce.com"
+    return login_url.rstrip("/")
+
+
 class SalesforceJwtBearer(_InstanceUrl, _OAuth2):
     """OAuth 2.0 JWT bearer flow (RFC 7523): an assertion signed with the connected app's private
     key (iss = consumer key, sub = the user, aud = the login host), exchanged for a token."""
@@ -50,9 +62,16 @@ class SalesforceJwtBearer(_InstanceUrl, _OAuth2):
     grant = "jwt_bearer"
 
     def __init__(
-        self, login_url: str, client_id: Any, username: Any, private_key: Any, instance_url: str | None = None
+        self,
+        login_url: str,
+        client_id: Any,
+        username: Any,
+        private_key: Any,
+        instance_url: str | None = None,
+        audience: str | None = None,
     ) -> None:
         self.login_url = str(login_url).rstrip("/")
+        self.audience = audience or jwt_audience(self.login_url)
         self._username = _plain(username)
         pem = _plain(private_key)  # registered for masking: the key never appears in an error text
         self._key = load_private_key(pem, "source.connection.private_key")
@@ -65,7 +84,7 @@ class SalesforceJwtBearer(_InstanceUrl, _OAuth2):
 
     def _form(self) -> dict[str, str]:
         now = int(time.time())
-        claims = {"iss": self._client_id, "sub": self._username, "aud": self.login_url, "exp": now + ASSERTION_SECONDS}
+        claims = {"iss": self._client_id, "sub": self._username, "aud": self.audience, "exp": now + ASSERTION_SECONDS}
         return {"grant_type": JWT_GRANT, "assertion": sign_rs256(claims, self._key)}
 
     def _received(self, body: dict[str, Any]) -> None:

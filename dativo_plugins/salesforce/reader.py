@@ -60,6 +60,11 @@ class SalesforceConnection(PluginSettings):
         None, description="refresh token flow: the consumer secret, if the app requires it",
         json_schema_extra={"secret": True},
     )  # fmt: skip
+    audience: str | None = Field(
+        None,
+        description="JWT bearer flow: the assertion's `aud`; default: login_url, or for a My Domain login URL "
+        "https://login.salesforce.com (https://test.salesforce.com for a sandbox)",
+    )
     instance_url: str | None = Field(None, description="override the token response's instance_url (a proxy)")
 
 
@@ -212,7 +217,7 @@ class SalesforceReader(DataReader):
             cfg, conn = self.config, self.connection
             if conn.private_key is not None:
                 auth: Auth = SalesforceJwtBearer(
-                    conn.login_url, conn.client_id, conn.username, conn.private_key, conn.instance_url
+                    conn.login_url, conn.client_id, conn.username, conn.private_key, conn.instance_url, conn.audience
                 )
             else:
                 auth = SalesforceRefreshToken(

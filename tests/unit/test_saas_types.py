@@ -12,6 +12,7 @@ import pytest
 
 from dativo_plugins.google_sheets.values import cast_to, header_names, json_column, text_column
 from dativo_plugins.jwt_rs256 import load_private_key
+from dativo_plugins.salesforce.auth import jwt_audience
 from dativo_plugins.salesforce.reader import SalesforceReader
 from dativo_plugins.salesforce.types import SfField, arrow_type, convert, describe_fields, json_text
 from dativo_workers.errors import ConfigError, SourceError
@@ -119,3 +120,11 @@ def test_header_names_and_casts_to_an_assets_types() -> None:
     assert cast_to(pa.array([1, 2]), pa.string()).to_pylist() == ["1", "2"]
     with pytest.raises(pa.ArrowInvalid):
         cast_to(pa.array(["n/a"]), pa.int64())
+
+
+def test_jwt_audience_of_login_urls() -> None:
+    assert jwt_audience("https://login.salesforce.com") == "https://login.salesforce.com"
+    assert jwt_audience("https://test.salesforce.com/") == "https://test.salesforce.com"
+    assert jwt_audience("https://acme.my.salesforce.com") == "https://login.salesforce.com"
+    assert jwt_audience("https://acme--uat.sandbox.my.salesforce.com") == "https://test.salesforce.com"
+    assert jwt_audience("http://127.0.0.1:8080") == "http://127.0.0.1:8080"  # a proxy or test server: itself
