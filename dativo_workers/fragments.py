@@ -30,6 +30,32 @@ if TYPE_CHECKING:
 PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 1, "write_statistics": True}
 
 
+def dictionary_columns(schema: pa.Schema) -> list[str]:
+    """The columns worth dictionary encoding: top-level text and binary ones (and Arrow dictionaries).
+
+    pyarrow's default tries a dictionary for every column; numbers, decimals and timestamps are
+    mostly distinct, so the dictionary overflows its page and the column falls back to plain
+    pages after paying for both, and zstd compresses the mixture worse. Measured on 1 M rows of
+    the benchmark table (bigint, int, numeric, double, text, bool, timestamptz, date): 0.39 ->
+    0.18 CPU s to encode, 25.2 -> 12.8 MB written (docs/performance.md)."""
+    kinds = (pa.types.is_string, pa.types.is_large_string, pa.types.is_binary, pa.types.is_large_binary)
+
+    def leaves(path: str, kind: pa.DataType) -> list[str]:  # Parquet column paths (lists: `.list.element`)
+        if pa.types.is_dictionary(kind) or any(test(kind) for test in kinds):
+            return [path]
+        if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+            return leaves(f"{path}.list.element", kind.value_type)
+        if pa.types.is_struct(kind):
+            return [
+                leaf
+                for i in range(kind.num_fields)
+                for leaf in leaves(f"{path}.{kind.field(i).name}", kind.field(i).type)
+            ]
+        return []
+
+    return [leaf for f in schema for leaf in leaves(f.name, f.type)]
+
+
 @dataclass
 class _OpenFile:
     path: str
@@ -67,6 +93,7 @@ class RollingParquetWriter:
             self.sequence += 1
             make_parent_dir(self.fs, path)
             options = dict(self.parquet_options)
+            options.setdefault("use_dictionary", dictionary_columns(self.schema))
             if self.encryption is not None:
                 options["encryption_properties"] = self.encryption.file_properties()
             sink = self.fs.open_output_stream(path)
