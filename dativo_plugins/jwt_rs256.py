@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 from dativo_workers.errors import ConfigError
+from dativo_workers.secrets.redact import remember
 
 
 def _b64url(data: bytes) -> str:
@@ -31,7 +32,8 @@ def load_private_key(pem: str, where: str) -> Any:
 
 
 def sign_rs256(claims: dict[str, Any], key: Any, headers: dict[str, str] | None = None) -> str:
-    """``header.payload.signature`` of ``claims``, RS256 (RSASSA-PKCS1-v1_5 with SHA-256)."""
+    """``header.payload.signature`` of ``claims``, RS256 (RSASSA-PKCS1-v1_5 with SHA-256), registered for
+    masking in this process."""
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding
 
@@ -42,4 +44,6 @@ def sign_rs256(claims: dict[str, Any], key: Any, headers: dict[str, str] | None 
         + _b64url(json.dumps(claims, separators=(",", ":")).encode())
     )
     signature = key.sign(signing_input.encode("ascii"), padding.PKCS1v15(), hashes.SHA256())
-    return signing_input + "." + _b64url(signature)
+    assertion = signing_input + "." + _b64url(signature)
+    remember(assertion)  # a bearer credential while it is valid: masked like the key
+    return assertion
