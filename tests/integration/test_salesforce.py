@@ -175,6 +175,7 @@ class SalesforceServer:
         self.scripted: list[tuple[int, dict[str, str], bytes]] = []  # served first, in order
         self.fail_pages: tuple[str, int] | None = None  # (text in the SOQL, times): its 2nd page fails
         self.repeat_cursor = False  # every page names itself as the next (a paginator that does not advance)
+        self.failing_jobs: str | None = None  # every Bulk job ends `Failed` with this errorMessage
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -394,6 +395,8 @@ class SalesforceServer:
             return 204, {}, b""
         job["polls"] += 1
         state = "InProgress" if job["polls"] < 3 else "JobComplete"  # a few polls before it is done
+        if self.failing_jobs and job["polls"] >= 3:
+            return self._json({"id": job_id, "state": "Failed", "errorMessage": self.failing_jobs})
         return self._json({"id": job_id, "state": state, "numberRecordsProcessed": len(job["rows"])})
 
     def _results(self, job_id: str, query: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
@@ -703,3 +706,13 @@ certify:
     assert not {k for k, (s, _) in statuses.items() if s == SKIPPED}, statuses
     assert report.figures["rows"] == 300
     assert "plugin salesforce" in statuses["errors"][1] and "invalid assertion" in statuses["errors"][1]
+
+
+def test_a_failed_bulk_job_fails_with_salesforces_message(workspace: Workspace, jwt_key: str) -> None:
+    with SalesforceServer({"Opportunity": make_opportunities(20, time.time() - 86400, 3600)}) as server:
+        server.failing_jobs = "InvalidBatch : Failed to process query: FUNCTIONALITY_NOT_ENABLED"
+        job = _job(workspace, server, "{name: Opportunity}", "bulk: true")
+        result = workspace.cli("run", str(job), "--json")
+        assert all(j["deleted"] for j in server.jobs.values())  # the failed job is deleted too
+    assert result.code != 0 and result.json["state"] == "failed"
+    assert "Bulk API 2.0 query job 750" in result.json["error"] and "FUNCTIONALITY_NOT_ENABLED" in result.json["error"]
