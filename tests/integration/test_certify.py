@@ -5,6 +5,7 @@ tests/certify_broken fails exactly the checks of its defect."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import socket
@@ -281,3 +282,96 @@ def test_pytest_plugin_runs_the_checks_in_a_plugin_authors_ci(tmp_path: Path) ->
     )  # fmt: skip
     assert by_option.returncode == 0, by_option.stdout + by_option.stderr
     assert "12 passed, 2 skipped" in by_option.stdout
+
+
+# -- the SaaS connectors, against the loopback APIs of their own tests (google_sheets and salesforce
+# run the kit in tests/integration/test_google_sheets.py and test_salesforce.py) ---------------------
+
+
+def _saas_passes(name: str, config: Path) -> Report:
+    report = _certify(name, config)
+    _assert_passes(report, may_skip=OPTIONAL)
+    errors = {c.id: c for c in report.checks}["errors"]
+    assert errors.status == PASS and f"plugin {name}" in errors.detail
+    return report
+
+
+def test_rest_api_passes_against_a_loopback_api(tmp_path: Path) -> None:
+    rest = pytest.importorskip("tests.integration.test_rest_api")
+    with rest.ShopApi(rest.make_orders(300)) as api:
+        resource = (
+            "{name: orders, path: /orders, records: data, primary_key: id, params: {limit: 25}, "
+            "paginator: {type: cursor, cursor_path: meta.next_cursor, param: cursor}"
+        )
+        windows = (
+            ", partitioning: {type: time, start_param: created_gte, end_param: created_lt, "
+            f"start: '{rest.iso(rest.T0)}', end: '{rest.iso(rest.T0 + dt.timedelta(days=10))}', window: 2d}}"
+        )
+        base = f'base_url: "{api.url}/v1", backoff_seconds: 0.01, max_backoff_seconds: 0.02'
+        config = _config(
+            tmp_path / "rest_api.yaml",
+            f"""
+source:
+  tables: [{{name: orders}}]
+  options: {{{base}, auth: {{type: bearer, token: "${{secret:shop.token}}"}}, resources: [{resource}{windows}}}]}}
+secrets: {{shop: {json.dumps(json.dumps({"token": rest.TOKEN}))}}}
+certify:
+  whole: {{options: {{resources: [{resource}}}]}}}}
+  error_source:  # a token the API refuses (a canary)
+    tables: [{{name: orders}}]
+    options: {{{base}, auth: {{type: bearer, token: "${{secret:wrong_token}}"}}, resources: [{resource}}}]}}
+""",
+        )
+        report = _saas_passes("rest_api", config)
+    assert report.figures["rows"] == 300 and report.figures["partitions"] == 5
+
+
+def test_zendesk_and_intercom_pass_against_loopback_apis(tmp_path: Path) -> None:
+    zendesk = pytest.importorskip("tests.integration.test_zendesk")
+    intercom = pytest.importorskip("tests.integration.test_intercom")
+    with zendesk.ZendeskApi() as api:
+        connection = f'subdomain: acme, base_url: "{api.url}", email: {zendesk.EMAIL}'
+        config = _config(
+            tmp_path / "zendesk.yaml",
+            f"""
+source:
+  connection: {{{connection}, api_token: "${{secret:zendesk_token}}"}}
+  tables: [{{name: tickets}}]
+  options: {{page_size: 7, backoff_seconds: 0.01, max_backoff_seconds: 0.02}}
+secrets: {{zendesk_token: {zendesk.API_TOKEN}}}
+certify:
+  error_source:
+    connection: {{{connection}, api_token: "${{secret:zendesk_wrong}}"}}
+    tables: [{{name: tickets}}]
+""",
+        )
+        assert _saas_passes("zendesk", config).figures["rows"] == 120
+    with intercom.IntercomApi() as api:
+        config = _config(
+            tmp_path / "intercom.yaml",
+            f"""
+source:
+  connection: {{access_token: "${{secret:intercom_token}}", base_url: "{api.url}"}}
+  tables: [{{name: contacts}}]
+  options: {{page_size: 20, backoff_seconds: 0.01, max_backoff_seconds: 0.02}}
+secrets: {{intercom_token: "{intercom.ACCESS_TOKEN}"}}
+certify:
+  error_source:
+    connection: {{access_token: "${{secret:intercom_wrong}}", base_url: "{api.url}"}}
+    tables: [{{name: contacts}}]
+""",
+        )
+        assert _saas_passes("intercom", config).figures["rows"] == 180
+
+
+def test_access_log_readers_pass(tmp_path: Path) -> None:
+    sample = pytest.importorskip("dativo_access_log.sample")  # the Rust plugin is built by scripts/test.sh
+    written = sample.write_log(tmp_path / "access.log", 3000)  # malformed lines included
+    config = _config(
+        tmp_path / "access_log.yaml", "source: {files: [{path: access.log}]}\ncertify: {partition_bytes: 65536}\n"
+    )
+    for name in ("access_log", "access_log_py"):
+        report = _certify(name, config)
+        _assert_passes(report)
+        assert report.figures["rows"] == written.rows and report.figures["partitions"] > 1
+        assert report.figures["rejected"] == len(written.malformed)  # in no two partitions, in one of them
