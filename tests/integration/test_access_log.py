@@ -192,8 +192,8 @@ def test_the_rust_stream_is_imported_without_a_copy(tmp_path: Path) -> None:
     logs = _native.Scanner(str(tmp_path / "a.log"), 0, None, 4096).segment(1 << 20)  # noqa: F841 - scanned by name
     counts = duckdb.sql("SELECT count(*), count(user_agent), count(DISTINCT ip) > 1000 FROM logs").fetchall()[0]
     reference = _reader(AccessLogPyReader, tmp_path, "a.log")
-    agents = _read(reference, reference.plan())[0].column("user_agent").count()
-    assert counts == (20_000, agents, True)
+    common = _read(reference, reference.plan())[0].column("user_agent").null_count  # Common lines
+    assert counts == (20_000, 20_000 - common, True) and 0 < common < 20_000
 
 
 def test_a_file_that_changed_size_since_planning_fails_its_partitions(tmp_path: Path) -> None:
