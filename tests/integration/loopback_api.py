@@ -39,7 +39,8 @@ class JsonApi:
         api = self
 
         class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+            protocol_version = "HTTP/1.1"  # keep-alive, as real APIs
+            disable_nagle_algorithm = True  # headers and body go out at once, not 40 ms apart
 
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
