@@ -45,6 +45,7 @@ from __future__ import annotations
 import base64
 import email.utils
 import hashlib
+import logging
 import random
 import threading
 import time
@@ -60,6 +61,11 @@ from dativo_workers.secrets import MASK, mask, reveal
 from dativo_workers.secrets.redact import remember
 
 log = structlog.get_logger("dativo.http")
+# httpx logs every request's full URL at INFO (a query string may carry a key or a cursor): the
+# client logs its own retries, named by method and path only. An explicit level set elsewhere wins.
+for _name in ("httpx", "httpcore"):
+    if logging.getLogger(_name).level == logging.NOTSET:
+        logging.getLogger(_name).setLevel(logging.WARNING)
 
 __all__ = [
     "ApiKeyAuth",
