@@ -521,3 +521,27 @@ certify:
     assert not {k for k, (s, _) in statuses.items() if s == SKIPPED}, statuses
     assert report.figures["rows"] == 50
     assert "plugin google_sheets" in statuses["errors"][1] and "Invalid JWT Signature" in statuses["errors"][1]
+
+
+def test_the_documented_job_runs(workspace: Workspace, key_env: Any) -> None:
+    docs = (Path(__file__).parents[2] / "docs" / "saas.md").read_text()
+    text = docs.split("## Google Sheets", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    budget = [["item", "amount"], ["rent", 1200], ["coffee", 42.5]]
+    plan = [
+        ["Plan 2025"],
+        [],
+        ["quarter", "target", "owner", "", "", "note"],
+        ["Q1", 10, "ana"],
+        ["Q2", 12, "bo", "", "", "x"],
+    ]
+    with GoogleServer({"Budget": budget, "Plan": plan}) as server:
+        key_env(server)
+        text = text.replace("    spreadsheet_id:", f'    sheets_url: "{server.url}"\n    spreadsheet_id:')
+        text = text.replace("1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms", SHEET_ID)
+        job = workspace.write("sheets_budget.yaml", text)
+        result = workspace.cli("run", str(job), "--json")
+        assert result.code == 0, result.stdout + result.stderr
+    assert workspace.read("finance.budget", sort_by="item").to_pylist() == [
+        {"item": "coffee", "amount": 42.5}, {"item": "rent", "amount": 1200.0}
+    ]  # fmt: skip
+    assert workspace.read("finance.plan", sort_by="quarter").column("note").to_pylist() == [None, "x"]

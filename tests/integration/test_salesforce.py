@@ -70,7 +70,11 @@ OPPORTUNITY_FIELDS = [
     ("StageName", "picklist", 0, 0), ("IsWon", "boolean", 0, 0), ("TotalOpportunityQuantity", "double", 18, 2),
     ("Description", "textarea", 0, 0), ("SystemModstamp", "datetime", 0, 0),
 ]  # fmt: skip
-FIELDS = {"Account": ACCOUNT_FIELDS, "Opportunity": OPPORTUNITY_FIELDS}
+CONTACT_FIELDS = [
+    ("Id", "id", 0, 0), ("IsDeleted", "boolean", 0, 0), ("LastName", "string", 0, 0), ("Email", "email", 0, 0),
+    ("AccountId", "reference", 0, 0), ("SystemModstamp", "datetime", 0, 0),
+]  # fmt: skip
+FIELDS = {"Account": ACCOUNT_FIELDS, "Opportunity": OPPORTUNITY_FIELDS, "Contact": CONTACT_FIELDS}
 SKIPPED = {"BillingAddress", "Logo__c"}  # compound and base64: not loaded
 
 
@@ -585,7 +589,7 @@ def test_discover_lists_sobjects_and_check_names_an_unknown_one(workspace: Works
         check = workspace.cli("check", str(bad), "--json")
         run = workspace.cli("run", str(bad), "--json")
     names = [o["name"] for o in found.json["objects"]]
-    assert names == ["Account", "Opportunity"]  # AccountHistory is not queryable
+    assert names == ["Account", "Opportunity", "Contact"]  # AccountHistory is not queryable
     account = found.json["objects"][0]
     assert account["primary_key"] == ["Id"] and any(c["name"] == "AnnualRevenue" for c in account["columns"])
     assert good.code == 0, good.stdout + good.stderr
@@ -716,3 +720,35 @@ def test_a_failed_bulk_job_fails_with_salesforces_message(workspace: Workspace, 
         assert all(j["deleted"] for j in server.jobs.values())  # the failed job is deleted too
     assert result.code != 0 and result.json["state"] == "failed"
     assert "Bulk API 2.0 query job 750" in result.json["error"] and "FUNCTIONALITY_NOT_ENABLED" in result.json["error"]
+
+
+def test_the_documented_job_runs(workspace: Workspace, jwt_key: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    docs = (Path(__file__).parents[2] / "docs" / "saas.md").read_text()
+    text = docs.split("## Salesforce", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    monkeypatch.setenv("DATIVO_SECRET__ACME__SF_JWT_KEY", jwt_key)
+    now = time.time()
+    contacts = [
+        {"Id": f"003{i:015d}", "IsDeleted": False, "LastName": f"Doe {i}", "Email": f"c{i}@example.com",
+         "AccountId": None, "SystemModstamp": _stamp(now - 86400 + i)}
+        for i in range(30)
+    ]  # fmt: skip
+    objects = {
+        "Account": make_accounts(40, now - 40 * 86400, 39 * 86400),
+        "Contact": contacts,
+        "Opportunity": make_opportunities(50, now - 10 * 86400, 9 * 86400),
+    }
+    with SalesforceServer(objects) as server:
+        text = text.replace("https://login.salesforce.com ", f"{server.url} ").replace(
+            "client_id: 3MVG9...", f"client_id: {CLIENT_ID}"
+        )
+        text = text.replace("integration@acme.com", USERNAME)
+        job = workspace.write("salesforce_crm.yaml", text)
+        result = workspace.cli("run", str(job), "--json")
+        assert result.code == 0, result.stdout + result.stderr
+        assert {endpoint for endpoint, _ in server.soql} == {"/queryAll", "bulk queryAll"}
+    assert {r["table"]: r["rows"] for r in result.json["runs"]} == {
+        "crm.Account": 40,
+        "crm.Contact": 30,
+        "crm.Opportunity": 50,
+    }
+    _assert_table_equals(workspace, "crm.Opportunity", objects["Opportunity"], "Opportunity")
