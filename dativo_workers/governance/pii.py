@@ -989,7 +989,7 @@ HANDLE_NAME = _numbered_words(
     "(?:skype|twitter|linked_?in|facebook|fb|instagram|tiktok|github|gitlab|telegram|wechat|mastodon|bluesky|snapchat"
     "|youtube|discord|slack|xing|viber|signal|threads|reddit|pinterest|twitch|website_personal|social)"
     "(?:_(?:id|handle|username|user_name|user|name|url|profile|profile_url|account|login|link))?",
-    "handle",
+    "(?:user|social|screen)_?handle",  # (a bare `handle` is as often a product's URL slug: Shopify)
     "login",
     "login_name",
     "(?:on_premises_)?s_?am_account_name",  # `sAMAccountName`
@@ -1379,7 +1379,8 @@ def _random_token(value: str) -> bool:
 # a plain-text password as people choose them (`Investment694#`, `(5SDLhXO%MM#*nkp`): 8 to 64 characters
 # without spaces, upper and lower case with digits or symbols; a column of them when most are so and many
 # carry a symbol inside them (not a hashtag's `#` in front)
-_PASSWORD_SYMBOL = re.compile(r".[!#$%^&*()~?<>\[\]{}|;,'\"\\]")
+_PASSWORD_SYMBOL = re.compile(r".[!#$%^&*()~?<>\[\]{}|]")
+_PATH_OR_DATA = re.compile(r"^[A-Za-z]:\\|[/\\].*[/\\]|^[\[{<]")  # `C:\Data\x`, `a/b/c`, JSON, markup
 _PASSWORD_SHAPE = re.compile(r"^\S{8,64}$")
 PASSWORD_SYMBOL_SHARE = 0.4
 
@@ -1392,6 +1393,7 @@ def _password_like(value: str) -> bool:
         and (_DIGIT.search(value) is not None or _PASSWORD_SYMBOL.search(value) is not None)
         and "@" not in value
         and "://" not in value
+        and _PATH_OR_DATA.search(value) is None
     )
 
 

@@ -1616,3 +1616,12 @@ def test_more_roles_of_people_and_birth_dates_by_name() -> None:
     assert detect_column("middle", _array(["12", "14", "15"] * 8)) is None
     assert detect_column("dt_of_birth", _array(["1984-03-12", "1991-11-02", "1979-07-30"] * 8)).label == PII
     assert detect_column("SocSecNum", _array(["078-05-1120", "219-09-9999", "457-55-5462"] * 8)).label == SENSITIVE
+
+
+def test_paths_json_and_slugs_are_no_passwords_or_handles() -> None:
+    paths = [f"C:\\Users\\{rng.choice(FIRST)}{i}\\Report#{i}.xlsx" for i in range(30)]
+    assert detect_column("tmp_9", _array(paths)) is None
+    assert detect_column("tmp_9", _array([f'{{"Id":{i},"Ok":true}}' for i in range(30)])) is None
+    slugs = [f"{rng.choice(['blue', 'red', 'classic'])}-{rng.choice(['shirt', 'mug', 'hat'])}-{i}" for i in range(30)]
+    assert detect_column("handle", _array(slugs)) is None  # Shopify's product handle: a URL slug
+    assert detect_column("user_handle", _array([f"@{s.replace('-', '_')}" for s in slugs])).label == PII
