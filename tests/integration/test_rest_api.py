@@ -26,6 +26,7 @@ from dativo_plugins.rest_api.http import (
     HttpClient,
     HttpError,
     HttpUnavailable,
+    OAuth2RefreshToken,
     RedisTokenBucket,
     RetrySettings,
 )
@@ -81,6 +82,7 @@ class ShopApi(JsonApi):
         self.tokens = {TOKEN}
         self.issued = 0
         self.fail_page: dict[tuple[str, int], int] = {}  # (created_gte, page number) -> failures left
+        self.refresh_token = "rt-0-initial-refresh-token"
 
     def exempt(self, request: Request) -> bool:
         return request.path == "/oauth/token"
@@ -96,6 +98,14 @@ class ShopApi(JsonApi):
     def route(self, request: Request) -> Answer:
         if request.path == "/oauth/token":
             form = {k: v[-1] for k, v in parse_qs(request.body or "").items()}
+            if form.get("grant_type") == "refresh_token":  # RFC 6749 section 6, rotating the refresh token
+                if form.get("refresh_token") != self.refresh_token or form.get("client_secret") != CLIENT_SECRET:
+                    return 400, {}, {"error": "invalid_grant", "error_description": "refresh token revoked"}
+                self.issued += 1
+                self.refresh_token = f"rt-{self.issued}-{uuid.uuid4().hex}"
+                token = f"oauth-at-{self.issued}-{uuid.uuid4().hex[:12]}"
+                self.tokens.add(token)
+                return 200, {}, {"access_token": token, "expires_in": 3600, "refresh_token": self.refresh_token}
             if form.get("grant_type") != "client_credentials" or form.get("client_secret") != CLIENT_SECRET:
                 return 401, {}, {"error": "invalid_client", "error_description": "bad client credentials"}
             self.issued += 1
@@ -648,3 +658,19 @@ def test_the_documented_declarative_connector_runs(workspace: Workspace, monkeyp
     rows = {r["table"]: r["rows"] for r in result.json["runs"]}
     assert rows == {"desk.tickets": 25, "desk.agents": 0}  # agents last changed before `start`
     assert workspace.read("desk.tickets", sort_by="id").column("subject").to_pylist() == [f"t{i}" for i in range(1, 26)]
+
+
+def test_refresh_token_grant_rotates_and_a_revoked_token_fails_fast(api: ShopApi) -> None:
+    auth = OAuth2RefreshToken(f"{api.url}/oauth/token", "shop-client", CLIENT_SECRET, api.refresh_token)
+    client = HttpClient(api.url, auth, source_name="shop", sleep=lambda _: None)
+    assert client.request("GET", "/v1/orders", resource="orders").status_code == 200
+    first_refresh = api.refresh_token
+    api.expire_tokens()  # the access token expires: one 401, a new token from the rotated refresh token
+    assert client.request("GET", "/v1/orders", resource="orders").status_code == 200
+    assert api.issued == 2 and api.refresh_token != first_refresh
+    assert [r.status for r in api.requests if r.path == "/v1/orders"] == [200, 401, 200]
+    api.refresh_token = "rt-revoked"
+    api.expire_tokens()
+    with pytest.raises(AuthFailed, match="the token endpoint refused the credentials: refresh token revoked") as exc:
+        client.request("GET", "/v1/orders", resource="orders")
+    assert CLIENT_SECRET not in str(exc.value) and first_refresh not in str(exc.value)
