@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from dativo_workers.conform import to_record_batches
+from dativo_workers.errors import SourceError
 from dativo_workers.plugins import DataReader, Partition, RejectedRecords, SourceContext
 
 from ..conftest import REPO, Workspace
@@ -306,3 +308,20 @@ def test_a_failing_rust_build_says_why_exits_2_and_installs_nothing(tmp_path: Pa
     assert result.returncode == 2, result.stderr
     assert f"the Rust build of {copy} failed" in result.stderr and "arrow" in result.stderr
     assert (installed.read_bytes(), Path(_native.__file__).stat().st_mtime_ns) == before
+
+
+def test_without_the_extension_the_rust_reader_says_so_and_the_reference_still_works(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_log(tmp_path / "a.log", 3000, seed=9)
+    with_extension, rejected, count = _both(tmp_path, "a.log", partition_mb=0.05)
+    assert count > 5 and rejected
+    monkeypatch.setitem(sys.modules, "dativo_access_log._native", None)  # import fails as if never built
+    monkeypatch.delattr(sys.modules["dativo_access_log"], "_native")
+    rust = _reader(AccessLogReader, tmp_path, "a.log", partition_mb=0.05)
+    [problem] = rust.check()
+    assert "Rust extension is not built" in problem and "scripts/build_access_log.sh" in problem
+    with pytest.raises(SourceError, match="use the pure-Python connector access_log_py"):
+        rust.plan()
+    python = _reader(AccessLogPyReader, tmp_path, "a.log", partition_mb=0.05)
+    assert _read(python, python.plan()) == (with_extension, rejected)  # line numbers counted in Python

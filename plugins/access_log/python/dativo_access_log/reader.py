@@ -170,6 +170,18 @@ def count_newlines(path: str, start: int, end: int) -> int:
     return int(_native.count_newlines(path, start, end))
 
 
+def _native_module() -> Any:
+    """The Rust extension, or a SourceError saying how to build it."""
+    try:
+        from dativo_access_log import _native
+    except ImportError as exc:
+        raise SourceError(
+            f"the access_log reader's Rust extension is not built ({exc}): run scripts/build_access_log.sh, "
+            "or use the pure-Python connector access_log_py"
+        ) from None
+    return _native
+
+
 class AccessLogReader(_AccessLogBase):
     """The Rust parser: each partition's lines become Arrow batches in Rust, handed to the engine
     through ``__arrow_c_stream__`` (no copy, no Python object per value)."""
@@ -177,9 +189,19 @@ class AccessLogReader(_AccessLogBase):
     name = "access_log"
     description = "Web server access logs, Common/Combined Log Format (Rust parser, Arrow C stream)"
 
-    def read(self, partition: Partition, schema: pa.Schema | None) -> Iterator[Any]:
-        from dativo_access_log import _native
+    def plan(self) -> list[Partition]:
+        _native_module()  # a missing extension fails the run before anything is planned
+        return super().plan()
 
+    def check(self) -> list[str]:
+        try:
+            _native_module()
+        except SourceError as exc:
+            return [str(exc)]
+        return []
+
+    def read(self, partition: Partition, schema: pa.Schema | None) -> Iterator[Any]:
+        _native = _native_module()
         spec = partition.spec
         self._check_size(spec)
         scanner = _native.Scanner(spec["path"], spec["start"], spec["end"], self.config.batch_rows)
