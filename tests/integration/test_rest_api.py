@@ -674,3 +674,44 @@ def test_refresh_token_grant_rotates_and_a_revoked_token_fails_fast(api: ShopApi
     with pytest.raises(AuthFailed, match="the token endpoint refused the credentials: refresh token revoked") as exc:
         client.request("GET", "/v1/orders", resource="orders")
     assert CLIENT_SECRET not in str(exc.value) and first_refresh not in str(exc.value)
+
+
+def test_records_land_as_the_asset_types(workspace: Workspace, shop_token: str) -> None:
+    """With a contract, each record is converted to its columns (decimals, JSON text, the whole
+    record in raw_json); the asset's primary key is the merge key."""
+    workspace.write(
+        "orders.odcs.yaml",
+        """
+        apiVersion: v3.0.2
+        kind: DataContract
+        id: shop-orders
+        name: orders
+        version: 1.0.0
+        status: active
+        schema:
+          - name: orders
+            properties:
+              - {name: id, logicalType: integer, physicalType: bigint, required: true, primaryKey: true}
+              - {name: amount, logicalType: number, physicalType: "decimal(12,2)"}
+              - {name: updated_at, logicalType: timestamp, physicalType: timestamptz}
+              - {name: customer, logicalType: string}
+              - {name: raw_json, logicalType: string}
+        """,
+    )
+    with ShopApi(make_orders(45)) as api:
+        job = _orders_job(
+            workspace,
+            api,
+            "typed",
+            "{name: orders, path: /orders, records: data, paginator: {type: cursor, cursor_path: meta.next_cursor, "
+            "param: cursor}}",
+            target=", mode: merge",
+        )
+        job.write_text(job.read_text().replace("tenant_id: acme\n", "tenant_id: acme\nasset_path: orders.odcs.yaml\n"))
+        assert _run(workspace, job)["rows"] == 45
+        rows = workspace.read("shop.orders", sort_by="id").to_pylist()
+        expected = sorted(api.orders.values(), key=lambda o: o["id"])
+    assert [str(r["amount"]) for r in rows] == [f"{o['amount']:.2f}" for o in expected]
+    assert [json.loads(r["customer"]) for r in rows] == [o["customer"] for o in expected]
+    assert [json.loads(r["raw_json"]) for r in rows] == expected
+    assert set(rows[0]) == {"id", "amount", "updated_at", "customer", "raw_json"}
