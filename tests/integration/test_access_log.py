@@ -13,6 +13,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -190,7 +191,6 @@ def test_the_rust_stream_is_imported_without_a_copy(tmp_path: Path) -> None:
     del table  # the release callbacks free the Rust buffers (a double free would crash here)
 
     # any Arrow consumer takes the stream, not only pyarrow: DuckDB's scan of the PyCapsule
-    duckdb = pytest.importorskip("duckdb")
     logs = _native.Scanner(str(tmp_path / "a.log"), 0, None, 4096).segment(1 << 20)  # noqa: F841 - scanned by name
     counts = duckdb.sql("SELECT count(*), count(user_agent), count(DISTINCT ip) > 1000 FROM logs").fetchall()[0]
     reference = _reader(AccessLogPyReader, tmp_path, "a.log")
