@@ -40,7 +40,8 @@ class GoogleServiceAccount(_OAuth2):
             _plain(self._kid)
         uri = token_url or str(key.get("token_uri") or DEFAULT_TOKEN_URI)
         # the private key stands in for the client secret: masked, part of the token cache key
-        super().__init__(uri, str(key["client_email"]), pem, scope)
+        self.account = str(key["client_email"])  # not a secret: the service account's e-mail
+        super().__init__(uri, self.account, pem, scope)
 
     def _form(self) -> dict[str, str]:
         now = int(time.time())

@@ -15,6 +15,7 @@ from pydantic import Field, SecretStr, ValidationError
 
 from dativo_plugins.google_sheets.auth import DRIVE_SCOPE, SHEETS_SCOPE, GoogleServiceAccount
 from dativo_plugins.google_sheets.values import cast_to, header_names, json_column, text_column
+from dativo_plugins.rest_api.config import RateLimitSpec
 from dativo_plugins.rest_api.http import HttpClient, HttpError, RetrySettings, rate_limiter
 from dativo_workers.errors import ConfigError, DativoError, SourceError
 from dativo_workers.plugins import (
@@ -60,7 +61,9 @@ class GoogleSheetsOptions(PluginSettings):
     max_backoff_seconds: float = Field(30.0, ge=0)
     max_retry_after_seconds: float = Field(120.0, ge=0)
     timeout_seconds: float = Field(120.0, gt=0)
-    requests_per_second: float | None = Field(None, gt=0)
+    # {requests_per_second, burst, redis_url, key}: pace each process, or with redis_url the whole fleet
+    # (the Sheets quota is per project and per service account); key default: tenant and account
+    rate_limit: RateLimitSpec | None = None
 
 
 class GoogleSheetsReader(DataReader):
@@ -121,6 +124,11 @@ class GoogleSheetsReader(DataReader):
             cfg, conn = self.config, self.connection
             scope = DRIVE_SCOPE if cfg.drive else SHEETS_SCOPE
             auth = GoogleServiceAccount(conn.service_account_key, scope, conn.token_url)
+            limit, limiter = cfg.rate_limit, None
+            if limit is not None:
+                key = limit.key or f"{self.context.tenant_id}:google_sheets:{auth.account}"
+                redis_url = limit.redis_url.get_secret_value() if limit.redis_url is not None else None
+                limiter = rate_limiter(limit.requests_per_second, limit.burst, redis_url, key)
             self._client = HttpClient(
                 conn.drive_url if cfg.drive else conn.sheets_url,
                 auth,
@@ -131,7 +139,7 @@ class GoogleSheetsReader(DataReader):
                     max_backoff_seconds=cfg.max_backoff_seconds,
                     max_retry_after_seconds=cfg.max_retry_after_seconds,
                 ),
-                rate_limiter=rate_limiter(cfg.requests_per_second),
+                rate_limiter=limiter,
                 timeout=cfg.timeout_seconds,
                 source_name="google_sheets",
             )

@@ -15,12 +15,14 @@ from collections.abc import Iterator
 from decimal import Decimal
 from functools import cached_property
 from typing import Any
+from urllib.parse import urlparse
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 from pydantic import Field, SecretStr, ValidationError
 
-from dativo_plugins.rest_api.http import Auth, HttpClient, HttpError, RetrySettings, rate_limiter
+from dativo_plugins.rest_api.config import RateLimitSpec
+from dativo_plugins.rest_api.http import Auth, HttpClient, HttpError, RateLimiter, RetrySettings, rate_limiter
 from dativo_plugins.salesforce.auth import SalesforceJwtBearer, SalesforceRefreshToken
 from dativo_plugins.salesforce.types import PII_TYPES, SfField, arrow_type, convert, describe_fields, json_text
 from dativo_workers.errors import ConfigError, DativoError, SourceError, TransientError
@@ -90,7 +92,9 @@ class SalesforceOptions(PluginSettings):
     max_backoff_seconds: float = Field(30.0, ge=0)
     max_retry_after_seconds: float = Field(120.0, ge=0)
     timeout_seconds: float = Field(120.0, gt=0)
-    requests_per_second: float | None = Field(None, gt=0)
+    # {requests_per_second, burst, redis_url, key}: pace each process, or with redis_url the whole fleet
+    # (an org's API limits are the org's, whatever the number of workers); key default: tenant and login host
+    rate_limit: RateLimitSpec | None = None
 
 
 def parse_time(value: int | dt.datetime | dt.date | str, key: str) -> int:
@@ -234,11 +238,20 @@ class SalesforceReader(DataReader):
                     max_backoff_seconds=cfg.max_backoff_seconds,
                     max_retry_after_seconds=cfg.max_retry_after_seconds,
                 ),
-                rate_limiter=rate_limiter(cfg.requests_per_second),
+                rate_limiter=self._rate_limiter(),
                 timeout=cfg.timeout_seconds,
                 source_name="salesforce",
             )
         return self._client
+
+    def _rate_limiter(self) -> RateLimiter | None:
+        limit = self.config.rate_limit
+        if limit is None:
+            return None
+        host = urlparse(self.connection.login_url).hostname or "login"
+        key = limit.key or f"{self.context.tenant_id}:salesforce:{host}"
+        redis_url = limit.redis_url.get_secret_value() if limit.redis_url is not None else None
+        return rate_limiter(limit.requests_per_second, limit.burst, redis_url, key)
 
     def _url(self, path: str) -> str:
         """An API path on the org's host (instance_url from the token response)."""

@@ -545,3 +545,21 @@ def test_the_documented_job_runs(workspace: Workspace, key_env: Any) -> None:
         {"item": "coffee", "amount": 42.5}, {"item": "rent", "amount": 1200.0}
     ]  # fmt: skip
     assert workspace.read("finance.plan", sort_by="quarter").column("note").to_pylist() == [None, "x"]
+
+
+def test_a_fleet_wide_rate_limit_paces_through_redis(workspace: Workspace, key_env: Any) -> None:
+    import redis
+
+    client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+    key = f"test-sheets-{uuid.uuid4().hex}"
+    try:
+        with GoogleServer({"Orders": make_orders(5)}) as server:
+            key_env(server)
+            limit = f'rate_limit: {{requests_per_second: 50, redis_url: "redis://127.0.0.1:6379/0", key: {key}}}'
+            job = _job(workspace, server, "{name: Orders, object: orders}", limit)
+            result = workspace.cli("run", str(job), "--json")
+            assert result.code == 0, result.stdout + result.stderr
+        assert client.exists(f"dativo:ratelimit:{key}")  # every request took its token from the shared bucket
+    finally:
+        client.delete(f"dativo:ratelimit:{key}")
+        client.close()
