@@ -37,7 +37,7 @@ import shutil
 import tempfile
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,7 +134,8 @@ class Subject:
     by_name: bool
     package: str
     version: str
-    base_dir: Path
+    base_dir: Path  # the config file's directory: the job's paths resolve against it
+    module_dir: Path  # where a `module.Class` plugin is imported from
     config: CertifyConfig
     config_path: Path | None
     secret_values: list[str] = field(default_factory=list)
@@ -198,10 +199,6 @@ def _installed(name: str) -> list[Any]:
 def _import_class(class_path: str, base_dir: Path) -> type:
     from dativo_workers.plugins.manager import _import_plugin_module
 
-    if ".py:" in class_path:  # path/to/module.py:Class
-        file, _, cls_name = class_path.partition(".py:")
-        module_file = (base_dir / f"{file}.py").resolve()
-        base_dir, class_path = module_file.parent, f"{module_file.stem}.{cls_name}"
     module_name, _, class_name = class_path.rpartition(".")
     if not module_name:
         raise CertifyInputError(f"{class_path!r}: expected an installed plugin name or `package.module.Class`")
@@ -240,6 +237,7 @@ def load_subject(spec: str, config_path: Path | None = None, kind: str | None = 
             raise CertifyInputError(f"{spec!r} is installed as a {found[0].kind}, not a {kind}")
         info = matching[0]
         cls, package, version, by_name = info.cls, info.package, info.version, True
+        subject_module_dir = base_dir
         class_path = f"{cls.__module__}.{cls.__qualname__}"
     else:
         if "." not in spec:
@@ -250,14 +248,17 @@ def load_subject(spec: str, config_path: Path | None = None, kind: str | None = 
                 f"no installed plugin named {spec!r} (installed: {known}); give an installed name or "
                 "a class path `package.module.Class` (a module in the config file's directory works too)"
             )
-        class_path, base_dir = _split_path(spec, base_dir)
-        cls = _import_class(class_path, base_dir)
+        # module.Class: from the config file's directory (as a job's plugin_path), else installed;
+        # path/to/module.py:Class: that file (relative to the working directory)
+        class_path, module_dir = _split_path(spec, Path.cwd()) if ".py:" in spec else (spec, base_dir)
+        cls = _import_class(class_path, module_dir)
         if not isinstance(cls, type) or not issubclass(cls, DataReader | DataWriter):
             raise CertifyInputError(f"{spec!r} is not a DataReader or DataWriter subclass (dativo_workers.plugins)")
         found_kind = "reader" if issubclass(cls, DataReader) else "writer"
         if kind is not None and kind != found_kind:
             raise CertifyInputError(f"{spec!r} is a {found_kind}, not a {kind}")
         kind, by_name = found_kind, False
+        subject_module_dir = module_dir
         package, version = _distribution_of(cls)
     block = config.source if kind == "reader" else config.target
     if kind == "writer" and config.target is None:
@@ -274,6 +275,7 @@ def load_subject(spec: str, config_path: Path | None = None, kind: str | None = 
         package=package,
         version=version,
         base_dir=base_dir,
+        module_dir=subject_module_dir,
         config=config,
         config_path=config_path.resolve() if config_path else None,
     )
@@ -544,7 +546,7 @@ def _child_read(payload: dict[str, Any]) -> dict[str, Any]:
     from dativo_workers.plugins.manager import plugin_call
 
     os.environ.update(payload["env"])
-    cls = _import_class(payload["class_path"], Path(payload["base_dir"])) if not payload["by_name"] else None
+    cls = _import_class(payload["class_path"], Path(payload["module_dir"])) if not payload["by_name"] else None
     if cls is None:
         info = [p for p in _installed(payload["name"]) if p.kind == "reader"]
         cls = info[0].cls
@@ -816,8 +818,6 @@ class _ReaderKit(_Kit):
             with contextlib.suppress(Exception, SystemExit):
                 plugin_call(self.name, reader.close)
             return
-        finally:
-            pass
         with contextlib.suppress(Exception, SystemExit):
             plugin_call(self.name, reader.close)
         self.figures["partitions"] = len(partitions) if isinstance(partitions, list) else None
@@ -839,7 +839,7 @@ class _ReaderKit(_Kit):
         for cid in READER_CHECKS:
             if cid not in self.checks and cid not in ("errors",):
                 self.set(cid, FAIL if cid == "plan_json" else SKIPPED, why if cid == "plan_json" else "plan() failed")
-        self._check_reader_errors(self.job_source if hasattr(self, "job_source") else {})
+        self._check_reader_errors(self.job_source)
 
     def _check_plan_json(self, partitions: Any, partition_cls: type) -> list[dict[str, Any]] | None:
         if not isinstance(partitions, list) or not all(isinstance(p, partition_cls) for p in partitions):
@@ -886,6 +886,7 @@ class _ReaderKit(_Kit):
             "env": self.env,
             "class_path": s.class_path,
             "base_dir": str(s.base_dir),
+            "module_dir": str(s.module_dir),
             "by_name": s.by_name,
             "name": self.name,
             "schema": _schema_hex(schema),
@@ -1240,7 +1241,8 @@ def sample_batches(partition: int, batches: int = 2, rows: int = 250) -> list[pa
 class _WriterKit(_Kit):
     def run(self) -> None:
         from dativo_workers.ledger import Fragment
-        from dativo_workers.plugins.manager import target_writer
+        from dativo_workers.plugins.manager import validate_settings
+        from dativo_workers.secrets import resolve
         from dativo_workers.writers import WriterSink, publish_run
 
         subject = self.subject
@@ -1249,13 +1251,17 @@ class _WriterKit(_Kit):
         self.prepare_secrets([target])
         self.check_api_version()
         job = _loaded_job(job_data({"connector": "csv", "files": []}, target), subject.base_dir)
+        target_cfg = job.config.target
+        raw, key = (
+            (target_cfg.writer.config, "target.writer.config")
+            if target_cfg.writer is not None
+            else (target_cfg.options, "target.options")
+        )
+        cls = subject.cls  # built as the engine builds a writer (plugins.manager.target_writer), from this class
         try:
-            found = target_writer(job)
+            settings = validate_settings(cls, resolve(raw, TENANT), key, job)
         except ConfigError as exc:
             raise CertifyInputError(str(exc)) from None
-        assert found is not None
-        cls, settings = found
-        raw = job.config.target.writer.config if job.config.target.writer is not None else job.config.target.options
         self.check_settings_model(raw)
         inputs = self._inputs()
         schema = inputs[0][0].schema
@@ -1609,10 +1615,6 @@ def _pytest_report(config: Any, spec: str, path: Path | None, kind: str | None) 
     if spec not in _pytest_reports:
         _pytest_reports[spec] = certify(load_subject(spec, path, kind))
     return _pytest_reports[spec]
-
-
-def iter_checks(report: Report) -> Iterator[Check]:
-    yield from report.checks
 
 
 __all__ = [
