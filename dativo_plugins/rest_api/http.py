@@ -19,7 +19,7 @@ One client, one set of rules for every HTTP API source:
     Error texts name the source, the resource and the request (method and path, never the query
     string), and carry the server's message with every credential masked, echoed ones too.
     ``.request_json(...)`` is the same and returns the decoded JSON body (a ``SourceError`` naming
-    the request when the body is not JSON).
+    the request when the body is not JSON; ``decimals=True``: numbers with a fraction as Decimal).
 
 ``Auth`` with ``apply(request)`` (set the credential on an outgoing ``httpx.Request``),
 ``refresh(client) -> bool`` (obtain new credentials: True if it did; called once on a 401/403)
@@ -56,6 +56,7 @@ from typing import Any, Protocol, runtime_checkable
 import httpx
 import structlog
 
+from dativo_plugins.rest_api.records import loads
 from dativo_workers.errors import ConfigError, SourceError, TransientError
 from dativo_workers.secrets import MASK, mask, reveal
 from dativo_workers.secrets.redact import remember
@@ -573,14 +574,17 @@ class HttpClient:
                 continue
             raise HttpError(f"{what}: HTTP {status}: {message}", status)
 
-    def request_json(self, method: str, url_or_path: str, **kwargs: Any) -> Any:
+    def request_json(self, method: str, url_or_path: str, *, decimals: bool = False, **kwargs: Any) -> Any:
         """``request`` and the decoded JSON body (a SourceError naming the request when it is not JSON)."""
         response = self.request(method, url_or_path, **kwargs)
-        return self.json_of(response, method, kwargs.get("resource"))
+        return self.json_of(response, method, kwargs.get("resource"), decimals=decimals)
 
-    def json_of(self, response: httpx.Response, method: str = "GET", resource: str | None = None) -> Any:
+    def json_of(
+        self, response: httpx.Response, method: str = "GET", resource: str | None = None, *, decimals: bool = False
+    ) -> Any:
+        """The decoded body; ``decimals``: numbers with a fraction as Decimal, exactly as sent."""
         try:
-            return response.json()
+            return loads(response.content) if decimals else response.json()
         except ValueError:
             what = self.describe(method, response.request.url, resource)
             kind = response.headers.get("Content-Type", "no content type")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import decimal
 import hashlib
 import itertools
 import re
@@ -73,8 +74,9 @@ def parse_time(value: Any, key: str) -> dt.datetime:
         return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
     if isinstance(value, dt.date):
         return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return dt.datetime.fromtimestamp(value / 1000 if value > 1e11 else value, dt.UTC)
+    if isinstance(value, int | float | decimal.Decimal) and not isinstance(value, bool):
+        seconds = float(value)
+        return dt.datetime.fromtimestamp(seconds / 1000 if seconds > 1e11 else seconds, dt.UTC)
     text = str(value).strip()
     if text.lstrip("-").isdigit():
         return parse_time(int(text), key)
@@ -553,7 +555,7 @@ class RestApiReader(DataReader):
                 resource.method, url, params=query or None, json=body, headers=headers, resource=resource.name
             )
             what = client.describe(resource.method, response.request.url, resource.name)
-            data = client.json_of(response, resource.method, resource.name)
+            data = client.json_of(response, resource.method, resource.name, decimals=True)
             records = self._records(resource, data, what)
             yield self.transform(resource, records)
             pages += 1

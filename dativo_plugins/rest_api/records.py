@@ -103,9 +103,25 @@ def as_records(found: Any) -> list[dict[str, Any]] | None:
     return None
 
 
+_DECIMAL_MARK = re.compile(r'"\\u0000\\u0001D:([-+0-9.eE]+)\\u0001\\u0000"')
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, decimal.Decimal):
+        return f"\x00\x01D:{value}\x01\x00"  # turned back into the bare number below
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def loads(content: bytes | str) -> Any:
+    """JSON as the API sent it: numbers with a fraction or exponent as Decimal (a double would
+    round digits beyond its 15-17), integers as int."""
+    return json.loads(content, parse_float=decimal.Decimal)
+
+
 def json_text(value: Any) -> str:
-    # sorted keys: the same object always gives the same text
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    """Compact JSON, keys sorted (the same object always gives the same text), decimals exactly as sent."""
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_number)
+    return _DECIMAL_MARK.sub(r"\1", text) if "\\u0001D:" in text else text
 
 
 # -- conversion ------------------------------------------------------------------------------
@@ -113,6 +129,10 @@ def json_text(value: Any) -> str:
 
 def _to_string(values: list[Any]) -> list[Any]:
     return [v if v is None or isinstance(v, str) else json_text(v) for v in values]
+
+
+def _plain_numbers(values: list[Any]) -> list[Any]:
+    return [float(v) if isinstance(v, decimal.Decimal) else v for v in values]
 
 
 def _seconds(value: Any, scale: int) -> Any:
@@ -131,6 +151,7 @@ def column(name: str, values: list[Any], kind: pa.DataType) -> pa.Array:
         if pa.types.is_string(kind) or pa.types.is_large_string(kind):
             return pa.array(_to_string(values), kind)
         if pa.types.is_timestamp(kind):
+            values = _plain_numbers(values)
             if any(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
                 # unix seconds (or, for values above 1e11, milliseconds)
                 micros = [
@@ -150,13 +171,18 @@ def column(name: str, values: list[Any], kind: pa.DataType) -> pa.Array:
         if pa.types.is_integer(kind):
             if any(isinstance(v, bool) for v in values):
                 raise TypeError("a boolean in an integer column")
-            ints = [int(v) if isinstance(v, str) and v.lstrip("-").isdigit() else v for v in values]
+            if any(isinstance(v, decimal.Decimal) and v != v.to_integral_value() for v in values):
+                raise ValueError("a fraction in an integer column")
+            ints = [
+                int(v) if isinstance(v, decimal.Decimal) or (isinstance(v, str) and v.lstrip("-").isdigit()) else v
+                for v in values
+            ]
             return pa.array(ints, kind)
         if pa.types.is_floating(kind):
             if any(isinstance(v, bool) for v in values):
                 raise TypeError("a boolean in a number column")
-            return pa.array(values, kind)
-        return pa.array(values, kind)
+            return pa.array(_plain_numbers(values), kind)
+        return pa.array(_plain_numbers(values), kind)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, decimal.InvalidOperation) as exc:
         raise ReaderConversionError(f"column {name!r}: {exc}") from None
 
@@ -216,7 +242,7 @@ def infer_schema(records: list[dict[str, Any]], raw_json: bool, extra: dict[str,
             kind = pa.bool_()
         elif kinds == {int}:
             kind = pa.int64()
-        elif kinds and kinds <= {int, float}:
+        elif kinds and kinds <= {int, float, decimal.Decimal}:
             kind = pa.float64()
         elif kinds == {str} and datetimes.get(key):
             kind = TIMESTAMP

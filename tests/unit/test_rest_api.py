@@ -21,6 +21,8 @@ from dativo_plugins.rest_api.records import (
     TIMESTAMP,
     get_path,
     infer_schema,
+    json_text,
+    loads,
     parse_path,
     set_path,
     to_batch,
@@ -178,3 +180,18 @@ def test_local_token_bucket_paces() -> None:
     for _ in range(4):
         bucket.acquire()
     assert len(waits) == 2 and waits[0] == pytest.approx(0.1, abs=0.02) and waits[1] == pytest.approx(0.2, abs=0.02)
+
+
+def test_numbers_keep_every_digit() -> None:
+    body = loads(b'{"amount": 12345678901234567.12, "rate": 0.1, "n": 3, "e": 1E+2}')
+    assert json_text(body) == '{"amount":12345678901234567.12,"e":1E+2,"n":3,"rate":0.1}'
+    batch = to_batch(
+        [body],
+        pa.schema([("amount", pa.decimal128(20, 2)), ("rate", pa.float64()), ("n", pa.int64()), ("e", pa.int64())]),
+    )
+    assert str(batch.column("amount")[0].as_py()) == "12345678901234567.12"
+    assert batch.column("rate").to_pylist() == [0.1] and batch.column("e").to_pylist() == [100]
+    assert to_batch([body], pa.schema([("amount", pa.string())])).column(0).to_pylist() == ["12345678901234567.12"]
+    with pytest.raises(ReaderConversionError, match="fraction in an integer column"):
+        to_batch([{"n": loads(b"1.5")}], pa.schema([("n", pa.int64())]))
+    assert infer_schema([body], raw_json=False).field("amount").type == pa.float64()
