@@ -1651,6 +1651,9 @@ PERSONAL_ID_MODULES = (
     "nz.ird",
     "do.cedula",
     "ru.inn",
+    "lv.pvn",
+    "my.nric",
+    "ve.rif",
 )
 # a date-only check (DK CPR; CZ/SK birth numbers of 9 digits are left out) counts only in its written
 # form DDMMYY-NNNN
@@ -1673,7 +1676,8 @@ _PERSONAL_ID_LENGTHS = {
     "ro.cnp": (13,), "se.personnummer": (10, 12), "si.emso": (13,), "sk.rc": (10,), "th.pin": (13,),
     "tr.tckimlik": (11,), "ua.rntrc": (10,), "za.idnr": (13,), "dk.cpr": (10,),
     "pt.nif": (9,), "pt.cc": (12,), "ar.cuit": (11,), "co.nit": (8, 9, 10, 11), "au.tfn": (8, 9), "nz.ird": (8, 9),
-    "do.cedula": (11,), "ru.inn": (12,), "pe.cui": (9,), "hu.adoazonosito": (10,),
+    "do.cedula": (11,), "ru.inn": (12,), "lv.pvn": (11,), "my.nric": (12,),
+    "ve.rif": (10,), "pe.cui": (9,), "hu.adoazonosito": (10,),
 }  # fmt: skip
 _SEPARATORS = re.compile(r"[^0-9A-Za-z]")
 

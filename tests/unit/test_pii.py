@@ -1399,6 +1399,31 @@ def test_identity_numbers_of_more_countries_on_values(make) -> None:
     assert detect_column("n7", pa.array(broken)) is None, broken[:3]
 
 
+def test_identity_numbers_of_lv_my_ve_by_their_stdnum_checks() -> None:
+    from stdnum.lv import pvn
+    from stdnum.my import nric
+    from stdnum.ve import rif
+
+    def valid(module, make) -> list[str]:
+        out: list[str] = []
+        while len(out) < 30:
+            if module.is_valid(value := make()):
+                out.append(value)
+        return out
+
+    lv = valid(pvn, lambda: f"{rng.randint(1, 28):02d}{rng.randint(1, 12):02d}{rng.randint(50, 99)}-1{_digits(4)}")
+    my = valid(
+        nric,
+        lambda: (
+            f"{rng.randint(60, 99)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"
+            f"-{rng.choice(['01', '10', '14'])}-{_digits(4)}"
+        ),
+    )
+    ve = valid(rif, lambda: f"V-{_digits(8)}-{_digits(1)}")
+    for values in (lv, my, ve):
+        assert detect_column("c9", _array(values)).detector == "national_id", values[:2]
+
+
 def test_repeated_codes_are_not_identity_numbers() -> None:
     snomed = [410620009, 185345009, 162673000, 50849002, 185349003] * 8  # a few codes, again and again
     assert detect_column("CODE", pa.array(snomed, pa.int64())) is None
