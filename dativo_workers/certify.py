@@ -717,6 +717,14 @@ class _Kit:
             self.set("errors", PASS, f"{len(texts)} error(s), e.g. {texts[0][:160]}")
 
 
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB"):
+        if abs(n) < 1024 or unit == "MiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
 def _schema_hex(schema: pa.Schema | None) -> str:
     return schema.serialize().to_pybytes().hex() if schema is not None else ""
 
@@ -1080,22 +1088,20 @@ class _ReaderKit(_Kit):
         if max_batch == 0:
             self.set("batch_memory", SKIPPED, "no batch was read")
         elif max_batch > limit:
-            self.set(
-                "batch_memory", FAIL, f"a batch of {max_batch / 2**20:.1f} MiB (limit {self.options.max_batch_mb} MiB)"
-            )
+            self.set("batch_memory", FAIL, f"a batch of {_size(max_batch)} (limit {_size(limit)})")
         elif max_held > held_limit:
             self.set(
                 "batch_memory",
                 FAIL,
-                f"{max_held / 2**20:.1f} MiB of Arrow memory held between batches "
-                f"(limit {held_limit / 2**20:.1f} MiB): "
+                f"{_size(max_held)} of Arrow memory held besides the current batch (limit {_size(held_limit)}): "
                 "the reader keeps what it read",
             )
         else:
             self.set(
                 "batch_memory",
                 PASS,
-                f"largest batch {max_batch / 1024:.1f} KiB, at most {max(0, max_held) / 1024:.1f} KiB held besides it",
+                f"largest batch {_size(max_batch)}, at most {_size(max(0, max_held))} held besides it "
+                f"({self.figures['batches']} batches)",
             )
 
     def _check_reader_errors(self, source: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import Field
 
 from dativo_workers.plugins import DataReader, DataWriter, Partition, PluginSettings, WriterContext
@@ -138,3 +139,15 @@ class SideFileWriter(DataWriter):
     def close(self) -> list[dict[str, Any]]:
         self.side.rename(self.path)
         return [{"path": str(self.path), "rows": self.rows}]
+
+
+class HoardingReader(CountingReader):
+    """Keeps every batch it yields: its memory grows with the partition, not with the batch."""
+
+    name = "hoarding"
+
+    def read(self, partition: Partition, schema: pa.Schema | None) -> Iterator[Any]:
+        self.kept = []
+        for batch in super().read(partition, schema):
+            self.kept.append(pa.record_batch({"n": pc.add(batch.column(0), 0), "name": batch.column(1)}))
+            yield batch

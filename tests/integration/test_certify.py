@@ -201,12 +201,14 @@ BROKEN_CASES = {
     "NoApiVersionReader": {"api_version"},
     "UncheckedSettingsReader": {"settings_model"},
     "SideFileWriter": {"abort"},
+    "HoardingReader": {"batch_memory"},
 }
+CONFIGS = {"SideFileWriter": "writer.yaml", "HoardingReader": "memory.yaml"}
 
 
 @pytest.mark.parametrize("cls", sorted(BROKEN_CASES))
 def test_broken_plugins_fail_exactly_their_checks(cls: str) -> None:
-    config = BROKEN / ("writer.yaml" if cls.endswith("Writer") else "certify.yaml")
+    config = BROKEN / CONFIGS.get(cls, "certify.yaml")
     report = _certify(f"broken_plugins.{cls}", config)
     assert set(report.failed()) == BROKEN_CASES[cls], [(c.id, c.status, c.detail) for c in report.checks]
     statuses = {c.id: c for c in report.checks}
@@ -216,6 +218,8 @@ def test_broken_plugins_fail_exactly_their_checks(cls: str) -> None:
         assert "plugin exiting: SystemExit: 3" in statuses["reads"].detail
         assert statuses["isolation"].status == PASS  # the engine's guard contained it
         assert statuses["disjoint"].status == SKIPPED
+    if cls == "HoardingReader":
+        assert "held besides the current batch" in statuses["batch_memory"].detail
     if cls == "HardExitReader":
         assert "exited with code 3" in statuses["isolation"].detail
     if cls == "CountingReader":  # the sound base: the kit read it all, and its error masked the token
