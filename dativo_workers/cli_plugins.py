@@ -141,5 +141,6 @@ def list_index() -> Any | None:
     try:
         location = plugin_index.index_location(None, None, required=False)
         return plugin_index.load_index(location) if location else None
-    except Exception:
+    except Exception as exc:  # the list still shows what is installed, with local reports
+        err.print(f"warning: plugin index not read ({exc}); certification from local reports only", highlight=False)
         return None
