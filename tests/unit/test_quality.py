@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import random
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -137,11 +138,19 @@ def test_invalid_values_against_a_brute_force_count(tmp_path: Path, seed: int) -
     """Ranges checked on the minimum and maximum first, masks only for a broken bound: the same
     counts as value by value, in one batch or a table of several, with nulls and NaN."""
     rng = random.Random(seed)
-    if seed % 2:  # numbers, some NaN
+    keys = ["minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"]
+    if seed % 4 == 1:  # floating point, some NaN: compared value by value
         kind: pa.DataType = pa.float64()
         pool = [None, math.nan, *(rng.uniform(-50, 150) for _ in range(20))]
-        keys = ["minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"]
         bound = lambda: rng.choice([rng.uniform(-60, 160), 0.0, 100.0])  # noqa: E731
+    elif seed % 4 == 2:  # integers: min_max first
+        kind = pa.int64()
+        pool = [None, *(rng.randint(-50, 150) for _ in range(20))]
+        bound = lambda: rng.choice([rng.randint(-60, 160), 0, 100])  # noqa: E731
+    elif seed % 4 == 3:  # decimals: min_max first with two bounds
+        kind = pa.decimal128(8, 2)
+        pool = [None, *(Decimal(rng.randint(-5000, 15000)) / 100 for _ in range(20))]
+        bound = lambda: rng.choice([Decimal(rng.randint(-6000, 16000)) / 100, Decimal(0), Decimal(100)])  # noqa: E731
     else:  # text
         kind = pa.string()
         pool = [None, "", "a1", "bb22", "ccc333", "dddd", "e5", "ffff66", "zz"]
