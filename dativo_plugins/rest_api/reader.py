@@ -166,7 +166,7 @@ class RestApiReader(DataReader):
     @cached_property
     def resource(self) -> ResourceSpec:
         options = self.options
-        names = [str(t.get("object") or t.get("name")) for t in self.context.tables]
+        names = [str(t.get("name")) for t in self.context.tables]
         known = ", ".join(r.name for r in options.resources)
         if not names:
             if len(options.resources) == 1:
@@ -349,7 +349,7 @@ class RestApiReader(DataReader):
     def check(self) -> list[str]:
         """One request (first page) per root resource of the job's objects."""
         problems = []
-        names = [str(t.get("object") or t.get("name")) for t in self.context.tables] or [
+        names = [str(t.get("name")) for t in self.context.tables] or [
             r.name for r in self.options.resources
         ]
         roots: dict[str, ResourceSpec] = {}
