@@ -148,7 +148,6 @@ class IntercomReader(SaasReader):
             ResourceSpec(
                 name="conversation_parts",
                 path="/conversations/{id}",
-                params={"display_as": "plaintext"},
                 records="conversation_parts.conversation_parts",
                 primary_key="id",
                 parent="conversations",
