@@ -2059,6 +2059,7 @@ def _value_share(detector: str, values: _Values, name_matched: bool, random_toke
             and values.count >= MIN_VALUES_TO_CONTRADICT
             and values.length_share(8, 64) >= VALUE_SHARE
             and values.literal_share(" ") <= 1 - VALUE_SHARE
+            and values.share(r"[a-z].*[A-Z]|[A-Z].*[a-z]") >= VALUE_SHARE
             and _mostly_distinct(values)
         ):
             # plain-text passwords: mixed-case strings without spaces, many with a symbol inside
