@@ -349,9 +349,7 @@ class RestApiReader(DataReader):
     def check(self) -> list[str]:
         """One request (first page) per root resource of the job's objects."""
         problems = []
-        names = [str(t.get("name")) for t in self.context.tables] or [
-            r.name for r in self.options.resources
-        ]
+        names = [str(t.get("name")) for t in self.context.tables] or [r.name for r in self.options.resources]
         roots: dict[str, ResourceSpec] = {}
         for name in names:
             resource = self.options.resource(name)
