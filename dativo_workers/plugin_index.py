@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from dativo_workers.errors import DativoError
 
@@ -103,6 +103,9 @@ class CertifyRun(BaseModel):
     plugin: str  # an installed name or module.Class
     config: str | None = None  # relative to the index file
     kind: str | None = Field(None, pattern="^(reader|writer)$")
+    # the repository's own index: a loopback API of its tests stands in for a service CI cannot reach
+    # (tests/integration/certify_cases.py); the config is written there
+    loopback: str | None = None
 
 
 class Entry(BaseModel):
@@ -162,6 +165,14 @@ class PluginIndex(BaseModel):
     index_version: int = 1
     plugins: list[Entry] = Field(default_factory=list)
     location: str = Field(default="", exclude=True)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> PluginIndex:
+        names = [_norm(e.name) for e in self.plugins]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"plugins listed twice: {', '.join(twice)} (one entry per plugin, its versions inside)")
+        return self
 
     def entry(self, name: str) -> Entry | None:
         key = _norm(name)

@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from http.server import ThreadingHTTPServer
@@ -102,9 +103,20 @@ def main() -> int:
                 continue
             reports = []
             for run in entry.certify:
-                config = (path.parent / run.config).resolve() if run.config else None
-                report = certify(load_subject(run.plugin, config, run.kind))
-                reports.append(report.to_dict())
+                with contextlib.ExitStack() as stack:
+                    if run.loopback:  # the connector's service, played by its tests' loopback API
+                        sys.path.insert(0, str(REPO))
+                        from tests.integration.certify_cases import CASES
+
+                        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dativo-certify-")))
+                        config = stack.enter_context(CASES[run.loopback](tmp))
+                    else:
+                        config = (path.parent / run.config).resolve() if run.config else None
+                    report = certify(load_subject(run.plugin, config, run.kind))
+                data_report = report.to_dict()
+                if run.loopback:
+                    data_report["config"] = f"tests/integration/certify_cases.py:{run.loopback} (loopback API)"
+                reports.append(data_report)
                 verdict = "passed" if report.passed else f"FAILED {report.failed()}"
                 print(f"{entry.name}: {report.kind} {report.plugin} {verdict} ({report.duration_s}s)", flush=True)
             report_path = reports_dir / f"{entry.name}.json"

@@ -5,7 +5,6 @@ tests/certify_broken fails exactly the checks of its defect."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import socket
@@ -21,8 +20,8 @@ import pytest
 from dativo_workers.certify import FAIL, PASS, READER_CHECKS, SKIPPED, WRITER_CHECKS, Report, certify, load_subject
 
 from ..conftest import REPO
+from . import certify_cases
 from .test_sql_sources import MY_HOST, MY_PORT, PG_HOST, PG_PORT, My, Pg, my, pg  # noqa: F401 - fixtures
-from .test_stripe import API_KEY, DAY, T0, StripeServer, make_charges
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -126,24 +125,7 @@ certify:
 
 
 def test_stripe_passes_against_a_loopback_api(tmp_path: Path) -> None:
-    charges = make_charges(120, T0, 20 * DAY)
-    with StripeServer({"charges": charges}) as server:
-        config = _config(
-            tmp_path / "stripe.yaml",
-            f"""
-source:
-  connection: {{api_key: "${{secret:stripe_key}}", base_url: "{server.url}"}}
-  tables: [{{name: charges}}]
-  options: {{page_size: 50, start: {T0}, end: {T0 + 21 * DAY}, window: 7d, backoff_seconds: 0.01}}
-secrets: {{stripe_key: {API_KEY}}}
-certify:
-  whole: {{options: {{window: 30d}}}}
-  error_source:  # a key the API refuses (a canary): the 401 must name the plugin, never the key
-    connection: {{api_key: "${{secret:stripe_wrong_key}}", base_url: "{server.url}"}}
-    tables: [{{name: charges}}]
-    options: {{start: {T0}, end: {T0 + 7 * DAY}, backoff_seconds: 0.01}}
-""",
-        )
+    with certify_cases.stripe(tmp_path) as config:
         report = _certify("stripe", config)
     _assert_passes(report)
     assert report.figures["rows"] == 120 and report.figures["partitions"] == 3
@@ -300,72 +282,13 @@ def _saas_passes(name: str, config: Path) -> Report:
     return report
 
 
-def test_rest_api_passes_against_a_loopback_api(tmp_path: Path) -> None:
-    rest = pytest.importorskip("tests.integration.test_rest_api")
-    with rest.ShopApi(rest.make_orders(300)) as api:
-        resource = (
-            "{name: orders, path: /orders, records: data, primary_key: id, params: {limit: 25}, "
-            "paginator: {type: cursor, cursor_path: meta.next_cursor, param: cursor}"
-        )
-        windows = (
-            ", partitioning: {type: time, start_param: created_gte, end_param: created_lt, "
-            f"start: '{rest.iso(rest.T0)}', end: '{rest.iso(rest.T0 + dt.timedelta(days=10))}', window: 2d}}"
-        )
-        base = f'base_url: "{api.url}/v1", backoff_seconds: 0.01, max_backoff_seconds: 0.02'
-        config = _config(
-            tmp_path / "rest_api.yaml",
-            f"""
-source:
-  tables: [{{name: orders}}]
-  options: {{{base}, auth: {{type: bearer, token: "${{secret:shop.token}}"}}, resources: [{resource}{windows}}}]}}
-secrets: {{shop: {json.dumps(json.dumps({"token": rest.TOKEN}))}}}
-certify:
-  whole: {{options: {{resources: [{resource}}}]}}}}
-  error_source:  # a token the API refuses (a canary)
-    tables: [{{name: orders}}]
-    options: {{{base}, auth: {{type: bearer, token: "${{secret:wrong_token}}"}}, resources: [{resource}}}]}}
-""",
-        )
-        report = _saas_passes("rest_api", config)
-    assert report.figures["rows"] == 300 and report.figures["partitions"] == 5
-
-
-def test_zendesk_and_intercom_pass_against_loopback_apis(tmp_path: Path) -> None:
-    zendesk = pytest.importorskip("tests.integration.test_zendesk")
-    intercom = pytest.importorskip("tests.integration.test_intercom")
-    with zendesk.ZendeskApi() as api:
-        connection = f'subdomain: acme, base_url: "{api.url}", email: {zendesk.EMAIL}'
-        config = _config(
-            tmp_path / "zendesk.yaml",
-            f"""
-source:
-  connection: {{{connection}, api_token: "${{secret:zendesk_token}}"}}
-  tables: [{{name: tickets}}]
-  options: {{page_size: 7, backoff_seconds: 0.01, max_backoff_seconds: 0.02}}
-secrets: {{zendesk_token: {zendesk.API_TOKEN}}}
-certify:
-  error_source:
-    connection: {{{connection}, api_token: "${{secret:zendesk_wrong}}"}}
-    tables: [{{name: tickets}}]
-""",
-        )
-        assert _saas_passes("zendesk", config).figures["rows"] == 120
-    with intercom.IntercomApi() as api:
-        config = _config(
-            tmp_path / "intercom.yaml",
-            f"""
-source:
-  connection: {{access_token: "${{secret:intercom_token}}", base_url: "{api.url}"}}
-  tables: [{{name: contacts}}]
-  options: {{page_size: 20, backoff_seconds: 0.01, max_backoff_seconds: 0.02}}
-secrets: {{intercom_token: "{intercom.ACCESS_TOKEN}"}}
-certify:
-  error_source:
-    connection: {{access_token: "${{secret:intercom_wrong}}", base_url: "{api.url}"}}
-    tables: [{{name: contacts}}]
-""",
-        )
-        assert _saas_passes("intercom", config).figures["rows"] == 180
+@pytest.mark.parametrize(
+    ("name", "rows", "partitions"), [("rest_api", 300, 5), ("zendesk", 120, 1), ("intercom", 180, 1)]
+)
+def test_saas_connectors_pass_against_loopback_apis(name: str, rows: int, partitions: int, tmp_path: Path) -> None:
+    with certify_cases.CASES[name](tmp_path) as config:
+        report = _saas_passes(name, config)
+    assert report.figures["rows"] == rows and report.figures["partitions"] == partitions
 
 
 def test_access_log_readers_pass(tmp_path: Path) -> None:

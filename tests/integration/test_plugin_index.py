@@ -195,6 +195,7 @@ def test_the_repository_index_lists_the_builtins_and_examples_certified() -> Non
     index = load_index(str(REPO / "plugins" / "index.yaml"))
     names = {e.name for e in index.plugins}
     assert {"csv", "jsonl", "parquet", "markdown_kv", "postgres", "mysql", "json_api", "duckdb_query"} <= names
+    assert {"stripe", "rest_api", "zendesk", "intercom", "salesforce", "google_sheets", "dativo-access-log"} <= names
     for entry in index.plugins:
         version = entry.version(None)
         assert version is not None, entry.name

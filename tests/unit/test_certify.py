@@ -129,3 +129,9 @@ def test_a_hash_must_be_64_hex_digits_and_not_a_yaml_number() -> None:
     bad["plugins"][0]["versions"][0]["files"][0]["sha256"] = "xyz"
     with pytest.raises(ValueError, match="64 hex digits"):
         PluginIndex.model_validate(bad)
+
+
+def test_a_plugin_listed_twice_is_refused() -> None:
+    twice = {"plugins": [{"name": "Things"}, {"name": "things"}]}
+    with pytest.raises(ValueError, match="plugins listed twice: things"):
+        PluginIndex.model_validate(twice)
