@@ -1256,7 +1256,7 @@ class _WriterKit(_Kit):
         target = _target_block(subject, str(out))
         self.prepare_secrets([target])
         self.check_api_version()
-        job = _loaded_job(job_data({"connector": "csv", "files": []}, target), subject.base_dir)
+        job = _loaded_job(job_data(None, target), subject.base_dir)
         target_cfg = job.config.target
         raw, key = (
             (target_cfg.writer.config, "target.writer.config")
