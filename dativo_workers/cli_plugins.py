@@ -58,11 +58,12 @@ def certify(
         sys.stdout.write(json.dumps(report.to_dict()) + "\n")
     else:
         table = Table(title=f"{report.kind} {report.plugin} ({report.class_path})")
+        table.add_column("id", no_wrap=True)
         table.add_column("check", ratio=2)
         table.add_column("status", no_wrap=True)
         table.add_column("detail", ratio=5, overflow="fold")
         for check in report.checks:
-            table.add_row(check.title, Text(check.status, style=_STYLE[check.status]), check.detail)
+            table.add_row(check.id, check.title, Text(check.status, style=_STYLE[check.status]), check.detail)
         out.print(table)
         failed = report.failed()
         verdict = f"{len(failed)} check(s) failed: {', '.join(failed)}" if failed else "all checks passed"
