@@ -1020,6 +1020,18 @@ NOT_A_SECRET_NAME = _words(
     "hash", "hashes", "checksum", "digest", "etag", "fingerprint", "sha", "sha1", "sha256", "sha512", "md5",
     "salt", "nonce", "cursor", "signature", "sig", "uuid", "guid", "ulid", "commit", "revision", "rev",
 )  # fmt: skip
+# names of a credential's attribute at their end (`password_enabled`, `access_key_1_last_rotated`,
+# `passwd_hash_algo`, `token_last_eight`): flags, dates, regions, algorithms, partial values
+CREDENTIAL_ATTRIBUTE_END = re.compile(
+    r"_(?:algo|algorithm|enabled|active|last_used(?:_[a-z]+)?|last_rotated|next_rotation|last_changed|rotated"
+    r"|rotation|last_(?:four|six|eight|\d{1,2})|first_(?:four|six|eight|\d{1,2})|present|exists|is_set|status)$"
+)
+# values no credential has: flags, dates and timestamps, cloud regions
+NOT_SECRET_VALUE_RE = (
+    r"^(?i:true|false|yes|no|[yntf01]|enabled?|disabled?|active|inactive|not_supported|no_information|not_set)$"
+    r"|^\d{4}-\d{2}-\d{2}([ T][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$|^[a-z]{2}(-[a-z]+)+-\d$"
+)
+ENUM_WORD_RE = r"^[a-z][a-z0-9_.-]{0,20}$"
 # `reset_password_sent_at` is about a reset; `reset_password_token` is a credential
 CREDENTIAL_SOFT_NOT = _words("reset")
 CREDENTIAL_NOUN_END = re.compile(r"(?:^|_)(?:token|digest|secret|key|hash)$")
@@ -1248,7 +1260,18 @@ SECRET_VALUE_RE = "|".join(
         r"^(pbkdf2_sha(1|256)|bcrypt_sha256|argon2)\$",  # Django password hashes
         r"^(pbkdf2|scrypt):[a-z0-9:]+\$",  # Werkzeug password hashes
         r"^(Bearer|Basic) [A-Za-z0-9._~+/-]{16,}=*$",  # Authorization header values
-        r"^[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@",  # URLs with a password
+        r"^[a-z][a-z0-9+.-]*://[^/\s:@]*:[^/\s@]+@",  # URLs with a password (`redis://:pw@host`)
+        r"^dt0c01\.[A-Z0-9]{24}\.[A-Z0-9]{64}$",  # Dynatrace API token
+        r"^\*[0-9A-F]{40}$",  # MySQL 4.1+ PASSWORD() hash
+        r"^md5[0-9a-f]{32}$",  # PostgreSQL md5 password (pg_authid.rolpassword)
+        r"^SCRAM-SHA-(1|256)\$\d+:[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+$",  # PostgreSQL SCRAM verifier
+        r"^\$(y|gy|7)\$[./A-Za-z0-9]+\$[./A-Za-z0-9$]{20,}$",  # yescrypt, gost-yescrypt, scrypt crypt(3)
+        r"^\$(pbkdf2(-sha(1|256|512))?|sha1|md5|apr1|2[abxy]?|5|6)\$[./A-Za-z0-9$=+,-]{20,}$",  # passlib / crypt(3)
+        r"^\{(S?SHA(256|384|512)?|S?MD5|CRYPT|PBKDF2[-_A-Z0-9]*|ARGON2|BCRYPT|CLEARTEXT)\}\S{8,}$",  # LDAP userPassword
+        r"^(pbkdf2_sha(1|256|512)|sha1|md5|bcrypt|argon2|scrypt)\$\S{20,}$",  # Django hashers
+        r"^[A-Za-z0-9_-]{43}=$",  # Fernet key (urlsafe base64 of 32 bytes): checked in _known_secret
+        r"^[A-Za-z0-9+/]{40}$",  # AWS secret access key: checked in _known_secret
+        r"^(django-insecure-)?[a-z0-9!@#$%^&*(_=+)-]{50}$",  # Django SECRET_KEY: checked in _known_secret
         r"(AccountKey|SharedAccessKey)=[A-Za-z0-9+/=]{20,}",  # Azure connection strings
         r"^https://hooks\.slack\.com/(services|workflows|triggers)/[A-Za-z0-9_/-]{20,}$",  # Slack webhooks
         r"^https://(ptb\.|canary\.)?discord(app)?\.com/api/webhooks/\d+/[A-Za-z0-9_-]{20,}$",  # Discord
@@ -1259,7 +1282,8 @@ SECRET_VALUE_RE = "|".join(
 # the prefixes alone, for pyarrow.compute (RE2 compiles long counted repetitions into big programs on
 # every call); the full patterns run with Python's re on the candidates only
 SECRET_PREFIX_RE = (
-    r"^(sk_|rk_|pk_|whsec_|AKIA|ASIA|gh[pousr]_|github_pat_|glpat-|xox[abposre]-|xapp-|AIza|ya29\.|sk-|SG\.|npm_"
+    r"^(sk_|rk_|pk_|sk\.|dt0c01\.|\*[0-9A-F]|md5[0-9a-f]|SCRAM-SHA-|\{[A-Z0-9_-]+\}|(sha1|md5|bcrypt|argon2|scrypt)\$"
+    r"|[A-Za-z0-9_-]{43}=$|[A-Za-z0-9+/]{40}$|(django-insecure-)?[a-z0-9!@#$%^&*(_=+)-]{50}$|whsec_|AKIA|ASIA|gh[pousr]_|github_pat_|glpat-|xox[abposre]-|xapp-|AIza|ya29\.|sk-|SG\.|npm_"
     r"|pypi-|shp(at|ss|ca|pa|ua)_|hf_|do[opr]_v1_|sq0(atp|csp)-|key-|SK|eyJ|-----BEGIN |\$|pbkdf2|bcrypt_sha256\$"
     r"|argon2\$|scrypt:|Bearer |Basic |[a-z][a-z0-9+.-]*://|pat-|hv[sbr]\.|[sbr]\.|ATATT|ATCTT|lin_|secret_|ntn_|HRKU-"
     r"|dd(api|app)_|gl[a-z]+-|rubygems_|pul-|dapi|dp\.|xkeysib-|xsmtpsib-|pk\.|EAA|AGE-SECRET|figd_|fly_|FlyV1 |pscale_"
@@ -1347,8 +1371,44 @@ def _entropy(value: str) -> float:
     return -sum(c / n * math.log2(c / n) for c in counts.values())
 
 
+_FERNET = re.compile(r"^[A-Za-z0-9_-]{43}=$")
+_AWS_SECRET = re.compile(r"^[A-Za-z0-9+/]{40}$")
+_DJANGO_KEY = re.compile(r"^(django-insecure-)?[a-z0-9!@#$%^&*(_=+)-]{50}$")
+
+
 def _known_secret(value: str) -> bool:
-    return _SECRET_VALUE.search(value) is not None
+    if _SECRET_VALUE.search(value) is None:
+        return False
+    if _PREFIXLESS.match(value):
+        return _prefixless_secret(value)
+    return True
+
+
+_PREFIXLESS = re.compile(_FERNET.pattern + "|" + _AWS_SECRET.pattern + "|" + _DJANGO_KEY.pattern)
+
+
+def _known_prefixed_secret(value: str) -> bool:
+    """A known secret format with a prefix or a structure (not a bare random string)."""
+    return _SECRET_VALUE.search(value) is not None and not _PREFIXLESS.match(value)
+
+
+def _prefixless_secret(value: str) -> bool:
+    # prefix-less shapes: random enough to be keys, not words, numbers or hex digests
+    if _FERNET.match(value):  # 32 random bytes: a base64url digest of the same length is as secret
+        return _entropy(value) >= RANDOM_TOKEN_BITS and _mixed(value)
+    if _AWS_SECRET.match(value):  # 30 random bytes (no digest is 30 bytes long)
+        return _entropy(value) >= RANDOM_TOKEN_BITS and _mixed(value)
+    if _DJANGO_KEY.match(value) and not value.startswith("django-insecure-"):
+        return (
+            _entropy(value) >= RANDOM_TOKEN_BITS
+            and _DIGIT.search(value) is not None
+            and sum(not c.isalnum() for c in value) >= 3
+        )
+    return True
+
+
+def _mixed(value: str) -> bool:
+    return _UPPER.search(value) is not None and _LOWER.search(value) is not None and _DIGIT.search(value) is not None
 
 
 def _high_entropy(value: str) -> bool:
@@ -2040,7 +2100,8 @@ def _value_share(detector: str, values: _Values, name_matched: bool, random_toke
     if detector == "ip_address":
         return values.share(IPV4_RE) + values.share(IPV6_SHAPE_RE, _ipv6)
     if detector == "credential":
-        known = values.share(SECRET_PREFIX_RE, _known_secret, 0.0 if name_matched else VALUE_SHARE)
+        check = _known_secret if random_tokens or name_matched else _known_prefixed_secret
+        known = values.share(SECRET_PREFIX_RE, check, 0.0 if name_matched else VALUE_SHARE)
         if name_matched:
             return max(known, values.share_where(_high_entropy))
         if (
@@ -2151,6 +2212,8 @@ def _name_hit(detector: str, pattern: re.Pattern[str], norm: str) -> bool:
     if not pattern.search(norm):
         return False
     if detector == "credential":
+        if CREDENTIAL_ATTRIBUTE_END.search(norm):
+            return False
         if CREDENTIAL_SOFT_NOT.search(norm) and not CREDENTIAL_NOUN_END.search(norm):
             return False
         return not CREDENTIAL_NOT.search(norm)
@@ -2211,6 +2274,8 @@ def detect_column(
             and values.share(r"^\d{1,3}$") >= VALUE_SHARE
         ):
             continue  # version counters (`SyncToken` = 0, 1, 2...) are no secret
+        if detector == "credential" and name_hit and values is not None and _not_secrets(values):
+            continue  # flags, timestamps, regions, service names under a credential's name
         if detector == "iban" and bank_context and not name_hit and BANK_ACCOUNT_IN_CONTEXT.match(norm):
             name_hit = True
         if (
@@ -2306,6 +2371,20 @@ def detect_column(
     if (best is None or best.reason == "name") and values is not None and HANDLE_NAME.search(norm):
         best = _better_or_none(best, _handle_finding(name, norm, values))
     return best
+
+
+def _not_secrets(values: _Values) -> bool:
+    """Values no credential has: flags, dates, regions (``NOT_SECRET_VALUE_RE``), or a few words again
+    and again (an enum)."""
+    if values.count < MIN_VALUES_TO_CONTRADICT:
+        return False
+    if values.share(NOT_SECRET_VALUE_RE) >= VALUE_SHARE:
+        return True
+    return (
+        values.count >= 10
+        and values.share(ENUM_WORD_RE) >= VALUE_SHARE
+        and len(pc.unique(values.text)) <= 0.3 * values.count
+    )
 
 
 def _handle_finding(name: str, norm: str, values: _Values) -> Finding | None:
