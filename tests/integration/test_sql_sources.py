@@ -216,10 +216,20 @@ def test_postgres_partitioned_read_equals_single_read(workspace: Workspace, pg: 
         pg.job(workspace, "by_ts", table="heap", source_extra="  partitioning: {column: updated_at, partitions: 3}")
     )
     by_ctid = workspace.run(pg.job(workspace, "by_ctid", table="heap", source_extra="  partitioning: {partitions: 3}"))
+    # a keyed table without a chosen column, in one snapshot: page slices (sequential scans), not key ranges
+    by_pages = workspace.run(
+        pg.job(workspace, "by_pages", table="orders", source_extra="  partitioning: {partitions: 3}")
+    )
     assert by_key["partitions_total"] == 4 and by_ts["partitions_total"] == 3 and by_ctid["partitions_total"] == 3
+    assert by_pages["partitions_total"] == 3
+    specs = [json.loads(p["spec_json"])["spec"] for p in workspace.ledger().partitions(by_pages["run_id"])]
+    assert [("pages" in spec, "key" in spec) for spec in specs] == [(True, False)] * 3, specs
+    specs = [json.loads(p["spec_json"])["spec"] for p in workspace.ledger().partitions(by_key["run_id"])]
+    assert all(spec.get("key") == "id" for spec in specs), specs  # the chosen column keeps its ranges
     reference = sorted(workspace.read("acme.single").to_pylist(), key=lambda r: r["id"])
     assert len(reference) == 5000 == single["rows"]
     assert sorted(workspace.read("acme.by_key").to_pylist(), key=lambda r: r["id"]) == reference
+    assert sorted(workspace.read("acme.by_pages").to_pylist(), key=lambda r: r["id"]) == reference
     with_null = sorted([*reference, {"id": None, "amount": Decimal("1.00"), "note": "null key", "updated_at": None}],
                        key=lambda r: (r["id"] is not None, r["id"] or 0))  # fmt: skip
     for name in ("acme.by_ts", "acme.by_ctid"):
