@@ -12,9 +12,22 @@ One client, one set of rules for every HTTP API source:
       ``retry.max_retries`` times;
     - either budget spent: ``HttpUnavailable`` (a ``TransientError``: the engine retries only the
       partition that raised it);
+    - 403 that is a rate limit, not a refusal (GitHub's secondary limits, Salesforce's
+      ``REQUEST_LIMIT_EXCEEDED``): a ``Retry-After`` header, ``X-RateLimit-Remaining: 0``, or an
+      error code of the body among ``rate_limit_codes`` (``errorCode``/``error_code``/``code``/
+      ``error``, of the body or of its first error). With a wait time (``Retry-After``, a reset
+      header) it waits and retries like a 429; without one (a daily limit used up) it is
+      ``HttpUnavailable`` at once, saying the API's request limit is exhausted: the engine retries
+      the partition later, the client never loops on it and never asks for a new credential;
     - 401/403: ``auth.refresh(client)`` is asked once for new credentials (an expired OAuth token);
       if it has none, or the request still fails, ``AuthFailed`` (a ``SourceError``: no retry);
     - any other 4xx: ``HttpError`` (a ``SourceError``) at once.
+
+    Hooks for a connector's API (subclass ``HttpClient``): ``error_message(response)`` (the
+    API's own explanation from its error body), ``retryable(response)`` (True/False to overrule the
+    rules above for one response, e.g. Stripe's ``Stripe-Should-Retry``; None: the rules), the
+    classes ``http_error``/``auth_error``/``unavailable_error`` it raises, ``auth_hint`` (the words
+    after ``HTTP 401`` that point at the credential).
 
     Error texts name the source, the resource and the request (method and path, never the query
     string), and carry the server's message with every credential masked, echoed ones too.
@@ -84,6 +97,7 @@ __all__ = [
     "RateLimiter",
     "RedisTokenBucket",
     "RetrySettings",
+    "error_codes",
     "rate_limiter",
 ]
 
@@ -463,8 +477,11 @@ class HttpClient:
         source_name: str = "http",
         headers: dict[str, str] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        rate_limit_codes: Iterable[str] = (),
+        follow_redirects: bool = True,
     ) -> None:
         self.base_url = str(base_url).rstrip("/")
+        self.rate_limit_codes = frozenset(rate_limit_codes)
         self.auth = auth or Auth()
         self.retry = retry or RetrySettings()
         self.rate_limiter = rate_limiter
@@ -474,8 +491,14 @@ class HttpClient:
             base_url=self.base_url,
             timeout=timeout,
             headers={"Accept": "application/json", "User-Agent": "dativo-workers", **(headers or {})},
-            follow_redirects=True,
+            follow_redirects=follow_redirects,
         )
+
+    # the errors this client raises (a connector may name its own subclasses)
+    http_error: type[HttpError] = HttpError
+    auth_error: type[HttpError] = AuthFailed
+    unavailable_error: type[TransientError] = HttpUnavailable
+    auth_hint = " (check the credential)"  # after `HTTP 401` in an auth failure's text
 
     def close(self) -> None:
         self._http.close()
@@ -538,7 +561,7 @@ class HttpClient:
                 reason = self.redact(f"{type(exc).__name__}: {exc}")
                 errors += 1
                 if errors > retry.max_retries:
-                    raise HttpUnavailable(f"{what}: {reason} (after {errors} attempts)") from None
+                    raise self.unavailable_error(f"{what}: {reason} (after {errors} attempts)") from None
                 delay = self._backoff(errors - 1)
                 log.warning("request failed, retrying", request=what, error=reason, delay_s=round(delay, 3))
                 self._sleep(delay)
@@ -546,33 +569,69 @@ class HttpClient:
             status = response.status_code
             if status < 400:
                 return response
-            message = self.redact(_error_message(response))
-            if status in (401, 403):
+            message = self.redact(self.error_message(response))
+            verdict = self.retryable(response)
+            if verdict is False:
+                raise self.http_error(f"{what}: HTTP {status}: {message}", status)
+            limited = status == 429 or (status == 403 and verdict is None and self.rate_limit_reason(response))
+            if limited:
+                wait = self._retry_after(response)
+                if status == 403 and wait is None:
+                    # a limit with no time to wait for (a daily quota used up): the partition is
+                    # retried later by the engine; asking again now would only spend more calls
+                    reason = self.rate_limit_reason(response)
+                    raise self.unavailable_error(
+                        f"{what}: HTTP 403: the API's request limit is exhausted ({reason}; not a credential "
+                        f"problem): {message}"
+                    )
+                throttles += 1
+                if throttles > retry.max_throttle_retries:
+                    raise self.unavailable_error(f"{what}: HTTP {status} after {throttles} attempts: {message}")
+                delay = self._backoff(throttles - 1) if wait is None else wait
+                log.warning("rate limited, waiting", request=what, status=status, delay_s=round(delay, 3))
+                self._sleep(delay)
+                continue
+            if status in (401, 403) and verdict is None:
                 if not refreshed:
                     refreshed = True
                     if self.auth.refresh(self):
                         log.info("credentials refreshed, retrying once", status=status, request=what)
                         continue
-                raise AuthFailed(f"{what}: HTTP {status} (check the credential): {message}", status)
-            if status == 429:
-                throttles += 1
-                if throttles > retry.max_throttle_retries:
-                    raise HttpUnavailable(f"{what}: HTTP 429 after {throttles} attempts: {message}")
-                wait = self._retry_after(response)
-                delay = self._backoff(throttles - 1) if wait is None else wait
-                log.warning("rate limited, waiting", request=what, delay_s=round(delay, 3))
-                self._sleep(delay)
-                continue
-            if status >= 500 or status == 408:
+                raise self.auth_error(f"{what}: HTTP {status}{self.auth_hint}: {message}", status)
+            if verdict or status >= 500 or status == 408:
                 errors += 1
                 if errors > retry.max_retries:
-                    raise HttpUnavailable(f"{what}: HTTP {status} after {errors} attempts: {message}")
+                    raise self.unavailable_error(f"{what}: HTTP {status} after {errors} attempts: {message}")
                 wait = self._retry_after(response) if status == 503 else None
                 delay = self._backoff(errors - 1) if wait is None else wait
                 log.warning("server error, retrying", request=what, status=status, delay_s=round(delay, 3))
                 self._sleep(delay)
                 continue
-            raise HttpError(f"{what}: HTTP {status}: {message}", status)
+            raise self.http_error(f"{what}: HTTP {status}: {message}", status)
+
+    # -- hooks --------------------------------------------------------------------------
+
+    def error_message(self, response: httpx.Response) -> str:
+        """The API's own explanation of an error response (masked by the caller)."""
+        return _error_message(response)
+
+    def retryable(self, response: httpx.Response) -> bool | None:
+        """True/False: retry this error response (with backoff) or not, whatever its status;
+        None: the module's rules."""
+        return None
+
+    def rate_limit_reason(self, response: httpx.Response) -> str | None:
+        """Why a 403 is a rate limit rather than a refusal (None: it is not one)."""
+        if response.headers.get("Retry-After"):
+            return "Retry-After"
+        for name in ("X-RateLimit-Remaining", "RateLimit-Remaining"):
+            if response.headers.get(name, "").strip() == "0":
+                return f"{name}: 0"
+        if self.rate_limit_codes:
+            found = sorted(self.rate_limit_codes & error_codes(response))
+            if found:
+                return found[0]
+        return None
 
     def request_json(self, method: str, url_or_path: str, *, decimals: bool = False, **kwargs: Any) -> Any:
         """``request`` and the decoded JSON body (a SourceError naming the request when it is not JSON)."""
@@ -656,12 +715,43 @@ class HttpClient:
         return min(max(seconds, 0.0), self.retry.max_retry_after_seconds)
 
 
+def error_codes(response: httpx.Response) -> set[str]:
+    """The error codes an error body names: `errorCode`, `error_code`, `code` or a string `error`,
+    of the body, of its `error` object, or of its (first few) errors in a list."""
+    try:
+        body = response.json()
+    except ValueError:
+        return set()
+    candidates: list[Any] = []
+    if isinstance(body, list):
+        candidates.extend(body[:5])
+    elif isinstance(body, dict):
+        candidates.append(body)
+        for key in ("error", "errors"):
+            inner = body.get(key)
+            if isinstance(inner, dict):
+                candidates.append(inner)
+            elif isinstance(inner, list):
+                candidates.extend(inner[:5])
+    codes = set()
+    for item in candidates:
+        if not isinstance(item, dict):
+            continue
+        for key in ("errorCode", "error_code", "code", "error"):
+            value = item.get(key)
+            if isinstance(value, str) and value:
+                codes.add(value)
+    return codes
+
+
 def _error_message(response: httpx.Response) -> str:
     """The API's own explanation or a short piece of the body (masked by the caller)."""
     try:
         body = response.json()
     except ValueError:
         return response.text[:200].strip() or response.reason_phrase
+    if isinstance(body, list) and body and isinstance(body[0], dict) and body[0].get("message"):
+        return str(body[0]["message"])[:300]  # a list of errors (Salesforce): the first one's message
     if isinstance(body, dict):
         for key in ("error_description", "message", "error", "errors", "description", "detail"):
             value = body.get(key)

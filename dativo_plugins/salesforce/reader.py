@@ -41,6 +41,10 @@ _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 BULK_DONE, BULK_FAILED = "JobComplete", ("Failed", "Aborted")
 
 
+# error codes of a 403 that mean "the org's API request limit is used up", not a refusal
+RATE_LIMIT_CODES = ("REQUEST_LIMIT_EXCEEDED",)
+
+
 class SalesforceConnection(PluginSettings):
     """`source.connection` of a Salesforce job: a connected app, JWT bearer or refresh token flow."""
 
@@ -241,6 +245,8 @@ class SalesforceReader(DataReader):
                 rate_limiter=self._rate_limiter(),
                 timeout=cfg.timeout_seconds,
                 source_name="salesforce",
+                # 403 REQUEST_LIMIT_EXCEEDED: the org's API request limit (24 h rolling), not the credential
+                rate_limit_codes=RATE_LIMIT_CODES,
             )
         return self._client
 

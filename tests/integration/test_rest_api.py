@@ -583,6 +583,38 @@ def test_client_does_not_retry_4xx_and_masks_secrets(api: ShopApi) -> None:
     assert delays == []
 
 
+def test_a_403_rate_limit_waits_or_fails_as_transient_never_as_the_credential(api: ShopApi) -> None:
+    delays: list[float] = []
+    # GitHub's secondary limit: 403 with Retry-After (or a reset time): waited out like a 429
+    api.scripted = [
+        (403, {"Retry-After": "7"}, {"message": "You have exceeded a secondary rate limit"}),
+        (403, {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(time.time()) + 20)}, {"message": "limit"}),
+    ]
+    response = _client(api, delays).request("GET", "/v1/orders", resource="orders")
+    assert response.status_code == 200 and delays[0] == 7.0 and 17 <= delays[1] <= 20 and len(api.requests) == 3
+    # no time to wait for: transient at once, one request, the message says what is exhausted
+    api.scripted = [(403, {"X-RateLimit-Remaining": "0"}, {"message": "API rate limit exceeded"})] * 5
+    with pytest.raises(HttpUnavailable, match=r"exhausted \(X-RateLimit-Remaining: 0; not a credential"):
+        _client(api, delays).request("GET", "/v1/orders", resource="orders")
+    assert len(api.requests) == 4 and len(delays) == 2
+    # a body error code the connector declares (Salesforce's daily limit), and one it does not
+    daily = [{"errorCode": "REQUEST_LIMIT_EXCEEDED", "message": "TotalRequests Limit exceeded."}]
+    settings = RetrySettings(max_retries=3)
+    limited = HttpClient(api.url, BearerAuth(TOKEN), retry=settings, sleep=delays.append,
+                         rate_limit_codes=["REQUEST_LIMIT_EXCEEDED"])  # fmt: skip
+    api.scripted = [(403, {}, daily)] * 5
+    with pytest.raises(HttpUnavailable, match=r"exhausted \(REQUEST_LIMIT_EXCEEDED.*TotalRequests") as exc:
+        limited.request("GET", "/v1/orders")
+    assert is_transient(exc.value) and len(api.requests) == 5 and len(delays) == 2
+    api.scripted = [(403, {}, daily)]
+    with pytest.raises(AuthFailed, match=r"HTTP 403 \(check the credential\): TotalRequests"):
+        _client(api, delays).request("GET", "/v1/orders")  # no codes declared: a refusal as before
+    api.scripted = [(403, {}, [{"errorCode": "INSUFFICIENT_ACCESS", "message": "no"}])]
+    with pytest.raises(AuthFailed):
+        limited.request("GET", "/v1/orders")
+    assert len(delays) == 2
+
+
 def test_a_key_in_the_query_string_never_shows(api: ShopApi) -> None:
     key = "qk-7f6e5d4c3b2a1908"
     client = HttpClient(api.url, ApiKeyAuth("api_key", key, "query"), source_name="shop", sleep=lambda _: None)

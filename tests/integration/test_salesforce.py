@@ -645,6 +645,27 @@ def test_a_429_storm_and_503s_cost_time_not_rows(workspace: Workspace, jwt_key: 
     _assert_table_equals(workspace, "crm.Account", accounts, "Account")
 
 
+def test_a_403_request_limit_is_a_rate_limit_not_a_credential_failure(workspace: Workspace, jwt_key: str) -> None:
+    accounts = make_accounts(120, time.time() - 2 * 86400, 86400)
+    daily = _dumps([{"errorCode": "REQUEST_LIMIT_EXCEEDED", "message": "TotalRequests Limit exceeded."}])
+    with SalesforceServer({"Account": accounts}) as server:
+        job = _job(workspace, server, "{name: Account}", "window: 30d")
+        # the org's daily API limit used up: no time to wait for; the run fails as transient, at once
+        server.scripted = [(403, {"Content-Type": "application/json"}, daily)] * 50
+        exhausted = workspace.cli("run", str(job), "--json")
+        assert server.served["403"] == 1  # not retried in a loop
+        assert len(server.token_requests) == 1  # and no new token asked for: the credential is fine
+        # a 403 limit with Retry-After is waited out like a 429, and the run loads everything
+        server.scripted = [(403, {"Content-Type": "application/json", "Retry-After": "0"}, daily)] * 3
+        waited = workspace.cli("run", str(job), "--json")
+        assert waited.code == 0, waited.stdout + waited.stderr
+        assert server.served["403"] == 4 and len(server.token_requests) <= 2
+    output = exhausted.stdout + exhausted.stderr
+    assert exhausted.code != 0 and "the API's request limit is exhausted (REQUEST_LIMIT_EXCEEDED" in output
+    assert "TotalRequests Limit exceeded" in output and "check the credential" not in output
+    _assert_table_equals(workspace, "crm.Account", accounts, "Account")
+
+
 def test_a_page_that_fails_mid_run_retries_only_its_partition(workspace: Workspace, jwt_key: str) -> None:
     now = time.time()
     accounts = make_accounts(900, now - 30 * 86400, 29 * 86400)

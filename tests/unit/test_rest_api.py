@@ -8,12 +8,13 @@ import re
 import textwrap
 from pathlib import Path
 
+import httpx
 import pyarrow as pa
 import pytest
 from pydantic import ValidationError
 
 from dativo_plugins.rest_api.config import RestApiOptions
-from dativo_plugins.rest_api.http import LocalTokenBucket
+from dativo_plugins.rest_api.http import HttpClient, LocalTokenBucket, error_codes
 from dativo_plugins.rest_api.reader import RestApiReader
 from dativo_plugins.rest_api.records import (
     MISSING,
@@ -195,3 +196,22 @@ def test_numbers_keep_every_digit() -> None:
     with pytest.raises(ReaderConversionError, match="fraction in an integer column"):
         to_batch([{"n": loads(b"1.5")}], pa.schema([("n", pa.int64())]))
     assert infer_schema([body], raw_json=False).field("amount").type == pa.float64()
+
+
+def test_a_403_is_a_rate_limit_by_its_headers_or_a_declared_error_code() -> None:
+    def answer(body: object, **headers: str) -> httpx.Response:
+        return httpx.Response(403, json=body, headers=headers)
+
+    salesforce = [{"errorCode": "REQUEST_LIMIT_EXCEEDED", "message": "TotalRequests Limit exceeded."}]
+    assert error_codes(answer(salesforce)) == {"REQUEST_LIMIT_EXCEEDED"}
+    assert error_codes(answer({"error": {"code": "rate_limited", "message": "x"}})) == {"rate_limited"}
+    assert error_codes(answer({"errors": [{"code": "A"}, {"error_code": "B"}], "error": "C"})) == {"A", "B", "C"}
+    assert error_codes(httpx.Response(403, text="<html>Forbidden</html>")) == set()
+    with HttpClient("http://127.0.0.1:9", rate_limit_codes=["REQUEST_LIMIT_EXCEEDED"]) as client:
+        assert client.rate_limit_reason(answer(salesforce)) == "REQUEST_LIMIT_EXCEEDED"
+        assert client.rate_limit_reason(answer({}, **{"Retry-After": "30"})) == "Retry-After"
+        assert client.rate_limit_reason(answer({}, **{"X-RateLimit-Remaining": "0"})) == "X-RateLimit-Remaining: 0"
+        assert client.rate_limit_reason(answer({}, **{"X-RateLimit-Remaining": "12"})) is None
+        assert client.rate_limit_reason(answer([{"errorCode": "INSUFFICIENT_ACCESS"}])) is None
+    with HttpClient("http://127.0.0.1:9") as plain:  # a code counts only where the connector declares it
+        assert plain.rate_limit_reason(answer(salesforce)) is None
