@@ -16,7 +16,9 @@ picks the candidates of each rule, and the checksums and phone parsing run in Py
 
 from __future__ import annotations
 
+import base64
 import importlib
+import json
 import ipaddress
 import math
 import re
@@ -2239,6 +2241,7 @@ def detect_column(
     special_categories: bool = False,
     bank_codes: bool = False,
     bank_context: bool = False,
+    _nested: bool = False,
 ) -> Finding | None:
     """The strongest finding for one column, or None. ``special_categories`` adds the GDPR special
     categories (race, religion, health conditions...) by name, ``bank_codes`` routing numbers and sort
@@ -2370,7 +2373,170 @@ def detect_column(
             best = _better(best, Finding(name, label, "values", round(VALUE_ONLY[detector] * share, 2), detector))
     if (best is None or best.reason == "name") and values is not None and HANDLE_NAME.search(norm):
         best = _better_or_none(best, _handle_finding(name, norm, values))
+    if best is None and values is not None and values.count >= MIN_VALUES_TO_CONTRADICT and not _nested:
+        best = _second_look(name, norm, values)
+    if best is None and (hl7 := HL7_PERSON_FIELDS.get(norm)) is not None:
+        best = Finding(name, hl7[0], "name", 0.8, hl7[1])
     return best
+
+
+# HL7 v2 fields that hold a person's data, by segment and position (`PID_5`, `PID.5`, `pid-5`); the
+# values are composites, looked at component by component when present (``_components_finding``)
+HL7_PERSON_FIELDS: dict[str, tuple[str, str]] = {
+    **{f"pid_{n}": (PII, "person_name") for n in (5, 6, 9)},
+    "pid_7": (PII, "date_of_birth"),
+    "pid_29": (PII, "date_of_birth"),  # date of death
+    "pid_11": (PII, "postal_address"),
+    **{f"pid_{n}": (PII, "phone") for n in (13, 14)},
+    **{f"pid_{n}": (SENSITIVE, "national_id") for n in (2, 3, 4, 19, 21)},
+    "pid_20": (SENSITIVE, "drivers_license"),
+    **{f"nk1_{n}": (PII, "person_name") for n in (2,)},
+    "nk1_4": (PII, "postal_address"),
+    **{f"nk1_{n}": (PII, "phone") for n in (5, 6)},
+    "nk1_16": (PII, "date_of_birth"),
+    "nk1_37": (SENSITIVE, "national_id"),
+    "gt1_3": (PII, "person_name"),
+    "gt1_5": (PII, "postal_address"),
+    **{f"gt1_{n}": (PII, "phone") for n in (6, 7)},
+    "gt1_8": (PII, "date_of_birth"),
+    "gt1_12": (SENSITIVE, "national_id"),
+    "in1_16": (PII, "person_name"),
+    "in1_18": (PII, "date_of_birth"),
+    "in1_19": (PII, "postal_address"),
+    "in1_49": (SENSITIVE, "national_id"),
+}
+HL7_PERSON_FIELDS.update({f"{k}_1": v for k, v in list(HL7_PERSON_FIELDS.items())})
+
+
+# -- a second look at columns nothing matched: values that wrap, encode or disguise PII ----------------
+
+# `jdoe [at] example [dot] org`, `jdoe(at)example.org`, `jdoe at example dot org`
+OBFUSCATED_EMAIL_RE = (
+    r"(?i)^[\w.+%-]+ ?(\[at\]|\(at\)|\{at\}|<at>| at | ?\[@\] ?) ?[\w-]+"
+    r"(( ?(\[dot\]|\(dot\)|\{dot\}|<dot>| dot ) ?|\.)[\w-]+)+$"
+)
+# a directory entry of a person (`uid=jdoe,ou=people,dc=example,dc=org`), an IAM user's ARN
+PERSON_DIRECTORY_RE = (
+    r"(?i)^uid=[^,=]+,|^cn=[^,=]+,(ou=(people|users|staff|employees|accounts|persons)|cn=users)\b"
+    r"|^arn:aws[a-z-]*:iam::\d{12}:user/[\w+=,.@/-]+$"
+)
+AT_HANDLE_RE = r"^@[A-Za-z0-9_][A-Za-z0-9_.]{1,29}$"  # `@jdoe83`: a social handle
+BASE64_RE = r"^(?:[A-Za-z0-9+/]{4})+(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$|^(?:[A-Za-z0-9+/]{4})*[A-Za-z0-9+/]{2,3}=*$"
+# HL7 v2 CX identifiers (`60742401^^^HOSP^MR`): the type code (HL7 table 0203) names a person's number
+HL7_CX_PERSON_RE = (
+    r"^[^^]+\^[^^]*\^[^^]*\^[^^]*\^(MR|MRN|SS|SSN|DL|PPN|NI|NH|NN[A-Z]{3}|PI|PT|PN|MA|MC|MB|HC|JHN|BC|CZ|PEN|SR|TAX)"
+    r"(\^.*)?$"
+)
+COMPONENT_SEPARATORS = ("^", "|")
+MAX_COMPONENTS = 8
+DECODED_SECRET_SHARE = VALUE_SHARE
+
+
+def _second_look(name: str, norm: str, values: _Values) -> Finding | None:
+    """Values that wrap PII (composite HL7/EDI fields, JSON lists, base64) or disguise it (obfuscated
+    e-mails, directory entries, ARNs, `@handles`): looked at only when nothing else matched."""
+    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        return None
+    if values.share(OBFUSCATED_EMAIL_RE) >= VALUE_SHARE and values.share(r"(?i)\Wat\W") >= VALUE_SHARE:
+        return Finding(name, PII, "values", 0.85, "email")
+    distinct = len(pc.unique(values.text)) >= PERSON_NAME_ALONE_DISTINCT * values.count
+    if distinct and values.share(PERSON_DIRECTORY_RE) >= VALUE_SHARE:
+        return Finding(name, PII, "values", 0.85, "online_identifier")
+    if distinct and not ORGANISATION_PLACE.search(norm) and values.share(AT_HANDLE_RE) >= VALUE_SHARE:
+        # (an organisation's handle, GitHub's `company` = `@acme`, is no person's)
+        return Finding(name, PII, "values", 0.8, "online_identifier")
+    if values.share(HL7_CX_PERSON_RE) >= VALUE_SHARE:
+        return Finding(name, SENSITIVE, "values", 0.85, "national_id")
+    for sep in COMPONENT_SEPARATORS:
+        if values.literal_share(sep) >= VALUE_SHARE:
+            found = _components_finding(name, values, sep)
+            if found is not None:
+                return found
+    if values.literal_share('["', prefix=True) + values.literal_share("['", prefix=True) >= VALUE_SHARE:
+        found = _json_list_finding(name, values)
+        if found is not None:
+            return found
+    if values.length_share(8, 100_000) >= VALUE_SHARE and values.share(BASE64_RE) >= VALUE_SHARE:
+        return _base64_finding(name, values)
+    return None
+
+
+def _sample_texts(values: _Values, limit: int = 2 * CHECK_VALUES) -> list[str]:
+    return values.text.slice(0, limit).to_pylist()
+
+
+def _components_finding(name: str, values: _Values, sep: str) -> Finding | None:
+    """A composite field (HL7 v2 `FAMILY^GIVEN^MIDDLE`, `street^^city^state^zip`, XTN phones, EDI):
+    each component position looked at as a column of its own."""
+    rows = [v.split(sep) for v in _sample_texts(values)]
+    best: Finding | None = None
+    for i in range(min(MAX_COMPONENTS, max(len(r) for r in rows))):
+        part = [r[i] for r in rows if len(r) > i and r[i].strip()]
+        if len(part) < max(MIN_VALUES_TO_CONTRADICT, len(rows) // 2):
+            continue
+        found = detect_column(name, pa.array(part, pa.string()), _nested=True)
+        if found is not None:
+            best = _better(best, Finding(name, found.label, "values", round(found.confidence * 0.95, 2), found.detector))
+    return best
+
+
+def _json_list_finding(name: str, values: _Values) -> Finding | None:
+    """A JSON list of strings per value (`["Ana Lima", "Joe Bloggs"]`): the elements looked at."""
+    items: list[str] = []
+    for text in _sample_texts(values):
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            continue
+        if isinstance(parsed, list):
+            items.extend(x for x in parsed if isinstance(x, str))
+    if len(items) < MIN_VALUES_TO_CONTRADICT:
+        return None
+    found = detect_column(name, pa.array(items, pa.string()), _nested=True)
+    return None if found is None else Finding(name, found.label, "values", found.confidence, found.detector)
+
+
+def _decode_base64(text: str) -> str | None:
+    try:
+        raw = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+        decoded = raw.decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not decoded or any(ord(c) < 32 and c not in "\n\r\t" for c in decoded):
+        return None
+    return decoded
+
+
+_HEX_SECRET = re.compile(r"^[0-9a-fA-F]{32,}$")
+_PASSPHRASE = re.compile(r"^[a-z]{2,}(?:[-_ .][a-z]{2,}){2,}$")
+
+
+def _decoded_secret(value: str) -> bool:
+    """A decoded value that is a secret: a known format, a hex key, a password or passphrase, a random string."""
+    if _known_secret(value):
+        return True
+    if any(c.isspace() for c in value) or "://" in value or "/" in value.strip("/"):
+        return False
+    return bool(
+        _HEX_SECRET.match(value)
+        or _PASSPHRASE.match(value)
+        or (len(value) >= 8 and _password_like(value))
+        or _high_entropy(value)
+    )
+
+
+def _base64_finding(name: str, values: _Values) -> Finding | None:
+    """A column of base64 (Kubernetes secrets, encoded configuration): the decoded text looked at."""
+    decoded = [_decode_base64(v) for v in _sample_texts(values)]
+    texts = [d for d in decoded if d is not None]
+    if len(texts) < VALUE_SHARE * len(decoded):
+        return None  # binary data (images, digests), not text
+    found = detect_column(name, pa.array(texts, pa.string()), _nested=True)
+    if found is not None:
+        return Finding(name, found.label, "values", found.confidence, found.detector)
+    if sum(_decoded_secret(t) for t in texts) >= DECODED_SECRET_SHARE * len(texts):
+        return Finding(name, CREDENTIAL, "values", 0.85, "credential")
+    return None
 
 
 def _not_secrets(values: _Values) -> bool:
