@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import base64
 import importlib
-import json
 import ipaddress
+import json
 import math
 import re
 import unicodedata
@@ -33,6 +33,7 @@ import pyarrow.compute as pc
 from stdnum import bic as _bic
 from stdnum import iban as _stdnum_iban
 from stdnum import isbn as _isbn
+from stdnum.ar import cbu as _cbu
 from stdnum.br import cnpj as _cnpj
 from stdnum.br import cpf as _cpf
 from stdnum.ca import sin as _sin
@@ -40,6 +41,7 @@ from stdnum.de import idnr as _idnr
 from stdnum.es import nif as _nif
 from stdnum.fr import nir as _nir
 from stdnum.gb import nhs as _nhs
+from stdnum.gb import utr as _utr
 from stdnum.in_ import aadhaar as _aadhaar
 from stdnum.it import codicefiscale as _codicefiscale
 from stdnum.jp import in_ as _jp_in
@@ -802,6 +804,15 @@ MEMBER_ID_RE = r"^(?:[A-Z]{1,4}\d[A-Z0-9]{5,14}|\d[A-Z0-9]{2,5}-[A-Z0-9]{3}-[A-Z
 # with such a column in the table, `account_number` is a bank account's (`detect`)
 BANK_CONTEXT = _words("iban", "bic", "swift(?:_code)?", "bank", "bank_name", "bank_id", "routing_number", "sort_code")
 BANK_ACCOUNT_IN_CONTEXT = re.compile(r"^(?:account|acct?)_?(?:number|num|no|nr)?$")
+# an account number without a bank in the table: checked on the values (``BANK_ACCOUNT_VALUE_RE``)
+AMBIGUOUS_BANK_ACCOUNT = re.compile(
+    r"(?:^|_)(?:account|acct|acc)_?(?:number|num|no|nr)$"
+    r"|(?:^|_)(?:ach|eft|bacs|wire|sepa|giro|checking|chequing|savings|deposit|payout|direct_deposit|bank)_?"
+    r"(?:account|acct)(?:_?\d)?$"
+    r"|(?:^|_)(?:cbu|cvu|clabe|bsb_account|bank_account_\d)$"
+    r"|(?:super|superannuation|pension|provident|retirement|kiwisaver|mpf|fund)(?:_?fund)?_?\d?_member_?(?:number|num|no|nr|id)$"
+)
+BANK_ACCOUNT_VALUE_RE = r"^\d{3}-?\d{3}[ /-]\d{4,12}$|^\d[\d -]{4,32}\d$"  # 6 to 34 digits, BSB/branch allowed
 # `first` / `last` alone (a sample patients table): a name part only when the values are single
 # capitalised words, digits appended by some generators allowed (`Jacinto644`)
 AMBIGUOUS_NAME_PART = re.compile(r"^(?:first|last|given|family|middle|surname2|second_surname)$")
@@ -1737,7 +1748,8 @@ _PERSONAL_ID_LENGTHS = {
     "kr.rrn": (13,), "lt.asmens": (11,), "mx.curp": (18,), "no.fodselsnummer": (11,), "pl.pesel": (11,),
     "ro.cnp": (13,), "se.personnummer": (10, 12), "si.emso": (13,), "sk.rc": (10,), "th.pin": (13,),
     "tr.tckimlik": (11,), "ua.rntrc": (10,), "za.idnr": (13,), "dk.cpr": (10,),
-    "pt.nif": (9,), "pt.cc": (12,), "ar.cuit": (11,), "co.nit": (8, 9, 10, 11), "au.tfn": (8, 9), "nz.ird": (8, 9),
+    "pt.nif": (9,), "pe.ruc": (11,), "mx.rfc": (13,), "au.medicare": (10, 11), "gb.utr": (10,),
+    "pt.cc": (12,), "ar.cuit": (11,), "co.nit": (8, 9, 10, 11), "au.tfn": (8, 9), "nz.ird": (8, 9),
     "do.cedula": (11,), "ru.inn": (12,), "lv.pvn": (11,), "my.nric": (12,),
     "ve.rif": (10,), "pe.cui": (9,), "hu.adoazonosito": (10,),
 }  # fmt: skip
@@ -1761,7 +1773,49 @@ def _hu_tax_id(value: str) -> bool:
     return check == int(digits[9])
 
 
-_PERSONAL_ID_FUNCTIONS: dict[str, Callable[[str], bool]] = {"pe.cui": _pe_dni, "hu.adoazonosito": _hu_tax_id}
+def _pt_person_nif(value: str) -> bool:
+    """PT NIF of a person (1, 2, 3 or 45...): 5, 6, 9 (and 7, 8) start a company's or body's NIPC."""
+    from stdnum.pt import nif
+
+    digits = _SEPARATORS.sub("", value)
+    return (digits[:1] in ("1", "2", "3") or digits[:2] == "45") and bool(nif.is_valid(digits))
+
+
+def _pe_person_ruc(value: str) -> bool:
+    """PE RUC of a person (10..., 15..., 17...); 20... is a company's."""
+    from stdnum.pe import ruc
+
+    digits = _SEPARATORS.sub("", value)
+    return digits[:2] in ("10", "15", "17") and bool(ruc.is_valid(digits))
+
+
+def _mx_person_rfc(value: str) -> bool:
+    """MX RFC of a person: 4 letters, the birth date, 3 characters (a company's has 3 letters)."""
+    from stdnum.mx import rfc
+
+    v = _SEPARATORS.sub("", value).upper()
+    return len(v) == 13 and v[:4].isalpha() and bool(rfc.is_valid(v))
+
+
+def _au_medicare(value: str) -> bool:
+    """AU Medicare card number: 10 digits (11 with the person's reference), the first 2 to 6, the ninth
+    the weighted sum (1, 3, 7, 9, 1, 3, 7, 9) of the first eight mod 10."""
+    digits = _SEPARATORS.sub("", value)
+    if len(digits) not in (10, 11) or not digits.isdigit() or digits[0] not in "23456":
+        return False
+    return sum(int(d) * w for d, w in zip(digits[:8], (1, 3, 7, 9, 1, 3, 7, 9), strict=True)) % 10 == int(digits[8])
+
+
+_PERSONAL_ID_FUNCTIONS: dict[str, Callable[[str], bool]] = {
+    "pe.cui": _pe_dni,
+    "hu.adoazonosito": _hu_tax_id,
+    "pt.nif": _pt_person_nif,
+    "pe.ruc": _pe_person_ruc,
+    "mx.rfc": _mx_person_rfc,
+    "au.medicare": _au_medicare,
+    "gb.utr": lambda v: bool(_utr.is_valid(v)),
+}
+_PERSONAL_ID_FUNCTIONS_ONLY = {"pt.nif"}  # (the stdnum module's own check is replaced)
 
 
 def _personal_id_checks() -> list[tuple[frozenset[int], Callable[[str], bool]]]:
@@ -1770,6 +1824,8 @@ def _personal_id_checks() -> list[tuple[frozenset[int], Callable[[str], bool]]]:
         (frozenset(_PERSONAL_ID_LENGTHS[name]), check) for name, check in _PERSONAL_ID_FUNCTIONS.items()
     ]
     for name in [*PERSONAL_ID_MODULES, *_PERSONAL_ID_FORMAT]:
+        if name in _PERSONAL_ID_FUNCTIONS_ONLY:
+            continue
         try:
             module = importlib.import_module("stdnum." + name)
         except ImportError:  # an older python-stdnum without this country
@@ -1832,9 +1888,19 @@ def _personal_id_share(
         return 0.0
     passed = sum(1 for v in checked if valid(v, kept) or (also is not None and also(v)))
     share = passed * (n / values.count) / len(checked)
-    if share >= need and _isbn_like(checked):
+    if share >= need and (_isbn_like(checked) or _company_cuit_like(checked)):
         return 0.0
     return share
+
+
+def _company_cuit_like(values: list[str]) -> bool:
+    """11 digits all starting 20 and none 27 (a woman's CUIT): Peru's company RUCs (20...), which pass
+    Argentina's CUIT check, not a column of Argentine people's CUITs (20 men, 27 women, 23, 24)."""
+    digits = [_SEPARATORS.sub("", v) for v in values]
+    return (
+        sum(len(d) == 11 and d.startswith("20") for d in digits) >= VALUE_SHARE * len(digits)
+        and sum(d.startswith("27") for d in digits) <= 0.02 * len(digits)
+    )
 
 
 # on values alone, a column of identity numbers may mix countries and kinds (Stripe's `tax_id.value`,
@@ -2282,6 +2348,23 @@ def detect_column(
         if detector == "iban" and bank_context and not name_hit and BANK_ACCOUNT_IN_CONTEXT.match(norm):
             name_hit = True
         if (
+            detector == "iban"
+            and not name_hit
+            and values is not None
+            and values.count >= MIN_VALUES_TO_CONTRADICT
+            and AMBIGUOUS_BANK_ACCOUNT.search(norm)
+            and not ATTRIBUTE_NOT.search(norm)
+            and not KEY_SUFFIX.search(norm)
+            and not LAST_DIGITS.search(norm)
+        ):
+            # `account_number`, `accountNumber`, `ach_account`, `superFund_MemberNumber`: a bank (or fund)
+            # account number when the values are account numbers (digits, a branch or BSB prefix, an
+            # IBAN), not a customer code (`CD451796`) or a run of keys
+            share = max(values.share(BANK_ACCOUNT_VALUE_RE), _rules_share("iban", values, False))
+            if share >= VALUE_SHARE and not (0 < values.integer_span() < DENSE_KEYS * values.count):
+                best = _better(best, Finding(name, label, "both", round(min(0.9, 0.6 + 0.3 * share), 2), detector))
+            continue
+        if (
             detector == "credential"
             and not name_hit
             and AMBIGUOUS_CREDENTIAL.search(norm)
@@ -2421,12 +2504,21 @@ PERSON_DIRECTORY_RE = (
     r"|^arn:aws[a-z-]*:iam::\d{12}:user/[\w+=,.@/-]+$"
 )
 AT_HANDLE_RE = r"^@[A-Za-z0-9_][A-Za-z0-9_.]{1,29}$"  # `@jdoe83`: a social handle
-BASE64_RE = r"^(?:[A-Za-z0-9+/]{4})+(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$|^(?:[A-Za-z0-9+/]{4})*[A-Za-z0-9+/]{2,3}=*$"
+BASE64_RE = (
+    r"^(?:[A-Za-z0-9+/]{4})+(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$|^(?:[A-Za-z0-9+/]{4})*[A-Za-z0-9+/]{2,3}=*$"
+)
 # HL7 v2 CX identifiers (`60742401^^^HOSP^MR`): the type code (HL7 table 0203) names a person's number
 HL7_CX_PERSON_RE = (
     r"^[^^]+\^[^^]*\^[^^]*\^[^^]*\^(MR|MRN|SS|SSN|DL|PPN|NI|NH|NN[A-Z]{3}|PI|PT|PN|MA|MC|MB|HC|JHN|BC|CZ|PEN|SR|TAX)"
     r"(\^.*)?$"
 )
+BSB_ACCOUNT_RE = r"^\d{3}-\d{3}[ /-]\d{5,10}$"  # `083-608 580554847`: an AU bank account with its BSB
+
+
+def _cbu_valid(value: str) -> bool:
+    return bool(_cbu.is_valid(value))
+
+
 COMPONENT_SEPARATORS = ("^", "|")
 MAX_COMPONENTS = 8
 DECODED_SECRET_SHARE = VALUE_SHARE
@@ -2445,6 +2537,10 @@ def _second_look(name: str, norm: str, values: _Values) -> Finding | None:
     if distinct and not ORGANISATION_PLACE.search(norm) and values.share(AT_HANDLE_RE) >= VALUE_SHARE:
         # (an organisation's handle, GitHub's `company` = `@acme`, is no person's)
         return Finding(name, PII, "values", 0.8, "online_identifier")
+    if values.share(r"^\d{22}$", _cbu_valid) >= VALUE_SHARE:
+        return Finding(name, SENSITIVE, "values", 0.9, "iban")  # AR CBU (two check digits)
+    if distinct and values.share(BSB_ACCOUNT_RE) >= VALUE_SHARE:
+        return Finding(name, SENSITIVE, "values", 0.85, "iban")  # AU BSB and account number
     if values.share(HL7_CX_PERSON_RE) >= VALUE_SHARE:
         return Finding(name, SENSITIVE, "values", 0.85, "national_id")
     for sep in COMPONENT_SEPARATORS:
@@ -2476,7 +2572,8 @@ def _components_finding(name: str, values: _Values, sep: str) -> Finding | None:
             continue
         found = detect_column(name, pa.array(part, pa.string()), _nested=True)
         if found is not None:
-            best = _better(best, Finding(name, found.label, "values", round(found.confidence * 0.95, 2), found.detector))
+            confidence = round(found.confidence * 0.95, 2)
+            best = _better(best, Finding(name, found.label, "values", confidence, found.detector))
     return best
 
 
