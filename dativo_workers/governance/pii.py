@@ -17,6 +17,8 @@ picks the candidates of each rule, and the checksums and phone parsing run in Py
 from __future__ import annotations
 
 import base64
+import functools
+import gzip
 import importlib
 import ipaddress
 import json
@@ -26,6 +28,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import phonenumbers
 import pyarrow as pa
@@ -2102,6 +2105,90 @@ def _person_name_share(values: _Values, pattern: str) -> float:
     return values.share(pattern)
 
 
+# -- a names gazetteer: given and family names of many locales (scripts/make_name_gazetteer.py) ------
+
+GAZETTEER_FILE = Path(__file__).with_name("person_names.txt.gz")
+NAME_EVIDENCE_SHARE = 0.5  # share of name-shaped values with real name words in them
+LOGIN_NAME_MIN = 4  # the shortest name looked for inside a login (`ana` is in too many words)
+_NAME_TOKEN_SPLIT = re.compile(r"[\s,.'\u2019()-]+")
+
+
+def fold_name_token(token: str) -> str:
+    """A name word as the gazetteer holds it: lower case, accents dropped (other scripts kept)."""
+    text = unicodedata.normalize("NFKD", token.lower())
+    return "".join(c for c in text if not unicodedata.combining(c)).replace("ł", "l").replace("ø", "o")
+
+
+@functools.cache
+def _gazetteer() -> frozenset[str]:
+    try:
+        return frozenset(gzip.decompress(GAZETTEER_FILE.read_bytes()).decode("utf-8").split())
+    except OSError:  # an installation without the data file: no name evidence, the rules needing it stay off
+        return frozenset()
+
+
+def _name_words(value: str) -> tuple[int, int]:
+    """(words of two letters or more, those the gazetteer knows) in a value."""
+    words = [fold_name_token(w) for w in _NAME_TOKEN_SPLIT.split(value) if len(w) >= 2]
+    known = _gazetteer()
+    return len(words), sum(w in known for w in words)
+
+
+def _has_name_words(value: str) -> bool:
+    total, known = _name_words(value)
+    return total > 0 and known > 0 and known * 2 >= total
+
+
+def _name_evidence(values: _Values) -> float:
+    """Share of values half of whose words (at least one) are known given or family names."""
+    return values.share_where(_has_name_words)
+
+
+def _login_with_name(value: str) -> bool:
+    """A login that spells names (`ashleydavid`, `jvargas`, `o-hullaincharmaine`, `nagi66`): each run of
+    letters is known names (of four letters or more, or one of three alone), an initial allowed before
+    or after them, and at least one run has a name (`svc_backup`, `terraform`, `admin` do not)."""
+    text = fold_name_token(value.split("@", 1)[0])
+    parts = [p for p in re.split(r"[^a-z]+", text) if p]
+    if not parts or len(text) > 40:
+        return False
+    named = False
+    for part in parts:
+        if len(part) == 1:
+            continue
+        if not _spells_names(part):
+            return False
+        named = True
+    return named
+
+
+def _spells_names(part: str) -> bool:
+    known = _gazetteer()
+    n = len(part)
+    for start in (0, 1):
+        for end in (n, n - 1):
+            if end - start < LOGIN_NAME_MIN - 1:
+                continue
+            reach = {start}
+            for i in range(start, end):
+                if i not in reach:
+                    continue
+                for j in range(i + 3, end + 1):
+                    if part[i:j] in known and (j - i >= LOGIN_NAME_MIN or (i == start and j == end)):
+                        reach.add(j)
+            if end in reach:
+                return True
+    return False
+
+
+def _names_known(values: _Values) -> bool:
+    """Enough values have known names in them; always true of scripts without case (CJK, Thai...), whose
+    names the gazetteer does not hold in their words, and without a gazetteer."""
+    if not _gazetteer() or values.share(CASELESS_BLOCKS_RE) >= CONTRADICTION_SHARE:
+        return True
+    return _name_evidence(values) >= NAME_EVIDENCE_SHARE
+
+
 def _mostly_distinct(values: _Values) -> bool:
     """At least 90 % distinct values: secrets, names and numbers of people repeat little."""
     return len(pc.unique(values.text)) >= 0.9 * values.count
@@ -2218,6 +2305,8 @@ def _value_share(detector: str, values: _Values, name_matched: bool, random_toke
         if values.share(ORGANISATION_RE) >= 0.05 or values.share(PLACE_OR_THING_RE) >= 0.05:
             return 0.0
         share = _person_name_share(values, PERSON_NAME_ALONE_RE)
+        if share >= VALUE_SHARE and not _names_known(values):
+            return 0.0  # `SeaGreen Nostrum Sneaker`: name-shaped, but no given or family name in it
         return share if share >= VALUE_SHARE else 0.0
     if detector == "date_of_birth":
         if pa.types.is_integer(t):  # yyyymmdd; a year or a month of birth alone is no date of birth
@@ -2411,6 +2500,8 @@ def detect_column(
             share = _person_name_share(values, PERSON_NAME_RE) if values is not None else 0.0
             if share >= VALUE_SHARE and values is not None and values.share(ORGANISATION_RE) >= CONTRADICTION_SHARE / 2:
                 share = 0.0  # `Edge Communications`, `Pyramid Construction Inc.`: organisations
+            if share >= VALUE_SHARE and values is not None and not _names_known(values):
+                share = 0.0  # `Everyday Saver`, `Plaid Checking`: an account's or a product's name
             if share >= VALUE_SHARE:
                 best = _better(best, Finding(name, label, "both", round(min(0.9, 0.6 + 0.3 * share), 2), detector))
             continue
@@ -2519,6 +2610,39 @@ def _cbu_valid(value: str) -> bool:
     return bool(_cbu.is_valid(value))
 
 
+# one or two name words (`Jūla`, `Ó Hadhlairt`, `DOLINAR`), or `FAMILY, Given` / `Family, Given Middle`
+NAME_WORDS_RE = (
+    rf"^({_WORD}|{_CAPS})( ({_WORD}|{_CAPS}))?$"
+    rf"|^({_WORD}|{_CAPS})([ -]({_WORD}|{_CAPS}))?, {_WORD}( {_WORD}| \p{{Lu}}\.?)?$"
+)
+NAME_WORDS_EVIDENCE = VALUE_SHARE  # name words alone: most must be known names
+NAME_PARTS_DISTINCT = 0.3  # given names repeat; categories, colours, statuses repeat more
+# a user's login under a plain name (`name`, `lower_name`, `uid`, `user`, `login`) in user-like schemas
+LOGIN_COLUMN_NAME = re.compile(
+    r"^(?:(?:lower_)?name|login|uid|user|username|user_name|user_login|login_name|nick|nickname|screen_name"
+    r"|iam_user|user_handle|account_name|sam_account_name)$"
+)
+LOGIN_SHAPE_RE = r"^[\p{L}\d._+-]{2,40}$|^[^<>@\s]+@[\w.-]+\.[A-Za-z]{2,}$|^\p{Lu}[\p{L}'-]+( \p{Lu}[\p{L}'-]+){1,2}$"
+
+
+def _login_value(value: str) -> bool:
+    if " " in value:
+        return _has_name_words(value)  # a display name among the logins (Drupal's `name`)
+    return _login_with_name(value)
+
+
+def _login_finding(name: str, values: _Values) -> Finding | None:
+    if not _mostly_distinct(values) or values.share(LOGIN_SHAPE_RE) < VALUE_SHARE:
+        return None
+    if values.share(r"^[0-9a-fA-F-]+$|^[\d._-]+$") >= CONTRADICTION_SHARE:
+        return None  # numbers, hex ids, UUIDs
+    share = values.share(LOGIN_SHAPE_RE, _login_value)
+    if share < LOGIN_NAME_SHARE:
+        return None
+    return Finding(name, PII, "both", round(min(0.9, 0.6 + 0.3 * share), 2), "online_identifier")
+
+
+LOGIN_NAME_SHARE = 0.6  # logins of people spell names; some are nicknames or service users'
 COMPONENT_SEPARATORS = ("^", "|")
 MAX_COMPONENTS = 8
 DECODED_SECRET_SHARE = VALUE_SHARE
@@ -2541,6 +2665,19 @@ def _second_look(name: str, norm: str, values: _Values) -> Finding | None:
         return Finding(name, SENSITIVE, "values", 0.9, "iban")  # AR CBU (two check digits)
     if distinct and values.share(BSB_ACCOUNT_RE) >= VALUE_SHARE:
         return Finding(name, SENSITIVE, "values", 0.85, "iban")  # AU BSB and account number
+    if LOGIN_COLUMN_NAME.match(norm) and not NAME_OF_A_THING.search(norm):
+        found = _login_finding(name, values)
+        if found is not None:
+            return found
+    if (
+        values.has_digit <= 1 - VALUE_SHARE
+        and len(pc.unique(values.text)) >= NAME_PARTS_DISTINCT * values.count
+        and values.share(ORGANISATION_RE) < CONTRADICTION_SHARE / 2
+    ):
+        # given names, family names (`Ó Hadhlairt`, `VARGAS`), `FAMILY, Given`: words that are names
+        shaped = values.share(NAME_WORDS_RE)
+        if shaped >= VALUE_SHARE and _name_evidence(values) >= NAME_WORDS_EVIDENCE:
+            return Finding(name, PII, "values", 0.75, "person_name")
     if values.share(HL7_CX_PERSON_RE) >= VALUE_SHARE:
         return Finding(name, SENSITIVE, "values", 0.85, "national_id")
     for sep in COMPONENT_SEPARATORS:
