@@ -117,12 +117,32 @@ class IncrementalSpec(PluginSettings):
     # the API leaves out changes younger than this (Zendesk: a minute): the committed cursor is the
     # moment the run was planned less `lag`
     lag: str | None = None
+    # `time`: the cursor is a moment (the committed value is the moment the run was planned);
+    # `int`: an increasing integer (an id, a version sequence): the committed value is the highest
+    # one the run loads, found at planning (`latest_params`, else by listing the new records once)
+    type: Literal["time", "int"] = "time"
+    # int: query parameters that make the first page hold the newest record (`{order: desc,
+    # limit: 1}`): one request at planning instead of listing every new record twice
+    latest_params: dict[str, Any] | None = None
 
     @field_validator("lookback", "lag")
     @classmethod
     def _lookback(cls, value: str | None) -> str | None:
         parse_lookback(value)
         return value
+
+    @model_validator(mode="after")
+    def _int_cursor(self) -> IncrementalSpec:
+        if self.type == "int":
+            if self.lookback is not None and not str(self.lookback).strip().isdigit():
+                raise ValueError(f"an int cursor's lookback is a count of values, not {self.lookback!r}")
+            if self.start is not None and not str(self.start).strip().lstrip("-").isdigit():
+                raise ValueError(f"an int cursor's start is an integer, not {self.start!r}")
+            if self.lag is not None:
+                raise ValueError("`lag` is for time cursors")
+        elif self.latest_params is not None:
+            raise ValueError("`latest_params` is for `type: int` cursors")
+        return self
 
 
 class PartitionSpec(PluginSettings):

@@ -22,7 +22,13 @@ import httpx
 import pyarrow as pa
 import structlog
 
-from dativo_plugins.rest_api.config import IncrementalSpec, PartitionSpec, ResourceSpec, RestApiOptions
+from dativo_plugins.rest_api.config import (
+    IncrementalSpec,
+    PaginatorSpec,
+    PartitionSpec,
+    ResourceSpec,
+    RestApiOptions,
+)
 from dativo_plugins.rest_api.http import (
     ApiKeyAuth,
     Auth,
@@ -125,6 +131,7 @@ class RestApiReader(DataReader):
         self._client: HttpClient | None = None
         self._end: dt.datetime | None = None
         self._schema: pa.Schema | None = None
+        self._high: tuple[int | None] | None = None  # an int cursor's highest value at planning (once)
 
     # -- what subclasses change --------------------------------------------------------
 
@@ -228,13 +235,17 @@ class RestApiReader(DataReader):
             return None
         return f"{self.resource.name}.{spec.cursor_field}"
 
+    def _committed(self) -> str | None:
+        key = self._state_key()
+        return self.context.state.get(key) if key else None
+
     def _since(self) -> dt.datetime | None:
         """The lower bound of this run: the committed cursor less the lookback, else `start`."""
         spec = self._incremental()
         if spec is None:
             return None
         key = self._state_key()
-        committed = self.context.state.get(key) if key else None
+        committed = self._committed()
         if committed:
             lookback_text = (self.context.incremental or {}).get("lookback") or spec.lookback
             lookback = _seconds(lookback_text, "source.incremental.lookback")
@@ -243,11 +254,55 @@ class RestApiReader(DataReader):
             return parse_time(spec.start, f"resources.{self._root(self.resource).name}.incremental.start")
         return None
 
+    def _since_int(self) -> int | None:
+        """An int cursor's lower bound (inclusive): one past the committed value, less the
+        lookback (a count), else `start`."""
+        spec = self._incremental()
+        if spec is None:
+            return None
+        key = self._state_key()
+        committed = self._committed()
+        if committed:
+            lookback = (self.context.incremental or {}).get("lookback") or spec.lookback or 0
+            if not str(lookback).strip().isdigit():
+                raise ConfigError(f"source.incremental.lookback: {spec.cursor_field} is an integer; give a count")
+            try:
+                return int(committed) + 1 - int(str(lookback).strip())
+            except ValueError:
+                raise ConfigError(f"incremental state {key}: {committed!r} is not an integer") from None
+        return int(spec.start) if spec.start is not None else None
+
+    def _highest(self, root: ResourceSpec, since: int | None) -> int | None:
+        """An int cursor's highest value now: the run reads up to it and commits it. From one
+        request with `latest_params`, else from listing the new records once."""
+        if self._high is not None:
+            return self._high[0]
+        inc = root.incremental
+        assert inc is not None
+        probe = root
+        if inc.latest_params is not None:
+            probe = root.model_copy(update={"params": {**root.params, **inc.latest_params}, "paginator": _ONE_PAGE})
+        spec: dict[str, Any] = {"resource": root.name, **({"since": since} if since is not None else {})}
+        steps = parse_path(inc.cursor_field)
+        high: int | None = None
+        for records in self._request_pages(probe, probe.path, spec, root=True):
+            for record in records:
+                value = _integer(get_path(record, steps))
+                if value is not None and (since is None or value >= since) and (high is None or value > high):
+                    high = value
+        self._high = (high,)
+        return high
+
     def planned_state(self) -> dict[str, str]:
         key = self._state_key()
         spec = self._incremental()
         if key is None or spec is None or self._end is None:
             return {}
+        if spec.type == "int":
+            if self._high is None or self._high[0] is None:  # nothing new: keep what is committed
+                committed = self._committed()
+                return {key: committed} if committed else {}
+            return {key: str(self._high[0])}
         lag = _seconds(spec.lag, "incremental.lag") if spec.lag else 0.0
         return {key: iso(self._end - dt.timedelta(seconds=lag))}
 
@@ -258,12 +313,24 @@ class RestApiReader(DataReader):
         root = self._root(resource)
         now = dt.datetime.now(dt.UTC).replace(microsecond=0)
         self._end = now
-        since = self._since()
         base: dict[str, Any] = {"resource": resource.name}
-        if since is not None:
-            base["since"] = iso(since)
-        if root.incremental is not None and root.incremental.end_param:
-            base["until"] = iso(now)
+        since: dt.datetime | None = None
+        if root.incremental is not None and root.incremental.type == "int":
+            since_id = self._since_int()
+            if since_id is not None:
+                base["since"] = since_id
+            if self.context.incremental:
+                high = self._highest(root, since_id)
+                if high is None:
+                    base["empty"] = True  # nothing past the committed cursor: read nothing
+                else:
+                    base["until"] = high
+        else:
+            since = self._since()
+            if since is not None:
+                base["since"] = iso(since)
+            if root.incremental is not None and root.incremental.end_param:
+                base["until"] = iso(now)
         part = root.partitioning
         if part is None:
             return [base]
@@ -370,7 +437,9 @@ class RestApiReader(DataReader):
         """A request of ``resource`` outside a run (check, discover): its root's `start` only."""
         spec: dict[str, Any] = {"resource": resource.name}
         inc = self._root(resource).incremental
-        if inc is not None and inc.start is not None:
+        if inc is not None and inc.start is not None and inc.type == "int":
+            spec["since"] = int(inc.start)
+        elif inc is not None and inc.start is not None:
             spec["since"] = iso(parse_time(inc.start, f"resources.{resource.name}.incremental.start"))
         return spec
 
@@ -440,6 +509,8 @@ class RestApiReader(DataReader):
         """Every page of ``resource`` in the partition ``spec``: a root's requests, or, for a child,
         its requests for each record of its parent's pages."""
         if resource.parent is None:
+            if spec.get("empty"):
+                return
             for records in self._request_pages(resource, resource.path, spec, root=True):
                 yield self._filtered(resource, records, spec), {}
             return
@@ -468,6 +539,8 @@ class RestApiReader(DataReader):
         self, resource: ResourceSpec, records: list[dict[str, Any]], spec: dict[str, Any]
     ) -> list[dict[str, Any]]:
         inc = resource.incremental
+        if inc is not None and inc.type == "int":
+            return _int_filtered(inc, records, spec)
         if inc is None or not inc.client_side or not spec.get("since"):
             return records
         since = parse_time(spec["since"], "since")
@@ -513,10 +586,15 @@ class RestApiReader(DataReader):
             else:
                 params[name] = value
 
-        if inc is not None and inc.param and spec.get("since"):
+        if inc is not None and inc.type == "int":
+            if inc.param and spec.get("since") is not None:
+                put(inc.location, inc.param, int(spec["since"]) - (1 if inc.operator == ">" else 0))
+            if inc.end_param and spec.get("until") is not None:
+                put(inc.location, inc.end_param, int(spec["until"]))
+        elif inc is not None and inc.param and spec.get("since"):
             since = parse_time(spec["since"], "since") - _unit(inc.format, inc.operator == ">")
             put(inc.location, inc.param, format_time(since, inc.format))
-        if inc is not None and inc.end_param and spec.get("until"):
+        if inc is not None and inc.type == "time" and inc.end_param and spec.get("until"):
             put(inc.location, inc.end_param, format_time(parse_time(spec["until"], "until"), inc.format))
         if part is not None and "lo" in spec:
             lo, hi = spec["lo"], spec["hi"]
@@ -696,6 +774,39 @@ def _unseen(resource: ResourceSpec, records: list[dict[str, Any]], extra: dict[s
     if len(keep) == len(records):
         return records, extra
     return [records[i] for i in keep], {k: [v[i] for i in keep] for k, v in extra.items()}
+
+
+_ONE_PAGE = PaginatorSpec(type="none")
+
+
+def _integer(value: Any) -> int | None:
+    """An int cursor's value (an integer, or its text); None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, decimal.Decimal | float) and value == int(value):
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    return None
+
+
+def _int_filtered(inc: IncrementalSpec, records: list[dict[str, Any]], spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """An int cursor's records within [since, until]: past `until` (created after planning) they
+    belong to the next run, whose lower bound is the committed `until`; below `since` only with
+    `client_side` (an API that ignores the parameter)."""
+    high, low = spec.get("until"), spec.get("since") if inc.client_side else None
+    if high is None and low is None:
+        return records
+    steps = parse_path(inc.cursor_field)
+    kept = []
+    for record in records:
+        value = _integer(get_path(record, steps))
+        if value is not None and ((high is not None and value > high) or (low is not None and value < low)):
+            continue
+        kept.append(record)
+    return kept
 
 
 def _unit(fmt: str, apply: bool) -> dt.timedelta:

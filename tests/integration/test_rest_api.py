@@ -144,6 +144,10 @@ class ShopApi(JsonApi):
         items = sorted(self.orders.values(), key=lambda o: o["id"])
         if "updated_since" in q:
             items = [o for o in items if parse(o["updated_at"]) >= parse(q["updated_since"])]
+        if "since_id" in q:  # GitHub's style: ids greater than since_id
+            items = [o for o in items if o["id"] > int(q["since_id"])]
+        if q.get("order") == "desc":
+            items.reverse()
         if "created_gte" in q:
             items = [o for o in items if o.get("created_at") and parse(o["created_at"]) >= parse(q["created_gte"])]
         if "created_lt" in q:
@@ -281,6 +285,44 @@ def test_merge_keeps_the_table_equal_to_the_api(workspace: Workspace, shop_token
         assert second["rows"] == 11
         _expect_orders(workspace, "shop.orders", api.orders)
     assert len(workspace.table("shop.orders").snapshots()) == 2
+
+
+@pytest.mark.parametrize("latest", [True, False], ids=["latest_params", "listing"])
+def test_an_integer_cursor_loads_only_the_new_ids(workspace: Workspace, shop_token: str, latest: bool) -> None:
+    probe = ", latest_params: {order: desc, limit: 1}" if latest else ""
+    with ShopApi(make_orders(45)) as api:
+        job = _orders_job(
+            workspace,
+            api,
+            "by_id",
+            "{name: orders, path: /orders, records: data, primary_key: id, params: {limit: 10}, "
+            "paginator: {type: cursor, cursor_path: meta.next_cursor, param: cursor}, "
+            f"incremental: {{cursor_field: id, param: since_id, operator: '>', type: int{probe}}}}}",
+        )
+        first = _run(workspace, job)
+        assert first["rows"] == 45
+        summary = workspace.table("shop.orders").current_snapshot().summary.additional_properties
+        assert summary["dativo.state.acme.by_id.orders.id"] == "45"  # committed with the data
+        assert all("since_id" not in r.query for r in api.requests if r.path == "/v1/orders")
+        for order_id in range(46, 58):
+            api.change(order_id, amount=float(order_id), status="new", created_at=iso(T0))
+        api.change(7, status="refunded")  # a change to an old id: an id cursor does not see it
+        api.requests.clear()
+        second = _run(workspace, job)
+        assert second["rows"] == 12  # only the new ids
+        sent = [r.query for r in api.requests if r.path == "/v1/orders"]
+        assert {q.get("since_id") for q in sent} == {"45"}
+        # planning finds the highest id: one request for the newest record, or by listing the new ones
+        assert len([q for q in sent if q.get("order") == "desc"]) == (1 if latest else 0)
+        summary = workspace.table("shop.orders").current_snapshot().summary.additional_properties
+        assert summary["dativo.state.acme.by_id.orders.id"] == "57"
+        api.requests.clear()
+        third = _run(workspace, job)  # nothing new: nothing read, the cursor stays
+        assert third["rows"] == 0 and len([r for r in api.requests if r.path == "/v1/orders"]) == 1
+    ids = workspace.read("shop.orders", sort_by="id").column("id").to_pylist()
+    assert ids == list(range(1, 58))
+    state = workspace.table("shop.orders").current_snapshot().summary.additional_properties
+    assert state["dativo.state.acme.by_id.orders.id"] == "57"
 
 
 # -- faults -----------------------------------------------------------------------------------

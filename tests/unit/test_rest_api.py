@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pyarrow as pa
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from dativo_plugins.rest_api.config import RestApiOptions
@@ -215,3 +216,20 @@ def test_a_403_is_a_rate_limit_by_its_headers_or_a_declared_error_code() -> None
         assert client.rate_limit_reason(answer([{"errorCode": "INSUFFICIENT_ACCESS"}])) is None
     with HttpClient("http://127.0.0.1:9") as plain:  # a code counts only where the connector declares it
         assert plain.rate_limit_reason(answer(salesforce)) is None
+
+
+def test_int_cursor_options_name_what_is_wrong() -> None:
+    def options(incremental: str) -> RestApiOptions:
+        text = f"base_url: http://x\nresources: [{{name: a, path: /a, incremental: {incremental}}}]"
+        return RestApiOptions.model_validate(yaml.safe_load(text))
+
+    ok = options("{cursor_field: id, param: since_id, type: int, lookback: '5', latest_params: {order: desc}}")
+    assert ok.resources[0].incremental is not None and ok.resources[0].incremental.type == "int"
+    for bad, says in [
+        ("{cursor_field: id, type: int, lookback: 1h}", "a count of values"),
+        ("{cursor_field: id, type: int, start: '2024-01-01'}", "start is an integer"),
+        ("{cursor_field: id, type: int, lag: 1m}", "`lag` is for time cursors"),
+        ("{cursor_field: updated_at, latest_params: {order: desc}}", "for `type: int` cursors"),
+    ]:
+        with pytest.raises(ValidationError, match=re.escape(says)):
+            options(bad)
