@@ -413,6 +413,14 @@ NAME_RULES: dict[str, tuple[str, re.Pattern[str], float]] = {
             "date_deceased",
             "death_?date",
             "date_of_death",
+            "death_?(?:dt|dte|day|datetime|dat)",
+            "(?:dt|dte)_(?:of_)?death",
+            "deceased_?(?:dt|datetime)",
+            "fecha_(?:de_)?(?:defuncion|fallecimiento)",
+            "sterbedatum",
+            "todesdatum",
+            "date_(?:de_)?deces",
+            "data_(?:de_)?obito",
             "dod",
             "geburtsdatum",
             "geburtstag",
@@ -561,7 +569,7 @@ AMBIGUOUS_PERSON_NAME = re.compile(
 # `<something>_name`, `holder`, `caller`: a person's name when the values say so, unless the name is
 # that of a thing (a company, a product, a place...)
 AMBIGUOUS_SOMEONES_NAME = re.compile(
-    r"(?:^|_)(?:name|names|nom|nome|navn|namn|naam|holder|caller|callee|addressee|attendee|assignee|invitee"
+    r"(?:^|_)(?:name|names|nom|nome|navn|namn|naam|holder|owner|caller|callee|addressee|attendee|assignee|invitee"
     r"|contact_person|cardholder|insured|signatory|officer|director|spouse|partner_person|beneficiary|guardian"
     r"|next_of_kin|emergency_contact|witness|referee|sponsor|dependant|dependent)$"
 )
@@ -1003,7 +1011,8 @@ ORGANISATION_PLACE = _words(
 # handles, login names, profile URLs or e-mail addresses, diverse, not numbers, UUIDs or hex ids
 HANDLE_NAME = _numbered_words(
     "(?:skype|twitter|linked_?in|facebook|fb|instagram|tiktok|github|gitlab|telegram|wechat|mastodon|bluesky|snapchat"
-    "|youtube|discord|slack|xing|viber|signal|threads|reddit|pinterest|twitch|website_personal|social)"
+    "|youtube|discord|slack|xing|viber|signal|threads|reddit|pinterest|twitch|website_personal|social|line|kakao"
+    "|kakaotalk|vk|weibo|qq|zalo|imessage|icq|jabber|xmpp|keybase)"
     "(?:_(?:id|handle|username|user_name|user|name|url|profile|profile_url|account|login|link))?",
     "(?:user|social|screen)_?handle",  # (a bare `handle` is as often a product's URL slug: Shopify)
     "login",
@@ -1076,7 +1085,8 @@ HANDLE_RE = (
     r"|^live:[\w.-]+$"  # Skype
     r"|^[\w.-]+\\[\w.$-]+$"  # DOMAIN\login
     r"|^(?i:https?://)?(www\.|[a-z]{2}\.)?(linkedin\.com/in/|twitter\.com/|x\.com/|facebook\.com/|instagram\.com/"
-    r"|github\.com/|tiktok\.com/@|t\.me/)[\w.%-]+/?$"
+    r"|github\.com/|tiktok\.com/@|t\.me/|fb\.me/|fb\.com/|m\.me/|line\.me/(ti/p/)?~?|wa\.me/|vk\.com/|weibo\.com/"
+    r"|threads\.net/@|bsky\.app/profile/|youtube\.com/@|snapchat\.com/add/|reddit\.com/u(ser)?/)[\w.%-]+/?$"
     r"|^" + _EMAIL_CORE + "$"
 )
 # candidates for libphonenumber: an international prefix (+ or 00), or digits with phone punctuation
@@ -2135,8 +2145,9 @@ def _name_words(value: str) -> tuple[int, int]:
 
 
 def _has_name_words(value: str) -> bool:
+    """More than half the words are known names (`Stacy Day`, `Emma Flores Carrizo`; not `Visa Signature`)."""
     total, known = _name_words(value)
-    return total > 0 and known > 0 and known * 2 >= total
+    return known > 0 and known * 2 > total
 
 
 def _name_evidence(values: _Values) -> float:
@@ -2632,7 +2643,7 @@ def _login_value(value: str) -> bool:
 
 
 def _login_finding(name: str, values: _Values) -> Finding | None:
-    if not _mostly_distinct(values) or values.share(LOGIN_SHAPE_RE) < VALUE_SHARE:
+    if len(pc.unique(values.text)) < 0.5 * values.count or values.share(LOGIN_SHAPE_RE) < VALUE_SHARE:
         return None
     if values.share(r"^[0-9a-fA-F-]+$|^[\d._-]+$") >= CONTRADICTION_SHARE:
         return None  # numbers, hex ids, UUIDs
