@@ -515,13 +515,15 @@ def _expand_objects(job: LoadedJob) -> list[LoadedJob]:
     raw_template = str(job.raw["target"].get(key) or "")  # the stored job keeps its ${ENV}
     if OBJECT_PLACEHOLDER not in raw_template:
         raw_template = template
-    for raw_entry, name in zip(raw_tables, names, strict=True):
+    # a declared object is named by the entry's `name`; `object:` renames only its table
+    declared_names = [t.name for t in tables] or [None]
+    for raw_entry, name, declared_name in zip(raw_tables, names, declared_names, strict=True):
         raw = {**job.raw, "source": dict(job.raw["source"]), "target": dict(job.raw["target"])}
         if raw_entry is not None:
             raw["source"]["tables"] = [raw_entry]
         raw["target"][key] = raw_template.replace(OBJECT_PLACEHOLDER, name)
         if raw_asset:
             raw["asset_path"] = _object_asset(job, raw_asset, name, len(tables))
-        _object_defaults(raw, declared.get(name), bool(raw_asset))
+        _object_defaults(raw, declared.get(declared_name or name), bool(raw_asset))
         jobs.append(job_from_dict(str(job.path), raw))
     return jobs

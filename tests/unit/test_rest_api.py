@@ -176,6 +176,39 @@ def test_a_job_without_tables_expands_into_its_resources(tmp_path: Path) -> None
     assert jobs["products"].target.merge_key == []  # no key declared: the merge check names it later
 
 
+def test_a_table_renamed_with_object_keeps_its_resources_defaults(tmp_path: Path) -> None:
+    job = tmp_path / "shop.yaml"
+    job.write_text(
+        textwrap.dedent(
+            """
+            tenant_id: acme
+            source:
+              connector: rest_api
+              tables: [{name: orders, object: shop_orders}, {name: lines, object: order_lines}, {name: products}]
+              options:
+                base_url: http://127.0.0.1:1/v1
+                resources:
+                  - name: orders
+                    path: /orders
+                    primary_key: id
+                    incremental: {cursor_field: updated_at, param: since, lookback: 5m}
+                  - {name: lines, path: "/orders/{id}/lines", parent: orders, primary_key: [order_id, line_id]}
+                  - {name: products, path: /products, primary_key: sku}
+            target: {namespace: shop, table: "{object}", mode: merge}
+            """
+        )
+    )
+    jobs = {j.config.target.table: j.config for j in expand_objects(load_job(job))}
+    assert list(jobs) == ["shop_orders", "order_lines", "products"]
+    assert [t.name for t in jobs["shop_orders"].source.tables] == ["orders"]  # still reads the resource
+    orders, lines = jobs["shop_orders"].source.incremental, jobs["order_lines"].source.incremental
+    assert orders is not None and orders.cursor_field == "updated_at" and orders.lookback == "5m"
+    assert lines is not None and lines.cursor_field == "updated_at"  # its parent's cursor
+    assert jobs["shop_orders"].target.merge_key == ["id"]
+    assert jobs["order_lines"].target.merge_key == ["order_id", "line_id"]
+    assert jobs["products"].target.merge_key == ["sku"] and jobs["products"].source.incremental is None
+
+
 def test_local_token_bucket_paces() -> None:
     waits: list[float] = []
     bucket = LocalTokenBucket(10, burst=2, sleep=waits.append)
