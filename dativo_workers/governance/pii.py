@@ -17,6 +17,7 @@ picks the candidates of each rule, and the checksums and phone parsing run in Py
 from __future__ import annotations
 
 import base64
+import datetime
 import functools
 import gzip
 import importlib
@@ -2655,6 +2656,122 @@ def _login_finding(name: str, values: _Values) -> Finding | None:
 
 LOGIN_NAME_SHARE = 0.6  # logins of people spell names; some are nicknames or service users'
 COMPONENT_SEPARATORS = ("^", "|")
+
+# -- addresses and postcodes on values alone ------------------------------------------------------
+
+# street types and unit words of many countries' addresses (USPS suffixes, Royal Mail, AU, IE, PH,
+# Iberian, Latin American, French, German, Nordic, Slavic, Hungarian, Romanian, Turkish, Azerbaijani)
+_ADDRESS_WORDS = (
+    "street|st|road|rd|avenue|ave|av|lane|ln|drive|dr|boulevard|blvd|way|court|ct|place|pl|terrace|square|sq"
+    "|crescent|cres|close|highway|hwy|parkway|pkwy|row|alley|arcade|bend|bluff|bridge|brook|bypass|causeway"
+    "|circle|cir|cliff|common|corner|course|cove|creek|crest|crossing|curve|dale|divide|estate|expressway"
+    "|extension|falls|ferry|fields|ford|forge|fork|freeway|gardens|gateway|glen|green|grove|harbor|harbour"
+    "|haven|heights|hill|hills|hollow|inlet|junction|knoll|landing|loop|mall|manor|meadow|meadows|mews|mill"
+    "|mission|motorway|mount|orchard|oval|overpass|parade|pass|passage|path|pike|pines|plaza|point|prairie"
+    "|ridge|route|skyway|springs|spur|stravenue|summit|trace|track|trafficway|trail|tunnel|turnpike"
+    "|underpass|valley|viaduct|view|village|ville|vista|walk|wharf|esplanade|promenade|quay|rise|vale"
+    "|entrance|throughway|knolls?|gap|basin|dam|ramp|broadway|stream|branch|forest|burg|camp|canyon|cape|club"
+    "|crossroad|field|flats?|fort|garden|island|isle|keys?|lakes?|light|lock|lodge|neck|park|pine|plains?"
+    "|port|radial|ranch|rapids?|rest|river|run|shoals?|shores?|spring|squares|station|streets|ways|wells?"
+    "|driveway|subdivision|suite|ste|apt|apartment|unit|flat|floor|building|bldg|block|blk|lot|tower|box"
+    "|po box|rr|calle|carrera|cra|cr|kr|diagonal|transversal|avenida|avda|plaza|paseo|camino|pasaje|rua|r"
+    "|travessa|alameda|largo|praca|estrada|rodovia|via|viale|piazza|corso|vicolo|rue|chemin|allee|impasse"
+    "|quai|montee|rang|strasse|str|gasse|weg|platz|damm|ufer|utca|ut|ter|korut|strada|drumul|aleea|soseaua"
+    "|calea|bulevardul|piata|jalan|jl|gang|ulica|ul|ulice|cesta|trg|namestie|namesti|gatan|vagen|vej|gade"
+    "|veien|gata|katu|tie|straat|laan|plein|sokak|sokagi|cadde|caddesi|mahallesi|ulitsa|prospekt|prospekti"
+    "|kucesi|kuc|kuchasi|pr|rayonu|ray|seheri|kendi|qesebesi|odos|leoforos|s/n|sin numero|barangay|brgy|purok"
+    "|sitio|phase|sector|colonia|col|fraccionamiento|manzana|mz|bairro|lote|piso|andar|dpto|depto|oficina"
+)
+ADDRESS_WORD_RE = r"(?i)(^|[\s,.#/-])(" + _ADDRESS_WORDS + r")(\.|,|\s|$)"
+HOUSE_NUMBER_RE = r"(^|[\s,#/])\d{1,6}[A-Za-z]?([\s,./-]|$)|(?i)\bs/n\b"
+# postcodes with a shape of their own: IE Eircode, UK, CA (routing letters that exist)
+DISTINCT_POSTCODE_RE = (
+    r"^([AC-FHKNPRTV-Y]\d{2}|D6W) ?[0-9AC-FHKNPRTV-Y]{4}$"
+    r"|^(GIR ?0AA|[A-PR-UWYZ]([0-9]{1,2}|[A-HK-Y][0-9]([0-9]|[ABEHMNPRV-Y])?|[0-9][A-HJKPS-UW])"
+    r" ?[0-9][ABD-HJLNP-UW-Z]{2})$"
+    r"|^[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z] \d[ABCEGHJ-NPRSTV-Z]\d$"
+)
+ADDRESS_MAX_LENGTH = 160
+# a house number and a capitalised street name, either way round (`84 Hackett Close`, `Skalinska 6a`,
+# `Demetrova 8a/7, 10000 Zagreb`): counted with the street words, when half the values have one
+ADDRESS_SHAPE_RE = (
+    r"^\d{1,6}[A-Za-z]?,? \p{Lu}[\p{L}'.-]*( [\p{L}'.-]+){1,3}(,|$)"
+    r"|^\p{Lu}[\p{L}'.-]+( [\p{L}'.-]+){0,3} \d{1,4}[a-z]?(/\d{1,4})?(,|$)"
+)
+ADDRESS_WORD_SHARE = 0.5
+
+
+def _address_finding(name: str, values: _Values, distinct: bool) -> Finding | None:
+    """Street addresses (one line or several) in the world's notations: a house number (or `S/N`) and a
+    street or unit word in most values, all different, none longer than an address; or postcodes of a
+    shape no code of a product has (Eircodes, UK and Canadian postcodes)."""
+    if values.has_digit < VALUE_SHARE:
+        return None
+    if (
+        distinct
+        and values.length_share(5, ADDRESS_MAX_LENGTH) >= VALUE_SHARE
+        and values.literal_share("@") < CONTRADICTION_SHARE
+        and values.literal_share("://") < CONTRADICTION_SHARE
+        and values.share(HOUSE_NUMBER_RE) >= VALUE_SHARE
+        and values.share(ADDRESS_WORD_RE + "|" + ADDRESS_SHAPE_RE) >= VALUE_SHARE
+        and values.share(ADDRESS_WORD_RE) >= ADDRESS_WORD_SHARE
+        and values.share(r"\p{L}{3,}") >= VALUE_SHARE
+    ):
+        return Finding(name, PII, "values", 0.7, "postal_address")
+    if len(pc.unique(values.text)) >= 0.5 * values.count and values.share(DISTINCT_POSTCODE_RE) >= VALUE_SHARE:
+        return Finding(name, PII, "values", 0.7, "postal_address")
+    return None
+
+
+# -- dates of birth on values alone ---------------------------------------------------------------
+
+# a name that says nothing of the column (`col_14`, `field_d`, `attr7`, `c08`, `v2`, `Unnamed: 3`)
+OPAQUE_NAME = re.compile(
+    r"^(?:col|column|field|fld|attr|attribute|c|f|v|x|var|val|value|data|unnamed|untitled|unknown|prop|property"
+    r"|[a-z])_?\d*[a-z]{0,2}$|^(?:unnamed|column|field)_\d+$"
+)
+BIRTH_YEARS_MIN = 1900
+BIRTH_AGE_MIN = 5  # no one born in the last five years has records of their own
+BIRTH_SPAN_YEARS = 15  # birth dates of a population spread over decades; event dates do not
+_DATE_TEXT_RE = (
+    r"^((19|20)\d\d)[-/.]?[01]\d[-/.]?[0-3]\d$|^[0-3]?\d[-/.][01]?\d[-/.]((19|20)\d\d)$"
+    r"|^[01]?\d[-/.][0-3]?\d[-/.]((19|20)\d\d)$"
+)
+_YEAR = re.compile(r"(?:^|\D)((?:19|20)\d\d)(?:\D|$)|^((?:19|20)\d\d)")
+
+
+def _birth_dates(values: _Values) -> bool:
+    """Dates without a time of day, nearly all different, spread over decades, all between 1900 and five
+    years ago, half of them before the year 18 years ago: a population's dates of birth."""
+    t = values.type
+    if values.count < 20:
+        return False
+    if pa.types.is_timestamp(t):
+        return False  # a time of day: an event, not a birth
+    if pa.types.is_integer(t):
+        if values.share(r"^(19|20)\d\d[01]\d[0-3]\d$") < VALUE_SHARE:
+            return False
+        years = [int(v[:4]) for v in _sample_texts(values)]
+    elif pa.types.is_date(t):
+        years = [int(v[:4]) for v in _sample_texts(values)]
+    else:
+        if values.share(_DATE_TEXT_RE) < VALUE_SHARE:
+            return False
+        years = []
+        for v in _sample_texts(values):
+            m = _YEAR.search(v) if len(v) != 8 else None
+            years.append(int(v[:4]) if len(v) == 8 and v.isdigit() else int(m.group(1) or m.group(2)) if m else 0)
+        years = [y for y in years if y]
+    if len(pc.unique(values.text)) < 0.7 * values.count or len(years) < 20:
+        return False
+    this_year = datetime.date.today().year
+    years.sort()
+    return (
+        years[0] >= BIRTH_YEARS_MIN
+        and years[-1] <= this_year - BIRTH_AGE_MIN
+        and years[-1] - years[0] >= BIRTH_SPAN_YEARS
+        and years[len(years) // 2] <= this_year - 18
+    )
 MAX_COMPONENTS = 8
 DECODED_SECRET_SHARE = VALUE_SHARE
 
@@ -2662,6 +2779,10 @@ DECODED_SECRET_SHARE = VALUE_SHARE
 def _second_look(name: str, norm: str, values: _Values) -> Finding | None:
     """Values that wrap PII (composite HL7/EDI fields, JSON lists, base64) or disguise it (obfuscated
     e-mails, directory entries, ARNs, `@handles`): looked at only when nothing else matched."""
+    if pa.types.is_date(values.type) or pa.types.is_timestamp(values.type) or pa.types.is_integer(values.type):
+        if OPAQUE_NAME.match(norm) and _birth_dates(values):
+            return Finding(name, PII, "values", 0.7, "date_of_birth")
+        return None
     if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
         return None
     if values.share(OBFUSCATED_EMAIL_RE) >= VALUE_SHARE and values.share(r"(?i)\Wat\W") >= VALUE_SHARE:
@@ -2689,6 +2810,11 @@ def _second_look(name: str, norm: str, values: _Values) -> Finding | None:
         shaped = values.share(NAME_WORDS_RE)
         if shaped >= VALUE_SHARE and _name_evidence(values) >= NAME_WORDS_EVIDENCE:
             return Finding(name, PII, "values", 0.75, "person_name")
+    found = _address_finding(name, values, distinct)
+    if found is not None:
+        return found
+    if OPAQUE_NAME.match(norm) and _birth_dates(values):
+        return Finding(name, PII, "values", 0.7, "date_of_birth")
     if values.share(HL7_CX_PERSON_RE) >= VALUE_SHARE:
         return Finding(name, SENSITIVE, "values", 0.85, "national_id")
     for sep in COMPONENT_SEPARATORS:
