@@ -574,6 +574,8 @@ AMBIGUOUS_SOMEONES_NAME = re.compile(
     r"|contact_person|cardholder|insured|signatory|officer|director|spouse|partner_person|beneficiary|guardian"
     r"|next_of_kin|emergency_contact|witness|referee|sponsor|dependant|dependent)$"
 )
+# `account_owner`, `card_holder_name`: the person who holds a thing
+PERSON_ROLE_END = re.compile(r"_(?:owner|holder)(?:_name)?$")
 NAME_OF_A_THING = _words(
     "title",
     "titles",
@@ -2505,7 +2507,10 @@ def detect_column(
             and not name_hit
             and (
                 AMBIGUOUS_PERSON_NAME.match(norm)
-                or (AMBIGUOUS_SOMEONES_NAME.search(norm) and not NAME_OF_A_THING.search(norm))
+                or (
+                    AMBIGUOUS_SOMEONES_NAME.search(norm)
+                    and (not NAME_OF_A_THING.search(norm) or PERSON_ROLE_END.search(norm))
+                )
             )
         ):
             # `name` alone: a person's name only when the values say so
