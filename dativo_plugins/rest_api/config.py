@@ -242,7 +242,10 @@ class RestApiOptions(HttpOptions):
     headers: dict[str, str] = Field(default_factory=dict)
     resources: list[ResourceSpec] = Field(min_length=1)
     raw_json: bool = False
-    infer_pages: int = Field(1, ge=1)  # pages read to infer a schema without an asset
+    # a schema without an asset or `fields` is inferred from the first `infer_records` records,
+    # across at most `infer_pages` pages (of the run's first partition)
+    infer_records: int = Field(200, ge=1)
+    infer_pages: int = Field(5, ge=1)
 
     @model_validator(mode="after")
     def _resources(self) -> RestApiOptions:

@@ -378,22 +378,30 @@ class RestApiReader(DataReader):
         return self._schema
 
     def _schema_of(self, resource: ResourceSpec, planned: bool = False) -> pa.Schema:
-        """Declared `fields`, else inferred from the first page(s) (of the first partition, when
-        ``planned``: the table's job; else of the resource without bounds)."""
+        """Declared `fields`, else inferred from the first `infer_records` records across at most
+        `infer_pages` pages (of the first partition, when ``planned``: the table's job; else, or
+        when that partition has no records, e.g. nothing changed since the cursor, of the
+        resource without bounds)."""
         raw = self._raw_json(resource)
         if resource.fields:
             return declared_schema(resource.fields, raw, list(resource.parent_fields))
-        spec = self._specs()[0] if planned else self._bare_spec(resource)
-        sample: list[dict[str, Any]] = []
-        for pages, (records, extra) in enumerate(self._pages(resource, spec), start=1):
-            for i, record in enumerate(records):
-                sample.append({**record, **{k: v[i] for k, v in extra.items()}})
-            if pages >= self.options.infer_pages and sample:
-                break
+        sample = self._sample(resource, self._specs()[0]) if planned else []
+        if not sample:
+            sample = self._sample(resource, self._bare_spec(resource))
         schema = infer_schema(sample, raw, {k: [] for k in resource.parent_fields})
         if not len(schema):  # nothing to learn from: keep the records whole
             schema = pa.schema([pa.field(RAW_COLUMN, pa.string())])
         return schema
+
+    def _sample(self, resource: ResourceSpec, spec: dict[str, Any]) -> list[dict[str, Any]]:
+        options = self.options
+        sample: list[dict[str, Any]] = []
+        for pages, (records, extra) in enumerate(self._pages(resource, spec), start=1):
+            for i, record in enumerate(records[: options.infer_records - len(sample)]):
+                sample.append({**record, **{k: v[i] for k, v in extra.items()}})
+            if sample and (len(sample) >= options.infer_records or pages >= options.infer_pages):
+                break
+        return sample
 
     def discover(self) -> list[DiscoveredObject]:
         found = []
@@ -493,6 +501,9 @@ class RestApiReader(DataReader):
         pending: list[dict[str, Any]] = []
         extras: dict[str, list[Any]] = {}
         seen: set[str] = set()
+        # without raw_json, a key outside the schema (one that first appears after the sample) is
+        # reported, not silently dropped: see _with_unknown
+        known = None if RAW_COLUMN in schema.names else set(schema.names)
         for records, extra in self._pages(resource, partition.spec):
             if resource.dedupe:
                 records, extra = _unseen(resource, records, extra, seen)
@@ -500,10 +511,10 @@ class RestApiReader(DataReader):
             for name in resource.parent_fields:
                 extras.setdefault(name, []).extend(extra.get(name, [None] * len(records)))
             if len(pending) >= size:
-                yield to_batch(pending, schema, extras, untyped)
+                yield _with_unknown(to_batch(pending, schema, extras, untyped), pending, known)
                 pending, extras = [], {}
         if pending:
-            yield to_batch(pending, schema, extras, untyped)
+            yield _with_unknown(to_batch(pending, schema, extras, untyped), pending, known)
 
     def _pages(self, resource: ResourceSpec, spec: dict[str, Any]) -> Iterator[Page]:
         """Every page of ``resource`` in the partition ``spec``: a root's requests, or, for a child,
@@ -777,6 +788,22 @@ def _unseen(resource: ResourceSpec, records: list[dict[str, Any]], extra: dict[s
 
 
 _ONE_PAGE = PaginatorSpec(type="none")
+
+
+def _with_unknown(batch: pa.RecordBatch, records: list[dict[str, Any]], known: set[str] | None) -> pa.RecordBatch:
+    """``batch`` plus an all-null column named after each record key the schema lacks: the
+    engine leaves such columns out of the table and warns once per partition of the source
+    columns it did not load. ``known`` None (raw_json keeps every key): the batch as is."""
+    if known is None:
+        return batch
+    keys: set[str] = set()
+    for record in records:
+        keys.update(record)
+    unknown = sorted(keys - known)
+    if not unknown:
+        return batch
+    nulls = [pa.nulls(batch.num_rows) for _ in unknown]
+    return pa.RecordBatch.from_arrays([*batch.columns, *nulls], names=[*batch.schema.names, *unknown])
 
 
 def _integer(value: Any) -> int | None:

@@ -318,11 +318,44 @@ def test_an_integer_cursor_loads_only_the_new_ids(workspace: Workspace, shop_tok
         assert summary["dativo.state.acme.by_id.orders.id"] == "57"
         api.requests.clear()
         third = _run(workspace, job)  # nothing new: nothing read, the cursor stays
-        assert third["rows"] == 0 and len([r for r in api.requests if r.path == "/v1/orders"]) == 1
+        assert third["rows"] == 0
+        # one request past the cursor (planning's); the others, without since_id, sample the schema
+        assert len([r for r in api.requests if r.path == "/v1/orders" and "since_id" in r.query]) == 1
     ids = workspace.read("shop.orders", sort_by="id").column("id").to_pylist()
     assert ids == list(range(1, 58))
+    # the run with nothing new inferred its schema from the resource's first page, not from no
+    # records at all (which would have added a raw_json column to the table)
+    assert "raw_json" not in workspace.table("shop.orders").schema().column_names
     state = workspace.table("shop.orders").current_snapshot().summary.additional_properties
     assert state["dativo.state.acme.by_id.orders.id"] == "57"
+
+
+def test_inference_samples_across_pages_and_reports_a_later_key(workspace: Workspace, shop_token: str) -> None:
+    orders = make_orders(40)
+    orders[11]["gift"] = True  # page 2 of 10: within the sample of 15 records
+    orders[34]["coupon"] = "SPRING-24"  # page 4: after the sample
+    resource = (
+        "{name: orders, path: /orders, records: data, primary_key: id, params: {limit: 10}, "
+        "paginator: {type: cursor, cursor_path: meta.next_cursor, param: cursor}}"
+    )
+    with ShopApi(orders) as api:
+        plain = _orders_job(workspace, api, "plain", resource, options="infer_records: 15")
+        result = workspace.cli("run", str(plain), "--json")
+        assert result.code == 0, result.stdout + result.stderr
+        kept = _orders_job(
+            workspace, api, "kept",
+            resource.replace("name: orders", "name: kept_orders").replace("id,", "id, raw_json: true,"),
+            options="infer_records: 15",
+        )  # fmt: skip
+        assert _run(workspace, kept)["rows"] == 40
+    table = workspace.read("shop.orders", sort_by="id")
+    assert "gift" in table.column_names and table.column("gift").to_pylist()[11] is True  # sampled beyond page 1
+    assert "coupon" not in table.column_names and table.num_rows == 40
+    output = result.stdout + result.stderr
+    warnings = [line for line in output.splitlines() if "source columns not in the table schema" in line]
+    assert warnings and all("coupon" in line for line in warnings)  # reported, not silently dropped
+    raw = workspace.read("shop.kept_orders", sort_by="id").column("raw_json").to_pylist()
+    assert json.loads(raw[34])["coupon"] == "SPRING-24"  # with raw_json on, the record keeps it
 
 
 # -- faults -----------------------------------------------------------------------------------
@@ -517,8 +550,9 @@ def test_offset_page_number_link_header_and_child_resources(workspace: Workspace
     for table in ("shop.products", "shop.pages"):
         products = workspace.read(table, sort_by="sku").to_pylist()
         assert [(p["sku"], p["price"]) for p in products] == [(p["sku"], p["price"]) for p in api.products]
-    # 57 customers by 10: 6 pages, the total stops it; 1 more for the run's schema, 1 for discover
-    assert api.count("/v1/customers", 200) == 8
+    # 57 customers by 10: 6 pages, the total stops it; 5 more (infer_pages) for the run's schema
+    # sample (50 records, under infer_records), 5 for discover's
+    assert api.count("/v1/customers", 200) == 16
     objects = {o["name"]: o for o in discovered.json["objects"]}
     assert set(objects) == {"orders", "order_lines", "customers", "products", "pages"}
     assert objects["orders"]["primary_key"] == ["id"]
