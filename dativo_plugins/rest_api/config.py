@@ -147,11 +147,15 @@ class IncrementalSpec(PluginSettings):
 
 class PartitionSpec(PluginSettings):
     """Partitions: `time` windows [start, end) by `window`, or `id_range` [start, end) by `step`,
-    each sent as `start_param`/`end_param` (read in parallel, retried alone)."""
+    each sent as `start_param`/`end_param` (read in parallel, retried alone). An API with a start
+    bound only (an export that runs to now): no `end_param`, and `end_field` names the record
+    field it orders by; a window's chain stops at the first record at or past its end (left to
+    the next window)."""
 
     type: Literal["time", "id_range"]
     start_param: str
-    end_param: str
+    end_param: str | None = None
+    end_field: str | None = None  # time: the field the API orders its records by (ascending)
     location: Literal["query", "body"] = "query"
     start: int | str | dt.date
     end: int | str | dt.date | None = None  # time: default the moment the run is planned
@@ -160,6 +164,14 @@ class PartitionSpec(PluginSettings):
     format: Literal["iso", "unix", "unix_ms", "date"] = "iso"  # time
     end_inclusive: bool = False  # the API's end bound includes the value: send end - 1 unit
     start_exclusive: bool = False  # the API's start bound excludes the value: send start - 1 unit
+
+    @model_validator(mode="after")
+    def _an_end(self) -> PartitionSpec:
+        if self.end_param is None and (self.type != "time" or self.end_field is None):
+            raise ValueError("partitioning needs `end_param` (or, for time windows of an API without one, `end_field`)")
+        if self.end_field is not None:
+            parse_path(self.end_field)
+        return self
 
 
 class ResourceSpec(PluginSettings):

@@ -523,7 +523,10 @@ class RestApiReader(DataReader):
             if spec.get("empty"):
                 return
             for records in self._request_pages(resource, resource.path, spec, root=True):
+                records, past = _before_window_end(resource, records, spec)
                 yield self._filtered(resource, records, spec), {}
+                if past:  # the chain went past this window: the rest is the next window's
+                    return
             return
         parent = self._resource(resource.parent)
         for parents, _ in self._pages(parent, spec):
@@ -613,10 +616,12 @@ class RestApiReader(DataReader):
                 end = parse_time(hi, "hi") - (dt.timedelta(seconds=1) if part.end_inclusive else dt.timedelta())
                 start = parse_time(lo, "lo") - _unit(part.format, part.start_exclusive)
                 put(part.location, part.start_param, format_time(start, part.format))
-                put(part.location, part.end_param, format_time(end, part.format))
+                if part.end_param:
+                    put(part.location, part.end_param, format_time(end, part.format))
             else:
                 put(part.location, part.start_param, int(lo) - (1 if part.start_exclusive else 0))
-                put(part.location, part.end_param, int(hi) - (1 if part.end_inclusive else 0))
+                if part.end_param:
+                    put(part.location, part.end_param, int(hi) - (1 if part.end_inclusive else 0))
 
     def _paginate(
         self, resource: ResourceSpec, path: str, params: dict[str, Any], body: dict[str, Any] | None
@@ -788,6 +793,31 @@ def _unseen(resource: ResourceSpec, records: list[dict[str, Any]], extra: dict[s
 
 
 _ONE_PAGE = PaginatorSpec(type="none")
+
+
+def _before_window_end(
+    resource: ResourceSpec, records: list[dict[str, Any]], spec: dict[str, Any]
+) -> tuple[list[dict[str, Any]], bool]:
+    """A time window of an API without an end bound (`end_field`): the records before the
+    window's end, and whether the page went past it (then the chain stops there)."""
+    part = resource.partitioning
+    if part is None or part.end_field is None or "hi" not in spec:
+        return records, False
+    end = parse_time(spec["hi"], "hi")
+    steps = parse_path(part.end_field)
+    kept: list[dict[str, Any]] = []
+    past = False
+    for record in records:
+        value = get_path(record, steps)
+        if value is MISSING or value is None:
+            raise SourceError(
+                f"{resource.name}: a record has no {part.end_field!r} (partitioning.end_field) to place it in a window"
+            )
+        if parse_time(value, part.end_field) >= end:
+            past = True
+        else:
+            kept.append(record)
+    return kept, past
 
 
 def _with_unknown(batch: pa.RecordBatch, records: list[dict[str, Any]], known: set[str] | None) -> pa.RecordBatch:

@@ -10,6 +10,8 @@
 - The exports leave out changes of the last minute: the committed cursor is the plan time less
   a minute. Deleted tickets stay in the export with `status: deleted`.
 - Auth: `{email}/token` + API token (basic), or an OAuth access token (bearer).
+- `window`: tickets and users through the time-based exports, one partition per time window,
+  each chain stopped at the first record past its window (no end bound in the API).
 """
 
 from __future__ import annotations
@@ -24,13 +26,17 @@ from dativo_plugins.rest_api.config import (
     HttpOptions,
     IncrementalSpec,
     PaginatorSpec,
+    PartitionSpec,
     ResourceSpec,
     RestApiOptions,
 )
 from dativo_plugins.rest_api.connector import SaasReader
+from dativo_workers.errors import ConfigError
 from dativo_workers.plugins import PluginSettings
 
 TS, INT, STR, BOOL, JSON = "timestamp", "int", "string", "bool", "json"
+# the time-based ticket export compares start_time with, and orders by, generated_timestamp
+TICKET_ORDER = "generated_timestamp"
 
 FIELDS: dict[str, dict[str, str]] = {
     "tickets": {
@@ -89,6 +95,10 @@ class ZendeskOptions(HttpOptions):
     start: int | str | dt.date = 0  # the first run's start_time (unix seconds or ISO); later runs: the cursor
     page_size: int = Field(1000, ge=1, le=1000)  # export per_page
     exclude_deleted: bool = False  # tickets: leave deleted tickets out of the export
+    # tickets and users in time windows (e.g. 30d): the time-based exports, one partition per
+    # window, each chain stopped once its records pass the window's end. For retries and progress
+    # of a long first load, not for speed: the exports' limit is per account (docs/saas.md)
+    window: str | None = None
     raw_json: bool = True  # keep every record whole in `raw_json`
 
 
@@ -110,7 +120,20 @@ class ZendeskReader(SaasReader):
         else:
             auth = AuthSpec(type="basic", username=SecretStr(f"{conn.email}/token"), password=conn.api_token)
 
-        def export(name: str, path: str, next_key: str, params: dict[str, Any]) -> ResourceSpec:
+        windowed = cfg.window is not None
+        if windowed and not cfg.start:
+            raise ConfigError(
+                "source.options.window: set `start` too (the time of the account's first records): windows from "
+                "1970 would cost an export request each, at 10 requests a minute"
+            )
+
+        def export(name: str, path: str, next_key: str, params: dict[str, Any], order: str = "") -> ResourceSpec:
+            partitioning = None
+            if order:  # a time-based export ordered by `order`, split into windows
+                partitioning = PartitionSpec(
+                    type="time", start_param="start_time", end_field=order, start=cfg.start,
+                    window=cfg.window or "30d", format="unix",
+                )  # fmt: skip
             return ResourceSpec(
                 name=name,
                 path=path,
@@ -122,13 +145,21 @@ class ZendeskReader(SaasReader):
                     cursor_field="updated_at", param="start_time", format="unix", start=cfg.start, lag="1m"
                 ),
                 fields=FIELDS[name],
-                dedupe=name == "organizations",  # time-based: the next page repeats the boundary second
+                # time-based: the next page repeats the boundary second
+                dedupe=name == "organizations" or partitioning is not None,
+                partitioning=partitioning,
             )
 
         tickets_params = {"exclude_deleted": "true"} if cfg.exclude_deleted else {}
+        if windowed:  # the time-based exports: tickets by generated_timestamp, users by updated_at
+            tickets = export("tickets", "/api/v2/incremental/tickets.json", "next_page", tickets_params, TICKET_ORDER)
+            users = export("users", "/api/v2/incremental/users.json", "next_page", {}, "updated_at")
+        else:
+            tickets = export("tickets", "/api/v2/incremental/tickets/cursor.json", "after_url", tickets_params)
+            users = export("users", "/api/v2/incremental/users/cursor.json", "after_url", {})
         resources = [
-            export("tickets", "/api/v2/incremental/tickets/cursor.json", "after_url", tickets_params),
-            export("users", "/api/v2/incremental/users/cursor.json", "after_url", {}),
+            tickets,
+            users,
             export("organizations", "/api/v2/incremental/organizations.json", "next_page", {}),
             ResourceSpec(
                 name="ticket_comments",

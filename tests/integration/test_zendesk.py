@@ -39,8 +39,9 @@ class ZendeskApi(JsonApi):
       request) or `cursor`; items whose `updated_at` is at or after it, oldest first, `per_page` at a
       time, each page with `after_url`/`after_cursor` (also on the last page) and `end_of_stream`;
       changes of the last `exclusion` seconds are left out (Zendesk: one minute).
-    - `GET /api/v2/incremental/organizations.json`: time-based, `next_page` = the same URL with
-      `start_time` = the last item's time, so items of that second come again on the next page.
+    - `GET /api/v2/incremental/{organizations,tickets,users}.json`: time-based, oldest first,
+      `next_page` = the same URL with `start_time` = the page's `end_time` (the last item's time),
+      so items of that second come again on the next page; tickets by `generated_timestamp`.
     - `GET /api/v2/tickets/{id}/comments.json`: `page[size]`/`page[after]`, `meta.has_more`,
       `links.next`; a deleted ticket is a 404.
     - Basic auth `{email}/token:{api_token}` or a bearer OAuth token; else 401."""
@@ -54,6 +55,7 @@ class ZendeskApi(JsonApi):
         self.organizations: dict[int, dict[str, Any]] = {}
         self.comments: dict[int, list[dict[str, Any]]] = {}
         self.oauth = False
+        self.time_exports: list[tuple[str, int]] = []  # (object, start_time) of each time-based export page
         for i in range(1, 121):
             self.tickets[i] = self._ticket(i, T0 + i * 600)
             self.comments[i] = [self._comment(i, n, T0 + i * 600 + n) for n in range(i % 4)]
@@ -131,8 +133,10 @@ class ZendeskApi(JsonApi):
         if path in ("/api/v2/incremental/tickets/cursor.json", "/api/v2/incremental/users/cursor.json"):
             kind = "tickets" if "tickets" in path else "users"
             return self._cursor_export(kind, path, q)
-        if path == "/api/v2/incremental/organizations.json":
-            return self._time_export(q)
+        if path in ("/api/v2/incremental/organizations.json", "/api/v2/incremental/users.json"):
+            return self._time_export("organizations" if "organizations" in path else "users", q)
+        if path == "/api/v2/incremental/tickets.json":
+            return self._time_export("tickets", q, lambda o: int(o["generated_timestamp"]))
         if path.startswith("/api/v2/tickets/") and path.endswith("/comments.json"):
             ticket = self.tickets.get(int(path.split("/")[4]))
             if ticket is None or ticket["status"] == "deleted":
@@ -175,17 +179,22 @@ class ZendeskApi(JsonApi):
             "before_cursor": None, "before_url": None, "end_of_stream": len(items) <= size,
         }  # fmt: skip
 
-    def _time_export(self, q: dict[str, str]) -> Answer:
+    def _time_export(self, kind: str, q: dict[str, str], when: Any = None) -> Answer:
         if "start_time" not in q:
             return 400, {}, {"error": "InvalidPaginationParameter", "description": "start_time is required"}
+        when = when or (lambda o: unix(o["updated_at"]))
         start = int(q["start_time"])
-        items = [o for o in self._visible(list(self.organizations.values())) if unix(o["updated_at"]) >= start]
+        items = sorted(
+            (o for o in self._visible(list(getattr(self, kind).values())) if when(o) >= start),
+            key=lambda o: (when(o), o["id"]),
+        )
         size = int(q.get("per_page", 1000))
         page = items[:size]
-        end_time = unix(page[-1]["updated_at"]) if page else start
-        following = f"{self.url}/api/v2/incremental/organizations.json?per_page={size}&start_time={end_time}"
+        end_time = when(page[-1]) if page else start
+        following = f"{self.url}/api/v2/incremental/{kind}.json?per_page={size}&start_time={end_time}"
+        self.time_exports.append((kind, start))
         return 200, {}, {
-            "organizations": page, "count": len(page), "end_time": end_time, "next_page": following,
+            kind: page, "count": len(page), "end_time": end_time, "next_page": following,
             "end_of_stream": len(items) <= size,
         }  # fmt: skip
 
@@ -313,3 +322,33 @@ def test_oauth_discover_and_the_generator(workspace: Workspace, zendesk_secrets:
     assert "connector: zendesk" in text and "name: tickets" in text and OAUTH_TOKEN not in text
     listed = workspace.cli("plugins", "list")
     assert "zendesk" in listed.stdout
+
+
+def test_windows_split_tickets_and_users_and_each_chain_stops_at_its_end(
+    workspace: Workspace, zendesk_secrets: None
+) -> None:
+    with ZendeskApi(fault_every=4) as api:
+        for i in (3, 50, 77):  # changed now: in the last window, not also in the first
+            api.update_ticket(i, status="solved")
+        api.update("users", 1010, name="Changed")
+        time.sleep(1.2)  # past the export's exclusion window
+        job = _job(
+            workspace, api, "windowed", extra="tables: [{name: tickets}, {name: users}]",
+            options=f", window: 180d, start: {T0}",
+        )  # fmt: skip
+        runs = _runs(workspace, job)
+        windows = -(-(int(time.time()) - T0) // (180 * 86_400))
+        for name, count in (("tickets", 120), ("users", 60)):
+            # every record exactly once across the windows: none of a window read past its end
+            assert runs[name]["rows"] == count and runs[name]["partitions_total"] == windows, name
+        _equal(workspace, "tickets", list(api.tickets.values()))
+        _equal(workspace, "users", list(api.users.values()))
+        starts = {kind: sorted({s for k, s in api.time_exports if k == kind}) for kind in ("tickets", "users")}
+        # each window starts its chain at its own start; the first one's chain stops once its
+        # records pass the window's end: it never follows the export to the changes made now
+        assert starts["tickets"][0] == T0 and starts["users"][0] == T0
+        first_end = T0 + 180 * 86_400
+        late = [s for s in starts["tickets"] if T0 < s < first_end]
+        assert late and max(late) <= T0 + 121 * 600  # the first window's pages, none after its last ticket
+        bad = workspace.cli("check", str(_job(workspace, api, "nostart", options=", window: 30d")), "--json")
+    assert bad.code == 2 and "set `start` too" in bad.stdout + bad.stderr

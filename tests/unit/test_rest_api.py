@@ -266,3 +266,15 @@ def test_int_cursor_options_name_what_is_wrong() -> None:
     ]:
         with pytest.raises(ValidationError, match=re.escape(says)):
             options(bad)
+
+
+def test_a_partitioning_needs_an_end_bound_or_an_end_field() -> None:
+    def options(partitioning: str) -> RestApiOptions:
+        text = f"base_url: http://x\nresources: [{{name: a, path: /a, partitioning: {partitioning}}}]"
+        return RestApiOptions.model_validate(yaml.safe_load(text))
+
+    part = options("{type: time, start_param: start_time, end_field: generated_timestamp, start: 0}")
+    assert part.resources[0].partitioning is not None and part.resources[0].partitioning.end_param is None
+    for bad in ("{type: time, start_param: s, start: 0}", "{type: id_range, start_param: s, end_field: id, start: 0}"):
+        with pytest.raises(ValidationError, match="needs `end_param`"):
+            options(bad)
