@@ -1913,10 +1913,9 @@ def _company_cuit_like(values: list[str]) -> bool:
     """11 digits all starting 20 and none 27 (a woman's CUIT): Peru's company RUCs (20...), which pass
     Argentina's CUIT check, not a column of Argentine people's CUITs (20 men, 27 women, 23, 24)."""
     digits = [_SEPARATORS.sub("", v) for v in values]
-    return (
-        sum(len(d) == 11 and d.startswith("20") for d in digits) >= VALUE_SHARE * len(digits)
-        and sum(d.startswith("27") for d in digits) <= 0.02 * len(digits)
-    )
+    return sum(len(d) == 11 and d.startswith("20") for d in digits) >= VALUE_SHARE * len(digits) and sum(
+        d.startswith("27") for d in digits
+    ) <= 0.02 * len(digits)
 
 
 # on values alone, a column of identity numbers may mix countries and kinds (Stripe's `tax_id.value`,
@@ -1969,6 +1968,7 @@ class _Values:
         self._id_length: float | None = None
         self._unwrapped: _Values | bool | None = None
         self._lengths: pa.Array | None = None
+        self._shares: dict[tuple[str, object], float] = {}  # pattern / literal / length range -> share
 
     def integer_span(self) -> int:
         """max - min of an integer column's sampled values (0 for other types)."""
@@ -1987,15 +1987,22 @@ class _Values:
         """Share of values ``low`` to ``high`` characters long."""
         if not self.count:
             return 0.0
-        lengths = self.lengths()
-        return pc.sum(pc.and_(pc.greater_equal(lengths, low), pc.less_equal(lengths, high))).as_py() / self.count
+        key = ("len", (low, high))
+        if key not in self._shares:
+            lengths = self.lengths()
+            inside = pc.and_(pc.greater_equal(lengths, low), pc.less_equal(lengths, high))
+            self._shares[key] = pc.sum(inside).as_py() / self.count
+        return self._shares[key]
 
     def literal_share(self, text: str, prefix: bool = False) -> float:
         """Share of values containing (or, with ``prefix``, starting with) ``text``: no regex to compile."""
         if not self.count:
             return 0.0
-        found = pc.starts_with(self.text, text) if prefix else pc.match_substring(self.text, text)
-        return pc.sum(found).as_py() / self.count
+        key = ("prefix" if prefix else "literal", text)
+        if key not in self._shares:
+            found = pc.starts_with(self.text, text) if prefix else pc.match_substring(self.text, text)
+            self._shares[key] = pc.sum(found).as_py() / self.count
+        return self._shares[key]
 
     def id_length(self) -> float:
         """Share of values 6 to 48 characters long (computed once per column)."""
@@ -2014,9 +2021,12 @@ class _Values:
         them). With ``need``, gives up with 0.0 as soon as that share can no longer be reached."""
         if not self.count:
             return 0.0
+        if check is None and ("re", pattern) in self._shares:
+            return self._shares[("re", pattern)]
         mask = pc.match_substring_regex(self.text, pattern)
         if check is None:
-            return pc.sum(mask).as_py() / self.count
+            self._shares[("re", pattern)] = pc.sum(mask).as_py() / self.count
+            return self._shares[("re", pattern)]
         n = pc.sum(mask).as_py() or 0
         if not n or n / self.count < need:
             return 0.0
@@ -2715,6 +2725,7 @@ def _address_finding(name: str, values: _Values, distinct: bool) -> Finding | No
     if (
         distinct
         and values.length_share(5, ADDRESS_MAX_LENGTH) >= VALUE_SHARE
+        and values.literal_share(" ") >= VALUE_SHARE
         and values.literal_share("@") < CONTRADICTION_SHARE
         and values.literal_share("://") < CONTRADICTION_SHARE
         and values.share(HOUSE_NUMBER_RE) >= VALUE_SHARE
@@ -2723,7 +2734,11 @@ def _address_finding(name: str, values: _Values, distinct: bool) -> Finding | No
         and values.share(r"\p{L}{3,}") >= VALUE_SHARE
     ):
         return Finding(name, PII, "values", 0.7, "postal_address")
-    if len(pc.unique(values.text)) >= 0.5 * values.count and values.share(DISTINCT_POSTCODE_RE) >= VALUE_SHARE:
+    if (
+        values.length_share(5, 8) >= VALUE_SHARE
+        and len(pc.unique(values.text)) >= 0.5 * values.count
+        and values.share(DISTINCT_POSTCODE_RE) >= VALUE_SHARE
+    ):
         return Finding(name, PII, "values", 0.7, "postal_address")
     return None
 
@@ -2777,6 +2792,8 @@ def _birth_dates(values: _Values) -> bool:
         and years[-1] - years[0] >= BIRTH_SPAN_YEARS
         and years[len(years) // 2] <= this_year - 18
     )
+
+
 MAX_COMPONENTS = 8
 DECODED_SECRET_SHARE = VALUE_SHARE
 
@@ -2790,17 +2807,39 @@ def _second_look(name: str, norm: str, values: _Values) -> Finding | None:
         return None
     if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
         return None
-    if values.share(OBFUSCATED_EMAIL_RE) >= VALUE_SHARE and values.share(r"(?i)\Wat\W") >= VALUE_SHARE:
+    # (a look at the first values in Python first: each Arrow call, a regex's most, costs its setup)
+    head = _sample_texts(values, HEAD_VALUES)
+
+    def likely(test: Callable[[str], bool]) -> bool:
+        return sum(1 for v in head if test(v)) >= HEAD_SHARE * len(head)
+
+    if (
+        likely(lambda v: "at" in v)
+        and values.literal_share("at") >= VALUE_SHARE
+        and values.share(OBFUSCATED_EMAIL_RE) >= VALUE_SHARE
+        and values.share(r"(?i)\Wat\W") >= VALUE_SHARE
+    ):
         return Finding(name, PII, "values", 0.85, "email")
     distinct = len(pc.unique(values.text)) >= PERSON_NAME_ALONE_DISTINCT * values.count
-    if distinct and values.share(PERSON_DIRECTORY_RE) >= VALUE_SHARE:
+    if (
+        distinct
+        and likely(lambda v: "=" in v or v.startswith("arn:"))
+        and values.literal_share("=") + values.literal_share("arn:", prefix=True) >= VALUE_SHARE
+        and values.share(PERSON_DIRECTORY_RE) >= VALUE_SHARE
+    ):
         return Finding(name, PII, "values", 0.85, "online_identifier")
-    if distinct and not ORGANISATION_PLACE.search(norm) and values.share(AT_HANDLE_RE) >= VALUE_SHARE:
+    if (
+        distinct
+        and likely(lambda v: v.startswith("@"))
+        and values.literal_share("@", prefix=True) >= VALUE_SHARE
+        and not ORGANISATION_PLACE.search(norm)
+        and values.share(AT_HANDLE_RE) >= VALUE_SHARE
+    ):
         # (an organisation's handle, GitHub's `company` = `@acme`, is no person's)
         return Finding(name, PII, "values", 0.8, "online_identifier")
-    if values.share(r"^\d{22}$", _cbu_valid) >= VALUE_SHARE:
+    if likely(lambda v: len(v) == 22) and values.share(r"^\d{22}$", _cbu_valid) >= VALUE_SHARE:
         return Finding(name, SENSITIVE, "values", 0.9, "iban")  # AR CBU (two check digits)
-    if distinct and values.share(BSB_ACCOUNT_RE) >= VALUE_SHARE:
+    if distinct and likely(lambda v: v[3:4] == "-") and values.share(BSB_ACCOUNT_RE) >= VALUE_SHARE:
         return Finding(name, SENSITIVE, "values", 0.85, "iban")  # AU BSB and account number
     if LOGIN_COLUMN_NAME.match(norm) and not NAME_OF_A_THING.search(norm):
         found = _login_finding(name, values)
@@ -2808,32 +2847,44 @@ def _second_look(name: str, norm: str, values: _Values) -> Finding | None:
             return found
     if (
         values.has_digit <= 1 - VALUE_SHARE
+        and values.length_share(2, 60) >= VALUE_SHARE
         and len(pc.unique(values.text)) >= NAME_PARTS_DISTINCT * values.count
+        and values.share(NAME_WORDS_RE) >= VALUE_SHARE
+        and _name_evidence(values) >= NAME_WORDS_EVIDENCE
         and values.share(ORGANISATION_RE) < CONTRADICTION_SHARE / 2
     ):
         # given names, family names (`Ó Hadhlairt`, `VARGAS`), `FAMILY, Given`: words that are names
-        shaped = values.share(NAME_WORDS_RE)
-        if shaped >= VALUE_SHARE and _name_evidence(values) >= NAME_WORDS_EVIDENCE:
-            return Finding(name, PII, "values", 0.75, "person_name")
-    found = _address_finding(name, values, distinct)
+        return Finding(name, PII, "values", 0.75, "person_name")
+    found = _address_finding(name, values, distinct) if likely(lambda v: " " in v or 5 <= len(v) <= 8) else None
     if found is not None:
         return found
     if OPAQUE_NAME.match(norm) and _birth_dates(values):
         return Finding(name, PII, "values", 0.7, "date_of_birth")
-    if values.share(HL7_CX_PERSON_RE) >= VALUE_SHARE:
+    if likely(lambda v: "^" in v) and values.share(HL7_CX_PERSON_RE) >= VALUE_SHARE:
         return Finding(name, SENSITIVE, "values", 0.85, "national_id")
     for sep in COMPONENT_SEPARATORS:
-        if values.literal_share(sep) >= VALUE_SHARE:
+        if likely(lambda v, sep=sep: sep in v) and values.literal_share(sep) >= VALUE_SHARE:
             found = _components_finding(name, values, sep)
             if found is not None:
                 return found
-    if values.literal_share('["', prefix=True) + values.literal_share("['", prefix=True) >= VALUE_SHARE:
+    if (
+        likely(lambda v: v.startswith("["))
+        and values.literal_share('["', prefix=True) + values.literal_share("['", prefix=True) >= VALUE_SHARE
+    ):
         found = _json_list_finding(name, values)
         if found is not None:
             return found
-    if values.length_share(8, 100_000) >= VALUE_SHARE and values.share(BASE64_RE) >= VALUE_SHARE:
+    if (
+        likely(lambda v: len(v) >= 8 and len(v) % 4 == 0 and " " not in v)
+        and values.length_share(8, 100_000) >= VALUE_SHARE
+        and values.share(BASE64_RE) >= VALUE_SHARE
+    ):
         return _base64_finding(name, values)
     return None
+
+
+HEAD_VALUES, HEAD_SHARE = 24, 0.5  # the first values that must show a rule's trait before it runs
+NESTED_VALUES = 60  # values of a wrapped column (decoded, split, flattened) looked at again
 
 
 def _sample_texts(values: _Values, limit: int = 2 * CHECK_VALUES) -> list[str]:
@@ -2843,12 +2894,14 @@ def _sample_texts(values: _Values, limit: int = 2 * CHECK_VALUES) -> list[str]:
 def _components_finding(name: str, values: _Values, sep: str) -> Finding | None:
     """A composite field (HL7 v2 `FAMILY^GIVEN^MIDDLE`, `street^^city^state^zip`, XTN phones, EDI):
     each component position looked at as a column of its own."""
-    rows = [v.split(sep) for v in _sample_texts(values)]
+    rows = [v.split(sep) for v in _sample_texts(values, NESTED_VALUES)]
     best: Finding | None = None
     for i in range(min(MAX_COMPONENTS, max(len(r) for r in rows))):
         part = [r[i] for r in rows if len(r) > i and r[i].strip()]
-        if len(part) < max(MIN_VALUES_TO_CONTRADICT, len(rows) // 2):
-            continue
+        if len(part) < max(MIN_VALUES_TO_CONTRADICT, len(rows) // 2) or len(set(part)) < NAME_PARTS_DISTINCT * len(
+            part
+        ):
+            continue  # (a code component, `PRN`, `MR`, a state, repeats: not looked at)
         found = detect_column(name, pa.array(part, pa.string()), _nested=True)
         if found is not None:
             confidence = round(found.confidence * 0.95, 2)
@@ -2859,7 +2912,7 @@ def _components_finding(name: str, values: _Values, sep: str) -> Finding | None:
 def _json_list_finding(name: str, values: _Values) -> Finding | None:
     """A JSON list of strings per value (`["Ana Lima", "Joe Bloggs"]`): the elements looked at."""
     items: list[str] = []
-    for text in _sample_texts(values):
+    for text in _sample_texts(values, NESTED_VALUES):
         try:
             parsed = json.loads(text)
         except ValueError:
@@ -2903,15 +2956,17 @@ def _decoded_secret(value: str) -> bool:
 
 def _base64_finding(name: str, values: _Values) -> Finding | None:
     """A column of base64 (Kubernetes secrets, encoded configuration): the decoded text looked at."""
-    decoded = [_decode_base64(v) for v in _sample_texts(values)]
+    decoded = [_decode_base64(v) for v in _sample_texts(values, NESTED_VALUES)]
     texts = [d for d in decoded if d is not None]
     if len(texts) < VALUE_SHARE * len(decoded):
         return None  # binary data (images, digests), not text
+    if sum(_decoded_secret(t) for t in texts) >= DECODED_SECRET_SHARE * len(texts):
+        return Finding(name, CREDENTIAL, "values", 0.85, "credential")
+    if sum(t.lstrip()[:1] in ("{", "[", "<") for t in texts) >= CONTRADICTION_SHARE * len(texts):
+        return None  # encoded JSON or markup (API cursors, configuration): not looked into
     found = detect_column(name, pa.array(texts, pa.string()), _nested=True)
     if found is not None:
         return Finding(name, found.label, "values", found.confidence, found.detector)
-    if sum(_decoded_secret(t) for t in texts) >= DECODED_SECRET_SHARE * len(texts):
-        return Finding(name, CREDENTIAL, "values", 0.85, "credential")
     return None
 
 
