@@ -142,6 +142,9 @@ class GoogleSheetsReader(DataReader):
                 rate_limiter=limiter,
                 timeout=cfg.timeout_seconds,
                 source_name="google_sheets",
+                # Drive (and older Google APIs) answer a per-minute quota with 403, not 429
+                throttle_codes=("rateLimitExceeded", "userRateLimitExceeded"),
+                rate_limit_codes=("dailyLimitExceeded",),
             )
         return self._client
 

@@ -15,10 +15,12 @@ One client, one set of rules for every HTTP API source:
     - 403 that is a rate limit, not a refusal (GitHub's secondary limits, Salesforce's
       ``REQUEST_LIMIT_EXCEEDED``): a ``Retry-After`` header, ``X-RateLimit-Remaining: 0``, or an
       error code of the body among ``rate_limit_codes`` (``errorCode``/``error_code``/``code``/
-      ``error``, of the body or of its first error). With a wait time (``Retry-After``, a reset
-      header) it waits and retries like a 429; without one (a daily limit used up) it is
-      ``HttpUnavailable`` at once, saying the API's request limit is exhausted: the engine retries
-      the partition later, the client never loops on it and never asks for a new credential;
+      ``error``/``reason``, of the body or of its errors). With a wait time (``Retry-After``, a
+      reset header), or a code among ``throttle_codes`` (a short-term limit: Google's
+      ``userRateLimitExceeded``), it waits (else backs off) and retries like a 429; without one (a
+      daily limit used up) it is ``HttpUnavailable`` at once, saying the API's request limit is
+      exhausted: the engine retries the partition later, the client never loops on it and never
+      asks for a new credential;
     - 401/403: ``auth.refresh(client)`` is asked once for new credentials (an expired OAuth token);
       if it has none, or the request still fails, ``AuthFailed`` (a ``SourceError``: no retry);
     - any other 4xx: ``HttpError`` (a ``SourceError``) at once.
@@ -478,10 +480,12 @@ class HttpClient:
         headers: dict[str, str] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rate_limit_codes: Iterable[str] = (),
+        throttle_codes: Iterable[str] = (),
         follow_redirects: bool = True,
     ) -> None:
         self.base_url = str(base_url).rstrip("/")
         self.rate_limit_codes = frozenset(rate_limit_codes)
+        self.throttle_codes = frozenset(throttle_codes)
         self.auth = auth or Auth()
         self.retry = retry or RetrySettings()
         self.rate_limiter = rate_limiter
@@ -576,7 +580,7 @@ class HttpClient:
             limited = status == 429 or (status == 403 and verdict is None and self.rate_limit_reason(response))
             if limited:
                 wait = self._retry_after(response)
-                if status == 403 and wait is None:
+                if status == 403 and wait is None and not self.throttle_codes & error_codes(response):
                     # a limit with no time to wait for (a daily quota used up): the partition is
                     # retried later by the engine; asking again now would only spend more calls
                     reason = self.rate_limit_reason(response)
@@ -627,8 +631,8 @@ class HttpClient:
         for name in ("X-RateLimit-Remaining", "RateLimit-Remaining"):
             if response.headers.get(name, "").strip() == "0":
                 return f"{name}: 0"
-        if self.rate_limit_codes:
-            found = sorted(self.rate_limit_codes & error_codes(response))
+        if self.rate_limit_codes or self.throttle_codes:
+            found = sorted((self.rate_limit_codes | self.throttle_codes) & error_codes(response))
             if found:
                 return found[0]
         return None
@@ -716,8 +720,9 @@ class HttpClient:
 
 
 def error_codes(response: httpx.Response) -> set[str]:
-    """The error codes an error body names: `errorCode`, `error_code`, `code` or a string `error`,
-    of the body, of its `error` object, or of its (first few) errors in a list."""
+    """The error codes an error body names: `errorCode`, `error_code`, `code`, `reason` or a string
+    `error`, of the body, of its `error` object, or of its (first few) errors in a list (also
+    `error.errors`, Google's shape)."""
     try:
         body = response.json()
     except ValueError:
@@ -731,13 +736,16 @@ def error_codes(response: httpx.Response) -> set[str]:
             inner = body.get(key)
             if isinstance(inner, dict):
                 candidates.append(inner)
+                nested = inner.get("errors")
+                if isinstance(nested, list):
+                    candidates.extend(nested[:5])
             elif isinstance(inner, list):
                 candidates.extend(inner[:5])
     codes = set()
     for item in candidates:
         if not isinstance(item, dict):
             continue
-        for key in ("errorCode", "error_code", "code", "error"):
+        for key in ("errorCode", "error_code", "code", "reason", "error"):
             value = item.get(key)
             if isinstance(value, str) and value:
                 codes.add(value)

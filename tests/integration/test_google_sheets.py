@@ -83,6 +83,7 @@ class GoogleServer:
         self.served: Counter[str] = Counter()
         self.data_requests = 0
         self.queries: list[dict[str, str]] = []
+        self.drive_limits: list[str] = []  # reasons of 403 usage limits Drive answers first, in turn
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -173,6 +174,12 @@ class GoogleServer:
                 return self._error(503, "The service is currently unavailable.", "UNAVAILABLE")
             self.queries.append({"path": unquote(url.path), **query})
             if m := re.fullmatch(r"/drive/v3/files/([\w-]+)/export", url.path):
+                if self.drive_limits:  # Drive's quotas: 403 with a usageLimits reason, no Retry-After
+                    reason = self.drive_limits.pop(0)
+                    self.served[f"403 {reason}"] += 1
+                    error = {"code": 403, "message": "Rate Limit Exceeded", "errors": [
+                        {"domain": "usageLimits", "reason": reason, "message": "Rate Limit Exceeded"}]}  # fmt: skip
+                    return 403, {}, json.dumps({"error": error}).encode()
                 if scope != DRIVE_SCOPE:
                     return self._error(403, "Request had insufficient authentication scopes.", "PERMISSION_DENIED")
                 if m.group(1) not in self.files:
@@ -397,6 +404,26 @@ def test_drive_file_exported_as_csv(workspace: Workspace, key_env: Any) -> None:
         ],
         key=lambda r: str(r["code"]),
     )  # fmt: skip
+
+
+def test_drive_usage_limit_403s_back_off_and_a_daily_limit_fails_as_transient(
+    workspace: Workspace, key_env: Any
+) -> None:
+    with GoogleServer({}, files={"1AbCdEfDriveFileId": "code,amount\n1,2\n3,4\n"}) as server:
+        key_env(server)
+        job = _job(workspace, server, "{name: 1AbCdEfDriveFileId, object: budget}", "drive: true")
+        server.drive_limits = ["userRateLimitExceeded", "rateLimitExceeded", "userRateLimitExceeded"]
+        result = workspace.cli("run", str(job), "--json")
+        assert result.code == 0, result.stdout + result.stderr
+        assert server.served["403 userRateLimitExceeded"] == 2 and server.served["403 rateLimitExceeded"] == 1
+        tokens = len(server.token_requests)  # a usage limit asks for no new token
+        server.drive_limits = ["dailyLimitExceeded"] * 5
+        daily = workspace.cli("run", str(job), "--json")
+        assert server.served["403 dailyLimitExceeded"] == 1 and len(server.token_requests) == tokens  # no loop
+    assert workspace.read("gs.budget").num_rows == 2
+    output = daily.stdout + daily.stderr
+    assert daily.code == 2 and "the API's request limit is exhausted (dailyLimitExceeded" in output
+    assert "check the credential" not in output
 
 
 def test_wrong_key_fails_fast_without_showing_it(workspace: Workspace, key_env: Any) -> None:

@@ -241,6 +241,8 @@ def test_a_403_is_a_rate_limit_by_its_headers_or_a_declared_error_code() -> None
     assert error_codes(answer({"error": {"code": "rate_limited", "message": "x"}})) == {"rate_limited"}
     assert error_codes(answer({"errors": [{"code": "A"}, {"error_code": "B"}], "error": "C"})) == {"A", "B", "C"}
     assert error_codes(httpx.Response(403, text="<html>Forbidden</html>")) == set()
+    google = {"error": {"code": 403, "errors": [{"domain": "usageLimits", "reason": "userRateLimitExceeded"}]}}
+    assert "userRateLimitExceeded" in error_codes(answer(google))
     with HttpClient("http://127.0.0.1:9", rate_limit_codes=["REQUEST_LIMIT_EXCEEDED"]) as client:
         assert client.rate_limit_reason(answer(salesforce)) == "REQUEST_LIMIT_EXCEEDED"
         assert client.rate_limit_reason(answer({}, **{"Retry-After": "30"})) == "Retry-After"
