@@ -575,7 +575,7 @@ AMBIGUOUS_SOMEONES_NAME = re.compile(
     r"|next_of_kin|emergency_contact|witness|referee|sponsor|dependant|dependent)$"
 )
 # `account_owner`, `card_holder_name`: the person who holds a thing
-PERSON_ROLE_END = re.compile(r"_(?:owner|holder)(?:_name)?$")
+PERSON_ROLE_END = re.compile(r"_(?:owner|holder)(?:_name)?$|(?:^|_)account_name$")
 NAME_OF_A_THING = _words(
     "title",
     "titles",
@@ -1401,6 +1401,7 @@ def _entropy(value: str) -> float:
 
 
 _FERNET = re.compile(r"^[A-Za-z0-9_-]{43}=$")
+FERNET_URLSAFE_SHARE = 0.3  # 32 random bytes in base64url: 3 in 4 keys have a `-` or `_`
 _AWS_SECRET = re.compile(r"^[A-Za-z0-9+/]{40}$")
 _DJANGO_KEY = re.compile(r"^(django-insecure-)?[a-z0-9!@#$%^&*(_=+)-]{50}$")
 
@@ -2281,6 +2282,13 @@ def _value_share(detector: str, values: _Values, name_matched: bool, random_toke
     if detector == "credential":
         check = _known_secret if random_tokens or name_matched else _known_prefixed_secret
         known = values.share(SECRET_PREFIX_RE, check, 0.0 if name_matched else VALUE_SHARE)
+        if (
+            known >= VALUE_SHARE
+            and not name_matched
+            and values.share(_FERNET.pattern) >= VALUE_SHARE
+            and values.literal_share("-") + values.literal_share("_") < FERNET_URLSAFE_SHARE
+        ):
+            known = 0.0  # 43 characters and `=` without `-` or `_`: a base64 SHA-256 digest as likely
         if name_matched:
             return max(known, values.share_where(_high_entropy))
         if (
@@ -2574,8 +2582,8 @@ def detect_column(
             best = _better(best, Finding(name, label, "values", round(VALUE_ONLY[detector] * share, 2), detector))
     if (best is None or best.reason == "name") and values is not None and HANDLE_NAME.search(norm):
         best = _better_or_none(best, _handle_finding(name, norm, values))
-    if best is None and values is not None and values.count >= MIN_VALUES_TO_CONTRADICT and not _nested:
-        best = _second_look(name, norm, values)
+    if best is None and values is not None and values.count >= MIN_VALUES_TO_CONTRADICT:
+        best = _second_look(name, norm, values, unwrap=not _nested)
     if best is None and (hl7 := HL7_PERSON_FIELDS.get(norm)) is not None:
         best = Finding(name, hl7[0], "name", 0.8, hl7[1])
     return best
@@ -2663,6 +2671,8 @@ def _login_finding(name: str, values: _Values) -> Finding | None:
         return None
     if values.share(r"^[0-9a-fA-F-]+$|^[\d._-]+$") >= CONTRADICTION_SHARE:
         return None  # numbers, hex ids, UUIDs
+    if values.literal_share(" ") > VALUE_SHARE or values.share(ORGANISATION_RE) >= CONTRADICTION_SHARE / 2:
+        return None  # display names (the person-name rules' to judge) or organisations, not logins
     share = values.share(LOGIN_SHAPE_RE, _login_value)
     if share < LOGIN_NAME_SHARE:
         return None
@@ -2696,8 +2706,12 @@ _ADDRESS_WORDS = (
     "|veien|gata|katu|tie|straat|laan|plein|sokak|sokagi|cadde|caddesi|mahallesi|ulitsa|prospekt|prospekti"
     "|kucesi|kuc|kuchasi|pr|rayonu|ray|seheri|kendi|qesebesi|odos|leoforos|s/n|sin numero|barangay|brgy|purok"
     "|sitio|phase|sector|colonia|col|fraccionamiento|manzana|mz|bairro|lote|piso|andar|dpto|depto|oficina"
+    "|cl|dg|tv|cll|plac|aleja|al|os|gully|artery|fpo|apo|dpo|usns|uss|usnv|usnh|psc|cmr"
 )
-ADDRESS_WORD_RE = r"(?i)(^|[\s,.#/-])(" + _ADDRESS_WORDS + r")(\.|,|\s|$)"
+ADDRESS_WORD_RE = (
+    r"(?i)(^|[\s,.#/-])(" + _ADDRESS_WORDS + r")(\.|,|\s|$)"
+    r"|(?i)\p{L}(straße|strasse|str\.|weg|ring|gasse|allee|platz|damm|vej|gade|gatan|vägen|veien|straat|laan)[\s,]"
+)
 HOUSE_NUMBER_RE = r"(^|[\s,#/])\d{1,6}[A-Za-z]?([\s,./-]|$)|(?i)\bs/n\b"
 # postcodes with a shape of their own: IE Eircode, UK, CA (routing letters that exist)
 DISTINCT_POSTCODE_RE = (
@@ -2710,8 +2724,8 @@ ADDRESS_MAX_LENGTH = 160
 # a house number and a capitalised street name, either way round (`84 Hackett Close`, `Skalinska 6a`,
 # `Demetrova 8a/7, 10000 Zagreb`): counted with the street words, when half the values have one
 ADDRESS_SHAPE_RE = (
-    r"^\d{1,6}[A-Za-z]?,? \p{Lu}[\p{L}'.-]*( [\p{L}'.-]+){1,3}(,|$)"
-    r"|^\p{Lu}[\p{L}'.-]+( [\p{L}'.-]+){0,3} \d{1,4}[a-z]?(/\d{1,4})?(,|$)"
+    r"^\d{1,6}[A-Za-z]?,? \p{Lu}[\p{L}'.-]*( [\p{L}'.-]+){1,3}(,|\n|$)"
+    r"|^\p{L}[\p{L}'.-]+( [\p{L}'.-]+){0,3} \d{1,4}[a-z]?(/\d{1,4})?(,|\n|$)"
 )
 ADDRESS_WORD_SHARE = 0.5
 
@@ -2798,7 +2812,7 @@ MAX_COMPONENTS = 8
 DECODED_SECRET_SHARE = VALUE_SHARE
 
 
-def _second_look(name: str, norm: str, values: _Values) -> Finding | None:
+def _second_look(name: str, norm: str, values: _Values, unwrap: bool = True) -> Finding | None:
     """Values that wrap PII (composite HL7/EDI fields, JSON lists, base64) or disguise it (obfuscated
     e-mails, directory entries, ARNs, `@handles`): looked at only when nothing else matched."""
     if pa.types.is_date(values.type) or pa.types.is_timestamp(values.type) or pa.types.is_integer(values.type):
@@ -2847,6 +2861,8 @@ def _second_look(name: str, norm: str, values: _Values) -> Finding | None:
             return found
     if (
         values.has_digit <= 1 - VALUE_SHARE
+        and (not NAME_OF_A_THING.search(norm) or PERSON_ROLE_END.search(norm))
+        and not ID_LIKE_NAME.search(norm)
         and values.length_share(2, 60) >= VALUE_SHARE
         and len(pc.unique(values.text)) >= NAME_PARTS_DISTINCT * values.count
         and values.share(NAME_WORDS_RE) >= VALUE_SHARE
@@ -2862,6 +2878,8 @@ def _second_look(name: str, norm: str, values: _Values) -> Finding | None:
         return Finding(name, PII, "values", 0.7, "date_of_birth")
     if likely(lambda v: "^" in v) and values.share(HL7_CX_PERSON_RE) >= VALUE_SHARE:
         return Finding(name, SENSITIVE, "values", 0.85, "national_id")
+    if not unwrap:
+        return None  # (values taken out of a wrapper are not unwrapped again)
     for sep in COMPONENT_SEPARATORS:
         if likely(lambda v, sep=sep: sep in v) and values.literal_share(sep) >= VALUE_SHARE:
             found = _components_finding(name, values, sep)

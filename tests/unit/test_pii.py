@@ -845,12 +845,15 @@ def test_card_and_account_keys_are_not_numbers() -> None:
     assert detect_column("credit_card_number", _array([_luhn_complete("4", 16) for _ in range(20)])) is not None
 
 
-def test_account_number_is_a_bank_account_only_next_to_bank_columns() -> None:
+def test_account_number_is_a_bank_account_next_to_bank_columns_or_with_account_digits() -> None:
     accounts = [_digits(rng.randint(9, 14)) for _ in range(20)]
-    alone = pa.table({"account_number": _array(accounts), "name": _array(["Acme"] * 20)})
-    assert "account_number" not in detect(alone)
     banked = pa.table({"account_number": _array(accounts), "bank_name": _array(["Chase"] * 20)})
     assert detect(banked)["account_number"].detector == "iban"
+    # alone, the values decide (set 4: Gusto, Plaid, KeyPay): digits are an account's, a code is a customer's
+    alone = pa.table({"account_number": _array(accounts), "name": _array(["Acme"] * 20)})
+    assert detect(alone)["account_number"].detector == "iban"
+    codes = pa.table({"account_number": _array([f"CUST-{_digits(6)}" for _ in range(20)])})
+    assert "account_number" not in detect(codes)
 
 
 def _bare(value: str) -> str:
