@@ -16,15 +16,17 @@ import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 import structlog
 from open_data_contract_standard.model import OpenDataContractStandard, SchemaProperty
 from pydantic import ValidationError
 
 from dativo_workers.config.yamlio import LoadedYaml, format_key_path, load_yaml
 from dativo_workers.errors import ConfigError
+
+if TYPE_CHECKING:
+    import jsonschema
 
 log = structlog.get_logger("dativo.asset")
 
@@ -240,7 +242,11 @@ def _fmt(loc: tuple[Any, ...]) -> str:
 
 @functools.cache
 def _odcs_validator() -> jsonschema.protocols.Validator:
-    """The JSON schema shipped with the official ODCS package: strict about unknown keys."""
+    """The JSON schema shipped with the official ODCS package: strict about unknown keys.
+    jsonschema is imported here, when the first contract is validated (not by every command that
+    imports the asset model)."""
+    import jsonschema
+
     schema = json.loads(resources.files("open_data_contract_standard").joinpath("schema.json").read_text())
     _require_logical_type_in_conditionals(schema)
     return jsonschema.validators.validator_for(schema)(schema)

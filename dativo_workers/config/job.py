@@ -471,9 +471,9 @@ def _declared_objects(job: LoadedJob) -> dict[str, Any]:
     source = job.config.source
     if source.connector is None:
         return {}
-    from dativo_workers.plugins.manager import installed_plugins
+    from dativo_workers.plugins.manager import find_reader
 
-    cls = next((p.cls for p in installed_plugins() if p.kind == "reader" and p.name == source.connector), None)
+    cls = find_reader(source.connector)
     declared = cls.declared_objects(dict(source.options)) if cls is not None else None
     return {obj.name: obj for obj in declared or []}
 

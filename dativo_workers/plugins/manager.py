@@ -12,7 +12,7 @@ import importlib.util
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any, NoReturn, TypeVar
@@ -58,12 +58,23 @@ class _Registry:
     pm: pluggy.PluginManager
     packages: dict[int, tuple[str, str]]  # id(plugin module) -> (distribution, version)
     broken: list[BrokenPlugin]
+    loaded: set[str] = field(default_factory=set)  # entry point names tried (loaded or broken)
+
+
+@dataclass(frozen=True)
+class _EntryPoint:
+    entry_point: importlib.metadata.EntryPoint
+    package: str
+    version: str
+
+
+_load_lock = threading.RLock()
 
 
 @functools.cache
-def _registry() -> _Registry:
-    registry = _Registry(pluggy.PluginManager(hookspecs.PROJECT_NAME), {}, [])
-    registry.pm.add_hookspecs(hookspecs)
+def _entry_points() -> tuple[_EntryPoint, ...]:
+    """The `dativo` entry points of every installed package, in discovery order, none imported."""
+    found: list[_EntryPoint] = []
     for dist in importlib.metadata.distributions():
         # entry_points.txt first: parsing every installed package's METADATA (hundreds in a venv)
         # costs a fifth of a second at each start, and only the `dativo` group's packages need it
@@ -71,18 +82,81 @@ def _registry() -> _Registry:
         if not entry_points:
             continue
         package, version = dist.metadata["Name"], dist.version
-        for ep in entry_points:
-            if registry.pm.get_plugin(ep.name) is not None:  # the same distribution seen twice on sys.path
-                continue
-            try:
-                plugin = ep.load()
-                registry.pm.register(plugin, name=ep.name)
-            except Exception as exc:
-                error = f"{type(exc).__name__}: {exc}"
-                registry.broken.append(BrokenPlugin(f"{ep.name} = {ep.value}", package, version, error))
-                continue
-            registry.packages[id(plugin)] = (package, version)
+        found += [_EntryPoint(ep, package, version) for ep in entry_points]
+    return tuple(found)
+
+
+@functools.cache
+def _plugins() -> _Registry:
+    """The plugin manager, holding the entry points loaded so far (see ``_load``)."""
+    registry = _Registry(pluggy.PluginManager(hookspecs.PROJECT_NAME), {}, [])
+    registry.pm.add_hookspecs(hookspecs)
     return registry
+
+
+def _load(found: _EntryPoint) -> Any:
+    """Import and register one entry point (once); its module, or None when it failed to load."""
+    registry, ep = _plugins(), found.entry_point
+    with _load_lock:
+        if ep.name in registry.loaded:
+            return registry.pm.get_plugin(ep.name)
+        registry.loaded.add(ep.name)  # the same distribution seen twice on sys.path: the first wins
+        try:
+            plugin = ep.load()
+            registry.pm.register(plugin, name=ep.name)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            registry.broken.append(BrokenPlugin(f"{ep.name} = {ep.value}", found.package, found.version, error))
+            return None
+        registry.packages[id(plugin)] = (found.package, found.version)
+        return plugin
+
+
+@functools.cache
+def _registry() -> _Registry:
+    """Every entry point loaded (listing plugins, secret providers, an unknown connector)."""
+    for found in _entry_points():
+        _load(found)
+    return _plugins()
+
+
+def _likely_first(name: str) -> list[_EntryPoint]:
+    """The entry points in the order to look for the connector ``name``: one named after it, then
+    packages with a module named after it (``dativo_plugins.sql`` has ``postgres.py``,
+    ``dativo_plugins.files`` has ``csv_reader.py``), then the rest in discovery order. Only the
+    order depends on names: a reader is found by what the loaded plugin returns."""
+    ranked: list[tuple[int, int, _EntryPoint]] = []
+    for index, found in enumerate(_entry_points()):
+        ep = found.entry_point
+        rank = 0 if ep.name == name else 1 if _has_module_named(ep.module, name) else 2
+        ranked.append((rank, index, found))
+    return [found for _, _, found in sorted(ranked, key=lambda item: item[:2])]
+
+
+def _has_module_named(module: str, name: str) -> bool:
+    """Whether the package ``module`` has a module file starting with ``name``, found without
+    importing the package (only its parent, whose ``__init__`` a plugin namespace keeps small)."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return False
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        try:
+            if any(child.name.startswith(name) and child.suffix == ".py" for child in Path(location).iterdir()):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def _provided(plugin: Any, hook: str) -> list[type]:
+    """The classes a loaded plugin's hook returns; [] when it has none or the hook fails (the
+    failure is recorded when every plugin is listed)."""
+    impl = getattr(plugin, hook, None)
+    try:
+        return list((impl() if impl else None) or [])
+    except Exception:
+        return []
 
 
 def plugin_manager() -> pluggy.PluginManager:
@@ -132,7 +206,23 @@ def _not_installed(kind: str, name: str, key: str, known: list[str], hint: str) 
     return ConfigError(message)
 
 
+def find_reader(name: str) -> type[DataReader] | None:
+    """The reader class named ``name``, importing only the plugins needed to find it (a run
+    imports one plugin, not every connector's HTTP client and models); None if no plugin has it."""
+    if not name:
+        return None
+    for found in _likely_first(name):
+        plugin = _load(found)
+        for cls in _provided(plugin, "dativo_readers") if plugin is not None else []:
+            if plugin_name(cls) == name and api_mismatch(cls) is None:
+                return cls
+    return None
+
+
 def reader_class(name: str) -> type[DataReader]:
+    cls = find_reader(name)
+    if cls is not None:
+        return cls
     readers = {p.name: p.cls for p in installed_plugins() if p.kind == "reader"}
     if name not in readers:
         hint = "install the package that provides it, or use `source.reader: {type: plugin, plugin_path: ...}`"

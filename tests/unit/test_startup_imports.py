@@ -7,8 +7,10 @@ assert the import set instead (docs/performance.md, Start-up, has the measured t
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -89,3 +91,99 @@ def test_secrets_package_is_lazy_and_keeps_its_names() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "no attribute 'no_such_name'" in proc.stdout
+
+
+RUN_PROBE = """
+import atexit, json, sys
+atexit.register(lambda: sys.__stderr__.write("\\nMODULES " + json.dumps(sorted(sys.modules)) + "\\n"))
+sys.argv = ["dativo", *json.loads(sys.argv[1])]
+from dativo_workers.cli import main
+main()
+"""
+
+
+def _process(workspace: Any, *args: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    proc = subprocess.run(
+        [sys.executable, "-c", RUN_PROBE, json.dumps(list(args))],
+        cwd=workspace.root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "DATIVO_RUNNER_CONFIG": str(workspace.runner_file)},
+    )
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("MODULES ")]
+    assert lines, proc.stderr[-3000:]
+    return proc, set(json.loads(lines[-1].removeprefix("MODULES ")))
+
+
+def _csv_job(workspace: Any, connector: str = "csv") -> Any:
+    workspace.write("data/a.csv", "id,name\n1,Ana\n2,Bo\n")
+    return workspace.job(
+        "job.yaml",
+        f"""
+        tenant_id: acme
+        name: small
+        source:
+          connector: {connector}
+          files:
+            - path: data/a.csv
+        target:
+          connector: iceberg
+          catalog: default
+          namespace: raw
+          table: small
+        """,
+    )
+
+
+def test_small_run_imports_only_the_plugin_of_its_connector(workspace: Any) -> None:
+    """A csv job loads the entry point that provides `csv` and no other connector (their HTTP
+    clients and models cost ~0.05-0.1 s at each start); the run itself is unchanged."""
+    job = _csv_job(workspace)
+    proc, modules = _process(workspace, "run", str(job), "--workers", "1", "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary["state"] == "committed" and summary["rows"] == 2
+    plugins = {name.split(".")[1] for name in modules if name.startswith("dativo_plugins.")}
+    assert plugins == {"files"}
+
+
+def test_unknown_connector_still_lists_every_installed_reader(workspace: Any) -> None:
+    """A connector no plugin provides falls back to loading every entry point: the error lists
+    them all, as before."""
+    job = _csv_job(workspace, connector="no_such_reader")
+    proc, modules = _process(workspace, "run", str(job), "--workers", "1")
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    message = proc.stdout + proc.stderr
+    assert "no reader named 'no_such_reader'" in message
+    for name in ("csv", "jsonl", "parquet", "postgres", "mysql", "stripe", "rest_api"):
+        assert name in message.split("installed:", 1)[1]
+    assert {"dativo_plugins.sql", "dativo_plugins.stripe"} <= modules
+
+
+def test_find_reader_loads_the_likely_plugin_first() -> None:
+    """The entry point named after the connector, or whose package has a module named after it,
+    is tried first; the class comes from what the loaded plugin returns."""
+    code = (
+        "import sys\n"
+        "from dativo_workers.plugins.manager import find_reader, installed_plugins\n"
+        "assert find_reader('postgres').__module__ == 'dativo_plugins.sql.postgres'\n"
+        "assert 'dativo_plugins.stripe' not in sys.modules and 'dativo_plugins.files' not in sys.modules\n"
+        "assert find_reader('jsonl').name == 'jsonl' and find_reader('nope') is None\n"
+        "names = {(p.kind, p.name) for p in installed_plugins()}\n"
+        "assert {('reader', 'csv'), ('reader', 'stripe'), ('writer', 'parquet')} <= names, names\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_asset_model_imports_jsonschema_only_to_validate_a_contract() -> None:
+    code = (
+        "import sys\n"
+        "import dativo_workers.config.asset as asset\n"
+        "assert 'jsonschema' not in sys.modules\n"
+        "asset._odcs_validator()\n"
+        "assert 'jsonschema' in sys.modules\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-3000:]
