@@ -1680,6 +1680,7 @@ IDENTIFIER_RULES: dict[str, list[ValueRule]] = {
     "passport": [ValueRule(r"(?i)^[A-Z0-9]{6,10}$", alone=False)],
     "drivers_license": [
         ValueRule(r"^[A-Z9]{5}\d{6}[A-Z9]{2}\d[A-Z]{2}$", _uk_driving_licence),  # GB DVLA
+        ValueRule(r"^[A-Z]{1,3}-\d{6} \d$"),  # PT carta de condução (district, number, check digit)
         ValueRule(r"(?i)^[A-Z0-9][A-Z0-9 *-]{3,20}[A-Z0-9]$", alone=False),
     ],
     "payment_card": [
@@ -2871,7 +2872,9 @@ def _second_look(name: str, norm: str, values: _Values, unwrap: bool = True) -> 
     ):
         # given names, family names (`Ó Hadhlairt`, `VARGAS`), `FAMILY, Given`: words that are names
         return Finding(name, PII, "values", 0.75, "person_name")
-    found = _address_finding(name, values, distinct) if likely(lambda v: " " in v or 5 <= len(v) <= 8) else None
+    found = None
+    if not ORGANISATION_PLACE.search(norm) and likely(lambda v: " " in v or 5 <= len(v) <= 8):
+        found = _address_finding(name, values, distinct)  # (not an office's or a warehouse's address)
     if found is not None:
         return found
     if OPAQUE_NAME.match(norm) and _birth_dates(values):

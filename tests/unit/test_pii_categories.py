@@ -326,3 +326,12 @@ def test_dates_of_death_by_name() -> None:
     deaths = [int((dt.date(2015, 1, 1) + dt.timedelta(days=rng.randint(0, 3000))).strftime("%Y%m%d")) for _ in range(N)]
     for name in ("BENE_DEATH_DT", "death_date", "deceased_date", "DT_DEATH"):
         assert _label(name, deaths, pa.int64()) == PII, name
+
+
+def test_portuguese_driving_licences_on_values() -> None:
+    districts = ["L", "P", "BR", "C", "AV", "FA", "SE", "VC"]
+    licences = [f"{rng.choice(districts)}-{rng.randint(0, 999999):06d} {rng.randint(0, 9)}" for _ in range(N)]
+    assert _label("f11", licences) == SENSITIVE
+    assert (
+        _label("f12", [f"{rng.choice(districts)}-{rng.randint(0, 999999):06d}" for _ in range(N)]) is None
+    )  # no check
