@@ -2767,7 +2767,8 @@ OPAQUE_NAME = re.compile(
 )
 BIRTH_YEARS_MIN = 1900
 BIRTH_AGE_MIN = 5  # no one born in the last five years has records of their own
-BIRTH_SPAN_YEARS = 15  # birth dates of a population spread over decades; event dates do not
+BIRTH_SPAN_YEARS = 25  # birth dates of a population spread over decades; event dates do not
+BIRTH_MEDIAN_AGE = 25  # half the people older than 25: hire or contract dates of 30 years are younger
 _DATE_TEXT_RE = (
     r"^((19|20)\d\d)[-/.]?[01]\d[-/.]?[0-3]\d$|^[0-3]?\d[-/.][01]?\d[-/.]((19|20)\d\d)$"
     r"|^[01]?\d[-/.][0-3]?\d[-/.]((19|20)\d\d)$"
@@ -2776,8 +2777,8 @@ _YEAR = re.compile(r"(?:^|\D)((?:19|20)\d\d)(?:\D|$)|^((?:19|20)\d\d)")
 
 
 def _birth_dates(values: _Values) -> bool:
-    """Dates without a time of day, nearly all different, spread over decades, all between 1900 and five
-    years ago, half of them before the year 18 years ago: a population's dates of birth."""
+    """Dates without a time of day, nearly all different, spread over 25 years or more, all between 1900
+    and five years ago, half of them 25 years ago or earlier: a population's dates of birth."""
     t = values.type
     if values.count < 20:
         return False
@@ -2805,7 +2806,7 @@ def _birth_dates(values: _Values) -> bool:
         years[0] >= BIRTH_YEARS_MIN
         and years[-1] <= this_year - BIRTH_AGE_MIN
         and years[-1] - years[0] >= BIRTH_SPAN_YEARS
-        and years[len(years) // 2] <= this_year - 18
+        and years[len(years) // 2] <= this_year - BIRTH_MEDIAN_AGE
     )
 
 

@@ -335,3 +335,8 @@ def test_portuguese_driving_licences_on_values() -> None:
     assert (
         _label("f12", [f"{rng.choice(districts)}-{rng.randint(0, 999999):06d}" for _ in range(N)]) is None
     )  # no check
+
+
+def test_hire_dates_of_three_decades_are_no_birth_dates() -> None:
+    hires = [dt.date(1988, 1, 1) + dt.timedelta(days=rng.randint(0, 13000)) for _ in range(N)]
+    assert _label("col_21", hires, pa.date32()) is None
