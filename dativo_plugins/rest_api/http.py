@@ -580,7 +580,7 @@ class HttpClient:
             limited = status == 429 or (status == 403 and verdict is None and self.rate_limit_reason(response))
             if limited:
                 wait = self._retry_after(response)
-                if status == 403 and wait is None and not self.throttle_codes & error_codes(response):
+                if status == 403 and wait is None and not self.short_limit(response):
                     # a limit with no time to wait for (a daily quota used up): the partition is
                     # retried later by the engine; asking again now would only spend more calls
                     reason = self.rate_limit_reason(response)
@@ -623,6 +623,11 @@ class HttpClient:
         """True/False: retry this error response (with backoff) or not, whatever its status;
         None: the module's rules."""
         return None
+
+    def short_limit(self, response: httpx.Response) -> bool:
+        """A rate-limit 403 without a wait time is a short-term limit (backed off and retried like
+        a 429) rather than a used-up quota: its code is among ``throttle_codes``."""
+        return bool(self.throttle_codes & error_codes(response))
 
     def rate_limit_reason(self, response: httpx.Response) -> str | None:
         """Why a 403 is a rate limit rather than a refusal (None: it is not one)."""

@@ -17,6 +17,7 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import urlparse
 
+import httpx
 import pyarrow as pa
 import pyarrow.csv as pacsv
 from pydantic import Field, SecretStr, ValidationError
@@ -43,6 +44,15 @@ BULK_DONE, BULK_FAILED = "JobComplete", ("Failed", "Aborted")
 
 # error codes of a 403 that mean "the org's API request limit is used up", not a refusal
 RATE_LIMIT_CODES = ("REQUEST_LIMIT_EXCEEDED",)
+
+
+class SalesforceHttp(HttpClient):
+    """REQUEST_LIMIT_EXCEEDED names two limits: the org's 24-hour request total (wait for the
+    quota: the partition fails as transient) and concurrent long-running requests
+    (`ConcurrentPerOrgLongTxn`, `ConcurrentRequests`: freed within seconds, backed off here)."""
+
+    def short_limit(self, response: httpx.Response) -> bool:
+        return "Concurrent" in response.text[:2000] or super().short_limit(response)
 
 
 class SalesforceConnection(PluginSettings):
@@ -232,7 +242,7 @@ class SalesforceReader(DataReader):
                     conn.login_url, conn.client_id, conn.client_secret, conn.refresh_token, conn.instance_url
                 )
             self._auth = auth
-            self._client = HttpClient(
+            self._client = SalesforceHttp(
                 conn.login_url,
                 auth,
                 retry=RetrySettings(

@@ -655,11 +655,16 @@ def test_a_403_request_limit_is_a_rate_limit_not_a_credential_failure(workspace:
         exhausted = workspace.cli("run", str(job), "--json")
         assert server.served["403"] == 1  # not retried in a loop
         assert len(server.token_requests) == 1  # and no new token asked for: the credential is fine
-        # a 403 limit with Retry-After is waited out like a 429, and the run loads everything
+        # a 403 limit with Retry-After is waited out like a 429, and so is the concurrent-requests
+        # limit (freed within seconds: backed off); the run loads everything
+        concurrent = _dumps(
+            [{"errorCode": "REQUEST_LIMIT_EXCEEDED", "message": "ConcurrentPerOrgLongTxn Limit exceeded"}]
+        )
         server.scripted = [(403, {"Content-Type": "application/json", "Retry-After": "0"}, daily)] * 3
+        server.scripted += [(403, {"Content-Type": "application/json"}, concurrent)] * 2
         waited = workspace.cli("run", str(job), "--json")
         assert waited.code == 0, waited.stdout + waited.stderr
-        assert server.served["403"] == 4 and len(server.token_requests) <= 2
+        assert server.served["403"] == 6 and len(server.token_requests) <= 2
     output = exhausted.stdout + exhausted.stderr
     assert exhausted.code != 0 and "the API's request limit is exhausted (REQUEST_LIMIT_EXCEEDED" in output
     assert "TotalRequests Limit exceeded" in output and "check the credential" not in output
