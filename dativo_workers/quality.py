@@ -510,8 +510,9 @@ class PartitionQuality:
     def _invalid(self, rule: Rule, values: pa.Array) -> int:
         """Values that break a condition; nulls are missing, never invalid (as in SQL checks).
 
-        A range is first checked on the values' minimum and maximum (one pass, no mask): only a
-        bound that they break is checked value by value. The usual valid column costs a min_max."""
+        A range on integers, dates, times (decimals with two bounds) or lengths is first checked on
+        the values' minimum and maximum (one pass, no mask): only a bound they break is checked
+        value by value, so a valid column costs a min_max. Floating point and text are compared."""
         args = rule.arguments
         checks: list[Callable[[], Any]] = []  # each: a mask of the values breaking one condition
         if "validValues" in args:
@@ -787,8 +788,8 @@ def _fails_run(rule: Rule, on_fail: str) -> bool:
 
 def duckdb_engine(scans_arrow: bool = False) -> Any:
     """DuckDB's engine module. Its C extension (`_duckdb`) alone parses SQL and queries Parquet
-    files; the `duckdb` package around it, which scanning Arrow objects needs, costs twice the
-    import time (~40 ms more) and ~4,100 more Python objects, enough to set off an extra full
+    files; the `duckdb` package around it, which scanning Arrow objects needs, costs 2-4 times the
+    import time (23-64 ms more) and ~4,100 more Python objects, enough to set off an extra full
     garbage collection in a run (docs/performance.md). The package is imported only to scan Arrow
     objects (it sets that up for connections already open), or when something else loaded it."""
     if not scans_arrow and "duckdb" not in sys.modules:

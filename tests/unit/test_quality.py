@@ -202,7 +202,7 @@ def test_a_pattern_on_repeated_or_distinct_values(tmp_path: Path, distinct: int)
 
 
 def test_sql_rules_are_parsed_without_the_duckdb_package() -> None:
-    """The plan's parse check loads DuckDB's C extension alone: the `duckdb` package costs twice
+    """The plan's parse check loads DuckDB's C extension alone: the `duckdb` package costs 2-4 times
     the import time and ~4,100 more Python objects (an extra full garbage collection in a run)."""
     import subprocess
     import sys
