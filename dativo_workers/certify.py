@@ -545,6 +545,7 @@ def _child_read(payload: dict[str, Any]) -> dict[str, Any]:
     from dativo_workers.plugins.base import Partition
     from dativo_workers.plugins.manager import plugin_call
 
+    os.environ.clear()
     os.environ.update(payload["env"])
     cls = _import_class(payload["class_path"], Path(payload["module_dir"])) if not payload["by_name"] else None
     if cls is None:
@@ -891,7 +892,9 @@ class _ReaderKit(_Kit):
     def _payload(self, job: Any, specs: list[dict[str, Any]], schema: pa.Schema | None, out: str, **kw: Any) -> dict:
         s = self.subject
         return {
-            "env": self.env,
+            # the whole environment: the fork server's copy is the one of its start, and the job's
+            # `${VAR}` references are expanded in the partition process
+            "env": {**os.environ, **self.env},
             "class_path": s.class_path,
             "base_dir": str(s.base_dir),
             "module_dir": str(s.module_dir),
