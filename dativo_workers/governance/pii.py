@@ -1060,6 +1060,7 @@ NOT_SECRET_VALUE_RE = (
     r"|^\d{4}-\d{2}-\d{2}([ T][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$|^[a-z]{2}(-[a-z]+)+-\d$"
 )
 ENUM_WORD_RE = r"^[a-z][a-z0-9_.-]{0,20}$"
+PASSWORD_NAME_END = re.compile(r"(?:^|_)(?:password|passwd|pwd|pass|passphrase|passcode|pin|secret)$")
 # `reset_password_sent_at` is about a reset; `reset_password_token` is a credential
 CREDENTIAL_SOFT_NOT = _words("reset")
 CREDENTIAL_NOUN_END = re.compile(r"(?:^|_)(?:token|digest|secret|key|hash)$")
@@ -2473,7 +2474,7 @@ def detect_column(
             and values.share(r"^\d{1,3}$") >= VALUE_SHARE
         ):
             continue  # version counters (`SyncToken` = 0, 1, 2...) are no secret
-        if detector == "credential" and name_hit and values is not None and _not_secrets(values):
+        if detector == "credential" and name_hit and values is not None and _not_secrets(values, norm):
             continue  # flags, timestamps, regions, service names under a credential's name
         if detector == "iban" and bank_context and not name_hit and BANK_ACCOUNT_IN_CONTEXT.match(norm):
             name_hit = True
@@ -3028,15 +3029,17 @@ def _base64_finding(name: str, values: _Values) -> Finding | None:
     return None
 
 
-def _not_secrets(values: _Values) -> bool:
+def _not_secrets(values: _Values, norm: str) -> bool:
     """Values no credential has: flags, dates, regions (``NOT_SECRET_VALUE_RE``), or a few words again
-    and again (an enum)."""
+    and again (an enum) - except under a password's own name (a sample database's `password` =
+    `changeme` for every user is a password all the same)."""
     if values.count < MIN_VALUES_TO_CONTRADICT:
         return False
     if values.share(NOT_SECRET_VALUE_RE) >= VALUE_SHARE:
         return True
     return (
-        values.count >= 10
+        not PASSWORD_NAME_END.search(norm)
+        and values.count >= 10
         and values.share(ENUM_WORD_RE) >= VALUE_SHARE
         and len(pc.unique(values.text)) <= 0.3 * values.count
     )

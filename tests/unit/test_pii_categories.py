@@ -340,3 +340,8 @@ def test_portuguese_driving_licences_on_values() -> None:
 def test_hire_dates_of_three_decades_are_no_birth_dates() -> None:
     hires = [dt.date(1988, 1, 1) + dt.timedelta(days=rng.randint(0, 13000)) for _ in range(N)]
     assert _label("col_21", hires, pa.date32()) is None
+
+
+def test_one_default_password_for_every_user_is_still_a_password() -> None:
+    assert _label("password", ["changeme"] * 30 + ["welcome1"] * 10) == CREDENTIAL
+    assert _label("api_key_status", [rng.choice(["active", "revoked"]) for _ in range(N)]) is None
