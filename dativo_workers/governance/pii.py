@@ -2722,28 +2722,29 @@ COMPONENT_SEPARATORS = ("^", "|")
 
 # -- addresses and postcodes on values alone ------------------------------------------------------
 
-# street types and unit words of many countries' addresses (USPS suffixes, Royal Mail, AU, IE, PH,
+# street types and unit words (not words of seats, venues or plots: `row`, `block`, `unit`, `lot`) of many
+# countries' addresses (USPS suffixes, Royal Mail, AU, IE, PH,
 # Iberian, Latin American, French, German, Nordic, Slavic, Hungarian, Romanian, Turkish, Azerbaijani)
 _ADDRESS_WORDS = (
     "street|st|road|rd|avenue|ave|av|lane|ln|drive|dr|boulevard|blvd|way|court|ct|place|pl|terrace|square|sq"
-    "|crescent|cres|close|highway|hwy|parkway|pkwy|row|alley|arcade|bend|bluff|bridge|brook|bypass|causeway"
-    "|circle|cir|cliff|common|corner|course|cove|creek|crest|crossing|curve|dale|divide|estate|expressway"
+    "|crescent|cres|close|highway|hwy|parkway|pkwy|alley|arcade|bend|bluff|bridge|brook|bypass|causeway"
+    "|circle|cir|cliff|corner|cove|creek|crest|crossing|curve|dale|divide|estate|expressway"
     "|extension|falls|ferry|fields|ford|forge|fork|freeway|gardens|gateway|glen|green|grove|harbor|harbour"
-    "|haven|heights|hill|hills|hollow|inlet|junction|knoll|landing|loop|mall|manor|meadow|meadows|mews|mill"
-    "|mission|motorway|mount|orchard|oval|overpass|parade|pass|passage|path|pike|pines|plaza|point|prairie"
-    "|ridge|route|skyway|springs|spur|stravenue|summit|trace|track|trafficway|trail|tunnel|turnpike"
-    "|underpass|valley|viaduct|view|village|ville|vista|walk|wharf|esplanade|promenade|quay|rise|vale"
-    "|entrance|throughway|knolls?|gap|basin|dam|ramp|broadway|stream|branch|forest|burg|camp|canyon|cape|club"
-    "|crossroad|field|flats?|fort|garden|island|isle|keys?|lakes?|light|lock|lodge|neck|park|pine|plains?"
-    "|port|radial|ranch|rapids?|rest|river|run|shoals?|shores?|spring|squares|station|streets|ways|wells?"
-    "|driveway|subdivision|suite|ste|apt|apartment|unit|flat|floor|building|bldg|block|blk|lot|tower|box"
+    "|haven|heights|hill|hills|hollow|inlet|junction|knoll|landing|manor|meadow|meadows|mews|mill"
+    "|motorway|mount|orchard|oval|overpass|parade|passage|pike|pines|plaza|prairie"
+    "|ridge|route|skyway|springs|spur|stravenue|summit|trace|trafficway|trail|tunnel|turnpike"
+    "|underpass|valley|viaduct|village|ville|vista|walk|wharf|esplanade|promenade|quay|rise|vale"
+    "|entrance|throughway|knolls?|gap|basin|dam|ramp|broadway|burg|canyon|cape"
+    "|crossroad|fort|garden|lakes?|lodge|neck|pine|plains?"
+    "|radial|ranch|rapids?|river|shoals?|shores?|squares|streets|ways|wells?"
+    "|driveway|subdivision|suite|ste|apt|apartment|blk"
     "|po box|rr|calle|carrera|cra|cr|kr|diagonal|transversal|avenida|avda|plaza|paseo|camino|pasaje|rua|r"
     "|travessa|alameda|largo|praca|estrada|rodovia|via|viale|piazza|corso|vicolo|rue|chemin|allee|impasse"
     "|quai|montee|rang|strasse|str|gasse|weg|platz|damm|ufer|utca|ut|ter|korut|strada|drumul|aleea|soseaua"
     "|calea|bulevardul|piata|jalan|jl|gang|ulica|ul|ulice|cesta|trg|namestie|namesti|gatan|vagen|vej|gade"
     "|veien|gata|katu|tie|straat|laan|plein|sokak|sokagi|cadde|caddesi|mahallesi|ulitsa|prospekt|prospekti"
     "|kucesi|kuc|kuchasi|pr|rayonu|ray|seheri|kendi|qesebesi|odos|leoforos|s/n|sin numero|barangay|brgy|purok"
-    "|sitio|phase|sector|colonia|col|fraccionamiento|manzana|mz|bairro|lote|piso|andar|dpto|depto|oficina"
+    "|sitio|colonia|col|fraccionamiento|manzana|mz|bairro|lote|piso|andar|dpto|depto|oficina"
     "|cl|dg|tv|cll|plac|aleja|al|os|gully|artery|fpo|apo|dpo|usns|uss|usnv|usnh|psc|cmr"
 )
 ADDRESS_WORD_RE = (

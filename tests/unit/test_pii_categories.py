@@ -345,3 +345,10 @@ def test_hire_dates_of_three_decades_are_no_birth_dates() -> None:
 def test_one_default_password_for_every_user_is_still_a_password() -> None:
     assert _label("password", ["changeme"] * 30 + ["welcome1"] * 10) == CREDENTIAL
     assert _label("api_key_status", [rng.choice(["active", "revoked"]) for _ in range(N)]) is None
+
+
+def test_seats_and_venues_are_no_addresses() -> None:
+    seats = [f"Section {rng.randint(100, 340)}, Row {rng.randint(1, 40)}, Seat {rng.randint(1, 30)}" for _ in range(N)]
+    assert _label("c22", seats) is None
+    plots = [f"Block {rng.randint(1, 90)} Lot {rng.randint(1, 90)} Unit {rng.randint(1, 900)}" for _ in range(N)]
+    assert _label("c23", plots) is None
