@@ -54,6 +54,8 @@ from stdnum.us import ein as _ein
 from stdnum.us import itin as _itin
 from stdnum.us import rtn as _rtn
 
+from dativo_workers.governance import pii_generic as _generic
+
 PII, SENSITIVE, CREDENTIAL = "PII", "SENSITIVE", "CREDENTIAL"
 SAMPLE_VALUES = 1000
 CHECK_VALUES = 100  # Python checks (checksums, phone parsing) per rule: the share is estimated from these
@@ -2596,7 +2598,64 @@ def detect_column(
         best = Finding(name, hl7[0], "name", 0.8, hl7[1])  # (its name says it: no need to split the values)
     if best is None and values is not None and values.count >= MIN_VALUES_TO_CONTRADICT:
         best = _second_look(name, norm, values, unwrap=not _nested)
+    if best is not None and values is not None and _not_personal(best, norm, values):
+        return None
+    if best is None and values is not None and values.count >= MIN_VALUES_TO_CONTRADICT:
+        best = _generic_look(name, norm, values)
     return best
+
+
+# an organisation's contact (`vendor_email`, `supplier_phone`, `company_fax`), an infrastructure
+# address (`nas_ip_address`, `nasname`, `server_ip`, `gateway`), a masked card (`**** 1234`)
+ORGANISATION_CONTACT = re.compile(
+    r"^(?:vendor|supplier|company|companies|organi[sz]ation|org|business|merchant|store|shop|branch|office"
+    r"|corporate|partner|carrier|bank|agency|dealer|distributor|manufacturer|warehouse)s?_"
+    r"(?:\w+_)?(?:e_?mail|email_address|phone|phone_number|telephone|tel|fax|mobile|contact_email)$"
+)
+INFRASTRUCTURE_NAME = re.compile(
+    r"^nas|(?:^|_)(?:server|gateway|gw|router|switch|nas|proxy|dns|ntp|load_?balancer|lb|vip"
+    r"|cluster|firewall|access_point|ap|bras|ggsn|pgw|sgw|smsc|msc)_?(?:ip|ip_?address|ipv4|ipv6|addr|address|name)?$"
+)
+MASKED_CARD_RE = r"^[*xX•#. -]{4,}[ -]?\d{4}$|^\d{4,6}[*xX•#]{4,}\d{4}$|^\d{4}[ -]?[*xX•#]{4}[ -]?[*xX•#]{4}[ -]?\d{4}$"
+
+
+def _not_personal(best: Finding, norm: str, values: _Values) -> bool:
+    if best.detector in ("email", "phone") and ORGANISATION_CONTACT.match(norm):
+        return True
+    if best.detector == "ip_address" and INFRASTRUCTURE_NAME.search(norm):
+        return True
+    return (
+        best.detector == "payment_card"
+        and values.count >= MIN_VALUES_TO_CONTRADICT
+        and values.share(MASKED_CARD_RE) >= VALUE_SHARE
+    )
+
+
+def _generic_look(name: str, norm: str, values: _Values) -> Finding | None:
+    """Families recognised by structure (``pii_generic``): password hashes, connection strings and key
+    containers, prefix-less random secrets, checksummed identity numbers of any country stdnum knows."""
+    is_text = pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
+    if not is_text and not pa.types.is_integer(values.type):
+        return None
+    sample = values.text.slice(0, _generic.SAMPLE).to_pylist()
+    if is_text:
+        share = _generic.credential_structure(sample)
+        if share >= VALUE_SHARE:
+            return Finding(name, CREDENTIAL, "values", round(0.9 * share, 2), "credential")
+        if not (
+            ID_LIKE_NAME.search(norm)
+            or NOT_A_SECRET_NAME.search(norm)
+            or CREDENTIAL_NOT.search(norm)
+            or KEY_NOT.search(norm)
+        ) and (_generic.random_secrets(sample, norm) or _generic.uuid_secrets(sample, norm)):
+            return Finding(name, CREDENTIAL, "values", 0.75, "credential")
+    if PRODUCT_CODE_NAME.search(norm):
+        return None
+    found = _generic.checksum_ids(sample)
+    if found is not None:
+        label = SENSITIVE
+        return Finding(name, label, "values", 0.75, found[1])
+    return None
 
 
 # HL7 v2 fields that hold a person's data, by segment and position (`PID_5`, `PID.5`, `pid-5`); the
