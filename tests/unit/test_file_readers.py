@@ -30,7 +30,7 @@ from dativo_plugins.files import (
     ParquetReader,
     _csv_records,
 )
-from dativo_plugins.files._common import SourceFiles
+from dativo_plugins.files._common import RawSlice, SourceFiles
 from dativo_plugins.files._csv_records import Dialect, record_lines, split_points
 from dativo_workers.conform import POSITION_COLUMN, Conformer
 from dativo_workers.errors import SourceError
@@ -695,3 +695,23 @@ def test_positions_asked_out_of_order_are_still_right(big_csv: tuple[Path, dict[
         assert reader.describe_position(second, row) == f"{path}: line {line_of[ids[row]]}"
     assert reader.describe_position(second, len(ids)).endswith(f"row {len(ids) + 1}")  # past the end
     reader.close()
+
+
+def test_raw_slice_read_keeps_to_its_limit_and_reports_its_end_once(tmp_path: Path) -> None:
+    """pyarrow's JSON reader calls `read(n)`: at most the slice's bytes, in the source's own reads,
+    and the end check runs once, when a read returns nothing."""
+    path = tmp_path / "data.bin"
+    path.write_bytes(bytes(range(256)) * 40)  # 10,240 bytes
+    ends: list[int] = []
+    raw = open(path, "rb", buffering=0)  # noqa: SIM115 - closed by the slice
+    raw.seek(100)
+    with RawSlice(raw, 5000, lambda: ends.append(1)) as piece:
+        first = piece.read(4096)
+        assert first == (bytes(range(256)) * 40)[100:4196] and isinstance(first, bytes)
+        assert piece.read(4096) == (bytes(range(256)) * 40)[4196:5100]  # cut at the limit
+        assert ends == []
+        assert piece.read(4096) == b"" and ends == [1]
+        assert piece.read(4096) == b"" and ends == [1]
+        assert piece.read(0) == b""
+    with RawSlice(pa.BufferReader(b"abcdef"), None) as whole:  # a pyarrow source, read to its end
+        assert whole.read() == b"abcdef" and whole.read(3) == b""
