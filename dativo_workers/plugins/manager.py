@@ -134,15 +134,19 @@ def _likely_first(name: str) -> list[_EntryPoint]:
 
 
 def _has_module_named(module: str, name: str) -> bool:
-    """Whether the package ``module`` has a module file starting with ``name``, found without
-    importing the package (only its parent, whose ``__init__`` a plugin namespace keeps small)."""
+    """Whether the package ``module`` has a module file starting with ``name``, found on disk
+    without importing the package or its parents (a plugin's parent package may be heavy)."""
+    top, *rest = module.split(".")
     try:
-        spec = importlib.util.find_spec(module)
+        spec = importlib.util.find_spec(top)  # a top-level name: nothing is imported
     except (ImportError, ValueError):
         return False
-    for location in (spec.submodule_search_locations or []) if spec else []:
+    folders = [Path(p) for p in (spec.submodule_search_locations or [])] if spec else []
+    for part in rest:
+        folders = [folder / part for folder in folders if (folder / part).is_dir()]
+    for folder in folders:
         try:
-            if any(child.name.startswith(name) and child.suffix == ".py" for child in Path(location).iterdir()):
+            if any(child.name.startswith(name) and child.suffix == ".py" for child in folder.iterdir()):
                 return True
         except OSError:
             continue

@@ -167,6 +167,10 @@ def test_find_reader_loads_the_likely_plugin_first() -> None:
     code = (
         "import sys\n"
         "from dativo_workers.plugins.manager import find_reader, installed_plugins\n"
+        "from dativo_workers.plugins.manager import _likely_first\n"
+        "assert [f.entry_point.name for f in _likely_first('postgres')][0] == 'sql'\n"
+        "assert [f.entry_point.name for f in _likely_first('stripe')][0] == 'stripe'\n"
+        "assert not [m for m in sys.modules if m.startswith('dativo_plugins')], 'ordering imported a plugin'\n"
         "assert find_reader('postgres').__module__ == 'dativo_plugins.sql.postgres'\n"
         "assert 'dativo_plugins.stripe' not in sys.modules and 'dativo_plugins.files' not in sys.modules\n"
         "assert find_reader('jsonl').name == 'jsonl' and find_reader('nope') is None\n"
