@@ -2605,6 +2605,91 @@ def detect_column(
     return best
 
 
+# people in structured text: lists of e-mails, `name // domain` e-mails (EDI, PNR), `Family, Given` and
+# `SURNAME/GIVEN` names, JSON objects of a person (each key's values judged as a column of their own),
+# subscriber identities (IMSI, MSISDN, device MAC) under a telecom or RADIUS name
+_EMAIL_ONE = re.compile(rf"^{_EMAIL_CORE}$")
+_EMAIL_LIST_SPLIT = re.compile(r"\s*[,;]\s*")
+_SLASHED_EMAIL = re.compile(r"^[\w.+%-]+//[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}$")
+_FAMILY_GIVEN = re.compile(
+    r"^([^\W\d_][\w'\u2019.-]+(?: [^\W\d_][\w'\u2019.-]+)?), ?([^\W\d_][\w'.-]*(?: [^\W\d_][\w'.-]*){0,2})$"
+)
+_SURNAME_SLASH_GIVEN = re.compile(r"^([A-Z][A-Z' -]+)/([A-Z][A-Z' -]*?)(?: (?:MR|MRS|MS|MISS|MSTR|DR|CHD|INF))?$")
+SUBSCRIBER_NAME = re.compile(
+    r"imsi|msisdn|calling_?station|called_?station|subscriber|(?:^|_)(?:ue|handset|sim)_?(?:id|identity)?$"
+)
+_MAC = re.compile(r"^[0-9A-Fa-f]{2}(?:[:-][0-9A-Fa-f]{2}){5}$|^[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}$")
+_IMSI = re.compile(r"^[2-7]\d{14}$")
+
+
+def _share(values: list[str], test: Callable[[str], bool]) -> float:
+    return sum(1 for v in values if test(v)) / len(values) if values else 0.0
+
+
+def _imsi(value: str) -> bool:
+    """An IMSI (15 digits from a mobile country code), an MSISDN (E.164 digits) or a device MAC."""
+    if _MAC.match(value):
+        return True
+    if _IMSI.match(value):
+        return True  # (a mobile country code starts 2-7; the name has said telecom)
+    return _phone_e164_digits(value)
+
+
+def _family_given(value: str) -> bool:
+    m = _FAMILY_GIVEN.match(value) or _SURNAME_SLASH_GIVEN.match(value)
+    return m is not None and _has_name_words(f"{m.group(2)} {m.group(1)}".title())
+
+
+def _email_list(value: str) -> bool:
+    parts = [p for p in _EMAIL_LIST_SPLIT.split(value) if p]
+    return len(parts) >= 1 and all(_EMAIL_ONE.match(p) for p in parts)
+
+
+def _people_in_text(name: str, norm: str, sample: list[str]) -> Finding | None:
+    head = sample[:50]
+    if (
+        _share(head, lambda v: "," in v or ";" in v) >= 0.3
+        and _share(head, _email_list) >= VALUE_SHARE
+        and len(set(sample)) >= 0.5 * len(sample)
+    ):
+        return Finding(name, PII, "values", 0.8, "email")
+    if _share(head, lambda v: _SLASHED_EMAIL.match(v) is not None) >= VALUE_SHARE:
+        return Finding(name, PII, "values", 0.75, "email")
+    if (
+        not ID_LIKE_NAME.search(norm)
+        and not NAME_OF_A_THING.search(norm)
+        and _share(head, lambda v: "," in v or "/" in v) >= VALUE_SHARE
+        and _share(head, _family_given) >= NAME_EVIDENCE_SHARE
+        and len(set(sample)) >= PERSON_NAME_ALONE_DISTINCT * len(sample)
+    ):
+        return Finding(name, PII, "values", 0.75, "person_name")
+    if _share(head, lambda v: v.startswith(("{", "[{"))) >= VALUE_SHARE:
+        return _person_json(name, head)
+    return None
+
+
+def _person_json(name: str, values: list[str]) -> Finding | None:
+    """JSON objects (or lists of them): each key's values judged as a column of their own, by their values."""
+    by_key: dict[str, list[object]] = {}
+    for v in values:
+        try:
+            doc = json.loads(v)
+        except ValueError:
+            continue
+        for obj in doc if isinstance(doc, list) else [doc]:
+            if isinstance(obj, dict):
+                for k, x in obj.items():
+                    if isinstance(x, (str, int)) and not isinstance(x, bool):
+                        by_key.setdefault(str(k), []).append(str(x))
+    for key, items in by_key.items():
+        if len(items) < MIN_VALUES_TO_CONTRADICT:
+            continue
+        found = detect_column(key, pa.array(items, pa.string()), _nested=True)
+        if found is not None and found.label in (PII, SENSITIVE):
+            return Finding(name, found.label, "values", round(0.9 * found.confidence, 2), found.detector)
+    return None
+
+
 # an organisation's contact (`vendor_email`, `supplier_phone`, `company_fax`), an infrastructure
 # address (`nas_ip_address`, `nasname`, `server_ip`, `gateway`), a masked card (`**** 1234`)
 ORGANISATION_CONTACT = re.compile(
@@ -2619,9 +2704,14 @@ INFRASTRUCTURE_NAME = re.compile(
 MASKED_CARD_RE = r"^[*xX•#. -]{4,}[ -]?\d{4}$|^\d{4,6}[*xX•#]{4,}\d{4}$|^\d{4}[ -]?[*xX•#]{4}[ -]?[*xX•#]{4}[ -]?\d{4}$"
 
 
+CELL_SITE_NAME = re.compile(r"(?:^|_)(?:cell_?(?:id|identity|global_id)|ecgi|ncgi|cgi|eci|lac|tac|enb_?id)$")
+
+
 def _not_personal(best: Finding, norm: str, values: _Values) -> bool:
     if best.detector in ("email", "phone") and ORGANISATION_CONTACT.match(norm):
         return True
+    if best.detector == "phone" and CELL_SITE_NAME.search(norm):
+        return True  # a serving cell (`mcc-mnc-enb-cell`) is a network element's id
     if best.detector == "ip_address" and INFRASTRUCTURE_NAME.search(norm):
         return True
     return (
@@ -2649,6 +2739,11 @@ def _generic_look(name: str, norm: str, values: _Values) -> Finding | None:
             or KEY_NOT.search(norm)
         ) and (_generic.random_secrets(sample, norm) or _generic.uuid_secrets(sample, norm)):
             return Finding(name, CREDENTIAL, "values", 0.75, "credential")
+        people = _people_in_text(name, norm, sample)
+        if people is not None:
+            return people
+    if SUBSCRIBER_NAME.search(norm) and _share(sample, _imsi) >= VALUE_SHARE:
+        return Finding(name, PII, "both", 0.8, "online_identifier")
     if PRODUCT_CODE_NAME.search(norm):
         return None
     found = _generic.checksum_ids(sample)

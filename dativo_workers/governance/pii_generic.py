@@ -226,8 +226,7 @@ def random_secrets(values: list[str], norm: str) -> bool:
             _HEX.match(b)
             or (len(b) in _B64_DIGEST_LENGTHS and b.endswith("="))
             or len(b) in _B64URL_DIGEST_LENGTHS
-            or "+" in b
-            or "/" in b
+            or (("+" in b or "/" in b) and len(b) in _B64_DIGEST_LENGTHS)
         ):
             ambiguous += 1
     if uuids > n / 2:

@@ -225,3 +225,43 @@ def test_organisation_contacts_infrastructure_and_masked_cards_are_none() -> Non
     assert _label("client_ip", ips) == "PII"
     masked = [f"**** **** **** {rng.randint(1000, 9999)}" for _ in range(N)]
     assert _label("credit_card_number", masked) is None
+
+
+# -- people in structured text ------------------------------------------------------------------------
+
+GIVEN = ["Maria", "James", "Aiko", "Olga", "Pedro", "Fatima", "Thomas", "Elena", "David", "Sarah"]
+FAMILY = ["Novak", "Garcia", "Tanaka", "Ivanova", "Silva", "Khan", "Muller", "Rossi", "Smith", "Cohen"]
+
+
+def test_people_in_structured_text() -> None:
+    def person() -> tuple[str, str]:
+        return rng.choice(GIVEN), rng.choice(FAMILY)
+
+    def mail(g_: str, f: str) -> str:
+        return f"{g_.lower()}.{f.lower()}{rng.randint(1, 999)}@{rng.choice(['mail.com', 'web.de', 'post.cz'])}"
+
+    people = [person() for _ in range(N)]
+    assert _label("c1", [f"{f}, {g_}" for g_, f in people]) == "PII"
+    assert _label("c1", [f"{f.upper()}/{g_.upper()} MR" for g_, f in people]) == "PII"
+    assert _label("c2", [", ".join(mail(*person()) for _ in range(2)) for _ in range(N)]) == "PII"
+    assert _label("c2", [mail(*person()).replace("@", "//").upper() for _ in range(N)]) == "PII"
+    contacts = [json.dumps({"rel": "spouse", "tel": f"+4420{rng.randint(10**7, 10**8 - 1)}"}) for _ in range(N)]
+    assert _label("c3", contacts) == "PII"
+    # near misses: places as `City, Region`, product JSON, categories with slashes
+    assert (
+        _label("c1", [f"{c}, {r}" for c, r in zip(["Springfield"] * N, ["Ohio", "Texas"] * (N // 2), strict=True)])
+        is None
+    )
+    assert _label("c3", [json.dumps({"sku": f"A{i}", "qty": i}) for i in range(N)]) is None
+    assert _label("c1", [rng.choice(["HOME/GARDEN", "TOYS/GAMES", "FOOD/DRINK"]) for _ in range(N)]) is None
+
+
+def test_subscriber_identities_under_telecom_names() -> None:
+    imsis = [
+        f"{rng.choice(['234', '262', '310'])}{rng.randint(10, 99)}{rng.randint(10**9, 10**10 - 1)}" for _ in range(N)
+    ]
+    macs = ["-".join(f"{rng.randint(0, 255):02X}" for _ in range(6)) for _ in range(N)]
+    assert _label("served_imsi", imsis) == "PII"
+    assert _label("callingstationid", macs) == "PII"
+    assert _label("device_serial", macs) is None  # a MAC under a device's name is the device's
+    assert _label("cell_id", [f"234-15-{rng.randint(1000, 99999)}-{rng.randint(1, 255)}" for _ in range(N)]) is None
