@@ -2622,6 +2622,37 @@ _MAC = re.compile(r"^[0-9A-Fa-f]{2}(?:[:-][0-9A-Fa-f]{2}){5}$|^[0-9A-Fa-f]{4}\.[
 _IMSI = re.compile(r"^[2-7]\d{14}$")
 
 
+# dates in notations the date rules do not read: CJK (`1985年3月7日`, `1985년 3월 7일`) and airline
+# `07MAR85`; dates of birth when the name says birth, or (an opaque name) the dates are a population's
+_CJK_DATE = re.compile(r"^((?:19|20)\d\d)\s*[年년]\s*(\d{1,2})\s*[月월]\s*(\d{1,2})\s*[日일]?$")
+_DDMMMYY = re.compile(r"^(\d{2})(JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)(\d{2}|\d{4})$")
+_MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
+BIRTH_NAME = re.compile(r"(?:^|_)(?:dob|birth|birthday|date_of_birth|birth_?date|born|geburtsdatum|nacimiento)(?:_|$)")
+
+
+def _iso_date(value: str) -> str | None:
+    if (m := _CJK_DATE.match(value)) is not None:
+        return f"{m.group(1)}-{int(m.group(2)):02d}-{int(m.group(3)):02d}"
+    if (m := _DDMMMYY.match(value.upper())) is not None:
+        year = int(m.group(3))
+        if year < 100:
+            year += 1900 if year > datetime.date.today().year % 100 else 2000
+        return f"{year}-{_MONTHS.index(m.group(2)) + 1:02d}-{m.group(1)}"
+    return None
+
+
+def _other_date_notation(name: str, norm: str, sample: list[str]) -> bool:
+    head = sample[:30]
+    if not head or _share(head, lambda v: _iso_date(v) is not None) < VALUE_SHARE:
+        return False
+    if BIRTH_NAME.search(norm):
+        return True
+    if not OPAQUE_NAME.match(norm):
+        return False
+    iso = [d for d in (_iso_date(v) for v in sample) if d is not None]
+    return len(iso) >= VALUE_SHARE * len(sample) and _birth_dates(_Values(pa.array(iso, pa.string())))
+
+
 def _share(values: list[str], test: Callable[[str], bool]) -> float:
     return sum(1 for v in values if test(v)) / len(values) if values else 0.0
 
@@ -2739,6 +2770,8 @@ def _generic_look(name: str, norm: str, values: _Values) -> Finding | None:
             or KEY_NOT.search(norm)
         ) and (_generic.random_secrets(sample, norm) or _generic.uuid_secrets(sample, norm)):
             return Finding(name, CREDENTIAL, "values", 0.75, "credential")
+        if _other_date_notation(name, norm, sample):
+            return Finding(name, PII, "values", 0.75, "date_of_birth")
         people = _people_in_text(name, norm, sample)
         if people is not None:
             return people

@@ -265,3 +265,15 @@ def test_subscriber_identities_under_telecom_names() -> None:
     assert _label("callingstationid", macs) == "PII"
     assert _label("device_serial", macs) is None  # a MAC under a device's name is the device's
     assert _label("cell_id", [f"234-15-{rng.randint(1000, 99999)}-{rng.randint(1, 255)}" for _ in range(N)]) is None
+
+
+def test_dates_of_birth_in_cjk_and_airline_notations() -> None:
+    years = [rng.randint(1940, 2000) for _ in range(N)]
+    cjk = [f"{y}年{rng.randint(1, 12)}月{rng.randint(1, 28)}日" for y in years]
+    months = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
+    airline = [f"{rng.randint(1, 28):02d}{rng.choice(months)}{y % 100:02d}" for y in years]
+    assert _label("h12", cjk) == "PII"
+    assert _label("date_of_birth", airline) == "PII"
+    # near miss: recent order dates in the same notation under an opaque name
+    recent = [f"2026年{rng.randint(1, 12)}月{rng.randint(1, 28)}日" for _ in range(N)]
+    assert _label("h13", recent) is None
