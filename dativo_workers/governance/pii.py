@@ -833,6 +833,8 @@ BANK_ACCOUNT_VALUE_RE = r"^\d{3}-?\d{3}[ /-]\d{4,12}$|^\d[\d -]{4,32}\d$"  # 6 t
 # capitalised words, digits appended by some generators allowed (`Jacinto644`)
 AMBIGUOUS_NAME_PART = re.compile(r"^(?:first|last|given|family|middle|surname2|second_surname)$")
 NAME_PART_RE = r"^\p{Lu}[\p{Ll}'-]+\d*$"
+NAME_PART_CASELESS_RE = r"^[\p{Lo}\p{M}]{1,12}$"
+NAME_PART_CAPS_RE = r"^\p{Lu}[\p{Lu}'-]+$"  # `GARCIA`: known name words decide
 # a name saying "this is an identifier of something else" vetoes digit-shaped value detectors
 ID_LIKE_NAME = _words(
     "order",
@@ -2529,6 +2531,11 @@ def detect_column(
             continue
         if detector == "person_name" and not name_hit and AMBIGUOUS_NAME_PART.match(norm):
             share = values.share(NAME_PART_RE) if values is not None else 0.0
+            caseless = values.share(NAME_PART_CASELESS_RE) if values is not None and share < VALUE_SHARE else 0.0
+            if share < VALUE_SHARE and share + caseless >= VALUE_SHARE:
+                share = VALUE_SHARE  # names in scripts without case (`강`, `อรจิรา`, `হাকিম`) among them
+            if values is not None and share < VALUE_SHARE and values.share(NAME_PART_CAPS_RE) >= VALUE_SHARE:
+                share = values.share(NAME_PART_CAPS_RE) if _name_evidence(values) >= NAME_EVIDENCE_SHARE else 0.0
             if share >= VALUE_SHARE:
                 best = _better(best, Finding(name, label, "both", round(min(0.9, 0.6 + 0.3 * share), 2), detector))
             continue
@@ -2695,8 +2702,11 @@ def _people_in_text(name: str, norm: str, sample: list[str]) -> Finding | None:
     ):
         return Finding(name, PII, "values", 0.75, "person_name")
     if _share(head, lambda v: v.startswith(("{", "[{"))) >= VALUE_SHARE:
-        return _person_json(name, head)
+        return _person_json(name, head[:JSON_VALUES])
     return None
+
+
+JSON_VALUES, JSON_KEYS = 30, 8  # JSON texts parsed, keys judged (each a nested detect_column)
 
 
 def _person_json(name: str, values: list[str]) -> Finding | None:
@@ -2712,7 +2722,7 @@ def _person_json(name: str, values: list[str]) -> Finding | None:
                 for k, x in obj.items():
                     if isinstance(x, (str, int)) and not isinstance(x, bool):
                         by_key.setdefault(str(k), []).append(str(x))
-    for key, items in by_key.items():
+    for key, items in list(by_key.items())[:JSON_KEYS]:
         if len(items) < MIN_VALUES_TO_CONTRADICT:
             continue
         found = detect_column(key, pa.array(items, pa.string()), _nested=True)

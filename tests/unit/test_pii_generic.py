@@ -277,3 +277,12 @@ def test_dates_of_birth_in_cjk_and_airline_notations() -> None:
     # near miss: recent order dates in the same notation under an opaque name
     recent = [f"2026年{rng.randint(1, 12)}月{rng.randint(1, 28)}日" for _ in range(N)]
     assert _label("h13", recent) is None
+
+
+def test_upper_case_name_parts_under_first_and_last() -> None:
+    assert _label("FIRST", [rng.choice(GIVEN).upper() for _ in range(N)]) == "PII"
+    assert _label("LAST", [rng.choice(FAMILY).upper() for _ in range(N)]) == "PII"
+    assert _label("LAST", [rng.choice(["ACTIVE", "CLOSED", "PENDING", "OPEN"]) for _ in range(N)]) is None
+    mixed = [rng.choice(["Wojciech", "Amara", "อรจิรา", "민준", "美咲", "Nikos"]) for _ in range(N)]
+    assert _label("first", mixed) == "PII"
+    assert _label("first", [rng.choice(["1", "2", "3"]) for _ in range(N)]) is None
