@@ -838,6 +838,17 @@ plugins_app.command("search")(cli_plugins.search)
 plugins_app.command("install")(cli_plugins.install)
 
 
+def _freeze_at_exit() -> None:
+    """gc.freeze, unless a nanobind extension is loaded (DuckDB's, for quality rules): nanobind
+    reports its objects still alive at exit as leaks on stderr, and frozen cycles stay alive."""
+    for module in list(sys.modules.values()):
+        if not str(getattr(module, "__file__", None) or "").endswith((".so", ".pyd")):
+            continue
+        if any(isinstance(value, type) and type(value).__name__ == "nb_type" for value in vars(module).values()):
+            return
+    gc.freeze()
+
+
 def main() -> None:
     # Arrow's buffers from the C library's allocator (read when pyarrow is first imported, so here,
     # before any command imports it; pool workers inherit it). pyarrow's default, mimalloc, keeps
@@ -849,8 +860,8 @@ def main() -> None:
     # (pyiceberg, SQLAlchemy, pydantic...: ~0.13 CPU s of a small run's ~1 s). Frozen just before
     # them, they are skipped; modules and objects are still torn down as before (only cyclic
     # garbage left at exit is not collected, which Python does not promise to finalize anyway).
-    atexit.unregister(gc.freeze)  # once, however often main() runs in one process (tests)
-    atexit.register(gc.freeze)
+    atexit.unregister(_freeze_at_exit)  # once, however often main() runs in one process (tests)
+    atexit.register(_freeze_at_exit)
     # Error texts may quote a resolved secret, a ${ENV} value or a source value: scrubbed first.
     from dativo_workers.secrets.redact import format_traceback, scrub
 
