@@ -2629,6 +2629,37 @@ _MAC = re.compile(r"^[0-9A-Fa-f]{2}(?:[:-][0-9A-Fa-f]{2}){5}$|^[0-9A-Fa-f]{4}\.[
 _IMSI = re.compile(r"^[2-7]\d{14}$")
 
 
+# postcodes of many countries in an opaque column: shapes of their own (NL `1234 AB`, JP `〒100-0001`,
+# UK, CA, IE Eircode) in half of them, or two countries' notations mixed (PL `00-950`, CZ `110 00`,
+# BR `01310-100`, PT `1000-001`, US ZIP+4); bare 4-5 digit numbers (KR, DE, US) need a name
+_POSTCODE_OWN = re.compile(
+    r"^(?:\d{4} ?[A-Z]{2}|〒\s?\d{3}-?\d{4}|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}|[A-Z]\d[A-Z] ?\d[A-Z]\d"
+    r"|[AC-FHKNPRTV-Y]\d{2}\s?[AC-FHKNPRTV-Y0-9]{4})$"
+)
+_POSTCODE_MIXED = {
+    "pl": re.compile(r"^\d{2}-\d{3}$"),
+    "cz": re.compile(r"^\d{3} \d{2}$"),
+    "jp": re.compile(r"^\d{3}-\d{4}$"),
+    "br": re.compile(r"^\d{5}-\d{3}$"),
+    "pt": re.compile(r"^\d{4}-\d{3}$"),
+    "us": re.compile(r"^\d{5}-\d{4}$"),
+    "plain": re.compile(r"^\d{4,6}$"),
+}
+
+
+def _postcodes(sample: list[str]) -> bool:
+    head = sample[:100]
+    if len(head) < 10 or len(set(head)) < 0.5 * len(head):
+        return False
+    own = _share(head, lambda v: _POSTCODE_OWN.match(v) is not None)
+    kinds = Counter(next((k for k, r in _POSTCODE_MIXED.items() if r.match(v)), "") for v in head)
+    mixed = sum(c for k, c in kinds.items() if k) / len(head)
+    countries = sum(1 for k, c in kinds.items() if k and k != "plain" and c >= 0.1 * len(head))
+    if own + mixed < VALUE_SHARE:
+        return False
+    return own >= 0.5 or (own > 0 and countries >= 1) or countries >= 2
+
+
 # dates in notations the date rules do not read: CJK (`1985年3月7日`, `1985년 3월 7일`) and airline
 # `07MAR85`; dates of birth when the name says birth, or (an opaque name) the dates are a population's
 _CJK_DATE = re.compile(r"^((?:19|20)\d\d)\s*[年년]\s*(\d{1,2})\s*[月월]\s*(\d{1,2})\s*[日일]?$")
@@ -2787,6 +2818,8 @@ def _generic_look(name: str, norm: str, values: _Values) -> Finding | None:
             return people
     if SUBSCRIBER_NAME.search(norm) and _share(sample, _imsi) >= VALUE_SHARE:
         return Finding(name, PII, "both", 0.8, "online_identifier")
+    if is_text and OPAQUE_NAME.match(norm) and _postcodes(sample):
+        return Finding(name, PII, "values", 0.7, "postal_address")
     if PRODUCT_CODE_NAME.search(norm):
         return None
     found = _generic.checksum_ids(sample)

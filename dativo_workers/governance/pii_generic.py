@@ -175,7 +175,16 @@ def _random_body(body: str) -> bool:
     return distinct >= 0.8 * _expected_distinct(len(body.rstrip("=")), _alphabet(body))
 
 
+_VERSIONED_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+_PREFIXED_DASHED_HEX = re.compile(
+    r"^([A-Za-z][A-Za-z0-9]{0,11}[_-])([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
+)
+
+
 def _split(value: str) -> tuple[str, str]:
+    # `papi-<random hex in a UUID's layout>`: a token when the hex is not a UUID (no version and variant)
+    if (d := _PREFIXED_DASHED_HEX.match(value)) is not None and not _VERSIONED_UUID.match(d.group(2)):
+        return d.group(1), d.group(2).replace("-", "")
     m = _PREFIX.match(value)
     if m is not None and len(value) - m.end() >= 16:
         return value[: m.end()], value[m.end() :]

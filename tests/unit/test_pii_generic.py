@@ -286,3 +286,25 @@ def test_upper_case_name_parts_under_first_and_last() -> None:
     mixed = [rng.choice(["Wojciech", "Amara", "อรจิรา", "민준", "美咲", "Nikos"]) for _ in range(N)]
     assert _label("first", mixed) == "PII"
     assert _label("first", [rng.choice(["1", "2", "3"]) for _ in range(N)]) is None
+
+
+def test_prefixed_random_hex_in_a_uuid_layout_and_postcodes() -> None:
+    def dashed(h: str) -> str:
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+    # random hex whose version and variant digits are not a UUID's (4 in 5 draws have neither)
+    tokens = [f"zapi-{dashed(secrets.token_hex(16))}" for _ in range(N)]
+    assert _label("c6", tokens) == "CREDENTIAL"
+    assert _label("c6", [f"usr-{uuid.uuid4()}" for _ in range(N)]) is None  # a prefixed record UUID
+    nl = [
+        f"{rng.randint(1000, 9999)} {rng.choice('ABCDEFGHJKLMNPRSTVWXZ')}{rng.choice('ABCDEFGHJKLMNPRSTVWXZ')}"
+        for _ in range(N)
+    ]
+    mixed = [
+        rng.choice([f"{rng.randint(10, 99)}-{rng.randint(100, 999)}", f"{rng.randint(100, 799)} {rng.randint(10, 99)}"])
+        for _ in range(N)
+    ]
+    assert _label("h19", nl) == "PII"
+    assert _label("h19", mixed) == "PII"
+    assert _label("h19", [str(rng.randint(10000, 99999)) for _ in range(N)]) is None  # five digits alone
+    assert _label("h19", [f"{rng.randint(1, 99)}-{rng.randint(100, 999)}" for _ in range(N)]) is None  # one notation
