@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr
 
 from dativo_plugins.google_sheets.auth import DRIVE_SCOPE, SHEETS_SCOPE, GoogleServiceAccount
 from dativo_plugins.google_sheets.values import cast_to, header_names, json_column, text_column
@@ -76,17 +76,7 @@ class GoogleSheetsReader(DataReader):
 
     def __init__(self, config: PluginSettings, context: SourceContext) -> None:
         super().__init__(config, context)
-        try:
-            self.connection = GoogleSheetsConnection.model_validate(context.connection)
-        except ValidationError as exc:
-            problems = [
-                "source.connection."
-                + ".".join(str(p) for p in err["loc"])
-                + ": "
-                + ("unknown setting" if err["type"] == "extra_forbidden" else err["msg"])
-                for err in exc.errors()
-            ]
-            raise ConfigError("invalid connection for the 'google_sheets' source", problems=problems) from None
+        self.connection = self.validated_connection()
         if context.incremental:
             raise ConfigError(
                 "source.incremental: a sheet has no change cursor; load it whole with `target.mode: overwrite`, "

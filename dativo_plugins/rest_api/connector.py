@@ -6,11 +6,8 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ValidationError
-
 from dativo_plugins.rest_api.config import HttpOptions, RestApiOptions
 from dativo_plugins.rest_api.reader import RestApiReader
-from dativo_workers.errors import ConfigError
 from dativo_workers.plugins import DeclaredObject, PluginSettings, SourceContext
 
 
@@ -23,18 +20,7 @@ class SaasReader(RestApiReader):
 
     def __init__(self, config: PluginSettings, context: SourceContext) -> None:
         super().__init__(config, context)
-        model: type[BaseModel] = self.connection_model  # type: ignore[assignment]
-        try:
-            self.connection: Any = model.model_validate(context.connection)
-        except ValidationError as exc:
-            problems = [
-                "source.connection."
-                + ".".join(str(p) for p in err["loc"])
-                + ": "
-                + ("unknown setting" if err["type"] == "extra_forbidden" else err["msg"])
-                for err in exc.errors()
-            ]
-            raise ConfigError(f"invalid connection for the {self.name!r} source", problems=problems) from None
+        self.connection: Any = self.validated_connection()
 
     @classmethod
     def declared_objects(cls, options: dict[str, Any]) -> list[DeclaredObject] | None:

@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 import httpx
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr
 
 from dativo_plugins.rest_api.config import RateLimitSpec
 from dativo_plugins.rest_api.http import Auth, HttpClient, HttpError, RateLimiter, RetrySettings, rate_limiter
@@ -173,17 +173,7 @@ class SalesforceReader(DataReader):
 
     def __init__(self, config: PluginSettings, context: SourceContext) -> None:
         super().__init__(config, context)
-        try:
-            self.connection = SalesforceConnection.model_validate(context.connection)
-        except ValidationError as exc:
-            problems = [
-                "source.connection."
-                + ".".join(str(p) for p in err["loc"])
-                + ": "
-                + ("unknown setting" if err["type"] == "extra_forbidden" else err["msg"])
-                for err in exc.errors()
-            ]
-            raise ConfigError("invalid connection for the 'salesforce' source", problems=problems) from None
+        self.connection = self.validated_connection()
         conn = self.connection
         if (conn.private_key is None) == (conn.refresh_token is None):
             raise ConfigError(

@@ -12,7 +12,7 @@ from functools import cached_property
 from typing import Any
 
 import pyarrow as pa
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr
 
 from dativo_plugins.stripe.client import RetrySettings, StripeClient
 from dativo_plugins.stripe.objects import EVENTS, LIST_PARAMS, OBJECT_FIELDS, object_schema, to_batch
@@ -96,17 +96,7 @@ class StripeReader(DataReader):
 
     def __init__(self, config: PluginSettings, context: SourceContext) -> None:
         super().__init__(config, context)
-        try:
-            self.connection = StripeConnection.model_validate(context.connection)
-        except ValidationError as exc:
-            problems = [
-                "source.connection."
-                + ".".join(str(p) for p in err["loc"])
-                + ": "
-                + ("unknown setting" if err["type"] == "extra_forbidden" else err["msg"])
-                for err in exc.errors()
-            ]
-            raise ConfigError("invalid connection for the 'stripe' source", problems=problems) from None
+        self.connection = self.validated_connection()
         incremental = context.incremental or {}
         self.cursor = incremental.get("cursor_field") or CURSOR_FIELD
         if self.cursor not in (CURSOR_FIELD, UPDATED_CURSOR):

@@ -211,6 +211,28 @@ class DataReader(ABC):
         self.config = config
         self.context = context
 
+    def validated_connection(self) -> Any:
+        """``source.connection`` validated against ``connection_model``: a ConfigError naming each
+        wrong or unknown key (the settings as a dict when the reader declares no model)."""
+        from pydantic import ValidationError
+
+        from dativo_workers.errors import ConfigError
+
+        model = self.connection_model
+        if model is None:
+            return dict(self.context.connection)
+        try:
+            return model.model_validate(self.context.connection)
+        except ValidationError as exc:
+            problems = [
+                "source.connection."
+                + ".".join(str(p) for p in err["loc"])
+                + ": "
+                + ("unknown setting" if err["type"] == "extra_forbidden" else err["msg"])
+                for err in exc.errors()
+            ]
+            raise ConfigError(f"invalid connection for the {self.name!r} source", problems=problems) from None
+
     @classmethod
     def declared_objects(cls, options: dict[str, Any]) -> list[DeclaredObject] | None:
         """The objects ``source.options`` declare (None: the reader declares none). A job that
