@@ -2609,7 +2609,74 @@ def detect_column(
         return None
     if best is None and values is not None and values.count >= MIN_VALUES_TO_CONTRADICT:
         best = _generic_look(name, norm, values)
+    if (
+        best is None
+        and not _nested
+        and "_" not in norm
+        and len(norm) >= 7
+        and not any(p.search(norm) for p in _NO_SEGMENTING)
+    ):
+        # a name written without separators (`driverslicensenumber`, `billzip`, `guarantordob`)
+        split = _segment_name(norm)
+        if split is not None:
+            found = detect_column(
+                split,
+                array,
+                special_categories=special_categories,
+                bank_codes=bank_codes,
+                bank_context=bank_context,
+                _nested=True,
+            )
+            if found is not None:
+                best = Finding(name, found.label, found.reason, found.confidence, found.detector)
     return best
+
+
+_NO_SEGMENTING = (AMBIGUOUS_ID_NUMBER, AMBIGUOUS_MEMBER_ID, AMBIGUOUS_CREDENTIAL, AMBIGUOUS_BANK_ACCOUNT, ID_LIKE_NAME)
+
+# words of the name rules and their usual modifiers, to split a name written without separators
+_NAME_MODIFIERS = (
+    "bill billing ship shipping home default guarantor insurance insured customer client student employee patient"
+    " primary secondary mailing postal web portal first last middle given family contact emergency mobile work"
+    " personal date of birth dob zip addr address day cell phone number num no id ids card holder account routing"
+    " social security tax national passport driver drivers license licence member subscriber policy parent guardian"
+    " mother father spouse maiden user login e mail email name names full display short nick sortable street city"
+    " state province postcode post code line house apt suite ip mac device calling station framed served"
+)
+
+
+@functools.cache
+def _name_vocabulary() -> frozenset[str]:
+    words = set(_NAME_MODIFIERS.split())
+    for _label, pattern, _conf in NAME_RULES.values():
+        words.update(re.findall(r"[a-z]{3,}", pattern.pattern))
+    return frozenset(words)
+
+
+def _segment_name(norm: str) -> str | None:
+    """`driverslicensenumber` -> `drivers_license_number` when the whole name splits into known words
+    (a number at the end allowed); None otherwise."""
+    m = re.fullmatch(r"([a-z]+?)(\d*)", norm)
+    if m is None:
+        return None
+    text, digits = m.groups()
+    vocab = _name_vocabulary()
+    best: list[list[str] | None] = [[]] + [None] * len(text)
+    for end in range(1, len(text) + 1):
+        for start in range(max(0, end - 16), end):
+            prev = best[start]
+            if (
+                prev is not None
+                and text[start:end] in vocab
+                and (
+                    best[end] is None or len(prev) + 1 < len(best[end])  # type: ignore[arg-type]
+                )
+            ):
+                best[end] = [*prev, text[start:end]]
+    parts = best[len(text)]
+    if parts is None or len(parts) < 2:
+        return None
+    return "_".join(parts) + (f"_{digits}" if digits else "")
 
 
 # people in structured text: lists of e-mails, `name // domain` e-mails (EDI, PNR), `Family, Given` and

@@ -308,3 +308,18 @@ def test_prefixed_random_hex_in_a_uuid_layout_and_postcodes() -> None:
     assert _label("h19", mixed) == "PII"
     assert _label("h19", [str(rng.randint(10000, 99999)) for _ in range(N)]) is None  # five digits alone
     assert _label("h19", [f"{rng.randint(1, 99)}-{rng.randint(100, 999)}" for _ in range(N)]) is None  # one notation
+
+
+def test_names_written_without_separators_are_split_into_known_words() -> None:
+    from dativo_workers.governance.pii import _segment_name
+
+    assert _segment_name("driverslicensenumber") == "drivers_license_number"
+    assert _segment_name("billzip") == "bill_zip"
+    assert _segment_name("lastinteractionat") is None  # not all known words
+    digits = [f"{rng.randint(100, 899):03d}-{rng.randint(10, 99)}-{rng.randint(1000, 9999)}" for _ in range(N)]
+    assert _label("socialsecuritynumber", digits) == "SENSITIVE"
+    assert (
+        _label("guarantordob", [f"19{rng.randint(40, 99)}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}" for _ in range(N)])
+        == "PII"
+    )
+    assert _label("idnumber", [f"STU-{rng.randint(1000, 9999)}" for _ in range(N)]) is None  # ambiguous: values decide
