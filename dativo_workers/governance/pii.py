@@ -2781,6 +2781,44 @@ def _email_list(value: str) -> bool:
     return len(parts) >= 1 and all(_EMAIL_ONE.match(p) for p in parts)
 
 
+def _letters(word: str) -> str:
+    return word.replace("'", "").replace("\u2019", "").replace("-", "")
+
+
+def _cased_word(word: str) -> bool:
+    """`Amina`, `Çamurcuoğlu`, `O'Neil`: a capital, then lower-case letters."""
+    w = _letters(word)
+    return len(w) >= 2 and w.isalpha() and w[0].isupper() and w[1:].islower()
+
+
+def _caseless_word(word: str) -> bool:
+    """`정수`, `玉梅`, `اسرا`: letters of a script without case."""
+    return 1 <= len(word) <= 12 and word.isalpha() and not word.isupper() and not word.islower()
+
+
+def _family_caps_given(value: str) -> bool:
+    """`LIU Albert`: the family name in capitals first, then the given name."""
+    parts = value.split(" ")
+    w = _letters(parts[0])
+    return (
+        len(parts) in (2, 3) and len(w) >= 2 and w.isalpha() and w.isupper() and all(_cased_word(p) for p in parts[1:])
+    )
+
+
+SINGLE_NAME_DISTINCT = 0.9  # given or family names alone, in an opaque column: nearly all different
+SINGLE_NAME_KNOWN = 0.9  # and nearly all known name words (the gazetteer has colours and cities too)
+
+
+def _single_names(head: list[str]) -> bool:
+    """Given or family names alone (`Amina`, `Çamurcuoğlu`, `정수`): one word each, nearly all different,
+    half of those in a cased script known name words."""
+    cased = [v for v in head if _cased_word(v)]
+    caseless = sum(1 for v in head if _caseless_word(v))
+    if len(cased) + caseless < 0.9 * len(head) or len(cased) < 0.5 * len(head):
+        return False
+    return _share(cased, _has_name_words) >= SINGLE_NAME_KNOWN
+
+
 def _people_in_text(name: str, norm: str, sample: list[str]) -> Finding | None:
     head = sample[:50]
     if (
@@ -2799,6 +2837,14 @@ def _people_in_text(name: str, norm: str, sample: list[str]) -> Finding | None:
         and len(set(sample)) >= PERSON_NAME_ALONE_DISTINCT * len(sample)
     ):
         return Finding(name, PII, "values", 0.75, "person_name")
+    if OPAQUE_NAME.match(norm) and len(set(sample)) >= SINGLE_NAME_DISTINCT * len(sample):
+        if (
+            _share(head, _family_caps_given) >= VALUE_SHARE
+            and _share(head, lambda v: _has_name_words(v.title())) >= NAME_EVIDENCE_SHARE
+        ):
+            return Finding(name, PII, "values", 0.7, "person_name")
+        if _single_names(head):
+            return Finding(name, PII, "values", 0.65, "person_name")
     if _share(head, lambda v: v.startswith(("{", "[{"))) >= VALUE_SHARE:
         return _person_json(name, head[:JSON_VALUES])
     return None

@@ -182,8 +182,8 @@ _PREFIXED_DASHED_HEX = re.compile(
 
 
 def _split(value: str) -> tuple[str, str]:
-    # `papi-<random hex in a UUID's layout>`: a token when the hex is not a UUID (no version and variant)
-    if (d := _PREFIXED_DASHED_HEX.match(value)) is not None and not _VERSIONED_UUID.match(d.group(2)):
+    # `papi-<random hex in a UUID's layout>`: judged as hex (a column of real UUIDs is told apart above)
+    if (d := _PREFIXED_DASHED_HEX.match(value)) is not None:
         return d.group(1), d.group(2).replace("-", "")
     m = _PREFIX.match(value)
     if m is not None and len(value) - m.end() >= 16:
@@ -198,6 +198,11 @@ def random_secrets(values: list[str], norm: str) -> bool:
     n = len(values)
     if n < 3 or len(set(values)) < 0.9 * n or RECORD_ID_NAME.search(norm):
         return False
+    prefixed_uuids = sum(
+        1 for v in values if (d := _PREFIXED_DASHED_HEX.match(v)) and _VERSIONED_UUID.match(d.group(2))
+    )
+    if prefixed_uuids > n / 2 and UUID_SECRET_NAME.search(norm) is None:
+        return False  # `usr-<uuid4>`: a prefixed record key (random hex in a UUID's layout is not: `papi-…`)
     parts = [_split(v) for v in values]
     bodies = [b for _, b in parts]
     random_share = sum(1 for b in bodies if _random_body(b)) / n

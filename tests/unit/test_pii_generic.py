@@ -323,3 +323,29 @@ def test_names_written_without_separators_are_split_into_known_words() -> None:
         == "PII"
     )
     assert _label("idnumber", [f"STU-{rng.randint(1000, 9999)}" for _ in range(N)]) is None  # ambiguous: values decide
+
+
+def test_names_alone_and_family_first_in_opaque_columns() -> None:
+    given = [*GIVEN, "Amina", "Ines", "Lara", "Chen", "Wei", "Noah", "Liam", "Emma", "Sofia", "Omar"]
+    singles = [f"{rng.choice(given)}" for _ in range(N)]
+    singles = [*dict.fromkeys(singles), "정수", "玉梅", "اسرا"]
+    assert _label("h3", singles) == "PII"
+    caps_first = list({f"{rng.choice(FAMILY).upper()} {rng.choice(given)}" for _ in range(3 * N)})[:N]
+    assert _label("h4", caps_first) == "PII"
+    # near misses: colours and product words, one each, all different
+    words = [
+        "Red",
+        "Blue",
+        "Green",
+        "Yellow",
+        "Purple",
+        "Orange",
+        "Silver",
+        "Golden",
+        "Crimson",
+        "Teal",
+        "Navy",
+        "Olive",
+    ]
+    assert _label("h5", words) is None
+    assert _label("h5", [f"{w.upper()} Edition" for w in words]) is None
