@@ -29,6 +29,7 @@ from collections.abc import Callable
 from types import ModuleType
 
 SAMPLE = 200
+PILOT = 20  # values tried first: fewer than half passing ends a test early
 UNNAMED_MIN_LEN = 32  # shorter random strings count as secrets only under a secret's name
 SHARE = 0.8
 
@@ -112,6 +113,9 @@ def credential_structure(values: list[str]) -> float:
     """The share of values that are credentials by structure (0 when most values repeat)."""
     if not values or len(set(values)) < 0.5 * len(values):
         return 0.0
+    pilot = values[:PILOT]
+    if sum(1 for v in pilot if structured_credential(v)) < 0.5 * len(pilot):
+        return 0.0  # (the first values decide whether the rest are looked at)
     return sum(1 for v in values if structured_credential(v)) / len(values)
 
 
@@ -203,6 +207,8 @@ def random_secrets(values: list[str], norm: str) -> bool:
     )
     if prefixed_uuids > n / 2 and UUID_SECRET_NAME.search(norm) is None:
         return False  # `usr-<uuid4>`: a prefixed record key (random hex in a UUID's layout is not: `papi-…`)
+    if sum(1 for v in values[:PILOT] if _random_body(_split(v)[1])) < 0.5 * min(n, PILOT):
+        return False
     parts = [_split(v) for v in values]
     bodies = [b for _, b in parts]
     random_share = sum(1 for b in bodies if _random_body(b)) / n
