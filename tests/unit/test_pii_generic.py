@@ -349,3 +349,10 @@ def test_names_alone_and_family_first_in_opaque_columns() -> None:
     ]
     assert _label("h5", words) is None
     assert _label("h5", [f"{w.upper()} Edition" for w in words]) is None
+
+
+def test_document_names_in_more_languages() -> None:
+    numbers = [f"{rng.choice(string.ascii_uppercase)}{rng.randint(1000000, 9999999)}" for _ in range(N)]
+    for name in ("paspoortnummer", "numer_paszport", "travel_document_no", "rijbewijsnummer", "prawo_jazdy", "ehliyet"):
+        assert _label(name, numbers) == "SENSITIVE", name
+    assert _label("pass_rate", [f"{rng.random():.2f}" for _ in range(N)]) is None  # `pass` alone is no passport
