@@ -114,9 +114,21 @@ def credential_structure(values: list[str]) -> float:
     if not values or len(set(values)) < 0.5 * len(values):
         return 0.0
     pilot = values[:PILOT]
-    if sum(1 for v in pilot if structured_credential(v)) < 0.5 * len(pilot):
+    if sum(1 for v in pilot if structured_credential(v)) < MIXED_HASH_SHARE * len(pilot):
         return 0.0  # (the first values decide whether the rest are looked at)
-    return sum(1 for v in values if structured_credential(v)) / len(values)
+    hashes = sum(1 for v in values if structured_credential(v))
+    if hashes >= SHARE * len(values):
+        return hashes / len(values)
+    # a password column of mixed storage (RADIUS `value`: md5crypt, SSHA, NT hashes, plain text): hashes
+    # by structure in a quarter or more, the rest bare digests, salted hashes or passwords without spaces
+    companions = sum(1 for v in values if not structured_credential(v) and _COMPANION.match(v))
+    if hashes >= MIXED_HASH_SHARE * len(values) and hashes + companions >= SHARE * len(values):
+        return SHARE
+    return hashes / len(values)
+
+
+MIXED_HASH_SHARE = 0.25
+_COMPANION = re.compile(r"^\S{6,128}$")  # bare digests, base64 of salted hashes, passwords, passphrases
 
 
 # -- prefix-less random secrets ------------------------------------------------------------------------

@@ -356,3 +356,22 @@ def test_document_names_in_more_languages() -> None:
     for name in ("paspoortnummer", "numer_paszport", "travel_document_no", "rijbewijsnummer", "prawo_jazdy", "ehliyet"):
         assert _label(name, numbers) == "SENSITIVE", name
     assert _label("pass_rate", [f"{rng.random():.2f}" for _ in range(N)]) is None  # `pass` alone is no passport
+
+
+def test_a_password_column_of_mixed_storage() -> None:
+    salt = string.ascii_letters + string.digits + "./"
+    values = []
+    for i in range(N):
+        kind = i % 4
+        if kind == 0:
+            values.append(f"$1${_alnum(8, salt)}${_alnum(22, salt)}")
+        elif kind == 1:
+            values.append("{SSHA256}" + _b64(secrets.token_bytes(40)))
+        elif kind == 2:
+            values.append(secrets.token_hex(16).upper())
+        else:
+            values.append(f"{rng.choice(['Summer', 'Blue', 'Tiger'])}{rng.randint(10, 9999)}!")
+    assert _label("value", values) == "CREDENTIAL"
+    # near miss: a few hashes among product codes and words
+    codes = [f"{rng.choice(['Widget', 'Gadget'])}-{rng.randint(100, 999)}" for _ in range(N - 5)]
+    assert _label("value", [*codes, *values[:5]]) is None
