@@ -28,16 +28,28 @@ _FOOTER_THREADS = 16  # object-store footers are read concurrently: each costs r
 class ParquetOptions(PluginSettings):
     """``source.options`` of a Parquet job."""
 
-    batch_size: int = Field(65_536, gt=0)  # rows per record batch
+    batch_size: int = Field(65_536, gt=0)  # rows per record batch, at most
+    # Uncompressed bytes per record batch, at most (from the row groups' metadata): wide rows get
+    # fewer rows per batch, so the batches the engine reads ahead stay small whatever the file.
+    batch_bytes: int = Field(8 * 1024 * 1024, gt=0)
+    # Bytes read at a time from a column chunk: row groups are streamed page by page rather
+    # than loaded whole (a 500 MB row group would otherwise be held in memory while it decodes).
+    buffer_size: int = Field(1024 * 1024, gt=0)
 
 
-def _open(files: SourceFiles, path: str, size: int | None = None) -> pq.ParquetFile:
-    """The file's footer, read with ranged requests; ``size``: the size it was planned at."""
+def _open(files: SourceFiles, path: str, size: int | None = None, buffer_size: int = 0) -> pq.ParquetFile:
+    """The file's footer, read with ranged requests; ``size``: the size it was planned at.
+
+    ``buffer_size`` > 0: column chunks are read through a buffer of that many bytes, without
+    pre-buffering, so a reader's memory does not grow with the row group.
+    """
     source = files.open_arrow(path)
     if size is not None and not isinstance(source, str) and source.size() != size:
         source.close()
         raise SourceError(f"{path}: changed size since the run was planned ({size} bytes then, {source.size()} now)")
     try:
+        if buffer_size:
+            return pq.ParquetFile(source, buffer_size=buffer_size, pre_buffer=False)
         return pq.ParquetFile(source)
     except (pa.ArrowInvalid, OSError) as exc:
         # Reported as a source problem, not as a value that failed to convert.
@@ -56,6 +68,15 @@ def _row_group_sets(metadata: pq.FileMetaData, target: int) -> list[list[int]]:
         groups[-1].append(index)
         size += group_bytes
     return groups
+
+
+def _batch_rows(metadata: pq.FileMetaData, row_groups: list[int], batch_size: int, batch_bytes: int) -> int:
+    """Rows per batch: ``batch_size``, fewer if the row groups' rows average more than ``batch_bytes / batch_size``."""
+    rows = sum(metadata.row_group(i).num_rows for i in row_groups)
+    nbytes = sum(metadata.row_group(i).total_byte_size for i in row_groups)
+    if not rows or not nbytes:
+        return batch_size
+    return max(1, min(batch_size, batch_bytes * rows // nbytes))
 
 
 def _label(name: str, row_groups: list[int], total: int) -> str:
@@ -132,10 +153,13 @@ class ParquetReader(DataReader):
     def read(self, partition: Partition, schema: pa.Schema | None) -> Iterator[pa.RecordBatch]:
         # Parquet values are already typed: the engine casts to ``schema`` if they differ.
         spec = partition.spec
-        with _open(self._files, spec["path"], spec.get("size")) as file:
+        with _open(self._files, spec["path"], spec.get("size"), self.config.buffer_size) as file:
             check_columns(spec["path"], file.schema_arrow.names, spec["columns"])
             if spec["row_groups"]:  # an empty list would mean "all row groups" to pyarrow
-                yield from file.iter_batches(batch_size=self.config.batch_size, row_groups=spec["row_groups"])
+                # One thread: the engine already reads ahead on its own thread, and pyarrow's
+                # column threads would decode every column chunk of the group at once.
+                rows = _batch_rows(file.metadata, spec["row_groups"], self.config.batch_size, self.config.batch_bytes)
+                yield from file.iter_batches(batch_size=rows, row_groups=spec["row_groups"], use_threads=False)
 
     def describe_position(self, partition: Partition, row_in_partition: int) -> str:
         spec = partition.spec

@@ -81,6 +81,8 @@ def test_hook_provides_the_three_readers() -> None:
         (CsvOptions, {"encoding": "no-such-codec"}),
         (JsonlOptions, {"delimiter": ","}),
         (ParquetOptions, {"batch_size": 0}),
+        (ParquetOptions, {"batch_bytes": 0}),
+        (ParquetOptions, {"buffer_size": 0}),
     ],
 )
 def test_bad_options_are_rejected(model: type, options: dict) -> None:
@@ -629,6 +631,39 @@ def test_parquet_row_group_split_equals_full_read(tmp_path: Path) -> None:
     assert split.schema() == pa.schema([("id", pa.int64()), ("name", pa.string())])
     assert rows(split, partitions) == rows(whole, whole.plan())
     assert split.describe_position(partitions[1], 5) == f"{tmp_path / 'a.parquet'}: row {first * 1000 + 6}"
+
+
+def test_parquet_streams_a_large_row_group_by_column_chunk(tmp_path: Path) -> None:
+    """One 20 MB row group: the reader's first batch costs a few MiB of Arrow memory (1 MiB reads
+    of each column chunk), not the whole row group (what pyarrow's default reads)."""
+    n = 20_000
+    blobs = pa.array([random.randbytes(1000) for _ in range(n)], pa.binary())  # incompressible
+    table = pa.table({"id": pa.array(range(n), pa.int64()), "blob": blobs})
+    pq.write_table(table, tmp_path / "big.parquet", row_group_size=n, compression="none")
+    del table, blobs
+    reader = make(ParquetReader, tmp_path, "*.parquet", batch_size=1000)
+    (partition,) = reader.plan()
+    before = pa.total_allocated_bytes()
+    batches = reader.read(partition, None)
+    first = next(batches)
+    held = pa.total_allocated_bytes() - before
+    assert first.num_rows == 1000
+    assert held < 8 * 1024 * 1024, f"{held:,} bytes held after the first batch of a 20 MB row group"
+    assert sum(b.num_rows for b in batches) == n - 1000
+    assert reader.config.buffer_size == 1024 * 1024
+
+
+def test_parquet_batch_rows_bounded_by_bytes(tmp_path: Path) -> None:
+    n = 3000
+    table = pa.table({"id": pa.array(range(n), pa.int64()), "text": ["x" * 2000 + str(i) for i in range(n)]})
+    pq.write_table(table, tmp_path / "wide.parquet", row_group_size=n)
+    whole = make(ParquetReader, tmp_path, "*.parquet")
+    bounded = make(ParquetReader, tmp_path, "*.parquet", batch_bytes=200_000)
+    (partition,) = bounded.plan()
+    sizes = [b.num_rows for b in bounded.read(partition, None)]
+    assert max(sizes) < 100 and sum(sizes) == n  # ~2 KB rows: about 100 rows per 200 KB
+    assert [b.num_rows for b in whole.read(whole.plan()[0], None)] == [n]  # 65,536 rows by default
+    assert rows(bounded, [partition]) == rows(whole, whole.plan())
 
 
 def test_parquet_later_file_with_other_columns_fails(tmp_path: Path) -> None:
