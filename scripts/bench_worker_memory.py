@@ -45,21 +45,28 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=None, help="source.options.batch_size (rows)")
+    parser.add_argument(
+        "--input", type=Path, default=None, help="an existing Parquet file instead of the generated one"
+    )
     parser.add_argument("--raw", action="store_true", help="also measure the raw pyarrow loop")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="dativo-memory-") as tmp:
         data_dir = Path(tmp)
         started = time.perf_counter()
-        # Generated in a child process: this one stays small, so the kernel's high-water mark
-        # of the measured process (wait4's ru_maxrss, inherited across fork) is its own.
-        code = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import bench_worker_memory as m; "
-        code += f"from pathlib import Path; m.one_row_group_file(Path({tmp!r}), {args.rows}, {args.seed})"
-        subprocess.run([sys.executable, "-c", code], check=True)
-        source = data_dir / f"bench-{args.rows}-one-rg.parquet"
+        if args.input is not None:
+            source = data_dir / args.input.name
+            source.symlink_to(args.input.resolve())
+        else:
+            # Generated in a child process: this one stays small, so the kernel's high-water mark
+            # of the measured process (wait4's ru_maxrss, inherited across fork) is its own.
+            code = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import bench_worker_memory as m; "
+            code += f"from pathlib import Path; m.one_row_group_file(Path({tmp!r}), {args.rows}, {args.seed})"
+            subprocess.run([sys.executable, "-c", code], check=True)
+            source = data_dir / f"bench-{args.rows}-one-rg.parquet"
         meta = pq.ParquetFile(str(source)).metadata
-        uncompressed = meta.row_group(0).total_byte_size
+        uncompressed = max(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
         print(
-            f"generated {source.name}: {args.rows:,} rows, {meta.num_row_groups} row group(s), "
+            f"{source.name}: {meta.num_rows:,} rows, {meta.num_row_groups} row group(s), the largest "
             f"{uncompressed / 2**20:,.0f} MiB uncompressed, {source.stat().st_size / 2**20:,.0f} MiB on disk "
             f"in {time.perf_counter() - started:.1f} s",
             file=sys.stderr,
@@ -109,7 +116,7 @@ def main() -> None:
         print(
             json.dumps(
                 {
-                    "rows": args.rows,
+                    "rows": meta.num_rows,
                     "row_group_uncompressed_mib": uncompressed >> 20,
                     "load": os.getloadavg(),
                     "results": results,
