@@ -232,7 +232,8 @@ def test_cli_exit_codes_json_and_bad_input(tmp_path: Path) -> None:
     assert failed.returncode == 1, failed.stderr
     assert "1 check(s) failed: plan_secrets" in failed.stdout
 
-    listed = _cli("list", "--json", env=cache)  # the local report of csv shows in the list
+    # the local report of csv shows in the list (outside the repository: no runner.plugin_index)
+    listed = _cli("list", "--json", cwd=tmp_path, env=cache)
     status = {(p["name"], p["kind"]): p["certification"] for p in json.loads(listed.stdout)}
     assert status[("csv", "reader")].startswith("certified locally")
 
