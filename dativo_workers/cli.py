@@ -839,14 +839,24 @@ plugins_app.command("install")(cli_plugins.install)
 
 
 def _freeze_at_exit() -> None:
-    """gc.freeze, unless a nanobind extension is loaded (DuckDB's, for quality rules): nanobind
-    reports its objects still alive at exit as leaks on stderr, and frozen cycles stay alive."""
-    for module in list(sys.modules.values()):
-        if not str(getattr(module, "__file__", None) or "").endswith((".so", ".pyd")):
-            continue
-        if any(isinstance(value, type) and type(value).__name__ == "nb_type" for value in vars(module).values()):
-            return
+    """gc.freeze, unless a Python module holds instances of a nanobind extension's types: nanobind
+    reports its objects still alive at exit as leaks on stderr, and frozen cycles stay alive. The
+    `duckdb` package keeps DuckDB's type constants so; its extension `_duckdb` alone (what quality
+    rules load to parse and run SQL over Parquet, connections closed after use) leaks nothing."""
+    modules = list(sys.modules.values())
+    if any(_is_nanobind_extension(module) for module in modules):
+        for module in modules:
+            if not str(getattr(module, "__file__", None) or "").endswith(".py"):
+                continue  # an extension or its submodules (`_duckdb._sqltypes`): torn down with it
+            if any(type(type(value)).__name__ == "nb_type" for value in vars(module).values()):
+                return
     gc.freeze()
+
+
+def _is_nanobind_extension(module: object) -> bool:
+    if not str(getattr(module, "__file__", None) or "").endswith((".so", ".pyd")):
+        return False
+    return any(isinstance(value, type) and type(value).__name__ == "nb_type" for value in vars(module).values())
 
 
 def main() -> None:

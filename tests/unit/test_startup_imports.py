@@ -234,3 +234,31 @@ def test_nothing_is_frozen_at_exit_when_a_nanobind_extension_is_loaded() -> None
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "nanobind" not in proc.stderr and "leaked" not in proc.stderr, proc.stderr[-3000:]
     assert "FROZEN 0" in proc.stderr
+
+
+def test_objects_are_frozen_at_exit_with_duckdb_extension_alone() -> None:
+    """Quality rules load DuckDB's extension (`_duckdb`) alone to parse SQL rules and query the
+    staged Parquet: with its connection closed, nothing leaks, so the exit still skips the
+    collections (frozen) and stderr stays quiet."""
+    code = (
+        "import atexit, gc, sys\n"
+        "atexit.register(lambda: sys.__stderr__.write(f'\\nFROZEN {gc.get_freeze_count()}\\n'))\n"
+        "from dativo_workers.quality import duckdb_engine\n"
+        "engine = duckdb_engine()\n"
+        "assert engine.__name__ == '_duckdb' and 'duckdb' not in sys.modules\n"
+        "assert engine.extract_statements('select 1')[0].type == engine.StatementType.SELECT\n"
+        "con = engine.connect()\n"
+        "assert con.execute('select 42').fetchall() == [(42,)]\n"
+        "con.close()\n"
+        "from dativo_workers.cli import main\n"
+        "sys.argv = ['dativo', '--help']\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "nanobind" not in proc.stderr and "leaked" not in proc.stderr, proc.stderr[-3000:]
+    frozen = [line for line in proc.stderr.splitlines() if line.startswith("FROZEN ")]
+    assert frozen and int(frozen[-1].split()[1]) > 10_000, proc.stderr[-3000:]
