@@ -56,6 +56,14 @@ def dictionary_columns(schema: pa.Schema) -> list[str]:
     return [leaf for f in schema for leaf in leaves(f.name, f.type)]
 
 
+# Row groups gather incoming batches up to this much in-memory Arrow data or this many rows,
+# whichever comes first: one row group per incoming batch (a CSV block is ~10k rows) made files of
+# dozens of tiny row groups, which every engine reading the table pays for (docs/performance.md,
+# "Output row groups").
+ROW_GROUP_BYTES = 32 * 1024 * 1024
+ROW_GROUP_ROWS = 1024 * 1024
+
+
 @dataclass
 class _OpenFile:
     path: str
@@ -65,7 +73,12 @@ class _OpenFile:
 
 
 class RollingParquetWriter:
-    """One output stream of fragments, rolled when a file reaches ``target_bytes``."""
+    """One output stream of fragments, rolled when a file reaches ``target_bytes``.
+
+    Batches are held until they make a row group of ``row_group_bytes`` of Arrow data or
+    ``row_group_rows`` rows; the pending rows count towards the file size (at the Parquet/Arrow
+    size ratio seen so far), so a file closes at about ``target_bytes`` whatever the row group
+    size, and its last row group takes whatever is pending when it rolls or on ``close``."""
 
     def __init__(
         self,
@@ -75,19 +88,48 @@ class RollingParquetWriter:
         target_bytes: int,
         parquet_options: dict[str, Any] | None = None,
         encryption: ParquetEncryption | None = None,
+        row_group_bytes: int = ROW_GROUP_BYTES,
+        row_group_rows: int = ROW_GROUP_ROWS,
     ) -> None:
         """``encryption``: each file is written with fresh keys from it (`target.encryption`)."""
+        if row_group_bytes < 1 or row_group_rows < 1:
+            raise ValueError(f"row group size must be positive: {row_group_bytes} bytes, {row_group_rows} rows")
         self.fs = fs
         self.encryption = encryption
         self.make_path = make_path
         self.schema = schema
         self.target_bytes = target_bytes
+        self.row_group_bytes = row_group_bytes
+        self.row_group_rows = row_group_rows
         self.parquet_options = PARQUET_OPTIONS if parquet_options is None else parquet_options
         self.sequence = 0
         self.current: _OpenFile | None = None
         self.finished: list[Fragment] = []
+        self.pending: list[pa.RecordBatch] = []
+        self.pending_rows = 0
+        self.pending_bytes = 0
+        self.arrow_flushed = 0  # Arrow bytes written so far, and the Parquet bytes they became:
+        self.parquet_flushed = 0  # their ratio estimates the pending rows' share of the file
 
     def write(self, batch: pa.RecordBatch) -> None:
+        if batch.num_rows == 0:
+            return
+        self.pending.append(batch)
+        self.pending_rows += batch.num_rows
+        self.pending_bytes += batch.nbytes
+        while self.pending_rows >= self.row_group_rows or self.pending_bytes >= self.row_group_bytes:
+            self._flush(self.row_group_rows)
+            self._roll_if_full()
+        if self.pending and self._estimated_size() >= self.target_bytes:
+            self._flush(self.pending_rows)
+            self._roll_if_full()
+
+    def _estimated_size(self) -> int:
+        ratio = self.parquet_flushed / self.arrow_flushed if self.arrow_flushed else 1.0
+        written = self.current.sink.tell() if self.current is not None else 0
+        return written + int(self.pending_bytes * ratio)
+
+    def _open(self) -> _OpenFile:
         if self.current is None:
             path = self.make_path(self.sequence)
             self.sequence += 1
@@ -98,12 +140,36 @@ class RollingParquetWriter:
                 options["encryption_properties"] = self.encryption.file_properties()
             sink = self.fs.open_output_stream(path)
             self.current = _OpenFile(path, pq.ParquetWriter(sink, self.schema, **options), sink)
-        self.current.writer.write_batch(batch)
-        self.current.rows += batch.num_rows
-        if self.current.sink.tell() >= self.target_bytes:
+        return self.current
+
+    def _flush(self, max_rows: int) -> None:
+        """Write up to ``max_rows`` pending rows, in order, as one row group."""
+        if not self.pending:
+            return
+        current = self._open()
+        table = pa.Table.from_batches(self.pending, self.pending[0].schema)
+        rows = min(max_rows, table.num_rows)
+        group, rest = table.slice(0, rows), table.slice(rows)
+        before = current.sink.tell()
+        current.writer.write_table(group, row_group_size=rows)
+        self.parquet_flushed += current.sink.tell() - before
+        self.arrow_flushed += group.nbytes
+        current.rows += rows
+        self.pending = rest.to_batches() if rest.num_rows else []
+        self.pending_rows = rest.num_rows
+        self.pending_bytes = rest.nbytes if rest.num_rows else 0
+
+    def flush(self) -> None:
+        """Write the pending rows as a row group now (a caller bounding memory across writers)."""
+        self._flush(self.pending_rows)
+        self._roll_if_full()
+
+    def _roll_if_full(self) -> None:
+        if self.current is not None and self.current.sink.tell() >= self.target_bytes:
             self._close_current()
 
     def _close_current(self) -> None:
+        self._flush(self.pending_rows)
         if self.current is None:
             return
         self.current.writer.close()
@@ -114,13 +180,15 @@ class RollingParquetWriter:
 
     @property
     def bytes_written(self) -> int:
-        return sum(f.bytes for f in self.finished) + (self.current.sink.tell() if self.current else 0)
+        """Bytes in files so far, and the pending rows' estimated share."""
+        return sum(f.bytes for f in self.finished) + self._estimated_size()
 
     def close(self) -> list[Fragment]:
         self._close_current()
         return self.finished
 
     def abort(self) -> None:
+        self.pending, self.pending_rows, self.pending_bytes = [], 0, 0
         if self.current is not None:
             try:
                 self.current.writer.close()
@@ -158,6 +226,7 @@ class FragmentWriter:
         self.spec = spec
         self.target_bytes = target_bytes
         self.writers: dict[tuple[object, ...], RollingParquetWriter] = {}
+        self.pending_budget = ROW_GROUP_BYTES  # rows waiting for a row group, all partition values together
         self.transforms = [
             (
                 table_schema.find_column_name(f.source_id),
@@ -188,6 +257,19 @@ class FragmentWriter:
             return
         for key, part in self._split(batch):
             self._writer(key).write(part)
+        self._bound_pending()
+
+    def _bound_pending(self) -> None:
+        """Rows waiting for a row group, across all partition values, stay within one row group's
+        bytes: the writer holding most writes its rows early (a smaller row group), so memory does
+        not grow with the number of partition values in a run."""
+        writers = [w for w in self.writers.values() if w.pending_bytes]
+        total = sum(w.pending_bytes for w in writers)
+        while writers and total > self.pending_budget:
+            largest = max(writers, key=lambda w: w.pending_bytes)
+            total -= largest.pending_bytes
+            largest.flush()
+            writers.remove(largest)
 
     def _split(self, batch: pa.RecordBatch) -> list[tuple[tuple[object, ...], pa.RecordBatch]]:
         """Split a batch by partition value (one file never spans two partitions)."""
