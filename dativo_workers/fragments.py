@@ -58,9 +58,11 @@ def dictionary_columns(schema: pa.Schema) -> list[str]:
 
 # Row groups gather incoming batches up to this much in-memory Arrow data or this many rows,
 # whichever comes first: one row group per incoming batch (a CSV block is ~10k rows) made files of
-# dozens of tiny row groups, which every engine reading the table pays for (docs/performance.md,
+# dozens of tiny row groups, which every engine reading the table pays for. 8 MiB (~100k rows of
+# the benchmark table) because the pending rows cost a worker's memory: +25 MiB peak RSS measured
+# at 8 MiB, +55-65 MiB at 32 MiB, against a 256 MiB per-worker target (docs/performance.md,
 # "Output row groups").
-ROW_GROUP_BYTES = 32 * 1024 * 1024
+ROW_GROUP_BYTES = 8 * 1024 * 1024
 ROW_GROUP_ROWS = 1024 * 1024
 
 

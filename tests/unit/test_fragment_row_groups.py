@@ -76,7 +76,7 @@ def test_row_groups_close_at_the_target_bytes(tmp_path: Path) -> None:
 
 def test_files_still_roll_at_the_file_size_with_pending_rows_counted(tmp_path: Path) -> None:
     table = _table(200_000)
-    target = 300_000  # Parquet bytes per file; row groups (32 MiB of Arrow) never fill first
+    target = 300_000  # Parquet bytes per file; row groups (8 MiB of Arrow) never fill first
     writer = _writer(tmp_path, table.schema, target)
     for batch in table.to_batches(max_chunksize=2_000):
         writer.write(batch)
