@@ -218,6 +218,7 @@ class FragmentWriter:
         table_schema: Schema,
         spec: PartitionSpec,
         target_bytes: int,
+        row_group_bytes: int = ROW_GROUP_BYTES,
     ) -> None:
         self.fs, self.root = filesystem(location, storage)
         self.scheme_prefix = scheme_prefix(location)
@@ -228,7 +229,8 @@ class FragmentWriter:
         self.spec = spec
         self.target_bytes = target_bytes
         self.writers: dict[tuple[object, ...], RollingParquetWriter] = {}
-        self.pending_budget = ROW_GROUP_BYTES  # rows waiting for a row group, all partition values together
+        self.row_group_bytes = row_group_bytes
+        self.pending_budget = row_group_bytes  # rows waiting for a row group, all partition values together
         self.transforms = [
             (
                 table_schema.find_column_name(f.source_id),
@@ -248,6 +250,7 @@ class FragmentWriter:
                 lambda seq, subdir=subdir, tag=tag: f"{self.root}/{subdir}/{self.prefix}{tag}-{seq:05d}.parquet",
                 self.schema,
                 self.target_bytes,
+                row_group_bytes=self.row_group_bytes,
             )
         return self.writers[key]
 

@@ -393,6 +393,7 @@ def _write_partition(work: _Attempt, reader: DataReader, *, typed: bool) -> tupl
         table_schema=table.schema,
         spec=table.spec,
         target_bytes=cfg.target.file_size_mb * 1024 * 1024,
+        row_group_bytes=cfg.target.row_group_mb * 1024 * 1024,
     )
     if work.writer is not None:  # a writer target, or a writer as the Iceberg table's format
         schema, writer = open_sink(

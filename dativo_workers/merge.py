@@ -71,6 +71,7 @@ class MergeSpec:
     delete_value: Any = None
     replace: bool = False  # full refresh: every row of the table is replaced
     target_bytes: int = 256 * 1024 * 1024
+    row_group_bytes: int = 8 * 1024 * 1024
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -80,6 +81,7 @@ class MergeSpec:
             "delete_value": self.delete_value,
             "replace": self.replace,
             "target_bytes": self.target_bytes,
+            "row_group_bytes": self.row_group_bytes,
         }
 
     @classmethod
@@ -141,6 +143,7 @@ def merge_spec(job: LoadedJob, asset: Asset | None, schema: Schema) -> MergeSpec
         delete_value=delete_value,
         replace=job.full_refresh,
         target_bytes=target.file_size_mb * 1024 * 1024,
+        row_group_bytes=target.row_group_mb * 1024 * 1024,
     )
 
 
@@ -478,6 +481,7 @@ def _writer(
         table_schema=table_schema,
         spec=metadata.spec(),
         target_bytes=spec.target_bytes,
+        row_group_bytes=spec.row_group_bytes,
     )
     writer.prefix = f"merge-{prefix}"  # data/<run_id>/merge-...: the run's files, apart from its fragments
     return writer

@@ -162,6 +162,7 @@ _ICEBERG_ONLY = (
     "table",
     "partition_by",
     "file_size_mb",
+    "row_group_mb",
     "format",
     "format_options",
     "schema_evolution",
@@ -193,6 +194,13 @@ class TargetConfig(Strict):
     delete_marker: DeleteMarker | None = Field(default=None, description="merge: rows flagged so delete their key")
     partition_by: list[PartitionField] = Field(default_factory=list)
     file_size_mb: int = Field(default=256, ge=1, le=4096)
+    row_group_mb: int = Field(
+        default=8,
+        ge=1,
+        le=1024,
+        description="a Parquet row group closes at this much in-memory Arrow data (or 1 Mi rows); "
+        "the rows wait in the worker's memory until then",
+    )
     writer: PluginRef | None = None
     path: str | None = Field(default=None, description="writer targets: output directory (local path or URI)")
     options: dict[str, Any] = Field(default_factory=dict, description="settings of the writer named by `connector`")

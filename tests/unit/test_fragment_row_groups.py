@@ -7,11 +7,14 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+import pytest
+from pydantic import ValidationError
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.transforms import IdentityTransform
 from pyiceberg.types import LongType, NestedField, StringType
 
+from dativo_workers.config.job import TargetConfig
 from dativo_workers.fragments import ROW_GROUP_BYTES, ROW_GROUP_ROWS, FragmentWriter, RollingParquetWriter
 
 
@@ -120,8 +123,9 @@ def test_pending_rows_across_partition_values_stay_within_one_budget(tmp_path: P
         table_schema=iceberg,
         spec=spec,
         target_bytes=1 << 30,
+        row_group_bytes=100_000,  # target.row_group_mb
     )
-    writer.pending_budget = 100_000
+    assert writer.pending_budget == 100_000
     largest = 0
     for batch in table.to_batches(max_chunksize=1_000):
         writer.write(batch)
@@ -138,3 +142,13 @@ def test_pending_rows_across_partition_values_stay_within_one_budget(tmp_path: P
         assert part.column("id").to_pylist() == sorted(part.column("id").to_pylist())  # order kept per value
         assert len(set(part.column("k").to_pylist())) == 1
         assert fragment.rows == part.num_rows
+
+
+def test_row_group_mb_is_validated_like_file_size_mb() -> None:
+    assert TargetConfig(namespace="n", table="t").row_group_mb == 8
+    assert TargetConfig(namespace="n", table="t", row_group_mb=64).row_group_mb == 64
+    for bad in (0, 4096, "big"):
+        with pytest.raises(ValidationError, match="row_group_mb"):
+            TargetConfig(namespace="n", table="t", row_group_mb=bad)
+    with pytest.raises(ValidationError, match="row_group_mb"):  # an Iceberg target's key only
+        TargetConfig(connector="parquet", path="/tmp/out", row_group_mb=16)
