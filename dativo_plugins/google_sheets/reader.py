@@ -15,8 +15,8 @@ from pydantic import Field, SecretStr
 
 from dativo_plugins.google_sheets.auth import DRIVE_SCOPE, SHEETS_SCOPE, GoogleServiceAccount
 from dativo_plugins.google_sheets.values import cast_to, header_names, json_column, text_column
-from dativo_plugins.rest_api.config import RateLimitSpec
-from dativo_plugins.rest_api.http import HttpClient, HttpError, RetrySettings, rate_limiter
+from dativo_plugins.rest_api.config import HttpRetryOptions
+from dativo_plugins.rest_api.http import HttpClient, HttpError
 from dativo_workers.errors import ConfigError, DativoError, SourceError
 from dativo_workers.plugins import (
     DataReader,
@@ -49,21 +49,15 @@ class GoogleSheetsConnection(PluginSettings):
     drive_url: str = Field("https://www.googleapis.com", description="Drive API root")
 
 
-class GoogleSheetsOptions(PluginSettings):
+class GoogleSheetsOptions(HttpRetryOptions):
     """`source.options` of a Google Sheets job."""
 
     drive: bool = False  # tables name Drive file ids, exported as CSV
     header_row: int = Field(1, ge=0)  # the row of the range holding the names (0: none, column_1...)
     batch_size: int = Field(50_000, ge=1)
-    max_retries: int = Field(6, ge=0, le=100)
-    max_throttle_retries: int = Field(20, ge=0, le=1000)
-    backoff_seconds: float = Field(0.5, ge=0)
-    max_backoff_seconds: float = Field(30.0, ge=0)
-    max_retry_after_seconds: float = Field(120.0, ge=0)
     timeout_seconds: float = Field(120.0, gt=0)
-    # {requests_per_second, burst, redis_url, key}: pace each process, or with redis_url the whole fleet
-    # (the Sheets quota is per project and per service account); key default: tenant and account
-    rate_limit: RateLimitSpec | None = None
+    # rate_limit {requests_per_second, burst, redis_url, key}: pace each process, or with redis_url the
+    # whole fleet (the Sheets quota is per project and per service account); key default: tenant and account
 
 
 class GoogleSheetsReader(DataReader):
@@ -114,22 +108,11 @@ class GoogleSheetsReader(DataReader):
             cfg, conn = self.config, self.connection
             scope = DRIVE_SCOPE if cfg.drive else SHEETS_SCOPE
             auth = GoogleServiceAccount(conn.service_account_key, scope, conn.token_url)
-            limit, limiter = cfg.rate_limit, None
-            if limit is not None:
-                key = limit.key or f"{self.context.tenant_id}:google_sheets:{auth.account}"
-                redis_url = limit.redis_url.get_secret_value() if limit.redis_url is not None else None
-                limiter = rate_limiter(limit.requests_per_second, limit.burst, redis_url, key)
             self._client = HttpClient(
                 conn.drive_url if cfg.drive else conn.sheets_url,
                 auth,
-                retry=RetrySettings(
-                    max_retries=cfg.max_retries,
-                    max_throttle_retries=cfg.max_throttle_retries,
-                    backoff_seconds=cfg.backoff_seconds,
-                    max_backoff_seconds=cfg.max_backoff_seconds,
-                    max_retry_after_seconds=cfg.max_retry_after_seconds,
-                ),
-                rate_limiter=limiter,
+                retry=cfg.retry_settings(),
+                rate_limiter=cfg.rate_limiter(f"{self.context.tenant_id}:google_sheets:{auth.account}"),
                 timeout=cfg.timeout_seconds,
                 source_name="google_sheets",
                 # Drive (and older Google APIs) answer a per-minute quota with 403, not 429

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from dativo_plugins.rest_api.http import RateLimiter, RetrySettings, rate_limiter
 from dativo_plugins.rest_api.records import parse_path
 from dativo_workers.plugins import PluginSettings, parse_lookback
 
@@ -234,10 +235,9 @@ class RateLimitSpec(PluginSettings):
     key: str | None = None  # default: the base URL's host
 
 
-class HttpOptions(PluginSettings):
-    """What every HTTP source takes: batching, timeouts, retries, a rate limit."""
+class HttpRetryOptions(PluginSettings):
+    """What every source on the shared HTTP layer takes: timeouts, retries, a rate limit."""
 
-    batch_size: int = Field(1000, ge=1)
     rate_limit: RateLimitSpec | None = None
     timeout_seconds: float = Field(60.0, gt=0)
     max_retries: int = Field(6, ge=0, le=100)
@@ -245,6 +245,29 @@ class HttpOptions(PluginSettings):
     backoff_seconds: float = Field(0.5, ge=0)
     max_backoff_seconds: float = Field(30.0, ge=0)
     max_retry_after_seconds: float = Field(120.0, ge=0)
+
+    def retry_settings(self) -> RetrySettings:
+        return RetrySettings(
+            max_retries=self.max_retries,
+            max_throttle_retries=self.max_throttle_retries,
+            backoff_seconds=self.backoff_seconds,
+            max_backoff_seconds=self.max_backoff_seconds,
+            max_retry_after_seconds=self.max_retry_after_seconds,
+        )
+
+    def rate_limiter(self, default_key: str) -> RateLimiter | None:
+        """The `rate_limit` pacer (None without one); its bucket is `rate_limit.key` or ``default_key``."""
+        limit = self.rate_limit
+        if limit is None:
+            return None
+        redis_url = limit.redis_url.get_secret_value() if limit.redis_url is not None else None
+        return rate_limiter(limit.requests_per_second, limit.burst, redis_url, limit.key or default_key)
+
+
+class HttpOptions(HttpRetryOptions):
+    """What every declarative HTTP source takes: batching, timeouts, retries, a rate limit."""
+
+    batch_size: int = Field(1000, ge=1)
     max_pages: int | None = Field(None, ge=1)  # a safety stop per request chain
 
 

@@ -38,9 +38,6 @@ from dativo_plugins.rest_api.http import (
     HttpError,
     OAuth2ClientCredentials,
     OAuth2RefreshToken,
-    RateLimiter,
-    RetrySettings,
-    rate_limiter,
 )
 from dativo_plugins.rest_api.records import (
     MISSING,
@@ -465,28 +462,15 @@ class RestApiReader(DataReader):
             self._client = HttpClient(
                 options.base_url,
                 build_auth(options),
-                retry=RetrySettings(
-                    max_retries=options.max_retries,
-                    max_throttle_retries=options.max_throttle_retries,
-                    backoff_seconds=options.backoff_seconds,
-                    max_backoff_seconds=options.max_backoff_seconds,
-                    max_retry_after_seconds=options.max_retry_after_seconds,
+                retry=options.retry_settings(),
+                rate_limiter=options.rate_limiter(
+                    f"{self.context.tenant_id}:{self.name}:{httpx.URL(options.base_url).host}"
                 ),
-                rate_limiter=self._rate_limiter(),
                 timeout=options.timeout_seconds,
                 source_name=self.name,
                 headers=dict(options.headers),
             )
         return self._client
-
-    def _rate_limiter(self) -> RateLimiter | None:
-        limit = self.options.rate_limit
-        if limit is None:
-            return None
-        host = httpx.URL(self.options.base_url).host
-        key = limit.key or f"{self.context.tenant_id}:{self.name}:{host}"
-        redis_url = limit.redis_url.get_secret_value() if limit.redis_url is not None else None
-        return rate_limiter(limit.requests_per_second, limit.burst, redis_url, key)
 
     def read(self, partition: Partition, schema: pa.Schema | None) -> Iterator[pa.RecordBatch]:
         yield from self._batches(partition, schema, untyped=False)

@@ -22,8 +22,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from pydantic import Field, SecretStr
 
-from dativo_plugins.rest_api.config import RateLimitSpec
-from dativo_plugins.rest_api.http import Auth, HttpClient, HttpError, RateLimiter, RetrySettings, rate_limiter
+from dativo_plugins.rest_api.config import HttpRetryOptions
+from dativo_plugins.rest_api.http import Auth, HttpClient, HttpError
 from dativo_plugins.salesforce.auth import SalesforceJwtBearer, SalesforceRefreshToken
 from dativo_plugins.salesforce.types import PII_TYPES, SfField, arrow_type, convert, describe_fields, json_text
 from dativo_workers.errors import ConfigError, DativoError, SourceError, TransientError
@@ -84,7 +84,7 @@ class SalesforceConnection(PluginSettings):
     instance_url: str | None = Field(None, description="override the token response's instance_url (a proxy)")
 
 
-class SalesforceOptions(PluginSettings):
+class SalesforceOptions(HttpRetryOptions):
     """`source.options` of a Salesforce job."""
 
     api_version: str = Field("62.0", pattern=r"^\d+\.\d$")
@@ -100,15 +100,10 @@ class SalesforceOptions(PluginSettings):
     bulk_poll_seconds: float = Field(2.0, ge=0)
     bulk_timeout_seconds: float = Field(3600.0, gt=0)
     batch_size: int = Field(10_000, ge=1)  # records per Arrow batch
-    max_retries: int = Field(6, ge=0, le=100)
-    max_throttle_retries: int = Field(20, ge=0, le=1000)
-    backoff_seconds: float = Field(0.5, ge=0)
-    max_backoff_seconds: float = Field(30.0, ge=0)
-    max_retry_after_seconds: float = Field(120.0, ge=0)
     timeout_seconds: float = Field(120.0, gt=0)
-    # {requests_per_second, burst, redis_url, key}: pace each process, or with redis_url the whole fleet
-    # (an org's API limits are the org's, whatever the number of workers); key default: tenant and login host
-    rate_limit: RateLimitSpec | None = None
+    # rate_limit {requests_per_second, burst, redis_url, key}: pace each process, or with redis_url the
+    # whole fleet (an org's API limits are the org's, whatever the number of workers); key default:
+    # tenant and login host
 
 
 def parse_time(value: int | dt.datetime | dt.date | str, key: str) -> int:
@@ -235,29 +230,16 @@ class SalesforceReader(DataReader):
             self._client = SalesforceHttp(
                 conn.login_url,
                 auth,
-                retry=RetrySettings(
-                    max_retries=cfg.max_retries,
-                    max_throttle_retries=cfg.max_throttle_retries,
-                    backoff_seconds=cfg.backoff_seconds,
-                    max_backoff_seconds=cfg.max_backoff_seconds,
-                    max_retry_after_seconds=cfg.max_retry_after_seconds,
+                retry=cfg.retry_settings(),
+                rate_limiter=cfg.rate_limiter(
+                    f"{self.context.tenant_id}:salesforce:{urlparse(conn.login_url).hostname or 'login'}"
                 ),
-                rate_limiter=self._rate_limiter(),
                 timeout=cfg.timeout_seconds,
                 source_name="salesforce",
                 # 403 REQUEST_LIMIT_EXCEEDED: the org's API request limit (24 h rolling), not the credential
                 rate_limit_codes=RATE_LIMIT_CODES,
             )
         return self._client
-
-    def _rate_limiter(self) -> RateLimiter | None:
-        limit = self.config.rate_limit
-        if limit is None:
-            return None
-        host = urlparse(self.connection.login_url).hostname or "login"
-        key = limit.key or f"{self.context.tenant_id}:salesforce:{host}"
-        redis_url = limit.redis_url.get_secret_value() if limit.redis_url is not None else None
-        return rate_limiter(limit.requests_per_second, limit.burst, redis_url, key)
 
     def _url(self, path: str) -> str:
         """An API path on the org's host (instance_url from the token response)."""
