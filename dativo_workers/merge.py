@@ -44,7 +44,7 @@ from pyiceberg.types import DoubleType, FloatType, PrimitiveType
 from dativo_workers.config.asset import Asset
 from dativo_workers.config.job import LoadedJob
 from dativo_workers.errors import CommitError, ConfigError
-from dativo_workers.fragments import FragmentWriter, run_data_dir
+from dativo_workers.fragments import ROW_GROUP_BYTES, FragmentWriter, run_data_dir
 from dativo_workers.ledger import Fragment
 from dativo_workers.schema import arrow_schema
 from dativo_workers.storage import StorageProperties, filesystem, make_parent_dir, scheme_prefix
@@ -71,7 +71,7 @@ class MergeSpec:
     delete_value: Any = None
     replace: bool = False  # full refresh: every row of the table is replaced
     target_bytes: int = 256 * 1024 * 1024
-    row_group_bytes: int = 8 * 1024 * 1024
+    row_group_bytes: int = ROW_GROUP_BYTES
 
     def to_dict(self) -> dict[str, Any]:
         return {
