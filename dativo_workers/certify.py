@@ -397,35 +397,11 @@ def _loaded_job(data: dict[str, Any], base_dir: Path) -> Any:
 
 
 def build_reader(cls: type, job: Any, partition_bytes: int | None = None) -> Any:
-    """``cls`` built for ``job`` as ``plugins.manager.create_reader`` builds a reader (settings
-    validated, references resolved here, every public method guarded)."""
-    from dativo_workers.plugins.base import SourceContext
-    from dativo_workers.plugins.manager import plugin_call, plugin_name, validate_settings
-    from dativo_workers.secrets import references, resolve
-    from dativo_workers.secrets.guard import guard
+    """``cls`` built for ``job`` by the engine's own ``create_reader`` (settings validated,
+    references resolved here, every public method guarded)."""
+    from dativo_workers.plugins.manager import create_reader
 
-    source = job.config.source
-    if source.reader is not None:
-        raw, key = source.reader.config, "source.reader.config"
-    else:
-        raw, key = source.options, "source.options"
-    tenant = job.config.tenant_id
-    target_bytes = source.partitioning.target_mb * 1024 * 1024
-    context = SourceContext(
-        base_dir=job.base_dir,
-        files=[f.model_dump() for f in source.files],
-        tables=[t.model_dump() for t in source.tables],
-        connection=resolve(dict(source.connection), tenant),
-        storage=resolve(dict(source.storage), tenant),
-        target_partition_bytes=partition_bytes or target_bytes,
-        tenant_id=tenant,
-        query=source.query,
-        partitioning=source.partitioning.model_dump(exclude_none=True),
-        incremental=source.incremental.model_dump() if source.incremental else None,
-    )
-    settings = validate_settings(cls, resolve(raw, tenant), key, job)
-    reader = plugin_call(plugin_name(cls), cls, settings, context)
-    return guard(reader, references([raw, dict(source.connection), dict(source.storage)]))
+    return create_reader(job, cls=cls, partition_bytes=partition_bytes)
 
 
 def _describe(name: str, exc: BaseException) -> str:

@@ -369,17 +369,24 @@ def create_reader(
     state: dict[str, str] | None = None,
     planner_lives_for_run: bool = False,
     loaded: pa.Array | None = None,
+    *,
+    cls: type[DataReader] | None = None,
+    partition_bytes: int | None = None,
 ) -> DataReader:
     """Build the job's reader with validated settings; errors name the plugin and key.
 
     ``state``: the incremental cursor values committed so far (planning only; partitions
-    carry their own bounds). ``planner_lives_for_run``, ``loaded``: see ``SourceContext``."""
+    carry their own bounds). ``planner_lives_for_run``, ``loaded``: see ``SourceContext``.
+    ``cls``: this reader class instead of the job's (`dativo plugins certify`);
+    ``partition_bytes``: instead of ``source.partitioning.target_mb``."""
     source = job.config.source
     if source.reader is not None:
-        cls = import_plugin_class(source.reader.plugin_path, str(job.base_dir), "source.reader", DataReader)
+        if cls is None:
+            cls = import_plugin_class(source.reader.plugin_path, str(job.base_dir), "source.reader", DataReader)
         settings, key = source.reader.config, "source.reader.config"
     else:
-        cls = reader_class(source.connector or "")
+        if cls is None:
+            cls = reader_class(source.connector or "")
         settings, key = source.options, "source.options"
     # Secret references are resolved here, in the process that uses them; the job stored in the
     # ledger and sent around keeps the references.
@@ -391,7 +398,7 @@ def create_reader(
         tables=[t.model_dump() for t in source.tables],
         connection=resolve(dict(source.connection), tenant),
         storage=resolve(dict(source.storage), tenant),
-        target_partition_bytes=source.partitioning.target_mb * 1024 * 1024,
+        target_partition_bytes=partition_bytes or source.partitioning.target_mb * 1024 * 1024,
         tenant_id=tenant,
         query=source.query,
         partitioning=source.partitioning.model_dump(exclude_none=True),
