@@ -1,4 +1,4 @@
-"""The blind PII evaluation sets 4 to 7 (tests/data/pii_eval_v4..v7) are consistent and reproducible.
+"""The blind PII evaluation sets 4 to 8 (tests/data/pii_eval_v4..v8) are consistent and reproducible.
 
 Nothing here runs the detector: each set was blind until its one first score (its README). The
 checks are on the files themselves: labels.csv and the Parquet files agree, make_set.py, with its
@@ -22,7 +22,16 @@ import pytest
 DATA = Path(__file__).resolve().parents[1] / "data"
 LABELS = {"PII", "SENSITIVE", "CREDENTIAL", "NONE"}
 FIELDS = ["file", "source", "source_doc", "source_url", "table", "column", "arrow_type", "label", "reason"]
-ORDER = ["pii_eval", "pii_eval_v2", "pii_eval_v3", "pii_eval_v4", "pii_eval_v5", "pii_eval_v6", "pii_eval_v7"]
+ORDER = [
+    "pii_eval",
+    "pii_eval_v2",
+    "pii_eval_v3",
+    "pii_eval_v4",
+    "pii_eval_v5",
+    "pii_eval_v6",
+    "pii_eval_v7",
+    "pii_eval_v8",
+]
 
 
 @dataclass(frozen=True)
@@ -61,6 +70,15 @@ SETS = [
         60,
         {"PII": 180, "NONE": 450, "CREDENTIAL": 60, "SENSITIVE": 15},
         frozenset({"idempiere", "plausible", "opaque"}),
+        min_sources=20,
+    ),
+    # a third representative sample, from yet other application schemas
+    BlindSet(
+        "pii_eval_v8",
+        450,
+        60,
+        {"PII": 180, "NONE": 450, "CREDENTIAL": 60, "SENSITIVE": 15},
+        frozenset({"invoiceplane", "evergreen", "opaque"}),
         min_sources=20,
     ),
 ]
