@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Throughput and memory benchmark: CSV -> Iceberg with `dativo run`, against raw pyarrow.
+"""Throughput and memory benchmark: CSV -> Iceberg with `dativo run`, against raw pyarrow
+(with ``--all``: every file and database path, also against dlt).
 
     .venv/bin/python scripts/bench.py                    # 5,000,000 rows (a few minutes on 2 cores)
     .venv/bin/python scripts/bench.py --rows 200000      # quick smoke run
@@ -25,18 +26,30 @@ On a shared machine: ``--repeat 3 --wait-quiet 120`` (median of three, each star
 CPUs are idle) and ``--snapshot`` (run a copy of the engine sources, so edits made meanwhile
 do not mix two versions). ``--source-option block_size_mb=1`` tries reader settings.
 
-``--all`` runs every file path, each side by side with its raw pyarrow limit and with one worker
-(the same rows as JSON lines and as a Parquet file, generated once next to the CSV):
+``--all`` runs every path, each side by side with its raw limit, with one worker and with dlt, in
+the same script run (measurements interleaved; the same rows as JSON lines and as a Parquet file,
+generated once next to the CSV):
 
 - CSV: raw = ``pyarrow.csv.open_csv`` streaming -> ``ParquetWriter``;
 - JSON lines: raw = ``pyarrow.json.open_json`` streaming (the table's types; dates read as text
   and cast, since the JSON parser takes dates only as numbers) -> ``ParquetWriter``;
 - Parquet: raw = ``pyarrow.parquet.ParquetFile.iter_batches`` -> ``ParquetWriter``;
+- PostgreSQL and MySQL/MariaDB (``--sql-rows``, default 10,000,000; 0 skips them; a server that
+  cannot be reached is skipped and the table says so): the table, raw reads and dlt run of
+  scripts/bench_sql.py (imported): raw = the faster of connectorx ``read_sql`` and the reader's
+  streaming read (ADBC / connectorx ``arrow_stream``), nothing written;
 
-each into the same kind of Iceberg target through ``dativo run --workers 1``, with rows/s, MB/s,
-peak RSS, the ratio to raw against its target (CSV 0.95, JSON lines and Parquet 0.90) and
-/proc/loadavg before and after each measurement. ``--write-doc`` puts that table in its own
-section of the doc.
+each into the same kind of Iceberg target through ``dativo run --workers 1`` and through dlt
+(``--dlt PYTHON``, a venv with dlt; default /tmp/dltvenv/bin/python when it exists, otherwise the
+table says "dlt: not run (no venv)"): files with scripts/bench_files_dlt.py (the raw loop's
+pyarrow batches from a dlt resource), databases with scripts/bench_sql_dlt.py. Every row count is
+checked. The table gives seconds, rows/s, MB/s (files), peak RSS against the 256 MiB per-worker
+target, CPU s (and the database server's), the ratio to raw against its target (CSV 0.95; JSON
+lines, Parquet, PostgreSQL, MySQL 0.90) and /proc/loadavg before and after each measurement, with
+the machine. ``--write-doc`` puts that table in its own section of the doc.
+
+    .venv/bin/python scripts/bench.py --all --rows 200000 --sql-rows 200000    # quick
+    .venv/bin/python scripts/bench.py --all --rows 5000000 --repeat 2 --snapshot --write-doc
 
 ``--shape quoted`` measures the other kind of CSV: every text value in quotes and every fourth
 name holding a line break and a comma, so the reader parses quote-aware and plans its byte
@@ -85,6 +98,11 @@ DOC_ALL_END = "<!-- bench-all:end -->"
 FORMATS = ("csv", "jsonl", "parquet")
 FORMAT_TARGETS = {"csv": 0.95, "jsonl": 0.90, "parquet": 0.90}
 FORMAT_NAMES = {"csv": "CSV", "jsonl": "JSON lines", "parquet": "Parquet"}
+SQL_PATHS = ("postgres", "mysql")  # --all: measured with scripts/bench_sql.py's functions
+PATH_NAMES = {**FORMAT_NAMES, "postgres": "PostgreSQL", "mysql": "MySQL/MariaDB"}
+PATH_TARGETS = {**FORMAT_TARGETS, "postgres": 0.90, "mysql": 0.90}
+TARGET_RSS_ALL_MIB = 256  # --all: peak RSS per worker process
+DLT_PYTHON = Path("/tmp/dltvenv/bin/python")  # --all's default --dlt, when it exists
 RAW_NAMES = {
     "csv": "pyarrow.csv.open_csv → ParquetWriter",
     "jsonl": "pyarrow.json.open_json → ParquetWriter",
@@ -954,63 +972,181 @@ def report(
     return "\n".join(parts)
 
 
-def all_table(results: dict[tuple[str, str], Measurement], inputs: dict[str, Path]) -> str:
+def _bench_sql() -> Any:
+    """scripts/bench_sql.py as a module (its tables, raw reads and dlt run), sharing this module as
+    its ``bench`` so that both measure with the same functions."""
+    sys.modules.setdefault("bench", sys.modules[__name__])
+    scripts = str(Path(__file__).resolve().parent)
+    if scripts not in sys.path:
+        sys.path.insert(0, scripts)
+    import bench_sql
+
+    return bench_sql
+
+
+def _no_pythonpath_env() -> dict[str, str]:
+    """child_env() for dlt's venv: nothing of dativo's on its path."""
+    return {k: v for k, v in child_env().items() if k != "PYTHONPATH"}
+
+
+def run_dlt_file(fmt: str, path: Path, scratch: Path, dlt_python: str, expected_rows: int) -> Measurement:
+    """dlt loading one file into Iceberg (scripts/bench_files_dlt.py, in dlt's own venv)."""
+    work = Path(tempfile.mkdtemp(prefix=f"dlt-{fmt}-", dir=scratch))
+    try:
+        schema = pa.schema([pa.field(name, arrow_type) for name, (_, _, arrow_type) in COLUMNS.items()])
+        with pa.OSFile(str(work / "schema.arrow"), "wb") as sink:  # the raw loop's column types
+            sink.write(schema.serialize())
+        cmd = [
+            dlt_python,
+            str(Path(__file__).resolve().with_name("bench_files_dlt.py")),
+            *("--format", fmt, "--file", str(path), "--schema", str(work / "schema.arrow"), "--work", str(work)),
+        ]
+        load_before = loadavg()
+        result, stdout = measure("dlt", cmd, work, _no_pythonpath_env())
+        result.details["load"] = f"{load_before} -> {loadavg()}"
+        result.rows = json.loads(stdout.strip().splitlines()[-1])["rows"]
+        if result.rows != expected_rows:
+            raise SystemExit(f"dlt loaded {result.rows} rows of {path.name}, expected {expected_rows}")
+        return result
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run_sql(
+    db: str, key: str, rows: int, scratch: Path, job: Path, args: argparse.Namespace, engine_root: Path | None
+) -> Measurement:
+    """One database measurement: bench_sql's raw read or dlt run, or `dativo run --workers 1`."""
+    bench_sql = _bench_sql()
+    work = Path(tempfile.mkdtemp(prefix=f"{db}-{key}-", dir=scratch))
+    try:
+        load_before = loadavg()
+        if key == "w1":  # here, not in bench_sql.measure_one: this one honours --snapshot / --engine-dir
+            server_before = bench_sql.server_cpu(db)
+            m = run_dativo(job, work, 1, rows, args.keep, engine_root)
+            m.details["server_cpu"] = max(0.0, bench_sql.server_cpu(db) - server_before)
+        else:
+            m = bench_sql.measure_one(key, db, rows, work, job, args.dlt)  # checks the row count
+        m.details["load"] = f"{load_before} -> {loadavg()}"
+        return m
+    finally:
+        if not (args.keep and key == "w1"):
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _all_label(path: str, key: str) -> str:
+    if path in SQL_PATHS:
+        return _bench_sql().LABELS[key]
+    if key == "raw":
+        return f"raw pyarrow ({RAW_NAMES[path]}, zstd 1)"
+    if key == "dlt":
+        return "dlt (the same pyarrow batches → Iceberg)"
+    return "`dativo run --workers 1`"
+
+
+def all_table(
+    results: dict[tuple[str, str], Measurement],
+    paths: dict[str, tuple[str, int | None]],
+    skipped: dict[str, str],
+    dlt_note: str | None,
+) -> str:
+    """One row per measurement; ``paths``: path -> (its name with the input size, input bytes or None)."""
     lines = [
-        "| path | measurement | seconds | rows/s | MB/s | peak RSS | CPU s (cores busy) | engine `duration_s` "
-        "| ratio to raw (target) | load average before -> after |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        f"| path | measurement | seconds | rows/s | MB/s | peak RSS | RSS ≤ {TARGET_RSS_ALL_MIB} MiB "
+        "| CPU s (cores busy) | database server CPU s | engine `duration_s` | ratio to raw (target) "
+        "| load average before -> after |",
+        "|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---|",
     ]
-    for fmt in FORMATS:
-        raw = results.get((fmt, "raw"))
-        size = inputs[fmt].stat().st_size
-        for key in ("raw", "w1"):
-            m = results.get((fmt, key))
-            if m is None:
-                continue
-            label = f"raw pyarrow ({RAW_NAMES[fmt]}, zstd 1)" if key == "raw" else "`dativo run --workers 1`"
+    blank = "| - " * 10 + "|"
+    for path, (title, size) in paths.items():
+        if path in skipped:
+            lines.append(f"| {title} | not run: {skipped[path]} {blank}")
+            continue
+        found = {key: m for (p, key), m in results.items() if p == path}
+        raw_rates = {k: m.rows / m.seconds for k, m in found.items() if k not in ("w1", "dlt")}
+        limit = max(raw_rates.values(), default=None)
+        for key, m in found.items():
+            rate = m.rows / m.seconds
+            label = _all_label(path, key)
             ratio = "-"
-            if key == "w1" and raw is not None:
-                share = raw.seconds / m.seconds
-                verdict = "meets" if share >= FORMAT_TARGETS[fmt] else "misses"
-                ratio = f"{share:.2f} ({FORMAT_TARGETS[fmt]:.2f}: {verdict})"
+            if limit and key in raw_rates:
+                ratio = "the limit" if rate == limit else f"{rate / limit:.2f}"
+                label += " (raw limit)" if rate == limit and len(raw_rates) > 1 else ""
+            elif limit:
+                ratio = f"{rate / limit:.2f}"
+                if key == "w1":
+                    target = PATH_TARGETS[path]
+                    ratio += f" ({target:.2f}: {'meets' if rate / limit >= target else 'misses'})"
+            rss = "-"
+            if key == "w1":
+                rss = "met" if m.peak_single <= TARGET_RSS_ALL_MIB * MIB else "not met"
             engine = f"{m.details['engine_seconds']:.2f}" if m.details.get("engine_seconds") is not None else "-"
+            server = f"{m.details['server_cpu']:.1f}" if "server_cpu" in m.details else "-"
             lines.append(
-                f"| {FORMAT_NAMES[fmt]} ({size / 1e6:,.0f} MB) | {label} | {m.seconds:.2f} | "
-                f"{m.rows / m.seconds:,.0f} | "
-                f"{size / 1e6 / m.seconds:,.1f} | {_mib(m.peak_single)} | {m.cpu_seconds:.1f} "
-                f"({m.cpu_seconds / m.seconds:.2f}) | {engine} | {ratio} | {m.details.get('load', '-')} |"
+                f"| {title} | {label} | {m.seconds:.2f} | {rate:,.0f} | "
+                f"{f'{size / 1e6 / m.seconds:,.1f}' if size else '-'} | {_mib(m.peak_single)} | {rss} "
+                f"| {m.cpu_seconds:.1f} ({m.cpu_seconds / m.seconds:.2f}) | {server} | {engine} | {ratio} "
+                f"| {m.details.get('load', '-')} |"
             )
+        if dlt_note and not any(key == "dlt" for (p, key) in results if p == path):
+            lines.append(f"| {title} | dlt: {dlt_note} {blank}")
     return "\n".join(lines)
 
 
 def report_all(
     results: dict[tuple[str, str], Measurement],
     args: argparse.Namespace,
-    inputs: dict[str, Path],
+    paths: dict[str, tuple[str, int | None]],
+    skipped: dict[str, str],
     started: str,
     fingerprint: str,
+    load_span: str,
 ) -> str:
     info = machine_info()
     info["dativo"] += f" (engine sources sha1 {fingerprint})"
+    info["dlt"] = args.dlt_version or "not run (no venv)"
+    info["load average, start -> end of the run"] = load_span
     command = "python scripts/bench.py " + shlex.join(sys.argv[1:])
     runs = {k: m.details.get("all_seconds") for k, m in results.items() if m.details.get("all_seconds")}
+    dlt_note = None if args.dlt else "not run (no venv)"
+    if args.dlt and "dlt" not in args.only:
+        dlt_note = "not run (--only)"
+    versus = []
+    for path, (title, _) in paths.items():
+        w1, dlt = results.get((path, "w1")), results.get((path, "dlt"))
+        if w1 and dlt:
+            versus.append(f"{title.split(' (')[0]} {dlt.seconds / w1.seconds:.2f}x")
+    sql = (
+        f"; {args.sql_rows:,} rows in each database table (scripts/bench_sql.py's `orders_<rows>`: bigint, int, "
+        "numeric(12,2), double, text, bool, timestamp, date)"
+        if args.sql_rows
+        else ""
+    )
     parts = [
-        f"Measured {started}: {args.rows:,} rows in each format (the CSV's 8 columns: int64, 2 strings, float64, "
-        "decimal, bool, date, timestamp), each job `partitioning.target_mb` about an eighth of its input, "
-        "`file_size_mb: 256`, `mode: append`, a fresh SQLite ledger and catalog per run, one worker. "
-        + (f"Median of {args.repeat} runs, interleaved." if args.repeat > 1 else "One run each."),
+        f"Measured {started}: {args.rows:,} rows in each file format (the CSV's 8 columns: int64, 2 strings, "
+        f"float64, decimal, bool, date, timestamp){sql}, each file job `partitioning.target_mb` about an eighth "
+        "of its input, `file_size_mb: 256`, `mode: append`, a fresh SQLite ledger and catalog per run, one "
+        "worker. " + (f"Median of {args.repeat} runs, interleaved." if args.repeat > 1 else "One run each."),
         "",
-        all_table(results, inputs),
+        all_table(results, paths, skipped, dlt_note),
         "",
-        "- seconds: wall time of the whole subprocess (dativo: start-up, plan, ingest, commit); rows/s and MB/s "
-        "(10^6 bytes of input) derive from it; ratio to raw = raw seconds / dativo seconds.",
-        "- peak RSS: the largest single process, sampled every 50 ms with psutil.",
-        "- raw: the fastest plain pyarrow loop from the same file to one zstd-1 Parquet file with statistics: "
-        "CSV `open_csv` (1 MiB blocks); JSON lines `open_json` with the table's types (the date column read as "
-        "text and cast: pyarrow's JSON parser takes dates only as numbers); Parquet `ParquetFile.iter_batches`. "
-        "No planning, ledger or commit.",
+        "- seconds: wall time of the whole subprocess (dativo: start-up, plan, ingest, commit; dlt: start-up, "
+        "extract, normalize, load); rows/s and MB/s (10^6 bytes of input file) derive from it; ratio to raw = "
+        "rows/s / the raw limit's rows/s (the faster raw read for a database), target for dativo.",
+        f"- peak RSS: the largest single process, sampled every 50 ms with psutil; RSS ≤ {TARGET_RSS_ALL_MIB} MiB: "
+        "the per-worker target, for dativo (one worker: the process plans, ingests and commits).",
+        "- raw (files): the fastest plain pyarrow loop from the same file to one zstd-1 Parquet file with "
+        "statistics: CSV `open_csv` (1 MiB blocks); JSON lines `open_json` with the table's types (the date column "
+        "read as text and cast: pyarrow's JSON parser takes dates only as numbers); Parquet "
+        "`ParquetFile.iter_batches`. No planning, ledger or commit.",
+        "- raw (databases, scripts/bench_sql.py): connectorx `read_sql` into one Arrow table, and the reader's "
+        "streaming read (PostgreSQL ADBC `fetch_record_batch`, MySQL connectorx `arrow_stream`); nothing written.",
+        "- dlt (in its own venv): files through scripts/bench_files_dlt.py (the raw loop's pyarrow batches yielded "
+        'from a resource, `table_format="iceberg"`, filesystem destination, append); databases through '
+        "scripts/bench_sql_dlt.py (`sql_table`, connectorx backend, the same destination).",
+        *([f"- dlt's seconds / dativo's: {', '.join(versus)}."] if versus else []),
         "- load average: /proc/loadavg (1, 5, 15 min) just before and after the measurement; CPU s: user + "
-        "system of the measured process and its children.",
+        "system of the measured process and its children; database server CPU s: the server's processes "
+        "meanwhile (they run on the same cores).",
         *([f"- all runs (seconds): {json.dumps({f'{f} {k}': v for (f, k), v in runs.items()})}"] if runs else []),
         "",
         "Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()) + ".",
@@ -1024,50 +1160,101 @@ def report_all(
     return "\n".join(parts)
 
 
+def _sql_ready(db: str, rows: int) -> tuple[int | None, str | None]:
+    """The database table of ``rows`` rows (created once) and its size on disk, or why not."""
+    bench_sql = _bench_sql()
+    try:
+        return (bench_sql.ensure_pg(rows) if db == "postgres" else bench_sql.ensure_mysql(rows)), None
+    except Exception as exc:  # any failure to reach the server skips this path
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+        return None, f"not reachable ({type(exc).__name__}{': ' + first if first else ''})"
+
+
 def run_all(args: argparse.Namespace) -> None:
-    """``--all``: every file path (CSV, JSON lines, Parquet) with raw pyarrow and one worker."""
+    """``--all``: every path (CSV, JSON lines, Parquet; PostgreSQL, MySQL) with its raw limit, one worker
+    and dlt, measurements interleaved."""
     started = time.strftime("%Y-%m-%d %H:%M %Z")
+    load_start = loadavg()
     data_dir = args.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     asset = write_asset(data_dir)
     inputs = {fmt: ensure_input(data_dir, args.rows, args.seed, args.regenerate, fmt) for fmt in FORMATS}
     jobs = {}
+    paths: dict[str, tuple[str, int | None]] = {}
     for fmt, path in inputs.items():
         target_mb = args.target_mb or max(1, math.ceil(path.stat().st_size / MIB / 8))
         options = args.source_option if fmt == "csv" else {}
         jobs[fmt] = write_job(data_dir, path, asset, target_mb, options, connector=fmt)
+        paths[fmt] = (f"{FORMAT_NAMES[fmt]} ({path.stat().st_size / 1e6:,.0f} MB)", path.stat().st_size)
     scratch = data_dir / "runs"
     scratch.mkdir(exist_ok=True)
+    skipped: dict[str, str] = {}
+    for db in SQL_PATHS:
+        if not args.sql_rows:
+            skipped[db] = "--sql-rows 0"
+            paths[db] = (PATH_NAMES[db], None)
+            continue
+        size, why = _sql_ready(db, args.sql_rows)
+        if why:
+            skipped[db] = why
+            paths[db] = (PATH_NAMES[db], None)
+            print(f"{PATH_NAMES[db]}: {why}: skipped", file=sys.stderr)
+            continue
+        paths[db] = (f"{PATH_NAMES[db]} ({(size or 0) / 1e6:,.0f} MB on disk)", None)
+        jobs[db] = _bench_sql().write_job(data_dir, db, args.sql_rows)
+    args.dlt_version = None
+    if args.dlt:
+        probe = subprocess.run(
+            [args.dlt, "-c", "import dlt, pyarrow; print(dlt.__version__, pyarrow.__version__)"],
+            capture_output=True, text=True, env=_no_pythonpath_env(),
+        )  # fmt: skip
+        if probe.returncode != 0:
+            raise SystemExit(f"--dlt {args.dlt}: cannot import dlt there:\n{probe.stderr[-2000:]}")
+        dlt_version, dlt_pyarrow = probe.stdout.split()
+        args.dlt_version = f"{dlt_version} (pyarrow {dlt_pyarrow}, {args.dlt})"
     engine_root = snapshot_engine(data_dir) if args.snapshot else args.engine_dir
     fingerprint = engine_fingerprint(engine_root or REPO)
-    keys = [key for key in ("raw", "w1") if key in args.only]
-    runs: dict[tuple[str, str], list[Measurement]] = {(fmt, key): [] for fmt in FORMATS for key in keys}
+
+    def keys_of(path: str) -> list[str]:
+        bench_sql = _bench_sql() if path in SQL_PATHS else None
+        raw = [k for k in bench_sql.DEFAULT[path] if k in bench_sql.RAW] if bench_sql else ["raw"]
+        keys = [*(raw if "raw" in args.only else []), *(["w1"] if "w1" in args.only else [])]
+        return keys + (["dlt"] if args.dlt and "dlt" in args.only else [])
+
+    order = [(path, key) for path in paths if path not in skipped for key in keys_of(path)]
+    runs: dict[tuple[str, str], list[Measurement]] = {item: [] for item in order}
     for attempt in range(args.repeat):
-        for fmt in FORMATS:
-            warm_page_cache(inputs[fmt])
-            for key in keys:
-                suffix = f" (run {attempt + 1}/{args.repeat})" if args.repeat > 1 else ""
-                print(f"measuring {fmt} {key}{suffix} ...", file=sys.stderr, flush=True)
-                if args.wait_quiet:
-                    wait_for_quiet(args.wait_quiet)
-                if key == "raw":
-                    m = run_raw(inputs[fmt], scratch, args.raw_block_mb, args.rows, fmt=fmt)
-                else:
-                    m = run_dativo(jobs[fmt], scratch, 1, args.rows, args.keep, engine_root)
-                print(
-                    f"  {m.seconds:.2f} s, {m.rows / m.seconds:,.0f} rows/s, peak RSS {_mib(m.peak_single)}, "
-                    f"CPU {m.cpu_seconds:.1f} s, load {m.details.get('load')}",
-                    file=sys.stderr,
-                    flush=True,
+        previous = None
+        for path, key in order:
+            if path in inputs and path != previous:
+                warm_page_cache(inputs[path])  # before a file path's first measurement
+            previous = path
+            suffix = f" (run {attempt + 1}/{args.repeat})" if args.repeat > 1 else ""
+            print(f"measuring {path} {key}{suffix} ...", file=sys.stderr, flush=True)
+            if args.wait_quiet:
+                wait_for_quiet(args.wait_quiet)
+            if path in SQL_PATHS:
+                m = run_sql(path, key, args.sql_rows, scratch, jobs[path], args, engine_root)
+            elif key == "raw":
+                m = run_raw(inputs[path], scratch, args.raw_block_mb, args.rows, fmt=path)
+            elif key == "dlt":
+                m = run_dlt_file(path, inputs[path], scratch, args.dlt, args.rows)
+            else:
+                m = run_dativo(jobs[path], scratch, 1, args.rows, args.keep, engine_root)
+            print(
+                f"  {m.seconds:.2f} s, {m.rows:,} rows, {m.rows / m.seconds:,.0f} rows/s, peak RSS "
+                f"{_mib(m.peak_single)}, CPU {m.cpu_seconds:.1f} s, load {m.details.get('load')}",
+                file=sys.stderr,
+                flush=True,
+            )
+            runs[(path, key)].append(m)
+            if engine_root is None and engine_fingerprint() != fingerprint:
+                raise SystemExit(
+                    "the dativo_workers / dativo_plugins sources changed while measuring: run again when the "
+                    "tree is stable, or with --snapshot"
                 )
-                runs[(fmt, key)].append(m)
-                if engine_root is None and engine_fingerprint() != fingerprint:
-                    raise SystemExit(
-                        "the dativo_workers / dativo_plugins sources changed while measuring: run again when the "
-                        "tree is stable, or with --snapshot"
-                    )
     results = {key: median_run(found) for key, found in runs.items()}
-    section = report_all(results, args, inputs, started, fingerprint)
+    section = report_all(results, args, paths, skipped, started, fingerprint, f"{load_start} -> {loadavg()}")
     print(section)
     if args.write_doc:
         write_doc(args.doc, section, "all")
@@ -1139,9 +1326,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         nargs="+",
-        choices=["raw", "w1", "w2"],
-        default=["raw", "w1", "w2"],
-        help="run only these measurements",
+        choices=["raw", "w1", "w2", "dlt"],
+        default=["raw", "w1", "w2", "dlt"],
+        help="run only these measurements (dlt: with --all only)",
     )
     parser.add_argument("--repeat", type=int, default=1, help="run each measurement N times, report the median")
     parser.add_argument(
@@ -1166,7 +1353,21 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--all",
         action="store_true",
-        help="every file path: CSV, JSON lines and Parquet, each with raw pyarrow and one worker (--only raw w1)",
+        help="every path: CSV, JSON lines, Parquet, PostgreSQL, MySQL, each with its raw limit, one worker and dlt "
+        "(--only raw w1 dlt)",
+    )
+    parser.add_argument(
+        "--sql-rows",
+        type=int,
+        default=10_000_000,
+        help="--all: rows of the PostgreSQL and MySQL tables (default 10,000,000; 0 skips the databases)",
+    )
+    parser.add_argument(
+        "--dlt",
+        metavar="PYTHON",
+        default=None,
+        help=f"--all: the python of a venv with dlt (default {DLT_PYTHON} when it exists; "
+        "see scripts/bench_files_dlt.py)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the dativo state dirs (tables) for inspection")
     parser.add_argument("--write-doc", action="store_true", help="write the results into --doc")
@@ -1176,6 +1377,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         parser.error("--rows must be at least 1")
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
+    if args.sql_rows < 0:
+        parser.error("--sql-rows must be 0 (skip the databases) or more")
+    if args.dlt is None and DLT_PYTHON.exists():
+        args.dlt = str(DLT_PYTHON)
+    elif args.dlt is not None and not Path(args.dlt).exists():
+        parser.error(f"--dlt {args.dlt}: no such file")
     options: dict[str, Any] = {}
     for item in args.source_option:
         key, sep, text = item.partition("=")
