@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import queue
 import re
 import sys
@@ -71,6 +72,7 @@ MAX_INTERVALS = 1000  # per duplicate rule and partition; batches beyond go to t
 # rows: measured one by one, the Python around the ~20 compute calls per batch cost as much as the
 # null, missing and range rules themselves)
 GROUP_ROWS = 65_536
+QUALITY_THREAD_NICE = 19  # the lowest priority: see _lower_priority
 SOFT_ENGINES: dict[str, str] = {
     "soda": (
         "Soda Core is not supported: soda-core-duckdb (3.5.6, the newest) pins duckdb<1.1 and would "
@@ -568,7 +570,7 @@ class PartitionQuality:
             self.counts[rule.key] += batch.num_rows
             names = [f"c{i}" for i in range(len(rule.columns))]
             table = pa.Table.from_arrays([batch.column(c) for c in rule.columns], names=names)
-            distinct = table.group_by(names).aggregate([])
+            distinct = table.group_by(names, use_threads=False).aggregate([])  # no pool thread made at nice 19
         if rule.key not in self._sidecars:
             self._sidecars[rule.key] = self._open_sidecar(rule.key, distinct.schema)
         self._sidecars[rule.key][0].write_table(distinct)
@@ -615,6 +617,16 @@ class PartitionQuality:
         return uris
 
 
+def _lower_priority() -> None:
+    """Run the calling thread at the lowest CPU priority (Linux: nice is per thread). The measuring
+    is off the partition's critical path (it only has to finish by the partition's end, and a full
+    queue stalls the writer, which frees a core for it), so it takes the cores' idle moments
+    instead of preempting the parsing and encoding threads when both cores are busy."""
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), QUALITY_THREAD_NICE)
+
+
 class QualityThread:
     """A PartitionQuality fed from a thread of its own: the measuring (Arrow compute, which
     releases the GIL) overlaps with the conversion and Parquet writing of the next batches
@@ -640,6 +652,7 @@ class QualityThread:
         self._thread.start()
 
     def _run(self) -> None:
+        _lower_priority()
         group: list[Any] = []
         rows = 0
         while True:
@@ -1011,9 +1024,36 @@ def sidecar_opener(
         make_parent_dir(fs, path)
         # Arrow IPC, uncompressed: writing it costs next to nothing (Parquet's encoding would cost
         # as much as the distinct values themselves); the file lives until the commit's sweep
-        return pa.ipc.new_file(fs.open_output_stream(path), schema), uri
+        if fs.type_name == "local":
+            return pa.ipc.new_file(fs.open_output_stream(path), schema), uri
+        return _StagedSidecar(schema, fs, path), uri
 
     return open_sidecar
+
+
+class _StagedSidecar:
+    """A sidecar for an object store, written to a local file and uploaded by close(). The
+    measuring thread runs at nice 19, and a thread inherits its creator's priority: writing to
+    the store from it would make Arrow's IO pool threads (its uploads) nice 19 for the process.
+    close() runs on the partition's own thread (QualityThread.close)."""
+
+    def __init__(self, schema: pa.Schema, fs: Any, path: str) -> None:
+        handle, self._local = tempfile.mkstemp(prefix="dativo-sidecar-", suffix=".arrow")
+        os.close(handle)
+        self._writer = pa.ipc.new_file(pa.OSFile(self._local, "wb"), schema)
+        self._fs, self._path = fs, path
+
+    def write_table(self, table: pa.Table) -> None:
+        self._writer.write_table(table)
+
+    def close(self) -> None:
+        import pyarrow.fs as pafs
+
+        try:
+            self._writer.close()
+            pafs.copy_files(self._local, self._path, destination_filesystem=self._fs)
+        finally:
+            os.unlink(self._local)
 
 
 def check_run(

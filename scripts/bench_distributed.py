@@ -75,10 +75,10 @@ DOC_END = "<!-- bench-distributed:end -->"
 MIB = 1024 * 1024
 SAMPLE_SECONDS = 0.05
 NOISY_CORES = 0.25
-TARGET_RATIO = 1.7
+TARGET_RATIO = 1.5  # two worker processes against one on 2 cores (the machine's own ceiling is ~1.8x)
 TARGET_OVERHEAD_MS = 20.0
 TARGET_COMMIT_10K_S = 60.0
-TARGET_RSS_MIB = 512
+TARGET_RSS_MIB = 256  # per worker process, whatever the input
 CHUNK_ROWS = 500_000
 RUN_TIMEOUT_S = 1800.0
 

@@ -4,7 +4,10 @@ consecutive integers, merged at the commit, against a brute-force count."""
 from __future__ import annotations
 
 import math
+import os
 import random
+import sys
+import threading
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -107,6 +110,28 @@ def test_the_measuring_thread_gives_the_same_state_and_raises_its_errors(tmp_pat
     broken.observe(pa.record_batch({"other": pa.array([1])}))  # no column v: fails on the thread
     with pytest.raises(KeyError):
         broken.close()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread nice is Linux's")
+def test_the_measuring_thread_runs_at_the_lowest_priority_and_leaves_the_callers_alone() -> None:
+    """It takes the cores' idle moments: the partition's own threads keep their priority."""
+    from dativo_workers.quality import QUALITY_THREAD_NICE, QualityThread
+
+    seen: list[int] = []
+
+    class Recorder:
+        def observe(self, batch: pa.RecordBatch | pa.Table) -> None:
+            seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+
+        def close(self) -> dict[str, Any]:
+            return {}
+
+    before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    thread = QualityThread(Recorder())  # type: ignore[arg-type]
+    thread.observe(pa.record_batch({"v": pa.array([1, 2])}))
+    thread.close()
+    assert seen == [QUALITY_THREAD_NICE]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before
 
 
 def _invalid_brute(values: list[Any], args: dict[str, Any]) -> int:
