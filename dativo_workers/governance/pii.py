@@ -112,6 +112,8 @@ NAME_RULES: dict[str, tuple[str, re.Pattern[str], float]] = {
             "passwd",
             "pwd",
             "pass_?word",
+            "(?:new|old|temp|tmp|temporary|initial|previous)_?pass(?:word|wd)",  # `user_newpassword`
+            "pw",  # `EMailUserPW`, `smtp_pw`
             "pass_?phrase",
             "passcode",
             "passwort",
@@ -297,7 +299,8 @@ NAME_RULES: dict[str, tuple[str, re.Pattern[str], float]] = {
             "driver(?:s|_s)?_licen[cs]e" + _NUM,
             "driving_licen[cs]e" + _NUM,
             "drivers",
-            "dl_(?:number|no)",
+            "dl_(?:number|no|num|nr)",
+            "(?:ident|id)_dl",  # `A_Ident_DL`: an identity document, the driving licence
             "fuhrerschein(?:nummer)?",
             "permis_(?:de_)?conduire",
             "licencia_de_conducir",
@@ -535,7 +538,7 @@ NAME_RULES: dict[str, tuple[str, re.Pattern[str], float]] = {
             "maiden_?name",
             "maiden",
             "(?:preferred|legal|display|nick|screen|login)_?name",
-            "user_?name",
+            "users?_?name",
             "name_(?:first|last|given|family|middle|full|text)",
             "login_?id",
             "logon_?name",
@@ -842,7 +845,17 @@ NAME_OF_A_THING = _words(
     "domain",
 )
 # `subscriber_id`, `member_id`: an insurance member id (letters and digits, `W595931844`) or a plain key
-AMBIGUOUS_ID_NUMBER = re.compile(r"(?:^|_)id_?(?:number|num|no|nr)$|(?:^|_)idnumber$")
+AMBIGUOUS_ID_NUMBER = re.compile(
+    r"(?:^|_)id_?(?:number|num|no|nr)$|(?:^|_)idnumber$"
+    r"|(?:^|_)(?:identity_|id_|identification_)?document_?(?:key|number|num|no|nr)$"  # an identifier table's number
+    r"|^(?:other|alt|alternate|alternative|secondary|additional)_?id(?:_?(?:number|num|no|nr))?$"
+)
+# passport numbers of the main issuing countries (no check digit): US `A12345678` / 9 digits, UK and AU
+# `PA1234567`, CA and BR `AB123456`, IN `K1234567`, PT `C123456`, FR `12AB34567`, ES `ABC123456`, NL
+# `NXC3JK2L1`, and the 9 letters-and-digits of the ICAO machine-readable zone (DE `C01X00T47`)
+PASSPORT_SHAPE_RE = r"^(?:[A-Z]{1,3}\d{6,8}|\d{9}|\d{2}[A-Z]{2}\d{5}|[A-Z]{2}\d{6}[A-Z]|[A-Z][A-Z0-9]{8})$"
+PASSPORT_LETTERED_SHARE = 0.3  # bare 9-digit numbers alone are as often order numbers
+PASSPORT_PREFIX_MAX = 0.3  # order numbers and SKUs share a prefix (`SO1234567`); passports do not
 AMBIGUOUS_MEMBER_ID = re.compile(r"^(?:subscriber|member|insured|policy_?holder|beneficiary)_?id$")
 MEMBER_ID_RE = r"^(?:[A-Z]{1,4}\d[A-Z0-9]{5,14}|\d[A-Z0-9]{2,5}-[A-Z0-9]{3}-[A-Z0-9]{3,4}|\d[A-Z][A-Z0-9]{9})$"
 # with such a column in the table, `account_number` is a bank account's (`detect`)
@@ -915,6 +928,11 @@ CREDENTIAL_NOT = _words(
     "last4",
     "scope",
     "scopes",
+    "next",  # `next_token`, `NextToken`, `previous_token`: a cursor, or the key of the row that replaced this one
+    "prev",
+    "previous",
+    "continuation",
+    "pagination",
 )
 # names about e-mail messages or preferences, not about an address
 EMAIL_NOT = _words(
@@ -1020,6 +1038,7 @@ ADDRESS_NOT = _words(
     "locality",
     "suburb",
     "municipality",
+    "(?:zip|postal|post)_?(?:code_)?suffix",  # the ZIP+4 suffix alone (`6789`) locates no one
 )
 # names of an organisation's place: its address is no personal data
 ORGANISATION_PLACE = _words(
@@ -1064,7 +1083,8 @@ LAST_DIGITS = _words("last_?4", "last_four", "last_digits")
 # `key`, `secure_key`, `license_key`, `key_hash`, `token_digest`: a secret (or a secret's digest) only
 # when the values are random strings; not a key of a row, a cache, an object or a partition
 AMBIGUOUS_CREDENTIAL = re.compile(
-    r"(?:^|_)(?:key|keys|secure_?key|(?:key|token|secret|password|api_key|auth)_(?:hash|digest|hashed)"
+    r"(?:^|_)(?:key|keys|secure_?key|(?:key|token|secret|password|api_key|auth|login|remember|session|cookie"
+    r"|persistent)_(?:hash|digest|hashed)"
     r"|hashed_(?:key|token|secret|password))$"
 )
 KEY_NOT = _words(
@@ -1084,7 +1104,8 @@ NOT_A_SECRET_NAME = _words(
 # `passwd_hash_algo`, `token_last_eight`): flags, dates, regions, algorithms, partial values
 CREDENTIAL_ATTRIBUTE_END = re.compile(
     r"_(?:algo|algorithm|enabled|active|last_used(?:_[a-z]+)?|last_rotated|next_rotation|last_changed|rotated"
-    r"|rotation|last_(?:four|six|eight|\d{1,2})|first_(?:four|six|eight|\d{1,2})|present|exists|is_set|status)$"
+    r"|rotation|last_(?:four|six|eight|\d{1,2}|char(?:acter)?s?|digits)|first_(?:four|six|eight|\d{1,2}|char(?:acter)?s?)"
+    r"|present|exists|is_set|status)$"
 )
 # values no credential has: flags, dates and timestamps, cloud regions
 NOT_SECRET_VALUE_RE = (
@@ -1092,7 +1113,7 @@ NOT_SECRET_VALUE_RE = (
     r"|^\d{4}-\d{2}-\d{2}([ T][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$|^[a-z]{2}(-[a-z]+)+-\d$"
 )
 ENUM_WORD_RE = r"^[a-z][a-z0-9_.-]{0,20}$"
-PASSWORD_NAME_END = re.compile(r"(?:^|_)(?:password|passwd|pwd|pass|passphrase|passcode|pin|secret)$")
+PASSWORD_NAME_END = re.compile(r"(?:^|_)(?:password|passwd|pwd|pw|pass|passphrase|passcode|pin|secret)$")
 # `reset_password_sent_at` is about a reset; `reset_password_token` is a credential
 CREDENTIAL_SOFT_NOT = _words("reset")
 CREDENTIAL_NOUN_END = re.compile(r"(?:^|_)(?:token|digest|secret|key|hash)$")
@@ -2151,6 +2172,28 @@ def _national_id_rule(value: str) -> bool:
     return any(rule.matches(value) for rule in _VALUE_ONLY_RULES["national_id"])
 
 
+_PASSPORT_SHAPE = re.compile(PASSPORT_SHAPE_RE)
+_LEADING_LETTERS = re.compile(r"[A-Z]+")
+
+
+def _national_id_or_passport(value: str) -> bool:
+    return _national_id_rule(value) or _PASSPORT_SHAPE.match(value) is not None
+
+
+def _passports(values: _Values) -> bool:
+    """Passport numbers (``PASSPORT_SHAPE_RE``), nearly all different, a good share with letters, and no
+    letter prefix common to many (an order number's `SO`, a SKU's family): not order numbers or codes."""
+    if values.count < MIN_VALUES_TO_CONTRADICT or len(pc.unique(values.text)) < 0.9 * values.count:
+        return False
+    if values.share(PASSPORT_SHAPE_RE) < VALUE_SHARE or values.has_digit < VALUE_SHARE:
+        return False
+    lettered = [v for v in _spread(values, CHECK_VALUES) if v[:1].isalpha()]
+    if len(lettered) < max(MIN_VALUES_TO_CONTRADICT, PASSPORT_LETTERED_SHARE * min(values.count, CHECK_VALUES)):
+        return False
+    prefixes = Counter(_LEADING_LETTERS.match(v).group() for v in lettered)  # type: ignore[union-attr]
+    return prefixes.most_common(1)[0][1] <= PASSPORT_PREFIX_MAX * len(lettered)
+
+
 def _spread(values: _Values, k: int) -> list[str]:
     """At most ``k`` evenly spread values of the column."""
     if values.count <= k:
@@ -2457,7 +2500,8 @@ def _name_hit(detector: str, pattern: re.Pattern[str], norm: str) -> bool:
             return False
         return not ATTRIBUTE_NOT.search(norm)
     if detector == "email":
-        return not EMAIL_NOT.search(norm)
+        # (`EMailUserPW`, `mail_password`: the mail account's password, not an address)
+        return not EMAIL_NOT.search(norm) and not PASSWORD_NAME_END.search(norm)
     if detector == "postal_address":
         return not ADDRESS_NOT.search(norm)
     return True
@@ -2524,6 +2568,8 @@ def detect_column(
             # account number when the values are account numbers (digits, a branch or BSB prefix, an
             # IBAN), not a customer code (`CD451796`) or a run of keys
             share = max(values.share(BANK_ACCOUNT_VALUE_RE), _rules_share("iban", values, False))
+            if values.share(r"^000\d+$") >= VALUE_SHARE:
+                share = 0.0  # `000064980`: a counter padded with zeros (a client's account key), not a bank's
             if share >= VALUE_SHARE and not (0 < values.integer_span() < DENSE_KEYS * values.count):
                 best = _better(best, Finding(name, label, "both", round(min(0.9, 0.6 + 0.3 * share), 2), detector))
             continue
@@ -2547,7 +2593,9 @@ def detect_column(
             if values is not None and values.count:
                 share = _rules_share(detector, values, False)
                 if share < VALUE_SHARE:  # several countries' numbers (and some passports) in one column
-                    share = _personal_id_share(values, 0.0, 1, _national_id_rule)
+                    share = _personal_id_share(values, 0.0, 1, _national_id_or_passport)
+                if share < VALUE_SHARE and _passports(values):
+                    share = VALUE_SHARE
             if share >= VALUE_SHARE / 2:
                 best = _better(best, Finding(name, label, "both", round(min(0.9, 0.6 + 0.3 * share), 2), detector))
             continue
@@ -2742,6 +2790,9 @@ _POSTCODE_MIXED = {
 }
 
 
+POSTCODE_OWN_AMONG_NUMBERS = 0.1
+
+
 def _postcodes(sample: list[str]) -> bool:
     head = sample[:100]
     if len(head) < 10 or len(set(head)) < 0.5 * len(head):
@@ -2752,7 +2803,8 @@ def _postcodes(sample: list[str]) -> bool:
     countries = sum(1 for k, c in kinds.items() if k and k != "plain" and c >= 0.1 * len(head))
     if own + mixed < VALUE_SHARE:
         return False
-    return own >= 0.5 or (own > 0 and countries >= 1) or countries >= 2
+    # (bare numbers with a tenth of UK, Canadian or Dutch codes among them: a shop's buyers abroad)
+    return own >= 0.5 or (own > 0 and countries >= 1) or countries >= 2 or own >= POSTCODE_OWN_AMONG_NUMBERS
 
 
 # dates in notations the date rules do not read: CJK (`1985年3月7日`, `1985년 3월 7일`) and airline
@@ -2914,6 +2966,10 @@ INFRASTRUCTURE_NAME = re.compile(
     r"^nas|(?:^|_)(?:server|gateway|gw|router|switch|nas|proxy|dns|ntp|load_?balancer|lb|vip"
     r"|cluster|firewall|access_point|ap|bras|ggsn|pgw|sgw|smsc|msc)_?(?:ip|ip_?address|ipv4|ipv6|addr|address|name)?$"
 )
+# ids of things written `id@host` (iCalendar UIDs, Message-IDs): a UUID or a long hex string before the `@`
+MACHINE_ID_AT_HOST_RE = (
+    r"^(?:[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}|[0-9a-fA-F]{24,})@"
+)
 MASKED_CARD_RE = r"^[*xX•#. -]{4,}[ -]?\d{4}$|^\d{4,6}[*xX•#]{4,}\d{4}$|^\d{4}[ -]?[*xX•#]{4}[ -]?[*xX•#]{4}[ -]?\d{4}$"
 
 
@@ -2927,6 +2983,8 @@ def _not_personal(best: Finding, norm: str, values: _Values) -> bool:
         return True  # a serving cell (`mcc-mnc-enb-cell`) is a network element's id
     if best.detector == "ip_address" and INFRASTRUCTURE_NAME.search(norm):
         return True
+    if best.detector == "email" and best.reason == "values" and values.share(MACHINE_ID_AT_HOST_RE) >= VALUE_SHARE:
+        return True  # `<uuid>@cal.com`: a calendar event's or a message's id, not a mailbox
     return (
         best.detector == "payment_card"
         and values.count >= MIN_VALUES_TO_CONTRADICT
@@ -3064,7 +3122,8 @@ NAME_PARTS_DISTINCT = 0.3  # given names repeat; categories, colours, statuses r
 # a user's login under a plain name (`name`, `lower_name`, `uid`, `user`, `login`) in user-like schemas
 LOGIN_COLUMN_NAME = re.compile(
     r"^(?:(?:lower_)?name|login|uid|user|username|user_name|user_login|login_name|nick|nickname|screen_name"
-    r"|iam_user|user_handle|account_name|sam_account_name)$"
+    r"|iam_user|user_handle|account_name|sam_account_name|users_name|ldap_(?:user|login|uid|user_?name)"
+    r"|(?:[a-z0-9]+_)?(?:created|updated|modified|changed|entered|registered|approved|deleted)_by)$"
 )
 LOGIN_SHAPE_RE = r"^[\p{L}\d._+-]{2,40}$|^[^<>@\s]+@[\w.-]+\.[A-Za-z]{2,}$|^\p{Lu}[\p{L}'-]+( \p{Lu}[\p{L}'-]+){1,2}$"
 
@@ -3262,12 +3321,52 @@ def _second_look(name: str, norm: str, values: _Values, unwrap: bool = True) -> 
     ):
         # (an organisation's handle, GitHub's `company` = `@acme`, is no person's)
         return Finding(name, PII, "values", 0.8, "online_identifier")
+    if (
+        distinct
+        and likely(lambda v: v.startswith(("http", "@", "www.")))
+        and values.share(PROFILE_ID_RE) >= VALUE_SHARE
+        and not ORGANISATION_PLACE.search(norm)
+    ):
+        # social profile URLs, fediverse actor URLs (`https://host/u/name`), Matrix ids (`@name:host`)
+        return Finding(name, PII, "values", 0.8, "online_identifier")
+    if (
+        distinct
+        and sum(1 for v in head if "@" in v) >= MIXED_EMAIL_SHARE * len(head)
+        and values.share(EMAIL_PLAIN_RE) >= MIXED_EMAIL_SHARE
+        and values.share(MACHINE_ID_AT_HOST_RE) < CONTRADICTION_SHARE
+        and values.share(MACHINE_EMAIL_RE) < CONTRADICTION_SHARE
+    ):
+        # an identity provider's subject, an analytics id: the e-mail on many rows, a number or UUID on others
+        return Finding(name, PII, "values", 0.7, "email")
+    if (
+        distinct
+        and likely(lambda v: len(v) in TOTP_LENGTHS and v.isupper())
+        and values.share(TOTP_SECRET_RE) >= VALUE_SHARE
+        and values.share(r"\d") >= VALUE_SHARE
+        and not (NOT_A_SECRET_NAME.search(norm) or KEY_NOT.search(norm))
+    ):
+        # base32 of 10, 16 or 20 random bytes (RFC 6238 seeds): no 0, 1, 8 or 9, letters and digits mixed
+        return Finding(name, CREDENTIAL, "values", 0.8, "credential")
+    if (OPAQUE_NAME.match(norm) or SETTING_VALUE_NAME.search(norm)) and _mixed_secrets(values):
+        return Finding(name, CREDENTIAL, "values", 0.75, "credential")
+    if OPAQUE_NAME.match(norm) and likely(lambda v: len(v) == 9) and _passports(values):
+        return Finding(name, SENSITIVE, "values", 0.75, "passport")
     if likely(lambda v: len(v) == 22) and values.share(r"^\d{22}$", _cbu_valid) >= VALUE_SHARE:
         return Finding(name, SENSITIVE, "values", 0.9, "iban")  # AR CBU (two check digits)
     if distinct and likely(lambda v: v[3:4] == "-") and values.share(BSB_ACCOUNT_RE) >= VALUE_SHARE:
         return Finding(name, SENSITIVE, "values", 0.85, "iban")  # AU BSB and account number
-    if LOGIN_COLUMN_NAME.match(norm) and not NAME_OF_A_THING.search(norm):
+    if LOGIN_COLUMN_NAME.match(norm) and (not NAME_OF_A_THING.search(norm) or norm.endswith("_by")):
+        # (`record_created_by`: the thing is the row's, the value the login of who made it)
         found = _login_finding(name, values)
+        if found is not None:
+            return found
+    if (
+        distinct
+        and (OPAQUE_NAME.match(norm) or GENERIC_HOLDER_END.search(norm) or not NAME_OF_A_THING.search(norm))
+        and not ID_LIKE_NAME.search(norm)
+        and likely(lambda v: " " not in v and 3 <= len(v) <= 40 and v.lower() == v and not v.isdigit())
+    ):
+        found = _logins_alone(name, values)
         if found is not None:
             return found
     if (
@@ -3315,6 +3414,72 @@ def _second_look(name: str, norm: str, values: _Values, unwrap: bool = True) -> 
 
 
 HEAD_VALUES, HEAD_SHARE = 24, 0.5  # the first values that must show a rule's trait before it runs
+# a person's profile on a social network, a fediverse actor (`https://host/u/name`, `/users/name`,
+# `/@name`), a Matrix id (`@name:matrix.org`)
+PROFILE_ID_RE = (
+    r"^(?i:https?://)?(www\.|[a-z]{2}\.)?(linkedin\.com/in/|twitter\.com/|x\.com/|facebook\.com/|instagram\.com/"
+    r"|github\.com/|tiktok\.com/@|t\.me/|vk\.com/|threads\.net/@|bsky\.app/profile/|youtube\.com/@"
+    r"|reddit\.com/u(ser)?/)[\w.%-]*[A-Za-z][\w.%-]*/?$"
+    r"|^(?i:https?)://[\w-]+(\.[\w-]+)*\.[a-z]{2,}/(u/|users/|@)[\w.-]*[A-Za-z][\w.-]*/?$"
+    r"|^@[a-z0-9._=/+-]+:[\w-]+(\.[\w-]+)*\.[a-z]{2,}$"
+)
+MIXED_EMAIL_SHARE = 0.3  # e-mails on a third of the rows (numbers or UUIDs on the others) are personal data
+TOTP_LENGTHS = (16, 26, 32)
+TOTP_SECRET_RE = r"^(?:[A-Z2-7]{16}|[A-Z2-7]{26}|[A-Z2-7]{32})=*$"
+# a settings table's value column (`value`, `setting_value`, `config_val`): ports, hosts and flags beside keys
+SETTING_VALUE_NAME = re.compile(
+    r"^(?:setting|settings|config|configuration|option|param|parameter|pref|preference)s?_?(?:value|val)?$"
+)
+MIXED_SECRETS_SHARE = 0.15  # recognisable secrets (API keys, JWT secrets, passwords) among other settings
+MIXED_SECRETS_MIN = 3
+MIXED_SECRET_MIN_LEN = 16
+MIXED_SECRETS_PILOT = 30
+MIXED_SECRETS_LENGTHS = 5
+# a name that says only that the column holds something (`sync_field`, `custom_field`, `extra_value`)
+GENERIC_HOLDER_END = re.compile(r"(?:^|_)(?:field|fld|value|val|attr|attribute|data)$")
+LOGINS_ALONE_SHARE = VALUE_SHARE  # without a login's name, most values must spell people's names
+
+
+def _mixed_secrets(values: _Values) -> bool:
+    """A meaningful share of the values are recognisable secrets of a known format with a prefix or a
+    structure (`sk_live_...`, `ghp_...`, JWTs): a settings column holding API keys beside ports and hosts
+    (bare random strings do not count: digests and cursors look the same)."""
+    if values.count < 2 * MIN_VALUES_TO_CONTRADICT or not (
+        pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
+    ):
+        return False
+    sample = _spread(values, CHECK_VALUES)
+    long = [v for v in sample if len(v) >= MIXED_SECRET_MIN_LEN]  # (ports, flags and hosts are not looked at)
+    need = max(MIXED_SECRETS_MIN, MIXED_SECRETS_SHARE * len(sample))
+    if len({len(v) for v in sample}) < MIXED_SECRETS_LENGTHS:
+        return False  # values of one or two lengths: a column of one format (digests, codes), not settings
+    if len(long) < need or not any(_known_prefixed_secret(v) for v in long[:MIXED_SECRETS_PILOT]):
+        return False  # (a secret among the first long values, or hardly a sixth of them are secrets)
+    return sum(1 for v in long if _known_prefixed_secret(v)) >= need
+
+
+def _logins_alone(name: str, values: _Values) -> Finding | None:
+    """Login names on values alone (an opaque column, a `sync_field`, a `*_created_by`): no spaces, nearly
+    all different, and most of them spell known names (`maria.lopez`, `jsmith`, `kevin12`)."""
+    head = _sample_texts(values, HEAD_VALUES)
+    misses = len(head) - LOGINS_ALONE_SHARE * len(head)
+    for v in head:  # (a look at the first values, stopped at the first misses: the gazetteer's test is slow)
+        if not _login_with_name(v):
+            misses -= 1
+            if misses < 0:
+                return None
+    if values.share(r"^[\p{Ll}\d._-]{3,40}$") < VALUE_SHARE:
+        return None
+    if values.share(r"^[0-9a-f-]+$|^[\d._-]+$") >= CONTRADICTION_SHARE:
+        return None  # numbers, hex ids, UUIDs
+    if values.share(r"[._\d]") < CONTRADICTION_SHARE:
+        return None  # bare lower-case words (tags, slugs, colours) rather than logins
+    share = values.share(LOGIN_SHAPE_RE, _login_with_name)
+    if share < LOGINS_ALONE_SHARE:
+        return None
+    return Finding(name, PII, "values", round(min(0.85, 0.5 + 0.3 * share), 2), "online_identifier")
+
+
 NESTED_VALUES = 60  # values of a wrapped column (decoded, split, flattened) looked at again
 
 

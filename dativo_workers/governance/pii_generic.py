@@ -44,6 +44,8 @@ _HASH_PATTERNS = [
     # `scheme$iterations$salt$hash`, `scheme$salt$hash` (Django, passlib, Werkzeug with `:` params)
     r"^[A-Za-z][A-Za-z0-9_-]{1,30}(?::[A-Za-z0-9=,_-]+)*\$[^$\s]{1,80}\$[A-Za-z0-9+/=._-]{16,}$",
     r"^[A-Za-z][A-Za-z0-9_-]{1,30}\$\d{3,7}\$[^$\s]{2,80}\$[A-Za-z0-9+/=._-]{16,}$",
+    # `sha256$<hex>`: a token's or password's digest with its algorithm (PostHog API keys, unsalted Django)
+    r"^(?i:sha(?:1|224|256|384|512)|md5|blake2[bs]?)\$[0-9a-fA-F]{32,128}$",
     # MSSQL pwdencrypt() (0x0100 SHA-1, 0x0200 SHA-512)
     r"^0x0[12]00[0-9A-Fa-f]{48,}$",
     # `hash:salt` / `salt:hash` with a hex digest (Joomla, osCommerce, vBulletin)
