@@ -3332,7 +3332,8 @@ def _second_look(name: str, norm: str, values: _Values, unwrap: bool = True) -> 
     if (
         distinct
         and sum(1 for v in head if "@" in v) >= MIXED_EMAIL_SHARE * len(head)
-        and values.share(EMAIL_PLAIN_RE) >= MIXED_EMAIL_SHARE
+        and (emails := values.share(EMAIL_PLAIN_RE)) >= MIXED_EMAIL_SHARE
+        and emails + values.share(r"^[^\s@]{2,64}$") >= VALUE_SHARE  # the others ids or logins, not free text
         and values.share(MACHINE_ID_AT_HOST_RE) < CONTRADICTION_SHARE
         and values.share(MACHINE_EMAIL_RE) < CONTRADICTION_SHARE
     ):

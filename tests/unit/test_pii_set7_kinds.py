@@ -170,6 +170,8 @@ def test_login_names_on_values_alone(fake: Faker) -> None:
 def test_emails_on_some_rows(fake: Faker) -> None:
     values = [fake.unique.email() if i % 2 else str(rng.randrange(10**20, 10**21)) for i in range(N)]
     assert _label("external_identifier", values) == PII
+    notes = [fake.unique.email() if i % 2 else fake.sentence() for i in range(N)]
+    assert _label("remarks", notes) is None  # free text with an address in some rows
     uids = [f"{uuid.uuid4()}@calendar.example.com" for _ in range(N)]
     assert _label("event_uid", uids) is None  # iCalendar UIDs
     assert _label("ical_uid", uids) is None
