@@ -849,6 +849,8 @@ AMBIGUOUS_ID_NUMBER = re.compile(
     r"(?:^|_)id_?(?:number|num|no|nr)$|(?:^|_)idnumber$"
     r"|(?:^|_)(?:identity_|id_|identification_)?document_?(?:key|number|num|no|nr)$"  # an identifier table's number
     r"|^(?:other|alt|alternate|alternative|secondary|additional)_?id(?:_?(?:number|num|no|nr))?$"
+    r"|(?:^|_)ident(?:ification)?_?(?:value|val)_?\d?$"  # `ident_value` beside `ident_type`: a document's number
+    r"|(?:^|_)(?:tax_?code|fiscal_?code)$"  # a person's tax code (codice fiscale...) or a tax rate's code
 )
 # passport numbers of the main issuing countries (no check digit): US `A12345678` / 9 digits, UK and AU
 # `PA1234567`, CA and BR `AB123456`, IN `K1234567`, PT `C123456`, FR `12AB34567`, ES `ABC123456`, NL
@@ -856,8 +858,14 @@ AMBIGUOUS_ID_NUMBER = re.compile(
 PASSPORT_SHAPE_RE = r"^(?:[A-Z]{1,3}\d{6,8}|\d{9}|\d{2}[A-Z]{2}\d{5}|[A-Z]{2}\d{6}[A-Z]|[A-Z][A-Z0-9]{8})$"
 PASSPORT_LETTERED_SHARE = 0.3  # bare 9-digit numbers alone are as often order numbers
 PASSPORT_PREFIX_MAX = 0.3  # order numbers and SKUs share a prefix (`SO1234567`); passports do not
-AMBIGUOUS_MEMBER_ID = re.compile(r"^(?:subscriber|member|insured|policy_?holder|beneficiary)_?id$")
-MEMBER_ID_RE = r"^(?:[A-Z]{1,4}\d[A-Z0-9]{5,14}|\d[A-Z0-9]{2,5}-[A-Z0-9]{3}-[A-Z0-9]{3,4}|\d[A-Z][A-Z0-9]{9})$"
+AMBIGUOUS_MEMBER_ID = re.compile(
+    r"^(?:subscriber|member|insured|policy_?holder|beneficiary)_?id$"
+    r"|^(?:[a-z]+_)?(?:insured|insuree|insurant)_?(?:number|num|no|nr)$"  # `client_insurednumber`
+)
+MEMBER_ID_RE = (
+    r"^(?:[A-Z]{1,4}\d[A-Z0-9]{5,14}|\d[A-Z0-9]{2,5}-[A-Z0-9]{3}-[A-Z0-9]{3,4}|\d[A-Z][A-Z0-9]{9}"
+    r"|\d{2,4}\.\d{4,6}\.\d{2,4}(?:\.\d{2,4})?)$"  # (digit groups with dots: `832.46609.22`)
+)
 # with such a column in the table, `account_number` is a bank account's (`detect`)
 BANK_CONTEXT = _words("iban", "bic", "swift(?:_code)?", "bank", "bank_name", "bank_id", "routing_number", "sort_code")
 BANK_ACCOUNT_IN_CONTEXT = re.compile(r"^(?:account|acct?)_?(?:number|num|no|nr)?$")
@@ -2210,6 +2218,24 @@ def _person_name_share(values: _Values, pattern: str) -> float:
     return values.share(pattern)
 
 
+# a display name: the full name, the given name and an initial (`Paul S.`), or the given name alone
+DISPLAY_INITIAL_RE = rf"^{_WORD}(?: {_WORD})? {_UP}\.$"
+DISPLAY_NAME_RE = rf"{DISPLAY_INITIAL_RE}|^{_WORD}$"
+DISPLAY_INITIAL_SHARE = 0.1  # `Given I.` on a tenth of the rows: people's display names, not single words
+DISPLAY_NAME_DISTINCT = 0.8
+
+
+def _display_name_share(values: _Values, full: float) -> float:
+    """Share of display names under a `name` alone (full names, `Paul S.`, `Oxana`): only when some values
+    are a given name and an initial, nearly all are different and spell known names (the share of full
+    names ``full`` is given); else ``full``."""
+    initial = values.share(DISPLAY_INITIAL_RE)
+    if initial < DISPLAY_INITIAL_SHARE or len(pc.unique(values.text)) < DISPLAY_NAME_DISTINCT * values.count:
+        return full
+    share = values.share(PERSON_NAME_RE + "|" + DISPLAY_NAME_RE)
+    return share if share >= VALUE_SHARE and _name_evidence(values) >= NAME_EVIDENCE_SHARE else full
+
+
 # -- a names gazetteer: given and family names of many locales (scripts/make_name_gazetteer.py) ------
 
 GAZETTEER_FILE = Path(__file__).with_name("person_names.txt.gz")
@@ -2628,6 +2654,8 @@ def detect_column(
         ):
             # `name` alone: a person's name only when the values say so
             share = _person_name_share(values, PERSON_NAME_RE) if values is not None else 0.0
+            if share < VALUE_SHARE and values is not None and values.count >= MIN_VALUES_TO_CONTRADICT:
+                share = _display_name_share(values, share)
             if share >= VALUE_SHARE and values is not None and values.share(ORGANISATION_RE) >= CONTRADICTION_SHARE / 2:
                 share = 0.0  # `Edge Communications`, `Pyramid Construction Inc.`: organisations
             if share >= VALUE_SHARE and values is not None and not _names_known(values):
@@ -2640,8 +2668,13 @@ def detect_column(
             or (best is not None and best.reason != "name" and best.confidence >= VALUE_ONLY[detector])
         ):
             continue  # the values cannot make this detector's finding the strongest
-        if not name_hit and detector == "person_name" and (id_like or NAME_OF_A_THING.search(norm)):
+        if (
+            not name_hit
+            and detector == "person_name"
+            and (id_like or (NAME_OF_A_THING.search(norm) and not OPAQUE_NAME.match(norm)))
+        ):
             continue  # `product_name`, `film_title`: the name of a thing, whatever its values look like
+            # (`field_p`, `attr_3` say nothing: their values decide)
         if not name_hit and detector in IDENTIFIER_DETECTORS and PRODUCT_CODE_NAME.search(norm):
             continue  # an ISBN, EAN or UPC column is not read as identity numbers
         share = 0.0
@@ -2976,8 +3009,57 @@ MASKED_CARD_RE = r"^[*xX•#. -]{4,}[ -]?\d{4}$|^\d{4,6}[*xX•#]{4,}\d{4}$|^\d{
 CELL_SITE_NAME = re.compile(r"(?:^|_)(?:cell_?(?:id|identity|global_id)|ecgi|ncgi|cgi|eci|lac|tac|enb_?id)$")
 
 
+# an address column holding something else: a key into an addresses table (integers), a URL (an
+# ActivityPub collection, `follower_address`), or a house number alone (`street_number` = 12, 7b)
+ADDRESS_KEY_NAME = re.compile(r"(?:^|_)(?:address|addr)$")
+URL_VALUE_RE = r"^(?i:https?)://\S+$"
+HOUSE_NUMBER_NAME = re.compile(r"(?:^|_)(?:street|house|building|civic)_?(?:number|num|no|nr)$")
+HOUSE_NUMBER_RE = r"^\d{1,5} ?[A-Za-z]?$|^\d{1,5}[-/]\d{1,4}$"
+# a tax id column of VAT numbers (a country prefix, then the national digits): businesses' numbers
+VAT_NUMBER_RE = (
+    r"^(?:ATU\d{8}|BE[01]\d{9}|BG\d{9,10}|CY\d{8}[A-Z]|CZ\d{8,10}|DE\d{9}|DK\d{8}|EE\d{9}|EL\d{9}"
+    r"|ES[A-Z0-9]\d{7}[A-Z0-9]|FI\d{8}|FR[A-HJ-NP-Z0-9]{2}\d{9}|GB(?:\d{9}|\d{12}|GD\d{3}|HA\d{3})|XI\d{9}"
+    r"|HR\d{11}|HU\d{8}|IE\d{7}[A-W][A-I]?|IE\d[A-Z+*]\d{5}[A-W]|IT\d{11}|LT(?:\d{9}|\d{12})|LU\d{8}|LV\d{11}"
+    r"|MT\d{8}|NL\d{9}B\d{2}|PL\d{10}|PT\d{9}|RO\d{2,10}|SE\d{12}|SI\d{8}|SK\d{10}"
+    r"|CHE[-. ]?\d{3}[. ]?\d{3}[. ]?\d{3}(?: ?(?:MWST|TVA|IVA))?"
+    r"|(?:AT|BE|BG|CY|CZ|DE|DK|EE|EL|ES|FI|FR|GB|HR|HU|IE|IT|LT|LU|LV|MT|NL|PL|PT|RO|SE|SI|SK|XI)\d{8,12})$"
+)  # (the last line: a member state's prefix before its national digits, as written by hand: `FR` + SIREN)
+# the one-time code used last (`twofa_last_token` = 724801): expired, kept to refuse a replay
+USED_CODE_NAME = re.compile(r"(?:^|_)last_(?:used_)?(?:token|code|otp|totp)$")
+# a record's own UUID under a credential's word (`token_uuid`): the row's id, not the token
+UUID_KEY_NAME = re.compile(r"_(?:uuid|guid)$")
+UUID_VALUE_RE = r"^(?i:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
+
+
 def _not_personal(best: Finding, norm: str, values: _Values) -> bool:
     if best.detector in ("email", "phone") and ORGANISATION_CONTACT.match(norm):
+        return True
+    if best.detector == "postal_address" and best.reason == "name" and values.count >= MIN_VALUES_TO_CONTRADICT:
+        if pa.types.is_integer(values.type) and ADDRESS_KEY_NAME.search(norm):
+            return True  # `mailing_address` = 166: the key of a row in an addresses table
+        if values.share(URL_VALUE_RE) >= VALUE_SHARE:
+            return True
+        if HOUSE_NUMBER_NAME.search(norm) and values.share(HOUSE_NUMBER_RE) >= VALUE_SHARE:
+            return True
+    if (
+        best.detector == "tax_id"
+        and values.count >= MIN_VALUES_TO_CONTRADICT
+        and values.share(VAT_NUMBER_RE) >= VALUE_SHARE
+    ):
+        return True  # `GB172718021`, `DE281517512`: companies' VAT numbers
+    if (
+        best.detector == "credential"
+        and USED_CODE_NAME.search(norm)
+        and values.count >= MIN_VALUES_TO_CONTRADICT
+        and values.share(r"^\d{6,8}$") >= VALUE_SHARE
+    ):
+        return True
+    if (
+        best.detector == "credential"
+        and UUID_KEY_NAME.search(norm)
+        and values.count >= MIN_VALUES_TO_CONTRADICT
+        and values.share(UUID_VALUE_RE) >= VALUE_SHARE
+    ):
         return True
     if best.detector == "phone" and CELL_SITE_NAME.search(norm):
         return True  # a serving cell (`mcc-mnc-enb-cell`) is a network element's id
@@ -3348,6 +3430,23 @@ def _second_look(name: str, norm: str, values: _Values, unwrap: bool = True) -> 
     ):
         # base32 of 10, 16 or 20 random bytes (RFC 6238 seeds): no 0, 1, 8 or 9, letters and digits mixed
         return Finding(name, CREDENTIAL, "values", 0.8, "credential")
+    if (
+        distinct
+        and likely(lambda v: ":" in v and "@" in v)
+        and values.share(PROVIDER_IDENTITY_RE) >= VALUE_SHARE
+        and values.share(PROVIDER_EMAIL_RE) >= MIXED_EMAIL_SHARE
+        and values.share(MACHINE_EMAIL_RE) < CONTRADICTION_SHARE
+    ):
+        return Finding(name, PII, "values", 0.75, "email")  # `azure:ann.bailey@example.com`: an SSO identity
+    if likely(lambda v: v.startswith("otpauth://")) and values.share(OTPAUTH_RE) >= VALUE_SHARE:
+        return Finding(name, CREDENTIAL, "values", 0.9, "credential")  # a TOTP/HOTP enrolment URL: the seed
+    if likely(lambda v: v.startswith("{")) and values.share(JSON_SECRET_RE) >= VALUE_SHARE:
+        # `{"totp": {"secret": "JBSW..."}}`, `{"password": {"bcrypt": "$2b$10$..."}}`: a secret under its key
+        return Finding(name, CREDENTIAL, "values", 0.85, "credential")
+    if distinct and likely(lambda v: v.startswith("http")) and _people_pages(values):
+        return Finding(name, PII, "values", 0.75, "online_identifier")
+    if distinct and likely(lambda v: len(v) == 20 and v[:2] == "80") and values.share(HEALTH_CARD_RE) >= VALUE_SHARE:
+        return Finding(name, SENSITIVE, "values", 0.8, "national_id")  # a health insurance card's number
     if (OPAQUE_NAME.match(norm) or SETTING_VALUE_NAME.search(norm)) and _mixed_secrets(values):
         return Finding(name, CREDENTIAL, "values", 0.75, "credential")
     if OPAQUE_NAME.match(norm) and likely(lambda v: len(v) == 9) and _passports(values):
@@ -3367,6 +3466,15 @@ def _second_look(name: str, norm: str, values: _Values, unwrap: bool = True) -> 
         and not ID_LIKE_NAME.search(norm)
         and likely(lambda v: " " not in v and 3 <= len(v) <= 40 and v.lower() == v and not v.isdigit())
     ):
+        found = _logins_alone(name, values)
+        if found is not None:
+            return found
+    if (
+        distinct
+        and USER_KEY_NAME.search(norm)
+        and likely(lambda v: " " not in v and 3 <= len(v) <= 40 and v.lower() == v and not v.isdigit())
+    ):
+        # `user_id`, `authclient_id` holding logins (`jbennett`, `rachel.garcia`), not numbers or UUIDs
         found = _logins_alone(name, values)
         if found is not None:
             return found
@@ -3424,6 +3532,32 @@ PROFILE_ID_RE = (
     r"|^(?i:https?)://[\w-]+(\.[\w-]+)*\.[a-z]{2,}/(u/|users/|@)[\w.-]*[A-Za-z][\w.-]*/?$"
     r"|^@[a-z0-9._=/+-]+:[\w-]+(\.[\w-]+)*\.[a-z]{2,}$"
 )
+# the page of a person on an intranet or a site (`https://host/people/jsmith`, `/accounts/maria.lopez`): the
+# last segment a login that spells names
+PEOPLE_PAGE_RE = (
+    r"^(?i:https?)://[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}(?::\d+)?/(?:[\w-]+/){0,2}"
+    r"(?:people|person|persons|accounts|profile|profiles|members|member|user|author|authors|staff|employees)"
+    r"/([\w.-]*[A-Za-z][\w.-]*)/?$"
+)
+_PEOPLE_PAGE = re.compile(PEOPLE_PAGE_RE)
+PEOPLE_PAGE_NAMED = 0.5  # logins made of names (`kevin12`), the others handles (`atharv03`, `toralf47`)
+# an identity as `<provider>:<login>` (an SSO identity, `azure:ann.bailey@example.com`), e-mails on many
+PROVIDER_IDENTITY_RE = r"^[A-Za-z][\w.-]{1,30}:[^\s:/]\S{0,200}$"
+PROVIDER_EMAIL_RE = rf"^[A-Za-z][\w.-]{{1,30}}:{_EMAIL_CORE}$"
+# an otpauth:// enrolment URL (RFC 6238 key URI) with its secret parameter
+OTPAUTH_RE = r"^otpauth://[th]otp/[^?\s]*\?(?:\S*&)?secret=[A-Za-z2-7]{16,}"
+# JSON with a secret under a secret's key: a base32 TOTP seed, a crypt-format hash, a long random string
+JSON_SECRET_RE = (
+    r"\x22(?i:secret|otp_secret|totp_secret|secret_key|password|password_hash|hashed_password|bcrypt|argon2"
+    r"|private_key|api_key|client_secret|recovery_codes|backup_codes)\x22\s*:\s*\[?\s*\x22"
+    r"(?:\$(?:2[abxy]?|argon2(?:id|i|d)|pbkdf2[\w-]*|5|6|y|7)\$|[A-Z2-7]{16,}=*\x22|[A-Za-z0-9+/=_-]*\d[A-Za-z0-9+/=_-]{19,}\x22"
+    r"|[A-Za-z0-9+/=_-]{19,}\d)"
+)
+# a European or Swiss health insurance card (ISO/IEC 7812: `80`, the country's numeric code, 15 digits)
+HEALTH_CARD_RE = (
+    r"^80(?:040|056|100|191|196|203|208|233|246|250|276|300|348|352|372|380|428|438|440|442|470|528|578|616"
+    r"|620|642|703|705|724|752|756|826)\d{15}$"
+)
 MIXED_EMAIL_SHARE = 0.3  # e-mails on a third of the rows (numbers or UUIDs on the others) are personal data
 TOTP_LENGTHS = (16, 26, 32)
 TOTP_SECRET_RE = r"^(?:[A-Z2-7]{16}|[A-Z2-7]{26}|[A-Z2-7]{32})=*$"
@@ -3438,7 +3572,18 @@ MIXED_SECRETS_PILOT = 30
 MIXED_SECRETS_LENGTHS = 5
 # a name that says only that the column holds something (`sync_field`, `custom_field`, `extra_value`)
 GENERIC_HOLDER_END = re.compile(r"(?:^|_)(?:field|fld|value|val|attr|attribute|data)$")
+# the id a login system gives a user, often the login itself (`authclient_id`, `ldap_id`, `sso_user_id`); a
+# plain `user_id` is left alone (logins under it are as often the application's keys: test_pii)
+USER_KEY_NAME = re.compile(r"(?:^|_)(?:login|auth_?client|ldap|sso|directory)_?(?:user_?)?id$")
 LOGINS_ALONE_SHARE = VALUE_SHARE  # without a login's name, most values must spell people's names
+
+
+def _people_pages(values: _Values) -> bool:
+    """Most URLs are a person's page (``PEOPLE_PAGE_RE``) and half their logins spell names."""
+    if values.share(PEOPLE_PAGE_RE) < VALUE_SHARE:
+        return False
+    logins = [m.group(1) for v in _sample_texts(values, HEAD_VALUES) if (m := _PEOPLE_PAGE.match(v))]
+    return bool(logins) and sum(1 for v in logins if _login_with_name(v)) >= PEOPLE_PAGE_NAMED * len(logins)
 
 
 def _mixed_secrets(values: _Values) -> bool:
