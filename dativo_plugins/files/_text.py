@@ -50,13 +50,21 @@ class TextOptions(PluginSettings):
     """Options every line-oriented format has."""
 
     newlines_in_values: bool = False  # true: records may span lines, so files are never byte-split
-    # pyarrow parse block (and the schema sample). Arrow reads many blocks ahead, so memory
-    # follows this; 1 MiB keeps a worker far below 512 MB and parses as fast as bigger blocks.
-    block_size_mb: float = Field(1, gt=0)
+    # pyarrow parse block. Arrow reads many blocks ahead and the C allocator keeps what they
+    # freed, so a worker's memory follows this: 0.5 MiB peaks ~25 MiB lower than 1 MiB at the
+    # same CPU time (docs/performance.md, Worker memory).
+    block_size_mb: float = Field(0.5, gt=0)
 
     @property
     def block_size(self) -> int:
         return int(self.block_size_mb * 1024 * 1024)
+
+    # the first bytes of a file the schema is inferred from (CSV: more while one record is longer)
+    sample_mb: float = Field(1, gt=0)
+
+    @property
+    def sample_size(self) -> int:
+        return int(self.sample_mb * 1024 * 1024)
 
 
 class TextFileReader(DataReader):

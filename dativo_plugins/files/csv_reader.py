@@ -114,17 +114,18 @@ class CsvReader(TextFileReader):
 
     # --- parser options -------------------------------------------------------------
 
-    def _read_options(self, first: bool, names: list[str] | None) -> pacsv.ReadOptions:
+    def _read_options(self, first: bool, names: list[str] | None, block_size: int | None = None) -> pacsv.ReadOptions:
         options = self.config
+        block_size = block_size or options.block_size
         if not first:
             # A later range starts on a data line: no rows to skip, names from the header.
-            return pacsv.ReadOptions(column_names=names, encoding=options.encoding, block_size=options.block_size)
+            return pacsv.ReadOptions(column_names=names, encoding=options.encoding, block_size=block_size)
         return pacsv.ReadOptions(
             skip_rows=self._raw_skip(),
             column_names=options.column_names,
             autogenerate_column_names=not options.header and not options.column_names,
             encoding=options.encoding,
-            block_size=options.block_size,
+            block_size=block_size,
         )
 
     def _parse_options(self, newlines: bool, invalid_row: _InvalidRowHandler) -> pacsv.ParseOptions:
@@ -212,11 +213,12 @@ class CsvReader(TextFileReader):
         return consumed
 
     def _infer_schema(self, path: str) -> pa.Schema:
-        size = self.config.block_size
+        size = self.config.sample_size
         while True:
             sample, complete = self._sample(path, size)
             try:
-                with self._open(pa.BufferReader(sample), True, None, {}, newlines=True) as reader:
+                # the whole sample as one parse block: inference sees all of it
+                with self._open(pa.BufferReader(sample), True, None, {}, True, block_size=sample.size + 1) as reader:
                     inferred = reader.schema
                 break
             except pa.ArrowInvalid:
@@ -261,7 +263,7 @@ class CsvReader(TextFileReader):
         """String for the number-inferred columns whose sample text a number would change: a
         leading zero, or (inferred as float) an integer too long for int64."""
         as_text = dict.fromkeys(names, pa.string())
-        with self._open(pa.BufferReader(sample), True, None, as_text, newlines=True) as reader:
+        with self._open(pa.BufferReader(sample), True, None, as_text, True, block_size=sample.size + 1) as reader:
             try:
                 batch = reader.read_next_batch()  # the same first block inference saw
             except StopIteration:
@@ -331,11 +333,12 @@ class CsvReader(TextFileReader):
         types: dict[str, pa.DataType],
         newlines: bool,
         invalid_row: _InvalidRowHandler | None = None,
+        block_size: int | None = None,
     ) -> pacsv.CSVStreamingReader:
         """A streaming parse; ragged records go to ``invalid_row``, by default skipped (sampling)."""
         return pacsv.open_csv(
             source,
-            read_options=self._read_options(first, names),
+            read_options=self._read_options(first, names, block_size),
             parse_options=self._parse_options(newlines, invalid_row or _skip_record),
             convert_options=self._convert_options(types),
         )

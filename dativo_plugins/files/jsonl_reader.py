@@ -119,8 +119,9 @@ class JsonlReader(TextFileReader):
         return pajson.ReadOptions(block_size=self.config.block_size)
 
     def _infer_schema(self, path: str) -> pa.Schema:
-        sample, _ = self._files.read_sample(path, self.config.block_size)
-        with pajson.open_json(pa.BufferReader(sample), read_options=self._read_options()) as reader:
+        sample, _ = self._files.read_sample(path, self.config.sample_size)
+        whole = pajson.ReadOptions(block_size=sample.size + 1)  # one parse block: inference sees all of it
+        with pajson.open_json(pa.BufferReader(sample), read_options=whole) as reader:
             inferred = reader.schema
         floats = [field.name for field in inferred if pa.types.is_float64(field.type)]
         wide = self._wide_integer_fields(sample, floats) if floats else set()

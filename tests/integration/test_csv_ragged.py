@@ -103,7 +103,7 @@ def _job(ws: Workspace, sample: Sample, bad_rows: str, *, asset: bool = True) ->
         "tenant_id: acme\nname: ragged\n"
         + ("asset_path: assets/ragged.yaml\n" if asset else "")
         + "source:\n  connector: csv\n  files: [{path: data/a.csv}]\n"
-        f"  options: {{block_size_mb: {sample.block_size_mb}}}\n"
+        f"  options: {{block_size_mb: {sample.block_size_mb}, sample_mb: {sample.block_size_mb}}}\n"
         "  partitioning: {target_mb: 1}\n"
         "target: {namespace: acme, table: ragged}\n" + bad_rows,
     )
