@@ -3029,6 +3029,8 @@ USED_CODE_NAME = re.compile(r"(?:^|_)last_(?:used_)?(?:token|code|otp|totp)$")
 # a record's own UUID under a credential's word (`token_uuid`): the row's id, not the token
 UUID_KEY_NAME = re.compile(r"_(?:uuid|guid)$")
 UUID_VALUE_RE = r"^(?i:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
+# a credential's name whose values say it holds none: (name, values)
+NOT_A_SECRET_AFTER_ALL = ((USED_CODE_NAME, r"^\d{6,8}$"), (UUID_KEY_NAME, UUID_VALUE_RE))
 
 
 def _not_personal(best: Finding, norm: str, values: _Values) -> bool:
@@ -3047,20 +3049,10 @@ def _not_personal(best: Finding, norm: str, values: _Values) -> bool:
         and values.share(VAT_NUMBER_RE) >= VALUE_SHARE
     ):
         return True  # `GB172718021`, `DE281517512`: companies' VAT numbers
-    if (
-        best.detector == "credential"
-        and USED_CODE_NAME.search(norm)
-        and values.count >= MIN_VALUES_TO_CONTRADICT
-        and values.share(r"^\d{6,8}$") >= VALUE_SHARE
-    ):
-        return True
-    if (
-        best.detector == "credential"
-        and UUID_KEY_NAME.search(norm)
-        and values.count >= MIN_VALUES_TO_CONTRADICT
-        and values.share(UUID_VALUE_RE) >= VALUE_SHARE
-    ):
-        return True
+    if best.detector == "credential" and values.count >= MIN_VALUES_TO_CONTRADICT:
+        for name_re, value_re in NOT_A_SECRET_AFTER_ALL:
+            if name_re.search(norm) and values.share(value_re) >= VALUE_SHARE:
+                return True
     if best.detector == "phone" and CELL_SITE_NAME.search(norm):
         return True  # a serving cell (`mcc-mnc-enb-cell`) is a network element's id
     if best.detector == "ip_address" and INFRASTRUCTURE_NAME.search(norm):
@@ -3462,19 +3454,17 @@ def _second_look(name: str, norm: str, values: _Values, unwrap: bool = True) -> 
             return found
     if (
         distinct
-        and (OPAQUE_NAME.match(norm) or GENERIC_HOLDER_END.search(norm) or not NAME_OF_A_THING.search(norm))
-        and not ID_LIKE_NAME.search(norm)
+        and (
+            # an opaque or generic name, or none of a thing's or an id's
+            (
+                (OPAQUE_NAME.match(norm) or GENERIC_HOLDER_END.search(norm) or not NAME_OF_A_THING.search(norm))
+                and not ID_LIKE_NAME.search(norm)
+            )
+            # `authclient_id`, `ldap_id` holding logins (`jbennett`, `rachel.garcia`), not numbers or UUIDs
+            or USER_KEY_NAME.search(norm)
+        )
         and likely(lambda v: " " not in v and 3 <= len(v) <= 40 and v.lower() == v and not v.isdigit())
     ):
-        found = _logins_alone(name, values)
-        if found is not None:
-            return found
-    if (
-        distinct
-        and USER_KEY_NAME.search(norm)
-        and likely(lambda v: " " not in v and 3 <= len(v) <= 40 and v.lower() == v and not v.isdigit())
-    ):
-        # `user_id`, `authclient_id` holding logins (`jbennett`, `rachel.garcia`), not numbers or UUIDs
         found = _logins_alone(name, values)
         if found is not None:
             return found
@@ -3560,7 +3550,7 @@ HEALTH_CARD_RE = (
 )
 MIXED_EMAIL_SHARE = 0.3  # e-mails on a third of the rows (numbers or UUIDs on the others) are personal data
 TOTP_LENGTHS = (16, 26, 32)
-TOTP_SECRET_RE = r"^(?:[A-Z2-7]{16}|[A-Z2-7]{26}|[A-Z2-7]{32})=*$"
+TOTP_SECRET_RE = "^(?:" + "|".join(f"[A-Z2-7]{{{n}}}" for n in TOTP_LENGTHS) + ")=*$"
 # a settings table's value column (`value`, `setting_value`, `config_val`): ports, hosts and flags beside keys
 SETTING_VALUE_NAME = re.compile(
     r"^(?:setting|settings|config|configuration|option|param|parameter|pref|preference)s?_?(?:value|val)?$"
